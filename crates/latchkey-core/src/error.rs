@@ -1,0 +1,100 @@
+//! The error vocabulary of RFC 6749 §5.2 (token endpoint) and its extensions.
+use std::borrow::Cow;
+use std::fmt;
+
+/// Every `error` code Latchkey emits, and none it doesn't.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// RFC 6749 §5.2: missing, repeated or malformed parameter, or more than one client auth method.
+    InvalidRequest,
+    /// RFC 6749 §5.2: client authentication failed.
+    InvalidClient,
+    /// RFC 6749 §5.2: the grant (code, refresh token, credentials) is invalid.
+    InvalidGrant,
+    /// RFC 6749 §5.2: the client may not use this grant type.
+    UnauthorizedClient,
+    /// RFC 6749 §5.2: the grant type is not supported by this server.
+    UnsupportedGrantType,
+    /// RFC 6749 §5.2: the requested scope is invalid, unknown, or exceeds what the client may ask for.
+    InvalidScope,
+    /// RFC 8707 §2: the requested resource is invalid or unknown.
+    InvalidTarget,
+    /// RFC 6749 §4.1.2.1: the server met an unexpected condition. Never carries detail.
+    ServerError,
+    /// RFC 6749 §4.1.2.1: the server is temporarily unable to handle the request.
+    TemporarilyUnavailable,
+}
+
+impl ErrorCode {
+    /// The wire value of the `error` member.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::InvalidTarget => "invalid_target",
+            Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A protocol error: an RFC error code with a human-readable description for the client developer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OAuthError {
+    /// The `error` member.
+    pub code: ErrorCode,
+    /// The `error_description` member: ASCII, and never containing a secret the client sent.
+    pub description: Cow<'static, str>,
+}
+
+macro_rules! constructors {
+    ($($name:ident => $code:ident),* $(,)?) => {
+        impl OAuthError {
+            $(
+                #[doc = concat!("An `", stringify!($name), "` error.")]
+                pub fn $name(description: impl Into<Cow<'static, str>>) -> Self {
+                    Self { code: ErrorCode::$code, description: description.into() }
+                }
+            )*
+        }
+    };
+}
+
+constructors! {
+    invalid_request => InvalidRequest,
+    invalid_client => InvalidClient,
+    invalid_grant => InvalidGrant,
+    unauthorized_client => UnauthorizedClient,
+    unsupported_grant_type => UnsupportedGrantType,
+    invalid_scope => InvalidScope,
+    invalid_target => InvalidTarget,
+    temporarily_unavailable => TemporarilyUnavailable,
+}
+
+impl OAuthError {
+    /// A `server_error`: the description is fixed so internal detail never reaches a client.
+    pub fn server_error() -> Self {
+        Self {
+            code: ErrorCode::ServerError,
+            description: Cow::Borrowed("the server met an unexpected condition"),
+        }
+    }
+}
+
+impl fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.description)
+    }
+}
+
+impl std::error::Error for OAuthError {}

@@ -1,0 +1,18 @@
+//! Latchkey's OAuth 2.1 protocol core: the rules of RFC 6749, 8414, 9068 and friends as plain functions.
+//!
+//! Nothing here performs I/O or reads the clock: callers pass loaded records, the current time and
+//! signing keys as arguments, so every rule is testable without a server or a database.
+#![warn(missing_docs)]
+
+pub mod client;
+pub mod client_auth;
+pub mod error;
+pub mod grant;
+pub mod keys;
+pub mod metadata;
+pub mod params;
+pub mod secret;
+pub mod token;
+pub mod types;
+
+pub use error::{ErrorCode, OAuthError};

@@ -1,0 +1,209 @@
+//! RFC 8414 authorization server metadata, built from one `Features` value so that the document and
+//! the routes can never disagree about what exists.
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value, json};
+
+use crate::types::{AuthMethod, GrantType, Issuer};
+
+/// The well-known suffix of RFC 8414 §3.
+pub const WELL_KNOWN_SUFFIX: &str = "/.well-known/oauth-authorization-server";
+
+/// Where each endpoint is published. URLs are absolute; they may sit on another host than the issuer.
+#[derive(Clone, Debug)]
+pub struct Endpoints {
+    /// RFC 6749 §3.2.
+    pub token: String,
+    /// RFC 8414 `jwks_uri`.
+    pub jwks: String,
+}
+
+/// Everything the server implements and has enabled.
+#[derive(Clone, Debug)]
+pub struct Features {
+    /// The issuer identifier.
+    pub issuer: Issuer,
+    /// Endpoint URLs.
+    pub endpoints: Endpoints,
+    /// Grant types served by the token endpoint.
+    pub grant_types: BTreeSet<GrantType>,
+    /// Client authentication methods accepted at the token endpoint.
+    pub token_endpoint_auth_methods: BTreeSet<AuthMethod>,
+    /// Scopes to publish in `scopes_supported` (the public ones).
+    pub scopes_supported: Vec<String>,
+    /// Human-readable documentation for developers.
+    pub service_documentation: Option<String>,
+    /// Policy on how clients may use data.
+    pub op_policy_uri: Option<String>,
+    /// Terms of service.
+    pub op_tos_uri: Option<String>,
+    /// Operator-defined extra members, checked not to collide with the ones above.
+    pub extra: Map<String, Value>,
+}
+
+/// Members Latchkey generates; configured extras may not replace them.
+pub const GENERATED_MEMBERS: &[&str] = &[
+    "issuer",
+    "authorization_endpoint",
+    "token_endpoint",
+    "jwks_uri",
+    "registration_endpoint",
+    "scopes_supported",
+    "response_types_supported",
+    "response_modes_supported",
+    "grant_types_supported",
+    "token_endpoint_auth_methods_supported",
+    "token_endpoint_auth_signing_alg_values_supported",
+    "service_documentation",
+    "ui_locales_supported",
+    "op_policy_uri",
+    "op_tos_uri",
+    "revocation_endpoint",
+    "revocation_endpoint_auth_methods_supported",
+    "revocation_endpoint_auth_signing_alg_values_supported",
+    "introspection_endpoint",
+    "introspection_endpoint_auth_methods_supported",
+    "introspection_endpoint_auth_signing_alg_values_supported",
+    "code_challenge_methods_supported",
+    "authorization_response_iss_parameter_supported",
+    "client_id_metadata_document_supported",
+    "resource_parameter_supported",
+];
+
+impl Features {
+    /// The metadata document (RFC 8414 §2). Members appear only for what is implemented and enabled.
+    pub fn document(&self) -> Value {
+        let mut doc = Map::new();
+        doc.insert("issuer".into(), json!(self.issuer.as_str()));
+        doc.insert("token_endpoint".into(), json!(self.endpoints.token));
+        doc.insert("jwks_uri".into(), json!(self.endpoints.jwks));
+        if !self.scopes_supported.is_empty() {
+            doc.insert("scopes_supported".into(), json!(self.scopes_supported));
+        }
+        // REQUIRED by RFC 8414 §2 even for a server without an authorization endpoint, where the
+        // honest value is the empty list.
+        doc.insert("response_types_supported".into(), json!([]));
+        doc.insert(
+            "grant_types_supported".into(),
+            json!(
+                self.grant_types
+                    .iter()
+                    .map(|g| g.as_str())
+                    .collect::<Vec<_>>()
+            ),
+        );
+        doc.insert(
+            "token_endpoint_auth_methods_supported".into(),
+            json!(
+                self.token_endpoint_auth_methods
+                    .iter()
+                    .map(|m| m.as_str())
+                    .collect::<Vec<_>>()
+            ),
+        );
+        for (name, value) in [
+            ("service_documentation", &self.service_documentation),
+            ("op_policy_uri", &self.op_policy_uri),
+            ("op_tos_uri", &self.op_tos_uri),
+        ] {
+            if let Some(value) = value {
+                doc.insert(name.into(), json!(value));
+            }
+        }
+        for (name, value) in &self.extra {
+            doc.entry(name.clone()).or_insert_with(|| value.clone());
+        }
+        Value::Object(doc)
+    }
+
+    /// Request paths at which the document is served.
+    ///
+    /// RFC 8414 §3.1 inserts the well-known suffix between host and path, so `https://h/v3/oauth` is
+    /// described at `/.well-known/oauth-authorization-server/v3/oauth`. Some clients instead append it
+    /// to the issuer (`/v3/oauth/.well-known/oauth-authorization-server`), so both are served.
+    pub fn well_known_paths(&self) -> Vec<String> {
+        let path = self.issuer.path();
+        if path.is_empty() {
+            vec![WELL_KNOWN_SUFFIX.to_owned()]
+        } else {
+            vec![
+                format!("{WELL_KNOWN_SUFFIX}{path}"),
+                format!("{path}{WELL_KNOWN_SUFFIX}"),
+            ]
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn features(issuer: &str) -> Features {
+        Features {
+            issuer: Issuer::parse(issuer).unwrap(),
+            endpoints: Endpoints {
+                token: format!("{issuer}/token"),
+                jwks: format!("{issuer}/jwks"),
+            },
+            grant_types: [GrantType::ClientCredentials].into(),
+            token_endpoint_auth_methods: AuthMethod::ALL.into(),
+            scopes_supported: vec!["read:orders".into()],
+            service_documentation: None,
+            op_policy_uri: Some("https://example.com/privacy".into()),
+            op_tos_uri: None,
+            extra: Map::new(),
+        }
+    }
+
+    #[test]
+    fn document_lists_what_is_enabled_and_nothing_else() {
+        let doc = features("https://as.example.com").document();
+        assert_eq!(doc["issuer"], "https://as.example.com");
+        assert_eq!(doc["grant_types_supported"], json!(["client_credentials"]));
+        assert_eq!(
+            doc["token_endpoint_auth_methods_supported"],
+            json!(["client_secret_basic", "client_secret_post"])
+        );
+        assert_eq!(doc["op_policy_uri"], "https://example.com/privacy");
+        for absent in [
+            "authorization_endpoint",
+            "registration_endpoint",
+            "service_documentation",
+            "op_tos_uri",
+            "code_challenge_methods_supported",
+            "introspection_endpoint",
+            "revocation_endpoint",
+        ] {
+            assert!(
+                doc.get(absent).is_none(),
+                "{absent} advertised but not implemented"
+            );
+        }
+    }
+
+    #[test]
+    fn extras_never_replace_generated_members() {
+        let mut f = features("https://as.example.com");
+        f.extra
+            .insert("issuer".into(), json!("https://evil.example"));
+        f.extra.insert("x_vendor".into(), json!({"a": 1}));
+        let doc = f.document();
+        assert_eq!(doc["issuer"], "https://as.example.com");
+        assert_eq!(doc["x_vendor"], json!({"a": 1}));
+    }
+
+    #[test]
+    fn well_known_paths_follow_rfc_8414_section_3_1() {
+        assert_eq!(
+            features("https://as.example.com").well_known_paths(),
+            ["/.well-known/oauth-authorization-server"]
+        );
+        assert_eq!(
+            features("https://api.example.com/v3/oauth").well_known_paths(),
+            [
+                "/.well-known/oauth-authorization-server/v3/oauth",
+                "/v3/oauth/.well-known/oauth-authorization-server"
+            ]
+        );
+    }
+}

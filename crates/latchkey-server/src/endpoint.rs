@@ -1,0 +1,5 @@
+//! One module per endpoint, named by what it serves.
+pub(crate) mod health;
+pub(crate) mod jwks;
+pub(crate) mod metadata;
+pub(crate) mod token;

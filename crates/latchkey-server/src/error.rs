@@ -1,0 +1,103 @@
+//! The one place where errors become HTTP responses (RFC 6749 §5.2 error JSON).
+use std::borrow::Cow;
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use latchkey_core::keys::KeyError;
+use latchkey_core::{ErrorCode, OAuthError};
+use latchkey_store::StoreError;
+use serde_json::json;
+
+/// What a handler can fail with: a protocol error the client caused, or an internal failure.
+#[derive(Debug)]
+pub enum ApiError {
+    /// Reported to the client as is.
+    OAuth(OAuthError),
+    /// Reported as a bare `server_error`; the cause is logged, never sent.
+    Internal(Cow<'static, str>),
+}
+
+/// The cause of a 500, carried in response extensions to the logging middleware.
+#[derive(Clone, Debug)]
+pub struct InternalCause(pub Cow<'static, str>);
+
+impl From<OAuthError> for ApiError {
+    fn from(e: OAuthError) -> Self {
+        ApiError::OAuth(e)
+    }
+}
+
+// A storage or key failure is the server's fault: never a client error such as `invalid_request`.
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Internal(Cow::Owned(e.to_string()))
+    }
+}
+
+impl From<KeyError> for ApiError {
+    fn from(e: KeyError) -> Self {
+        ApiError::Internal(Cow::Owned(e.to_string()))
+    }
+}
+
+/// HTTP status of each error code (RFC 6749 §5.2; RFC 6750 and 8707 follow the same rule).
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+        ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::InvalidRequest
+        | ErrorCode::InvalidGrant
+        | ErrorCode::UnauthorizedClient
+        | ErrorCode::UnsupportedGrantType
+        | ErrorCode::InvalidScope
+        | ErrorCode::InvalidTarget => StatusCode::BAD_REQUEST,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (error, cause) = match self {
+            ApiError::OAuth(e) => (e, None),
+            ApiError::Internal(cause) => (OAuthError::server_error(), Some(cause)),
+        };
+        let status = status_of(error.code);
+        let body = json!({"error": error.code.as_str(), "error_description": error.description});
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if error.code == ErrorCode::InvalidClient {
+            // RFC 6749 §5.2: a 401 must name the scheme the client can authenticate with.
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"latchkey\""),
+            );
+        }
+        if let Some(cause) = cause {
+            response.extensions_mut().insert(InternalCause(cause));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_client_is_401_with_www_authenticate_and_no_store() {
+        let response = ApiError::from(OAuthError::invalid_client("nope")).into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert!(response.headers().contains_key(header::WWW_AUTHENTICATE));
+        assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+    }
+
+    #[test]
+    fn internal_errors_hide_their_cause_from_the_client() {
+        let response = ApiError::Internal("disk on fire at /var/db".into()).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(response.extensions().get::<InternalCause>().is_some());
+    }
+}

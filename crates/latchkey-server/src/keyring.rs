@@ -1,0 +1,172 @@
+//! Signing keys in memory: the active key that signs new tokens and the public keys still published,
+//! reloaded from the store so a rotation made by the CLI (or another instance) takes effect.
+use std::fmt;
+use std::sync::Arc;
+
+use latchkey_core::keys::{Jwk, KeyAlg, KeyError, MasterKey, SigningKey};
+use latchkey_core::types::Timestamp;
+use latchkey_store::{KeyStore, Store, StoreError, StoredKey};
+use serde_json::json;
+
+use crate::state::{AppState, CachedJson};
+
+/// The keys one instance works with, swapped as a whole on reload.
+#[derive(Debug)]
+pub struct KeySet {
+    /// Signs every new token.
+    pub active: SigningKey,
+    /// Public keys of the active key and of retired keys whose tokens may still be valid.
+    pub published: Vec<Jwk>,
+    /// The JWKS document, serialised once per reload.
+    pub jwks: CachedJson,
+}
+
+/// Why keys could not be created or loaded.
+#[derive(Debug)]
+pub enum KeyringError {
+    /// The database failed.
+    Store(StoreError),
+    /// A key could not be generated, opened or used.
+    Key(KeyError),
+    /// The store holds no active key (the server creates one at start).
+    NoActiveKey,
+}
+
+impl fmt::Display for KeyringError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Store(e) => write!(f, "{e}"),
+            Self::Key(e) => write!(f, "{e}"),
+            Self::NoActiveKey => f.write_str("no active signing key"),
+        }
+    }
+}
+
+impl std::error::Error for KeyringError {}
+
+impl From<StoreError> for KeyringError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl From<KeyError> for KeyringError {
+    fn from(e: KeyError) -> Self {
+        Self::Key(e)
+    }
+}
+
+fn new_stored_key(master: &MasterKey, alg: KeyAlg, now: Timestamp) -> Result<StoredKey, KeyError> {
+    let (key, pkcs8) = SigningKey::generate(alg)?;
+    Ok(StoredKey {
+        kid: key.kid().to_owned(),
+        alg,
+        sealed_private: master.seal(key.kid(), &pkcs8),
+        created_at: now,
+        retired_at: None,
+    })
+}
+
+/// Creates the first signing key unless one exists. Returns whether this call created it.
+pub async fn ensure_active_key(
+    store: &Store,
+    master: &MasterKey,
+    alg: KeyAlg,
+    now: Timestamp,
+) -> Result<bool, KeyringError> {
+    if store
+        .list_keys()
+        .await?
+        .iter()
+        .any(|k| k.retired_at.is_none())
+    {
+        return Ok(false);
+    }
+    Ok(store
+        .insert_first_key(&new_stored_key(master, alg, now)?)
+        .await?)
+}
+
+/// Makes a new key active and retires the current one, which stays published for `publish_window`
+/// seconds so tokens it signed keep verifying until they expire. Returns the new key id.
+pub async fn rotate(
+    store: &Store,
+    master: &MasterKey,
+    alg: KeyAlg,
+    now: Timestamp,
+    publish_window: u64,
+) -> Result<String, KeyringError> {
+    // Opening the active key first proves the master key is the right one before anything changes.
+    if let Some(active) = store
+        .list_keys()
+        .await?
+        .iter()
+        .find(|k| k.retired_at.is_none())
+    {
+        master.open(&active.kid, active.alg, &active.sealed_private)?;
+    }
+    let key = new_stored_key(master, alg, now)?;
+    store.rotate_key(&key, now).await?;
+    store.prune_keys(now.minus(publish_window)).await?;
+    Ok(key.kid)
+}
+
+/// Whether a stored key's public half is still published at `now`.
+pub fn is_published(key: &StoredKey, now: Timestamp, publish_window: u64) -> bool {
+    key.retired_at
+        .is_none_or(|retired| retired.plus(publish_window) > now)
+}
+
+/// Loads the active key and every still-published key.
+pub async fn load(
+    store: &Store,
+    master: &MasterKey,
+    now: Timestamp,
+    publish_window: u64,
+) -> Result<KeySet, KeyringError> {
+    let stored = store.list_keys().await?;
+    let mut active = None;
+    let mut published = Vec::new();
+    for key in stored
+        .iter()
+        .filter(|k| is_published(k, now, publish_window))
+    {
+        let opened = master.open(&key.kid, key.alg, &key.sealed_private)?;
+        published.push(opened.public_jwk().clone());
+        if key.retired_at.is_none() {
+            active = Some(opened);
+        }
+    }
+    let active = active.ok_or(KeyringError::NoActiveKey)?;
+    let jwks = CachedJson::new(&json!({ "keys": published }));
+    Ok(KeySet {
+        active,
+        published,
+        jwks,
+    })
+}
+
+/// Reloads keys every `refresh_interval` until `stop` flips, so rotations by the CLI or by another
+/// instance reach this one. A failed reload keeps the previous keys and is logged.
+pub(crate) async fn refresh_periodically(
+    state: AppState,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let interval = state.settings().keys.refresh_interval;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stop.changed() => return,
+        }
+        if let Err(e) = state.reload_keys().await {
+            tracing::error!(error = %e, "reloading signing keys failed; keeping the previous set");
+        }
+    }
+}
+
+impl KeySet {
+    /// Shares the set between requests.
+    pub fn shared(self) -> Arc<KeySet> {
+        Arc::new(self)
+    }
+}

@@ -1,0 +1,43 @@
+//! Latchkey's HTTP server: thin axum handlers over `latchkey_core` (the rules) and `latchkey_store`
+//! (the data). Handlers extract, parse, load, decide, persist and respond; nothing else.
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+pub mod clock;
+mod endpoint;
+pub mod error;
+mod extract;
+pub mod keyring;
+pub mod router;
+pub mod state;
+
+pub use state::{AppState, Settings};
+
+/// Serves `state` on an already-bound listener until `shutdown` resolves, then drains open requests.
+///
+/// Taking a bound listener lets tests bind `127.0.0.1:0` and learn the port before serving, and lets
+/// the binary report a bind failure before anything else starts.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let refresher = tokio::spawn(keyring::refresh_periodically(state.clone(), stop_rx));
+    let app = router::router(state);
+    let result = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    stop_tx.send(true).ok();
+    // The refresher only sleeps and reloads; waiting briefly for it keeps shutdown orderly.
+    tokio::time::timeout(Duration::from_secs(1), refresher)
+        .await
+        .ok();
+    result
+}

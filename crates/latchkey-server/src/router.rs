@@ -1,0 +1,94 @@
+//! Every route the server answers, derived from `Features` so the metadata and the routes agree.
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::endpoint::{health, jwks, metadata, token};
+use crate::error::InternalCause;
+use crate::state::AppState;
+
+/// The request path of an endpoint URL; endpoints may be published on another host, but a reverse
+/// proxy forwards them here with their path intact.
+pub fn path_of(endpoint: &str) -> String {
+    url::Url::parse(endpoint)
+        .map(|u| u.path().to_owned())
+        .unwrap_or_else(|_| endpoint.to_owned())
+}
+
+pub(crate) fn router(state: AppState) -> Router {
+    let settings = state.settings();
+    let features = &settings.features;
+    let mut router = Router::new();
+    for path in features.well_known_paths() {
+        router = router.route(&path, get(metadata::metadata).options(preflight));
+    }
+    router
+        .route(
+            &path_of(&features.endpoints.jwks),
+            get(jwks::jwks).options(preflight),
+        )
+        .route(&path_of(&features.endpoints.token), post(token::token))
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .fallback(not_found)
+        .layer(middleware::from_fn(log_and_harden))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            settings.http.request_timeout,
+        ))
+        .layer(RequestBodyLimitLayer::new(settings.http.body_limit))
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+/// CORS preflight for the public discovery documents.
+async fn preflight() -> impl IntoResponse {
+    (
+        StatusCode::NO_CONTENT,
+        [
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+            (header::ACCESS_CONTROL_ALLOW_METHODS, "GET, OPTIONS"),
+            (header::ACCESS_CONTROL_MAX_AGE, "86400"),
+        ],
+    )
+}
+
+async fn not_found() -> impl IntoResponse {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(serde_json::json!({"error": "not_found"})),
+    )
+}
+
+/// Logs one line per request and adds headers every response carries.
+///
+/// # Security
+/// Only method and path are logged: query strings and bodies can carry codes, tokens and secrets.
+async fn log_and_harden(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let mut response = next.run(request).await;
+    let status = response.status().as_u16();
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    match response.extensions().get::<InternalCause>() {
+        Some(InternalCause(cause)) => {
+            tracing::error!(%method, %path, status, elapsed_ms, %cause, "request failed")
+        }
+        None => {
+            tracing::info!(target: "latchkey::access", %method, %path, status, elapsed_ms, "request")
+        }
+    }
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}

@@ -1,0 +1,195 @@
+//! Shared server state: a cheap `Clone` around an `Arc`.
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::HeaderValue;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use latchkey_core::keys::{KeyAlg, MasterKey};
+use latchkey_core::metadata::Features;
+use latchkey_core::token::TokenPolicy;
+use latchkey_store::Store;
+
+use crate::clock::Clock;
+use crate::keyring::{self, KeySet, KeyringError};
+
+/// Limits applied to every route.
+#[derive(Clone, Debug)]
+pub struct HttpSettings {
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+    /// Time allowed for one request.
+    pub request_timeout: Duration,
+    /// `max-age` of metadata and JWKS responses, in seconds.
+    pub discovery_max_age: u64,
+}
+
+/// Signing key settings.
+#[derive(Clone, Debug)]
+pub struct KeySettings {
+    /// Algorithm of keys this server creates.
+    pub alg: KeyAlg,
+    /// How often keys are reloaded from the store.
+    pub refresh_interval: Duration,
+    /// How long a retired key stays published: the longest token lifetime plus clock leeway.
+    pub publish_window: u64,
+}
+
+/// Everything configuration decides for the server.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// What is implemented and enabled, and where.
+    pub features: Features,
+    /// Token lifetimes and audience.
+    pub policy: TokenPolicy,
+    /// HTTP limits.
+    pub http: HttpSettings,
+    /// Key management.
+    pub keys: KeySettings,
+}
+
+/// A JSON document serialised once, with its strong ETag.
+#[derive(Clone, Debug)]
+pub struct CachedJson {
+    /// The body.
+    pub bytes: Bytes,
+    /// `ETag` header value.
+    pub etag: HeaderValue,
+}
+
+impl CachedJson {
+    /// Serialises `value` and derives its ETag from a SHA-256 of the bytes.
+    pub fn new(value: &serde_json::Value) -> CachedJson {
+        let bytes = Bytes::from(serde_json::to_vec(value).expect("JSON values serialise"));
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes);
+        let etag = format!("\"{}\"", URL_SAFE_NO_PAD.encode(&digest.as_ref()[..18]));
+        CachedJson {
+            bytes,
+            etag: HeaderValue::from_str(&etag).expect("base64url is a valid header value"),
+        }
+    }
+}
+
+/// State shared by every handler.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    store: Store,
+    clock: Clock,
+    settings: Settings,
+    master: MasterKey,
+    metadata: CachedJson,
+    keys: RwLock<Arc<KeySet>>,
+}
+
+impl AppState {
+    /// Creates the first signing key if the store has none, loads keys, and prepares the metadata.
+    pub async fn new(
+        store: Store,
+        settings: Settings,
+        master: MasterKey,
+    ) -> Result<AppState, KeyringError> {
+        let clock = Clock;
+        let now = clock.now();
+        keyring::ensure_active_key(&store, &master, settings.keys.alg, now).await?;
+        let keys = keyring::load(&store, &master, now, settings.keys.publish_window).await?;
+        let metadata = CachedJson::new(&settings.features.document());
+        Ok(AppState(Arc::new(Inner {
+            store,
+            clock,
+            settings,
+            master,
+            metadata,
+            keys: RwLock::new(keys.shared()),
+        })))
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.0.store
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> Clock {
+        self.0.clock
+    }
+
+    /// Configuration.
+    pub fn settings(&self) -> &Settings {
+        &self.0.settings
+    }
+
+    /// The prepared metadata document.
+    pub fn metadata(&self) -> &CachedJson {
+        &self.0.metadata
+    }
+
+    /// The current key set.
+    pub fn keys(&self) -> Arc<KeySet> {
+        self.0
+            .keys
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Reloads keys from the store, and swaps them in if that succeeds.
+    pub async fn reload_keys(&self) -> Result<(), KeyringError> {
+        let now = self.0.clock.now();
+        let keys = keyring::load(
+            &self.0.store,
+            &self.0.master,
+            now,
+            self.0.settings.keys.publish_window,
+        )
+        .await?;
+        *self
+            .0
+            .keys
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = keys.shared();
+        Ok(())
+    }
+}
+
+impl CachedJson {
+    /// A public, cacheable response: `304` when the client's `If-None-Match` already names this version.
+    pub fn respond(
+        &self,
+        request: &axum::http::HeaderMap,
+        max_age: u64,
+    ) -> axum::response::Response {
+        use axum::http::{StatusCode, header};
+        use axum::response::IntoResponse;
+
+        let fresh = request
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|tags| {
+                tags.split(',')
+                    .any(|t| t.trim() == self.etag || t.trim() == "*")
+            });
+        let cache_control =
+            HeaderValue::from_str(&format!("public, max-age={max_age}")).expect("digits are valid");
+        let headers = [
+            (header::ETAG, self.etag.clone()),
+            (header::CACHE_CONTROL, cache_control),
+            // Browser-based clients read discovery documents cross-origin; they carry nothing secret.
+            (
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            ),
+        ];
+        if fresh {
+            (StatusCode::NOT_MODIFIED, headers).into_response()
+        } else {
+            let content_type = (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            (headers, [content_type], self.bytes.clone()).into_response()
+        }
+    }
+}

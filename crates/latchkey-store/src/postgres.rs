@@ -1,0 +1,38 @@
+//! The PostgreSQL backend, for several instances serving one issuer.
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+use crate::StoreError;
+
+/// Storage in a PostgreSQL database.
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to `url` and runs pending migrations (under sqlx's advisory lock, so instances starting
+    /// together migrate once).
+    pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .connect(url)
+            .await?;
+        migrator().run(&pool).await?;
+        Ok(PgStore { pool })
+    }
+
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+fn migrator() -> Migrator {
+    crate::sql::migrator(&[(
+        1,
+        "init",
+        include_str!("../migrations/postgres/0001_init.sql"),
+    )])
+}
+
+crate::sql::impl_role_traits!(PgStore, sqlx::postgres::PgRow);

@@ -1,0 +1,106 @@
+//! Conversions between core records and the column values both backends store.
+use latchkey_core::client::{Client, ClientAuth};
+use latchkey_core::keys::KeyAlg;
+use latchkey_core::secret::SecretHash;
+use latchkey_core::types::{AuthMethod, ClientId, GrantType, RedirectUri, Scope, Timestamp};
+
+use crate::{StoreError, StoredKey};
+
+/// A `clients` row.
+pub(crate) struct ClientRow {
+    pub(crate) client_id: String,
+    pub(crate) name: String,
+    pub(crate) auth_method: String,
+    pub(crate) secret_hash: Option<Vec<u8>>,
+    pub(crate) grant_types: String,
+    pub(crate) scope: String,
+    pub(crate) redirect_uris: String,
+    pub(crate) created_at: i64,
+}
+
+impl From<&Client> for ClientRow {
+    fn from(client: &Client) -> Self {
+        let (auth_method, secret_hash) = match &client.auth {
+            ClientAuth::Secret { method, hash } => {
+                (method.as_str().to_owned(), Some(hash.as_bytes().to_vec()))
+            }
+        };
+        ClientRow {
+            client_id: client.client_id.as_str().to_owned(),
+            name: client.name.clone(),
+            auth_method,
+            secret_hash,
+            grant_types: client
+                .grant_types
+                .iter()
+                .map(|g| g.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+            scope: client.scope.to_string(),
+            redirect_uris: serde_json::to_string(&client.redirect_uris).expect("strings serialise"),
+            created_at: client.created_at.0,
+        }
+    }
+}
+
+impl TryFrom<ClientRow> for Client {
+    type Error = StoreError;
+
+    fn try_from(row: ClientRow) -> Result<Self, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("client {}: {what}", row.client_id));
+        let method: AuthMethod = row
+            .auth_method
+            .parse()
+            .map_err(|_| corrupt("unknown auth_method"))?;
+        let auth = match row.secret_hash.as_deref().and_then(SecretHash::from_bytes) {
+            Some(hash) => ClientAuth::Secret { method, hash },
+            None => return Err(corrupt("secret method without a secret hash")),
+        };
+        let grant_types = row
+            .grant_types
+            .split(' ')
+            .filter(|g| !g.is_empty())
+            .map(|g| g.parse::<GrantType>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| corrupt("unknown grant type"))?;
+        let redirect_uris: Vec<RedirectUri> = serde_json::from_str(&row.redirect_uris)
+            .map_err(|_| corrupt("invalid redirect_uris"))?;
+        Ok(Client {
+            client_id: ClientId::parse(row.client_id.clone())
+                .map_err(|_| corrupt("invalid client_id"))?,
+            name: row.name,
+            auth,
+            grant_types,
+            scope: Scope::parse(&row.scope).map_err(|_| corrupt("invalid scope"))?,
+            redirect_uris,
+            created_at: Timestamp(row.created_at),
+        })
+    }
+}
+
+/// A `signing_keys` row.
+pub(crate) struct KeyRow {
+    pub(crate) kid: String,
+    pub(crate) alg: String,
+    pub(crate) sealed_private: Vec<u8>,
+    pub(crate) created_at: i64,
+    pub(crate) retired_at: Option<i64>,
+}
+
+impl TryFrom<KeyRow> for StoredKey {
+    type Error = StoreError;
+
+    fn try_from(row: KeyRow) -> Result<Self, StoreError> {
+        let alg: KeyAlg = row
+            .alg
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("key {}: unknown alg", row.kid)))?;
+        Ok(StoredKey {
+            kid: row.kid,
+            alg,
+            sealed_private: row.sealed_private,
+            created_at: Timestamp(row.created_at),
+            retired_at: row.retired_at.map(Timestamp),
+        })
+    }
+}

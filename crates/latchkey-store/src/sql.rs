@@ -1,0 +1,204 @@
+//! The statements both backends run, and the role-trait implementations built on them.
+//!
+//! SQLite and PostgreSQL both accept `$N` placeholders, `ON CONFLICT DO NOTHING` and `RETURNING`, so
+//! the SQL is written once; only the schema (migrations) differs between them.
+
+use sqlx::SqlSafeStr;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+/// Embeds a backend's migrations, `(version, description, sql)`, in the binary.
+pub(crate) fn migrator(migrations: &[(i64, &'static str, &'static str)]) -> Migrator {
+    Migrator::with_migrations(
+        migrations
+            .iter()
+            .map(|&(version, description, sql)| {
+                Migration::new(
+                    version,
+                    description.into(),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}
+
+pub(crate) const INSERT_CLIENT: &str = "INSERT INTO clients \
+    (client_id, name, auth_method, secret_hash, grant_types, scope, redirect_uris, created_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+pub(crate) const SELECT_CLIENT: &str = "SELECT client_id, name, auth_method, secret_hash, grant_types, scope, \
+    redirect_uris, created_at FROM clients WHERE client_id = $1";
+pub(crate) const SELECT_CLIENTS: &str = "SELECT client_id, name, auth_method, secret_hash, grant_types, scope, \
+    redirect_uris, created_at FROM clients ORDER BY created_at, client_id";
+pub(crate) const DELETE_CLIENT: &str = "DELETE FROM clients WHERE client_id = $1";
+pub(crate) const SET_CLIENT_SECRET: &str =
+    "UPDATE clients SET auth_method = $2, secret_hash = $3 WHERE client_id = $1";
+
+pub(crate) const INSERT_FIRST_KEY: &str = "INSERT INTO signing_keys (kid, alg, sealed_private, created_at, active) \
+    VALUES ($1, $2, $3, $4, 1) ON CONFLICT DO NOTHING";
+pub(crate) const RETIRE_ACTIVE_KEY: &str =
+    "UPDATE signing_keys SET active = NULL, retired_at = $1 WHERE active = 1";
+pub(crate) const SELECT_KEYS: &str = "SELECT kid, alg, sealed_private, created_at, retired_at FROM signing_keys ORDER BY created_at DESC, active";
+pub(crate) const PRUNE_KEYS: &str =
+    "DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < $1";
+
+/// Implements the role traits for a backend struct with a `pool` field of its sqlx pool type.
+macro_rules! impl_role_traits {
+    ($store:ty, $row:ty) => {
+        use sqlx::Row as _;
+
+        use latchkey_core::client::Client;
+        use latchkey_core::secret::SecretHash;
+        use latchkey_core::types::{AuthMethod, ClientId, Timestamp};
+
+        use crate::row::{ClientRow, KeyRow};
+        use crate::sql;
+        use crate::{ClientStore, HealthStore, KeyStore, StoredKey};
+
+        fn client_from_row(row: &$row) -> Result<Client, StoreError> {
+            Client::try_from(ClientRow {
+                client_id: row.try_get("client_id")?,
+                name: row.try_get("name")?,
+                auth_method: row.try_get("auth_method")?,
+                secret_hash: row.try_get("secret_hash")?,
+                grant_types: row.try_get("grant_types")?,
+                scope: row.try_get("scope")?,
+                redirect_uris: row.try_get("redirect_uris")?,
+                created_at: row.try_get("created_at")?,
+            })
+        }
+
+        fn key_from_row(row: &$row) -> Result<StoredKey, StoreError> {
+            StoredKey::try_from(KeyRow {
+                kid: row.try_get("kid")?,
+                alg: row.try_get("alg")?,
+                sealed_private: row.try_get("sealed_private")?,
+                created_at: row.try_get("created_at")?,
+                retired_at: row.try_get("retired_at")?,
+            })
+        }
+
+        impl ClientStore for $store {
+            async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
+                let row = ClientRow::from(client);
+                let result = sqlx::query(sql::INSERT_CLIENT)
+                    .bind(row.client_id)
+                    .bind(row.name)
+                    .bind(row.auth_method)
+                    .bind(row.secret_hash)
+                    .bind(row.grant_types)
+                    .bind(row.scope)
+                    .bind(row.redirect_uris)
+                    .bind(row.created_at)
+                    .execute(&self.pool)
+                    .await;
+                match result {
+                    Ok(_) => Ok(()),
+                    Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                        Err(StoreError::Conflict(format!(
+                            "a client with id `{}` exists already",
+                            client.client_id
+                        )))
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+
+            async fn find_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
+                let row = sqlx::query(sql::SELECT_CLIENT)
+                    .bind(id.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(client_from_row).transpose()
+            }
+
+            async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+                let rows = sqlx::query(sql::SELECT_CLIENTS)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(client_from_row).collect()
+            }
+
+            async fn delete_client(&self, id: &ClientId) -> Result<bool, StoreError> {
+                let done = sqlx::query(sql::DELETE_CLIENT)
+                    .bind(id.as_str())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn set_client_secret(
+                &self,
+                id: &ClientId,
+                method: AuthMethod,
+                hash: &SecretHash,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query(sql::SET_CLIENT_SECRET)
+                    .bind(id.as_str())
+                    .bind(method.as_str())
+                    .bind(hash.as_bytes())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+        }
+
+        impl KeyStore for $store {
+            async fn insert_first_key(&self, key: &StoredKey) -> Result<bool, StoreError> {
+                let done = sqlx::query(sql::INSERT_FIRST_KEY)
+                    .bind(&key.kid)
+                    .bind(key.alg.as_str())
+                    .bind(&key.sealed_private)
+                    .bind(key.created_at.0)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn rotate_key(&self, key: &StoredKey, now: Timestamp) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(sql::RETIRE_ACTIVE_KEY)
+                    .bind(now.0)
+                    .execute(&mut *tx)
+                    .await?;
+                let inserted = sqlx::query(sql::INSERT_FIRST_KEY)
+                    .bind(&key.kid)
+                    .bind(key.alg.as_str())
+                    .bind(&key.sealed_private)
+                    .bind(key.created_at.0)
+                    .execute(&mut *tx)
+                    .await?;
+                if inserted.rows_affected() == 0 {
+                    return Err(StoreError::Conflict(
+                        "another rotation committed first; try again".into(),
+                    ));
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn list_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+                let rows = sqlx::query(sql::SELECT_KEYS).fetch_all(&self.pool).await?;
+                rows.iter().map(key_from_row).collect()
+            }
+
+            async fn prune_keys(&self, before: Timestamp) -> Result<u64, StoreError> {
+                let done = sqlx::query(sql::PRUNE_KEYS)
+                    .bind(before.0)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+        }
+
+        impl HealthStore for $store {
+            async fn ping(&self) -> Result<(), StoreError> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(crate) use impl_role_traits;

@@ -1,0 +1,119 @@
+//! `ClientStore` behaviour.
+use std::collections::BTreeSet;
+
+use latchkey_core::client::{Client, ClientAuth};
+use latchkey_core::secret::ClientSecret;
+use latchkey_core::types::{AuthMethod, ClientId, GrantType, RedirectUri, Scope, Timestamp};
+use latchkey_store::{ClientStore, Store, StoreError};
+
+use crate::store_test;
+
+pub(crate) fn sample_client(id: &str, secret: &ClientSecret) -> Client {
+    Client {
+        client_id: ClientId::parse(id).unwrap(),
+        name: format!("client {id}"),
+        auth: ClientAuth::Secret {
+            method: AuthMethod::ClientSecretBasic,
+            hash: secret.hash(),
+        },
+        grant_types: BTreeSet::from([GrantType::ClientCredentials]),
+        scope: Scope::parse("read write").unwrap(),
+        redirect_uris: vec![RedirectUri::parse("https://app.example.com/cb").unwrap()],
+        created_at: Timestamp(1_700_000_000),
+    }
+}
+
+store_test!(
+    inserted_client_reads_back_identically,
+    |store: Store| async move {
+        let secret = ClientSecret::generate();
+        store
+            .insert_client(&sample_client("c1", &secret))
+            .await
+            .unwrap();
+        let loaded = store
+            .find_client(&ClientId::parse("c1").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(loaded.name, "client c1");
+        assert_eq!(loaded.scope.to_string(), "read write");
+        assert_eq!(
+            loaded.grant_types,
+            BTreeSet::from([GrantType::ClientCredentials])
+        );
+        assert_eq!(
+            loaded.redirect_uris[0].as_str(),
+            "https://app.example.com/cb"
+        );
+        assert_eq!(loaded.created_at, Timestamp(1_700_000_000));
+        let ClientAuth::Secret { method, hash } = &loaded.auth;
+        assert_eq!(*method, AuthMethod::ClientSecretBasic);
+        assert!(secret.verify(hash));
+    }
+);
+
+store_test!(
+    unknown_client_is_none_not_an_error,
+    |store: Store| async move {
+        assert!(
+            store
+                .find_client(&ClientId::parse("nobody").unwrap())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            !store
+                .delete_client(&ClientId::parse("nobody").unwrap())
+                .await
+                .unwrap()
+        );
+    }
+);
+
+store_test!(
+    duplicate_client_id_is_a_conflict,
+    |store: Store| async move {
+        let secret = ClientSecret::generate();
+        store
+            .insert_client(&sample_client("dup", &secret))
+            .await
+            .unwrap();
+        let err = store
+            .insert_client(&sample_client("dup", &secret))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    }
+);
+
+store_test!(list_delete_and_rotate_secret, |store: Store| async move {
+    let (a, b) = (ClientSecret::generate(), ClientSecret::generate());
+    store.insert_client(&sample_client("a", &a)).await.unwrap();
+    store.insert_client(&sample_client("b", &b)).await.unwrap();
+    let ids: Vec<_> = store
+        .list_clients()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.client_id.to_string())
+        .collect();
+    assert_eq!(ids, ["a", "b"]);
+
+    let fresh = ClientSecret::generate();
+    let id = ClientId::parse("a").unwrap();
+    assert!(
+        store
+            .set_client_secret(&id, AuthMethod::ClientSecretPost, &fresh.hash())
+            .await
+            .unwrap()
+    );
+    let ClientAuth::Secret { method, hash } = store.find_client(&id).await.unwrap().unwrap().auth;
+    assert_eq!(method, AuthMethod::ClientSecretPost);
+    assert!(fresh.verify(&hash) && !a.verify(&hash));
+
+    assert!(store.delete_client(&id).await.unwrap());
+    assert!(store.find_client(&id).await.unwrap().is_none());
+    assert_eq!(store.list_clients().await.unwrap().len(), 1);
+});

@@ -1,0 +1,78 @@
+//! The command line: `serve`, `client …`, `keys …`. Every command reads the same configuration.
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use latchkey_store::Store;
+
+use crate::config::{self, Config, Flags};
+
+mod client;
+mod keys;
+mod serve;
+
+/// Latchkey: an OAuth 2.1 authorization server.
+#[derive(Debug, Parser)]
+#[command(name = "latchkey", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    /// TOML configuration file (also LATCHKEY_CONFIG).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Database URL: sqlite:PATH or postgres://… (also LATCHKEY_DATABASE_URL).
+    #[arg(long, global = true, value_name = "URL")]
+    database: Option<String>,
+    /// Development mode: a master key file in the working directory and, for `serve`, a demo client.
+    #[arg(long, global = true)]
+    dev: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the authorization server.
+    Serve(serve::ServeArgs),
+    /// Manage registered clients.
+    #[command(subcommand)]
+    Client(client::ClientCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+}
+
+pub(crate) async fn run(cli: Cli) -> Result<()> {
+    let mut flags = Flags {
+        config: cli.config,
+        database: cli.database,
+        dev: cli.dev,
+        ..Flags::default()
+    };
+    if let Command::Serve(args) = &cli.command {
+        flags.issuer = args.issuer.clone();
+        flags.listen = args.listen.clone();
+    }
+    let config = config::load(&flags).map_err(anyhow::Error::msg)?;
+    match cli.command {
+        Command::Serve(_) => serve::run(config).await,
+        Command::Client(command) => client::run(command, &config).await,
+        Command::Keys(command) => keys::run(command, &config).await,
+    }
+}
+
+/// Opens the configured database (running migrations), naming it in the error.
+pub(crate) async fn open_store(config: &Config) -> Result<Store> {
+    Store::connect(&config.database_url)
+        .await
+        .with_context(|| format!("database: cannot open {}", redact(&config.database_url)))
+}
+
+/// A database URL without its password, for messages.
+pub(crate) fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            parsed.set_password(Some("***")).ok();
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}

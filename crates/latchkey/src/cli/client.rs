@@ -1,0 +1,273 @@
+//! `latchkey client …`: register, list, show, delete clients and rotate their secrets.
+use std::collections::BTreeSet;
+
+use anyhow::{Result, anyhow, bail};
+use latchkey_core::client::{Client, ClientAuth};
+use latchkey_core::secret::ClientSecret;
+use latchkey_core::types::{AuthMethod, ClientId, GrantType, RedirectUri, Scope};
+use latchkey_store::{ClientStore, Store};
+use serde_json::{Value, json};
+
+use crate::cli::open_store;
+use crate::config::Config;
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum ClientCommand {
+    /// Register a client and print its client_id and client_secret (the secret is shown only once).
+    Create {
+        /// Human-readable name.
+        #[arg(long)]
+        name: String,
+        /// A grant type the client may use (repeatable; default client_credentials).
+        #[arg(long = "grant-type", value_name = "T")]
+        grant_types: Vec<String>,
+        /// token_endpoint_auth_method: client_secret_basic (default) or client_secret_post.
+        #[arg(long, value_name = "M", default_value = "client_secret_basic")]
+        auth_method: String,
+        /// Space-separated scopes the client may request.
+        #[arg(long, default_value = "")]
+        scope: String,
+        /// A redirect URI (repeatable), matched exactly.
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// Use this client_id instead of a random one.
+        #[arg(long, value_name = "ID")]
+        client_id: Option<String>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List registered clients.
+    List {
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one client.
+    Show {
+        /// The client_id.
+        id: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a client.
+    Delete {
+        /// The client_id.
+        id: String,
+    },
+    /// Replace a client's secret and print the new one (the old one stops working at once).
+    RotateSecret {
+        /// The client_id.
+        id: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub(crate) async fn run(command: ClientCommand, config: &Config) -> Result<()> {
+    let store = open_store(config).await?;
+    let result = dispatch(command, config, &store).await;
+    store.close().await;
+    result
+}
+
+async fn dispatch(command: ClientCommand, config: &Config, store: &Store) -> Result<()> {
+    match command {
+        ClientCommand::Create {
+            name,
+            grant_types,
+            auth_method,
+            scope,
+            redirect_uris,
+            client_id,
+            json,
+        } => {
+            let client = build_client(
+                config,
+                name,
+                grant_types,
+                &auth_method,
+                &scope,
+                redirect_uris,
+                client_id,
+            )?;
+            let (client, secret) = client;
+            store.insert_client(&client).await?;
+            print_with_secret(&client, &secret, json);
+        }
+        ClientCommand::List { json } => {
+            let clients = store.list_clients().await?;
+            if json {
+                println!("{}", Value::Array(clients.iter().map(describe).collect()));
+            } else if clients.is_empty() {
+                println!("no clients registered");
+            } else {
+                println!(
+                    "{:<24} {:<20} {:<30} NAME",
+                    "CLIENT_ID", "AUTH_METHOD", "GRANT_TYPES"
+                );
+                for c in &clients {
+                    let grants: Vec<_> = c.grant_types.iter().map(|g| g.as_str()).collect();
+                    println!(
+                        "{:<24} {:<20} {:<30} {}",
+                        c.client_id,
+                        c.auth.method(),
+                        grants.join(","),
+                        c.name
+                    );
+                }
+            }
+        }
+        ClientCommand::Show { id, json } => {
+            let client = find(store, &id).await?;
+            if json {
+                println!("{}", describe(&client));
+            } else {
+                print_plain(&describe(&client));
+            }
+        }
+        ClientCommand::Delete { id } => {
+            let id = parse_id(&id)?;
+            if !store.delete_client(&id).await? {
+                bail!("client `{id}` does not exist");
+            }
+            println!("deleted client {id}");
+        }
+        ClientCommand::RotateSecret { id, json } => {
+            let client = find(store, &id).await?;
+            let secret = ClientSecret::generate();
+            store
+                .set_client_secret(&client.client_id, client.auth.method(), &secret.hash())
+                .await?;
+            print_with_secret(&client, &secret, json);
+        }
+    }
+    Ok(())
+}
+
+fn build_client(
+    config: &Config,
+    name: String,
+    grant_types: Vec<String>,
+    auth_method: &str,
+    scope: &str,
+    redirect_uris: Vec<String>,
+    client_id: Option<String>,
+) -> Result<(Client, ClientSecret)> {
+    if name.trim().is_empty() {
+        bail!("--name: must not be empty");
+    }
+    let grant_types: BTreeSet<GrantType> = if grant_types.is_empty() {
+        BTreeSet::from([GrantType::ClientCredentials])
+    } else {
+        grant_types
+            .iter()
+            .map(|g| g.parse::<GrantType>().map_err(|_| anyhow!("--grant-type: `{g}` is not a grant type this server implements (implemented: {})", implemented_grants())))
+            .collect::<Result<_>>()?
+    };
+    let method: AuthMethod = auth_method
+        .parse()
+        .map_err(|e| anyhow!("--auth-method: {e}"))?;
+    let scope = Scope::parse(scope).map_err(|e| anyhow!("--scope: {}", e.description))?;
+    if !config.scopes.is_empty() {
+        let unknown: Vec<_> = scope
+            .iter()
+            .filter(|t| !config.scopes.contains_key(t.as_str()))
+            .map(|t| t.as_str())
+            .collect();
+        if !unknown.is_empty() {
+            let known: Vec<_> = config.scopes.keys().map(String::as_str).collect();
+            bail!(
+                "--scope: not configured: {} (configured scopes: {})",
+                unknown.join(" "),
+                known.join(" ")
+            );
+        }
+    }
+    let redirect_uris = redirect_uris
+        .into_iter()
+        .map(|u| RedirectUri::parse(u).map_err(|e| anyhow!("--redirect-uri: {e}")))
+        .collect::<Result<Vec<_>>>()?;
+    let client_id = match client_id {
+        Some(id) => ClientId::parse(id)
+            .map_err(|_| anyhow!("--client-id: must be 1 to 255 visible ASCII characters"))?,
+        None => ClientId::generate(),
+    };
+    let secret = ClientSecret::generate();
+    let client = Client {
+        client_id,
+        name,
+        auth: ClientAuth::Secret {
+            method,
+            hash: secret.hash(),
+        },
+        grant_types,
+        scope,
+        redirect_uris,
+        created_at: latchkey_server::clock::Clock.now(),
+    };
+    Ok((client, secret))
+}
+
+fn implemented_grants() -> String {
+    GrantType::ALL
+        .iter()
+        .map(|g| g.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn parse_id(id: &str) -> Result<ClientId> {
+    ClientId::parse(id).map_err(|_| anyhow!("`{id}` is not a valid client_id"))
+}
+
+async fn find(store: &Store, id: &str) -> Result<Client> {
+    let id = parse_id(id)?;
+    store
+        .find_client(&id)
+        .await?
+        .ok_or_else(|| anyhow!("client `{id}` does not exist"))
+}
+
+/// The client's registered metadata (RFC 7591 §2 names); never the secret hash.
+fn describe(client: &Client) -> Value {
+    json!({
+        "client_id": client.client_id,
+        "client_name": client.name,
+        "token_endpoint_auth_method": client.auth.method().as_str(),
+        "grant_types": client.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "scope": client.scope.to_string(),
+        "redirect_uris": client.redirect_uris,
+        "client_id_issued_at": client.created_at.0,
+    })
+}
+
+fn print_with_secret(client: &Client, secret: &ClientSecret, json: bool) {
+    let mut value = describe(client);
+    value["client_secret"] = json!(secret.expose());
+    if json {
+        println!("{value}");
+    } else {
+        print_plain(&value);
+        println!("The client_secret is shown only once; store it now.");
+    }
+}
+
+fn print_plain(value: &Value) {
+    if let Value::Object(map) = value {
+        for (key, v) in map {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                Value::Array(items) => items
+                    .iter()
+                    .map(|i| i.as_str().unwrap_or_default().to_owned())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                other => other.to_string(),
+            };
+            println!("{key:<27} {text}");
+        }
+    }
+}

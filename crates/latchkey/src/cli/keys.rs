@@ -1,0 +1,93 @@
+//! `latchkey keys …`: list signing keys and rotate to a new one.
+use anyhow::{Result, anyhow};
+use latchkey_core::keys::KeyAlg;
+use latchkey_server::clock::Clock;
+use latchkey_server::keyring;
+use latchkey_store::KeyStore;
+
+use crate::cli::open_store;
+use crate::config::Config;
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum KeysCommand {
+    /// List signing keys: the active one and retired ones still published.
+    List {
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a new active signing key; the previous one stays published until its tokens expire.
+    Rotate {
+        /// Algorithm of the new key: ES256, EdDSA or RS256 (default: keys.algorithm, else ES256).
+        #[arg(long, value_name = "ALG")]
+        alg: Option<String>,
+    },
+}
+
+pub(crate) async fn run(command: KeysCommand, config: &Config) -> Result<()> {
+    match command {
+        KeysCommand::List { json } => {
+            let store = open_store(config).await?;
+            let keys = store.list_keys().await;
+            store.close().await;
+            let now = Clock.now();
+            let window = config.settings.keys.publish_window;
+            let rows: Vec<_> = keys?
+                .iter()
+                .map(|k| {
+                    let status = match k.retired_at {
+                        None => "active".to_owned(),
+                        Some(_) if keyring::is_published(k, now, window) => {
+                            "retired, published".to_owned()
+                        }
+                        Some(_) => "retired, expired".to_owned(),
+                    };
+                    serde_json::json!({
+                        "kid": k.kid, "alg": k.alg.as_str(), "status": status,
+                        "created_at": k.created_at.0, "retired_at": k.retired_at.map(|t| t.0),
+                    })
+                })
+                .collect();
+            if json {
+                println!("{}", serde_json::Value::Array(rows));
+            } else if rows.is_empty() {
+                println!("no signing keys yet (the server creates one when it first starts)");
+            } else {
+                println!("{:<45} {:<6} {:<20} CREATED_AT", "KID", "ALG", "STATUS");
+                for r in &rows {
+                    println!(
+                        "{:<45} {:<6} {:<20} {}",
+                        r["kid"].as_str().unwrap_or(""),
+                        r["alg"].as_str().unwrap_or(""),
+                        r["status"].as_str().unwrap_or(""),
+                        r["created_at"]
+                    );
+                }
+            }
+            Ok(())
+        }
+        KeysCommand::Rotate { alg } => {
+            let alg = match alg {
+                Some(a) => a.parse::<KeyAlg>().map_err(|e| anyhow!("--alg: {e}"))?,
+                None => config.settings.keys.alg,
+            };
+            let master = config.master_key().map_err(anyhow::Error::msg)?;
+            let store = open_store(config).await?;
+            let rotated = keyring::rotate(
+                &store,
+                &master,
+                alg,
+                Clock.now(),
+                config.settings.keys.publish_window,
+            )
+            .await;
+            store.close().await;
+            let kid = rotated.map_err(|e| anyhow!("keys rotate: {e}"))?;
+            println!(
+                "new active key {kid} ({alg}); running servers pick it up within {}s",
+                config.settings.keys.refresh_interval.as_secs().max(1)
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! `latchkey serve`: open the store, make sure a signing key exists, and serve until SIGTERM or Ctrl-C.
+use std::collections::BTreeSet;
+
+use anyhow::{Context, Result};
+use latchkey_core::client::{Client, ClientAuth};
+use latchkey_core::secret::ClientSecret;
+use latchkey_core::types::{AuthMethod, ClientId, GrantType, Scope};
+use latchkey_server::AppState;
+use latchkey_store::{ClientStore, Store};
+use tokio::net::TcpListener;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::prelude::*;
+
+use crate::cli::open_store;
+use crate::config::{Config, LogConfig, LogFormat};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// Issuer identifier, e.g. https://auth.example.com (also LATCHKEY_ISSUER).
+    #[arg(long, value_name = "URL")]
+    pub(crate) issuer: Option<String>,
+    /// Address to listen on, e.g. 127.0.0.1:8080 (also LATCHKEY_LISTEN).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) listen: Option<String>,
+}
+
+/// The client `--dev` creates, so a first token is one curl away.
+const DEMO_CLIENT_ID: &str = "demo";
+
+pub(crate) async fn run(config: Config) -> Result<()> {
+    init_logging(&config.log);
+    let master = config.master_key().map_err(anyhow::Error::msg)?;
+    let store = open_store(&config).await?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listen: cannot bind {}", config.listen))?;
+    let demo_secret = if config.dev {
+        ensure_demo_client(&store, &config).await?
+    } else {
+        None
+    };
+    let state = AppState::new(store.clone(), config.settings.clone(), master)
+        .await
+        .context("signing keys")?;
+    let issuer = config.settings.features.issuer.as_str();
+    tracing::info!(listen = %config.listen, issuer, database = store.backend(), kid = state.keys().active.kid(), "latchkey is serving");
+    if config.dev {
+        print_dev_banner(&config, demo_secret.as_ref());
+    }
+    latchkey_server::serve(listener, state, shutdown_signal())
+        .await
+        .context("serving")?;
+    store.close().await;
+    tracing::info!("latchkey stopped");
+    Ok(())
+}
+
+fn init_logging(log: &LogConfig) {
+    let mut filter = log.filter.clone();
+    if !log.access {
+        filter = filter.with_target("latchkey::access", LevelFilter::OFF);
+    }
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let layer = match log.format {
+        LogFormat::Plain => tracing_subscriber::fmt::layer()
+            .with_ansi(ansi)
+            .with_writer(std::io::stderr)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .boxed(),
+    };
+    // A second initialisation (only possible in tests) keeps the first subscriber.
+    tracing_subscriber::registry()
+        .with(layer.with_filter(filter))
+        .try_init()
+        .ok();
+}
+
+/// Creates the demo client unless it exists; returns its secret when created.
+async fn ensure_demo_client(store: &Store, config: &Config) -> Result<Option<ClientSecret>> {
+    let id = ClientId::parse(DEMO_CLIENT_ID).expect("the demo id is valid");
+    if store.find_client(&id).await?.is_some() {
+        return Ok(None);
+    }
+    let secret = ClientSecret::generate();
+    let scope: Scope = config
+        .scopes
+        .keys()
+        .map(|s| latchkey_core::types::ScopeToken::parse(s.clone()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let client = Client {
+        client_id: id,
+        name: "Demo client (created by --dev)".into(),
+        auth: ClientAuth::Secret {
+            method: AuthMethod::ClientSecretBasic,
+            hash: secret.hash(),
+        },
+        grant_types: BTreeSet::from([GrantType::ClientCredentials]),
+        scope,
+        redirect_uris: vec![],
+        created_at: latchkey_server::clock::Clock.now(),
+    };
+    store.insert_client(&client).await?;
+    Ok(Some(secret))
+}
+
+fn print_dev_banner(config: &Config, demo_secret: Option<&ClientSecret>) {
+    let features = &config.settings.features;
+    let metadata = format!(
+        "{}{}",
+        features.issuer,
+        latchkey_core::metadata::WELL_KNOWN_SUFFIX
+    );
+    println!(
+        "Latchkey is running in development mode (master key in {}).",
+        crate::config::DEV_MASTER_KEY_FILE
+    );
+    println!("  metadata: curl -s {metadata}");
+    match demo_secret {
+        Some(secret) => {
+            println!(
+                "  demo client created: client_id={DEMO_CLIENT_ID} client_secret={} (shown once)",
+                secret.expose()
+            );
+            println!(
+                "  get a token: curl -s -u {DEMO_CLIENT_ID}:{} -d grant_type=client_credentials {}",
+                secret.expose(),
+                features.endpoints.token
+            );
+        }
+        None => {
+            println!(
+                "  demo client `{DEMO_CLIENT_ID}` exists; `latchkey client rotate-secret {DEMO_CLIENT_ID}` prints a new secret, then:"
+            );
+            println!(
+                "  get a token: curl -s -u {DEMO_CLIENT_ID}:SECRET -d grant_type=client_credentials {}",
+                features.endpoints.token
+            );
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        tokio::signal::ctrl_c().await.ok();
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutdown requested; finishing open requests");
+}
