@@ -37,6 +37,8 @@ pub struct Features {
     pub op_policy_uri: Option<String>,
     /// Terms of service.
     pub op_tos_uri: Option<String>,
+    /// Languages of the user interface, as BCP 47 tags; omitted when empty.
+    pub ui_locales_supported: Vec<String>,
     /// Operator-defined extra members, checked not to collide with the ones above.
     pub extra: Map<String, Value>,
 }
@@ -110,6 +112,12 @@ impl Features {
                 doc.insert(name.into(), json!(value));
             }
         }
+        if !self.ui_locales_supported.is_empty() {
+            doc.insert(
+                "ui_locales_supported".into(),
+                json!(self.ui_locales_supported),
+            );
+        }
         for (name, value) in &self.extra {
             doc.entry(name.clone()).or_insert_with(|| value.clone());
         }
@@ -151,6 +159,7 @@ mod tests {
             service_documentation: None,
             op_policy_uri: Some("https://example.com/privacy".into()),
             op_tos_uri: None,
+            ui_locales_supported: vec![],
             extra: Map::new(),
         }
     }
@@ -170,6 +179,7 @@ mod tests {
             "registration_endpoint",
             "service_documentation",
             "op_tos_uri",
+            "ui_locales_supported",
             "code_challenge_methods_supported",
             "introspection_endpoint",
             "revocation_endpoint",

@@ -7,14 +7,14 @@ use latchkey_store::Store;
 
 use crate::config::{self, Config, Flags};
 
-mod client;
-mod keys;
-mod serve;
+pub mod client;
+pub mod keys;
+pub mod serve;
 
 /// Latchkey: an OAuth 2.1 authorization server.
 #[derive(Debug, Parser)]
 #[command(name = "latchkey", version, about, propagate_version = true)]
-pub(crate) struct Cli {
+pub struct Cli {
     /// TOML configuration file (also LATCHKEY_CONFIG).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -40,7 +40,7 @@ enum Command {
     Keys(keys::KeysCommand),
 }
 
-pub(crate) async fn run(cli: Cli) -> Result<()> {
+pub async fn run(cli: Cli) -> Result<()> {
     let mut flags = Flags {
         config: cli.config,
         database: cli.database,
@@ -60,14 +60,14 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
 }
 
 /// Opens the configured database (running migrations), naming it in the error.
-pub(crate) async fn open_store(config: &Config) -> Result<Store> {
+pub async fn open_store(config: &Config) -> Result<Store> {
     Store::connect(&config.database_url)
         .await
         .with_context(|| format!("database: cannot open {}", redact(&config.database_url)))
 }
 
 /// A database URL without its password, for messages.
-pub(crate) fn redact(url: &str) -> String {
+pub fn redact(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) if parsed.password().is_some() => {
             parsed.set_password(Some("***")).ok();

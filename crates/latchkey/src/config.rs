@@ -16,18 +16,18 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 /// Where the embedded database lives when nothing says otherwise: the working directory.
-pub(crate) const DEFAULT_DATABASE: &str = "sqlite://latchkey.db";
+pub const DEFAULT_DATABASE: &str = "sqlite://latchkey.db";
 /// The issuer of a server started with no configuration.
-pub(crate) const DEFAULT_ISSUER: &str = "http://127.0.0.1:8080";
+pub const DEFAULT_ISSUER: &str = "http://127.0.0.1:8080";
 /// The dev-mode master key file, created beside the working directory's database.
-pub(crate) const DEV_MASTER_KEY_FILE: &str = "latchkey-dev.key";
+pub const DEV_MASTER_KEY_FILE: &str = "latchkey-dev.key";
 /// Seconds a token may be presented after its `exp` by a verifier with a slow clock.
 const CLOCK_LEEWAY: u64 = 60;
 
 /// The TOML file, as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct RawConfig {
+pub struct RawConfig {
     issuer: Option<String>,
     listen: Option<String>,
     database_url: Option<String>,
@@ -85,6 +85,7 @@ struct RawMetadata {
     service_documentation: Option<String>,
     op_policy_uri: Option<String>,
     op_tos_uri: Option<String>,
+    ui_locales_supported: Option<Vec<String>>,
     #[serde(default)]
     extra: Map<String, Value>,
 }
@@ -108,22 +109,22 @@ struct RawLog {
 
 /// Values given on the command line; `None` when the flag is absent.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct Flags {
+pub struct Flags {
     /// `--config`.
-    pub(crate) config: Option<PathBuf>,
+    pub config: Option<PathBuf>,
     /// `--issuer`.
-    pub(crate) issuer: Option<String>,
+    pub issuer: Option<String>,
     /// `--listen`.
-    pub(crate) listen: Option<String>,
+    pub listen: Option<String>,
     /// `--database`.
-    pub(crate) database: Option<String>,
+    pub database: Option<String>,
     /// `--dev`.
-    pub(crate) dev: bool,
+    pub dev: bool,
 }
 
 /// Log output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum LogFormat {
+pub enum LogFormat {
     /// Human-readable lines.
     Plain,
     /// One JSON object per line.
@@ -132,25 +133,25 @@ pub(crate) enum LogFormat {
 
 /// Logging configuration.
 #[derive(Clone, Debug)]
-pub(crate) struct LogConfig {
+pub struct LogConfig {
     /// A `tracing` target filter such as `info` or `info,sqlx=warn`.
-    pub(crate) filter: tracing_subscriber::filter::Targets,
+    pub filter: tracing_subscriber::filter::Targets,
     /// Output format.
-    pub(crate) format: LogFormat,
+    pub format: LogFormat,
     /// Whether each request is logged.
-    pub(crate) access: bool,
+    pub access: bool,
 }
 
 /// A configured scope.
 #[derive(Clone, Debug)]
-pub(crate) struct ScopeConfig {
+pub struct ScopeConfig {
     /// Whether `scopes_supported` lists it.
-    pub(crate) public: bool,
+    pub public: bool,
 }
 
 /// Where the master key comes from.
 #[derive(Clone, Debug)]
-pub(crate) enum MasterKeySource {
+pub enum MasterKeySource {
     /// The key itself, from `LATCHKEY_MASTER_KEY` or `master_key`; `origin` names which.
     Value { text: String, origin: String },
     /// A file holding the key.
@@ -163,25 +164,25 @@ pub(crate) enum MasterKeySource {
 
 /// The resolved configuration.
 #[derive(Clone, Debug)]
-pub(crate) struct Config {
+pub struct Config {
     /// Socket address to listen on.
-    pub(crate) listen: SocketAddr,
+    pub listen: SocketAddr,
     /// Database URL.
-    pub(crate) database_url: String,
+    pub database_url: String,
     /// The master key's source; read only by commands that need it.
-    pub(crate) master_key: MasterKeySource,
+    pub master_key: MasterKeySource,
     /// `--dev` was given.
-    pub(crate) dev: bool,
+    pub dev: bool,
     /// Logging.
-    pub(crate) log: LogConfig,
+    pub log: LogConfig,
     /// Configured scopes by name.
-    pub(crate) scopes: BTreeMap<String, ScopeConfig>,
+    pub scopes: BTreeMap<String, ScopeConfig>,
     /// What the server serves.
-    pub(crate) settings: Settings,
+    pub settings: Settings,
 }
 
 /// Reads configuration from `flags.config`, the process environment and `flags`.
-pub(crate) fn load(flags: &Flags) -> Result<Config, String> {
+pub fn load(flags: &Flags) -> Result<Config, String> {
     let env: BTreeMap<String, String> = std::env::vars()
         .filter(|(k, _)| k.starts_with("LATCHKEY_"))
         .collect();
@@ -199,15 +200,26 @@ pub(crate) fn load(flags: &Flags) -> Result<Config, String> {
 fn read_file(path: &Path) -> Result<RawConfig, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    toml::from_str(&text).map_err(|e| {
+    parse_toml(&text, &path.display().to_string())
+}
+
+fn parse_toml(text: &str, file: &str) -> Result<RawConfig, String> {
+    toml::from_str(text).map_err(|e| {
         let line = e.span().map(|s| text[..s.start].lines().count().max(1));
         let at = line.map(|l| format!(":{l}")).unwrap_or_default();
-        format!(
-            "{}{at}: {}",
-            path.display(),
-            e.message().trim().replace('\n', " ")
-        )
+        format!("{file}{at}: {}", e.message().trim().replace('\n', " "))
     })
+}
+
+/// Resolves configuration from TOML text, an explicit environment and flags: `load` without files or
+/// the process environment, for integration tests and embedding.
+pub fn from_parts(
+    toml_text: &str,
+    env: &BTreeMap<String, String>,
+    flags: &Flags,
+) -> Result<Config, String> {
+    let raw = parse_toml(toml_text, "config")?;
+    Config::resolve(raw, "config", env, flags)
 }
 
 /// Environment variables Latchkey reads; any other `LATCHKEY_*` is a typo worth stopping for.
@@ -236,7 +248,7 @@ fn pick(
 
 impl Config {
     /// Merges the sources and validates every value.
-    pub(crate) fn resolve(
+    pub fn resolve(
         raw: RawConfig,
         file: &str,
         env: &BTreeMap<String, String>,
@@ -433,6 +445,7 @@ impl Config {
             service_documentation: raw.metadata.service_documentation.clone(),
             op_policy_uri: raw.metadata.op_policy_uri.clone(),
             op_tos_uri: raw.metadata.op_tos_uri.clone(),
+            ui_locales_supported: ui_locales(&raw.metadata.ui_locales_supported, file)?,
             extra: raw.metadata.extra.clone(),
         };
         check_distinct_paths(&features, file)?;
@@ -454,7 +467,7 @@ impl Config {
     }
 
     /// Reads the master key, creating the dev key file if `--dev` and it is missing.
-    pub(crate) fn master_key(&self) -> Result<MasterKey, String> {
+    pub fn master_key(&self) -> Result<MasterKey, String> {
         match &self.master_key {
             MasterKeySource::Value { text, origin } => {
                 MasterKey::parse(text).map_err(|e| format!("{origin}: {e}"))
@@ -473,6 +486,23 @@ impl Config {
             ),
         }
     }
+}
+
+/// `ui_locales_supported` (RFC 8414 §2): BCP 47 language tags, checked for shape only.
+fn ui_locales(value: &Option<Vec<String>>, file: &str) -> Result<Vec<String>, String> {
+    let tags = value.clone().unwrap_or_default();
+    for tag in &tags {
+        let well_formed = !tag.is_empty()
+            && tag.split('-').all(|part| {
+                (1..=8).contains(&part.len()) && part.bytes().all(|b| b.is_ascii_alphanumeric())
+            });
+        if !well_formed {
+            return Err(format!(
+                "{file}: metadata.ui_locales_supported: `{tag}` is not a BCP 47 language tag such as `en` or `es-MX`"
+            ));
+        }
+    }
+    Ok(tags)
 }
 
 fn resolve_log(
@@ -517,7 +547,7 @@ fn resolve_log(
 }
 
 /// Parses `"90s"`, `"10m"`, `"1h"`, `"7d"` or a bare number of seconds.
-pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
+pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     let (digits, unit) = text.split_at(
         text.find(|c: char| !c.is_ascii_digit())

@@ -3,8 +3,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-mod cli;
-mod config;
+use latchkey::cli;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

@@ -12,7 +12,7 @@ use crate::cli::open_store;
 use crate::config::Config;
 
 #[derive(Debug, clap::Subcommand)]
-pub(crate) enum ClientCommand {
+pub enum ClientCommand {
     /// Register a client and print its client_id and client_secret (the secret is shown only once).
     Create {
         /// Human-readable name.
@@ -66,7 +66,7 @@ pub(crate) enum ClientCommand {
     },
 }
 
-pub(crate) async fn run(command: ClientCommand, config: &Config) -> Result<()> {
+pub async fn run(command: ClientCommand, config: &Config) -> Result<()> {
     let store = open_store(config).await?;
     let result = dispatch(command, config, &store).await;
     store.close().await;

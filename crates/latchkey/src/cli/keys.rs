@@ -9,7 +9,7 @@ use crate::cli::open_store;
 use crate::config::Config;
 
 #[derive(Debug, clap::Subcommand)]
-pub(crate) enum KeysCommand {
+pub enum KeysCommand {
     /// List signing keys: the active one and retired ones still published.
     List {
         /// Print a JSON array.
@@ -24,7 +24,7 @@ pub(crate) enum KeysCommand {
     },
 }
 
-pub(crate) async fn run(command: KeysCommand, config: &Config) -> Result<()> {
+pub async fn run(command: KeysCommand, config: &Config) -> Result<()> {
     match command {
         KeysCommand::List { json } => {
             let store = open_store(config).await?;

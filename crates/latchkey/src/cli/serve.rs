@@ -15,35 +15,62 @@ use crate::cli::open_store;
 use crate::config::{Config, LogConfig, LogFormat};
 
 #[derive(Debug, clap::Args)]
-pub(crate) struct ServeArgs {
+pub struct ServeArgs {
     /// Issuer identifier, e.g. https://auth.example.com (also LATCHKEY_ISSUER).
     #[arg(long, value_name = "URL")]
-    pub(crate) issuer: Option<String>,
+    pub issuer: Option<String>,
     /// Address to listen on, e.g. 127.0.0.1:8080 (also LATCHKEY_LISTEN).
     #[arg(long, value_name = "ADDR")]
-    pub(crate) listen: Option<String>,
+    pub listen: Option<String>,
 }
 
 /// The client `--dev` creates, so a first token is one curl away.
 const DEMO_CLIENT_ID: &str = "demo";
 
-pub(crate) async fn run(config: Config) -> Result<()> {
-    init_logging(&config.log);
+/// A server ready to serve: the store is open and migrated, a signing key exists and, with `--dev`, the
+/// demo client too. The binary and the integration tests both start from here.
+pub struct Prepared {
+    /// The opened store.
+    pub store: Store,
+    /// Handler state.
+    pub state: AppState,
+    /// The demo client's secret, when `--dev` just created it.
+    pub demo_secret: Option<ClientSecret>,
+}
+
+/// Reads the master key, opens the store and loads keys, so every configuration error surfaces before
+/// the first request.
+pub async fn prepare(config: &Config) -> Result<Prepared> {
     let master = config.master_key().map_err(anyhow::Error::msg)?;
-    let store = open_store(&config).await?;
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("listen: cannot bind {}", config.listen))?;
+    let store = open_store(config).await?;
     let demo_secret = if config.dev {
-        ensure_demo_client(&store, &config).await?
+        ensure_demo_client(&store, config).await?
     } else {
         None
     };
     let state = AppState::new(store.clone(), config.settings.clone(), master)
         .await
         .context("signing keys")?;
+    Ok(Prepared {
+        store,
+        state,
+        demo_secret,
+    })
+}
+
+pub async fn run(config: Config) -> Result<()> {
+    init_logging(&config.log);
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listen: cannot bind {}", config.listen))?;
+    let Prepared {
+        store,
+        state,
+        demo_secret,
+    } = prepare(&config).await?;
     let issuer = config.settings.features.issuer.as_str();
-    tracing::info!(listen = %config.listen, issuer, database = store.backend(), kid = state.keys().active.kid(), "latchkey is serving");
+    let listen = listener.local_addr().unwrap_or(config.listen);
+    tracing::info!(%listen, issuer, database = store.backend(), kid = state.keys().active.kid(), "latchkey is serving");
     if config.dev {
         print_dev_banner(&config, demo_secret.as_ref());
     }
@@ -109,11 +136,11 @@ async fn ensure_demo_client(store: &Store, config: &Config) -> Result<Option<Cli
 
 fn print_dev_banner(config: &Config, demo_secret: Option<&ClientSecret>) {
     let features = &config.settings.features;
-    let metadata = format!(
-        "{}{}",
-        features.issuer,
-        latchkey_core::metadata::WELL_KNOWN_SUFFIX
-    );
+    // RFC 8414 §3.1: the well-known suffix goes between the host and the issuer's path.
+    let origin = url::Url::parse(features.issuer.as_str())
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    let metadata = format!("{origin}{}", features.well_known_paths()[0]);
     println!(
         "Latchkey is running in development mode (master key in {}).",
         crate::config::DEV_MASTER_KEY_FILE

@@ -1,0 +1,366 @@
+//! The real `latchkey` binary: client and key management against the database a running server uses,
+//! `serve --dev`, and one-line errors for bad configuration.
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use latchkey_store::testing::TestDatabase;
+use serde_json::Value;
+
+use crate::harness::{MASTER_KEY, TestServer, basic, server_test};
+
+fn latchkey(db: &TestDatabase, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(args)
+        .arg("--database")
+        .arg(db.url())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("LATCHKEY_MASTER_KEY", MASTER_KEY)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn json_of(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Asserts a failed command printed exactly one line to stderr, and returns it.
+fn one_line_error(output: &Output) -> String {
+    assert!(!output.status.success(), "the command succeeded");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    stderr.trim_end().to_owned()
+}
+
+server_test!(
+    clients_managed_by_the_cli_work_while_the_server_runs,
+    |db: TestDatabase| async move {
+        let server = TestServer::start(&db).await;
+        let created = json_of(&latchkey(
+            &db,
+            &[
+                "client",
+                "create",
+                "--name",
+                "Billing sync",
+                "--scope",
+                "read write",
+                "--json",
+            ],
+        ));
+        let id = created["client_id"].as_str().unwrap().to_owned();
+        let secret = created["client_secret"].as_str().unwrap().to_owned();
+        assert_eq!(created["token_endpoint_auth_method"], "client_secret_basic");
+        assert_eq!(
+            created["grant_types"],
+            serde_json::json!(["client_credentials"])
+        );
+        let grant = [("grant_type", "client_credentials")];
+        let response = server
+            .token_request(&grant, Some(basic(&id, &secret)))
+            .await;
+        assert_eq!(response.status(), 200);
+
+        let listed = json_of(&latchkey(&db, &["client", "list", "--json"]));
+        assert_eq!(listed.as_array().unwrap().len(), 1);
+        let shown = json_of(&latchkey(&db, &["client", "show", &id, "--json"]));
+        assert_eq!(shown["client_name"], "Billing sync");
+        assert!(
+            shown.get("client_secret").is_none(),
+            "secrets are shown only once"
+        );
+        assert!(
+            !String::from_utf8_lossy(&latchkey(&db, &["client", "show", &id]).stdout)
+                .contains(&secret)
+        );
+
+        let rotated = json_of(&latchkey(&db, &["client", "rotate-secret", &id, "--json"]));
+        let new_secret = rotated["client_secret"].as_str().unwrap();
+        assert_ne!(new_secret, secret);
+        let old = server
+            .token_request(&grant, Some(basic(&id, &secret)))
+            .await;
+        assert_eq!(old.status(), 401);
+        let new = server
+            .token_request(&grant, Some(basic(&id, new_secret)))
+            .await;
+        assert_eq!(new.status(), 200);
+
+        let deleted = latchkey(&db, &["client", "delete", &id]);
+        assert!(deleted.status.success());
+        let gone = server
+            .token_request(&grant, Some(basic(&id, new_secret)))
+            .await;
+        assert_eq!(gone.status(), 401);
+        let again = one_line_error(&latchkey(&db, &["client", "delete", &id]));
+        assert!(again.contains("does not exist"), "{again}");
+        server.stop().await;
+    }
+);
+
+server_test!(
+    client_create_refuses_bad_input_with_one_line,
+    |db: TestDatabase| async move {
+        for (args, expected) in [
+            (
+                vec!["--name", "x", "--grant-type", "password"],
+                "--grant-type",
+            ),
+            (
+                vec!["--name", "x", "--auth-method", "tls_client_auth"],
+                "--auth-method",
+            ),
+            (vec!["--name", "x", "--scope", "a\"b"], "--scope"),
+            (
+                vec!["--name", "x", "--redirect-uri", "http://evil.example/cb"],
+                "--redirect-uri",
+            ),
+            (vec!["--name", " "], "--name"),
+        ] {
+            let mut full = vec!["client", "create"];
+            full.extend(args);
+            let line = one_line_error(&latchkey(&db, &full));
+            assert!(line.contains(expected), "{line}");
+        }
+        let listed = json_of(&latchkey(&db, &["client", "list", "--json"]));
+        assert_eq!(listed.as_array().unwrap().len(), 0, "nothing was stored");
+    }
+);
+
+server_test!(
+    keys_rotate_and_list_from_the_cli,
+    |db: TestDatabase| async move {
+        let server = TestServer::start(&db).await;
+        let before = json_of(&latchkey(&db, &["keys", "list", "--json"]));
+        assert_eq!(before.as_array().unwrap().len(), 1);
+        assert_eq!(before[0]["status"], "active");
+        let rotated = latchkey(&db, &["keys", "rotate", "--alg", "RS256"]);
+        assert!(
+            rotated.status.success(),
+            "{}",
+            String::from_utf8_lossy(&rotated.stderr)
+        );
+        let after = json_of(&latchkey(&db, &["keys", "list", "--json"]));
+        let after = after.as_array().unwrap();
+        assert_eq!(after.len(), 2);
+        assert_eq!(after[0]["status"], "active");
+        assert_eq!(after[0]["alg"], "RS256");
+        assert_eq!(after[1]["status"], "retired, published");
+        let line = one_line_error(&latchkey(&db, &["keys", "rotate", "--alg", "HS256"]));
+        assert!(line.contains("--alg"), "{line}");
+        server.stop().await;
+    }
+);
+
+#[test]
+fn bad_configuration_stops_the_start_with_one_line_naming_the_key() {
+    let db = TestDatabase::sqlite();
+    let dir = Path::new(db.url().trim_start_matches("sqlite://"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let config = dir.join("latchkey.toml");
+    let cases: Vec<(Vec<String>, Option<&str>, &str)> = vec![
+        (
+            vec!["--issuer".into(), "not a url".into()],
+            None,
+            "--issuer:",
+        ),
+        (
+            vec!["--issuer".into(), "https://as.example.com?x=1".into()],
+            None,
+            "query",
+        ),
+        (
+            vec!["--issuer".into(), "https://as.example.com#f".into()],
+            None,
+            "fragment",
+        ),
+        (
+            vec!["--issuer".into(), "http://as.example.com".into()],
+            None,
+            "https",
+        ),
+        (vec!["--listen".into(), "nowhere".into()], None, "--listen:"),
+        (vec![], Some("isuer = \"https://as.example.com\""), "isuer"),
+        (
+            vec![],
+            Some("[tokens]\naccess_token_ttl = \"soon\""),
+            "tokens.access_token_ttl",
+        ),
+        (
+            vec![],
+            Some("[keys]\nalgorithm = \"HS256\""),
+            "keys.algorithm",
+        ),
+    ];
+    for (args, file, expected) in cases {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_latchkey"));
+        command
+            .arg("serve")
+            .args(&args)
+            .arg("--database")
+            .arg(db.url())
+            .env_clear()
+            .env("LATCHKEY_MASTER_KEY", MASTER_KEY)
+            .stdin(Stdio::null());
+        if let Some(text) = file {
+            std::fs::write(&config, text).unwrap();
+            command.arg("--config").arg(&config);
+        }
+        let line = one_line_error(&command.output().unwrap());
+        assert!(line.contains(expected), "{args:?} {file:?}: {line}");
+    }
+    let unreadable = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database"])
+        .arg(format!("sqlite://{}/missing-dir/x.db", dir.display()))
+        .env_clear()
+        .env("LATCHKEY_MASTER_KEY", MASTER_KEY)
+        .output()
+        .unwrap();
+    let line = one_line_error(&unreadable);
+    assert!(line.contains("database"), "{line}");
+    let no_master = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", db.url()])
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(one_line_error(&no_master).contains("master_key"));
+    let unknown_env = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(["serve", "--database", db.url()])
+        .env_clear()
+        .env("LATCHKEY_ISUER", "x")
+        .output()
+        .unwrap();
+    assert!(one_line_error(&unknown_env).contains("LATCHKEY_ISUER"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_dev_prints_a_working_demo_and_stops_on_sigterm() {
+    let db = TestDatabase::sqlite();
+    let dir = Path::new(db.url().trim_start_matches("sqlite://"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let origin = format!("http://127.0.0.1:{port}");
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args([
+            "serve",
+            "--dev",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--issuer",
+            &origin,
+        ])
+        .current_dir(&dir)
+        .env_clear()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..100 {
+        if let Ok(r) = http.get(format!("{origin}/health/ready")).send().await {
+            ready = r.status() == 200;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready, "the server did not become ready");
+    // The key file and the database were created in the working directory.
+    let key_file = dir.join("latchkey-dev.key");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&key_file).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(dir.join("latchkey.db").exists());
+
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("the server stops after SIGTERM")
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    // The banner's instructions work: pick the secret out and ask for a token as curl would.
+    let secret = stdout
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("client_secret="))
+        .expect("the banner shows the demo client's secret")
+        .to_owned();
+    assert!(
+        stdout.contains(&format!(
+            "curl -s -u demo:{secret} -d grant_type=client_credentials {origin}/token"
+        )),
+        "{stdout}"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains(&secret), "a secret reached the log");
+
+    // Start again (same directory): the demo client and key file are reused and the token is issued.
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args([
+            "serve",
+            "--dev",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--issuer",
+            &origin,
+        ])
+        .current_dir(&dir)
+        .env_clear()
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut token = None;
+    for _ in 0..100 {
+        if let Ok(r) = http
+            .post(format!("{origin}/token"))
+            .header("authorization", basic("demo", &secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials")
+            .send()
+            .await
+        {
+            token = Some(r.status());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(token, Some(reqwest::StatusCode::OK));
+    let pid = child.id().unwrap().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success());
+}

@@ -1,0 +1,140 @@
+//! Signing keys: rotation keeps tokens signed by the old key verifiable, and a restart keeps clients
+//! and keys.
+use std::time::Duration;
+
+use latchkey_core::keys::KeyAlg;
+use latchkey_core::types::{AuthMethod, GrantType};
+use latchkey_server::keyring;
+use latchkey_store::testing::TestDatabase;
+
+use crate::harness::{TestServer, header_of, server_test, verify};
+
+server_test!(
+    rotation_keeps_old_tokens_verifiable_and_signs_new_ones_with_the_new_key,
+    |db: TestDatabase| async move {
+        let server = TestServer::builder()
+            .toml("[keys]\nrefresh_interval = \"100ms\"")
+            .start(&db)
+            .await;
+        let client = server
+            .create_client(
+                AuthMethod::ClientSecretBasic,
+                &[GrantType::ClientCredentials],
+                "",
+            )
+            .await;
+        let old = server.client_credentials(&client).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let old_kid = header_of(&old)["kid"].as_str().unwrap().to_owned();
+
+        // What `latchkey keys rotate --alg EdDSA` does, from outside the server.
+        let master = server.config.master_key().unwrap();
+        let now = latchkey_server::clock::Clock.now();
+        let window = server.config.settings.keys.publish_window;
+        let new_kid = keyring::rotate(&server.store, &master, KeyAlg::EdDSA, now, window)
+            .await
+            .unwrap();
+        assert_ne!(new_kid, old_kid);
+
+        // The server notices within its refresh interval.
+        let mut keys = server.jwks().await;
+        for _ in 0..50 {
+            if keys.len() == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            keys = server.jwks().await;
+        }
+        let kids: Vec<_> = keys.iter().map(|k| k.kid.as_str()).collect();
+        assert!(
+            kids.contains(&old_kid.as_str()) && kids.contains(&new_kid.as_str()),
+            "{kids:?}"
+        );
+        for key in &keys {
+            assert_eq!(key.use_, "sig");
+        }
+
+        let new = server.client_credentials(&client).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (header, _) = verify(&new, &keys);
+        assert_eq!(header["kid"], new_kid);
+        assert_eq!(header["alg"], "EdDSA");
+        let (header, claims) = verify(&old, &keys);
+        assert_eq!(header["kid"], old_kid);
+        assert_eq!(claims["sub"], client.id);
+        server.stop().await;
+    }
+);
+
+server_test!(
+    retired_keys_leave_the_jwks_after_their_tokens_expire,
+    |db: TestDatabase| async move {
+        let server = TestServer::builder()
+            .toml("[tokens]\naccess_token_ttl = \"5m\"")
+            .start(&db)
+            .await;
+        let master = server.config.master_key().unwrap();
+        let window = server.config.settings.keys.publish_window;
+        assert_eq!(window, 300 + 60, "token lifetime plus clock leeway");
+        let first = server.jwks().await[0].kid.clone();
+        let now = latchkey_server::clock::Clock.now();
+        keyring::rotate(&server.store, &master, KeyAlg::ES256, now, window)
+            .await
+            .unwrap();
+        let stored = latchkey_store::KeyStore::list_keys(&server.store)
+            .await
+            .unwrap();
+        let retired = stored.iter().find(|k| k.kid == first).unwrap();
+        assert!(keyring::is_published(retired, now.plus(window - 1), window));
+        assert!(!keyring::is_published(retired, now.plus(window), window));
+        // A later rotation prunes what can no longer verify anything.
+        keyring::rotate(
+            &server.store,
+            &master,
+            KeyAlg::ES256,
+            now.plus(window + 1),
+            window,
+        )
+        .await
+        .unwrap();
+        let stored = latchkey_store::KeyStore::list_keys(&server.store)
+            .await
+            .unwrap();
+        assert!(stored.iter().all(|k| k.kid != first));
+        server.stop().await;
+    }
+);
+
+server_test!(
+    a_restart_keeps_clients_and_keys,
+    |db: TestDatabase| async move {
+        let server = TestServer::start(&db).await;
+        let client = server
+            .create_client(
+                AuthMethod::ClientSecretPost,
+                &[GrantType::ClientCredentials],
+                "",
+            )
+            .await;
+        let before = server.client_credentials_post(&client).await;
+        let kid = header_of(before["access_token"].as_str().unwrap())["kid"].clone();
+        server.stop().await;
+
+        let restarted = TestServer::start(&db).await;
+        let after = restarted.client_credentials_post(&client).await;
+        let token = after["access_token"].as_str().unwrap();
+        assert_eq!(
+            header_of(token)["kid"],
+            kid,
+            "the same key signs after a restart"
+        );
+        let keys = restarted.jwks().await;
+        assert_eq!(keys.len(), 1);
+        verify(before["access_token"].as_str().unwrap(), &keys);
+        restarted.stop().await;
+    }
+);

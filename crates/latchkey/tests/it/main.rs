@@ -1,0 +1,10 @@
+//! Integration tests: the real server on `127.0.0.1:0`, spoken to over HTTP, on SQLite and on PostgreSQL;
+//! and the real binary for what a person types.
+#![allow(clippy::unwrap_used)]
+
+mod cli;
+mod discovery;
+mod harness;
+mod keys;
+mod operations;
+mod token;
