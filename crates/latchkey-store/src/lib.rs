@@ -89,7 +89,7 @@ pub trait KeyStore {
         key: &StoredKey,
         now: Timestamp,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Every stored key, newest first.
+    /// Every stored key: the active one first, then the others newest first.
     fn list_keys(&self) -> impl Future<Output = Result<Vec<StoredKey>, StoreError>> + Send;
     /// Deletes keys retired before `before`; returns how many.
     fn prune_keys(&self, before: Timestamp)

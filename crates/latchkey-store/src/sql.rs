@@ -39,7 +39,10 @@ pub(crate) const INSERT_FIRST_KEY: &str = "INSERT INTO signing_keys (kid, alg, s
     VALUES ($1, $2, $3, $4, 1) ON CONFLICT DO NOTHING";
 pub(crate) const RETIRE_ACTIVE_KEY: &str =
     "UPDATE signing_keys SET active = NULL, retired_at = $1 WHERE active = 1";
-pub(crate) const SELECT_KEYS: &str = "SELECT kid, alg, sealed_private, created_at, retired_at FROM signing_keys ORDER BY created_at DESC, active";
+// The active key first, then newest first. `active IS NULL` rather than `active`: the backends sort NULL
+// at opposite ends, and a rotation within the same second ties on created_at.
+pub(crate) const SELECT_KEYS: &str = "SELECT kid, alg, sealed_private, created_at, retired_at FROM signing_keys \
+    ORDER BY (active IS NULL), created_at DESC, kid";
 pub(crate) const PRUNE_KEYS: &str =
     "DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < $1";
 

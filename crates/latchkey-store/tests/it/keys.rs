@@ -74,3 +74,20 @@ store_test!(
         assert_eq!(kids, ["k3", "k2"]);
     }
 );
+
+// Regression: a rotation in the same second as the key it retires listed the retired key first on SQLite,
+// which sorts NULL `active` before 1 where PostgreSQL sorts it after.
+store_test!(
+    the_active_key_lists_first_even_within_one_second,
+    |store: Store| async move {
+        store.insert_first_key(&key("zz-old", 10)).await.unwrap();
+        store
+            .rotate_key(&key("aa-new", 10), Timestamp(10))
+            .await
+            .unwrap();
+        let keys = store.list_keys().await.unwrap();
+        assert_eq!(keys[0].kid, "aa-new");
+        assert_eq!(keys[0].retired_at, None);
+        assert_eq!(keys[1].kid, "zz-old");
+    }
+);

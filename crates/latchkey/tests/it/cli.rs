@@ -364,3 +364,92 @@ async fn serve_dev_prints_a_working_demo_and_stops_on_sigterm() {
         .unwrap();
     assert!(status.success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_are_one_object_per_line_and_never_carry_secrets_or_tokens() {
+    let db = TestDatabase::sqlite();
+    let created = json_of(&latchkey(
+        &db,
+        &["client", "create", "--name", "logs", "--json"],
+    ));
+    let (id, secret) = (
+        created["client_id"].as_str().unwrap().to_owned(),
+        created["client_secret"].as_str().unwrap().to_owned(),
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let origin = format!("http://127.0.0.1:{port}");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--issuer",
+            &origin,
+            "--database",
+            db.url(),
+        ])
+        .env_clear()
+        .env("LATCHKEY_MASTER_KEY", MASTER_KEY)
+        .env("LATCHKEY_LOG_FORMAT", "json")
+        .env("LATCHKEY_LOG_LEVEL", "debug")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let mut token = None;
+    for _ in 0..100 {
+        // The secret travels in the body and the query string too, where a careless logger would print it.
+        let sent = http
+            .post(format!("{origin}/token?client_secret={secret}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "grant_type=client_credentials&client_id={id}&client_secret={secret}"
+            ))
+            .send()
+            .await;
+        if sent.is_ok() {
+            let sent = http
+                .post(format!("{origin}/token"))
+                .header("authorization", basic(&id, &secret))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("grant_type=client_credentials")
+                .send()
+                .await
+                .unwrap();
+            let body: Value = sent.json().await.unwrap();
+            token = body["access_token"].as_str().map(str::to_owned);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let token = token.expect("a token was issued");
+    let pid = child.id().unwrap().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let mut stderr = String::new();
+    tokio::io::AsyncReadExt::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr)
+        .await
+        .unwrap();
+    assert!(child.wait().await.unwrap().success());
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(lines.len() >= 3, "{stderr}");
+    for line in lines {
+        let parsed: Value =
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        assert!(parsed.get("level").is_some(), "{line}");
+        assert!(
+            !line.contains(&secret),
+            "the client secret reached the log: {line}"
+        );
+        assert!(
+            !line.contains(&token),
+            "the access token reached the log: {line}"
+        );
+    }
+    assert!(stderr.contains("/token"), "requests are logged: {stderr}");
+}
