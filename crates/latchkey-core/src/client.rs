@@ -33,6 +33,8 @@ pub enum ClientAuth {
         /// SHA-256 of the secret.
         hash: SecretHash,
     },
+    /// A public client (`none`): it cannot keep a secret, so it has none, and PKCE binds its codes.
+    Public,
 }
 
 impl ClientAuth {
@@ -40,6 +42,14 @@ impl ClientAuth {
     pub fn method(&self) -> AuthMethod {
         match self {
             Self::Secret { method, .. } => *method,
+            Self::Public => AuthMethod::None,
         }
+    }
+}
+
+impl Client {
+    /// True for a public client (RFC 6749 §2.1).
+    pub fn is_public(&self) -> bool {
+        matches!(self.auth, ClientAuth::Public)
     }
 }

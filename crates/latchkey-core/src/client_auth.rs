@@ -1,4 +1,5 @@
-//! Client authentication at the token endpoint: RFC 6749 §2.3.1 (`client_secret_basic`, `client_secret_post`).
+//! Client authentication at the token endpoint: RFC 6749 §2.3.1 (`client_secret_basic`,
+//! `client_secret_post`) and public clients (`none`, RFC 6749 §2.1), which only identify themselves.
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
@@ -15,7 +16,8 @@ pub struct PresentedCredentials {
     pub method: AuthMethod,
     /// The client the request claims to be.
     pub client_id: ClientId,
-    secret: ClientSecret,
+    /// `None` for a public client's `none` method.
+    secret: Option<ClientSecret>,
 }
 
 /// Reads the client's credentials from the `Authorization` header and the form, and removes them from
@@ -44,19 +46,20 @@ pub fn parse_credentials(
             Ok(PresentedCredentials {
                 method: AuthMethod::ClientSecretBasic,
                 client_id,
-                secret,
+                secret: Some(secret),
             })
         }
         None => match (body_id, body_secret) {
-            (Some(id), Some(secret)) => Ok(PresentedCredentials {
-                method: AuthMethod::ClientSecretPost,
+            (Some(id), secret) => Ok(PresentedCredentials {
+                method: if secret.is_some() {
+                    AuthMethod::ClientSecretPost
+                } else {
+                    AuthMethod::None
+                },
                 client_id: ClientId::parse(id)
                     .map_err(|_| OAuthError::invalid_client("client_id is malformed"))?,
-                secret: ClientSecret::presented(secret),
+                secret: secret.map(ClientSecret::presented),
             }),
-            (Some(_), None) => Err(OAuthError::invalid_client(
-                "client authentication is required: no client_secret",
-            )),
             (None, _) => Err(OAuthError::invalid_client(
                 "client authentication is required",
             )),
@@ -121,9 +124,9 @@ pub fn authenticate(
 ) -> Result<Client, OAuthError> {
     let failed = || OAuthError::invalid_client("client authentication failed");
     let client = client.ok_or_else(failed)?;
-    match &client.auth {
-        ClientAuth::Secret { method, hash } => {
-            if !presented.secret.verify(hash) {
+    match (&client.auth, &presented.secret) {
+        (ClientAuth::Secret { method, hash }, Some(secret)) => {
+            if !secret.verify(hash) {
                 return Err(failed());
             }
             if *method != presented.method {
@@ -133,6 +136,19 @@ pub fn authenticate(
                 )));
             }
         }
+        (ClientAuth::Secret { .. }, None) => {
+            return Err(OAuthError::invalid_client(
+                "client authentication is required: no client_secret",
+            ));
+        }
+        // A secret sent by a public client proves nothing; accepting it would let a client believe it
+        // is authenticated when it is not.
+        (ClientAuth::Public, Some(_)) => {
+            return Err(OAuthError::invalid_client(
+                "this client is registered as public (none); it must not send a client_secret",
+            ));
+        }
+        (ClientAuth::Public, None) => {}
     }
     Ok(client)
 }
@@ -149,9 +165,12 @@ mod tests {
         Client {
             client_id: ClientId::parse("my client").unwrap(),
             name: "test".into(),
-            auth: ClientAuth::Secret {
-                method,
-                hash: secret.hash(),
+            auth: match method {
+                AuthMethod::None => ClientAuth::Public,
+                method => ClientAuth::Secret {
+                    method,
+                    hash: secret.hash(),
+                },
             },
             grant_types: BTreeSet::new(),
             scope: Scope::default(),
@@ -170,7 +189,7 @@ mod tests {
         let header = basic("my+client", "s%3Acret%2B");
         let presented = parse_credentials(Some(&header), &mut Params::default()).unwrap();
         assert_eq!(presented.client_id.as_str(), "my client");
-        assert_eq!(presented.secret.expose(), "s:cret+");
+        assert_eq!(presented.secret.unwrap().expose(), "s:cret+");
     }
 
     #[test]
@@ -183,8 +202,16 @@ mod tests {
     #[test]
     fn missing_secret_or_credentials_is_invalid_client() {
         let mut params = Params::parse_urlencoded(b"client_id=a").unwrap();
+        let presented = parse_credentials(None, &mut params).unwrap();
+        assert_eq!(presented.method, AuthMethod::None);
+        let secret = ClientSecret::generate();
         assert_eq!(
-            parse_credentials(None, &mut params).unwrap_err().code,
+            authenticate(
+                Some(client(AuthMethod::ClientSecretPost, &secret)),
+                &presented
+            )
+            .unwrap_err()
+            .code,
             ErrorCode::InvalidClient
         );
         assert_eq!(
@@ -253,6 +280,28 @@ mod tests {
         );
         assert_eq!(
             authenticate(None, &presented).unwrap_err().code,
+            ErrorCode::InvalidClient
+        );
+    }
+
+    #[test]
+    fn public_clients_identify_themselves_and_must_not_send_a_secret() {
+        let secret = ClientSecret::generate();
+        let public = || Some(client(AuthMethod::None, &secret));
+        let mut params = Params::parse_urlencoded(b"client_id=my+client").unwrap();
+        let presented = parse_credentials(None, &mut params).unwrap();
+        assert!(authenticate(public(), &presented).is_ok());
+        let mut params =
+            Params::parse_urlencoded(b"client_id=my+client&client_secret=guess").unwrap();
+        let presented = parse_credentials(None, &mut params).unwrap();
+        assert_eq!(
+            authenticate(public(), &presented).unwrap_err().code,
+            ErrorCode::InvalidClient
+        );
+        let header = basic("my+client", "guess");
+        let presented = parse_credentials(Some(&header), &mut Params::default()).unwrap();
+        assert_eq!(
+            authenticate(public(), &presented).unwrap_err().code,
             ErrorCode::InvalidClient
         );
     }

@@ -19,6 +19,14 @@ pub enum ErrorCode {
     InvalidScope,
     /// RFC 8707 §2: the requested resource is invalid or unknown.
     InvalidTarget,
+    /// RFC 6749 §4.1.2.1: `response_type` is not one this server supports.
+    UnsupportedResponseType,
+    /// RFC 6749 §4.1.2.1: the resource owner denied the request.
+    AccessDenied,
+    /// OpenID Connect Core §3.1.2.6: `prompt=none`, but the user is not signed in.
+    LoginRequired,
+    /// OpenID Connect Core §3.1.2.6: `prompt=none`, but the user has not consented.
+    ConsentRequired,
     /// RFC 6749 §4.1.2.1: the server met an unexpected condition. Never carries detail.
     ServerError,
     /// RFC 6749 §4.1.2.1: the server is temporarily unable to handle the request.
@@ -36,6 +44,10 @@ impl ErrorCode {
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope => "invalid_scope",
             Self::InvalidTarget => "invalid_target",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::AccessDenied => "access_denied",
+            Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
         }
@@ -78,6 +90,10 @@ constructors! {
     unsupported_grant_type => UnsupportedGrantType,
     invalid_scope => InvalidScope,
     invalid_target => InvalidTarget,
+    unsupported_response_type => UnsupportedResponseType,
+    access_denied => AccessDenied,
+    login_required => LoginRequired,
+    consent_required => ConsentRequired,
     temporarily_unavailable => TemporarilyUnavailable,
 }
 

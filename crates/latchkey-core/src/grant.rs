@@ -1,17 +1,27 @@
 //! Token requests (RFC 6749 §3.2): `grant_type` is read first, then that grant's own parameters.
+pub mod authorization_code;
 pub mod client_credentials;
+pub mod refresh_token;
 
 use crate::OAuthError;
 use crate::params::Params;
-use crate::types::{GrantType, Scope};
+use crate::pkce::CodeVerifier;
+use crate::secret::SecretHash;
+use crate::types::{GrantType, ResourceUri, Scope};
 
+pub use authorization_code::authorization_code;
 pub use client_credentials::client_credentials;
+pub use refresh_token::refresh_token;
 
 /// A parsed token request. After `parse`, nothing reads a raw parameter.
 #[derive(Debug)]
 pub enum TokenRequest {
+    /// `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.5).
+    AuthorizationCode(AuthorizationCodeRequest),
     /// `grant_type=client_credentials` (RFC 6749 §4.4.2).
     ClientCredentials(ClientCredentialsRequest),
+    /// `grant_type=refresh_token` (RFC 6749 §6).
+    RefreshToken(RefreshTokenRequest),
 }
 
 /// Parameters of a client_credentials request.
@@ -21,30 +31,131 @@ pub struct ClientCredentialsRequest {
     pub scope: Option<Scope>,
 }
 
+/// Parameters of an authorization_code request.
+#[derive(Debug)]
+pub struct AuthorizationCodeRequest {
+    /// SHA-256 of `code`: the code itself is never kept.
+    pub code: SecretHash,
+    /// `redirect_uri`, required when the authorization request carried one.
+    pub redirect_uri: Option<String>,
+    /// `code_verifier` (PKCE).
+    pub code_verifier: CodeVerifier,
+    /// `resource`, which must name the resource the grant was for.
+    pub resource: Option<ResourceUri>,
+}
+
+/// Parameters of a refresh_token request.
+#[derive(Debug)]
+pub struct RefreshTokenRequest {
+    /// SHA-256 of `refresh_token`.
+    pub refresh_token: SecretHash,
+    /// `scope`: no broader than the grant's (RFC 6749 §6).
+    pub scope: Option<Scope>,
+    /// `resource`, which must name the resource the grant was for.
+    pub resource: Option<ResourceUri>,
+}
+
 impl TokenRequest {
     /// Parses a token request whose client credentials have already been taken out of `params`.
     pub fn parse(params: &Params) -> Result<TokenRequest, OAuthError> {
         let grant_type: GrantType = params.require("grant_type")?.parse()?;
-        if params.get("resource").is_some() {
-            // RFC 8707 is not implemented yet. Ignoring `resource` would hand out a token the client
-            // believes is audience-restricted when it is not, so refuse it.
-            return Err(OAuthError::invalid_target(
-                "this server does not accept resource indicators",
-            ));
-        }
         let scope = params.get("scope").map(Scope::parse).transpose()?;
+        let resource = params.get("resource").map(ResourceUri::parse).transpose()?;
         Ok(match grant_type {
             GrantType::ClientCredentials => {
+                if resource.is_some() {
+                    // Resource indicators for client_credentials need the configured resource
+                    // registry (RFC 8707 §2 lets a server refuse unknown targets); until then,
+                    // ignoring `resource` would hand out a token the client believes is
+                    // audience-restricted when it is not.
+                    return Err(OAuthError::invalid_target(
+                        "this server does not accept resource indicators for client_credentials",
+                    ));
+                }
                 TokenRequest::ClientCredentials(ClientCredentialsRequest { scope })
             }
+            GrantType::AuthorizationCode => {
+                TokenRequest::AuthorizationCode(AuthorizationCodeRequest {
+                    code: SecretHash::of(params.require("code")?.as_bytes()),
+                    redirect_uri: params.get("redirect_uri").map(str::to_owned),
+                    code_verifier: CodeVerifier::parse(params.require("code_verifier")?)?,
+                    resource,
+                })
+            }
+            GrantType::RefreshToken => TokenRequest::RefreshToken(RefreshTokenRequest {
+                refresh_token: SecretHash::of(params.require("refresh_token")?.as_bytes()),
+                scope,
+                resource,
+            }),
         })
     }
 
     /// The grant type of the request.
     pub fn grant_type(&self) -> GrantType {
         match self {
+            Self::AuthorizationCode(_) => GrantType::AuthorizationCode,
             Self::ClientCredentials(_) => GrantType::ClientCredentials,
+            Self::RefreshToken(_) => GrantType::RefreshToken,
         }
+    }
+}
+
+/// The id that ties together a code and every token issued from it (a refresh token "family"), so that
+/// code reuse or refresh-token reuse revokes them all at once.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct GrantId(String);
+
+impl GrantId {
+    /// A new random id, 128 bits.
+    pub fn generate() -> Self {
+        Self(crate::secret::random_base64url(16))
+    }
+
+    /// Rebuilds a stored id.
+    pub fn from_stored(value: String) -> Self {
+        Self(value)
+    }
+
+    /// The id, for storage.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What a user granted a client: the record codes and refresh tokens point to.
+#[derive(Clone, Debug)]
+pub struct Grant {
+    /// Its id.
+    pub grant_id: GrantId,
+    /// The client it was granted to.
+    pub client_id: crate::types::ClientId,
+    /// The user (the tokens' `sub`).
+    pub user_id: String,
+    /// The scope the user approved.
+    pub scope: Scope,
+    /// The resource the tokens are for.
+    pub resource: Option<ResourceUri>,
+    /// When the user signed in for it.
+    pub auth_time: crate::types::Timestamp,
+    /// When it was created.
+    pub created_at: crate::types::Timestamp,
+    /// Absolute end of refresh: no refresh token of this grant outlives it.
+    pub expires_at: crate::types::Timestamp,
+    /// Set when code reuse, refresh-token reuse or revocation ended it.
+    pub revoked_at: Option<crate::types::Timestamp>,
+}
+
+/// RFC 8707 §2.2: a token request may repeat the grant's resource, never name another.
+fn check_resource(
+    requested: &Option<ResourceUri>,
+    granted: &Option<ResourceUri>,
+) -> Result<(), OAuthError> {
+    match (requested, granted) {
+        (None, _) => Ok(()),
+        (Some(r), Some(g)) if r == g => Ok(()),
+        (Some(_), _) => Err(OAuthError::invalid_target(
+            "resource is not one this grant covers",
+        )),
     }
 }
 
@@ -77,7 +188,10 @@ mod tests {
     #[test]
     fn client_credentials_reads_scope() {
         let TokenRequest::ClientCredentials(req) =
-            parse("grant_type=client_credentials&scope=b+a").unwrap();
+            parse("grant_type=client_credentials&scope=b+a").unwrap()
+        else {
+            panic!("client_credentials")
+        };
         assert_eq!(req.scope.unwrap().to_string(), "a b");
         assert_eq!(
             parse("grant_type=client_credentials&scope=%22")
@@ -90,6 +204,49 @@ mod tests {
                 .unwrap_err()
                 .code,
             ErrorCode::InvalidTarget
+        );
+    }
+
+    #[test]
+    fn authorization_code_requires_code_and_verifier() {
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        assert!(matches!(
+            parse(&format!(
+                "grant_type=authorization_code&code=abc&code_verifier={verifier}"
+            )),
+            Ok(TokenRequest::AuthorizationCode(_))
+        ));
+        assert_eq!(
+            parse(&format!(
+                "grant_type=authorization_code&code_verifier={verifier}"
+            ))
+            .unwrap_err()
+            .code,
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            parse("grant_type=authorization_code&code=abc")
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            parse("grant_type=authorization_code&code=abc&code_verifier=short")
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidGrant
+        );
+    }
+
+    #[test]
+    fn refresh_token_requires_the_token() {
+        assert!(matches!(
+            parse("grant_type=refresh_token&refresh_token=r&scope=a"),
+            Ok(TokenRequest::RefreshToken(_))
+        ));
+        assert_eq!(
+            parse("grant_type=refresh_token").unwrap_err().code,
+            ErrorCode::InvalidRequest
         );
     }
 }

@@ -358,6 +358,16 @@ impl MasterKey {
         STANDARD.encode(self.0)
     }
 
+    /// A key for another purpose (CSRF tokens, say), derived with HMAC-SHA256 under a label so that it
+    /// is independent of the sealing key and of every other label's key.
+    pub fn derive(&self, label: &str) -> [u8; 32] {
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &self.0);
+        let tag = aws_lc_rs::hmac::sign(&key, label.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+
     fn aead(&self) -> LessSafeKey {
         LessSafeKey::new(
             UnboundKey::new(&AES_256_GCM, &self.0).expect("a 32-byte key fits AES-256-GCM"),

@@ -4,6 +4,7 @@
 //! signing keys as arguments, so every rule is testable without a server or a database.
 #![warn(missing_docs)]
 
+pub mod authorize;
 pub mod client;
 pub mod client_auth;
 pub mod error;
@@ -11,8 +12,11 @@ pub mod grant;
 pub mod keys;
 pub mod metadata;
 pub mod params;
+pub mod password;
+pub mod pkce;
 pub mod secret;
 pub mod token;
 pub mod types;
+pub mod user;
 
 pub use error::{ErrorCode, OAuthError};

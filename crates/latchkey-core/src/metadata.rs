@@ -12,6 +12,8 @@ pub const WELL_KNOWN_SUFFIX: &str = "/.well-known/oauth-authorization-server";
 /// Where each endpoint is published. URLs are absolute; they may sit on another host than the issuer.
 #[derive(Clone, Debug)]
 pub struct Endpoints {
+    /// RFC 6749 §3.1; `None` when the server offers no authorization code flow.
+    pub authorization: Option<String>,
     /// RFC 6749 §3.2.
     pub token: String,
     /// RFC 8414 `jwks_uri`.
@@ -77,6 +79,9 @@ impl Features {
     pub fn document(&self) -> Value {
         let mut doc = Map::new();
         doc.insert("issuer".into(), json!(self.issuer.as_str()));
+        if let Some(authorization) = &self.endpoints.authorization {
+            doc.insert("authorization_endpoint".into(), json!(authorization));
+        }
         doc.insert("token_endpoint".into(), json!(self.endpoints.token));
         doc.insert("jwks_uri".into(), json!(self.endpoints.jwks));
         if !self.scopes_supported.is_empty() {
@@ -84,7 +89,19 @@ impl Features {
         }
         // REQUIRED by RFC 8414 §2 even for a server without an authorization endpoint, where the
         // honest value is the empty list.
-        doc.insert("response_types_supported".into(), json!([]));
+        if self.endpoints.authorization.is_some() {
+            doc.insert("response_types_supported".into(), json!(["code"]));
+            doc.insert("response_modes_supported".into(), json!(["query"]));
+            // RFC 7636 §4.2: `plain` is not offered, so a client cannot downgrade.
+            doc.insert("code_challenge_methods_supported".into(), json!(["S256"]));
+            // RFC 9207 §3: every authorization response carries `iss`.
+            doc.insert(
+                "authorization_response_iss_parameter_supported".into(),
+                json!(true),
+            );
+        } else {
+            doc.insert("response_types_supported".into(), json!([]));
+        }
         doc.insert(
             "grant_types_supported".into(),
             json!(
@@ -150,11 +167,16 @@ mod tests {
         Features {
             issuer: Issuer::parse(issuer).unwrap(),
             endpoints: Endpoints {
+                authorization: None,
                 token: format!("{issuer}/token"),
                 jwks: format!("{issuer}/jwks"),
             },
             grant_types: [GrantType::ClientCredentials].into(),
-            token_endpoint_auth_methods: AuthMethod::ALL.into(),
+            token_endpoint_auth_methods: [
+                AuthMethod::ClientSecretBasic,
+                AuthMethod::ClientSecretPost,
+            ]
+            .into(),
             scopes_supported: vec!["read:orders".into()],
             service_documentation: None,
             op_policy_uri: Some("https://example.com/privacy".into()),
@@ -189,6 +211,20 @@ mod tests {
                 "{absent} advertised but not implemented"
             );
         }
+    }
+
+    #[test]
+    fn an_authorization_endpoint_brings_its_members() {
+        let mut f = features("https://as.example.com");
+        f.endpoints.authorization = Some("https://as.example.com/authorize".into());
+        let doc = f.document();
+        assert_eq!(
+            doc["authorization_endpoint"],
+            "https://as.example.com/authorize"
+        );
+        assert_eq!(doc["response_types_supported"], json!(["code"]));
+        assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
+        assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
     }
 
     #[test]

@@ -51,6 +51,36 @@ impl Params {
             .ok_or_else(|| OAuthError::invalid_request(format!("parameter `{name}` is required")))
     }
 
+    /// Every parameter, in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// A copy without the named parameters.
+    pub fn without(&self, names: &[&str]) -> Params {
+        Params(
+            self.0
+                .iter()
+                .filter(|(k, _)| !names.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )
+    }
+
+    /// A copy with one parameter set.
+    pub fn with(&self, name: &str, value: &str) -> Params {
+        let mut copy = self.clone();
+        copy.0.insert(name.to_owned(), value.to_owned());
+        copy
+    }
+
+    /// The parameters as `application/x-www-form-urlencoded`.
+    pub fn to_urlencoded(&self) -> String {
+        url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(self.iter())
+            .finish()
+    }
+
     /// Removes and returns a parameter, so credentials do not linger in the parsed request.
     pub fn take(&mut self, name: &str) -> Option<String> {
         self.0.remove(name)

@@ -14,6 +14,12 @@ pub struct TokenPolicy {
     pub access_token_ttl: u64,
     /// The `aud` of tokens issued without a resource indicator.
     pub default_audience: String,
+    /// Authorization code lifetime in seconds.
+    pub code_ttl: u64,
+    /// A refresh token unused for this long expires (seconds).
+    pub refresh_token_idle_ttl: u64,
+    /// No refresh token of a grant is valid after this long from the grant (seconds).
+    pub refresh_token_absolute_ttl: u64,
 }
 
 /// RFC 9068 §2.2 claims of a JWT access token.
@@ -36,6 +42,9 @@ pub struct AccessTokenClaims {
     pub exp: Timestamp,
     /// Unique token id.
     pub jti: String,
+    /// When the user signed in (RFC 9068 §2.2.1); absent for client_credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<Timestamp>,
 }
 
 /// A decision to issue an access token, before it is encoded.
@@ -45,4 +54,88 @@ pub struct IssuedAccessToken {
     pub claims: AccessTokenClaims,
     /// `expires_in` of the response.
     pub expires_in: u64,
+}
+
+/// A new refresh token: the value for the client once, and the record to store.
+#[derive(Debug)]
+pub struct IssuedRefreshToken {
+    /// The token in clear, returned to the client and then forgotten.
+    pub token: crate::secret::ClientSecret,
+    /// What is stored.
+    pub record: RefreshTokenRecord,
+}
+
+/// A refresh token as stored: its hash and what it may be exchanged for.
+#[derive(Clone, Debug)]
+pub struct RefreshTokenRecord {
+    /// SHA-256 of the token.
+    pub hash: crate::secret::SecretHash,
+    /// The grant (family) it belongs to.
+    pub grant_id: crate::grant::GrantId,
+    /// The client it was issued to.
+    pub client_id: ClientId,
+    /// When it was issued.
+    pub created_at: Timestamp,
+    /// When it expires unused (idle lifetime, never past the grant's absolute end).
+    pub expires_at: Timestamp,
+}
+
+/// The tokens of one successful grant.
+#[derive(Debug)]
+pub struct IssuedTokens {
+    /// The access token.
+    pub access: IssuedAccessToken,
+    /// A refresh token, when the client is registered for the refresh_token grant.
+    pub refresh: Option<IssuedRefreshToken>,
+}
+
+impl TokenPolicy {
+    /// Tokens for a user's grant: an access token, and a refresh token when the client may refresh.
+    pub fn issue_for_grant(
+        &self,
+        client: &crate::client::Client,
+        grant: &crate::grant::Grant,
+        scope: Scope,
+        now: Timestamp,
+    ) -> IssuedTokens {
+        let claims = AccessTokenClaims {
+            iss: self.issuer.as_str().to_owned(),
+            sub: grant.user_id.clone(),
+            aud: grant
+                .resource
+                .as_ref()
+                .map(|r| r.as_str().to_owned())
+                .unwrap_or_else(|| self.default_audience.clone()),
+            client_id: client.client_id.clone(),
+            scope,
+            iat: now,
+            exp: now.plus(self.access_token_ttl),
+            jti: crate::secret::random_base64url(16),
+            auth_time: Some(grant.auth_time),
+        };
+        let refresh = client
+            .grant_types
+            .contains(&crate::types::GrantType::RefreshToken)
+            .then(|| {
+                let token = crate::secret::ClientSecret::generate();
+                let idle_end = now.plus(self.refresh_token_idle_ttl);
+                IssuedRefreshToken {
+                    record: RefreshTokenRecord {
+                        hash: token.hash(),
+                        grant_id: grant.grant_id.clone(),
+                        client_id: client.client_id.clone(),
+                        created_at: now,
+                        expires_at: idle_end.min(grant.expires_at),
+                    },
+                    token,
+                }
+            });
+        IssuedTokens {
+            access: IssuedAccessToken {
+                claims,
+                expires_in: self.access_token_ttl,
+            },
+            refresh,
+        }
+    }
 }

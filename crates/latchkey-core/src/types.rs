@@ -204,18 +204,28 @@ impl From<Scope> for String {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GrantType {
+    /// RFC 6749 §4.1, with PKCE (RFC 7636) required.
+    AuthorizationCode,
     /// RFC 6749 §4.4.
     ClientCredentials,
+    /// RFC 6749 §6.
+    RefreshToken,
 }
 
 impl GrantType {
     /// Every implemented grant type.
-    pub const ALL: [GrantType; 1] = [GrantType::ClientCredentials];
+    pub const ALL: [GrantType; 3] = [
+        GrantType::AuthorizationCode,
+        GrantType::ClientCredentials,
+        GrantType::RefreshToken,
+    ];
 
     /// The wire value of `grant_type`.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::AuthorizationCode => "authorization_code",
             Self::ClientCredentials => "client_credentials",
+            Self::RefreshToken => "refresh_token",
         }
     }
 }
@@ -246,18 +256,30 @@ pub enum AuthMethod {
     ClientSecretBasic,
     /// RFC 6749 §2.3.1, credentials in the request body.
     ClientSecretPost,
+    /// RFC 7591 §2: a public client, which has no credentials and identifies itself by `client_id`.
+    None,
 }
 
 impl AuthMethod {
     /// Every implemented method.
-    pub const ALL: [AuthMethod; 2] = [AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost];
+    pub const ALL: [AuthMethod; 3] = [
+        AuthMethod::ClientSecretBasic,
+        AuthMethod::ClientSecretPost,
+        AuthMethod::None,
+    ];
 
     /// The wire value.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
+            Self::None => "none",
         }
+    }
+
+    /// True for methods that prove possession of a client secret.
+    pub fn uses_secret(self) -> bool {
+        matches!(self, Self::ClientSecretBasic | Self::ClientSecretPost)
     }
 }
 
@@ -438,6 +460,44 @@ mod tests {
     }
 }
 
+/// A `resource` indicator (RFC 8707 §2): an absolute URI without a fragment, naming the API a token is
+/// for; it becomes the token's `aud`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ResourceUri(String);
+
+impl ResourceUri {
+    /// Validates a resource indicator; `invalid_target` when it is relative or has a fragment.
+    pub fn parse(value: &str) -> Result<Self, OAuthError> {
+        let url = Url::parse(value)
+            .map_err(|_| OAuthError::invalid_target("resource must be an absolute URI"))?;
+        if url.fragment().is_some() || value.contains('#') {
+            return Err(OAuthError::invalid_target(
+                "resource must not contain a fragment (RFC 8707 §2)",
+            ));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    /// The URI as sent.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ResourceUri {
+    type Error = OAuthError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<ResourceUri> for String {
+    fn from(value: ResourceUri) -> Self {
+        value.0
+    }
+}
+
 /// A registered `redirect_uri` (RFC 6749 §3.1.2): absolute, without fragment. Compared byte for byte,
 /// never normalised.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -476,6 +536,37 @@ impl RedirectUri {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether a `redirect_uri` sent in an authorization request matches this registered one.
+    ///
+    /// # Security
+    /// Exact string comparison (OAuth 2.1 §4.1.1.1), so no open redirect through path or query
+    /// tricks. The one exception is RFC 8252 §7.3: for an http redirect to a loopback IP literal, a
+    /// native app picks its port at run time, so the port may differ while everything else matches.
+    pub fn matches(&self, requested: &str) -> bool {
+        if self.0 == requested {
+            return true;
+        }
+        // Only URIs already in canonical form qualify, so any difference a URL parser would normalise
+        // away (dot segments, case, default ports) still refuses the match.
+        let canonical = |text: &str| Url::parse(text).ok().filter(|u| u.as_str() == text);
+        let (Some(registered), Some(mut requested)) = (canonical(&self.0), canonical(requested))
+        else {
+            return false;
+        };
+        let loopback_ip = |url: &Url| {
+            url.scheme() == "http"
+                && match url.host() {
+                    Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                    Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                    _ => false,
+                }
+        };
+        if !loopback_ip(&registered) || !loopback_ip(&requested) {
+            return false;
+        }
+        requested.set_port(registered.port()).is_ok() && requested == registered
+    }
 }
 
 impl TryFrom<String> for RedirectUri {
@@ -504,5 +595,34 @@ mod redirect_uri_tests {
         assert!(RedirectUri::parse("https://app.example.com/cb#x").is_err());
         assert!(RedirectUri::parse("javascript:alert(1)").is_err());
         assert!(RedirectUri::parse("http://app.example.com/cb").is_err());
+    }
+
+    #[test]
+    fn redirect_uris_match_exactly_except_loopback_ports() {
+        let https = RedirectUri::parse("https://app.example.com/cb").unwrap();
+        assert!(https.matches("https://app.example.com/cb"));
+        for other in [
+            "https://app.example.com/cb/",
+            "https://app.example.com/cb?x=1",
+            "https://app.example.com:443/cb",
+            "https://APP.example.com/cb",
+            "https://app.example.com/CB",
+            "https://app.example.com.evil.example/cb",
+        ] {
+            assert!(!https.matches(other), "{other}");
+        }
+        // RFC 8252 §7.3: any port on a loopback IP literal.
+        let native = RedirectUri::parse("http://127.0.0.1/callback").unwrap();
+        assert!(native.matches("http://127.0.0.1:51234/callback"));
+        assert!(native.matches("http://127.0.0.1/callback"));
+        assert!(!native.matches("http://127.0.0.1:51234/other"));
+        assert!(!native.matches("http://localhost:51234/callback"));
+        assert!(!native.matches("https://127.0.0.1:51234/callback"));
+        let with_port = RedirectUri::parse("http://[::1]:8000/cb").unwrap();
+        assert!(with_port.matches("http://[::1]:9000/cb"));
+        assert!(!with_port.matches("http://127.0.0.1:9000/cb"));
+        // localhost is a name, not a loopback literal: no port exception (RFC 8252 §8.3).
+        let named = RedirectUri::parse("http://localhost:8000/cb").unwrap();
+        assert!(!named.matches("http://localhost:9000/cb"));
     }
 }

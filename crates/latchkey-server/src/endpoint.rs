@@ -1,4 +1,5 @@
 //! One module per endpoint, named by what it serves.
+pub(crate) mod authorize;
 pub(crate) mod health;
 pub(crate) mod jwks;
 pub(crate) mod metadata;

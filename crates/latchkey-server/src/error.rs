@@ -52,7 +52,11 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::UnauthorizedClient
         | ErrorCode::UnsupportedGrantType
         | ErrorCode::InvalidScope
-        | ErrorCode::InvalidTarget => StatusCode::BAD_REQUEST,
+        | ErrorCode::InvalidTarget
+        | ErrorCode::UnsupportedResponseType
+        | ErrorCode::AccessDenied
+        | ErrorCode::LoginRequired
+        | ErrorCode::ConsentRequired => StatusCode::BAD_REQUEST,
     }
 }
 

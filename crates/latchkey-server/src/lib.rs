@@ -11,9 +11,12 @@ mod endpoint;
 pub mod error;
 mod extract;
 pub mod keyring;
+mod pages;
 pub mod router;
 pub mod state;
+pub mod throttle;
 
+pub use pages::i18n::Locale;
 pub use state::{AppState, Settings};
 
 /// Serves `state` on an already-bound listener until `shutdown` resolves, then drains open requests.

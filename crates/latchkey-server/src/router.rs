@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::endpoint::{health, jwks, metadata, token};
+use crate::endpoint::{authorize, health, jwks, metadata, token};
 use crate::error::InternalCause;
 use crate::state::AppState;
 
@@ -28,6 +28,14 @@ pub(crate) fn router(state: AppState) -> Router {
     let mut router = Router::new();
     for path in features.well_known_paths() {
         router = router.route(&path, get(metadata::metadata).options(preflight));
+    }
+    if let Some(authorization) = &features.endpoints.authorization {
+        let path = path_of(authorization);
+        router = router
+            .route(&path, get(authorize::authorize))
+            .route(&format!("{path}/login"), post(authorize::login))
+            .route(&format!("{path}/consent"), post(authorize::consent))
+            .route(&settings.ui.stylesheet_path, get(crate::pages::stylesheet));
     }
     router
         .route(

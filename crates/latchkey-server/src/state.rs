@@ -1,4 +1,5 @@
 //! Shared server state: a cheap `Clone` around an `Arc`.
+use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -13,6 +14,8 @@ use latchkey_store::Store;
 
 use crate::clock::Clock;
 use crate::keyring::{self, KeySet, KeyringError};
+use crate::pages::CsrfKey;
+use crate::throttle::{LoginThrottle, ThrottleSettings};
 
 /// Limits applied to every route.
 #[derive(Clone, Debug)]
@@ -36,6 +39,28 @@ pub struct KeySettings {
     pub publish_window: u64,
 }
 
+/// What the login and consent pages show.
+#[derive(Clone, Debug)]
+pub struct UiSettings {
+    /// The operator's name, in the page header.
+    pub operator_name: String,
+    /// An https URL of the operator's logo.
+    pub logo_url: Option<String>,
+    /// Path of the stylesheet route.
+    pub stylesheet_path: String,
+    /// Human-readable scope descriptions: scope name to locale tag to text (`""` for the default).
+    pub scope_descriptions: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// Signing in.
+#[derive(Clone, Debug)]
+pub struct LoginSettings {
+    /// How long a browser session lasts, in seconds.
+    pub session_ttl: u64,
+    /// Failed-login throttling.
+    pub throttle: ThrottleSettings,
+}
+
 /// Everything configuration decides for the server.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -47,6 +72,10 @@ pub struct Settings {
     pub http: HttpSettings,
     /// Key management.
     pub keys: KeySettings,
+    /// The pages.
+    pub ui: UiSettings,
+    /// Signing in.
+    pub login: LoginSettings,
 }
 
 /// A JSON document serialised once, with its strong ETag.
@@ -82,6 +111,8 @@ struct Inner {
     master: MasterKey,
     metadata: CachedJson,
     keys: RwLock<Arc<KeySet>>,
+    csrf: CsrfKey,
+    throttle: LoginThrottle,
 }
 
 impl AppState {
@@ -96,6 +127,8 @@ impl AppState {
         keyring::ensure_active_key(&store, &master, settings.keys.alg, now).await?;
         let keys = keyring::load(&store, &master, now, settings.keys.publish_window).await?;
         let metadata = CachedJson::new(&settings.features.document());
+        let csrf = CsrfKey::new(master.derive("latchkey csrf v1"));
+        let throttle = LoginThrottle::new(settings.login.throttle);
         Ok(AppState(Arc::new(Inner {
             store,
             clock,
@@ -103,6 +136,8 @@ impl AppState {
             master,
             metadata,
             keys: RwLock::new(keys.shared()),
+            csrf,
+            throttle,
         })))
     }
 
@@ -119,6 +154,16 @@ impl AppState {
     /// Configuration.
     pub fn settings(&self) -> &Settings {
         &self.0.settings
+    }
+
+    /// CSRF token key.
+    pub(crate) fn csrf(&self) -> &CsrfKey {
+        &self.0.csrf
+    }
+
+    /// Failed-login counters.
+    pub(crate) fn throttle(&self) -> &LoginThrottle {
+        &self.0.throttle
     }
 
     /// The prepared metadata document.

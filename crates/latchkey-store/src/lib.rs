@@ -3,16 +3,23 @@
 use std::future::Future;
 
 use latchkey_core::client::Client;
+use latchkey_core::grant::authorization_code::AuthorizationCodeRecord;
+use latchkey_core::grant::{Grant, GrantId};
 use latchkey_core::keys::KeyAlg;
+use latchkey_core::password::PasswordHash;
 use latchkey_core::secret::SecretHash;
-use latchkey_core::types::{AuthMethod, ClientId, Timestamp};
+use latchkey_core::token::RefreshTokenRecord;
+use latchkey_core::types::{AuthMethod, ClientId, ResourceUri, Scope, Timestamp};
+use latchkey_core::user::{User, Username};
 
+mod grants;
 mod postgres;
 mod row;
 mod sql;
 mod sqlite;
 #[cfg(feature = "test-support")]
 pub mod testing;
+mod users;
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -94,6 +101,127 @@ pub trait KeyStore {
     /// Deletes keys retired before `before`; returns how many.
     fn prune_keys(&self, before: Timestamp)
     -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// Users: the resource owners who sign in.
+pub trait UserStore {
+    /// Adds a user; `Conflict` if the username is taken.
+    fn insert_user(&self, user: &User) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Loads a user by username.
+    fn find_user_by_username(
+        &self,
+        username: &Username,
+    ) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
+    /// Loads a user by id.
+    fn find_user(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
+    /// All users, oldest first.
+    fn list_users(&self) -> impl Future<Output = Result<Vec<User>, StoreError>> + Send;
+    /// Removes a user with their sessions, consents and grants; `false` if there was none.
+    fn delete_user(
+        &self,
+        username: &Username,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Replaces a user's password hash and ends their sessions; `false` if there is no such user.
+    fn set_password(
+        &self,
+        username: &Username,
+        hash: &PasswordHash,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// A signed-in browser session, found by the hash of its cookie.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    /// The user.
+    pub user_id: String,
+    /// When the user signed in.
+    pub auth_time: Timestamp,
+    /// When the session ends.
+    pub expires_at: Timestamp,
+}
+
+/// Browser sessions and remembered consent.
+pub trait SessionStore {
+    /// Stores a session under the hash of its cookie value.
+    fn insert_session(
+        &self,
+        hash: &SecretHash,
+        session: &Session,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The unexpired session with this hash.
+    fn find_session(
+        &self,
+        hash: &SecretHash,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Option<Session>, StoreError>> + Send;
+    /// Ends a session.
+    fn delete_session(
+        &self,
+        hash: &SecretHash,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The scopes a user has approved for a client and resource.
+    fn find_consent(
+        &self,
+        user_id: &str,
+        client_id: &ClientId,
+        resource: Option<&ResourceUri>,
+    ) -> impl Future<Output = Result<Option<Scope>, StoreError>> + Send;
+    /// Records approval of `scope` (replacing what was recorded for that user, client and resource).
+    fn save_consent(
+        &self,
+        user_id: &str,
+        client_id: &ClientId,
+        resource: Option<&ResourceUri>,
+        scope: &Scope,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The outcome of presenting a code or refresh token: single use is decided by the database.
+#[derive(Debug)]
+pub enum Redemption<T> {
+    /// Unused until this call, which marked it used; with its grant.
+    Fresh(T, Grant),
+    /// Used before: the caller revokes the grant.
+    Reused(GrantId),
+    /// No such code or token.
+    Unknown,
+}
+
+/// Grants and the codes and refresh tokens issued from them.
+pub trait GrantStore {
+    /// Stores a new grant and its authorization code, in one transaction.
+    fn insert_code(
+        &self,
+        grant: &Grant,
+        code: &AuthorizationCodeRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Marks the code used and returns it. Of two concurrent calls, exactly one gets `Fresh`.
+    fn consume_code(
+        &self,
+        hash: &SecretHash,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Redemption<AuthorizationCodeRecord>, StoreError>> + Send;
+    /// Stores a refresh token.
+    fn insert_refresh_token(
+        &self,
+        token: &RefreshTokenRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Marks a refresh token used and returns it. Of two concurrent calls, exactly one gets `Fresh`.
+    fn use_refresh_token(
+        &self,
+        hash: &SecretHash,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Redemption<RefreshTokenRecord>, StoreError>> + Send;
+    /// Revokes a grant, and with it every code and refresh token issued from it.
+    fn revoke_grant(
+        &self,
+        grant_id: &GrantId,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Liveness of the database itself.
@@ -191,6 +319,95 @@ impl KeyStore for Store {
     }
     async fn prune_keys(&self, before: Timestamp) -> Result<u64, StoreError> {
         dispatch!(self.prune_keys(before))
+    }
+}
+
+impl UserStore for Store {
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        dispatch!(self.insert_user(user))
+    }
+    async fn find_user_by_username(&self, username: &Username) -> Result<Option<User>, StoreError> {
+        dispatch!(self.find_user_by_username(username))
+    }
+    async fn find_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
+        dispatch!(self.find_user(user_id))
+    }
+    async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        dispatch!(self.list_users())
+    }
+    async fn delete_user(&self, username: &Username) -> Result<bool, StoreError> {
+        dispatch!(self.delete_user(username))
+    }
+    async fn set_password(
+        &self,
+        username: &Username,
+        hash: &PasswordHash,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self.set_password(username, hash))
+    }
+}
+
+impl SessionStore for Store {
+    async fn insert_session(&self, hash: &SecretHash, session: &Session) -> Result<(), StoreError> {
+        dispatch!(self.insert_session(hash, session))
+    }
+    async fn find_session(
+        &self,
+        hash: &SecretHash,
+        now: Timestamp,
+    ) -> Result<Option<Session>, StoreError> {
+        dispatch!(self.find_session(hash, now))
+    }
+    async fn delete_session(&self, hash: &SecretHash) -> Result<(), StoreError> {
+        dispatch!(self.delete_session(hash))
+    }
+    async fn find_consent(
+        &self,
+        user_id: &str,
+        client_id: &ClientId,
+        resource: Option<&ResourceUri>,
+    ) -> Result<Option<Scope>, StoreError> {
+        dispatch!(self.find_consent(user_id, client_id, resource))
+    }
+    async fn save_consent(
+        &self,
+        user_id: &str,
+        client_id: &ClientId,
+        resource: Option<&ResourceUri>,
+        scope: &Scope,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        dispatch!(self.save_consent(user_id, client_id, resource, scope, now))
+    }
+}
+
+impl GrantStore for Store {
+    async fn insert_code(
+        &self,
+        grant: &Grant,
+        code: &AuthorizationCodeRecord,
+    ) -> Result<(), StoreError> {
+        dispatch!(self.insert_code(grant, code))
+    }
+    async fn consume_code(
+        &self,
+        hash: &SecretHash,
+        now: Timestamp,
+    ) -> Result<Redemption<AuthorizationCodeRecord>, StoreError> {
+        dispatch!(self.consume_code(hash, now))
+    }
+    async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> Result<(), StoreError> {
+        dispatch!(self.insert_refresh_token(token))
+    }
+    async fn use_refresh_token(
+        &self,
+        hash: &SecretHash,
+        now: Timestamp,
+    ) -> Result<Redemption<RefreshTokenRecord>, StoreError> {
+        dispatch!(self.use_refresh_token(hash, now))
+    }
+    async fn revoke_grant(&self, grant_id: &GrantId, now: Timestamp) -> Result<(), StoreError> {
+        dispatch!(self.revoke_grant(grant_id, now))
     }
 }
 

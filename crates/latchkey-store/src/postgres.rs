@@ -28,11 +28,20 @@ impl PgStore {
 }
 
 fn migrator() -> Migrator {
-    crate::sql::migrator(&[(
-        1,
-        "init",
-        include_str!("../migrations/postgres/0001_init.sql"),
-    )])
+    crate::sql::migrator(&[
+        (
+            1,
+            "init",
+            include_str!("../migrations/postgres/0001_init.sql"),
+        ),
+        (
+            2,
+            "authorization_code",
+            include_str!("../migrations/postgres/0002_authorization_code.sql"),
+        ),
+    ])
 }
 
 crate::sql::impl_role_traits!(PgStore, sqlx::postgres::PgRow);
+crate::users::impl_user_traits!(super::PgStore, sqlx::postgres::PgRow);
+crate::grants::impl_grant_traits!(super::PgStore, sqlx::postgres::PgRow);

@@ -24,6 +24,7 @@ impl From<&Client> for ClientRow {
             ClientAuth::Secret { method, hash } => {
                 (method.as_str().to_owned(), Some(hash.as_bytes().to_vec()))
             }
+            ClientAuth::Public => (AuthMethod::None.as_str().to_owned(), None),
         };
         ClientRow {
             client_id: client.client_id.as_str().to_owned(),
@@ -52,9 +53,13 @@ impl TryFrom<ClientRow> for Client {
             .auth_method
             .parse()
             .map_err(|_| corrupt("unknown auth_method"))?;
-        let auth = match row.secret_hash.as_deref().and_then(SecretHash::from_bytes) {
-            Some(hash) => ClientAuth::Secret { method, hash },
-            None => return Err(corrupt("secret method without a secret hash")),
+        let auth = match (method, row.secret_hash.as_deref()) {
+            (AuthMethod::None, None) => ClientAuth::Public,
+            (AuthMethod::None, Some(_)) => return Err(corrupt("public client with a secret hash")),
+            (method, hash) => match hash.and_then(SecretHash::from_bytes) {
+                Some(hash) => ClientAuth::Secret { method, hash },
+                None => return Err(corrupt("secret method without a secret hash")),
+            },
         };
         let grant_types = row
             .grant_types

@@ -46,11 +46,20 @@ impl SqliteStore {
 }
 
 fn migrator() -> Migrator {
-    crate::sql::migrator(&[(
-        1,
-        "init",
-        include_str!("../migrations/sqlite/0001_init.sql"),
-    )])
+    crate::sql::migrator(&[
+        (
+            1,
+            "init",
+            include_str!("../migrations/sqlite/0001_init.sql"),
+        ),
+        (
+            2,
+            "authorization_code",
+            include_str!("../migrations/sqlite/0002_authorization_code.sql"),
+        ),
+    ])
 }
 
 crate::sql::impl_role_traits!(SqliteStore, sqlx::sqlite::SqliteRow);
+crate::users::impl_user_traits!(super::SqliteStore, sqlx::sqlite::SqliteRow);
+crate::grants::impl_grant_traits!(super::SqliteStore, sqlx::sqlite::SqliteRow);

@@ -10,6 +10,7 @@ use crate::config::{self, Config, Flags};
 pub mod client;
 pub mod keys;
 pub mod serve;
+pub mod user;
 
 /// Latchkey: an OAuth 2.1 authorization server.
 #[derive(Debug, Parser)]
@@ -38,6 +39,9 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Manage users (the people who sign in on the login page).
+    #[command(subcommand)]
+    User(user::UserCommand),
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
@@ -56,6 +60,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Serve(_) => serve::run(config).await,
         Command::Client(command) => client::run(command, &config).await,
         Command::Keys(command) => keys::run(command, &config).await,
+        Command::User(command) => user::run(command, &config).await,
     }
 }
 

@@ -9,9 +9,10 @@ use latchkey_core::keys::{KeyAlg, MasterKey};
 use latchkey_core::metadata::{Endpoints, Features, WELL_KNOWN_SUFFIX};
 use latchkey_core::token::TokenPolicy;
 use latchkey_core::types::{AuthMethod, GrantType, Issuer, ScopeToken};
-use latchkey_server::Settings;
 use latchkey_server::router::path_of;
-use latchkey_server::state::{HttpSettings, KeySettings};
+use latchkey_server::state::{HttpSettings, KeySettings, LoginSettings, UiSettings};
+use latchkey_server::throttle::{Limits, ThrottleSettings};
+use latchkey_server::{Locale, Settings};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -47,6 +48,36 @@ pub struct RawConfig {
     scopes: BTreeMap<String, RawScope>,
     #[serde(default)]
     log: RawLog,
+    #[serde(default)]
+    ui: RawUi,
+    #[serde(default)]
+    login: RawLogin,
+    #[serde(default)]
+    users: RawUsers,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUi {
+    operator_name: Option<String>,
+    logo_url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLogin {
+    session_ttl: Option<String>,
+    delay_after: Option<u32>,
+    lock_after: Option<u32>,
+    lock_duration: Option<String>,
+    address_delay_after: Option<u32>,
+    address_lock_after: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUsers {
+    min_password_length: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -54,6 +85,9 @@ pub struct RawConfig {
 struct RawTokens {
     access_token_ttl: Option<String>,
     default_audience: Option<String>,
+    code_ttl: Option<String>,
+    refresh_token_idle_ttl: Option<String>,
+    refresh_token_absolute_ttl: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -75,6 +109,7 @@ struct RawHttp {
 #[serde(deny_unknown_fields)]
 struct RawEndpoints {
     base_url: Option<String>,
+    authorization_endpoint: Option<String>,
     token_endpoint: Option<String>,
     jwks_uri: Option<String>,
 }
@@ -93,9 +128,10 @@ struct RawMetadata {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawScope {
-    /// Shown on consent pages once they exist; accepted now so configuration files need not change.
-    #[allow(dead_code)]
     description: Option<String>,
+    /// Descriptions in other languages, by BCP 47 tag.
+    #[serde(default)]
+    translations: BTreeMap<String, String>,
     public: Option<bool>,
 }
 
@@ -179,6 +215,8 @@ pub struct Config {
     pub scopes: BTreeMap<String, ScopeConfig>,
     /// What the server serves.
     pub settings: Settings,
+    /// Shortest password `user add` and `user set-password` accept, in characters.
+    pub min_password_length: usize,
 }
 
 /// Reads configuration from `flags.config`, the process environment and `flags`.
@@ -333,7 +371,40 @@ impl Config {
                 .default_audience
                 .clone()
                 .unwrap_or_else(|| issuer.as_str().to_owned()),
+            code_ttl: duration(
+                &raw.tokens.code_ttl,
+                file,
+                "tokens.code_ttl",
+                Duration::from_secs(60),
+            )?
+            .as_secs(),
+            refresh_token_idle_ttl: duration(
+                &raw.tokens.refresh_token_idle_ttl,
+                file,
+                "tokens.refresh_token_idle_ttl",
+                Duration::from_secs(14 * 86_400),
+            )?
+            .as_secs(),
+            refresh_token_absolute_ttl: duration(
+                &raw.tokens.refresh_token_absolute_ttl,
+                file,
+                "tokens.refresh_token_absolute_ttl",
+                Duration::from_secs(90 * 86_400),
+            )?
+            .as_secs(),
         };
+        if !(1..=600).contains(&policy.code_ttl) {
+            return Err(format!(
+                "{file}: tokens.code_ttl: must be between 1s and 10m"
+            ));
+        }
+        if policy.refresh_token_idle_ttl == 0
+            || policy.refresh_token_idle_ttl > policy.refresh_token_absolute_ttl
+        {
+            return Err(format!(
+                "{file}: tokens.refresh_token_idle_ttl: must be positive and at most tokens.refresh_token_absolute_ttl"
+            ));
+        }
 
         let alg = match &raw.keys.algorithm {
             Some(a) => a
@@ -403,7 +474,14 @@ impl Config {
             Some(url) => absolute_url(url, file, key),
             None => Ok(format!("{base}{suffix}")),
         };
+        let authorization = endpoint(
+            "endpoints.authorization_endpoint",
+            &raw.endpoints.authorization_endpoint,
+            "/authorize",
+        )?;
+        let stylesheet_path = format!("{}/assets/latchkey.css", path_of(&authorization));
         let endpoints = Endpoints {
+            authorization: Some(authorization),
             token: endpoint(
                 "endpoints.token_endpoint",
                 &raw.endpoints.token_endpoint,
@@ -450,6 +528,78 @@ impl Config {
         };
         check_distinct_paths(&features, file)?;
 
+        let ui = UiSettings {
+            operator_name: match &raw.ui.operator_name {
+                Some(name) if name.trim().is_empty() => {
+                    return Err(format!("{file}: ui.operator_name: must not be empty"));
+                }
+                Some(name) => name.trim().to_owned(),
+                None => "Latchkey".to_owned(),
+            },
+            logo_url: match &raw.ui.logo_url {
+                Some(url) if url.starts_with("https://") => {
+                    Some(absolute_url(url, file, "ui.logo_url")?)
+                }
+                Some(url) => {
+                    return Err(format!("{file}: ui.logo_url: `{url}` must be an https URL"));
+                }
+                None => None,
+            },
+            stylesheet_path,
+            scope_descriptions: scope_descriptions(&raw.scopes, file)?,
+        };
+        let login = LoginSettings {
+            session_ttl: duration(
+                &raw.login.session_ttl,
+                file,
+                "login.session_ttl",
+                Duration::from_secs(8 * 3600),
+            )?
+            .as_secs()
+            .max(60),
+            throttle: ThrottleSettings {
+                account: Limits {
+                    delay_after: raw.login.delay_after.unwrap_or(3),
+                    lock_after: raw.login.lock_after.unwrap_or(10),
+                    lock_seconds: duration(
+                        &raw.login.lock_duration,
+                        file,
+                        "login.lock_duration",
+                        Duration::from_secs(900),
+                    )?
+                    .as_secs(),
+                },
+                address: Limits {
+                    delay_after: raw.login.address_delay_after.unwrap_or(20),
+                    lock_after: raw.login.address_lock_after.unwrap_or(100),
+                    lock_seconds: duration(
+                        &raw.login.lock_duration,
+                        file,
+                        "login.lock_duration",
+                        Duration::from_secs(900),
+                    )?
+                    .as_secs(),
+                },
+            },
+        };
+        for (key, limits) in [
+            ("login.delay_after/lock_after", login.throttle.account),
+            (
+                "login.address_delay_after/address_lock_after",
+                login.throttle.address,
+            ),
+        ] {
+            if limits.lock_after == 0 || limits.delay_after > limits.lock_after {
+                return Err(format!("{file}: {key}: need 0 < delay_after <= lock_after"));
+            }
+        }
+        let min_password_length = raw.users.min_password_length.unwrap_or(8);
+        if min_password_length == 0 {
+            return Err(format!(
+                "{file}: users.min_password_length: must be at least 1"
+            ));
+        }
+
         Ok(Config {
             listen,
             database_url,
@@ -462,7 +612,10 @@ impl Config {
                 policy,
                 http,
                 keys,
+                ui,
+                login,
             },
+            min_password_length,
         })
     }
 
@@ -488,21 +641,57 @@ impl Config {
     }
 }
 
-/// `ui_locales_supported` (RFC 8414 §2): BCP 47 language tags, checked for shape only.
+/// `ui_locales_supported` (RFC 8414 §2): the pages' languages, or the subset of them the operator lists.
 fn ui_locales(value: &Option<Vec<String>>, file: &str) -> Result<Vec<String>, String> {
-    let tags = value.clone().unwrap_or_default();
-    for tag in &tags {
-        let well_formed = !tag.is_empty()
-            && tag.split('-').all(|part| {
-                (1..=8).contains(&part.len()) && part.bytes().all(|b| b.is_ascii_alphanumeric())
-            });
-        if !well_formed {
-            return Err(format!(
-                "{file}: metadata.ui_locales_supported: `{tag}` is not a BCP 47 language tag such as `en` or `es-MX`"
-            ));
+    let supported: Vec<&str> = Locale::ALL.iter().map(|l| l.tag()).collect();
+    match value {
+        None => Ok(supported.iter().map(|t| (*t).to_owned()).collect()),
+        Some(tags) => {
+            for tag in tags {
+                if !supported.contains(&tag.as_str()) {
+                    return Err(format!(
+                        "{file}: metadata.ui_locales_supported: the pages are not written in `{tag}` (available: {})",
+                        supported.join(", ")
+                    ));
+                }
+            }
+            Ok(tags.clone())
         }
     }
-    Ok(tags)
+}
+
+/// Scope descriptions for the consent page: `""` is the default text, other keys are language tags.
+fn scope_descriptions(
+    scopes: &BTreeMap<String, RawScope>,
+    file: &str,
+) -> Result<BTreeMap<String, BTreeMap<String, String>>, String> {
+    let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    // offline_access is defined by OpenID Connect; describe it even when the operator does not.
+    out.insert(
+        "offline_access".into(),
+        BTreeMap::from([
+            ("en".into(), "Keep access while you are away".into()),
+            ("es".into(), "Mantener el acceso cuando no estés".into()),
+        ]),
+    );
+    for (name, scope) in scopes {
+        let mut texts = BTreeMap::new();
+        if let Some(description) = &scope.description {
+            texts.insert(String::new(), description.clone());
+        }
+        for (tag, text) in &scope.translations {
+            if !Locale::ALL.iter().any(|l| l.tag() == tag) {
+                return Err(format!(
+                    "{file}: scopes.{name}.translations.{tag}: the pages are not written in `{tag}`"
+                ));
+            }
+            texts.insert(tag.clone(), text.clone());
+        }
+        if !texts.is_empty() {
+            out.insert(name.clone(), texts);
+        }
+    }
+    Ok(out)
 }
 
 fn resolve_log(
@@ -594,7 +783,20 @@ fn absolute_url(value: &str, file: &str, key: &str) -> Result<String, String> {
 fn check_distinct_paths(features: &Features, file: &str) -> Result<(), String> {
     let mut seen: BTreeMap<String, &str> = BTreeMap::new();
     let well_known = features.well_known_paths();
+    let authorization = features
+        .endpoints
+        .authorization
+        .as_deref()
+        .map(path_of)
+        .unwrap_or_default();
     let mut paths: Vec<(String, &str)> = vec![
+        (authorization.clone(), "endpoints.authorization_endpoint"),
+        (format!("{authorization}/login"), "the login form"),
+        (format!("{authorization}/consent"), "the consent form"),
+        (
+            format!("{authorization}/assets/latchkey.css"),
+            "the stylesheet",
+        ),
         (
             path_of(&features.endpoints.token),
             "endpoints.token_endpoint",

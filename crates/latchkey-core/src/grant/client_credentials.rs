@@ -14,7 +14,8 @@ pub fn client_credentials(
     policy: &TokenPolicy,
     now: Timestamp,
 ) -> Result<IssuedAccessToken, OAuthError> {
-    if !client.grant_types.contains(&GrantType::ClientCredentials) {
+    // RFC 6749 §4.4: "MUST only be used by confidential clients": a public client proves nothing.
+    if client.is_public() || !client.grant_types.contains(&GrantType::ClientCredentials) {
         return Err(OAuthError::unauthorized_client(
             "this client may not use the client_credentials grant",
         ));
@@ -43,6 +44,7 @@ pub fn client_credentials(
         iat: now,
         exp: now.plus(policy.access_token_ttl),
         jti: random_base64url(16),
+        auth_time: None,
     };
     Ok(IssuedAccessToken {
         claims,
@@ -80,6 +82,9 @@ mod tests {
             issuer: Issuer::parse("https://as.example.com").unwrap(),
             access_token_ttl: 600,
             default_audience: "https://api.example.com".into(),
+            code_ttl: 60,
+            refresh_token_idle_ttl: 86_400,
+            refresh_token_absolute_ttl: 30 * 86_400,
         }
     }
 

@@ -47,7 +47,9 @@ store_test!(
             "https://app.example.com/cb"
         );
         assert_eq!(loaded.created_at, Timestamp(1_700_000_000));
-        let ClientAuth::Secret { method, hash } = &loaded.auth;
+        let ClientAuth::Secret { method, hash } = &loaded.auth else {
+            panic!("a secret client reads back as one")
+        };
         assert_eq!(*method, AuthMethod::ClientSecretBasic);
         assert!(secret.verify(hash));
     }
@@ -109,7 +111,10 @@ store_test!(list_delete_and_rotate_secret, |store: Store| async move {
             .await
             .unwrap()
     );
-    let ClientAuth::Secret { method, hash } = store.find_client(&id).await.unwrap().unwrap().auth;
+    let ClientAuth::Secret { method, hash } = store.find_client(&id).await.unwrap().unwrap().auth
+    else {
+        panic!("a secret client reads back as one")
+    };
     assert_eq!(method, AuthMethod::ClientSecretPost);
     assert!(fresh.verify(&hash) && !a.verify(&hash));
 

@@ -3,7 +3,9 @@
 #![allow(clippy::unwrap_used)]
 
 mod clients;
+mod grants;
 mod keys;
+mod users;
 
 use latchkey_store::Store;
 use latchkey_store::testing::TestDatabase;

@@ -18,10 +18,13 @@ pub enum ClientCommand {
         /// Human-readable name.
         #[arg(long)]
         name: String,
-        /// A grant type the client may use (repeatable; default client_credentials).
+        /// A grant type the client may use (repeatable): client_credentials, authorization_code,
+        /// refresh_token. Default: client_credentials, or authorization_code and refresh_token for
+        /// --auth-method none.
         #[arg(long = "grant-type", value_name = "T")]
         grant_types: Vec<String>,
-        /// token_endpoint_auth_method: client_secret_basic (default) or client_secret_post.
+        /// token_endpoint_auth_method: client_secret_basic (default), client_secret_post, or none for a
+        /// public client (a native or browser app, which gets no secret).
         #[arg(long, value_name = "M", default_value = "client_secret_basic")]
         auth_method: String,
         /// Space-separated scopes the client may request.
@@ -95,7 +98,7 @@ async fn dispatch(command: ClientCommand, config: &Config, store: &Store) -> Res
             )?;
             let (client, secret) = client;
             store.insert_client(&client).await?;
-            print_with_secret(&client, &secret, json);
+            print_with_secret(&client, secret.as_ref(), json);
         }
         ClientCommand::List { json } => {
             let clients = store.list_clients().await?;
@@ -137,11 +140,14 @@ async fn dispatch(command: ClientCommand, config: &Config, store: &Store) -> Res
         }
         ClientCommand::RotateSecret { id, json } => {
             let client = find(store, &id).await?;
+            if client.is_public() {
+                bail!("client `{id}` is public (auth method none): it has no secret to rotate");
+            }
             let secret = ClientSecret::generate();
             store
                 .set_client_secret(&client.client_id, client.auth.method(), &secret.hash())
                 .await?;
-            print_with_secret(&client, &secret, json);
+            print_with_secret(&client, Some(&secret), json);
         }
     }
     Ok(())
@@ -155,21 +161,40 @@ fn build_client(
     scope: &str,
     redirect_uris: Vec<String>,
     client_id: Option<String>,
-) -> Result<(Client, ClientSecret)> {
+) -> Result<(Client, Option<ClientSecret>)> {
     if name.trim().is_empty() {
         bail!("--name: must not be empty");
     }
-    let grant_types: BTreeSet<GrantType> = if grant_types.is_empty() {
-        BTreeSet::from([GrantType::ClientCredentials])
-    } else {
+    let method: AuthMethod = auth_method
+        .parse()
+        .map_err(|e| anyhow!("--auth-method: {e}"))?;
+    // The default is what each kind of client is for: a service gets client_credentials, a public
+    // app signs people in and refreshes.
+    let grant_types: BTreeSet<GrantType> = if !grant_types.is_empty() {
         grant_types
             .iter()
             .map(|g| g.parse::<GrantType>().map_err(|_| anyhow!("--grant-type: `{g}` is not a grant type this server implements (implemented: {})", implemented_grants())))
             .collect::<Result<_>>()?
+    } else if method == AuthMethod::None {
+        BTreeSet::from([GrantType::AuthorizationCode, GrantType::RefreshToken])
+    } else {
+        BTreeSet::from([GrantType::ClientCredentials])
     };
-    let method: AuthMethod = auth_method
-        .parse()
-        .map_err(|e| anyhow!("--auth-method: {e}"))?;
+    if method == AuthMethod::None && grant_types.contains(&GrantType::ClientCredentials) {
+        bail!(
+            "--grant-type: client_credentials needs a confidential client (RFC 6749 §4.4); a public client (--auth-method none) cannot use it"
+        );
+    }
+    if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
+        bail!("--redirect-uri: the authorization_code grant needs at least one redirect URI");
+    }
+    if grant_types.contains(&GrantType::RefreshToken)
+        && !grant_types.contains(&GrantType::AuthorizationCode)
+    {
+        bail!(
+            "--grant-type: refresh_token is only issued with authorization_code; add --grant-type authorization_code"
+        );
+    }
     let scope = Scope::parse(scope).map_err(|e| anyhow!("--scope: {}", e.description))?;
     if !config.scopes.is_empty() {
         let unknown: Vec<_> = scope
@@ -195,13 +220,16 @@ fn build_client(
             .map_err(|_| anyhow!("--client-id: must be 1 to 255 visible ASCII characters"))?,
         None => ClientId::generate(),
     };
-    let secret = ClientSecret::generate();
+    let secret = method.uses_secret().then(ClientSecret::generate);
     let client = Client {
         client_id,
         name,
-        auth: ClientAuth::Secret {
-            method,
-            hash: secret.hash(),
+        auth: match &secret {
+            Some(secret) => ClientAuth::Secret {
+                method,
+                hash: secret.hash(),
+            },
+            None => ClientAuth::Public,
         },
         grant_types,
         scope,
@@ -244,14 +272,18 @@ fn describe(client: &Client) -> Value {
     })
 }
 
-fn print_with_secret(client: &Client, secret: &ClientSecret, json: bool) {
+fn print_with_secret(client: &Client, secret: Option<&ClientSecret>, json: bool) {
     let mut value = describe(client);
-    value["client_secret"] = json!(secret.expose());
+    if let Some(secret) = secret {
+        value["client_secret"] = json!(secret.expose());
+    }
     if json {
         println!("{value}");
     } else {
         print_plain(&value);
-        println!("The client_secret is shown only once; store it now.");
+        if secret.is_some() {
+            println!("The client_secret is shown only once; store it now.");
+        }
     }
 }
 

@@ -31,21 +31,32 @@ server_test!(
         assert_eq!(doc["issuer"], server.issuer);
         assert_eq!(doc["token_endpoint"], format!("{}/token", server.issuer));
         assert_eq!(doc["jwks_uri"], format!("{}/jwks", server.issuer));
-        assert_eq!(doc["grant_types_supported"], json!(["client_credentials"]));
+        assert_eq!(
+            doc["authorization_endpoint"],
+            format!("{}/authorize", server.issuer)
+        );
+        assert_eq!(
+            doc["grant_types_supported"],
+            json!(["authorization_code", "client_credentials", "refresh_token"])
+        );
         assert_eq!(
             doc["token_endpoint_auth_methods_supported"],
-            json!(["client_secret_basic", "client_secret_post"])
+            json!(["client_secret_basic", "client_secret_post", "none"])
         );
         // Only public scopes are listed.
         assert_eq!(doc["scopes_supported"], json!(["read:orders"]));
-        assert_eq!(doc["response_types_supported"], json!([]));
+        assert_eq!(doc["response_types_supported"], json!(["code"]));
+        assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
+        assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+        assert_eq!(doc["ui_locales_supported"], json!(["en", "es"]));
         // Nothing that does not exist yet is advertised.
         for absent in [
-            "authorization_endpoint",
             "registration_endpoint",
             "introspection_endpoint",
             "revocation_endpoint",
-            "code_challenge_methods_supported",
+            "token_endpoint_auth_signing_alg_values_supported",
+            "resource_parameter_supported",
+            "client_id_metadata_document_supported",
             "service_documentation",
         ] {
             assert!(doc.get(absent).is_none(), "{absent} is advertised");
@@ -96,6 +107,14 @@ server_test!(
                 continue;
             }
             let url = value.as_str().unwrap();
+            if name == "authorization_endpoint" {
+                // A person's browser arrives here: a request without parameters gets an error page.
+                let response = server.http.get(url).send().await.unwrap();
+                assert_eq!(response.status(), 400);
+                assert!(response.text().await.unwrap().contains("invalid_request"));
+                checked += 1;
+                continue;
+            }
             let response = match name.as_str() {
                 "jwks_uri" => server.http.get(url).send().await.unwrap(),
                 _ => server
@@ -117,7 +136,10 @@ server_test!(
             );
             checked += 1;
         }
-        assert_eq!(checked, 2, "token_endpoint and jwks_uri");
+        assert_eq!(
+            checked, 3,
+            "authorization_endpoint, token_endpoint and jwks_uri"
+        );
         server.stop().await;
     }
 );

@@ -10,7 +10,7 @@ use latchkey_core::client::{Client, ClientAuth};
 use latchkey_core::keys::Jwk;
 use latchkey_core::secret::ClientSecret;
 use latchkey_core::token::jwt;
-use latchkey_core::types::{AuthMethod, ClientId, GrantType, Scope};
+use latchkey_core::types::{AuthMethod, ClientId, GrantType, RedirectUri, Scope};
 use latchkey_store::ClientStore;
 use latchkey_store::testing::TestDatabase;
 use serde_json::Value;
@@ -151,23 +151,43 @@ impl TestServer {
         grants: &[GrantType],
         scope: &str,
     ) -> TestClient {
+        self.create_app(method, grants, scope, &[]).await
+    }
+
+    /// Registers a client with redirect URIs; `AuthMethod::None` makes a public one (empty secret).
+    pub(crate) async fn create_app(
+        &self,
+        method: AuthMethod,
+        grants: &[GrantType],
+        scope: &str,
+        redirect_uris: &[&str],
+    ) -> TestClient {
         let secret = ClientSecret::generate();
         let client = Client {
             client_id: ClientId::generate(),
-            name: "test client".into(),
-            auth: ClientAuth::Secret {
-                method,
-                hash: secret.hash(),
+            name: "Test App".into(),
+            auth: match method {
+                AuthMethod::None => ClientAuth::Public,
+                method => ClientAuth::Secret {
+                    method,
+                    hash: secret.hash(),
+                },
             },
             grant_types: grants.iter().copied().collect::<BTreeSet<_>>(),
             scope: Scope::parse(scope).unwrap(),
-            redirect_uris: vec![],
+            redirect_uris: redirect_uris
+                .iter()
+                .map(|u| RedirectUri::parse(*u).unwrap())
+                .collect(),
             created_at: latchkey_server::clock::Clock.now(),
         };
         self.store.insert_client(&client).await.unwrap();
         TestClient {
             id: client.client_id.to_string(),
-            secret: secret.expose().to_owned(),
+            secret: match method {
+                AuthMethod::None => String::new(),
+                _ => secret.expose().to_owned(),
+            },
         }
     }
 

@@ -2,6 +2,8 @@
 //! and the real binary for what a person types.
 #![allow(clippy::unwrap_used)]
 
+mod authorize;
+mod browser;
 mod cli;
 mod discovery;
 mod harness;

@@ -1,0 +1,390 @@
+//! The authorization request and response (RFC 6749 §4.1.1-4.1.2, OAuth 2.1 §4.1, RFC 9207 `iss`).
+//!
+//! An error found before the client and its `redirect_uri` are trusted is shown to the user and never
+//! redirected; an error found after is sent back to that `redirect_uri`. The two are separate variants,
+//! so nothing can redirect to an unchecked URI.
+use url::Url;
+
+use crate::OAuthError;
+use crate::client::Client;
+use crate::params::Params;
+use crate::pkce::CodeChallenge;
+use crate::types::{GrantType, ResourceUri, Scope};
+
+/// A validated authorization request.
+#[derive(Clone, Debug)]
+pub struct AuthorizationRequest {
+    /// The client, as registered.
+    pub client: Client,
+    /// Where the response goes: a registered URI (or a loopback one differing only in port).
+    pub redirect_uri: String,
+    /// Whether the request carried `redirect_uri`, in which case the token request must repeat it.
+    pub redirect_uri_sent: bool,
+    /// `state`, returned unchanged.
+    pub state: Option<String>,
+    /// The requested scope (the client's allowed set when the request names none).
+    pub scope: Scope,
+    /// The PKCE challenge.
+    pub code_challenge: CodeChallenge,
+    /// `prompt`.
+    pub prompt: Prompt,
+    /// RFC 8707 `resource`: the audience of the tokens.
+    pub resource: Option<ResourceUri>,
+    /// `ui_locales`, the user's preferred languages for the pages.
+    pub ui_locales: Option<String>,
+}
+
+/// `prompt` values (OpenID Connect Core §3.1.2.1), the ones an OAuth server has use for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Prompt {
+    /// Show no page: answer at once or fail with `login_required` / `consent_required`.
+    pub none: bool,
+    /// Sign the user in again even with a session.
+    pub login: bool,
+    /// Ask for consent again even when it is remembered.
+    pub consent: bool,
+}
+
+/// Why an authorization request failed, and where the answer goes.
+#[derive(Debug)]
+pub enum AuthorizeError {
+    /// The client or `redirect_uri` cannot be trusted: show an error page, redirect nowhere.
+    Page(OAuthError),
+    /// Send `error` to the checked `redirect_uri`.
+    Redirect(ErrorRedirect),
+}
+
+/// An error response to a trusted `redirect_uri`.
+#[derive(Debug)]
+pub struct ErrorRedirect {
+    /// The checked redirect URI.
+    pub redirect_uri: String,
+    /// `state` from the request.
+    pub state: Option<String>,
+    /// The error.
+    pub error: OAuthError,
+}
+
+impl ErrorRedirect {
+    /// The URL to redirect the user agent to, with `error`, `error_description`, `state` and `iss`.
+    pub fn location(&self, issuer: &str) -> String {
+        let mut pairs = vec![
+            ("error", self.error.code.as_str()),
+            ("error_description", &self.error.description),
+        ];
+        if let Some(state) = &self.state {
+            pairs.push(("state", state));
+        }
+        pairs.push(("iss", issuer));
+        append_query(&self.redirect_uri, &pairs)
+    }
+}
+
+/// The `client_id` an authorization request names, for the caller to load the client.
+pub fn requested_client_id(params: &Params) -> Result<crate::types::ClientId, AuthorizeError> {
+    let id = params
+        .get("client_id")
+        .ok_or_else(|| AuthorizeError::Page(OAuthError::invalid_request("client_id is missing")))?;
+    crate::types::ClientId::parse(id).map_err(AuthorizeError::Page)
+}
+
+impl AuthorizationRequest {
+    /// Validates a request for `client` (`None`: the client_id is unknown).
+    pub fn parse(params: &Params, client: Option<Client>) -> Result<Self, AuthorizeError> {
+        let client = client.ok_or_else(|| {
+            AuthorizeError::Page(OAuthError::invalid_request(
+                "the client_id is not registered here",
+            ))
+        })?;
+        // OAuth 2.1 §4.1.1: redirect_uri may be omitted only when exactly one is registered.
+        let (redirect_uri, redirect_uri_sent) = match params.get("redirect_uri") {
+            Some(requested) => {
+                if !client.redirect_uris.iter().any(|r| r.matches(requested)) {
+                    return Err(AuthorizeError::Page(OAuthError::invalid_request(
+                        "redirect_uri does not match any URI registered for this client",
+                    )));
+                }
+                (requested.to_owned(), true)
+            }
+            None => match client.redirect_uris.as_slice() {
+                [only] => (only.as_str().to_owned(), false),
+                [] => {
+                    return Err(AuthorizeError::Page(OAuthError::invalid_request(
+                        "this client has no registered redirect_uri",
+                    )));
+                }
+                _ => {
+                    return Err(AuthorizeError::Page(OAuthError::invalid_request(
+                        "redirect_uri is required: this client registered several",
+                    )));
+                }
+            },
+        };
+        let state = params.get("state").map(str::to_owned);
+        let redirect = |error: OAuthError| {
+            AuthorizeError::Redirect(ErrorRedirect {
+                redirect_uri: redirect_uri.clone(),
+                state: state.clone(),
+                error,
+            })
+        };
+
+        match params.get("response_type") {
+            Some("code") => {}
+            None => {
+                return Err(redirect(OAuthError::invalid_request(
+                    "response_type is required",
+                )));
+            }
+            Some(_) => {
+                return Err(redirect(OAuthError::unsupported_response_type(
+                    "only response_type=code is supported",
+                )));
+            }
+        }
+        if !client.grant_types.contains(&GrantType::AuthorizationCode) {
+            return Err(redirect(OAuthError::unauthorized_client(
+                "this client may not use the authorization code grant",
+            )));
+        }
+        let code_challenge = CodeChallenge::parse(
+            params.get("code_challenge"),
+            params.get("code_challenge_method"),
+        )
+        .map_err(redirect)?;
+        let scope = match params.get("scope") {
+            None => client.scope.clone(),
+            Some(text) => {
+                let requested = Scope::parse(text).map_err(redirect)?;
+                if !requested.is_subset(&client.scope) {
+                    let refused: Vec<_> = requested
+                        .difference(&client.scope)
+                        .map(|t| t.as_str())
+                        .collect();
+                    return Err(redirect(OAuthError::invalid_scope(format!(
+                        "scope not allowed for this client: {}",
+                        refused.join(" ")
+                    ))));
+                }
+                requested
+            }
+        };
+        let prompt = parse_prompt(params.get("prompt")).map_err(redirect)?;
+        let resource = params
+            .get("resource")
+            .map(ResourceUri::parse)
+            .transpose()
+            .map_err(redirect)?;
+        Ok(AuthorizationRequest {
+            client,
+            redirect_uri,
+            redirect_uri_sent,
+            state,
+            scope,
+            code_challenge,
+            prompt,
+            resource,
+            ui_locales: params.get("ui_locales").map(str::to_owned),
+        })
+    }
+
+    /// An error response for this request.
+    pub fn error(&self, error: OAuthError) -> ErrorRedirect {
+        ErrorRedirect {
+            redirect_uri: self.redirect_uri.clone(),
+            state: self.state.clone(),
+            error,
+        }
+    }
+
+    /// The successful response (RFC 6749 §4.1.2 plus RFC 9207 `iss`).
+    pub fn success_location(&self, code: &str, issuer: &str) -> String {
+        let mut pairs = vec![("code", code)];
+        if let Some(state) = &self.state {
+            pairs.push(("state", state));
+        }
+        pairs.push(("iss", issuer));
+        append_query(&self.redirect_uri, &pairs)
+    }
+}
+
+fn parse_prompt(value: Option<&str>) -> Result<Prompt, OAuthError> {
+    let mut prompt = Prompt::default();
+    for word in value.unwrap_or("").split(' ').filter(|w| !w.is_empty()) {
+        match word {
+            "none" => prompt.none = true,
+            "login" => prompt.login = true,
+            "consent" => prompt.consent = true,
+            _ => {
+                return Err(OAuthError::invalid_request(
+                    "prompt must be none, login or consent",
+                ));
+            }
+        }
+    }
+    if prompt.none && (prompt.login || prompt.consent) {
+        return Err(OAuthError::invalid_request(
+            "prompt=none cannot be combined with another value",
+        ));
+    }
+    Ok(prompt)
+}
+
+/// Adds parameters to a URI's query, keeping any query it already has (RFC 6749 §3.1.2).
+fn append_query(uri: &str, pairs: &[(&str, &str)]) -> String {
+    match Url::parse(uri) {
+        Ok(mut url) => {
+            url.query_pairs_mut().extend_pairs(pairs);
+            url.into()
+        }
+        // Registered URIs are absolute; this branch only keeps the function total.
+        Err(_) => uri.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorCode;
+    use crate::client::ClientAuth;
+    use crate::types::{ClientId, RedirectUri, Timestamp};
+
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    fn client(uris: &[&str]) -> Client {
+        Client {
+            client_id: ClientId::parse("app").unwrap(),
+            name: "App".into(),
+            auth: ClientAuth::Public,
+            grant_types: [GrantType::AuthorizationCode].into(),
+            scope: Scope::parse("read write").unwrap(),
+            redirect_uris: uris
+                .iter()
+                .map(|u| RedirectUri::parse(*u).unwrap())
+                .collect(),
+            created_at: Timestamp(0),
+        }
+    }
+
+    fn parse(query: &str, client: Option<Client>) -> Result<AuthorizationRequest, AuthorizeError> {
+        AuthorizationRequest::parse(&Params::parse_urlencoded(query.as_bytes()).unwrap(), client)
+    }
+
+    fn good(extra: &str) -> String {
+        format!(
+            "client_id=app&response_type=code&code_challenge={CHALLENGE}&code_challenge_method=S256&state=xyz{extra}"
+        )
+    }
+
+    fn redirected(result: Result<AuthorizationRequest, AuthorizeError>) -> ErrorRedirect {
+        match result {
+            Err(AuthorizeError::Redirect(r)) => r,
+            other => panic!("expected a redirect, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_valid_request_parses_with_defaults() {
+        let req = parse(&good(""), Some(client(&["https://app.example/cb"]))).unwrap();
+        assert_eq!(req.redirect_uri, "https://app.example/cb");
+        assert!(!req.redirect_uri_sent);
+        assert_eq!(req.scope.to_string(), "read write");
+        assert_eq!(req.state.as_deref(), Some("xyz"));
+        assert_eq!(
+            req.success_location("c0de", "https://as.example"),
+            "https://app.example/cb?code=c0de&state=xyz&iss=https%3A%2F%2Fas.example"
+        );
+    }
+
+    #[test]
+    fn untrusted_client_or_redirect_uri_never_redirects() {
+        let two = client(&["https://app.example/a", "https://app.example/b"]);
+        for (query, client) in [
+            (good(""), None),
+            (
+                good("&redirect_uri=https://evil.example/cb"),
+                Some(two.clone()),
+            ),
+            (good(""), Some(two)),
+            (good(""), Some(client(&[]))),
+        ] {
+            assert!(
+                matches!(parse(&query, client), Err(AuthorizeError::Page(_))),
+                "{query}"
+            );
+        }
+        let missing = AuthorizationRequest::parse(&Params::default(), None);
+        assert!(matches!(missing, Err(AuthorizeError::Page(_))));
+    }
+
+    #[test]
+    fn other_errors_redirect_with_state() {
+        let c = || Some(client(&["https://app.example/cb?x=1"]));
+        let cases = [
+            ("client_id=app&state=s", ErrorCode::InvalidRequest),
+            (
+                "client_id=app&response_type=token&state=s",
+                ErrorCode::UnsupportedResponseType,
+            ),
+            (
+                "client_id=app&response_type=code&state=s",
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                &format!("client_id=app&response_type=code&code_challenge={CHALLENGE}&state=s"),
+                ErrorCode::InvalidRequest,
+            ),
+            (&good("&scope=admin"), ErrorCode::InvalidScope),
+            (&good("&prompt=none+login"), ErrorCode::InvalidRequest),
+            (&good("&prompt=select_account"), ErrorCode::InvalidRequest),
+            (&good("&resource=%2Frelative"), ErrorCode::InvalidTarget),
+            (
+                &good("&resource=https%3A%2F%2Fapi.example%2F%23frag"),
+                ErrorCode::InvalidTarget,
+            ),
+        ];
+        for (query, code) in cases {
+            let r = redirected(parse(query, c()));
+            assert_eq!(r.error.code, code, "{query}");
+            let location = r.location("https://as.example");
+            assert!(
+                location.starts_with("https://app.example/cb?x=1&error="),
+                "{location}"
+            );
+            assert!(
+                location.contains("&iss=https%3A%2F%2Fas.example"),
+                "{location}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_client_without_the_grant_is_unauthorized() {
+        let mut c = client(&["https://app.example/cb"]);
+        c.grant_types.clear();
+        assert_eq!(
+            redirected(parse(&good(""), Some(c))).error.code,
+            ErrorCode::UnauthorizedClient
+        );
+    }
+
+    #[test]
+    fn loopback_redirects_may_change_port() {
+        let req = parse(
+            &good("&redirect_uri=http%3A%2F%2F127.0.0.1%3A49152%2Fcb&prompt=login+consent&resource=https%3A%2F%2Fapi.example%2F"),
+            Some(client(&["http://127.0.0.1/cb"])),
+        )
+        .unwrap();
+        assert_eq!(req.redirect_uri, "http://127.0.0.1:49152/cb");
+        assert!(req.redirect_uri_sent);
+        assert_eq!(
+            req.prompt,
+            Prompt {
+                none: false,
+                login: true,
+                consent: true
+            }
+        );
+        assert_eq!(req.resource.unwrap().as_str(), "https://api.example/");
+    }
+}

@@ -1,0 +1,154 @@
+//! The pages' two languages, and choosing one from `ui_locales` or `Accept-Language` (RFC 9110 §12.5.4).
+
+/// A language the pages are written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Locale {
+    /// English, the fallback.
+    En,
+    /// Spanish.
+    Es,
+}
+
+impl Locale {
+    /// Every supported locale, as advertised in `ui_locales_supported`.
+    pub const ALL: [Locale; 2] = [Locale::En, Locale::Es];
+
+    /// The BCP 47 tag.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Self::En => "en",
+            Self::Es => "es",
+        }
+    }
+
+    fn from_tag(tag: &str) -> Option<Locale> {
+        let primary = tag.split(['-', '_']).next()?.trim();
+        Self::ALL
+            .into_iter()
+            .find(|l| l.tag().eq_ignore_ascii_case(primary))
+    }
+
+    /// `ui_locales` (space-separated, in order of preference) wins; then `Accept-Language` by q-value;
+    /// then English.
+    pub fn choose(ui_locales: Option<&str>, accept_language: Option<&str>) -> Locale {
+        if let Some(found) = ui_locales
+            .unwrap_or("")
+            .split(' ')
+            .find_map(Locale::from_tag)
+        {
+            return found;
+        }
+        let mut best: Option<(f32, Locale)> = None;
+        for item in accept_language.unwrap_or("").split(',') {
+            let mut parts = item.split(';');
+            let Some(locale) = parts.next().and_then(Locale::from_tag) else {
+                continue;
+            };
+            let q = parts
+                .find_map(|p| p.trim().strip_prefix("q="))
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            if q > 0.0 && best.is_none_or(|(b, _)| q > b) {
+                best = Some((q, locale));
+            }
+        }
+        best.map(|(_, l)| l).unwrap_or(Locale::En)
+    }
+
+    /// The pages' text in this language.
+    pub fn text(self) -> &'static Text {
+        match self {
+            Self::En => &EN,
+            Self::Es => &ES,
+        }
+    }
+}
+
+/// Every string the pages show.
+#[derive(Debug)]
+pub struct Text {
+    pub sign_in_title: &'static str,
+    pub sign_in_lead: &'static str,
+    pub username: &'static str,
+    pub password: &'static str,
+    pub sign_in: &'static str,
+    pub bad_credentials: &'static str,
+    pub locked: &'static str,
+    pub consent_title: &'static str,
+    pub consent_lead: &'static str,
+    pub signed_in_as: &'static str,
+    pub requested_access: &'static str,
+    pub no_scopes: &'static str,
+    pub for_resource: &'static str,
+    pub redirect_note: &'static str,
+    pub allow: &'static str,
+    pub deny: &'static str,
+    pub error_title: &'static str,
+    pub error_lead: &'static str,
+    pub expired_form: &'static str,
+    pub language: &'static str,
+}
+
+static EN: Text = Text {
+    sign_in_title: "Sign in",
+    sign_in_lead: "to continue to",
+    username: "Username",
+    password: "Password",
+    sign_in: "Sign in",
+    bad_credentials: "The username or password is incorrect.",
+    locked: "Too many failed attempts. Wait a few minutes, then try again.",
+    consent_title: "Allow access?",
+    consent_lead: "wants to access your account",
+    signed_in_as: "Signed in as",
+    requested_access: "It is asking to:",
+    no_scopes: "Know who you are. No other access is requested.",
+    for_resource: "Access is limited to",
+    redirect_note: "After your choice you will return to",
+    allow: "Allow",
+    deny: "Deny",
+    error_title: "This request cannot be completed",
+    error_lead: "The application sent a request this server cannot accept. Nothing was shared with it.",
+    expired_form: "This form has expired. Go back to the application and start again.",
+    language: "Language",
+};
+
+static ES: Text = Text {
+    sign_in_title: "Iniciar sesión",
+    sign_in_lead: "para continuar a",
+    username: "Usuario",
+    password: "Contraseña",
+    sign_in: "Iniciar sesión",
+    bad_credentials: "El usuario o la contraseña no son correctos.",
+    locked: "Demasiados intentos fallidos. Espera unos minutos y vuelve a intentarlo.",
+    consent_title: "¿Permitir el acceso?",
+    consent_lead: "quiere acceder a tu cuenta",
+    signed_in_as: "Sesión iniciada como",
+    requested_access: "Solicita permiso para:",
+    no_scopes: "Saber quién eres. No solicita ningún otro acceso.",
+    for_resource: "El acceso se limita a",
+    redirect_note: "Después de elegir volverás a",
+    allow: "Permitir",
+    deny: "Denegar",
+    error_title: "No se puede completar esta solicitud",
+    error_lead: "La aplicación envió una solicitud que este servidor no puede aceptar. No se compartió nada con ella.",
+    expired_form: "Este formulario ha caducado. Vuelve a la aplicación y empieza de nuevo.",
+    language: "Idioma",
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ui_locales_wins_then_accept_language_by_quality() {
+        assert_eq!(Locale::choose(Some("fr es"), Some("en")), Locale::Es);
+        assert_eq!(
+            Locale::choose(Some("fr"), Some("es-MX,en;q=0.5")),
+            Locale::Es
+        );
+        assert_eq!(Locale::choose(None, Some("en;q=0.4, es;q=0.8")), Locale::Es);
+        assert_eq!(Locale::choose(None, Some("es;q=0, en")), Locale::En);
+        assert_eq!(Locale::choose(None, Some("de, fr")), Locale::En);
+        assert_eq!(Locale::choose(None, None), Locale::En);
+    }
+}

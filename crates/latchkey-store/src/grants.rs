@@ -1,0 +1,222 @@
+//! `GrantStore` on both backends. Single use of codes and refresh tokens is one conditional `UPDATE …
+//! WHERE used_at IS NULL RETURNING`, never a read followed by a write, so of two concurrent redemptions
+//! the database lets exactly one through.
+
+pub(crate) const INSERT_GRANT: &str = "INSERT INTO grants \
+    (grant_id, client_id, user_id, scope, resource, auth_time, created_at, expires_at, revoked_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)";
+pub(crate) const SELECT_GRANT: &str = "SELECT grant_id, client_id, user_id, scope, resource, auth_time, \
+    created_at, expires_at, revoked_at FROM grants WHERE grant_id = $1";
+pub(crate) const REVOKE_GRANT: &str =
+    "UPDATE grants SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL";
+
+pub(crate) const INSERT_CODE: &str = "INSERT INTO authorization_codes \
+    (code_hash, grant_id, client_id, redirect_uri, redirect_uri_sent, code_challenge, expires_at, used_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)";
+pub(crate) const CONSUME_CODE: &str = "UPDATE authorization_codes SET used_at = $2 \
+    WHERE code_hash = $1 AND used_at IS NULL \
+    RETURNING grant_id, client_id, redirect_uri, redirect_uri_sent, code_challenge, expires_at";
+pub(crate) const SELECT_CODE_GRANT: &str =
+    "SELECT grant_id FROM authorization_codes WHERE code_hash = $1";
+
+pub(crate) const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens \
+    (token_hash, grant_id, client_id, created_at, expires_at, used_at) VALUES ($1, $2, $3, $4, $5, NULL)";
+pub(crate) const USE_REFRESH: &str = "UPDATE refresh_tokens SET used_at = $2 \
+    WHERE token_hash = $1 AND used_at IS NULL RETURNING grant_id, client_id, created_at, expires_at";
+pub(crate) const SELECT_REFRESH_GRANT: &str =
+    "SELECT grant_id FROM refresh_tokens WHERE token_hash = $1";
+
+/// Implements `GrantStore` for a backend struct with a `pool` field.
+macro_rules! impl_grant_traits {
+    ($store:ty, $row:ty) => {
+        mod grant_traits {
+            use sqlx::Row as _;
+
+            use latchkey_core::grant::authorization_code::AuthorizationCodeRecord;
+            use latchkey_core::grant::{Grant, GrantId};
+            use latchkey_core::pkce::CodeChallenge;
+            use latchkey_core::secret::SecretHash;
+            use latchkey_core::token::RefreshTokenRecord;
+            use latchkey_core::types::{ClientId, ResourceUri, Scope, Timestamp};
+
+            use crate::grants as q;
+            use crate::{GrantStore, Redemption, StoreError};
+
+            fn corrupt(what: &str) -> StoreError {
+                StoreError::Corrupt(what.to_owned())
+            }
+
+            fn grant_from_row(row: &$row) -> Result<Grant, StoreError> {
+                let scope: String = row.try_get("scope")?;
+                let resource: Option<String> = row.try_get("resource")?;
+                let client_id: String = row.try_get("client_id")?;
+                Ok(Grant {
+                    grant_id: GrantId::from_stored(row.try_get("grant_id")?),
+                    client_id: ClientId::parse(client_id)
+                        .map_err(|_| corrupt("grant: client_id"))?,
+                    user_id: row.try_get("user_id")?,
+                    scope: Scope::parse(&scope).map_err(|_| corrupt("grant: scope"))?,
+                    resource: resource
+                        .map(|r| ResourceUri::parse(&r))
+                        .transpose()
+                        .map_err(|_| corrupt("grant: resource"))?,
+                    auth_time: Timestamp(row.try_get("auth_time")?),
+                    created_at: Timestamp(row.try_get("created_at")?),
+                    expires_at: Timestamp(row.try_get("expires_at")?),
+                    revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(Timestamp),
+                })
+            }
+
+            impl $store {
+                async fn load_grant(&self, grant_id: &str) -> Result<Grant, StoreError> {
+                    let row = sqlx::query(q::SELECT_GRANT)
+                        .bind(grant_id)
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .ok_or_else(|| corrupt("a code or token refers to a missing grant"))?;
+                    grant_from_row(&row)
+                }
+
+                async fn previous_use(
+                    &self,
+                    statement: &'static str,
+                    hash: &SecretHash,
+                ) -> Result<Option<GrantId>, StoreError> {
+                    let row = sqlx::query(statement)
+                        .bind(hash.as_bytes())
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.map(|row| Ok(GrantId::from_stored(row.try_get("grant_id")?)))
+                        .transpose()
+                }
+            }
+
+            impl GrantStore for $store {
+                async fn insert_code(
+                    &self,
+                    grant: &Grant,
+                    code: &AuthorizationCodeRecord,
+                ) -> Result<(), StoreError> {
+                    let mut tx = self.pool.begin().await?;
+                    sqlx::query(q::INSERT_GRANT)
+                        .bind(grant.grant_id.as_str())
+                        .bind(grant.client_id.as_str())
+                        .bind(&grant.user_id)
+                        .bind(grant.scope.to_string())
+                        .bind(grant.resource.as_ref().map(|r| r.as_str()))
+                        .bind(grant.auth_time.0)
+                        .bind(grant.created_at.0)
+                        .bind(grant.expires_at.0)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(q::INSERT_CODE)
+                        .bind(code.hash.as_bytes())
+                        .bind(code.grant_id.as_str())
+                        .bind(code.client_id.as_str())
+                        .bind(&code.redirect_uri)
+                        .bind(i16::from(code.redirect_uri_sent))
+                        .bind(code.code_challenge.as_str())
+                        .bind(code.expires_at.0)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn consume_code(
+                    &self,
+                    hash: &SecretHash,
+                    now: Timestamp,
+                ) -> Result<Redemption<AuthorizationCodeRecord>, StoreError> {
+                    let row = sqlx::query(q::CONSUME_CODE)
+                        .bind(hash.as_bytes())
+                        .bind(now.0)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    let Some(row) = row else {
+                        return Ok(match self.previous_use(q::SELECT_CODE_GRANT, hash).await? {
+                            Some(grant_id) => Redemption::Reused(grant_id),
+                            None => Redemption::Unknown,
+                        });
+                    };
+                    let grant_id: String = row.try_get("grant_id")?;
+                    let client_id: String = row.try_get("client_id")?;
+                    let challenge: String = row.try_get("code_challenge")?;
+                    let code = AuthorizationCodeRecord {
+                        hash: hash.clone(),
+                        grant_id: GrantId::from_stored(grant_id.clone()),
+                        client_id: ClientId::parse(client_id)
+                            .map_err(|_| corrupt("code: client_id"))?,
+                        redirect_uri: row.try_get("redirect_uri")?,
+                        redirect_uri_sent: row.try_get::<i16, _>("redirect_uri_sent")? != 0,
+                        code_challenge: CodeChallenge::from_stored(&challenge)
+                            .ok_or_else(|| corrupt("code: code_challenge"))?,
+                        expires_at: Timestamp(row.try_get("expires_at")?),
+                    };
+                    Ok(Redemption::Fresh(code, self.load_grant(&grant_id).await?))
+                }
+
+                async fn insert_refresh_token(
+                    &self,
+                    token: &RefreshTokenRecord,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(q::INSERT_REFRESH)
+                        .bind(token.hash.as_bytes())
+                        .bind(token.grant_id.as_str())
+                        .bind(token.client_id.as_str())
+                        .bind(token.created_at.0)
+                        .bind(token.expires_at.0)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn use_refresh_token(
+                    &self,
+                    hash: &SecretHash,
+                    now: Timestamp,
+                ) -> Result<Redemption<RefreshTokenRecord>, StoreError> {
+                    let row = sqlx::query(q::USE_REFRESH)
+                        .bind(hash.as_bytes())
+                        .bind(now.0)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    let Some(row) = row else {
+                        return Ok(
+                            match self.previous_use(q::SELECT_REFRESH_GRANT, hash).await? {
+                                Some(grant_id) => Redemption::Reused(grant_id),
+                                None => Redemption::Unknown,
+                            },
+                        );
+                    };
+                    let grant_id: String = row.try_get("grant_id")?;
+                    let client_id: String = row.try_get("client_id")?;
+                    let token = RefreshTokenRecord {
+                        hash: hash.clone(),
+                        grant_id: GrantId::from_stored(grant_id.clone()),
+                        client_id: ClientId::parse(client_id)
+                            .map_err(|_| corrupt("refresh token: client_id"))?,
+                        created_at: Timestamp(row.try_get("created_at")?),
+                        expires_at: Timestamp(row.try_get("expires_at")?),
+                    };
+                    Ok(Redemption::Fresh(token, self.load_grant(&grant_id).await?))
+                }
+
+                async fn revoke_grant(
+                    &self,
+                    grant_id: &GrantId,
+                    now: Timestamp,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(q::REVOKE_GRANT)
+                        .bind(grant_id.as_str())
+                        .bind(now.0)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(())
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use impl_grant_traits;

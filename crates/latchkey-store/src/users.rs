@@ -1,0 +1,228 @@
+//! `UserStore` and `SessionStore` on both backends: the statements are written once, as in `sql.rs`.
+
+pub(crate) const INSERT_USER: &str = "INSERT INTO users \
+    (user_id, username, email, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
+const USER_COLUMNS: &str = "user_id, username, email, name, password_hash, created_at";
+pub(crate) fn select_user(by: &str) -> String {
+    format!("SELECT {USER_COLUMNS} FROM users WHERE {by} = $1")
+}
+pub(crate) fn select_users() -> String {
+    format!("SELECT {USER_COLUMNS} FROM users ORDER BY created_at, username")
+}
+pub(crate) const DELETE_USER: &str = "DELETE FROM users WHERE username = $1";
+pub(crate) const SET_PASSWORD: &str =
+    "UPDATE users SET password_hash = $2 WHERE username = $1 RETURNING user_id";
+pub(crate) const DELETE_USER_SESSIONS: &str = "DELETE FROM sessions WHERE user_id = $1";
+
+pub(crate) const INSERT_SESSION: &str =
+    "INSERT INTO sessions (session_hash, user_id, auth_time, expires_at) VALUES ($1, $2, $3, $4)";
+pub(crate) const SELECT_SESSION: &str = "SELECT user_id, auth_time, expires_at FROM sessions \
+    WHERE session_hash = $1 AND expires_at > $2";
+pub(crate) const DELETE_SESSION: &str = "DELETE FROM sessions WHERE session_hash = $1";
+
+pub(crate) const SELECT_CONSENT: &str =
+    "SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2 AND resource = $3";
+pub(crate) const UPSERT_CONSENT: &str = "INSERT INTO consents \
+    (user_id, client_id, resource, scope, granted_at) VALUES ($1, $2, $3, $4, $5) \
+    ON CONFLICT (user_id, client_id, resource) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at";
+
+/// Implements `UserStore` and `SessionStore` for a backend struct with a `pool` field.
+macro_rules! impl_user_traits {
+    ($store:ty, $row:ty) => {
+        mod user_traits {
+            use sqlx::Row as _;
+
+            use latchkey_core::password::PasswordHash;
+            use latchkey_core::secret::SecretHash;
+            use latchkey_core::types::{ClientId, ResourceUri, Scope, Timestamp};
+            use latchkey_core::user::{User, Username};
+
+            use crate::users as q;
+            use crate::{Session, SessionStore, StoreError, UserStore};
+
+            fn user_from_row(row: &$row) -> Result<User, StoreError> {
+                let username: String = row.try_get("username")?;
+                let corrupt = |what: &str| StoreError::Corrupt(format!("user {username}: {what}"));
+                Ok(User {
+                    user_id: row.try_get("user_id")?,
+                    username: Username::parse(&username)
+                        .map_err(|_| corrupt("invalid username"))?,
+                    email: row.try_get("email")?,
+                    name: row.try_get("name")?,
+                    password_hash: PasswordHash::from_stored(row.try_get("password_hash")?)
+                        .ok_or_else(|| corrupt("invalid password hash"))?,
+                    created_at: Timestamp(row.try_get("created_at")?),
+                })
+            }
+
+            impl UserStore for $store {
+                async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+                    let result = sqlx::query(q::INSERT_USER)
+                        .bind(&user.user_id)
+                        .bind(user.username.as_str())
+                        .bind(&user.email)
+                        .bind(&user.name)
+                        .bind(user.password_hash.as_str())
+                        .bind(user.created_at.0)
+                        .execute(&self.pool)
+                        .await;
+                    match result {
+                        Ok(_) => Ok(()),
+                        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                            Err(StoreError::Conflict(format!(
+                                "user `{}` exists already",
+                                user.username
+                            )))
+                        }
+                        Err(e) => Err(e.into()),
+                    }
+                }
+
+                async fn find_user_by_username(
+                    &self,
+                    username: &Username,
+                ) -> Result<Option<User>, StoreError> {
+                    let row = sqlx::query(sqlx::AssertSqlSafe(q::select_user("username")))
+                        .bind(username.as_str())
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.as_ref().map(user_from_row).transpose()
+                }
+
+                async fn find_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
+                    let row = sqlx::query(sqlx::AssertSqlSafe(q::select_user("user_id")))
+                        .bind(user_id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.as_ref().map(user_from_row).transpose()
+                }
+
+                async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(q::select_users()))
+                        .fetch_all(&self.pool)
+                        .await?;
+                    rows.iter().map(user_from_row).collect()
+                }
+
+                async fn delete_user(&self, username: &Username) -> Result<bool, StoreError> {
+                    let done = sqlx::query(q::DELETE_USER)
+                        .bind(username.as_str())
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(done.rows_affected() > 0)
+                }
+
+                async fn set_password(
+                    &self,
+                    username: &Username,
+                    hash: &PasswordHash,
+                ) -> Result<bool, StoreError> {
+                    let mut tx = self.pool.begin().await?;
+                    let row = sqlx::query(q::SET_PASSWORD)
+                        .bind(username.as_str())
+                        .bind(hash.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    let Some(row) = row else {
+                        return Ok(false);
+                    };
+                    // A new password ends every session signed in with the old one.
+                    let user_id: String = row.try_get("user_id")?;
+                    sqlx::query(q::DELETE_USER_SESSIONS)
+                        .bind(&user_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(true)
+                }
+            }
+
+            impl SessionStore for $store {
+                async fn insert_session(
+                    &self,
+                    hash: &SecretHash,
+                    session: &Session,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(q::INSERT_SESSION)
+                        .bind(hash.as_bytes())
+                        .bind(&session.user_id)
+                        .bind(session.auth_time.0)
+                        .bind(session.expires_at.0)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn find_session(
+                    &self,
+                    hash: &SecretHash,
+                    now: Timestamp,
+                ) -> Result<Option<Session>, StoreError> {
+                    let row = sqlx::query(q::SELECT_SESSION)
+                        .bind(hash.as_bytes())
+                        .bind(now.0)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.map(|row| {
+                        Ok(Session {
+                            user_id: row.try_get("user_id")?,
+                            auth_time: Timestamp(row.try_get("auth_time")?),
+                            expires_at: Timestamp(row.try_get("expires_at")?),
+                        })
+                    })
+                    .transpose()
+                }
+
+                async fn delete_session(&self, hash: &SecretHash) -> Result<(), StoreError> {
+                    sqlx::query(q::DELETE_SESSION)
+                        .bind(hash.as_bytes())
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn find_consent(
+                    &self,
+                    user_id: &str,
+                    client_id: &ClientId,
+                    resource: Option<&ResourceUri>,
+                ) -> Result<Option<Scope>, StoreError> {
+                    let row = sqlx::query(q::SELECT_CONSENT)
+                        .bind(user_id)
+                        .bind(client_id.as_str())
+                        .bind(resource.map(|r| r.as_str()).unwrap_or(""))
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.map(|row| {
+                        let scope: String = row.try_get("scope")?;
+                        Scope::parse(&scope).map_err(|_| {
+                            StoreError::Corrupt(format!("consent of {user_id}: invalid scope"))
+                        })
+                    })
+                    .transpose()
+                }
+
+                async fn save_consent(
+                    &self,
+                    user_id: &str,
+                    client_id: &ClientId,
+                    resource: Option<&ResourceUri>,
+                    scope: &Scope,
+                    now: Timestamp,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(q::UPSERT_CONSENT)
+                        .bind(user_id)
+                        .bind(client_id.as_str())
+                        .bind(resource.map(|r| r.as_str()).unwrap_or(""))
+                        .bind(scope.to_string())
+                        .bind(now.0)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(())
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use impl_user_traits;

@@ -1,0 +1,168 @@
+//! `GrantStore` behaviour: single use decided by the database, reuse reported, revocation.
+use latchkey_core::authorize::AuthorizationRequest;
+use latchkey_core::client::ClientAuth;
+use latchkey_core::grant::authorization_code::{IssuedCode, issue_code};
+use latchkey_core::params::Params;
+use latchkey_core::secret::{ClientSecret, SecretHash};
+use latchkey_core::token::TokenPolicy;
+use latchkey_core::types::{GrantType, Issuer, Timestamp};
+use latchkey_store::{ClientStore, GrantStore, Redemption, Store, UserStore};
+
+use crate::store_test;
+
+fn policy() -> TokenPolicy {
+    TokenPolicy {
+        issuer: Issuer::parse("https://as.example").unwrap(),
+        access_token_ttl: 600,
+        default_audience: "https://as.example".into(),
+        code_ttl: 60,
+        refresh_token_idle_ttl: 3600,
+        refresh_token_absolute_ttl: 86_400,
+    }
+}
+
+async fn setup(store: &Store) -> IssuedCode {
+    let user = crate::users::sample_user("alice");
+    store.insert_user(&user).await.unwrap();
+    let mut client = crate::clients::sample_client("app", &ClientSecret::generate());
+    client.auth = ClientAuth::Public;
+    client.grant_types = [GrantType::AuthorizationCode, GrantType::RefreshToken].into();
+    store.insert_client(&client).await.unwrap();
+    let params = Params::parse_urlencoded(
+        b"client_id=app&response_type=code&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&resource=https%3A%2F%2Fapi.example%2F",
+    )
+    .unwrap();
+    let request = AuthorizationRequest::parse(&params, Some(client)).unwrap();
+    let code = issue_code(
+        &request,
+        &user.user_id,
+        Timestamp(5),
+        &policy(),
+        Timestamp(10),
+    );
+    store.insert_code(&code.grant, &code.record).await.unwrap();
+    code
+}
+
+store_test!(
+    a_code_is_consumed_once_and_reuse_is_reported,
+    |store: Store| async move {
+        let code = setup(&store).await;
+        match store
+            .consume_code(&code.record.hash, Timestamp(20))
+            .await
+            .unwrap()
+        {
+            Redemption::Fresh(record, grant) => {
+                assert_eq!(record.redirect_uri, "https://app.example.com/cb");
+                assert!(!record.redirect_uri_sent);
+                assert_eq!(record.code_challenge, code.record.code_challenge);
+                assert_eq!(record.expires_at, Timestamp(70));
+                assert_eq!(grant.grant_id, code.grant.grant_id);
+                assert_eq!(grant.resource.unwrap().as_str(), "https://api.example/");
+                assert_eq!(grant.auth_time, Timestamp(5));
+            }
+            other => panic!("{other:?}"),
+        }
+        match store
+            .consume_code(&code.record.hash, Timestamp(21))
+            .await
+            .unwrap()
+        {
+            Redemption::Reused(grant_id) => assert_eq!(grant_id, code.grant.grant_id),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            store
+                .consume_code(&SecretHash::of(b"nope"), Timestamp(21))
+                .await
+                .unwrap(),
+            Redemption::Unknown
+        ));
+    }
+);
+
+store_test!(
+    concurrent_redemptions_let_exactly_one_through,
+    |store: Store| async move {
+        let code = setup(&store).await;
+        let attempts = (0..8).map(|_| {
+            let (store, hash) = (store.clone(), code.record.hash.clone());
+            tokio::spawn(async move { store.consume_code(&hash, Timestamp(20)).await.unwrap() })
+        });
+        let mut fresh = 0;
+        for attempt in attempts {
+            if matches!(attempt.await.unwrap(), Redemption::Fresh(..)) {
+                fresh += 1;
+            }
+        }
+        assert_eq!(fresh, 1);
+    }
+);
+
+store_test!(
+    refresh_tokens_rotate_once_and_revocation_shows_on_the_grant,
+    |store: Store| async move {
+        let code = setup(&store).await;
+        let client = store
+            .find_client(&code.grant.client_id)
+            .await
+            .unwrap()
+            .unwrap();
+        let tokens = policy().issue_for_grant(
+            &client,
+            &code.grant,
+            code.grant.scope.clone(),
+            Timestamp(30),
+        );
+        let refresh = tokens.refresh.unwrap();
+        store.insert_refresh_token(&refresh.record).await.unwrap();
+        match store
+            .use_refresh_token(&refresh.record.hash, Timestamp(40))
+            .await
+            .unwrap()
+        {
+            Redemption::Fresh(record, grant) => {
+                assert_eq!(record.grant_id, code.grant.grant_id);
+                assert_eq!(record.expires_at, refresh.record.expires_at);
+                assert_eq!(grant.revoked_at, None);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            store
+                .use_refresh_token(&refresh.record.hash, Timestamp(41))
+                .await
+                .unwrap(),
+            Redemption::Reused(_)
+        ));
+        store
+            .revoke_grant(&code.grant.grant_id, Timestamp(42))
+            .await
+            .unwrap();
+        store
+            .revoke_grant(&code.grant.grant_id, Timestamp(50))
+            .await
+            .unwrap();
+        let next = policy().issue_for_grant(
+            &client,
+            &code.grant,
+            code.grant.scope.clone(),
+            Timestamp(43),
+        );
+        let next = next.refresh.unwrap();
+        store.insert_refresh_token(&next.record).await.unwrap();
+        match store
+            .use_refresh_token(&next.record.hash, Timestamp(44))
+            .await
+            .unwrap()
+        {
+            Redemption::Fresh(_, grant) => assert_eq!(
+                grant.revoked_at,
+                Some(Timestamp(42)),
+                "first revocation wins"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+);
