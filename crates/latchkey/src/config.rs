@@ -992,6 +992,53 @@ mod tests {
     }
 
     #[test]
+    fn page_settings_are_checked() {
+        let err = resolve(
+            "[metadata]\nui_locales_supported = [\"fr\"]",
+            &[],
+            Flags::default(),
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("metadata.ui_locales_supported") && err.contains("fr"),
+            "{err}"
+        );
+        let err = resolve(
+            "[ui]\nlogo_url = \"http://x.example/logo.png\"",
+            &[],
+            Flags::default(),
+        )
+        .unwrap_err();
+        assert!(err.contains("ui.logo_url"), "{err}");
+        let err = resolve(
+            "[scopes.a]\ntranslations = { de = \"x\" }",
+            &[],
+            Flags::default(),
+        )
+        .unwrap_err();
+        assert!(err.contains("scopes.a.translations.de"), "{err}");
+        let err = resolve(
+            "[login]\ndelay_after = 5\nlock_after = 2",
+            &[],
+            Flags::default(),
+        )
+        .unwrap_err();
+        assert!(err.contains("login."), "{err}");
+        let err = resolve("[tokens]\ncode_ttl = \"1h\"", &[], Flags::default()).unwrap_err();
+        assert!(err.contains("tokens.code_ttl"), "{err}");
+        let err = resolve(
+            "[tokens]\nrefresh_token_idle_ttl = \"100d\"",
+            &[],
+            Flags::default(),
+        )
+        .unwrap_err();
+        assert!(err.contains("tokens.refresh_token_idle_ttl"), "{err}");
+        let config = resolve("", &[], Flags::default()).unwrap();
+        assert_eq!(config.settings.features.ui_locales_supported, ["en", "es"]);
+        assert_eq!(config.min_password_length, 8);
+    }
+
+    #[test]
     fn durations_parse_with_units() {
         assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
         assert_eq!(parse_duration("10m"), Some(Duration::from_secs(600)));

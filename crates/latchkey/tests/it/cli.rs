@@ -453,3 +453,164 @@ async fn json_logs_are_one_object_per_line_and_never_carry_secrets_or_tokens() {
     }
     assert!(stderr.contains("/token"), "requests are logged: {stderr}");
 }
+
+fn latchkey_with_stdin(db: &TestDatabase, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(args)
+        .arg("--database")
+        .arg(db.url())
+        .env_clear()
+        .env("LATCHKEY_MASTER_KEY", MASTER_KEY)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+server_test!(
+    users_are_managed_from_the_cli,
+    |db: TestDatabase| async move {
+        let added = latchkey_with_stdin(
+            &db,
+            &[
+                "user",
+                "add",
+                "alice",
+                "--password-stdin",
+                "--email",
+                "alice@example.com",
+            ],
+            "a long passphrase\n",
+        );
+        assert!(
+            added.status.success(),
+            "{}",
+            String::from_utf8_lossy(&added.stderr)
+        );
+        let listed = json_of(&latchkey(&db, &["user", "list", "--json"]));
+        assert_eq!(listed[0]["username"], "alice");
+        assert_eq!(listed[0]["email"], "alice@example.com");
+        assert!(listed[0].get("password_hash").is_none());
+        let text = serde_json::to_string(&listed).unwrap();
+        assert!(!text.contains("argon2"), "no hash is printed");
+
+        let short =
+            latchkey_with_stdin(&db, &["user", "add", "bob", "--password-stdin"], "short\n");
+        let line = one_line_error(&short);
+        assert!(
+            line.contains("too short") && line.contains("at least 8"),
+            "{line}"
+        );
+        let taken = latchkey_with_stdin(
+            &db,
+            &["user", "add", "alice", "--password-stdin"],
+            "another passphrase\n",
+        );
+        assert!(one_line_error(&taken).contains("exists already"));
+        let bad_name = latchkey_with_stdin(
+            &db,
+            &["user", "add", "al ice", "--password-stdin"],
+            "a long passphrase\n",
+        );
+        assert!(one_line_error(&bad_name).contains("username"));
+
+        let changed = latchkey_with_stdin(
+            &db,
+            &["user", "set-password", "alice", "--password-stdin"],
+            "a new passphrase\n",
+        );
+        assert!(changed.status.success());
+        let missing = latchkey_with_stdin(
+            &db,
+            &["user", "set-password", "nobody", "--password-stdin"],
+            "a new passphrase\n",
+        );
+        assert!(one_line_error(&missing).contains("does not exist"));
+
+        // The new password works on the login page; the old one does not.
+        let server = TestServer::start(&db).await;
+        let client = server
+            .create_app(
+                latchkey_core::types::AuthMethod::None,
+                &[latchkey_core::types::GrantType::AuthorizationCode],
+                "",
+                &["https://app.example/cb"],
+            )
+            .await;
+        let (_, challenge) = crate::browser::pkce();
+        let url = server.authorize_url(&[
+            ("response_type", "code"),
+            ("client_id", &client.id),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ]);
+        let mut browser = crate::browser::Browser::new();
+        let login = browser.get(&url).await;
+        let old = browser
+            .sign_in(&server, &login, "alice", "a long passphrase")
+            .await;
+        assert_eq!(old.status, 401);
+        let new = browser
+            .sign_in(&server, &login, "alice", "a new passphrase")
+            .await;
+        assert_eq!(new.status, 200, "the consent page");
+        server.stop().await;
+
+        assert!(latchkey(&db, &["user", "delete", "alice"]).status.success());
+        assert!(
+            one_line_error(&latchkey(&db, &["user", "delete", "alice"])).contains("does not exist")
+        );
+    }
+);
+
+server_test!(
+    public_clients_get_no_secret_and_sensible_grants,
+    |db: TestDatabase| async move {
+        let created = json_of(&latchkey(
+            &db,
+            &[
+                "client",
+                "create",
+                "--name",
+                "Mobile",
+                "--auth-method",
+                "none",
+                "--redirect-uri",
+                "com.example.app:/oauth",
+                "--redirect-uri",
+                "http://127.0.0.1/callback",
+                "--json",
+            ],
+        ));
+        assert!(created.get("client_secret").is_none());
+        assert_eq!(created["token_endpoint_auth_method"], "none");
+        assert_eq!(
+            created["grant_types"],
+            serde_json::json!(["authorization_code", "refresh_token"])
+        );
+        let id = created["client_id"].as_str().unwrap();
+        let line = one_line_error(&latchkey(&db, &["client", "rotate-secret", id]));
+        assert!(line.contains("public"), "{line}");
+        for (args, expected) in [
+            (
+                vec![
+                    "--auth-method",
+                    "none",
+                    "--grant-type",
+                    "client_credentials",
+                ],
+                "confidential",
+            ),
+            (vec!["--grant-type", "authorization_code"], "--redirect-uri"),
+            (vec!["--grant-type", "refresh_token"], "authorization_code"),
+        ] {
+            let mut full = vec!["client", "create", "--name", "x"];
+            full.extend(args);
+            let line = one_line_error(&latchkey(&db, &full));
+            assert!(line.contains(expected), "{line}");
+        }
+    }
+);
