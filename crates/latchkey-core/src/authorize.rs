@@ -263,6 +263,7 @@ mod tests {
                 .map(|u| RedirectUri::parse(*u).unwrap())
                 .collect(),
             created_at: Timestamp(0),
+            policy: crate::client::ClientPolicy::default(),
         }
     }
 

@@ -2,7 +2,7 @@
 use std::collections::BTreeSet;
 
 use crate::secret::SecretHash;
-use crate::types::{AuthMethod, ClientId, GrantType, RedirectUri, Scope, Timestamp};
+use crate::types::{AuthMethod, ClientId, GrantType, RedirectUri, ResourceUri, Scope, Timestamp};
 
 /// A registered client.
 #[derive(Clone, Debug)]
@@ -21,6 +21,53 @@ pub struct Client {
     pub redirect_uris: Vec<RedirectUri>,
     /// When the client was registered.
     pub created_at: Timestamp,
+    /// What the client may do beyond its grants.
+    pub policy: ClientPolicy,
+}
+
+/// A client's permissions and token preferences beyond its grant types.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientPolicy {
+    /// A resource server role: may introspect tokens issued to any client (RFC 7662 §4 leaves who may
+    /// introspect what to the server; by default a client sees only its own tokens).
+    pub introspect_any: bool,
+    /// Access-token format for this client, unless the resource sets one.
+    pub access_token_format: Option<TokenFormat>,
+    /// Resources this client may ask tokens for; empty means any configured resource. Token exchange
+    /// always needs the target listed here.
+    pub resources: Vec<ResourceUri>,
+}
+
+/// How access tokens are represented.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenFormat {
+    /// RFC 9068 JWT, verifiable by anyone with the JWKS.
+    Jwt,
+    /// A random reference, stored hashed, validated only through introspection.
+    Opaque,
+}
+
+impl TokenFormat {
+    /// The configuration and storage name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Jwt => "jwt",
+            Self::Opaque => "opaque",
+        }
+    }
+}
+
+impl std::str::FromStr for TokenFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "jwt" => Ok(Self::Jwt),
+            "opaque" => Ok(Self::Opaque),
+            other => Err(format!(
+                "`{other}` is not a token format (expected jwt or opaque)"
+            )),
+        }
+    }
 }
 
 /// A client's registered authentication. Each variant carries only what that method needs.

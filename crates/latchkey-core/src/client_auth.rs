@@ -176,6 +176,7 @@ mod tests {
             scope: Scope::default(),
             redirect_uris: vec![],
             created_at: Timestamp(0),
+            policy: crate::client::ClientPolicy::default(),
         }
     }
 

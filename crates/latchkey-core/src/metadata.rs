@@ -18,6 +18,10 @@ pub struct Endpoints {
     pub token: String,
     /// RFC 8414 `jwks_uri`.
     pub jwks: String,
+    /// RFC 7662 introspection endpoint.
+    pub introspection: Option<String>,
+    /// RFC 7009 revocation endpoint.
+    pub revocation: Option<String>,
 }
 
 /// Everything the server implements and has enabled.
@@ -31,6 +35,8 @@ pub struct Features {
     pub grant_types: BTreeSet<GrantType>,
     /// Client authentication methods accepted at the token endpoint.
     pub token_endpoint_auth_methods: BTreeSet<AuthMethod>,
+    /// Whether `resource` (RFC 8707) is accepted.
+    pub resource_parameter_supported: bool,
     /// Scopes to publish in `scopes_supported` (the public ones).
     pub scopes_supported: Vec<String>,
     /// Human-readable documentation for developers.
@@ -120,6 +126,33 @@ impl Features {
                     .collect::<Vec<_>>()
             ),
         );
+        let methods =
+            |set: &BTreeSet<AuthMethod>| json!(set.iter().map(|m| m.as_str()).collect::<Vec<_>>());
+        if let Some(introspection) = &self.endpoints.introspection {
+            doc.insert("introspection_endpoint".into(), json!(introspection));
+            // RFC 7662 §2.1 requires authorisation; a public client has nothing to prove.
+            let confidential: BTreeSet<_> = self
+                .token_endpoint_auth_methods
+                .iter()
+                .copied()
+                .filter(|m| m.uses_secret())
+                .collect();
+            doc.insert(
+                "introspection_endpoint_auth_methods_supported".into(),
+                methods(&confidential),
+            );
+        }
+        if let Some(revocation) = &self.endpoints.revocation {
+            doc.insert("revocation_endpoint".into(), json!(revocation));
+            // RFC 7009 §2.1: public clients revoke their own tokens with their client_id.
+            doc.insert(
+                "revocation_endpoint_auth_methods_supported".into(),
+                methods(&self.token_endpoint_auth_methods),
+            );
+        }
+        if self.resource_parameter_supported {
+            doc.insert("resource_parameter_supported".into(), json!(true));
+        }
         for (name, value) in [
             ("service_documentation", &self.service_documentation),
             ("op_policy_uri", &self.op_policy_uri),
@@ -170,6 +203,8 @@ mod tests {
                 authorization: None,
                 token: format!("{issuer}/token"),
                 jwks: format!("{issuer}/jwks"),
+                introspection: None,
+                revocation: None,
             },
             grant_types: [GrantType::ClientCredentials].into(),
             token_endpoint_auth_methods: [
@@ -177,6 +212,7 @@ mod tests {
                 AuthMethod::ClientSecretPost,
             ]
             .into(),
+            resource_parameter_supported: false,
             scopes_supported: vec!["read:orders".into()],
             service_documentation: None,
             op_policy_uri: Some("https://example.com/privacy".into()),
@@ -225,6 +261,25 @@ mod tests {
         assert_eq!(doc["response_types_supported"], json!(["code"]));
         assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
         assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+    }
+
+    #[test]
+    fn token_services_bring_their_members() {
+        let mut f = features("https://as.example.com");
+        f.token_endpoint_auth_methods = AuthMethod::ALL.into();
+        f.endpoints.introspection = Some("https://as.example.com/introspect".into());
+        f.endpoints.revocation = Some("https://as.example.com/revoke".into());
+        f.resource_parameter_supported = true;
+        let doc = f.document();
+        assert_eq!(
+            doc["introspection_endpoint_auth_methods_supported"],
+            json!(["client_secret_basic", "client_secret_post"])
+        );
+        assert_eq!(
+            doc["revocation_endpoint_auth_methods_supported"],
+            json!(["client_secret_basic", "client_secret_post", "none"])
+        );
+        assert_eq!(doc["resource_parameter_supported"], true);
     }
 
     #[test]

@@ -45,15 +45,49 @@ pub struct AccessTokenClaims {
     /// When the user signed in (RFC 9068 §2.2.1); absent for client_credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<Timestamp>,
+    /// RFC 8693 §4.1: the actor a token exchange acted for, nesting earlier actors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<serde_json::Value>,
 }
 
 /// A decision to issue an access token, before it is encoded.
 #[derive(Clone, Debug)]
 pub struct IssuedAccessToken {
-    /// The claims to sign.
+    /// The claims to sign, or to store behind an opaque reference.
     pub claims: AccessTokenClaims,
     /// `expires_in` of the response.
     pub expires_in: u64,
+    /// JWT or opaque.
+    pub format: crate::client::TokenFormat,
+}
+
+impl IssuedAccessToken {
+    /// An access token for `target`.
+    pub fn new(
+        policy: &TokenPolicy,
+        client: &crate::client::Client,
+        sub: String,
+        target: &crate::resource::Target,
+        auth_time: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Self {
+        IssuedAccessToken {
+            claims: AccessTokenClaims {
+                iss: policy.issuer.as_str().to_owned(),
+                sub,
+                aud: target.audience.clone(),
+                client_id: client.client_id.clone(),
+                scope: target.scope.clone(),
+                iat: now,
+                exp: now.plus(target.ttl),
+                jti: crate::secret::random_base64url(16),
+                auth_time,
+                act: None,
+            },
+            expires_in: target.ttl,
+            format: target.format,
+        }
+    }
 }
 
 /// A new refresh token: the value for the client once, and the record to store.
@@ -90,29 +124,23 @@ pub struct IssuedTokens {
 }
 
 impl TokenPolicy {
-    /// Tokens for a user's grant: an access token, and a refresh token when the client may refresh.
+    /// Tokens for a user's grant: an access token for `target`, and a refresh token when the client
+    /// may refresh.
     pub fn issue_for_grant(
         &self,
         client: &crate::client::Client,
         grant: &crate::grant::Grant,
-        scope: Scope,
+        target: &crate::resource::Target,
         now: Timestamp,
     ) -> IssuedTokens {
-        let claims = AccessTokenClaims {
-            iss: self.issuer.as_str().to_owned(),
-            sub: grant.user_id.clone(),
-            aud: grant
-                .resource
-                .as_ref()
-                .map(|r| r.as_str().to_owned())
-                .unwrap_or_else(|| self.default_audience.clone()),
-            client_id: client.client_id.clone(),
-            scope,
-            iat: now,
-            exp: now.plus(self.access_token_ttl),
-            jti: crate::secret::random_base64url(16),
-            auth_time: Some(grant.auth_time),
-        };
+        let access = IssuedAccessToken::new(
+            self,
+            client,
+            grant.user_id.clone(),
+            target,
+            Some(grant.auth_time),
+            now,
+        );
         let refresh = client
             .grant_types
             .contains(&crate::types::GrantType::RefreshToken)
@@ -130,12 +158,6 @@ impl TokenPolicy {
                     token,
                 }
             });
-        IssuedTokens {
-            access: IssuedAccessToken {
-                claims,
-                expires_in: self.access_token_ttl,
-            },
-            refresh,
-        }
+        IssuedTokens { access, refresh }
     }
 }

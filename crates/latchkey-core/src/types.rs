@@ -210,14 +210,17 @@ pub enum GrantType {
     ClientCredentials,
     /// RFC 6749 §6.
     RefreshToken,
+    /// RFC 8693 token exchange.
+    TokenExchange,
 }
 
 impl GrantType {
     /// Every implemented grant type.
-    pub const ALL: [GrantType; 3] = [
+    pub const ALL: [GrantType; 4] = [
         GrantType::AuthorizationCode,
         GrantType::ClientCredentials,
         GrantType::RefreshToken,
+        GrantType::TokenExchange,
     ];
 
     /// The wire value of `grant_type`.
@@ -226,6 +229,7 @@ impl GrantType {
             Self::AuthorizationCode => "authorization_code",
             Self::ClientCredentials => "client_credentials",
             Self::RefreshToken => "refresh_token",
+            Self::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
         }
     }
 }

@@ -1,6 +1,8 @@
 //! One module per endpoint, named by what it serves.
 pub(crate) mod authorize;
 pub(crate) mod health;
+pub(crate) mod introspect;
 pub(crate) mod jwks;
 pub(crate) mod metadata;
+pub(crate) mod revoke;
 pub(crate) mod token;

@@ -15,6 +15,7 @@ mod pages;
 pub mod router;
 pub mod state;
 pub mod throttle;
+mod tokens;
 
 pub use pages::i18n::Locale;
 pub use state::{AppState, Settings};
@@ -29,7 +30,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let refresher = tokio::spawn(keyring::refresh_periodically(state.clone(), stop_rx));
+    let refresher = tokio::spawn(keyring::refresh_periodically(
+        state.clone(),
+        stop_rx.clone(),
+    ));
+    let pruner = tokio::spawn(prune_periodically(state.clone(), stop_rx));
     let app = router::router(state);
     let result = axum::serve(
         listener,
@@ -42,5 +47,25 @@ pub async fn serve(
     tokio::time::timeout(Duration::from_secs(1), refresher)
         .await
         .ok();
+    tokio::time::timeout(Duration::from_secs(1), pruner)
+        .await
+        .ok();
     result
+}
+
+/// Deletes expired deny-list entries, opaque tokens, codes and sessions every ten minutes. Entries stay
+/// a minute past their expiry, the clock leeway verifiers are allowed.
+async fn prune_periodically(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    use latchkey_store::TokenStore;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(600)) => {}
+            _ = stop.changed() => return,
+        }
+        let before = state.clock().now().minus(60);
+        match state.store().prune(before).await {
+            Ok(removed) => tracing::debug!(removed, "pruned expired tokens and sessions"),
+            Err(e) => tracing::warn!(error = %e, "pruning expired tokens failed"),
+        }
+    }
 }

@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::endpoint::{authorize, health, jwks, metadata, token};
+use crate::endpoint::{authorize, health, introspect, jwks, metadata, revoke, token};
 use crate::error::InternalCause;
 use crate::state::AppState;
 
@@ -36,6 +36,12 @@ pub(crate) fn router(state: AppState) -> Router {
             .route(&format!("{path}/login"), post(authorize::login))
             .route(&format!("{path}/consent"), post(authorize::consent))
             .route(&settings.ui.stylesheet_path, get(crate::pages::stylesheet));
+    }
+    if let Some(introspection) = &features.endpoints.introspection {
+        router = router.route(&path_of(introspection), post(introspect::introspect));
+    }
+    if let Some(revocation) = &features.endpoints.revocation {
+        router = router.route(&path_of(revocation), post(revoke::revoke));
     }
     router
         .route(

@@ -74,6 +74,8 @@ pub struct Settings {
     pub keys: KeySettings,
     /// The pages.
     pub ui: UiSettings,
+    /// Resources from the configuration file (`latchkey resource add` stores more in the database).
+    pub resources: BTreeMap<latchkey_core::types::ResourceUri, latchkey_core::resource::Resource>,
     /// Signing in.
     pub login: LoginSettings,
 }

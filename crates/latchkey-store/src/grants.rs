@@ -68,7 +68,7 @@ macro_rules! impl_grant_traits {
             }
 
             impl $store {
-                async fn load_grant(&self, grant_id: &str) -> Result<Grant, StoreError> {
+                pub(crate) async fn load_grant(&self, grant_id: &str) -> Result<Grant, StoreError> {
                     let row = sqlx::query(q::SELECT_GRANT)
                         .bind(grant_id)
                         .fetch_optional(&self.pool)
@@ -207,11 +207,17 @@ macro_rules! impl_grant_traits {
                     grant_id: &GrantId,
                     now: Timestamp,
                 ) -> Result<(), StoreError> {
+                    let mut tx = self.pool.begin().await?;
                     sqlx::query(q::REVOKE_GRANT)
                         .bind(grant_id.as_str())
                         .bind(now.0)
-                        .execute(&self.pool)
+                        .execute(&mut *tx)
                         .await?;
+                    sqlx::query(crate::tokens::REVOKE_GRANT_TOKENS)
+                        .bind(grant_id.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
                     Ok(())
                 }
             }

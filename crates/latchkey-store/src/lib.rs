@@ -7,6 +7,7 @@ use latchkey_core::grant::authorization_code::AuthorizationCodeRecord;
 use latchkey_core::grant::{Grant, GrantId};
 use latchkey_core::keys::KeyAlg;
 use latchkey_core::password::PasswordHash;
+use latchkey_core::resource::Resource;
 use latchkey_core::secret::SecretHash;
 use latchkey_core::token::RefreshTokenRecord;
 use latchkey_core::types::{AuthMethod, ClientId, ResourceUri, Scope, Timestamp};
@@ -19,6 +20,7 @@ mod sql;
 mod sqlite;
 #[cfg(feature = "test-support")]
 pub mod testing;
+mod tokens;
 mod users;
 
 pub use postgres::PgStore;
@@ -224,6 +226,76 @@ pub trait GrantStore {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// A refresh token as found by introspection or revocation, rotated out or not.
+#[derive(Debug)]
+pub struct RefreshTokenState {
+    /// The stored token.
+    pub record: RefreshTokenRecord,
+    /// Whether it was used (rotated out).
+    pub used: bool,
+    /// Its grant.
+    pub grant: Grant,
+}
+
+/// Opaque access tokens, the access tokens of grants, and revocation.
+pub trait TokenStore {
+    /// Remembers that access token `jti` was issued from `grant_id`, so revoking the grant reaches it.
+    fn record_issued(
+        &self,
+        jti: &str,
+        grant_id: &GrantId,
+        expires_at: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Stores an opaque access token: its hash and the claims it stands for.
+    fn insert_opaque(
+        &self,
+        hash: &SecretHash,
+        claims: &latchkey_core::token::AccessTokenClaims,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The claims behind an opaque access token.
+    fn find_opaque(
+        &self,
+        hash: &SecretHash,
+    ) -> impl Future<Output = Result<Option<latchkey_core::token::AccessTokenClaims>, StoreError>> + Send;
+    /// Puts an access token id on the deny-list until `expires_at`.
+    fn revoke_jti(
+        &self,
+        jti: &str,
+        expires_at: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Whether an access token id is on the deny-list.
+    fn is_revoked(&self, jti: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// A refresh token by hash, whatever its state.
+    fn find_refresh_token(
+        &self,
+        hash: &SecretHash,
+    ) -> impl Future<Output = Result<Option<RefreshTokenState>, StoreError>> + Send;
+    /// Deletes what expired before `before` (deny-list entries, opaque tokens, codes, sessions).
+    fn prune(&self, before: Timestamp) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// Resources added with `latchkey resource add` (the configuration file can list more).
+pub trait ResourceStore {
+    /// Adds a resource; `Conflict` if its identifier is taken.
+    fn insert_resource(
+        &self,
+        resource: &Resource,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// A resource by identifier.
+    fn find_resource(
+        &self,
+        uri: &ResourceUri,
+    ) -> impl Future<Output = Result<Option<Resource>, StoreError>> + Send;
+    /// All resources, by identifier.
+    fn list_resources(&self) -> impl Future<Output = Result<Vec<Resource>, StoreError>> + Send;
+    /// Removes a resource; `false` if there was none.
+    fn delete_resource(
+        &self,
+        uri: &ResourceUri,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
 /// Liveness of the database itself.
 pub trait HealthStore {
     /// Runs a trivial query.
@@ -408,6 +480,60 @@ impl GrantStore for Store {
     }
     async fn revoke_grant(&self, grant_id: &GrantId, now: Timestamp) -> Result<(), StoreError> {
         dispatch!(self.revoke_grant(grant_id, now))
+    }
+}
+
+impl TokenStore for Store {
+    async fn record_issued(
+        &self,
+        jti: &str,
+        grant_id: &GrantId,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        dispatch!(self.record_issued(jti, grant_id, expires_at))
+    }
+    async fn insert_opaque(
+        &self,
+        hash: &SecretHash,
+        claims: &latchkey_core::token::AccessTokenClaims,
+    ) -> Result<(), StoreError> {
+        dispatch!(self.insert_opaque(hash, claims))
+    }
+    async fn find_opaque(
+        &self,
+        hash: &SecretHash,
+    ) -> Result<Option<latchkey_core::token::AccessTokenClaims>, StoreError> {
+        dispatch!(self.find_opaque(hash))
+    }
+    async fn revoke_jti(&self, jti: &str, expires_at: Timestamp) -> Result<(), StoreError> {
+        dispatch!(self.revoke_jti(jti, expires_at))
+    }
+    async fn is_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        dispatch!(self.is_revoked(jti))
+    }
+    async fn find_refresh_token(
+        &self,
+        hash: &SecretHash,
+    ) -> Result<Option<RefreshTokenState>, StoreError> {
+        dispatch!(self.find_refresh_token(hash))
+    }
+    async fn prune(&self, before: Timestamp) -> Result<u64, StoreError> {
+        dispatch!(self.prune(before))
+    }
+}
+
+impl ResourceStore for Store {
+    async fn insert_resource(&self, resource: &Resource, now: Timestamp) -> Result<(), StoreError> {
+        dispatch!(self.insert_resource(resource, now))
+    }
+    async fn find_resource(&self, uri: &ResourceUri) -> Result<Option<Resource>, StoreError> {
+        dispatch!(self.find_resource(uri))
+    }
+    async fn list_resources(&self) -> Result<Vec<Resource>, StoreError> {
+        dispatch!(self.list_resources())
+    }
+    async fn delete_resource(&self, uri: &ResourceUri) -> Result<bool, StoreError> {
+        dispatch!(self.delete_resource(uri))
     }
 }
 

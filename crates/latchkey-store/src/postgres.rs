@@ -39,9 +39,15 @@ fn migrator() -> Migrator {
             "authorization_code",
             include_str!("../migrations/postgres/0002_authorization_code.sql"),
         ),
+        (
+            3,
+            "token_services",
+            include_str!("../migrations/postgres/0003_token_services.sql"),
+        ),
     ])
 }
 
 crate::sql::impl_role_traits!(PgStore, sqlx::postgres::PgRow);
 crate::users::impl_user_traits!(super::PgStore, sqlx::postgres::PgRow);
 crate::grants::impl_grant_traits!(super::PgStore, sqlx::postgres::PgRow);
+crate::tokens::impl_token_traits!(super::PgStore, sqlx::postgres::PgRow);

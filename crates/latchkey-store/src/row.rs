@@ -1,8 +1,10 @@
 //! Conversions between core records and the column values both backends store.
-use latchkey_core::client::{Client, ClientAuth};
+use latchkey_core::client::{Client, ClientAuth, ClientPolicy, TokenFormat};
 use latchkey_core::keys::KeyAlg;
 use latchkey_core::secret::SecretHash;
-use latchkey_core::types::{AuthMethod, ClientId, GrantType, RedirectUri, Scope, Timestamp};
+use latchkey_core::types::{
+    AuthMethod, ClientId, GrantType, RedirectUri, ResourceUri, Scope, Timestamp,
+};
 
 use crate::{StoreError, StoredKey};
 
@@ -16,6 +18,9 @@ pub(crate) struct ClientRow {
     pub(crate) scope: String,
     pub(crate) redirect_uris: String,
     pub(crate) created_at: i64,
+    pub(crate) introspect_any: i16,
+    pub(crate) access_token_format: Option<String>,
+    pub(crate) allowed_resources: String,
 }
 
 impl From<&Client> for ClientRow {
@@ -40,6 +45,13 @@ impl From<&Client> for ClientRow {
             scope: client.scope.to_string(),
             redirect_uris: serde_json::to_string(&client.redirect_uris).expect("strings serialise"),
             created_at: client.created_at.0,
+            introspect_any: i16::from(client.policy.introspect_any),
+            access_token_format: client
+                .policy
+                .access_token_format
+                .map(|f| f.as_str().to_owned()),
+            allowed_resources: serde_json::to_string(&client.policy.resources)
+                .expect("strings serialise"),
         }
     }
 }
@@ -79,6 +91,17 @@ impl TryFrom<ClientRow> for Client {
             scope: Scope::parse(&row.scope).map_err(|_| corrupt("invalid scope"))?,
             redirect_uris,
             created_at: Timestamp(row.created_at),
+            policy: ClientPolicy {
+                introspect_any: row.introspect_any != 0,
+                access_token_format: row
+                    .access_token_format
+                    .as_deref()
+                    .map(|f| f.parse::<TokenFormat>())
+                    .transpose()
+                    .map_err(|_| corrupt("unknown access_token_format"))?,
+                resources: serde_json::from_str::<Vec<ResourceUri>>(&row.allowed_resources)
+                    .map_err(|_| corrupt("invalid allowed_resources"))?,
+            },
         })
     }
 }

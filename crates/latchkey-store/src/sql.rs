@@ -25,12 +25,15 @@ pub(crate) fn migrator(migrations: &[(i64, &'static str, &'static str)]) -> Migr
 }
 
 pub(crate) const INSERT_CLIENT: &str = "INSERT INTO clients \
-    (client_id, name, auth_method, secret_hash, grant_types, scope, redirect_uris, created_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    (client_id, name, auth_method, secret_hash, grant_types, scope, redirect_uris, created_at, \
+    introspect_any, access_token_format, allowed_resources) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 pub(crate) const SELECT_CLIENT: &str = "SELECT client_id, name, auth_method, secret_hash, grant_types, scope, \
-    redirect_uris, created_at FROM clients WHERE client_id = $1";
+    redirect_uris, created_at, introspect_any, access_token_format, allowed_resources \
+    FROM clients WHERE client_id = $1";
 pub(crate) const SELECT_CLIENTS: &str = "SELECT client_id, name, auth_method, secret_hash, grant_types, scope, \
-    redirect_uris, created_at FROM clients ORDER BY created_at, client_id";
+    redirect_uris, created_at, introspect_any, access_token_format, allowed_resources \
+    FROM clients ORDER BY created_at, client_id";
 pub(crate) const DELETE_CLIENT: &str = "DELETE FROM clients WHERE client_id = $1";
 pub(crate) const SET_CLIENT_SECRET: &str =
     "UPDATE clients SET auth_method = $2, secret_hash = $3 WHERE client_id = $1";
@@ -69,6 +72,9 @@ macro_rules! impl_role_traits {
                 scope: row.try_get("scope")?,
                 redirect_uris: row.try_get("redirect_uris")?,
                 created_at: row.try_get("created_at")?,
+                introspect_any: row.try_get("introspect_any")?,
+                access_token_format: row.try_get("access_token_format")?,
+                allowed_resources: row.try_get("allowed_resources")?,
             })
         }
 
@@ -94,6 +100,9 @@ macro_rules! impl_role_traits {
                     .bind(row.scope)
                     .bind(row.redirect_uris)
                     .bind(row.created_at)
+                    .bind(row.introspect_any)
+                    .bind(row.access_token_format)
+                    .bind(row.allowed_resources)
                     .execute(&self.pool)
                     .await;
                 match result {

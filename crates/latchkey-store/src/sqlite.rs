@@ -57,9 +57,15 @@ fn migrator() -> Migrator {
             "authorization_code",
             include_str!("../migrations/sqlite/0002_authorization_code.sql"),
         ),
+        (
+            3,
+            "token_services",
+            include_str!("../migrations/sqlite/0003_token_services.sql"),
+        ),
     ])
 }
 
 crate::sql::impl_role_traits!(SqliteStore, sqlx::sqlite::SqliteRow);
 crate::users::impl_user_traits!(super::SqliteStore, sqlx::sqlite::SqliteRow);
 crate::grants::impl_grant_traits!(super::SqliteStore, sqlx::sqlite::SqliteRow);
+crate::tokens::impl_token_traits!(super::SqliteStore, sqlx::sqlite::SqliteRow);

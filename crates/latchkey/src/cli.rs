@@ -9,6 +9,7 @@ use crate::config::{self, Config, Flags};
 
 pub mod client;
 pub mod keys;
+pub mod resource;
 pub mod serve;
 pub mod user;
 
@@ -39,6 +40,9 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Manage resources (RFC 8707): the APIs tokens are issued for.
+    #[command(subcommand)]
+    Resource(resource::ResourceCommand),
     /// Manage users (the people who sign in on the login page).
     #[command(subcommand)]
     User(user::UserCommand),
@@ -61,6 +65,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Client(command) => client::run(command, &config).await,
         Command::Keys(command) => keys::run(command, &config).await,
         Command::User(command) => user::run(command, &config).await,
+        Command::Resource(command) => resource::run(command, &config).await,
     }
 }
 

@@ -5,10 +5,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use latchkey_core::client::TokenFormat;
 use latchkey_core::keys::{KeyAlg, MasterKey};
 use latchkey_core::metadata::{Endpoints, Features, WELL_KNOWN_SUFFIX};
+use latchkey_core::resource::Resource;
 use latchkey_core::token::TokenPolicy;
-use latchkey_core::types::{AuthMethod, GrantType, Issuer, ScopeToken};
+use latchkey_core::types::{AuthMethod, GrantType, Issuer, ResourceUri, ScopeToken};
 use latchkey_server::router::path_of;
 use latchkey_server::state::{HttpSettings, KeySettings, LoginSettings, UiSettings};
 use latchkey_server::throttle::{Limits, ThrottleSettings};
@@ -54,6 +56,17 @@ pub struct RawConfig {
     login: RawLogin,
     #[serde(default)]
     users: RawUsers,
+    #[serde(default)]
+    resources: BTreeMap<String, RawResource>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawResource {
+    #[serde(default)]
+    scopes: Vec<String>,
+    format: Option<String>,
+    ttl: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -110,6 +123,8 @@ struct RawHttp {
 struct RawEndpoints {
     base_url: Option<String>,
     authorization_endpoint: Option<String>,
+    introspection_endpoint: Option<String>,
+    revocation_endpoint: Option<String>,
     token_endpoint: Option<String>,
     jwks_uri: Option<String>,
 }
@@ -488,6 +503,16 @@ impl Config {
                 "/token",
             )?,
             jwks: endpoint("endpoints.jwks_uri", &raw.endpoints.jwks_uri, "/jwks")?,
+            introspection: Some(endpoint(
+                "endpoints.introspection_endpoint",
+                &raw.endpoints.introspection_endpoint,
+                "/introspect",
+            )?),
+            revocation: Some(endpoint(
+                "endpoints.revocation_endpoint",
+                &raw.endpoints.revocation_endpoint,
+                "/revoke",
+            )?),
         };
 
         for key in raw.metadata.extra.keys() {
@@ -515,6 +540,7 @@ impl Config {
             endpoints,
             grant_types: GrantType::ALL.into(),
             token_endpoint_auth_methods: AuthMethod::ALL.into(),
+            resource_parameter_supported: true,
             scopes_supported: scopes
                 .iter()
                 .filter(|(_, s)| s.public)
@@ -614,6 +640,7 @@ impl Config {
                 keys,
                 ui,
                 login,
+                resources: resources(&raw.resources, file)?,
             },
             min_password_length,
         })
@@ -658,6 +685,58 @@ fn ui_locales(value: &Option<Vec<String>>, file: &str) -> Result<Vec<String>, St
             Ok(tags.clone())
         }
     }
+}
+
+/// `[resources."URI"]`: resources (RFC 8707) listed in the file.
+fn resources(
+    raw: &BTreeMap<String, RawResource>,
+    file: &str,
+) -> Result<BTreeMap<ResourceUri, Resource>, String> {
+    let mut out = BTreeMap::new();
+    for (uri, r) in raw {
+        let key = format!("resources.\"{uri}\"");
+        let parsed = Resource::parse_identifier(uri).map_err(|e| format!("{file}: {key}: {e}"))?;
+        let scopes = r
+            .scopes
+            .iter()
+            .map(|s| {
+                ScopeToken::parse(s.clone())
+                    .map_err(|_| format!("{file}: {key}.scopes: `{s}` is not a scope token"))
+            })
+            .collect::<Result<_, _>>()?;
+        let format = r
+            .format
+            .as_deref()
+            .map(|f| {
+                f.parse::<TokenFormat>()
+                    .map_err(|e| format!("{file}: {key}.format: {e}"))
+            })
+            .transpose()?;
+        let ttl = match &r.ttl {
+            Some(text) => {
+                let ttl = parse_duration(text)
+                    .map(|d| d.as_secs())
+                    .filter(|s| (1..=86_400).contains(s))
+                    .ok_or_else(|| {
+                        format!(
+                            "{file}: {key}.ttl: expected a duration from 1s to 24h, got `{text}`"
+                        )
+                    })?;
+                Some(ttl)
+            }
+            None => None,
+        };
+        out.insert(
+            parsed.clone(),
+            Resource {
+                uri: parsed,
+                scopes,
+                format,
+                access_token_ttl: ttl,
+            },
+        );
+    }
+    Ok(out)
 }
 
 /// Scope descriptions for the consent page: `""` is the default text, other keys are language tags.
@@ -800,6 +879,24 @@ fn check_distinct_paths(features: &Features, file: &str) -> Result<(), String> {
         (
             path_of(&features.endpoints.token),
             "endpoints.token_endpoint",
+        ),
+        (
+            features
+                .endpoints
+                .introspection
+                .as_deref()
+                .map(path_of)
+                .unwrap_or_default(),
+            "endpoints.introspection_endpoint",
+        ),
+        (
+            features
+                .endpoints
+                .revocation
+                .as_deref()
+                .map(path_of)
+                .unwrap_or_default(),
+            "endpoints.revocation_endpoint",
         ),
         (path_of(&features.endpoints.jwks), "endpoints.jwks_uri"),
         ("/health/live".to_owned(), "the liveness probe"),
@@ -1036,6 +1133,36 @@ mod tests {
         let config = resolve("", &[], Flags::default()).unwrap();
         assert_eq!(config.settings.features.ui_locales_supported, ["en", "es"]);
         assert_eq!(config.min_password_length, 8);
+    }
+
+    #[test]
+    fn resources_are_checked() {
+        let config = resolve(
+            "[resources.\"https://api.example.com/\"]\nscopes = [\"read\"]\nformat = \"opaque\"\nttl = \"5m\"",
+            &[],
+            Flags::default(),
+        )
+        .unwrap();
+        let api = config.settings.resources.values().next().unwrap();
+        assert_eq!(
+            (api.format, api.access_token_ttl),
+            (Some(TokenFormat::Opaque), Some(300))
+        );
+        for (text, key) in [
+            ("[resources.\"http://api.example.com/\"]", "resources."),
+            (
+                "[resources.\"https://a.example/\"]\nformat = \"paseto\"",
+                ".format",
+            ),
+            ("[resources.\"https://a.example/\"]\nttl = \"2d\"", ".ttl"),
+            (
+                "[resources.\"https://a.example/\"]\nscopes = [\"a b\"]",
+                ".scopes",
+            ),
+        ] {
+            let err = resolve(text, &[], Flags::default()).unwrap_err();
+            assert!(err.contains(key), "{text}: {err}");
+        }
     }
 
     #[test]

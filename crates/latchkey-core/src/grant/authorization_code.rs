@@ -5,6 +5,7 @@ use crate::authorize::AuthorizationRequest;
 use crate::client::Client;
 use crate::grant::{AuthorizationCodeRequest, Grant, GrantId, check_resource};
 use crate::pkce::CodeChallenge;
+use crate::resource::{Resource, target};
 use crate::secret::{ClientSecret, SecretHash};
 use crate::token::{IssuedTokens, TokenPolicy};
 use crate::types::{ClientId, GrantType, Timestamp};
@@ -81,6 +82,7 @@ pub fn authorization_code(
     req: &AuthorizationCodeRequest,
     code: &AuthorizationCodeRecord,
     grant: &Grant,
+    resource: Option<&Resource>,
     policy: &TokenPolicy,
     now: Timestamp,
 ) -> Result<IssuedTokens, OAuthError> {
@@ -116,7 +118,15 @@ pub fn authorization_code(
         ));
     }
     check_resource(&req.resource, &grant.resource)?;
-    Ok(policy.issue_for_grant(client, grant, grant.scope.clone(), now))
+    let target = target(
+        client,
+        grant.resource.as_ref(),
+        resource,
+        &grant.scope,
+        false,
+        policy,
+    )?;
+    Ok(policy.issue_for_grant(client, grant, &target, now))
 }
 
 #[cfg(test)]
@@ -142,6 +152,17 @@ pub(crate) mod tests {
         }
     }
 
+    /// The target of a grant without a resource, as `resource::target` decides it.
+    pub(crate) fn target_for(grant: &Grant) -> crate::resource::Target {
+        crate::resource::Target {
+            audience: "https://as.example".into(),
+            resource: None,
+            scope: grant.scope.clone(),
+            format: crate::client::TokenFormat::Jwt,
+            ttl: 600,
+        }
+    }
+
     pub(crate) fn client(grants: &[GrantType]) -> Client {
         Client {
             client_id: ClientId::parse("app").unwrap(),
@@ -151,6 +172,7 @@ pub(crate) mod tests {
             scope: Scope::parse("read write").unwrap(),
             redirect_uris: vec![RedirectUri::parse("https://app.example/cb").unwrap()],
             created_at: Timestamp(0),
+            policy: crate::client::ClientPolicy::default(),
         }
     }
 
@@ -190,15 +212,23 @@ pub(crate) mod tests {
         let c = client(&[GrantType::AuthorizationCode, GrantType::RefreshToken]);
         let code = issued("&scope=read&resource=https%3A%2F%2Fapi.example%2F", &c);
         assert_eq!(code.record.expires_at, Timestamp(1060));
+        let api = crate::resource::Resource {
+            uri: ResourceUri::parse("https://api.example/").unwrap(),
+            scopes: Scope::default(),
+            format: None,
+            access_token_ttl: Some(300),
+        };
         let tokens = authorization_code(
             &c,
             &redeem(None, VERIFIER, Some("https://api.example/")),
             &code.record,
             &code.grant,
+            Some(&api),
             &policy(),
             Timestamp(1010),
         )
         .unwrap();
+        assert_eq!(tokens.access.expires_in, 300, "the resource's lifetime");
         let claims = &tokens.access.claims;
         assert_eq!(claims.sub, "user-1");
         assert_eq!(claims.aud, "https://api.example/");
@@ -218,6 +248,7 @@ pub(crate) mod tests {
             &redeem(None, VERIFIER, None),
             &code.record,
             &code.grant,
+            None,
             &policy(),
             Timestamp(1010),
         )
@@ -289,6 +320,7 @@ pub(crate) mod tests {
                 &req,
                 &code.record,
                 &code.grant,
+                None,
                 &policy(),
                 Timestamp(now),
             )
@@ -302,6 +334,7 @@ pub(crate) mod tests {
                 &redeem(Some("https://app.example/cb"), VERIFIER, None),
                 &with_uri.record,
                 &with_uri.grant,
+                None,
                 &policy(),
                 Timestamp(1010)
             )
@@ -316,6 +349,7 @@ pub(crate) mod tests {
                 &redeem(None, VERIFIER, None),
                 &plain.record,
                 &revoked,
+                None,
                 &policy(),
                 Timestamp(1010)
             )

@@ -2,15 +2,18 @@
 use crate::OAuthError;
 use crate::client::Client;
 use crate::grant::ClientCredentialsRequest;
-use crate::secret::random_base64url;
-use crate::token::{AccessTokenClaims, IssuedAccessToken, TokenPolicy};
+use crate::resource::{Resource, target};
+use crate::token::{IssuedAccessToken, TokenPolicy};
 use crate::types::{GrantType, Timestamp};
 
 /// Decides the access token for an authenticated client. No refresh token: RFC 6749 §4.4.3 says one
 /// "SHOULD NOT be included", since the client can always authenticate again.
+///
+/// `resource` is the configured resource the request named (`None` when it named none or an unknown one).
 pub fn client_credentials(
     client: &Client,
     req: &ClientCredentialsRequest,
+    resource: Option<&Resource>,
     policy: &TokenPolicy,
     now: Timestamp,
 ) -> Result<IssuedAccessToken, OAuthError> {
@@ -34,22 +37,19 @@ pub fn client_credentials(
             )));
         }
     };
-    let claims = AccessTokenClaims {
-        iss: policy.issuer.as_str().to_owned(),
-        // RFC 9068 §2.2: with no resource owner, `sub` identifies the client.
-        sub: client.client_id.as_str().to_owned(),
-        aud: policy.default_audience.clone(),
-        client_id: client.client_id.clone(),
-        scope,
-        iat: now,
-        exp: now.plus(policy.access_token_ttl),
-        jti: random_base64url(16),
-        auth_time: None,
-    };
-    Ok(IssuedAccessToken {
-        claims,
-        expires_in: policy.access_token_ttl,
-    })
+    let target = target(
+        client,
+        req.resource.as_ref(),
+        resource,
+        &scope,
+        req.scope.is_some(),
+        policy,
+    )?;
+    // RFC 9068 §2.2: with no resource owner, `sub` identifies the client.
+    let sub = client.client_id.as_str().to_owned();
+    Ok(IssuedAccessToken::new(
+        policy, client, sub, &target, None, now,
+    ))
 }
 
 #[cfg(test)]
@@ -74,6 +74,7 @@ mod tests {
             scope: Scope::parse(scope).unwrap(),
             redirect_uris: vec![],
             created_at: Timestamp(0),
+            policy: crate::client::ClientPolicy::default(),
         }
     }
 
@@ -91,6 +92,7 @@ mod tests {
     fn request(scope: Option<&str>) -> ClientCredentialsRequest {
         ClientCredentialsRequest {
             scope: scope.map(|s| Scope::parse(s).unwrap()),
+            resource: None,
         }
     }
 
@@ -99,6 +101,7 @@ mod tests {
         let issued = client_credentials(
             &client(&[GrantType::ClientCredentials], "read write"),
             &request(Some("read")),
+            None,
             &policy(),
             Timestamp(1000),
         )
@@ -121,6 +124,7 @@ mod tests {
         let issued = client_credentials(
             &client(&[GrantType::ClientCredentials], "read write"),
             &request(None),
+            None,
             &policy(),
             Timestamp(0),
         )
@@ -133,6 +137,7 @@ mod tests {
         let err = client_credentials(
             &client(&[GrantType::ClientCredentials], "read"),
             &request(Some("read admin")),
+            None,
             &policy(),
             Timestamp(0),
         )
@@ -146,6 +151,7 @@ mod tests {
         let err = client_credentials(
             &client(&[], "read"),
             &request(None),
+            None,
             &policy(),
             Timestamp(0),
         )

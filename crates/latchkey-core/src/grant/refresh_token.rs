@@ -3,6 +3,7 @@
 use crate::OAuthError;
 use crate::client::Client;
 use crate::grant::{Grant, RefreshTokenRequest, check_resource};
+use crate::resource::{Resource, target};
 use crate::token::{IssuedTokens, RefreshTokenRecord, TokenPolicy};
 use crate::types::{GrantType, Timestamp};
 
@@ -12,6 +13,7 @@ pub fn refresh_token(
     req: &RefreshTokenRequest,
     record: &RefreshTokenRecord,
     grant: &Grant,
+    resource: Option<&Resource>,
     policy: &TokenPolicy,
     now: Timestamp,
 ) -> Result<IssuedTokens, OAuthError> {
@@ -39,14 +41,23 @@ pub fn refresh_token(
         }
     };
     check_resource(&req.resource, &grant.resource)?;
-    Ok(policy.issue_for_grant(client, grant, scope, now))
+    // The grant's resource, with the scope narrowed to what that resource offers.
+    let target = target(
+        client,
+        grant.resource.as_ref(),
+        resource,
+        &scope,
+        req.scope.is_some(),
+        policy,
+    )?;
+    Ok(policy.issue_for_grant(client, grant, &target, now))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ErrorCode;
-    use crate::grant::authorization_code::tests::{client, issued, policy};
+    use crate::grant::authorization_code::tests::{client, issued, policy, target_for};
     use crate::secret::SecretHash;
     use crate::types::Scope;
 
@@ -66,7 +77,7 @@ mod tests {
         let tokens = policy().issue_for_grant(
             &first,
             &code.grant,
-            code.grant.scope.clone(),
+            &target_for(&code.grant),
             Timestamp(1000),
         );
         let record = tokens.refresh.unwrap().record;
@@ -75,6 +86,7 @@ mod tests {
             &request(Some("read")),
             &record,
             &code.grant,
+            None,
             &policy(),
             Timestamp(2000),
         )
@@ -89,6 +101,7 @@ mod tests {
                 &request(Some("read admin")),
                 &record,
                 &code.grant,
+                None,
                 &policy(),
                 Timestamp(2000)
             )
@@ -103,7 +116,7 @@ mod tests {
         let c = client(&[GrantType::AuthorizationCode, GrantType::RefreshToken]);
         let code = issued("", &c);
         let record = policy()
-            .issue_for_grant(&c, &code.grant, code.grant.scope.clone(), Timestamp(1000))
+            .issue_for_grant(&c, &code.grant, &target_for(&code.grant), Timestamp(1000))
             .refresh
             .unwrap()
             .record;
@@ -113,6 +126,7 @@ mod tests {
                 &request(None),
                 &record,
                 grant,
+                None,
                 &policy(),
                 Timestamp(now),
             )
@@ -147,7 +161,7 @@ mod tests {
         // The grant ends at 1000 + 86400; a token issued an hour before that ends with it.
         let late = Timestamp(1000 + 86_400 - 60);
         let record = policy()
-            .issue_for_grant(&c, &code.grant, code.grant.scope.clone(), late)
+            .issue_for_grant(&c, &code.grant, &target_for(&code.grant), late)
             .refresh
             .unwrap()
             .record;

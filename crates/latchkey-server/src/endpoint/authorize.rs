@@ -29,6 +29,7 @@ use crate::pages::{
 use crate::router::path_of;
 use crate::state::AppState;
 use crate::throttle::Verdict;
+use crate::tokens;
 
 /// Form fields that belong to the pages, not to the authorization request.
 const PAGE_FIELDS: [&str; 4] = ["csrf_token", "username", "password", "decision"];
@@ -354,12 +355,26 @@ async fn load_request(app: &AppState, params: &Params) -> Result<AuthorizationRe
             return Err(Stop::Internal(format!("unexpected redirect: {}", r.error)));
         }
     };
-    AuthorizationRequest::parse(params, client).map_err(|e| match e {
+    let issuer = app.settings().features.issuer.as_str();
+    let mut request = AuthorizationRequest::parse(params, client).map_err(|e| match e {
         AuthorizeError::Page(e) => Stop::Page(StatusCode::BAD_REQUEST, e),
-        AuthorizeError::Redirect(r) => {
-            Stop::Redirect(r.location(app.settings().features.issuer.as_str()))
-        }
-    })
+        AuthorizeError::Redirect(r) => Stop::Redirect(r.location(issuer)),
+    })?;
+    // RFC 8707: the resource must be configured and allowed to the client; the scope is fitted to it.
+    if request.resource.is_some() {
+        let registered = tokens::find_resource(app, request.resource.as_ref()).await?;
+        let target = latchkey_core::resource::target(
+            &request.client,
+            request.resource.as_ref(),
+            registered.as_ref(),
+            &request.scope,
+            params.get("scope").is_some(),
+            &app.settings().policy,
+        )
+        .map_err(|e| Stop::Redirect(request.error(e).location(issuer)))?;
+        request.scope = target.scope;
+    }
+    Ok(request)
 }
 
 async fn signed_in_user(

@@ -4,19 +4,24 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use latchkey_core::OAuthError;
+use latchkey_core::grant::token_exchange::ACCESS_TOKEN_TYPE;
 use latchkey_core::grant::{self, TokenRequest};
-use latchkey_core::token::{IssuedTokens, jwt};
-use latchkey_store::{GrantStore, Redemption};
+use latchkey_core::token::IssuedTokens;
+use latchkey_store::{GrantStore, Redemption, TokenStore};
 use serde::Serialize;
 
 use crate::error::ApiError;
 use crate::extract::client_auth::AuthenticatedClient;
 use crate::state::AppState;
+use crate::tokens;
 
 /// RFC 6749 §5.1 successful response.
 #[derive(Serialize)]
 pub(crate) struct TokenResponse {
     access_token: String,
+    /// RFC 8693 §2.2.1, for exchanged tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    issued_token_type: Option<&'static str>,
     token_type: &'static str,
     expires_in: u64,
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -46,10 +51,13 @@ pub(crate) async fn token(
     let now = app.clock().now();
     let policy = &app.settings().policy;
     let store = app.store();
+    let mut grant_id = None;
+    let mut issued_token_type = None;
     let issued = match TokenRequest::parse(&params)? {
         TokenRequest::ClientCredentials(req) => {
-            // Self-contained JWT: nothing is written to the database on this path.
-            let access = grant::client_credentials(&client, &req, policy, now)?;
+            // A JWT needs nothing written: this path reads at most the resource.
+            let resource = tokens::find_resource(&app, req.resource.as_ref()).await?;
+            let access = grant::client_credentials(&client, &req, resource.as_ref(), policy, now)?;
             IssuedTokens {
                 access,
                 refresh: None,
@@ -71,7 +79,18 @@ pub(crate) async fn token(
                     return Err(OAuthError::invalid_grant("the code is invalid").into());
                 }
             };
-            grant::authorization_code(&client, &req, &code, &grant, policy, now)?
+            let resource = tokens::find_resource(&app, grant.resource.as_ref()).await?;
+            let issued = grant::authorization_code(
+                &client,
+                &req,
+                &code,
+                &grant,
+                resource.as_ref(),
+                policy,
+                now,
+            )?;
+            grant_id = Some(grant.grant_id);
+            issued
         }
         TokenRequest::RefreshToken(req) => {
             let (record, grant) = match store.use_refresh_token(&req.refresh_token, now).await? {
@@ -89,15 +108,69 @@ pub(crate) async fn token(
                     return Err(OAuthError::invalid_grant("the refresh token is invalid").into());
                 }
             };
-            grant::refresh_token(&client, &req, &record, &grant, policy, now)?
+            let resource = tokens::find_resource(&app, grant.resource.as_ref()).await?;
+            let issued = grant::refresh_token(
+                &client,
+                &req,
+                &record,
+                &grant,
+                resource.as_ref(),
+                policy,
+                now,
+            )?;
+            grant_id = Some(grant.grant_id);
+            issued
+        }
+        TokenRequest::TokenExchange(req) => {
+            // RFC 8693 §2.2.2: an invalid or inactive subject or actor token is `invalid_request`.
+            let subject = tokens::active_access_token(&app, &req.subject_token, now)
+                .await?
+                .ok_or_else(|| {
+                    OAuthError::invalid_request("subject_token is invalid, expired or revoked")
+                })?;
+            let actor = match &req.actor_token {
+                Some(token) => Some(
+                    tokens::active_access_token(&app, token, now)
+                        .await?
+                        .ok_or_else(|| {
+                            OAuthError::invalid_request(
+                                "actor_token is invalid, expired or revoked",
+                            )
+                        })?,
+                ),
+                None => None,
+            };
+            let resource = tokens::find_resource(&app, req.resource.as_ref()).await?;
+            let access = grant::token_exchange(
+                &client,
+                &req,
+                &subject,
+                actor.as_ref(),
+                resource.as_ref(),
+                policy,
+                now,
+            )?;
+            issued_token_type = Some(ACCESS_TOKEN_TYPE);
+            IssuedTokens {
+                access,
+                refresh: None,
+            }
         }
     };
+    if let Some(grant_id) = &grant_id {
+        // So that revoking the grant (code reuse, refresh reuse, revocation) reaches this token.
+        let claims = &issued.access.claims;
+        store
+            .record_issued(&claims.jti, grant_id, claims.exp)
+            .await?;
+    }
     if let Some(refresh) = &issued.refresh {
         store.insert_refresh_token(&refresh.record).await?;
     }
-    let access_token = jwt::sign(&issued.access.claims, &app.keys().active)?;
+    let access_token = tokens::encode(&app, &issued.access).await?;
     Ok(TokenResponse {
         access_token,
+        issued_token_type,
         token_type: "Bearer",
         expires_in: issued.access.expires_in,
         scope: issued.access.claims.scope.to_string(),

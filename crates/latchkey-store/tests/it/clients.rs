@@ -20,6 +20,7 @@ pub(crate) fn sample_client(id: &str, secret: &ClientSecret) -> Client {
         scope: Scope::parse("read write").unwrap(),
         redirect_uris: vec![RedirectUri::parse("https://app.example.com/cb").unwrap()],
         created_at: Timestamp(1_700_000_000),
+        policy: latchkey_core::client::ClientPolicy::default(),
     }
 }
 

@@ -10,7 +10,7 @@ use latchkey_store::{ClientStore, GrantStore, Redemption, Store, UserStore};
 
 use crate::store_test;
 
-fn policy() -> TokenPolicy {
+pub(crate) fn policy() -> TokenPolicy {
     TokenPolicy {
         issuer: Issuer::parse("https://as.example").unwrap(),
         access_token_ttl: 600,
@@ -21,7 +21,17 @@ fn policy() -> TokenPolicy {
     }
 }
 
-async fn setup(store: &Store) -> IssuedCode {
+fn target(code: &IssuedCode) -> latchkey_core::resource::Target {
+    latchkey_core::resource::Target {
+        audience: "https://as.example".into(),
+        resource: None,
+        scope: code.grant.scope.clone(),
+        format: latchkey_core::client::TokenFormat::Jwt,
+        ttl: 600,
+    }
+}
+
+pub(crate) async fn setup(store: &Store) -> IssuedCode {
     let user = crate::users::sample_user("alice");
     store.insert_user(&user).await.unwrap();
     let mut client = crate::clients::sample_client("app", &ClientSecret::generate());
@@ -109,12 +119,7 @@ store_test!(
             .await
             .unwrap()
             .unwrap();
-        let tokens = policy().issue_for_grant(
-            &client,
-            &code.grant,
-            code.grant.scope.clone(),
-            Timestamp(30),
-        );
+        let tokens = policy().issue_for_grant(&client, &code.grant, &target(&code), Timestamp(30));
         let refresh = tokens.refresh.unwrap();
         store.insert_refresh_token(&refresh.record).await.unwrap();
         match store
@@ -144,12 +149,7 @@ store_test!(
             .revoke_grant(&code.grant.grant_id, Timestamp(50))
             .await
             .unwrap();
-        let next = policy().issue_for_grant(
-            &client,
-            &code.grant,
-            code.grant.scope.clone(),
-            Timestamp(43),
-        );
+        let next = policy().issue_for_grant(&client, &code.grant, &target(&code), Timestamp(43));
         let next = next.refresh.unwrap();
         store.insert_refresh_token(&next.record).await.unwrap();
         match store

@@ -5,6 +5,7 @@
 mod clients;
 mod grants;
 mod keys;
+mod tokens;
 mod users;
 
 use latchkey_store::Store;

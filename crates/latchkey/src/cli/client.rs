@@ -2,7 +2,8 @@
 use std::collections::BTreeSet;
 
 use anyhow::{Result, anyhow, bail};
-use latchkey_core::client::{Client, ClientAuth};
+use latchkey_core::client::{Client, ClientAuth, ClientPolicy, TokenFormat};
+use latchkey_core::resource::Resource;
 use latchkey_core::secret::ClientSecret;
 use latchkey_core::types::{AuthMethod, ClientId, GrantType, RedirectUri, Scope};
 use latchkey_store::{ClientStore, Store};
@@ -14,32 +15,7 @@ use crate::config::Config;
 #[derive(Debug, clap::Subcommand)]
 pub enum ClientCommand {
     /// Register a client and print its client_id and client_secret (the secret is shown only once).
-    Create {
-        /// Human-readable name.
-        #[arg(long)]
-        name: String,
-        /// A grant type the client may use (repeatable): client_credentials, authorization_code,
-        /// refresh_token. Default: client_credentials, or authorization_code and refresh_token for
-        /// --auth-method none.
-        #[arg(long = "grant-type", value_name = "T")]
-        grant_types: Vec<String>,
-        /// token_endpoint_auth_method: client_secret_basic (default), client_secret_post, or none for a
-        /// public client (a native or browser app, which gets no secret).
-        #[arg(long, value_name = "M", default_value = "client_secret_basic")]
-        auth_method: String,
-        /// Space-separated scopes the client may request.
-        #[arg(long, default_value = "")]
-        scope: String,
-        /// A redirect URI (repeatable), matched exactly.
-        #[arg(long = "redirect-uri", value_name = "URI")]
-        redirect_uris: Vec<String>,
-        /// Use this client_id instead of a random one.
-        #[arg(long, value_name = "ID")]
-        client_id: Option<String>,
-        /// Print one JSON object.
-        #[arg(long)]
-        json: bool,
-    },
+    Create(CreateArgs),
     /// List registered clients.
     List {
         /// Print a JSON array.
@@ -69,6 +45,45 @@ pub enum ClientCommand {
     },
 }
 
+/// `client create`'s flags.
+#[derive(Debug, clap::Args)]
+pub struct CreateArgs {
+    /// Human-readable name.
+    #[arg(long)]
+    pub name: String,
+    /// A grant type the client may use (repeatable): client_credentials, authorization_code,
+    /// refresh_token. Default: client_credentials, or authorization_code and refresh_token for
+    /// --auth-method none.
+    #[arg(long = "grant-type", value_name = "T")]
+    pub grant_types: Vec<String>,
+    /// token_endpoint_auth_method: client_secret_basic (default), client_secret_post, or none for a
+    /// public client (a native or browser app, which gets no secret).
+    #[arg(long, value_name = "M", default_value = "client_secret_basic")]
+    pub auth_method: String,
+    /// Space-separated scopes the client may request.
+    #[arg(long, default_value = "")]
+    pub scope: String,
+    /// A redirect URI (repeatable), matched exactly.
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    pub redirect_uris: Vec<String>,
+    /// Resource-server role: may introspect tokens issued to any client (confidential clients only).
+    #[arg(long)]
+    pub introspect_any: bool,
+    /// Access-token format for this client: jwt (default) or opaque; a resource's own setting wins.
+    #[arg(long, value_name = "F")]
+    pub access_token_format: Option<String>,
+    /// A resource the client may ask tokens for (repeatable; default: any configured resource).
+    /// Token exchange needs its target resources listed here.
+    #[arg(long = "allowed-resource", value_name = "URI")]
+    pub allowed_resources: Vec<String>,
+    /// Use this client_id instead of a random one.
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
 pub async fn run(command: ClientCommand, config: &Config) -> Result<()> {
     let store = open_store(config).await?;
     let result = dispatch(command, config, &store).await;
@@ -78,24 +93,9 @@ pub async fn run(command: ClientCommand, config: &Config) -> Result<()> {
 
 async fn dispatch(command: ClientCommand, config: &Config, store: &Store) -> Result<()> {
     match command {
-        ClientCommand::Create {
-            name,
-            grant_types,
-            auth_method,
-            scope,
-            redirect_uris,
-            client_id,
-            json,
-        } => {
-            let client = build_client(
-                config,
-                name,
-                grant_types,
-                &auth_method,
-                &scope,
-                redirect_uris,
-                client_id,
-            )?;
+        ClientCommand::Create(args) => {
+            let json = args.json;
+            let client = build_client(config, args)?;
             let (client, secret) = client;
             store.insert_client(&client).await?;
             print_with_secret(&client, secret.as_ref(), json);
@@ -153,15 +153,23 @@ async fn dispatch(command: ClientCommand, config: &Config, store: &Store) -> Res
     Ok(())
 }
 
-fn build_client(
-    config: &Config,
-    name: String,
-    grant_types: Vec<String>,
-    auth_method: &str,
-    scope: &str,
-    redirect_uris: Vec<String>,
-    client_id: Option<String>,
-) -> Result<(Client, Option<ClientSecret>)> {
+fn build_client(config: &Config, args: CreateArgs) -> Result<(Client, Option<ClientSecret>)> {
+    let policy = build_policy(
+        args.introspect_any,
+        &args.auth_method,
+        args.access_token_format.as_deref(),
+        &args.allowed_resources,
+    )?;
+    let CreateArgs {
+        name,
+        grant_types,
+        auth_method,
+        scope,
+        redirect_uris,
+        client_id,
+        ..
+    } = args;
+    let (auth_method, scope) = (auth_method.as_str(), scope.as_str());
     if name.trim().is_empty() {
         bail!("--name: must not be empty");
     }
@@ -235,8 +243,35 @@ fn build_client(
         scope,
         redirect_uris,
         created_at: latchkey_server::clock::Clock.now(),
+        policy,
     };
     Ok((client, secret))
+}
+
+fn build_policy(
+    introspect_any: bool,
+    auth_method: &str,
+    format: Option<&str>,
+    resources: &[String],
+) -> Result<ClientPolicy> {
+    if introspect_any && auth_method == AuthMethod::None.as_str() {
+        bail!(
+            "--introspect-any: a public client cannot authenticate, so it cannot be a resource server"
+        );
+    }
+    Ok(ClientPolicy {
+        introspect_any,
+        access_token_format: format
+            .map(|f| {
+                f.parse::<TokenFormat>()
+                    .map_err(|e| anyhow!("--access-token-format: {e}"))
+            })
+            .transpose()?,
+        resources: resources
+            .iter()
+            .map(|r| Resource::parse_identifier(r).map_err(|e| anyhow!("--allowed-resource: {e}")))
+            .collect::<Result<_>>()?,
+    })
 }
 
 fn implemented_grants() -> String {
@@ -269,6 +304,9 @@ fn describe(client: &Client) -> Value {
         "scope": client.scope.to_string(),
         "redirect_uris": client.redirect_uris,
         "client_id_issued_at": client.created_at.0,
+        "introspect_any": client.policy.introspect_any,
+        "access_token_format": client.policy.access_token_format.map(|f| f.as_str()),
+        "allowed_resources": client.policy.resources,
     })
 }
 

@@ -129,6 +129,7 @@ async fn ensure_demo_client(store: &Store, config: &Config) -> Result<Option<Cli
         scope,
         redirect_uris: vec![],
         created_at: latchkey_server::clock::Clock.now(),
+        policy: latchkey_core::client::ClientPolicy::default(),
     };
     store.insert_client(&client).await?;
     Ok(Some(secret))

@@ -20,6 +20,7 @@ struct Flow {
 async fn setup(db: &TestDatabase, toml: &str, method: AuthMethod) -> Flow {
     let server = TestServer::builder()
         .toml("[scopes.\"read:orders\"]\ndescription = \"Read your orders\"\ntranslations = { es = \"Leer tus pedidos\" }")
+        .toml("[resources.\"https://api.example/orders\"]\nscopes = [\"read:orders\", \"write:orders\"]")
         .toml(toml)
         .start(db)
         .await;

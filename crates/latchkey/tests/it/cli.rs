@@ -614,3 +614,164 @@ server_test!(
         }
     }
 );
+
+server_test!(
+    resources_and_client_policies_are_managed_from_the_cli,
+    |db: TestDatabase| async move {
+        let server = TestServer::start(&db).await;
+        let added = latchkey(
+            &db,
+            &[
+                "resource",
+                "add",
+                "http://127.0.0.1:8788/mcp",
+                "--scope",
+                "tools:call",
+                "--format",
+                "opaque",
+                "--ttl",
+                "5m",
+            ],
+        );
+        assert!(
+            added.status.success(),
+            "{}",
+            String::from_utf8_lossy(&added.stderr)
+        );
+        let listed = json_of(&latchkey(&db, &["resource", "list", "--json"]));
+        assert_eq!(listed[0]["uri"], "http://127.0.0.1:8788/mcp");
+        assert_eq!(listed[0]["format"], "opaque");
+        assert_eq!(listed[0]["ttl"], 300);
+        for (args, expected) in [
+            (vec!["resource", "add", "http://api.example.com/"], "https"),
+            (
+                vec![
+                    "resource",
+                    "add",
+                    "https://a.example/",
+                    "--format",
+                    "paseto",
+                ],
+                "--format",
+            ),
+            (
+                vec!["resource", "add", "https://a.example/", "--ttl", "2d"],
+                "--ttl",
+            ),
+            (
+                vec!["resource", "add", "http://127.0.0.1:8788/mcp"],
+                "exists already",
+            ),
+            (
+                vec!["resource", "delete", "https://nope.example/"],
+                "does not exist",
+            ),
+        ] {
+            let line = one_line_error(&latchkey(&db, &args));
+            assert!(line.contains(expected), "{args:?}: {line}");
+        }
+
+        let created = json_of(&latchkey(
+            &db,
+            &[
+                "client",
+                "create",
+                "--name",
+                "MCP gateway",
+                "--scope",
+                "tools:call",
+                "--grant-type",
+                "client_credentials",
+                "--grant-type",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+                "--introspect-any",
+                "--allowed-resource",
+                "http://127.0.0.1:8788/mcp",
+                "--json",
+            ],
+        ));
+        assert_eq!(created["introspect_any"], true);
+        assert_eq!(
+            created["allowed_resources"],
+            serde_json::json!(["http://127.0.0.1:8788/mcp"])
+        );
+        let (id, secret) = (
+            created["client_id"].as_str().unwrap().to_owned(),
+            created["client_secret"].as_str().unwrap().to_owned(),
+        );
+        // The resource added by the CLI is used by the running server at once.
+        let response = server
+            .token_request(
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("resource", "http://127.0.0.1:8788/mcp"),
+                ],
+                Some(basic(&id, &secret)),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        assert!(
+            !body["access_token"].as_str().unwrap().contains('.'),
+            "opaque, as the resource says"
+        );
+        assert_eq!(body["expires_in"], 300);
+
+        let line = one_line_error(&latchkey(
+            &db,
+            &[
+                "client",
+                "create",
+                "--name",
+                "x",
+                "--auth-method",
+                "none",
+                "--introspect-any",
+                "--redirect-uri",
+                "https://a.example/cb",
+            ],
+        ));
+        assert!(line.contains("--introspect-any"), "{line}");
+        let line = one_line_error(&latchkey(
+            &db,
+            &[
+                "client",
+                "create",
+                "--name",
+                "x",
+                "--access-token-format",
+                "cbor",
+            ],
+        ));
+        assert!(line.contains("--access-token-format"), "{line}");
+        let line = one_line_error(&latchkey(
+            &db,
+            &[
+                "client",
+                "create",
+                "--name",
+                "x",
+                "--allowed-resource",
+                "ftp://x",
+            ],
+        ));
+        assert!(line.contains("--allowed-resource"), "{line}");
+
+        assert!(
+            latchkey(&db, &["resource", "delete", "http://127.0.0.1:8788/mcp"])
+                .status
+                .success()
+        );
+        let response = server
+            .token_request(
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("resource", "http://127.0.0.1:8788/mcp"),
+                ],
+                Some(basic(&id, &secret)),
+            )
+            .await;
+        assert_eq!(response.status(), 400, "a deleted resource is unknown");
+        server.stop().await;
+    }
+);

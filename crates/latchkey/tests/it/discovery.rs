@@ -37,8 +37,30 @@ server_test!(
         );
         assert_eq!(
             doc["grant_types_supported"],
-            json!(["authorization_code", "client_credentials", "refresh_token"])
+            json!([
+                "authorization_code",
+                "client_credentials",
+                "refresh_token",
+                "urn:ietf:params:oauth:grant-type:token-exchange"
+            ])
         );
+        assert_eq!(
+            doc["introspection_endpoint"],
+            format!("{}/introspect", server.issuer)
+        );
+        assert_eq!(
+            doc["introspection_endpoint_auth_methods_supported"],
+            json!(["client_secret_basic", "client_secret_post"])
+        );
+        assert_eq!(
+            doc["revocation_endpoint"],
+            format!("{}/revoke", server.issuer)
+        );
+        assert_eq!(
+            doc["revocation_endpoint_auth_methods_supported"],
+            json!(["client_secret_basic", "client_secret_post", "none"])
+        );
+        assert_eq!(doc["resource_parameter_supported"], true);
         assert_eq!(
             doc["token_endpoint_auth_methods_supported"],
             json!(["client_secret_basic", "client_secret_post", "none"])
@@ -52,10 +74,7 @@ server_test!(
         // Nothing that does not exist yet is advertised.
         for absent in [
             "registration_endpoint",
-            "introspection_endpoint",
-            "revocation_endpoint",
             "token_endpoint_auth_signing_alg_values_supported",
-            "resource_parameter_supported",
             "client_id_metadata_document_supported",
             "service_documentation",
         ] {
@@ -137,8 +156,8 @@ server_test!(
             checked += 1;
         }
         assert_eq!(
-            checked, 3,
-            "authorization_endpoint, token_endpoint and jwks_uri"
+            checked, 5,
+            "authorization, token, introspection and revocation endpoints and jwks_uri"
         );
         server.stop().await;
     }

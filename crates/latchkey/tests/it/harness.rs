@@ -180,6 +180,7 @@ impl TestServer {
                 .map(|u| RedirectUri::parse(*u).unwrap())
                 .collect(),
             created_at: latchkey_server::clock::Clock.now(),
+            policy: latchkey_core::client::ClientPolicy::default(),
         };
         self.store.insert_client(&client).await.unwrap();
         TestClient {

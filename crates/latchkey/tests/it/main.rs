@@ -10,4 +10,5 @@ mod discovery;
 mod harness;
 mod keys;
 mod operations;
+mod services;
 mod token;

@@ -125,6 +125,7 @@ server_test!(
             scope: Default::default(),
             redirect_uris: vec![],
             created_at: latchkey_core::types::Timestamp(0),
+            policy: latchkey_core::client::ClientPolicy::default(),
         };
         latchkey_store::ClientStore::insert_client(&server.store, &odd)
             .await

@@ -1,0 +1,55 @@
+//! `POST introspection_endpoint`: RFC 7662. Who may see what is `latchkey_core::introspection`.
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use latchkey_core::OAuthError;
+use latchkey_core::introspection;
+use latchkey_store::UserStore;
+
+use crate::error::ApiError;
+use crate::extract::client_auth::AuthenticatedClient;
+use crate::state::AppState;
+use crate::tokens;
+
+pub(crate) async fn introspect(
+    State(app): State<AppState>,
+    AuthenticatedClient { client, params }: AuthenticatedClient,
+) -> Result<Response, ApiError> {
+    // RFC 7662 §2.1: the endpoint requires authorisation; a public client proves nothing.
+    if client.is_public() {
+        return Err(
+            OAuthError::invalid_client("introspection requires a confidential client").into(),
+        );
+    }
+    let token = params.require("token")?;
+    let now = app.clock().now();
+    let found = tokens::active_token(&app, token, now).await?;
+    let body = match found {
+        Some(active) if introspection::may_introspect(&client, &active) => {
+            let username = match active.user_id() {
+                Some(user_id) => app
+                    .store()
+                    .find_user(user_id)
+                    .await?
+                    .map(|u| u.username.to_string()),
+                None => None,
+            };
+            let settings = app.settings();
+            introspection::active(
+                &active,
+                settings.features.issuer.as_str(),
+                &settings.policy.default_audience,
+                username.as_deref(),
+            )
+        }
+        // Expired, revoked, malformed, unknown, another server's, or not the caller's to see: the
+        // same answer, so nothing leaks about tokens the caller may not inspect.
+        _ => introspection::inactive(),
+    };
+    let mut response = Json(body).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}

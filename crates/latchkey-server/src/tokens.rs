@@ -1,0 +1,108 @@
+//! Access tokens as the endpoints share them: the resource a request names, encoding an issued token
+//! (signed JWT, or an opaque reference stored hashed), and recognising a token this server issued.
+use latchkey_core::client::TokenFormat;
+use latchkey_core::introspection::{Active, jwt_is_current};
+use latchkey_core::resource::Resource;
+use latchkey_core::secret::{ClientSecret, SecretHash};
+use latchkey_core::token::{AccessTokenClaims, IssuedAccessToken, jwt};
+use latchkey_core::types::{ResourceUri, Timestamp};
+use latchkey_store::{RefreshTokenState, ResourceStore, StoreError, TokenStore};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The configured resource named `uri`: the configuration file first, then `latchkey resource add`.
+pub(crate) async fn find_resource(
+    app: &AppState,
+    uri: Option<&ResourceUri>,
+) -> Result<Option<Resource>, StoreError> {
+    let Some(uri) = uri else {
+        return Ok(None);
+    };
+    if let Some(configured) = app.settings().resources.get(uri) {
+        return Ok(Some(configured.clone()));
+    }
+    app.store().find_resource(uri).await
+}
+
+/// The token string for an issued access token: a signed JWT, or a random reference whose hash and
+/// claims are stored (validated only through introspection).
+pub(crate) async fn encode(app: &AppState, issued: &IssuedAccessToken) -> Result<String, ApiError> {
+    match issued.format {
+        TokenFormat::Jwt => Ok(jwt::sign(&issued.claims, &app.keys().active)?),
+        TokenFormat::Opaque => {
+            let token = ClientSecret::generate();
+            app.store()
+                .insert_opaque(&token.hash(), &issued.claims)
+                .await?;
+            Ok(token.expose().to_owned())
+        }
+    }
+}
+
+/// A JWT has two dots; an opaque token or refresh token (base64url) has none.
+fn looks_like_jwt(token: &str) -> bool {
+    token.bytes().filter(|&b| b == b'.').count() == 2
+}
+
+/// The claims of an access token this server issued and still honours at `now`: signed by one of our
+/// published keys (or stored, for an opaque one), unexpired, and not revoked.
+pub(crate) async fn active_access_token(
+    app: &AppState,
+    token: &str,
+    now: Timestamp,
+) -> Result<Option<AccessTokenClaims>, StoreError> {
+    let claims = if looks_like_jwt(token) {
+        let keys = app.keys();
+        match jwt::verify::<AccessTokenClaims>(token, &keys.published) {
+            Ok((header, claims)) if header.typ == jwt::ACCESS_TOKEN_TYP => claims,
+            _ => return Ok(None),
+        }
+    } else {
+        match app
+            .store()
+            .find_opaque(&SecretHash::of(token.as_bytes()))
+            .await?
+        {
+            Some(claims) => claims,
+            None => return Ok(None),
+        }
+    };
+    let issuer = app.settings().features.issuer.as_str();
+    if !jwt_is_current(&claims, issuer, now) || app.store().is_revoked(&claims.jti).await? {
+        return Ok(None);
+    }
+    Ok(Some(claims))
+}
+
+/// A refresh token in whatever state it is.
+pub(crate) async fn refresh_token(
+    app: &AppState,
+    token: &str,
+) -> Result<Option<RefreshTokenState>, StoreError> {
+    if looks_like_jwt(token) {
+        return Ok(None);
+    }
+    app.store()
+        .find_refresh_token(&SecretHash::of(token.as_bytes()))
+        .await
+}
+
+/// Any token this server issued and still honours: an access token, or a refresh token that was not
+/// rotated out, whose grant stands and which has not expired.
+pub(crate) async fn active_token(
+    app: &AppState,
+    token: &str,
+    now: Timestamp,
+) -> Result<Option<Active>, StoreError> {
+    if let Some(claims) = active_access_token(app, token, now).await? {
+        return Ok(Some(Active::Access(claims)));
+    }
+    Ok(refresh_token(app, token).await?.and_then(|state| {
+        let current = !state.used
+            && state.grant.revoked_at.is_none()
+            && now < state.record.expires_at
+            && now < state.grant.expires_at;
+        current.then_some(Active::Refresh(state.record, state.grant))
+    }))
+}

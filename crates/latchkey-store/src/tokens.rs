@@ -1,0 +1,240 @@
+//! `TokenStore` and `ResourceStore` on both backends: opaque access tokens, the access tokens issued from
+//! grants, the deny-list of revoked token ids, and configured resources.
+
+pub(crate) const RECORD_ISSUED: &str =
+    "INSERT INTO issued_tokens (jti, grant_id, expires_at) VALUES ($1, $2, $3)";
+pub(crate) const INSERT_OPAQUE: &str =
+    "INSERT INTO opaque_tokens (token_hash, jti, claims, expires_at) VALUES ($1, $2, $3, $4)";
+pub(crate) const SELECT_OPAQUE: &str = "SELECT claims FROM opaque_tokens WHERE token_hash = $1";
+pub(crate) const REVOKE_JTI: &str =
+    "INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+pub(crate) const IS_REVOKED: &str = "SELECT 1 AS one FROM revoked_tokens WHERE jti = $1";
+/// Revoking a grant puts every access token issued from it on the deny-list, in the same transaction.
+pub(crate) const REVOKE_GRANT_TOKENS: &str = "INSERT INTO revoked_tokens (jti, expires_at) \
+    SELECT jti, expires_at FROM issued_tokens WHERE grant_id = $1 ON CONFLICT DO NOTHING";
+pub(crate) const SELECT_REFRESH: &str = "SELECT grant_id, client_id, created_at, expires_at, used_at \
+    FROM refresh_tokens WHERE token_hash = $1";
+pub(crate) const PRUNE: [&str; 5] = [
+    "DELETE FROM revoked_tokens WHERE expires_at < $1",
+    "DELETE FROM opaque_tokens WHERE expires_at < $1",
+    "DELETE FROM issued_tokens WHERE expires_at < $1",
+    "DELETE FROM authorization_codes WHERE expires_at < $1",
+    "DELETE FROM sessions WHERE expires_at < $1",
+];
+
+pub(crate) const INSERT_RESOURCE: &str = "INSERT INTO resources \
+    (uri, scopes, token_format, access_token_ttl, created_at) VALUES ($1, $2, $3, $4, $5)";
+pub(crate) const SELECT_RESOURCE: &str =
+    "SELECT uri, scopes, token_format, access_token_ttl FROM resources WHERE uri = $1";
+pub(crate) const SELECT_RESOURCES: &str =
+    "SELECT uri, scopes, token_format, access_token_ttl FROM resources ORDER BY uri";
+pub(crate) const DELETE_RESOURCE: &str = "DELETE FROM resources WHERE uri = $1";
+
+/// Implements `TokenStore` and `ResourceStore` for a backend struct with a `pool` field.
+macro_rules! impl_token_traits {
+    ($store:ty, $row:ty) => {
+        mod token_traits {
+            use sqlx::Row as _;
+
+            use latchkey_core::client::TokenFormat;
+            use latchkey_core::grant::GrantId;
+            use latchkey_core::resource::Resource;
+            use latchkey_core::secret::SecretHash;
+            use latchkey_core::token::{AccessTokenClaims, RefreshTokenRecord};
+            use latchkey_core::types::{ClientId, ResourceUri, Scope, Timestamp};
+
+            use crate::tokens as q;
+            use crate::{RefreshTokenState, ResourceStore, StoreError, TokenStore};
+
+            fn resource_from_row(row: &$row) -> Result<Resource, StoreError> {
+                let uri: String = row.try_get("uri")?;
+                let corrupt = |what: &str| StoreError::Corrupt(format!("resource {uri}: {what}"));
+                let scopes: String = row.try_get("scopes")?;
+                let format: Option<String> = row.try_get("token_format")?;
+                Ok(Resource {
+                    uri: ResourceUri::parse(&uri).map_err(|_| corrupt("uri"))?,
+                    scopes: Scope::parse(&scopes).map_err(|_| corrupt("scopes"))?,
+                    format: format
+                        .map(|f| f.parse::<TokenFormat>())
+                        .transpose()
+                        .map_err(|_| corrupt("token_format"))?,
+                    access_token_ttl: row
+                        .try_get::<Option<i64>, _>("access_token_ttl")?
+                        .map(|t| u64::try_from(t).unwrap_or(0)),
+                })
+            }
+
+            impl TokenStore for $store {
+                async fn record_issued(
+                    &self,
+                    jti: &str,
+                    grant_id: &GrantId,
+                    expires_at: Timestamp,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(q::RECORD_ISSUED)
+                        .bind(jti)
+                        .bind(grant_id.as_str())
+                        .bind(expires_at.0)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn insert_opaque(
+                    &self,
+                    hash: &SecretHash,
+                    claims: &AccessTokenClaims,
+                ) -> Result<(), StoreError> {
+                    let json = serde_json::to_string(claims)
+                        .map_err(|e| StoreError::Corrupt(format!("claims: {e}")))?;
+                    sqlx::query(q::INSERT_OPAQUE)
+                        .bind(hash.as_bytes())
+                        .bind(&claims.jti)
+                        .bind(json)
+                        .bind(claims.exp.0)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn find_opaque(
+                    &self,
+                    hash: &SecretHash,
+                ) -> Result<Option<AccessTokenClaims>, StoreError> {
+                    let row = sqlx::query(q::SELECT_OPAQUE)
+                        .bind(hash.as_bytes())
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.map(|row| {
+                        let json: String = row.try_get("claims")?;
+                        serde_json::from_str(&json)
+                            .map_err(|e| StoreError::Corrupt(format!("opaque token claims: {e}")))
+                    })
+                    .transpose()
+                }
+
+                async fn revoke_jti(
+                    &self,
+                    jti: &str,
+                    expires_at: Timestamp,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(q::REVOKE_JTI)
+                        .bind(jti)
+                        .bind(expires_at.0)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn is_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+                    let row = sqlx::query(q::IS_REVOKED)
+                        .bind(jti)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    Ok(row.is_some())
+                }
+
+                async fn find_refresh_token(
+                    &self,
+                    hash: &SecretHash,
+                ) -> Result<Option<RefreshTokenState>, StoreError> {
+                    let row = sqlx::query(q::SELECT_REFRESH)
+                        .bind(hash.as_bytes())
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    let Some(row) = row else {
+                        return Ok(None);
+                    };
+                    let grant_id: String = row.try_get("grant_id")?;
+                    let client_id: String = row.try_get("client_id")?;
+                    let record = RefreshTokenRecord {
+                        hash: hash.clone(),
+                        grant_id: GrantId::from_stored(grant_id.clone()),
+                        client_id: ClientId::parse(client_id)
+                            .map_err(|_| StoreError::Corrupt("refresh token: client_id".into()))?,
+                        created_at: Timestamp(row.try_get("created_at")?),
+                        expires_at: Timestamp(row.try_get("expires_at")?),
+                    };
+                    let used = row.try_get::<Option<i64>, _>("used_at")?.is_some();
+                    let grant = self.load_grant(&grant_id).await?;
+                    Ok(Some(RefreshTokenState {
+                        record,
+                        used,
+                        grant,
+                    }))
+                }
+
+                async fn prune(&self, before: Timestamp) -> Result<u64, StoreError> {
+                    let mut removed = 0;
+                    for statement in q::PRUNE {
+                        removed += sqlx::query(statement)
+                            .bind(before.0)
+                            .execute(&self.pool)
+                            .await?
+                            .rows_affected();
+                    }
+                    Ok(removed)
+                }
+            }
+
+            impl ResourceStore for $store {
+                async fn insert_resource(
+                    &self,
+                    resource: &Resource,
+                    now: Timestamp,
+                ) -> Result<(), StoreError> {
+                    let result = sqlx::query(q::INSERT_RESOURCE)
+                        .bind(resource.uri.as_str())
+                        .bind(resource.scopes.to_string())
+                        .bind(resource.format.map(|f| f.as_str()))
+                        .bind(
+                            resource
+                                .access_token_ttl
+                                .map(|t| i64::try_from(t).unwrap_or(i64::MAX)),
+                        )
+                        .bind(now.0)
+                        .execute(&self.pool)
+                        .await;
+                    match result {
+                        Ok(_) => Ok(()),
+                        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                            Err(StoreError::Conflict(format!(
+                                "resource `{}` exists already",
+                                resource.uri.as_str()
+                            )))
+                        }
+                        Err(e) => Err(e.into()),
+                    }
+                }
+
+                async fn find_resource(
+                    &self,
+                    uri: &ResourceUri,
+                ) -> Result<Option<Resource>, StoreError> {
+                    let row = sqlx::query(q::SELECT_RESOURCE)
+                        .bind(uri.as_str())
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.as_ref().map(resource_from_row).transpose()
+                }
+
+                async fn list_resources(&self) -> Result<Vec<Resource>, StoreError> {
+                    let rows = sqlx::query(q::SELECT_RESOURCES)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    rows.iter().map(resource_from_row).collect()
+                }
+
+                async fn delete_resource(&self, uri: &ResourceUri) -> Result<bool, StoreError> {
+                    let done = sqlx::query(q::DELETE_RESOURCE)
+                        .bind(uri.as_str())
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(done.rows_affected() > 0)
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use impl_token_traits;

@@ -1,0 +1,139 @@
+//! `TokenStore` and `ResourceStore` behaviour: the deny-list, opaque tokens, the revocation cascade
+//! from a grant to its access tokens, resources, and pruning.
+use latchkey_core::client::TokenFormat;
+use latchkey_core::resource::Resource;
+use latchkey_core::secret::SecretHash;
+use latchkey_core::token::AccessTokenClaims;
+use latchkey_core::types::{ClientId, ResourceUri, Scope, Timestamp};
+use latchkey_store::{GrantStore, ResourceStore, Store, StoreError, TokenStore};
+
+use crate::store_test;
+
+fn claims(jti: &str) -> AccessTokenClaims {
+    AccessTokenClaims {
+        iss: "https://as.example".into(),
+        sub: "svc".into(),
+        aud: "https://api.example/".into(),
+        client_id: ClientId::parse("svc").unwrap(),
+        scope: Scope::parse("read").unwrap(),
+        iat: Timestamp(100),
+        exp: Timestamp(700),
+        jti: jti.into(),
+        auth_time: None,
+        act: None,
+    }
+}
+
+store_test!(opaque_tokens_and_the_deny_list, |store: Store| async move {
+    let hash = SecretHash::of(b"opaque-token");
+    store.insert_opaque(&hash, &claims("j1")).await.unwrap();
+    assert_eq!(store.find_opaque(&hash).await.unwrap(), Some(claims("j1")));
+    assert_eq!(
+        store.find_opaque(&SecretHash::of(b"other")).await.unwrap(),
+        None
+    );
+    assert!(!store.is_revoked("j1").await.unwrap());
+    store.revoke_jti("j1", Timestamp(700)).await.unwrap();
+    store.revoke_jti("j1", Timestamp(700)).await.unwrap();
+    assert!(store.is_revoked("j1").await.unwrap());
+    // Pruned once the token could not be valid anyway.
+    store.prune(Timestamp(701)).await.unwrap();
+    assert!(!store.is_revoked("j1").await.unwrap());
+    assert_eq!(store.find_opaque(&hash).await.unwrap(), None);
+});
+
+store_test!(
+    revoking_a_grant_denies_its_access_tokens,
+    |store: Store| async move {
+        let code = crate::grants::setup(&store).await;
+        store
+            .record_issued("from-grant", &code.grant.grant_id, Timestamp(700))
+            .await
+            .unwrap();
+        assert!(!store.is_revoked("from-grant").await.unwrap());
+        store
+            .revoke_grant(&code.grant.grant_id, Timestamp(200))
+            .await
+            .unwrap();
+        assert!(store.is_revoked("from-grant").await.unwrap());
+    }
+);
+
+store_test!(
+    refresh_tokens_are_found_in_any_state,
+    |store: Store| async move {
+        let code = crate::grants::setup(&store).await;
+        let client = latchkey_store::ClientStore::find_client(&store, &code.grant.client_id)
+            .await
+            .unwrap()
+            .unwrap();
+        let target = latchkey_core::resource::Target {
+            audience: "https://as.example".into(),
+            resource: None,
+            scope: code.grant.scope.clone(),
+            format: TokenFormat::Jwt,
+            ttl: 600,
+        };
+        let refresh = crate::grants::policy()
+            .issue_for_grant(&client, &code.grant, &target, Timestamp(30))
+            .refresh
+            .unwrap();
+        store.insert_refresh_token(&refresh.record).await.unwrap();
+        let found = store
+            .find_refresh_token(&refresh.record.hash)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!found.used);
+        assert_eq!(found.grant.grant_id, code.grant.grant_id);
+        store
+            .use_refresh_token(&refresh.record.hash, Timestamp(40))
+            .await
+            .unwrap();
+        assert!(
+            store
+                .find_refresh_token(&refresh.record.hash)
+                .await
+                .unwrap()
+                .unwrap()
+                .used
+        );
+        assert!(
+            store
+                .find_refresh_token(&SecretHash::of(b"x"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+);
+
+store_test!(resources_round_trip, |store: Store| async move {
+    let api = Resource {
+        uri: ResourceUri::parse("https://api.example/").unwrap(),
+        scopes: Scope::parse("read write").unwrap(),
+        format: Some(TokenFormat::Opaque),
+        access_token_ttl: Some(300),
+    };
+    store.insert_resource(&api, Timestamp(1)).await.unwrap();
+    let err = store.insert_resource(&api, Timestamp(1)).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)));
+    assert_eq!(
+        store.find_resource(&api.uri).await.unwrap(),
+        Some(api.clone())
+    );
+    let plain = Resource {
+        uri: ResourceUri::parse("http://127.0.0.1:8788/mcp").unwrap(),
+        scopes: Scope::default(),
+        format: None,
+        access_token_ttl: None,
+    };
+    store.insert_resource(&plain, Timestamp(2)).await.unwrap();
+    assert_eq!(
+        store.list_resources().await.unwrap(),
+        vec![plain.clone(), api.clone()]
+    );
+    assert!(store.delete_resource(&api.uri).await.unwrap());
+    assert!(!store.delete_resource(&api.uri).await.unwrap());
+    assert_eq!(store.find_resource(&api.uri).await.unwrap(), None);
+});
