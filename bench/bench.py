@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Latchkey's benchmark suite: starts a server per backend, drives wrk against each scenario, prints one
-table (Markdown, so it can go straight into bench/RESULTS.md).
+"""Latchkey's benchmark suite: Latchkey on SQLite and on PostgreSQL, node-oidc-provider configured the
+same way, and a static-response ceiling, driven by wrk with the same connections and duration, one
+scenario at a time across all servers. Prints one Markdown table (so it can go into bench/RESULTS.md).
 
 Only loopback addresses are used; every process started here is stopped before the script exits. The
-load generator shares the machine's cores with the server, so figures are for both together.
-Standard library only, so it runs wherever python3 and wrk do.
+load generator shares the machine's cores with the server under test, so figures are for both together.
+Standard library only.
 """
 import argparse
 import base64
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -34,6 +36,10 @@ done = function(summary, latency, requests)
     e.connect + e.read + e.write + e.timeout, e.status))
 end
 """
+
+CLIENT_SCOPE = "api:read"
+JWT_RESOURCE = "https://api.example/"
+OPAQUE_RESOURCE = "https://opaque.example/"
 
 
 def free_port():
@@ -54,20 +60,92 @@ def rss_kib(pid):
     return current, peak
 
 
-class Latchkey:
-    """A `latchkey serve` process on a fresh database of one backend."""
+def post(url, form, basic=None):
+    data = urllib.parse.urlencode(form).encode()
+    request = urllib.request.Request(url, data=data, method="POST")
+    request.add_header("content-type", "application/x-www-form-urlencoded")
+    if basic:
+        request.add_header("authorization", f"Basic {basic}")
+    with urllib.request.urlopen(request, timeout=10) as r:
+        body = r.read()
+        return json.loads(body) if body else {}
+
+
+def wait_until_up(url, process, what):
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError):
+            if process.poll() is not None:
+                raise SystemExit(f"bench: {what} exited with {process.returncode}")
+            time.sleep(0.001)
+    raise SystemExit(f"bench: {what} did not start within 30s")
+
+
+def stop(process):
+    if process and process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class Server:
+    """What every server under test offers the scenarios."""
+
+    name = ""
+    process = None
+    startup_ms = None
+    idle_rss_kib = None
+
+    def urls(self):
+        raise NotImplementedError
+
+    def basic(self):
+        return base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
+
+    def token(self, resource):
+        return post(self.urls()["token"], {"grant_type": "client_credentials", "scope": CLIENT_SCOPE,
+                                          "resource": resource}, self.basic())["access_token"]
+
+    def close(self):
+        stop(self.process)
+
+
+class Latchkey(Server):
+    """`latchkey serve` on a fresh database of one backend."""
+
+    CONFIG = f"""
+[scopes."{CLIENT_SCOPE}"]
+description = "Read the API"
+[resources."{JWT_RESOURCE}"]
+scopes = ["{CLIENT_SCOPE}"]
+[resources."{OPAQUE_RESOURCE}"]
+scopes = ["{CLIENT_SCOPE}"]
+format = "opaque"
+"""
 
     def __init__(self, binary, backend, workdir, postgres_url):
+        self.name = f"latchkey ({backend})"
         self.binary, self.backend, self.workdir = binary, backend, workdir
         self.port = free_port()
         self.origin = f"http://127.0.0.1:{self.port}"
+        config = os.path.join(workdir, "latchkey.toml")
+        with open(config, "w") as f:
+            f.write(self.CONFIG)
         self.env = {
             "PATH": os.environ.get("PATH", ""),
             "LATCHKEY_MASTER_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+            "LATCHKEY_CONFIG": config,
             # Per-request access logs cost a write per request; operators who bench turn them off too.
             "LATCHKEY_LOG_LEVEL": "warn",
         }
-        self.pg_admin, self.pg_db = None, None
+        self.pg_admin = self.pg_db = None
         if backend == "sqlite":
             self.database = f"sqlite://{workdir}/latchkey.db"
         else:
@@ -75,55 +153,89 @@ class Latchkey:
             self.pg_db = f"latchkey_bench_{secrets.token_hex(4)}"
             psql(postgres_url, f"CREATE DATABASE {self.pg_db}")
             self.database = postgres_url.rsplit("/", 1)[0] + "/" + self.pg_db
-        self.process = None
-        self.startup_ms = None
+
+    def urls(self):
+        o = self.origin
+        return {"metadata": f"{o}/.well-known/oauth-authorization-server", "jwks": f"{o}/jwks",
+                "token": f"{o}/token", "introspect": f"{o}/introspect", "revoke": f"{o}/revoke"}
 
     def cli(self, *args):
-        out = subprocess.run(
-            [self.binary, *args, "--database", self.database],
-            env=self.env, capture_output=True, text=True, check=True,
-        )
-        return out.stdout
+        return subprocess.run([self.binary, *args, "--database", self.database], env=self.env,
+                              capture_output=True, text=True, check=True).stdout
 
     def start(self):
         # The first start creates the signing key and runs migrations; what we time is a normal restart.
         self._spawn()
-        self.stop_process()
+        stop(self.process)
         started = time.monotonic()
         self._spawn()
         self.startup_ms = (time.monotonic() - started) * 1000
+        self.idle_rss_kib = rss_kib(self.process.pid)[0]
+        created = json.loads(self.cli("client", "create", "--name", "bench", "--scope", CLIENT_SCOPE, "--json"))
+        self.client_id, self.client_secret = created["client_id"], created["client_secret"]
 
     def _spawn(self):
         self.process = subprocess.Popen(
             [self.binary, "serve", "--listen", f"127.0.0.1:{self.port}", "--issuer", self.origin,
              "--database", self.database],
-            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{self.origin}/health/live", timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError):
-                if self.process.poll() is not None:
-                    raise SystemExit(f"bench: latchkey exited with {self.process.returncode}")
-                time.sleep(0.001)
-        raise SystemExit("bench: latchkey did not start within 20s")
-
-    def stop_process(self):
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until_up(f"{self.origin}/health/live", self.process, self.name)
 
     def close(self):
-        self.stop_process()
+        stop(self.process)
         if self.pg_db:
             psql(self.pg_admin, f"DROP DATABASE IF EXISTS {self.pg_db} WITH (FORCE)")
+
+
+class OidcProvider(Server):
+    """panva's node-oidc-provider from npm, configured as bench/peer/server.mjs says."""
+
+    name = "node-oidc-provider"
+
+    def __init__(self):
+        self.port = free_port()
+        self.origin = f"http://127.0.0.1:{self.port}"
+        self.client_id, self.client_secret = "bench", secrets.token_urlsafe(32)
+
+    def urls(self):
+        o = self.origin
+        return {"metadata": f"{o}/.well-known/openid-configuration", "jwks": f"{o}/jwks",
+                "token": f"{o}/token", "introspect": f"{o}/token/introspection",
+                "revoke": f"{o}/token/revocation"}
+
+    def start(self):
+        peer = os.path.join(HERE, "peer")
+        if not os.path.isdir(os.path.join(peer, "node_modules", "oidc-provider")):
+            subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent"], cwd=peer, check=True)
+        started = time.monotonic()
+        self.process = subprocess.Popen(
+            ["node", "server.mjs", str(self.port), self.client_id, self.client_secret], cwd=peer,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until_up(self.urls()["metadata"], self.process, self.name)
+        self.startup_ms = (time.monotonic() - started) * 1000
+        self.idle_rss_kib = rss_kib(self.process.pid)[0]
+
+
+class Ceiling(Server):
+    """The smallest axum server answering every GET with Latchkey's metadata bytes."""
+
+    name = "static ceiling (axum)"
+
+    def __init__(self, binary, body_file):
+        self.binary, self.body_file = binary, body_file
+        self.port = free_port()
+
+    def urls(self):
+        url = f"http://127.0.0.1:{self.port}/.well-known/oauth-authorization-server"
+        return {"metadata": url, "jwks": url}
+
+    def start(self):
+        started = time.monotonic()
+        self.process = subprocess.Popen([self.binary, str(self.port), self.body_file],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until_up(self.urls()["metadata"], self.process, self.name)
+        self.startup_ms = (time.monotonic() - started) * 1000
+        self.idle_rss_kib = rss_kib(self.process.pid)[0]
 
 
 def psql(url, sql):
@@ -147,24 +259,35 @@ def wrk(url, lua, duration, connections, threads, workdir):
     return r
 
 
-def post_lua(body, headers):
-    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(body)}",
-             'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"']
-    lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
-    return "\n".join(lines) + "\n"
+def post_lua(form, basic):
+    body = urllib.parse.urlencode(form)
+    return "\n".join([
+        'wrk.method = "POST"',
+        f"wrk.body = {json.dumps(body)}",
+        'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"',
+        f'wrk.headers["Authorization"] = {json.dumps("Basic " + basic)}',
+    ]) + "\n"
 
 
-def latchkey_scenarios(server):
-    """(name, url, wrk lua) for each scenario, with the clients they need created by the CLI."""
-    created = json.loads(server.cli("client", "create", "--name", "bench", "--json"))
-    basic = base64.b64encode(f"{created['client_id']}:{created['client_secret']}".encode()).decode()
-    meta = f"{server.origin}/.well-known/oauth-authorization-server"
-    return [
-        ("metadata GET", meta, ""),
-        ("JWKS GET", f"{server.origin}/jwks", ""),
-        ("client_credentials (client_secret_basic)", f"{server.origin}/token",
-         post_lua("grant_type=client_credentials", {"Authorization": f"Basic {basic}"})),
-    ]
+def scenarios(server):
+    """(name, url, wrk lua) for each scenario this server offers; None where it has no equivalent."""
+    u = server.urls()
+    out = {"metadata GET": (u["metadata"], ""), "JWKS GET": (u["jwks"], "")}
+    if isinstance(server, Ceiling):
+        return out
+    basic = server.basic()
+    grant = {"grant_type": "client_credentials", "scope": CLIENT_SCOPE}
+    out["client_credentials, JWT (client_secret_basic)"] = (
+        u["token"], post_lua({**grant, "resource": JWT_RESOURCE}, basic))
+    out["client_credentials, opaque"] = (u["token"], post_lua({**grant, "resource": OPAQUE_RESOURCE}, basic))
+    # node-oidc-provider refuses to introspect structured (JWT) access tokens.
+    if not isinstance(server, OidcProvider):
+        out["introspection, JWT"] = (u["introspect"], post_lua({"token": server.token(JWT_RESOURCE)}, basic))
+    out["introspection, opaque"] = (u["introspect"], post_lua({"token": server.token(OPAQUE_RESOURCE)}, basic))
+    # Revoking one token over and over would measure "already revoked"; an unknown token makes both
+    # servers authenticate the client, look the token up and answer 200.
+    out["revocation (unknown token)"] = (u["revoke"], post_lua({"token": secrets.token_urlsafe(32)}, basic))
+    return out
 
 
 def machine():
@@ -181,13 +304,17 @@ def machine():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--binary", required=True)
+    parser.add_argument("--ceiling", help="the static_ceiling example binary")
     parser.add_argument("--smoke", action="store_true", help="1 s per scenario, no warm-up")
     parser.add_argument("--duration", type=int, default=10, help="seconds per scenario")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--backend", choices=["sqlite", "postgres", "all"], default="all")
+    parser.add_argument("--no-peer", action="store_true", help="skip node-oidc-provider")
     parser.add_argument("--postgres-url", default=os.environ.get(
         "LATCHKEY_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument("--only", action="append", default=[],
+                        help="run only scenarios whose name contains this (repeatable)")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
     duration = 1 if args.smoke else args.duration
@@ -195,51 +322,75 @@ def main():
     backends = ["sqlite", "postgres"] if args.backend == "all" else [args.backend]
     if "postgres" in backends and not shutil.which("psql"):
         raise SystemExit("bench: psql is missing; install postgresql-client or pass --backend sqlite")
+    peer = not args.no_peer
+    if peer and not shutil.which("node"):
+        raise SystemExit("bench: node is missing; install Node.js or pass --no-peer")
 
-    rows = []
     workroot = tempfile.mkdtemp(prefix="latchkey-bench-")
+    servers = []
+    rows = []
     try:
         for backend in backends:
             workdir = os.path.join(workroot, backend)
             os.makedirs(workdir)
-            server = Latchkey(args.binary, backend, workdir, args.postgres_url)
-            try:
-                server.start()
-                idle_rss, _ = rss_kib(server.process.pid)
-                for name, url, lua in latchkey_scenarios(server):
-                    if warmup:
-                        wrk(url, lua, warmup, args.connections, args.threads, workdir)
-                    r = wrk(url, lua, duration, args.connections, args.threads, workdir)
-                    if r["requests"] == 0 or r["errors"] == r["requests"]:
-                        raise SystemExit(f"bench: scenario `{name}` on {backend} served no successful request")
-                    rss, peak = rss_kib(server.process.pid)
-                    rows.append({"scenario": name, "server": f"latchkey ({backend})", **r,
-                                 "rss_kib": rss, "peak_rss_kib": peak, "idle_rss_kib": idle_rss,
-                                 "startup_ms": server.startup_ms})
-            finally:
-                server.close()
+            servers.append(Latchkey(args.binary, backend, workdir, args.postgres_url))
+        if peer:
+            servers.append(OidcProvider())
+        for server in servers:
+            server.start()
+        if args.ceiling:
+            body = os.path.join(workroot, "metadata.json")
+            with urllib.request.urlopen(servers[0].urls()["metadata"]) as r, open(body, "wb") as f:
+                f.write(r.read())
+            ceiling = Ceiling(args.ceiling, body)
+            ceiling.start()
+            servers.append(ceiling)
+        plans = {s.name: scenarios(s) for s in servers}
+        order = list(dict.fromkeys(name for plan in plans.values() for name in plan))
+        if args.only:
+            order = [name for name in order if any(o in name for o in args.only)]
+        # Scenario by scenario, server after server: each sees the same machine state.
+        for scenario in order:
+            for server in servers:
+                if scenario not in plans[server.name]:
+                    continue
+                url, lua = plans[server.name][scenario]
+                if warmup:
+                    wrk(url, lua, warmup, args.connections, args.threads, workroot)
+                r = wrk(url, lua, duration, args.connections, args.threads, workroot)
+                if r["requests"] == 0 or r["errors"] == r["requests"]:
+                    raise SystemExit(f"bench: `{scenario}` on {server.name} served no successful request")
+                rss, peak = rss_kib(server.process.pid)
+                rows.append({"scenario": scenario, "server": server.name, **r, "rss_kib": rss,
+                             "peak_rss_kib": peak})
     finally:
+        for server in servers:
+            server.close()
         shutil.rmtree(workroot, ignore_errors=True)
 
     print()
     print(f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-    print(f"machine: {machine()}; wrk -t{args.threads} -c{args.connections} -d{duration}s shares these cores with the server")
-    seen = set()
-    for row in rows:
-        if row["server"] not in seen:
-            seen.add(row["server"])
-            print(f"{row['server']}: start to first response {row['startup_ms']:.0f} ms, idle RSS {row['idle_rss_kib'] / 1024:.1f} MiB")
+    print(f"machine: {machine()}; wrk -t{args.threads} -c{args.connections} -d{duration}s "
+          f"(after a {warmup}s warm-up) shares these cores with the server")
+    for server in servers:
+        print(f"{server.name}: start to first response {server.startup_ms:.0f} ms, "
+              f"idle RSS {server.idle_rss_kib / 1024:.1f} MiB")
     print()
-    print("| scenario | server | req/s | p50 ms | p99 ms | errors | RSS MiB (peak) |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    peer_rps = {r["scenario"]: r["rps"] for r in rows if r["server"] == OidcProvider.name}
+    ceiling_rps = {r["scenario"]: r["rps"] for r in rows if r["server"] == Ceiling.name}
+    print("| scenario | server | req/s | vs peer | vs ceiling | p50 ms | p99 ms | errors | RSS MiB (peak) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['scenario']} | {r['server']} | {r['rps']:,.0f} | {r['p50_us'] / 1000:.2f} | "
-              f"{r['p99_us'] / 1000:.2f} | {r['errors']} | {r['rss_kib'] / 1024:.1f} ({r['peak_rss_kib'] / 1024:.1f}) |")
+        versus = lambda table: (f"{r['rps'] / table[r['scenario']]:.1f}x"
+                                if r["scenario"] in table and r["server"].startswith("latchkey") else "")
+        print(f"| {r['scenario']} | {r['server']} | {r['rps']:,.0f} | {versus(peer_rps)} | "
+              f"{versus(ceiling_rps)} | {r['p50_us'] / 1000:.2f} | {r['p99_us'] / 1000:.2f} | {r['errors']} | "
+              f"{r['rss_kib'] / 1024:.1f} ({r['peak_rss_kib'] / 1024:.1f}) |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=2)
     errors = sum(r["errors"] for r in rows)
-    print(f"\nbench: {len(rows)} scenarios run, {errors} failed requests")
+    print(f"\nbench: {len(rows)} runs, {errors} failed requests")
 
 
 if __name__ == "__main__":

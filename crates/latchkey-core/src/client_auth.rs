@@ -118,13 +118,13 @@ fn form_decode(input: &str) -> Option<String> {
 /// # Security
 /// Every failure is the same `invalid_client` to the caller apart from its description, which never
 /// says whether the client exists; the secret comparison is constant-time.
-pub fn authenticate(
-    client: Option<Client>,
+pub fn authenticate<C: std::borrow::Borrow<Client>>(
+    client: Option<C>,
     presented: &PresentedCredentials,
-) -> Result<Client, OAuthError> {
+) -> Result<C, OAuthError> {
     let failed = || OAuthError::invalid_client("client authentication failed");
     let client = client.ok_or_else(failed)?;
-    match (&client.auth, &presented.secret) {
+    match (&client.borrow().auth, &presented.secret) {
         (ClientAuth::Secret { method, hash }, Some(secret)) => {
             if !secret.verify(hash) {
                 return Err(failed());
@@ -280,7 +280,7 @@ mod tests {
             ErrorCode::InvalidClient
         );
         assert_eq!(
-            authenticate(None, &presented).unwrap_err().code,
+            authenticate::<Client>(None, &presented).unwrap_err().code,
             ErrorCode::InvalidClient
         );
     }

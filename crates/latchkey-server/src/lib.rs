@@ -12,6 +12,7 @@ pub mod error;
 mod extract;
 pub mod keyring;
 mod pages;
+pub mod registry;
 pub mod router;
 pub mod state;
 pub mod throttle;
@@ -34,7 +35,8 @@ pub async fn serve(
         state.clone(),
         stop_rx.clone(),
     ));
-    let pruner = tokio::spawn(prune_periodically(state.clone(), stop_rx));
+    let pruner = tokio::spawn(prune_periodically(state.clone(), stop_rx.clone()));
+    let watcher = tokio::spawn(registry::watch(state.clone(), stop_rx));
     let app = router::router(state);
     let result = axum::serve(
         listener,
@@ -48,6 +50,9 @@ pub async fn serve(
         .await
         .ok();
     tokio::time::timeout(Duration::from_secs(1), pruner)
+        .await
+        .ok();
+    tokio::time::timeout(Duration::from_secs(1), watcher)
         .await
         .ok();
     result

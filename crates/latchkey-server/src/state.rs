@@ -15,7 +15,9 @@ use latchkey_store::Store;
 use crate::clock::Clock;
 use crate::keyring::{self, KeySet, KeyringError};
 use crate::pages::CsrfKey;
+use crate::registry::Registry;
 use crate::throttle::{LoginThrottle, ThrottleSettings};
+use crate::tokens::VerifiedTokens;
 
 /// Limits applied to every route.
 #[derive(Clone, Debug)]
@@ -74,6 +76,8 @@ pub struct Settings {
     pub keys: KeySettings,
     /// The pages.
     pub ui: UiSettings,
+    /// How often the client and resource cache checks the database for changes.
+    pub cache_refresh_interval: Duration,
     /// Resources from the configuration file (`latchkey resource add` stores more in the database).
     pub resources: BTreeMap<latchkey_core::types::ResourceUri, latchkey_core::resource::Resource>,
     /// Signing in.
@@ -115,6 +119,8 @@ struct Inner {
     keys: RwLock<Arc<KeySet>>,
     csrf: CsrfKey,
     throttle: LoginThrottle,
+    registry: Registry,
+    verified: VerifiedTokens,
 }
 
 impl AppState {
@@ -131,6 +137,7 @@ impl AppState {
         let metadata = CachedJson::new(&settings.features.document());
         let csrf = CsrfKey::new(master.derive("latchkey csrf v1"));
         let throttle = LoginThrottle::new(settings.login.throttle);
+        let registry = Registry::new(&store).await?;
         Ok(AppState(Arc::new(Inner {
             store,
             clock,
@@ -140,6 +147,8 @@ impl AppState {
             keys: RwLock::new(keys.shared()),
             csrf,
             throttle,
+            registry,
+            verified: VerifiedTokens::default(),
         })))
     }
 
@@ -161,6 +170,16 @@ impl AppState {
     /// CSRF token key.
     pub(crate) fn csrf(&self) -> &CsrfKey {
         &self.0.csrf
+    }
+
+    /// Cached clients and resources.
+    pub fn registry(&self) -> &Registry {
+        &self.0.registry
+    }
+
+    /// JWTs whose signatures were checked.
+    pub(crate) fn verified(&self) -> &VerifiedTokens {
+        &self.0.verified
     }
 
     /// Failed-login counters.

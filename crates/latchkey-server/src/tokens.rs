@@ -1,12 +1,15 @@
 //! Access tokens as the endpoints share them: the resource a request names, encoding an issued token
 //! (signed JWT, or an opaque reference stored hashed), and recognising a token this server issued.
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
 use latchkey_core::client::TokenFormat;
 use latchkey_core::introspection::{Active, jwt_is_current};
 use latchkey_core::resource::Resource;
 use latchkey_core::secret::{ClientSecret, SecretHash};
 use latchkey_core::token::{AccessTokenClaims, IssuedAccessToken, jwt};
 use latchkey_core::types::{ResourceUri, Timestamp};
-use latchkey_store::{RefreshTokenState, ResourceStore, StoreError, TokenStore};
+use latchkey_store::{RefreshTokenState, StoreError, TokenStore};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -22,7 +25,7 @@ pub(crate) async fn find_resource(
     if let Some(configured) = app.settings().resources.get(uri) {
         return Ok(Some(configured.clone()));
     }
-    app.store().find_resource(uri).await
+    app.registry().resource(app.store(), uri).await
 }
 
 /// The token string for an issued access token: a signed JWT, or a random reference whose hash and
@@ -53,10 +56,20 @@ pub(crate) async fn active_access_token(
     now: Timestamp,
 ) -> Result<Option<AccessTokenClaims>, StoreError> {
     let claims = if looks_like_jwt(token) {
-        let keys = app.keys();
-        match jwt::verify::<AccessTokenClaims>(token, &keys.published) {
-            Ok((header, claims)) if header.typ == jwt::ACCESS_TOKEN_TYP => claims,
-            _ => return Ok(None),
+        let key = SecretHash::of(token.as_bytes());
+        match app.verified().get(&key) {
+            Some(claims) => claims,
+            None => {
+                let keys = app.keys();
+                match jwt::verify::<AccessTokenClaims>(token, &keys.published) {
+                    Ok((header, claims)) if header.typ == jwt::ACCESS_TOKEN_TYP => {
+                        let claims = Arc::new(claims);
+                        app.verified().insert(key, claims.clone());
+                        claims
+                    }
+                    _ => return Ok(None),
+                }
+            }
         }
     } else {
         match app
@@ -64,15 +77,41 @@ pub(crate) async fn active_access_token(
             .find_opaque(&SecretHash::of(token.as_bytes()))
             .await?
         {
-            Some(claims) => claims,
+            Some(claims) => Arc::new(claims),
             None => return Ok(None),
         }
     };
     let issuer = app.settings().features.issuer.as_str();
+    // Expiry and revocation are checked on every call, cached signature or not: a token revoked after
+    // it was cached is still reported inactive.
     if !jwt_is_current(&claims, issuer, now) || app.store().is_revoked(&claims.jti).await? {
         return Ok(None);
     }
-    Ok(Some(claims))
+    Ok(Some(Arc::unwrap_or_clone(claims)))
+}
+
+/// Claims of JWTs whose signature was already checked, by SHA-256 of the token: verifying an ES256
+/// signature costs more than the rest of an introspection. Bounded; emptied when full.
+#[derive(Debug, Default)]
+pub(crate) struct VerifiedTokens(RwLock<HashMap<[u8; 32], Arc<AccessTokenClaims>>>);
+
+const MAX_VERIFIED: usize = 50_000;
+
+impl VerifiedTokens {
+    fn get(&self, key: &SecretHash) -> Option<Arc<AccessTokenClaims>> {
+        let map = self.0.read().unwrap_or_else(|p| p.into_inner());
+        map.get(key.as_bytes()).cloned()
+    }
+
+    fn insert(&self, key: SecretHash, claims: Arc<AccessTokenClaims>) {
+        let mut map = self.0.write().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_VERIFIED {
+            map.clear();
+        }
+        let mut bytes = [0u8; 32];
+        bytes.copy_from_slice(key.as_bytes());
+        map.insert(bytes, claims);
+    }
 }
 
 /// A refresh token in whatever state it is.

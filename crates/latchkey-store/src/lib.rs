@@ -296,10 +296,12 @@ pub trait ResourceStore {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
-/// Liveness of the database itself.
+/// Liveness of the database itself, and the change counter caches watch.
 pub trait HealthStore {
     /// Runs a trivial query.
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// A number that changes whenever a client or a resource changes, whoever changed it.
+    fn registry_version(&self) -> impl Future<Output = Result<i64, StoreError>> + Send;
 }
 
 /// The configured backend. An enum rather than `dyn`: no boxed futures, and the server compiles once.
@@ -540,5 +542,8 @@ impl ResourceStore for Store {
 impl HealthStore for Store {
     async fn ping(&self) -> Result<(), StoreError> {
         dispatch!(self.ping())
+    }
+    async fn registry_version(&self) -> Result<i64, StoreError> {
+        dispatch!(self.registry_version())
     }
 }

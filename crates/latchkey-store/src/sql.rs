@@ -209,6 +209,14 @@ macro_rules! impl_role_traits {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
                 Ok(())
             }
+
+            async fn registry_version(&self) -> Result<i64, StoreError> {
+                let row =
+                    sqlx::query("SELECT version FROM change_counters WHERE name = 'registry'")
+                        .fetch_one(&self.pool)
+                        .await?;
+                Ok(row.try_get("version")?)
+            }
         }
     };
 }

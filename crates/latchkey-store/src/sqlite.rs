@@ -62,6 +62,11 @@ fn migrator() -> Migrator {
             "token_services",
             include_str!("../migrations/sqlite/0003_token_services.sql"),
         ),
+        (
+            4,
+            "change_counters",
+            include_str!("../migrations/sqlite/0004_change_counters.sql"),
+        ),
     ])
 }
 

@@ -58,6 +58,14 @@ pub struct RawConfig {
     users: RawUsers,
     #[serde(default)]
     resources: BTreeMap<String, RawResource>,
+    #[serde(default)]
+    cache: RawCache,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCache {
+    refresh_interval: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -619,6 +627,17 @@ impl Config {
                 return Err(format!("{file}: {key}: need 0 < delay_after <= lock_after"));
             }
         }
+        let cache_refresh = duration(
+            &raw.cache.refresh_interval,
+            file,
+            "cache.refresh_interval",
+            Duration::from_millis(250),
+        )?;
+        if cache_refresh.is_zero() || cache_refresh > Duration::from_secs(60) {
+            return Err(format!(
+                "{file}: cache.refresh_interval: must be between 1ms and 60s"
+            ));
+        }
         let min_password_length = raw.users.min_password_length.unwrap_or(8);
         if min_password_length == 0 {
             return Err(format!(
@@ -641,6 +660,7 @@ impl Config {
                 ui,
                 login,
                 resources: resources(&raw.resources, file)?,
+                cache_refresh_interval: cache_refresh,
             },
             min_password_length,
         })

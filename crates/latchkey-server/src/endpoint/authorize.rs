@@ -18,7 +18,7 @@ use latchkey_core::password::{Password, PasswordHash};
 use latchkey_core::secret::{SecretHash, random_base64url};
 use latchkey_core::types::{Scope, Timestamp};
 use latchkey_core::user::{User, Username};
-use latchkey_store::{ClientStore, GrantStore, Session, SessionStore, StoreError, UserStore};
+use latchkey_store::{GrantStore, Session, SessionStore, StoreError, UserStore};
 
 use crate::error::InternalCause;
 use crate::pages::i18n::Locale;
@@ -349,7 +349,11 @@ async fn issue(
 
 async fn load_request(app: &AppState, params: &Params) -> Result<AuthorizationRequest, Stop> {
     let client = match requested_client_id(params) {
-        Ok(id) => app.store().find_client(&id).await?,
+        Ok(id) => app
+            .registry()
+            .client(app.store(), &id)
+            .await?
+            .map(|c| (*c).clone()),
         Err(AuthorizeError::Page(e)) => return Err(Stop::Page(StatusCode::BAD_REQUEST, e)),
         Err(AuthorizeError::Redirect(r)) => {
             return Err(Stop::Internal(format!("unexpected redirect: {}", r.error)));

@@ -6,7 +6,7 @@ use latchkey_core::OAuthError;
 use latchkey_core::client::Client;
 use latchkey_core::client_auth::{authenticate, parse_credentials};
 use latchkey_core::params::Params;
-use latchkey_store::ClientStore;
+use std::sync::Arc;
 
 use crate::error::ApiError;
 use crate::extract::form::OAuthForm;
@@ -14,7 +14,7 @@ use crate::state::AppState;
 
 /// An authenticated client and the rest of its request's parameters (credentials removed).
 pub(crate) struct AuthenticatedClient {
-    pub(crate) client: Client,
+    pub(crate) client: Arc<Client>,
     pub(crate) params: Params,
 }
 
@@ -35,7 +35,10 @@ impl FromRequest<AppState> for AuthenticatedClient {
         };
         let OAuthForm(mut params) = OAuthForm::from_request(req, state).await?;
         let presented = parse_credentials(authorization.as_deref(), &mut params)?;
-        let registered = state.store().find_client(&presented.client_id).await?;
+        let registered = state
+            .registry()
+            .client(state.store(), &presented.client_id)
+            .await?;
         let client = authenticate(registered, &presented)?;
         Ok(AuthenticatedClient { client, params })
     }

@@ -123,3 +123,43 @@ store_test!(list_delete_and_rotate_secret, |store: Store| async move {
     assert!(store.find_client(&id).await.unwrap().is_none());
     assert_eq!(store.list_clients().await.unwrap().len(), 1);
 });
+
+store_test!(
+    every_client_or_resource_change_bumps_the_registry_version,
+    |store: Store| async move {
+        use latchkey_store::{HealthStore, ResourceStore};
+        let v0 = store.registry_version().await.unwrap();
+        let secret = ClientSecret::generate();
+        store
+            .insert_client(&sample_client("v", &secret))
+            .await
+            .unwrap();
+        let v1 = store.registry_version().await.unwrap();
+        assert!(v1 > v0);
+        let id = ClientId::parse("v").unwrap();
+        store
+            .set_client_secret(
+                &id,
+                AuthMethod::ClientSecretBasic,
+                &ClientSecret::generate().hash(),
+            )
+            .await
+            .unwrap();
+        let v2 = store.registry_version().await.unwrap();
+        assert!(v2 > v1);
+        store.delete_client(&id).await.unwrap();
+        let v3 = store.registry_version().await.unwrap();
+        assert!(v3 > v2);
+        let resource = latchkey_core::resource::Resource {
+            uri: latchkey_core::types::ResourceUri::parse("https://api.example/").unwrap(),
+            scopes: Scope::default(),
+            format: None,
+            access_token_ttl: None,
+        };
+        store
+            .insert_resource(&resource, Timestamp(1))
+            .await
+            .unwrap();
+        assert!(store.registry_version().await.unwrap() > v3);
+    }
+);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use latchkey_store::testing::TestDatabase;
 use serde_json::Value;
 
-use crate::harness::{MASTER_KEY, TestServer, basic, server_test};
+use crate::harness::{MASTER_KEY, TestServer, basic, eventually, server_test};
 
 fn latchkey(db: &TestDatabase, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_latchkey"))
@@ -85,10 +85,13 @@ server_test!(
         let rotated = json_of(&latchkey(&db, &["client", "rotate-secret", &id, "--json"]));
         let new_secret = rotated["client_secret"].as_str().unwrap();
         assert_ne!(new_secret, secret);
-        let old = server
-            .token_request(&grant, Some(basic(&id, &secret)))
-            .await;
-        assert_eq!(old.status(), 401);
+        eventually("the old secret stops working", || async {
+            let old = server
+                .token_request(&grant, Some(basic(&id, &secret)))
+                .await;
+            old.status() == 401
+        })
+        .await;
         let new = server
             .token_request(&grant, Some(basic(&id, new_secret)))
             .await;
@@ -96,10 +99,13 @@ server_test!(
 
         let deleted = latchkey(&db, &["client", "delete", &id]);
         assert!(deleted.status.success());
-        let gone = server
-            .token_request(&grant, Some(basic(&id, new_secret)))
-            .await;
-        assert_eq!(gone.status(), 401);
+        eventually("a deleted client stops working", || async {
+            let gone = server
+                .token_request(&grant, Some(basic(&id, new_secret)))
+                .await;
+            gone.status() == 401
+        })
+        .await;
         let again = one_line_error(&latchkey(&db, &["client", "delete", &id]));
         assert!(again.contains("does not exist"), "{again}");
         server.stop().await;
@@ -762,16 +768,19 @@ server_test!(
                 .status
                 .success()
         );
-        let response = server
-            .token_request(
-                &[
-                    ("grant_type", "client_credentials"),
-                    ("resource", "http://127.0.0.1:8788/mcp"),
-                ],
-                Some(basic(&id, &secret)),
-            )
-            .await;
-        assert_eq!(response.status(), 400, "a deleted resource is unknown");
+        eventually("a deleted resource becomes unknown", || async {
+            let response = server
+                .token_request(
+                    &[
+                        ("grant_type", "client_credentials"),
+                        ("resource", "http://127.0.0.1:8788/mcp"),
+                    ],
+                    Some(basic(&id, &secret)),
+                )
+                .await;
+            response.status() == 400
+        })
+        .await;
         server.stop().await;
     }
 );

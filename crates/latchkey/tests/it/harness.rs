@@ -54,6 +54,22 @@ pub(crate) struct Builder {
     issuer_path: String,
 }
 
+/// Until `check` passes or 3 s pass: for effects that reach a running server within its cache refresh
+/// interval (50 ms in tests).
+pub(crate) async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..60 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{what} did not happen within 3 s");
+}
+
 impl Builder {
     /// Adds configuration file text.
     pub(crate) fn toml(mut self, text: &str) -> Self {
@@ -79,7 +95,9 @@ impl Builder {
             ..Flags::default()
         };
         let env = BTreeMap::from([("LATCHKEY_MASTER_KEY".to_owned(), MASTER_KEY.to_owned())]);
-        let config = config::from_parts(&self.toml, &env, &flags).unwrap();
+        // Changes made outside the server (the CLI, the store) reach it quickly in tests.
+        let toml = format!("[cache]\nrefresh_interval = \"50ms\"\n{}", self.toml);
+        let config = config::from_parts(&toml, &env, &flags).unwrap();
         let Prepared { store, state, .. } = prepare(&config).await.unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(latchkey_server::serve(listener, state, async {

@@ -1,0 +1,133 @@
+//! Clients and resources cached in memory, so authenticating a client costs no database round trip.
+//!
+//! Every change to either table bumps a counter in the database (a trigger, in the same transaction);
+//! a background task reads it every `refresh_interval` and empties the cache when it moved. A change made
+//! by the CLI or another instance therefore reaches this one within that interval.
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use latchkey_core::client::Client;
+use latchkey_core::resource::Resource;
+use latchkey_core::types::{ClientId, ResourceUri};
+use latchkey_store::{ClientStore, HealthStore, ResourceStore, Store, StoreError};
+
+use crate::state::AppState;
+
+/// Beyond this many entries a map is emptied rather than grown: unknown resource identifiers are
+/// cached too, and a client may send as many as it likes.
+const MAX_ENTRIES: usize = 10_000;
+
+/// The cache.
+#[derive(Debug, Default)]
+pub struct Registry {
+    clients: RwLock<HashMap<ClientId, Arc<Client>>>,
+    resources: RwLock<HashMap<ResourceUri, Option<Resource>>>,
+    /// Bumped at every invalidation; a load that started in an older epoch is not cached, so a row read
+    /// before a change cannot outlive the invalidation that change caused.
+    epoch: AtomicU64,
+    /// The database counter as last seen.
+    version: AtomicI64,
+}
+
+impl Registry {
+    /// A registry that starts from the database's current counter.
+    pub(crate) async fn new(store: &Store) -> Result<Self, StoreError> {
+        let registry = Registry::default();
+        registry
+            .version
+            .store(store.registry_version().await?, Ordering::SeqCst);
+        Ok(registry)
+    }
+
+    /// A client by id: from memory, or loaded and remembered.
+    pub(crate) async fn client(
+        &self,
+        store: &Store,
+        id: &ClientId,
+    ) -> Result<Option<Arc<Client>>, StoreError> {
+        if let Some(client) = read(&self.clients).get(id) {
+            return Ok(Some(client.clone()));
+        }
+        let epoch = self.epoch.load(Ordering::SeqCst);
+        let Some(client) = store.find_client(id).await? else {
+            // Unknown ids are not remembered: a guesser would only fill memory.
+            return Ok(None);
+        };
+        let client = Arc::new(client);
+        self.remember(&self.clients, epoch, id.clone(), client.clone());
+        Ok(Some(client))
+    }
+
+    /// A resource added with `latchkey resource add`, by identifier.
+    pub(crate) async fn resource(
+        &self,
+        store: &Store,
+        uri: &ResourceUri,
+    ) -> Result<Option<Resource>, StoreError> {
+        if let Some(found) = read(&self.resources).get(uri) {
+            return Ok(found.clone());
+        }
+        let epoch = self.epoch.load(Ordering::SeqCst);
+        let found = store.find_resource(uri).await?;
+        self.remember(&self.resources, epoch, uri.clone(), found.clone());
+        Ok(found)
+    }
+
+    fn remember<K: std::hash::Hash + Eq, V>(
+        &self,
+        map: &RwLock<HashMap<K, V>>,
+        epoch: u64,
+        key: K,
+        value: V,
+    ) {
+        let mut map = map.write().unwrap_or_else(|p| p.into_inner());
+        // Checked under the lock: `invalidate` bumps the epoch before it takes the same lock.
+        if self.epoch.load(Ordering::SeqCst) != epoch {
+            return;
+        }
+        if map.len() >= MAX_ENTRIES {
+            map.clear();
+        }
+        map.insert(key, value);
+    }
+
+    /// Forgets everything.
+    pub(crate) fn invalidate(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        write(&self.clients).clear();
+        write(&self.resources).clear();
+    }
+
+    /// Empties the cache if the database counter moved since the last look.
+    pub(crate) async fn refresh(&self, store: &Store) -> Result<(), StoreError> {
+        let current = store.registry_version().await?;
+        if self.version.swap(current, Ordering::SeqCst) != current {
+            self.invalidate();
+        }
+        Ok(())
+    }
+}
+
+fn read<K, V>(map: &RwLock<HashMap<K, V>>) -> std::sync::RwLockReadGuard<'_, HashMap<K, V>> {
+    map.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<K, V>(map: &RwLock<HashMap<K, V>>) -> std::sync::RwLockWriteGuard<'_, HashMap<K, V>> {
+    map.write().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Watches the change counter until `stop` flips. A failed read keeps the cache and is logged; the next
+/// successful one still sees every change, since the counter only grows.
+pub(crate) async fn watch(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let interval = state.settings().cache_refresh_interval;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stop.changed() => return,
+        }
+        if let Err(e) = state.registry().refresh(state.store()).await {
+            tracing::warn!(error = %e, "reading the registry change counter failed");
+        }
+    }
+}
