@@ -40,6 +40,9 @@ end
 CLIENT_SCOPE = "api:read"
 JWT_RESOURCE = "https://api.example/"
 OPAQUE_RESOURCE = "https://opaque.example/"
+FLOW_USER, FLOW_PASSWORD = "bench-user", "bench passphrase"
+# Never contacted: the flow driver reads the code from the redirect instead of following it.
+FLOW_REDIRECT = "http://127.0.0.1:9/callback"
 
 
 def free_port():
@@ -173,6 +176,12 @@ format = "opaque"
         self.idle_rss_kib = rss_kib(self.process.pid)[0]
         created = json.loads(self.cli("client", "create", "--name", "bench", "--scope", CLIENT_SCOPE, "--json"))
         self.client_id, self.client_secret = created["client_id"], created["client_secret"]
+        # A person and a public app for the authorization code scenarios.
+        app = json.loads(self.cli("client", "create", "--name", "bench app", "--auth-method", "none",
+                                  "--scope", CLIENT_SCOPE, "--redirect-uri", FLOW_REDIRECT, "--json"))
+        self.app_id = app["client_id"]
+        subprocess.run([self.binary, "user", "add", FLOW_USER, "--password-stdin", "--database", self.database],
+                       env=self.env, input=FLOW_PASSWORD + "\n", text=True, check=True, capture_output=True)
 
     def _spawn(self):
         self.process = subprocess.Popen(
@@ -259,6 +268,18 @@ def wrk(url, lua, duration, connections, threads, workdir):
     return r
 
 
+def flow(driver, server, mode, duration, workers):
+    out = subprocess.run(
+        [driver, mode, server.origin, server.app_id, FLOW_REDIRECT, FLOW_USER, FLOW_PASSWORD,
+         str(duration), str(workers)],
+        capture_output=True, text=True, check=True).stdout
+    line = next(l for l in out.splitlines() if l.startswith("WRK_JSON "))
+    r = json.loads(line[len("WRK_JSON "):])
+    r["rps"] = r["requests"] / (r["duration_us"] / 1e6)
+    r["errors"] = r["socket_errors"] + r["non_2xx"]
+    return r
+
+
 def post_lua(form, basic):
     body = urllib.parse.urlencode(form)
     return "\n".join([
@@ -284,6 +305,12 @@ def scenarios(server):
     if not isinstance(server, OidcProvider):
         out["introspection, JWT"] = (u["introspect"], post_lua({"token": server.token(JWT_RESOURCE)}, basic))
     out["introspection, opaque"] = (u["introspect"], post_lua({"token": server.token(OPAQUE_RESOURCE)}, basic))
+    if isinstance(server, Latchkey):
+        # node-oidc-provider's login and consent are left to the integrator (its dev pages are not a
+        # product), so the flow scenarios have no peer figure.
+        out["authorization code flow, signed in (flows/s)"] = ("flow", "flows")
+        out["password login, Argon2id (logins/s)"] = ("flow", "logins")
+        out["refresh_token with rotation"] = ("flow", "refresh")
     # Revoking one token over and over would measure "already revoked"; an unknown token makes both
     # servers authenticate the client, look the token up and answer 200.
     out["revocation (unknown token)"] = (u["revoke"], post_lua({"token": secrets.token_urlsafe(32)}, basic))
@@ -305,6 +332,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--binary", required=True)
     parser.add_argument("--ceiling", help="the static_ceiling example binary")
+    parser.add_argument("--flow-driver", help="the flow_bench example binary (authorization code scenarios)")
+    parser.add_argument("--flow-workers", type=int, default=16)
     parser.add_argument("--smoke", action="store_true", help="1 s per scenario, no warm-up")
     parser.add_argument("--duration", type=int, default=10, help="seconds per scenario")
     parser.add_argument("--connections", type=int, default=32)
@@ -355,9 +384,14 @@ def main():
                 if scenario not in plans[server.name]:
                     continue
                 url, lua = plans[server.name][scenario]
-                if warmup:
-                    wrk(url, lua, warmup, args.connections, args.threads, workroot)
-                r = wrk(url, lua, duration, args.connections, args.threads, workroot)
+                if url == "flow":
+                    if not args.flow_driver:
+                        continue
+                    r = flow(args.flow_driver, server, lua, duration, args.flow_workers)
+                else:
+                    if warmup:
+                        wrk(url, lua, warmup, args.connections, args.threads, workroot)
+                    r = wrk(url, lua, duration, args.connections, args.threads, workroot)
                 if r["requests"] == 0 or r["errors"] == r["requests"]:
                     raise SystemExit(f"bench: `{scenario}` on {server.name} served no successful request")
                 rss, peak = rss_kib(server.process.pid)

@@ -13,5 +13,7 @@ flags=(--locked)
 [ "$profile" = release ] && flags+=(--release)
 cargo build "${flags[@]}" -p latchkey
 cargo build "${flags[@]}" -p latchkey-server --example static_ceiling
+cargo build "${flags[@]}" -p latchkey --example flow_bench
 exec python3 bench/bench.py --binary "$CARGO_TARGET_DIR/$profile/latchkey" \
-  --ceiling "$CARGO_TARGET_DIR/$profile/examples/static_ceiling" "$@"
+  --ceiling "$CARGO_TARGET_DIR/$profile/examples/static_ceiling" \
+  --flow-driver "$CARGO_TARGET_DIR/$profile/examples/flow_bench" "$@"

@@ -4,7 +4,7 @@
 //! memory-hard hash is what stops an offline guesser who obtained the database.
 use std::fmt;
 
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 
@@ -33,8 +33,13 @@ impl Password {
 
     /// Hashes the password with a fresh 16-byte salt.
     pub fn hash(&self) -> PasswordHash {
+        self.hash_with(&mut HashMemory::new())
+    }
+
+    /// `hash`, reusing `memory`.
+    pub fn hash_with(&self, memory: &mut HashMemory) -> PasswordHash {
         let salt: [u8; 16] = random_bytes();
-        let digest = derive(&self.0, &salt, MEMORY_KIB, PASSES, LANES)
+        let digest = derive(&self.0, &salt, MEMORY_KIB, PASSES, LANES, memory)
             .expect("the built-in Argon2 parameters are valid");
         PasswordHash(format!(
             "$argon2id$v=19$m={MEMORY_KIB},t={PASSES},p={LANES}${}${}",
@@ -45,10 +50,15 @@ impl Password {
 
     /// Checks the password against a stored hash, in constant time. A malformed hash never verifies.
     pub fn verify(&self, stored: &PasswordHash) -> bool {
+        self.verify_with(stored, &mut HashMemory::new())
+    }
+
+    /// `verify`, reusing `memory`.
+    pub fn verify_with(&self, stored: &PasswordHash, memory: &mut HashMemory) -> bool {
         let Some(parsed) = Parsed::from(&stored.0) else {
             return false;
         };
-        match derive(&self.0, &parsed.salt, parsed.m, parsed.t, parsed.p) {
+        match derive(&self.0, &parsed.salt, parsed.m, parsed.t, parsed.p, memory) {
             Some(digest) => {
                 aws_lc_rs::constant_time::verify_slices_are_equal(&digest, &parsed.hash).is_ok()
             }
@@ -80,8 +90,8 @@ impl PasswordHash {
 
     /// A hash of a random password, verified against when a username does not exist, so that the
     /// response time does not reveal whether it does.
-    pub fn decoy() -> Self {
-        Password::new(crate::secret::random_base64url(16)).hash()
+    pub fn decoy(memory: &mut HashMemory) -> Self {
+        Password::new(crate::secret::random_base64url(16)).hash_with(memory)
     }
 }
 
@@ -131,16 +141,61 @@ impl Parsed {
     }
 }
 
-fn derive(password: &str, salt: &[u8], m: u32, t: u32, p: u32) -> Option<[u8; OUTPUT_LEN]> {
-    // Refuse stored parameters so large that verifying would exhaust memory: 1 GiB is far above any
+/// Argon2's working memory (19 MiB with the built-in cost), kept between hashes.
+///
+/// Allocating and freeing it for every login makes the allocator keep a copy per thread that ever
+/// hashed, and resident memory grows with concurrency; a few of these, reused, keep it bounded.
+#[derive(Default)]
+pub struct HashMemory(Vec<Block>);
+
+impl HashMemory {
+    /// Empty; sized on first use.
+    pub fn new() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl fmt::Debug for HashMemory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HashMemory({} KiB)", self.0.len())
+    }
+}
+
+fn derive(
+    password: &str,
+    salt: &[u8],
+    m: u32,
+    t: u32,
+    p: u32,
+    memory: &mut HashMemory,
+) -> Option<[u8; OUTPUT_LEN]> {
+    // Refuse stored parameters so large that verifying would exhaust memory: 256 MiB is far above any
     // sensible setting.
-    if m > 1024 * 1024 || t > 64 || p > 16 {
+    if m > 256 * 1024 || t > 64 || p > 16 {
         return None;
     }
     let params = Params::new(m, t, p, Some(OUTPUT_LEN)).ok()?;
+    let blocks = params.block_count();
     let mut out = [0u8; OUTPUT_LEN];
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-        .hash_password_into(password.as_bytes(), salt, &mut out)
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+    if blocks > MEMORY_KIB as usize {
+        // A stored hash costlier than ours (raised later, or imported): its memory is not kept.
+        let mut once = vec![Block::default(); blocks];
+        argon2
+            .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, &mut once[..])
+            .ok()?;
+        return Some(out);
+    }
+    if memory.0.len() < blocks {
+        memory.0.resize(blocks, Block::default());
+    }
+    argon2
+        .hash_password_into_with_memory(
+            password.as_bytes(),
+            salt,
+            &mut out,
+            &mut memory.0[..blocks],
+        )
         .ok()?;
     Some(out)
 }
@@ -185,6 +240,21 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn reused_memory_gives_the_same_answers() {
+        let mut memory = HashMemory::new();
+        let hash = Password::new("one".into()).hash_with(&mut memory);
+        assert!(Password::new("one".into()).verify_with(&hash, &mut memory));
+        assert!(!Password::new("two".into()).verify_with(&hash, &mut memory));
+        // A cheaper stored hash (m=65536 is costlier; m=16 cheaper) verifies with the same memory.
+        let cheap = PasswordHash::from_stored(
+            "$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc"
+                .into(),
+        )
+        .unwrap();
+        assert!(Password::new("password".into()).verify_with(&cheap, &mut memory));
     }
 
     #[test]

@@ -53,9 +53,15 @@ impl ClientId {
         }
     }
 
-    /// A new random client_id: 128 bits, base64url.
+    /// A new random client_id: 128 bits, base64url, starting with a letter or digit so that it can be
+    /// typed after a command (`latchkey client show ID`) without being taken for an option.
     pub fn generate() -> Self {
-        Self(crate::secret::random_base64url(16))
+        loop {
+            let id = crate::secret::random_base64url(16);
+            if id.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+                return Self(id);
+            }
+        }
     }
 
     /// The identifier as sent on the wire.
@@ -409,6 +415,18 @@ mod tests {
                 Scope::parse(bad).unwrap_err().code,
                 ErrorCode::InvalidScope,
                 "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn generated_client_ids_never_look_like_options() {
+        // Regression: a generated id starting with '-' was parsed by the CLI as a flag.
+        for _ in 0..2000 {
+            let id = ClientId::generate();
+            assert!(
+                id.as_str().starts_with(|c: char| c.is_ascii_alphanumeric()),
+                "{id}"
             );
         }
     }

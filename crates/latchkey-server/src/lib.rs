@@ -12,6 +12,7 @@ pub mod error;
 mod extract;
 pub mod keyring;
 mod pages;
+mod passwords;
 pub mod registry;
 pub mod router;
 pub mod state;

@@ -15,6 +15,7 @@ use latchkey_store::Store;
 use crate::clock::Clock;
 use crate::keyring::{self, KeySet, KeyringError};
 use crate::pages::CsrfKey;
+use crate::passwords::PasswordChecker;
 use crate::registry::Registry;
 use crate::throttle::{LoginThrottle, ThrottleSettings};
 use crate::tokens::VerifiedTokens;
@@ -121,6 +122,7 @@ struct Inner {
     throttle: LoginThrottle,
     registry: Registry,
     verified: VerifiedTokens,
+    passwords: Arc<PasswordChecker>,
 }
 
 impl AppState {
@@ -149,6 +151,7 @@ impl AppState {
             throttle,
             registry,
             verified: VerifiedTokens::default(),
+            passwords: Arc::new(PasswordChecker::new()),
         })))
     }
 
@@ -180,6 +183,11 @@ impl AppState {
     /// JWTs whose signatures were checked.
     pub(crate) fn verified(&self) -> &VerifiedTokens {
         &self.0.verified
+    }
+
+    /// Password checks for the login page.
+    pub(crate) fn passwords(&self) -> &Arc<PasswordChecker> {
+        &self.0.passwords
     }
 
     /// Failed-login counters.

@@ -14,7 +14,7 @@ use latchkey_core::OAuthError;
 use latchkey_core::authorize::{AuthorizationRequest, AuthorizeError, requested_client_id};
 use latchkey_core::grant::authorization_code::issue_code;
 use latchkey_core::params::Params;
-use latchkey_core::password::{Password, PasswordHash};
+use latchkey_core::password::Password;
 use latchkey_core::secret::{SecretHash, random_base64url};
 use latchkey_core::types::{Scope, Timestamp};
 use latchkey_core::user::{User, Username};
@@ -171,18 +171,13 @@ async fn sign_in(
         Ok(name) => app.store().find_user_by_username(&name).await?,
         Err(_) => None,
     };
-    // Argon2 takes tens of milliseconds of CPU: keep it off the async workers. An unknown user is
-    // checked against a decoy hash, so the time taken does not tell whether the username exists.
-    let verified = tokio::task::spawn_blocking(move || {
-        let hash = user
-            .as_ref()
-            .map(|u| u.password_hash.clone())
-            .unwrap_or_else(PasswordHash::decoy);
-        let matches = password.verify(&hash);
-        user.filter(|_| matches)
-    })
-    .await
-    .map_err(|e| Stop::Internal(format!("password check: {e}")))?;
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let verified = app
+        .passwords()
+        .verify(password, stored)
+        .await
+        .then_some(user)
+        .flatten();
     let Some(user) = verified else {
         app.throttle().record_failure(&username, &address, now);
         let status = StatusCode::UNAUTHORIZED;
