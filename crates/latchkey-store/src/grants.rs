@@ -97,7 +97,7 @@ macro_rules! impl_grant_traits {
                     grant: &Grant,
                     code: &AuthorizationCodeRecord,
                 ) -> Result<(), StoreError> {
-                    let mut tx = self.pool.begin().await?;
+                    let mut tx = self.write.begin().await?;
                     sqlx::query(q::INSERT_GRANT)
                         .bind(grant.grant_id.as_str())
                         .bind(grant.client_id.as_str())
@@ -131,7 +131,7 @@ macro_rules! impl_grant_traits {
                     let row = sqlx::query(q::CONSUME_CODE)
                         .bind(hash.as_bytes())
                         .bind(now.0)
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&self.write)
                         .await?;
                     let Some(row) = row else {
                         return Ok(match self.previous_use(q::SELECT_CODE_GRANT, hash).await? {
@@ -166,7 +166,7 @@ macro_rules! impl_grant_traits {
                         .bind(token.client_id.as_str())
                         .bind(token.created_at.0)
                         .bind(token.expires_at.0)
-                        .execute(&self.pool)
+                        .execute(&self.write)
                         .await?;
                     Ok(())
                 }
@@ -179,7 +179,7 @@ macro_rules! impl_grant_traits {
                     let row = sqlx::query(q::USE_REFRESH)
                         .bind(hash.as_bytes())
                         .bind(now.0)
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&self.write)
                         .await?;
                     let Some(row) = row else {
                         return Ok(
@@ -207,7 +207,7 @@ macro_rules! impl_grant_traits {
                     grant_id: &GrantId,
                     now: Timestamp,
                 ) -> Result<(), StoreError> {
-                    let mut tx = self.pool.begin().await?;
+                    let mut tx = self.write.begin().await?;
                     sqlx::query(q::REVOKE_GRANT)
                         .bind(grant_id.as_str())
                         .bind(now.0)

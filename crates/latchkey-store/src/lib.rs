@@ -239,12 +239,14 @@ pub struct RefreshTokenState {
 
 /// Opaque access tokens, the access tokens of grants, and revocation.
 pub trait TokenStore {
-    /// Remembers that access token `jti` was issued from `grant_id`, so revoking the grant reaches it.
+    /// Remembers that access token `jti` was issued from `grant_id`, so revoking the grant reaches it,
+    /// and stores the refresh token issued with it, in one transaction.
     fn record_issued(
         &self,
         jti: &str,
         grant_id: &GrantId,
         expires_at: Timestamp,
+        refresh: Option<&RefreshTokenRecord>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Stores an opaque access token: its hash and the claims it stands for.
     fn insert_opaque(
@@ -342,7 +344,7 @@ impl Store {
     /// Closes every pooled connection.
     pub async fn close(&self) {
         match self {
-            Store::Sqlite(s) => s.pool().close().await,
+            Store::Sqlite(s) => s.close().await,
             Store::Postgres(p) => p.pool().close().await,
         }
     }
@@ -491,8 +493,9 @@ impl TokenStore for Store {
         jti: &str,
         grant_id: &GrantId,
         expires_at: Timestamp,
+        refresh: Option<&RefreshTokenRecord>,
     ) -> Result<(), StoreError> {
-        dispatch!(self.record_issued(jti, grant_id, expires_at))
+        dispatch!(self.record_issued(jti, grant_id, expires_at, refresh))
     }
     async fn insert_opaque(
         &self,

@@ -8,6 +8,8 @@ use crate::StoreError;
 #[derive(Clone, Debug)]
 pub struct PgStore {
     pool: PgPool,
+    /// The same pool: PostgreSQL handles concurrent writers itself.
+    write: PgPool,
 }
 
 impl PgStore {
@@ -19,7 +21,10 @@ impl PgStore {
             .connect(url)
             .await?;
         migrator().run(&pool).await?;
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            write: pool.clone(),
+            pool,
+        })
     }
 
     pub(crate) fn pool(&self) -> &PgPool {

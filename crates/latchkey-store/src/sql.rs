@@ -103,7 +103,7 @@ macro_rules! impl_role_traits {
                     .bind(row.introspect_any)
                     .bind(row.access_token_format)
                     .bind(row.allowed_resources)
-                    .execute(&self.pool)
+                    .execute(&self.write)
                     .await;
                 match result {
                     Ok(_) => Ok(()),
@@ -135,7 +135,7 @@ macro_rules! impl_role_traits {
             async fn delete_client(&self, id: &ClientId) -> Result<bool, StoreError> {
                 let done = sqlx::query(sql::DELETE_CLIENT)
                     .bind(id.as_str())
-                    .execute(&self.pool)
+                    .execute(&self.write)
                     .await?;
                 Ok(done.rows_affected() > 0)
             }
@@ -150,7 +150,7 @@ macro_rules! impl_role_traits {
                     .bind(id.as_str())
                     .bind(method.as_str())
                     .bind(hash.as_bytes())
-                    .execute(&self.pool)
+                    .execute(&self.write)
                     .await?;
                 Ok(done.rows_affected() > 0)
             }
@@ -163,13 +163,13 @@ macro_rules! impl_role_traits {
                     .bind(key.alg.as_str())
                     .bind(&key.sealed_private)
                     .bind(key.created_at.0)
-                    .execute(&self.pool)
+                    .execute(&self.write)
                     .await?;
                 Ok(done.rows_affected() > 0)
             }
 
             async fn rotate_key(&self, key: &StoredKey, now: Timestamp) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write.begin().await?;
                 sqlx::query(sql::RETIRE_ACTIVE_KEY)
                     .bind(now.0)
                     .execute(&mut *tx)
@@ -198,7 +198,7 @@ macro_rules! impl_role_traits {
             async fn prune_keys(&self, before: Timestamp) -> Result<u64, StoreError> {
                 let done = sqlx::query(sql::PRUNE_KEYS)
                     .bind(before.0)
-                    .execute(&self.pool)
+                    .execute(&self.write)
                     .await?;
                 Ok(done.rows_affected())
             }

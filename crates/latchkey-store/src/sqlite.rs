@@ -12,7 +12,11 @@ use crate::StoreError;
 /// Storage in an SQLite file.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
+    /// Readers: WAL lets them run beside the writer.
     pool: SqlitePool,
+    /// The one connection that writes. SQLite admits one writer at a time; queueing writers here keeps
+    /// them out of SQLite's busy handler, which sleeps in steps of milliseconds.
+    write: SqlitePool,
 }
 
 impl SqliteStore {
@@ -32,16 +36,22 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        migrator().run(&write).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
             .await?;
-        migrator().run(&pool).await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { pool, write })
     }
 
-    pub(crate) fn pool(&self) -> &SqlitePool {
-        &self.pool
+    /// Closes both pools.
+    pub(crate) async fn close(&self) {
+        self.pool.close().await;
+        self.write.close().await;
     }
 }
 

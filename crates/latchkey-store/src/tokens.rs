@@ -70,13 +70,26 @@ macro_rules! impl_token_traits {
                     jti: &str,
                     grant_id: &GrantId,
                     expires_at: Timestamp,
+                    refresh: Option<&RefreshTokenRecord>,
                 ) -> Result<(), StoreError> {
+                    let mut tx = self.write.begin().await?;
                     sqlx::query(q::RECORD_ISSUED)
                         .bind(jti)
                         .bind(grant_id.as_str())
                         .bind(expires_at.0)
-                        .execute(&self.pool)
+                        .execute(&mut *tx)
                         .await?;
+                    if let Some(token) = refresh {
+                        sqlx::query(crate::grants::INSERT_REFRESH)
+                            .bind(token.hash.as_bytes())
+                            .bind(token.grant_id.as_str())
+                            .bind(token.client_id.as_str())
+                            .bind(token.created_at.0)
+                            .bind(token.expires_at.0)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    tx.commit().await?;
                     Ok(())
                 }
 
@@ -92,7 +105,7 @@ macro_rules! impl_token_traits {
                         .bind(&claims.jti)
                         .bind(json)
                         .bind(claims.exp.0)
-                        .execute(&self.pool)
+                        .execute(&self.write)
                         .await?;
                     Ok(())
                 }
@@ -121,7 +134,7 @@ macro_rules! impl_token_traits {
                     sqlx::query(q::REVOKE_JTI)
                         .bind(jti)
                         .bind(expires_at.0)
-                        .execute(&self.pool)
+                        .execute(&self.write)
                         .await?;
                     Ok(())
                 }
@@ -169,7 +182,7 @@ macro_rules! impl_token_traits {
                     for statement in q::PRUNE {
                         removed += sqlx::query(statement)
                             .bind(before.0)
-                            .execute(&self.pool)
+                            .execute(&self.write)
                             .await?
                             .rows_affected();
                     }
@@ -193,7 +206,7 @@ macro_rules! impl_token_traits {
                                 .map(|t| i64::try_from(t).unwrap_or(i64::MAX)),
                         )
                         .bind(now.0)
-                        .execute(&self.pool)
+                        .execute(&self.write)
                         .await;
                     match result {
                         Ok(_) => Ok(()),
@@ -228,7 +241,7 @@ macro_rules! impl_token_traits {
                 async fn delete_resource(&self, uri: &ResourceUri) -> Result<bool, StoreError> {
                     let done = sqlx::query(q::DELETE_RESOURCE)
                         .bind(uri.as_str())
-                        .execute(&self.pool)
+                        .execute(&self.write)
                         .await?;
                     Ok(done.rows_affected() > 0)
                 }

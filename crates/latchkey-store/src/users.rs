@@ -64,7 +64,7 @@ macro_rules! impl_user_traits {
                         .bind(&user.name)
                         .bind(user.password_hash.as_str())
                         .bind(user.created_at.0)
-                        .execute(&self.pool)
+                        .execute(&self.write)
                         .await;
                     match result {
                         Ok(_) => Ok(()),
@@ -107,7 +107,7 @@ macro_rules! impl_user_traits {
                 async fn delete_user(&self, username: &Username) -> Result<bool, StoreError> {
                     let done = sqlx::query(q::DELETE_USER)
                         .bind(username.as_str())
-                        .execute(&self.pool)
+                        .execute(&self.write)
                         .await?;
                     Ok(done.rows_affected() > 0)
                 }
@@ -117,7 +117,7 @@ macro_rules! impl_user_traits {
                     username: &Username,
                     hash: &PasswordHash,
                 ) -> Result<bool, StoreError> {
-                    let mut tx = self.pool.begin().await?;
+                    let mut tx = self.write.begin().await?;
                     let row = sqlx::query(q::SET_PASSWORD)
                         .bind(username.as_str())
                         .bind(hash.as_str())
@@ -148,7 +148,7 @@ macro_rules! impl_user_traits {
                         .bind(&session.user_id)
                         .bind(session.auth_time.0)
                         .bind(session.expires_at.0)
-                        .execute(&self.pool)
+                        .execute(&self.write)
                         .await?;
                     Ok(())
                 }
@@ -176,7 +176,7 @@ macro_rules! impl_user_traits {
                 async fn delete_session(&self, hash: &SecretHash) -> Result<(), StoreError> {
                     sqlx::query(q::DELETE_SESSION)
                         .bind(hash.as_bytes())
-                        .execute(&self.pool)
+                        .execute(&self.write)
                         .await?;
                     Ok(())
                 }
@@ -216,7 +216,7 @@ macro_rules! impl_user_traits {
                         .bind(resource.map(|r| r.as_str()).unwrap_or(""))
                         .bind(scope.to_string())
                         .bind(now.0)
-                        .execute(&self.pool)
+                        .execute(&self.write)
                         .await?;
                     Ok(())
                 }

@@ -254,20 +254,23 @@ async fn decide(app: &AppState, visit: &Visit, form: &Params) -> Result<Response
                 .store()
                 .find_consent(&user.user_id, client_id, resource)
                 .await?;
-            let approved: Scope = earlier
-                .iter()
-                .flat_map(|s| s.iter().cloned())
-                .chain(request.scope.iter().cloned())
-                .collect();
-            app.store()
-                .save_consent(
-                    &user.user_id,
-                    client_id,
-                    resource,
-                    &approved,
-                    app.clock().now(),
-                )
-                .await?;
+            // A re-approval of scopes already granted (prompt=consent) changes nothing to store.
+            if !earlier.as_ref().is_some_and(|e| request.scope.is_subset(e)) {
+                let approved: Scope = earlier
+                    .iter()
+                    .flat_map(|s| s.iter().cloned())
+                    .chain(request.scope.iter().cloned())
+                    .collect();
+                app.store()
+                    .save_consent(
+                        &user.user_id,
+                        client_id,
+                        resource,
+                        &approved,
+                        app.clock().now(),
+                    )
+                    .await?;
+            }
             issue(app, visit, &request, &user, auth_time).await
         }
         _ => Err(Stop::Page(
@@ -301,15 +304,20 @@ async fn next_step(
             StatusCode::OK,
         ));
     };
-    let remembered = app
-        .store()
-        .find_consent(
-            &user.user_id,
-            &request.client.client_id,
-            request.resource.as_ref(),
-        )
-        .await?;
-    if !request.prompt.consent && remembered.is_some_and(|s| request.scope.is_subset(&s)) {
+    // prompt=consent asks whatever is remembered, so there is nothing to look up.
+    let remembered = match request.prompt.consent {
+        true => None,
+        false => {
+            app.store()
+                .find_consent(
+                    &user.user_id,
+                    &request.client.client_id,
+                    request.resource.as_ref(),
+                )
+                .await?
+        }
+    };
+    if remembered.is_some_and(|s| request.scope.is_subset(&s)) {
         return issue(app, visit, request, &user, auth_time).await;
     }
     if request.prompt.none {

@@ -157,15 +157,21 @@ pub(crate) async fn token(
             }
         }
     };
-    if let Some(grant_id) = &grant_id {
-        // So that revoking the grant (code reuse, refresh reuse, revocation) reaches this token.
-        let claims = &issued.access.claims;
-        store
-            .record_issued(&claims.jti, grant_id, claims.exp)
-            .await?;
-    }
-    if let Some(refresh) = &issued.refresh {
-        store.insert_refresh_token(&refresh.record).await?;
+    let refresh = issued.refresh.as_ref().map(|r| &r.record);
+    match &grant_id {
+        // So that revoking the grant (code reuse, refresh reuse, revocation) reaches this token; the
+        // refresh token is stored in the same transaction.
+        Some(grant_id) => {
+            let claims = &issued.access.claims;
+            store
+                .record_issued(&claims.jti, grant_id, claims.exp, refresh)
+                .await?;
+        }
+        None => {
+            if let Some(refresh) = refresh {
+                store.insert_refresh_token(refresh).await?;
+            }
+        }
     }
     let access_token = tokens::encode(&app, &issued.access).await?;
     Ok(TokenResponse {

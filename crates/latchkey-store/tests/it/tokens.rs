@@ -47,7 +47,7 @@ store_test!(
     |store: Store| async move {
         let code = crate::grants::setup(&store).await;
         store
-            .record_issued("from-grant", &code.grant.grant_id, Timestamp(700))
+            .record_issued("from-grant", &code.grant.grant_id, Timestamp(700), None)
             .await
             .unwrap();
         assert!(!store.is_revoked("from-grant").await.unwrap());
