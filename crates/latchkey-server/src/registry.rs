@@ -2,15 +2,18 @@
 //!
 //! Every change to either table bumps a counter in the database (a trigger, in the same transaction);
 //! a background task reads it every `refresh_interval` and empties the cache when it moved. A change made
-//! by the CLI or another instance therefore reaches this one within that interval.
-use std::collections::HashMap;
+//! by the CLI or another instance therefore reaches this one within that interval. The same holds for
+//! revocations: which token ids are known not to be revoked is forgotten at every revocation.
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use latchkey_core::client::Client;
 use latchkey_core::resource::Resource;
 use latchkey_core::types::{ClientId, ResourceUri};
-use latchkey_store::{ClientStore, HealthStore, ResourceStore, Store, StoreError};
+use latchkey_store::{
+    ClientStore, HealthStore, ResourceStore, Store, StoreError, TokenStore, Versions,
+};
 
 use crate::state::AppState;
 
@@ -28,15 +31,21 @@ pub struct Registry {
     epoch: AtomicU64,
     /// The database counter as last seen.
     version: AtomicI64,
+    /// Access token ids found not revoked, so a cached JWT's introspection touches no database.
+    not_revoked: RwLock<HashSet<String>>,
+    revocation_epoch: AtomicU64,
+    revocation_version: AtomicI64,
 }
 
 impl Registry {
     /// A registry that starts from the database's current counter.
     pub(crate) async fn new(store: &Store) -> Result<Self, StoreError> {
         let registry = Registry::default();
+        let versions = store.versions().await?;
+        registry.version.store(versions.registry, Ordering::SeqCst);
         registry
-            .version
-            .store(store.registry_version().await?, Ordering::SeqCst);
+            .revocation_version
+            .store(versions.revocations, Ordering::SeqCst);
         Ok(registry)
     }
 
@@ -99,11 +108,51 @@ impl Registry {
         write(&self.resources).clear();
     }
 
-    /// Empties the cache if the database counter moved since the last look.
+    /// Whether an access token id is on the deny-list. "Not revoked" is remembered until any token is
+    /// revoked: here (`revoked`), or anywhere (the counter, within the refresh interval).
+    pub(crate) async fn is_revoked(&self, store: &Store, jti: &str) -> Result<bool, StoreError> {
+        if self
+            .not_revoked
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(jti)
+        {
+            return Ok(false);
+        }
+        let epoch = self.revocation_epoch.load(Ordering::SeqCst);
+        let revoked = store.is_revoked(jti).await?;
+        if !revoked {
+            let mut set = self.not_revoked.write().unwrap_or_else(|p| p.into_inner());
+            if self.revocation_epoch.load(Ordering::SeqCst) == epoch {
+                if set.len() >= MAX_ENTRIES * 5 {
+                    set.clear();
+                }
+                set.insert(jti.to_owned());
+            }
+        }
+        Ok(revoked)
+    }
+
+    /// Forgets which tokens were not revoked: call after revoking anything.
+    pub(crate) fn revoked(&self) {
+        self.revocation_epoch.fetch_add(1, Ordering::SeqCst);
+        self.not_revoked
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    /// Empties what the database counters say has changed since the last look.
     pub(crate) async fn refresh(&self, store: &Store) -> Result<(), StoreError> {
-        let current = store.registry_version().await?;
-        if self.version.swap(current, Ordering::SeqCst) != current {
+        let Versions {
+            registry,
+            revocations,
+        } = store.versions().await?;
+        if self.version.swap(registry, Ordering::SeqCst) != registry {
             self.invalidate();
+        }
+        if self.revocation_version.swap(revocations, Ordering::SeqCst) != revocations {
+            self.revoked();
         }
         Ok(())
     }

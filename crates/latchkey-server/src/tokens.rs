@@ -84,7 +84,9 @@ pub(crate) async fn active_access_token(
     let issuer = app.settings().features.issuer.as_str();
     // Expiry and revocation are checked on every call, cached signature or not: a token revoked after
     // it was cached is still reported inactive.
-    if !jwt_is_current(&claims, issuer, now) || app.store().is_revoked(&claims.jti).await? {
+    if !jwt_is_current(&claims, issuer, now)
+        || app.registry().is_revoked(app.store(), &claims.jti).await?
+    {
         return Ok(None);
     }
     Ok(Some(Arc::unwrap_or_clone(claims)))

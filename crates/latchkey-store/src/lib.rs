@@ -302,8 +302,18 @@ pub trait ResourceStore {
 pub trait HealthStore {
     /// Runs a trivial query.
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// A number that changes whenever a client or a resource changes, whoever changed it.
-    fn registry_version(&self) -> impl Future<Output = Result<i64, StoreError>> + Send;
+    /// Numbers that change whenever a client or a resource changes, and whenever a token is revoked,
+    /// whoever changed it.
+    fn versions(&self) -> impl Future<Output = Result<Versions, StoreError>> + Send;
+}
+
+/// The change counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Versions {
+    /// Clients and resources.
+    pub registry: i64,
+    /// The deny-list of revoked tokens.
+    pub revocations: i64,
 }
 
 /// The configured backend. An enum rather than `dyn`: no boxed futures, and the server compiles once.
@@ -546,7 +556,7 @@ impl HealthStore for Store {
     async fn ping(&self) -> Result<(), StoreError> {
         dispatch!(self.ping())
     }
-    async fn registry_version(&self) -> Result<i64, StoreError> {
-        dispatch!(self.registry_version())
+    async fn versions(&self) -> Result<Versions, StoreError> {
+        dispatch!(self.versions())
     }
 }

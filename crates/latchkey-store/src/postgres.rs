@@ -54,6 +54,11 @@ fn migrator() -> Migrator {
             "change_counters",
             include_str!("../migrations/postgres/0004_change_counters.sql"),
         ),
+        (
+            5,
+            "revocation_counter",
+            include_str!("../migrations/postgres/0005_revocation_counter.sql"),
+        ),
     ])
 }
 

@@ -210,12 +210,21 @@ macro_rules! impl_role_traits {
                 Ok(())
             }
 
-            async fn registry_version(&self) -> Result<i64, StoreError> {
-                let row =
-                    sqlx::query("SELECT version FROM change_counters WHERE name = 'registry'")
-                        .fetch_one(&self.pool)
-                        .await?;
-                Ok(row.try_get("version")?)
+            async fn versions(&self) -> Result<crate::Versions, StoreError> {
+                let rows = sqlx::query("SELECT name, version FROM change_counters")
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut versions = crate::Versions::default();
+                for row in rows {
+                    let name: String = row.try_get("name")?;
+                    let version: i64 = row.try_get("version")?;
+                    match name.as_str() {
+                        "registry" => versions.registry = version,
+                        "revocations" => versions.revocations = version,
+                        _ => {}
+                    }
+                }
+                Ok(versions)
             }
         }
     };

@@ -77,6 +77,11 @@ fn migrator() -> Migrator {
             "change_counters",
             include_str!("../migrations/sqlite/0004_change_counters.sql"),
         ),
+        (
+            5,
+            "revocation_counter",
+            include_str!("../migrations/sqlite/0005_revocation_counter.sql"),
+        ),
     ])
 }
 

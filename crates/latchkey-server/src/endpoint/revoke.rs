@@ -40,6 +40,7 @@ pub(crate) async fn revoke(
                         return Err(not_yours());
                     }
                     app.store().revoke_jti(&claims.jti, claims.exp).await?;
+                    app.registry().revoked();
                     break;
                 }
             }
@@ -51,6 +52,7 @@ pub(crate) async fn revoke(
                     app.store()
                         .revoke_grant(&state.record.grant_id, now)
                         .await?;
+                    app.registry().revoked();
                     break;
                 }
             }

@@ -70,6 +70,7 @@ pub(crate) async fn token(
                     // RFC 6749 §4.1.2: a code used twice means someone else has it; revoke what
                     // the first use produced.
                     store.revoke_grant(&grant_id, now).await?;
+                    app.registry().revoked();
                     return Err(OAuthError::invalid_grant(
                         "the code was already used; tokens issued from it are revoked",
                     )
@@ -99,6 +100,7 @@ pub(crate) async fn token(
                     // OAuth 2.1 §4.3.1: a rotated-out refresh token came back, so one of its two
                     // holders is an attacker; end the whole family.
                     store.revoke_grant(&grant_id, now).await?;
+                    app.registry().revoked();
                     return Err(OAuthError::invalid_grant(
                         "the refresh token was already used; its grant is revoked",
                     )

@@ -128,13 +128,13 @@ store_test!(
     every_client_or_resource_change_bumps_the_registry_version,
     |store: Store| async move {
         use latchkey_store::{HealthStore, ResourceStore};
-        let v0 = store.registry_version().await.unwrap();
+        let v0 = store.versions().await.unwrap().registry;
         let secret = ClientSecret::generate();
         store
             .insert_client(&sample_client("v", &secret))
             .await
             .unwrap();
-        let v1 = store.registry_version().await.unwrap();
+        let v1 = store.versions().await.unwrap().registry;
         assert!(v1 > v0);
         let id = ClientId::parse("v").unwrap();
         store
@@ -145,10 +145,10 @@ store_test!(
             )
             .await
             .unwrap();
-        let v2 = store.registry_version().await.unwrap();
+        let v2 = store.versions().await.unwrap().registry;
         assert!(v2 > v1);
         store.delete_client(&id).await.unwrap();
-        let v3 = store.registry_version().await.unwrap();
+        let v3 = store.versions().await.unwrap().registry;
         assert!(v3 > v2);
         let resource = latchkey_core::resource::Resource {
             uri: latchkey_core::types::ResourceUri::parse("https://api.example/").unwrap(),
@@ -160,6 +160,6 @@ store_test!(
             .insert_resource(&resource, Timestamp(1))
             .await
             .unwrap();
-        assert!(store.registry_version().await.unwrap() > v3);
+        assert!(store.versions().await.unwrap().registry > v3);
     }
 );

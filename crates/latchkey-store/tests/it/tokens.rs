@@ -33,7 +33,16 @@ store_test!(opaque_tokens_and_the_deny_list, |store: Store| async move {
         None
     );
     assert!(!store.is_revoked("j1").await.unwrap());
+    let before = latchkey_store::HealthStore::versions(&store)
+        .await
+        .unwrap()
+        .revocations;
     store.revoke_jti("j1", Timestamp(700)).await.unwrap();
+    let after = latchkey_store::HealthStore::versions(&store)
+        .await
+        .unwrap()
+        .revocations;
+    assert!(after > before, "a revocation bumps the counter");
     store.revoke_jti("j1", Timestamp(700)).await.unwrap();
     assert!(store.is_revoked("j1").await.unwrap());
     // Pruned once the token could not be valid anyway.

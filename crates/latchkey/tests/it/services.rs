@@ -638,3 +638,30 @@ server_test!(
         server.stop().await;
     }
 );
+
+server_test!(
+    a_revocation_made_elsewhere_reaches_a_cached_token,
+    |db: TestDatabase| async move {
+        let server = start(&db).await;
+        let grant = [GrantType::ClientCredentials];
+        let app = server.service("", ClientPolicy::default(), &grant).await;
+        let token = server
+            .access_token(&app, &[("resource", "https://a.example/")])
+            .await;
+        // Introspected once: its signature and "not revoked" are now remembered.
+        assert_eq!(server.introspect(&app, &token).await["active"], true);
+        assert_eq!(server.introspect(&app, &token).await["active"], true);
+        // Another instance (here: the store directly) revokes it.
+        let (_, claims) = verify(&token, &server.jwks().await);
+        let jti = claims["jti"].as_str().unwrap();
+        let exp = latchkey_core::types::Timestamp(claims["exp"].as_i64().unwrap());
+        latchkey_store::TokenStore::revoke_jti(&server.store, jti, exp)
+            .await
+            .unwrap();
+        crate::harness::eventually("the revocation reaches the cache", || async {
+            server.introspect(&app, &token).await["active"] == false
+        })
+        .await;
+        server.stop().await;
+    }
+);
