@@ -18,6 +18,17 @@ pub(crate) const INSERT_SESSION: &str =
     "INSERT INTO sessions (session_hash, user_id, auth_time, expires_at) VALUES ($1, $2, $3, $4)";
 pub(crate) const SELECT_SESSION: &str = "SELECT user_id, auth_time, expires_at FROM sessions \
     WHERE session_hash = $1 AND expires_at > $2";
+pub(crate) fn select_signed_in() -> String {
+    format!(
+        "SELECT s.auth_time, s.expires_at, {} FROM sessions s JOIN users u ON u.user_id = s.user_id \
+         WHERE s.session_hash = $1 AND s.expires_at > $2",
+        USER_COLUMNS
+            .split(", ")
+            .map(|c| format!("u.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
 pub(crate) const DELETE_SESSION: &str = "DELETE FROM sessions WHERE session_hash = $1";
 
 pub(crate) const SELECT_CONSENT: &str =
@@ -169,6 +180,28 @@ macro_rules! impl_user_traits {
                             auth_time: Timestamp(row.try_get("auth_time")?),
                             expires_at: Timestamp(row.try_get("expires_at")?),
                         })
+                    })
+                    .transpose()
+                }
+
+                async fn find_signed_in(
+                    &self,
+                    hash: &SecretHash,
+                    now: Timestamp,
+                ) -> Result<Option<(Session, User)>, StoreError> {
+                    let row = sqlx::query(sqlx::AssertSqlSafe(q::select_signed_in()))
+                        .bind(hash.as_bytes())
+                        .bind(now.0)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.map(|row| {
+                        let user = user_from_row(&row)?;
+                        let session = Session {
+                            user_id: user.user_id.clone(),
+                            auth_time: Timestamp(row.try_get("auth_time")?),
+                            expires_at: Timestamp(row.try_get("expires_at")?),
+                        };
+                        Ok((session, user))
                     })
                     .transpose()
                 }

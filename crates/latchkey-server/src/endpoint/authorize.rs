@@ -41,8 +41,8 @@ struct Visit {
     browser: String,
     /// `Set-Cookie` values for the response.
     cookies: Vec<HeaderValue>,
-    /// The signed-in session, by the hash of its cookie.
-    session: Option<(SecretHash, Session)>,
+    /// The signed-in session, by the hash of its cookie, with its user.
+    session: Option<(SecretHash, Session, User)>,
 }
 
 /// Why a step stops: an error page, a redirect to the client, or an internal failure.
@@ -79,8 +79,8 @@ impl Visit {
         let session = match pages::cookie(headers, SESSION_COOKIE) {
             Some(value) => {
                 let hash = SecretHash::of(value.as_bytes());
-                let found = app.store().find_session(&hash, app.clock().now()).await?;
-                found.map(|s| (hash, s))
+                let found = app.store().find_signed_in(&hash, app.clock().now()).await?;
+                found.map(|(s, u)| (hash, s, u))
             }
             None => None,
         };
@@ -119,7 +119,7 @@ async fn show(app: &AppState, visit: &Visit, params: &Params) -> Result<Response
     // prompt=login: sign in again even with a session.
     let user = match request.prompt.login {
         true => None,
-        false => signed_in_user(app, visit).await?,
+        false => signed_in_user(visit),
     };
     next_step(app, visit, &request, params, user).await
 }
@@ -193,7 +193,7 @@ async fn sign_in(
     };
     app.throttle().record_success(&username);
     // A new session id at every sign-in, so a session id planted before it (fixation) is worthless.
-    if let Some((old, _)) = visit.session.take() {
+    if let Some((old, _, _)) = visit.session.take() {
         app.store().delete_session(&old).await?;
     }
     let secret = random_base64url(32);
@@ -228,7 +228,7 @@ pub(crate) async fn consent(
 async fn decide(app: &AppState, visit: &Visit, form: &Params) -> Result<Response, Stop> {
     let params = form.without(&PAGE_FIELDS);
     let request = load_request(app, &params).await?;
-    let Some((user, auth_time)) = signed_in_user(app, visit).await? else {
+    let Some((user, auth_time)) = signed_in_user(visit) else {
         // The session ended between the pages: sign in again, then the consent page comes back.
         return Ok(login_page(
             app,
@@ -384,15 +384,11 @@ async fn load_request(app: &AppState, params: &Params) -> Result<AuthorizationRe
     Ok(request)
 }
 
-async fn signed_in_user(
-    app: &AppState,
-    visit: &Visit,
-) -> Result<Option<(User, Timestamp)>, StoreError> {
-    let Some((_, session)) = &visit.session else {
-        return Ok(None);
-    };
-    let user = app.store().find_user(&session.user_id).await?;
-    Ok(user.map(|u| (u, session.auth_time)))
+fn signed_in_user(visit: &Visit) -> Option<(User, Timestamp)> {
+    visit
+        .session
+        .as_ref()
+        .map(|(_, session, user)| (user.clone(), session.auth_time))
 }
 
 /// Reads a page form and checks its CSRF token; a failure is answered with an error page.
