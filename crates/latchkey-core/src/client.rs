@@ -36,6 +36,17 @@ pub struct ClientPolicy {
     /// Resources this client may ask tokens for; empty means any configured resource. Token exchange
     /// always needs the target listed here.
     pub resources: Vec<ResourceUri>,
+    /// Set for a client that registered itself (RFC 7591).
+    pub registration: Option<DynamicRegistration>,
+}
+
+/// What a dynamically registered client has beyond its metadata.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DynamicRegistration {
+    /// SHA-256 of the RFC 7592 registration access token.
+    pub token_hash: SecretHash,
+    /// When it first obtained a token; one that never does expires (abuse control).
+    pub activated_at: Option<Timestamp>,
 }
 
 /// How access tokens are represented.

@@ -27,6 +27,12 @@ pub enum ErrorCode {
     LoginRequired,
     /// OpenID Connect Core §3.1.2.6: `prompt=none`, but the user has not consented.
     ConsentRequired,
+    /// RFC 7591 §3.2.2: a redirect URI is not acceptable.
+    InvalidRedirectUri,
+    /// RFC 7591 §3.2.2: a metadata value is not acceptable.
+    InvalidClientMetadata,
+    /// RFC 6750 §3.1: a bearer token (initial or registration access token) is missing or invalid.
+    InvalidToken,
     /// RFC 6749 §4.1.2.1: the server met an unexpected condition. Never carries detail.
     ServerError,
     /// RFC 6749 §4.1.2.1: the server is temporarily unable to handle the request.
@@ -48,6 +54,9 @@ impl ErrorCode {
             Self::AccessDenied => "access_denied",
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
+            Self::InvalidRedirectUri => "invalid_redirect_uri",
+            Self::InvalidClientMetadata => "invalid_client_metadata",
+            Self::InvalidToken => "invalid_token",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
         }
@@ -94,6 +103,9 @@ constructors! {
     access_denied => AccessDenied,
     login_required => LoginRequired,
     consent_required => ConsentRequired,
+    invalid_redirect_uri => InvalidRedirectUri,
+    invalid_client_metadata => InvalidClientMetadata,
+    invalid_token => InvalidToken,
     temporarily_unavailable => TemporarilyUnavailable,
 }
 

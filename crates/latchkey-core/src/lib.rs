@@ -15,6 +15,7 @@ pub mod metadata;
 pub mod params;
 pub mod password;
 pub mod pkce;
+pub mod registration;
 pub mod resource;
 pub mod secret;
 pub mod token;

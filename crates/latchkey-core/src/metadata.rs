@@ -22,6 +22,8 @@ pub struct Endpoints {
     pub introspection: Option<String>,
     /// RFC 7009 revocation endpoint.
     pub revocation: Option<String>,
+    /// RFC 7591 registration endpoint; `None` when registration is off.
+    pub registration: Option<String>,
 }
 
 /// Everything the server implements and has enabled.
@@ -150,6 +152,9 @@ impl Features {
                 methods(&self.token_endpoint_auth_methods),
             );
         }
+        if let Some(registration) = &self.endpoints.registration {
+            doc.insert("registration_endpoint".into(), json!(registration));
+        }
         if self.resource_parameter_supported {
             doc.insert("resource_parameter_supported".into(), json!(true));
         }
@@ -205,6 +210,7 @@ mod tests {
                 jwks: format!("{issuer}/jwks"),
                 introspection: None,
                 revocation: None,
+                registration: None,
             },
             grant_types: [GrantType::ClientCredentials].into(),
             token_endpoint_auth_methods: [

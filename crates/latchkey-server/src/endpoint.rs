@@ -4,5 +4,6 @@ pub(crate) mod health;
 pub(crate) mod introspect;
 pub(crate) mod jwks;
 pub(crate) mod metadata;
+pub(crate) mod register;
 pub(crate) mod revoke;
 pub(crate) mod token;

@@ -44,7 +44,7 @@ impl From<KeyError> for ApiError {
 /// HTTP status of each error code (RFC 6749 §5.2; RFC 6750 and 8707 follow the same rule).
 pub fn status_of(code: ErrorCode) -> StatusCode {
     match code {
-        ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+        ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
         ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::InvalidRequest
@@ -56,7 +56,9 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::UnsupportedResponseType
         | ErrorCode::AccessDenied
         | ErrorCode::LoginRequired
-        | ErrorCode::ConsentRequired => StatusCode::BAD_REQUEST,
+        | ErrorCode::ConsentRequired
+        | ErrorCode::InvalidRedirectUri
+        | ErrorCode::InvalidClientMetadata => StatusCode::BAD_REQUEST,
     }
 }
 
@@ -72,6 +74,13 @@ impl IntoResponse for ApiError {
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if error.code == ErrorCode::InvalidToken {
+            // RFC 6750 §3: the challenge names the scheme and the error.
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
+        }
         if error.code == ErrorCode::InvalidClient {
             // RFC 6749 §5.2: a 401 must name the scheme the client can authenticate with.
             headers.insert(

@@ -68,10 +68,18 @@ async fn prune_periodically(state: AppState, mut stop: tokio::sync::watch::Recei
             _ = tokio::time::sleep(Duration::from_secs(600)) => {}
             _ = stop.changed() => return,
         }
-        let before = state.clock().now().minus(60);
-        match state.store().prune(before).await {
+        let now = state.clock().now();
+        match state.store().prune(now.minus(60)).await {
             Ok(removed) => tracing::debug!(removed, "pruned expired tokens and sessions"),
             Err(e) => tracing::warn!(error = %e, "pruning expired tokens failed"),
+        }
+        if let Some(registration) = &state.settings().registration {
+            use latchkey_store::RegistrationStore;
+            let before = now.minus(registration.unused_client_ttl);
+            match state.store().prune_unused_clients(before).await {
+                Ok(removed) => tracing::debug!(removed, "deleted registered clients never used"),
+                Err(e) => tracing::warn!(error = %e, "deleting unused registered clients failed"),
+            }
         }
     }
 }

@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::endpoint::{authorize, health, introspect, jwks, metadata, revoke, token};
+use crate::endpoint::{authorize, health, introspect, jwks, metadata, register, revoke, token};
 use crate::error::InternalCause;
 use crate::state::AppState;
 
@@ -39,6 +39,16 @@ pub(crate) fn router(state: AppState) -> Router {
     }
     if let Some(introspection) = &features.endpoints.introspection {
         router = router.route(&path_of(introspection), post(introspect::introspect));
+    }
+    if let Some(registration) = &features.endpoints.registration {
+        router = router
+            .route(&path_of(registration), post(register::register))
+            .route(
+                &register::client_route(registration),
+                get(register::read)
+                    .put(register::update)
+                    .delete(register::delete),
+            );
     }
     if let Some(revocation) = &features.endpoints.revocation {
         router = router.route(&path_of(revocation), post(revoke::revoke));

@@ -17,7 +17,7 @@ use crate::keyring::{self, KeySet, KeyringError};
 use crate::pages::CsrfKey;
 use crate::passwords::PasswordChecker;
 use crate::registry::Registry;
-use crate::throttle::{LoginThrottle, ThrottleSettings};
+use crate::throttle::{LoginThrottle, RateLimiter, ThrottleSettings};
 use crate::tokens::VerifiedTokens;
 
 /// Limits applied to every route.
@@ -55,6 +55,26 @@ pub struct UiSettings {
     pub scope_descriptions: BTreeMap<String, BTreeMap<String, String>>,
 }
 
+/// Who may register clients (RFC 7591).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegistrationPolicy {
+    /// Anyone may.
+    Open,
+    /// Only with an initial access token from `latchkey registration token create`.
+    Token,
+}
+
+/// Dynamic client registration, when enabled.
+#[derive(Clone, Debug)]
+pub struct RegistrationSettings {
+    /// Who may register.
+    pub policy: RegistrationPolicy,
+    /// Registrations per client address and minute.
+    pub rate_limit: u32,
+    /// A registered client that obtains no token within this many seconds is deleted.
+    pub unused_client_ttl: u64,
+}
+
 /// Signing in.
 #[derive(Clone, Debug)]
 pub struct LoginSettings {
@@ -77,6 +97,10 @@ pub struct Settings {
     pub keys: KeySettings,
     /// The pages.
     pub ui: UiSettings,
+    /// Dynamic client registration; `None` when off.
+    pub registration: Option<RegistrationSettings>,
+    /// Every configured scope, public or not; empty when none is configured.
+    pub configured_scopes: latchkey_core::types::Scope,
     /// How often the client and resource cache checks the database for changes.
     pub cache_refresh_interval: Duration,
     /// Resources from the configuration file (`latchkey resource add` stores more in the database).
@@ -123,6 +147,7 @@ struct Inner {
     registry: Registry,
     verified: VerifiedTokens,
     passwords: Arc<PasswordChecker>,
+    registrations: RateLimiter,
 }
 
 impl AppState {
@@ -140,6 +165,7 @@ impl AppState {
         let csrf = CsrfKey::new(master.derive("latchkey csrf v1"));
         let throttle = LoginThrottle::new(settings.login.throttle);
         let registry = Registry::new(&store).await?;
+        let rate_limit = settings.registration.as_ref().map_or(0, |r| r.rate_limit);
         Ok(AppState(Arc::new(Inner {
             store,
             clock,
@@ -152,6 +178,7 @@ impl AppState {
             registry,
             verified: VerifiedTokens::default(),
             passwords: Arc::new(PasswordChecker::new()),
+            registrations: RateLimiter::new(rate_limit),
         })))
     }
 
@@ -183,6 +210,11 @@ impl AppState {
     /// JWTs whose signatures were checked.
     pub(crate) fn verified(&self) -> &VerifiedTokens {
         &self.0.verified
+    }
+
+    /// Registrations per address.
+    pub(crate) fn registrations(&self) -> &RateLimiter {
+        &self.0.registrations
     }
 
     /// Password checks for the login page.

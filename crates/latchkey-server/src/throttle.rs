@@ -134,6 +134,38 @@ impl LoginThrottle {
     }
 }
 
+/// A fixed-window counter per client address: at most `per_minute` events in any clock minute.
+#[derive(Debug)]
+pub struct RateLimiter {
+    per_minute: u32,
+    windows: Mutex<HashMap<String, (i64, u32)>>,
+}
+
+impl RateLimiter {
+    /// A limiter allowing `per_minute` events per address and minute.
+    pub fn new(per_minute: u32) -> Self {
+        Self {
+            per_minute,
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts an event; `false` when the address is over its limit for this minute.
+    pub fn allow(&self, address: &str, now: Timestamp) -> bool {
+        let minute = now.0 / 60;
+        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        if windows.len() > SWEEP_ABOVE {
+            windows.retain(|_, (m, _)| *m == minute);
+        }
+        let entry = windows.entry(address.to_owned()).or_insert((minute, 0));
+        if entry.0 != minute {
+            *entry = (minute, 0);
+        }
+        entry.1 += 1;
+        entry.1 <= self.per_minute
+    }
+}
+
 fn account_key(username: &str) -> String {
     format!("user:{username}")
 }
@@ -205,6 +237,16 @@ mod tests {
             t.check("someone-new", "8.8.8.8", now),
             Verdict::Proceed(Duration::ZERO)
         );
+    }
+
+    #[test]
+    fn the_rate_limiter_counts_per_address_and_minute() {
+        let limiter = RateLimiter::new(2);
+        assert!(limiter.allow("a", Timestamp(60)));
+        assert!(limiter.allow("a", Timestamp(61)));
+        assert!(!limiter.allow("a", Timestamp(62)));
+        assert!(limiter.allow("b", Timestamp(62)));
+        assert!(limiter.allow("a", Timestamp(120)), "a new minute");
     }
 
     #[test]

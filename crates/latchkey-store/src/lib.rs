@@ -304,6 +304,39 @@ pub trait ResourceStore {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
+/// What dynamic client registration (RFC 7591/7592) needs beyond `ClientStore`.
+pub trait RegistrationStore {
+    /// Replaces a client's name, grant types, scope and redirect URIs (RFC 7592 §2.2).
+    fn update_client_metadata(
+        &self,
+        client: &Client,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Records that a dynamically registered client obtained its first token.
+    fn activate_client(
+        &self,
+        id: &ClientId,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Deletes dynamically registered clients created before `before` that never obtained a token.
+    fn prune_unused_clients(
+        &self,
+        before: Timestamp,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Stores an initial access token (RFC 7591 §3) for closed registration.
+    fn insert_initial_access_token(
+        &self,
+        hash: &SecretHash,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Whether an initial access token exists and is unexpired.
+    fn initial_access_token_valid(
+        &self,
+        hash: &SecretHash,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
 /// Liveness of the database itself, and the change counter caches watch.
 pub trait HealthStore {
     /// Runs a trivial query.
@@ -507,6 +540,33 @@ impl GrantStore for Store {
     }
     async fn revoke_grant(&self, grant_id: &GrantId, now: Timestamp) -> Result<(), StoreError> {
         dispatch!(self.revoke_grant(grant_id, now))
+    }
+}
+
+impl RegistrationStore for Store {
+    async fn update_client_metadata(&self, client: &Client) -> Result<bool, StoreError> {
+        dispatch!(self.update_client_metadata(client))
+    }
+    async fn activate_client(&self, id: &ClientId, now: Timestamp) -> Result<(), StoreError> {
+        dispatch!(self.activate_client(id, now))
+    }
+    async fn prune_unused_clients(&self, before: Timestamp) -> Result<u64, StoreError> {
+        dispatch!(self.prune_unused_clients(before))
+    }
+    async fn insert_initial_access_token(
+        &self,
+        hash: &SecretHash,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        dispatch!(self.insert_initial_access_token(hash, now, expires_at))
+    }
+    async fn initial_access_token_valid(
+        &self,
+        hash: &SecretHash,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self.initial_access_token_valid(hash, now))
     }
 }
 

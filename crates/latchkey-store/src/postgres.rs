@@ -59,6 +59,11 @@ fn migrator() -> Migrator {
             "revocation_counter",
             include_str!("../migrations/postgres/0005_revocation_counter.sql"),
         ),
+        (
+            6,
+            "registration",
+            include_str!("../migrations/postgres/0006_registration.sql"),
+        ),
     ])
 }
 

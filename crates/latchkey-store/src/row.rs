@@ -1,5 +1,5 @@
 //! Conversions between core records and the column values both backends store.
-use latchkey_core::client::{Client, ClientAuth, ClientPolicy, TokenFormat};
+use latchkey_core::client::{Client, ClientAuth, ClientPolicy, DynamicRegistration, TokenFormat};
 use latchkey_core::keys::KeyAlg;
 use latchkey_core::secret::SecretHash;
 use latchkey_core::types::{
@@ -21,6 +21,8 @@ pub(crate) struct ClientRow {
     pub(crate) introspect_any: i16,
     pub(crate) access_token_format: Option<String>,
     pub(crate) allowed_resources: String,
+    pub(crate) registration_token_hash: Option<Vec<u8>>,
+    pub(crate) activated_at: Option<i64>,
 }
 
 impl From<&Client> for ClientRow {
@@ -52,6 +54,16 @@ impl From<&Client> for ClientRow {
                 .map(|f| f.as_str().to_owned()),
             allowed_resources: serde_json::to_string(&client.policy.resources)
                 .expect("strings serialise"),
+            registration_token_hash: client
+                .policy
+                .registration
+                .as_ref()
+                .map(|r| r.token_hash.as_bytes().to_vec()),
+            activated_at: client
+                .policy
+                .registration
+                .as_ref()
+                .and_then(|r| r.activated_at.map(|t| t.0)),
         }
     }
 }
@@ -101,6 +113,14 @@ impl TryFrom<ClientRow> for Client {
                     .map_err(|_| corrupt("unknown access_token_format"))?,
                 resources: serde_json::from_str::<Vec<ResourceUri>>(&row.allowed_resources)
                     .map_err(|_| corrupt("invalid allowed_resources"))?,
+                registration: match row.registration_token_hash.as_deref() {
+                    None => None,
+                    Some(bytes) => Some(DynamicRegistration {
+                        token_hash: SecretHash::from_bytes(bytes)
+                            .ok_or_else(|| corrupt("invalid registration token hash"))?,
+                        activated_at: row.activated_at.map(Timestamp),
+                    }),
+                },
             },
         })
     }

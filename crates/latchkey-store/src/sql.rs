@@ -26,14 +26,24 @@ pub(crate) fn migrator(migrations: &[(i64, &'static str, &'static str)]) -> Migr
 
 pub(crate) const INSERT_CLIENT: &str = "INSERT INTO clients \
     (client_id, name, auth_method, secret_hash, grant_types, scope, redirect_uris, created_at, \
-    introspect_any, access_token_format, allowed_resources) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+    introspect_any, access_token_format, allowed_resources, registration_token_hash, activated_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
 pub(crate) const SELECT_CLIENT: &str = "SELECT client_id, name, auth_method, secret_hash, grant_types, scope, \
-    redirect_uris, created_at, introspect_any, access_token_format, allowed_resources \
-    FROM clients WHERE client_id = $1";
+    redirect_uris, created_at, introspect_any, access_token_format, allowed_resources, \
+    registration_token_hash, activated_at FROM clients WHERE client_id = $1";
 pub(crate) const SELECT_CLIENTS: &str = "SELECT client_id, name, auth_method, secret_hash, grant_types, scope, \
-    redirect_uris, created_at, introspect_any, access_token_format, allowed_resources \
-    FROM clients ORDER BY created_at, client_id";
+    redirect_uris, created_at, introspect_any, access_token_format, allowed_resources, \
+    registration_token_hash, activated_at FROM clients ORDER BY created_at, client_id";
+pub(crate) const UPDATE_CLIENT_METADATA: &str = "UPDATE clients SET name = $2, grant_types = $3, \
+    scope = $4, redirect_uris = $5 WHERE client_id = $1";
+pub(crate) const ACTIVATE_CLIENT: &str =
+    "UPDATE clients SET activated_at = $2 WHERE client_id = $1 AND activated_at IS NULL";
+pub(crate) const PRUNE_UNUSED_CLIENTS: &str = "DELETE FROM clients WHERE registration_token_hash IS NOT NULL \
+    AND activated_at IS NULL AND created_at < $1";
+pub(crate) const INSERT_INITIAL_TOKEN: &str =
+    "INSERT INTO initial_access_tokens (token_hash, created_at, expires_at) VALUES ($1, $2, $3)";
+pub(crate) const SELECT_INITIAL_TOKEN: &str =
+    "SELECT 1 AS one FROM initial_access_tokens WHERE token_hash = $1 AND expires_at > $2";
 pub(crate) const DELETE_CLIENT: &str = "DELETE FROM clients WHERE client_id = $1";
 pub(crate) const SET_CLIENT_SECRET: &str =
     "UPDATE clients SET auth_method = $2, secret_hash = $3 WHERE client_id = $1";
@@ -75,6 +85,8 @@ macro_rules! impl_role_traits {
                 introspect_any: row.try_get("introspect_any")?,
                 access_token_format: row.try_get("access_token_format")?,
                 allowed_resources: row.try_get("allowed_resources")?,
+                registration_token_hash: row.try_get("registration_token_hash")?,
+                activated_at: row.try_get("activated_at")?,
             })
         }
 
@@ -103,6 +115,8 @@ macro_rules! impl_role_traits {
                     .bind(row.introspect_any)
                     .bind(row.access_token_format)
                     .bind(row.allowed_resources)
+                    .bind(row.registration_token_hash)
+                    .bind(row.activated_at)
                     .execute(&self.write)
                     .await;
                 match result {
@@ -153,6 +167,70 @@ macro_rules! impl_role_traits {
                     .execute(&self.write)
                     .await?;
                 Ok(done.rows_affected() > 0)
+            }
+        }
+
+        impl crate::RegistrationStore for $store {
+            async fn update_client_metadata(&self, client: &Client) -> Result<bool, StoreError> {
+                let row = ClientRow::from(client);
+                let done = sqlx::query(sql::UPDATE_CLIENT_METADATA)
+                    .bind(row.client_id)
+                    .bind(row.name)
+                    .bind(row.grant_types)
+                    .bind(row.scope)
+                    .bind(row.redirect_uris)
+                    .execute(&self.write)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn activate_client(
+                &self,
+                id: &ClientId,
+                now: Timestamp,
+            ) -> Result<(), StoreError> {
+                sqlx::query(sql::ACTIVATE_CLIENT)
+                    .bind(id.as_str())
+                    .bind(now.0)
+                    .execute(&self.write)
+                    .await?;
+                Ok(())
+            }
+
+            async fn prune_unused_clients(&self, before: Timestamp) -> Result<u64, StoreError> {
+                let done = sqlx::query(sql::PRUNE_UNUSED_CLIENTS)
+                    .bind(before.0)
+                    .execute(&self.write)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn insert_initial_access_token(
+                &self,
+                hash: &SecretHash,
+                now: Timestamp,
+                expires_at: Timestamp,
+            ) -> Result<(), StoreError> {
+                sqlx::query(sql::INSERT_INITIAL_TOKEN)
+                    .bind(hash.as_bytes())
+                    .bind(now.0)
+                    .bind(expires_at.0)
+                    .execute(&self.write)
+                    .await?;
+                Ok(())
+            }
+
+            async fn initial_access_token_valid(
+                &self,
+                hash: &SecretHash,
+                now: Timestamp,
+            ) -> Result<bool, StoreError> {
+                let row = sqlx::query(sql::SELECT_INITIAL_TOKEN)
+                    .bind(hash.as_bytes())
+                    .bind(now.0)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.is_some())
             }
         }
 

@@ -82,6 +82,11 @@ fn migrator() -> Migrator {
             "revocation_counter",
             include_str!("../migrations/sqlite/0005_revocation_counter.sql"),
         ),
+        (
+            6,
+            "registration",
+            include_str!("../migrations/sqlite/0006_registration.sql"),
+        ),
     ])
 }
 

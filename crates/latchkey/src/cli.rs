@@ -9,6 +9,7 @@ use crate::config::{self, Config, Flags};
 
 pub mod client;
 pub mod keys;
+pub mod registration;
 pub mod resource;
 pub mod serve;
 pub mod user;
@@ -40,6 +41,9 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Dynamic client registration (RFC 7591): initial access tokens.
+    #[command(subcommand)]
+    Registration(registration::RegistrationCommand),
     /// Manage resources (RFC 8707): the APIs tokens are issued for.
     #[command(subcommand)]
     Resource(resource::ResourceCommand),
@@ -66,6 +70,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Keys(command) => keys::run(command, &config).await,
         Command::User(command) => user::run(command, &config).await,
         Command::Resource(command) => resource::run(command, &config).await,
+        Command::Registration(command) => registration::run(command, &config).await,
     }
 }
 

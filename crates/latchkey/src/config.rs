@@ -12,7 +12,9 @@ use latchkey_core::resource::Resource;
 use latchkey_core::token::TokenPolicy;
 use latchkey_core::types::{AuthMethod, GrantType, Issuer, ResourceUri, ScopeToken};
 use latchkey_server::router::path_of;
-use latchkey_server::state::{HttpSettings, KeySettings, LoginSettings, UiSettings};
+use latchkey_server::state::{
+    HttpSettings, KeySettings, LoginSettings, RegistrationPolicy, RegistrationSettings, UiSettings,
+};
 use latchkey_server::throttle::{Limits, ThrottleSettings};
 use latchkey_server::{Locale, Settings};
 use serde::Deserialize;
@@ -60,6 +62,16 @@ pub struct RawConfig {
     resources: BTreeMap<String, RawResource>,
     #[serde(default)]
     cache: RawCache,
+    #[serde(default)]
+    registration: RawRegistration,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegistration {
+    policy: Option<String>,
+    rate_limit: Option<u32>,
+    unused_client_ttl: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -133,6 +145,7 @@ struct RawEndpoints {
     authorization_endpoint: Option<String>,
     introspection_endpoint: Option<String>,
     revocation_endpoint: Option<String>,
+    registration_endpoint: Option<String>,
     token_endpoint: Option<String>,
     jwks_uri: Option<String>,
 }
@@ -497,6 +510,37 @@ impl Config {
             Some(url) => absolute_url(url, file, key),
             None => Ok(format!("{base}{suffix}")),
         };
+        let registration = match raw.registration.policy.as_deref().unwrap_or("off") {
+            "off" => None,
+            policy @ ("open" | "token") => Some(RegistrationSettings {
+                policy: if policy == "open" {
+                    RegistrationPolicy::Open
+                } else {
+                    RegistrationPolicy::Token
+                },
+                rate_limit: match raw.registration.rate_limit.unwrap_or(20) {
+                    0 => {
+                        return Err(format!(
+                            "{file}: registration.rate_limit: must be at least 1 per minute"
+                        ));
+                    }
+                    n => n,
+                },
+                unused_client_ttl: duration(
+                    &raw.registration.unused_client_ttl,
+                    file,
+                    "registration.unused_client_ttl",
+                    Duration::from_secs(86_400),
+                )?
+                .as_secs()
+                .max(60),
+            }),
+            other => {
+                return Err(format!(
+                    "{file}: registration.policy: `{other}` is not a policy (expected off, open or token)"
+                ));
+            }
+        };
         let authorization = endpoint(
             "endpoints.authorization_endpoint",
             &raw.endpoints.authorization_endpoint,
@@ -521,6 +565,14 @@ impl Config {
                 &raw.endpoints.revocation_endpoint,
                 "/revoke",
             )?),
+            registration: match &registration {
+                Some(_) => Some(endpoint(
+                    "endpoints.registration_endpoint",
+                    &raw.endpoints.registration_endpoint,
+                    "/register",
+                )?),
+                None => None,
+            },
         };
 
         for key in raw.metadata.extra.keys() {
@@ -645,6 +697,10 @@ impl Config {
             ));
         }
 
+        let configured_scopes = scopes
+            .keys()
+            .filter_map(|s| ScopeToken::parse(s.clone()).ok())
+            .collect();
         Ok(Config {
             listen,
             database_url,
@@ -661,6 +717,8 @@ impl Config {
                 login,
                 resources: resources(&raw.resources, file)?,
                 cache_refresh_interval: cache_refresh,
+                registration,
+                configured_scopes,
             },
             min_password_length,
         })
@@ -908,6 +966,15 @@ fn check_distinct_paths(features: &Features, file: &str) -> Result<(), String> {
                 .map(path_of)
                 .unwrap_or_default(),
             "endpoints.introspection_endpoint",
+        ),
+        (
+            features
+                .endpoints
+                .registration
+                .as_deref()
+                .map(path_of)
+                .unwrap_or_else(|| "/-registration-off".into()),
+            "endpoints.registration_endpoint",
         ),
         (
             features

@@ -7,7 +7,7 @@ use latchkey_core::OAuthError;
 use latchkey_core::grant::token_exchange::ACCESS_TOKEN_TYPE;
 use latchkey_core::grant::{self, TokenRequest};
 use latchkey_core::token::IssuedTokens;
-use latchkey_store::{GrantStore, Redemption, TokenStore};
+use latchkey_store::{GrantStore, Redemption, RegistrationStore, TokenStore};
 use serde::Serialize;
 
 use crate::error::ApiError;
@@ -174,6 +174,16 @@ pub(crate) async fn token(
                 store.insert_refresh_token(refresh).await?;
             }
         }
+    }
+    // A self-registered client counts as used once it obtains a token; unused ones expire. One write,
+    // the first time only.
+    if client
+        .policy
+        .registration
+        .as_ref()
+        .is_some_and(|r| r.activated_at.is_none())
+    {
+        store.activate_client(&client.client_id, now).await?;
     }
     let access_token = tokens::encode(&app, &issued.access).await?;
     Ok(TokenResponse {

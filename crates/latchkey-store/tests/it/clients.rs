@@ -163,3 +163,96 @@ store_test!(
         assert!(store.versions().await.unwrap().registry > v3);
     }
 );
+
+store_test!(
+    dynamic_clients_update_activate_and_expire_unused,
+    |store: Store| async move {
+        use latchkey_core::client::DynamicRegistration;
+        use latchkey_store::RegistrationStore;
+        let token = ClientSecret::generate();
+        let mut dynamic = sample_client("dyn", &ClientSecret::generate());
+        dynamic.created_at = Timestamp(100);
+        dynamic.policy.registration = Some(DynamicRegistration {
+            token_hash: token.hash(),
+            activated_at: None,
+        });
+        let mut used = sample_client("used", &ClientSecret::generate());
+        used.created_at = Timestamp(100);
+        used.policy.registration = dynamic.policy.registration.clone();
+        store.insert_client(&dynamic).await.unwrap();
+        store.insert_client(&used).await.unwrap();
+        store
+            .insert_client(&sample_client("static", &ClientSecret::generate()))
+            .await
+            .unwrap();
+
+        let loaded = store
+            .find_client(&dynamic.client_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(loaded.policy.registration, dynamic.policy.registration);
+        let mut changed = loaded.clone();
+        changed.name = "renamed".into();
+        changed.scope = Scope::parse("read").unwrap();
+        assert!(store.update_client_metadata(&changed).await.unwrap());
+        let loaded = store
+            .find_client(&dynamic.client_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (loaded.name.as_str(), loaded.scope.to_string().as_str()),
+            ("renamed", "read")
+        );
+
+        store
+            .activate_client(&used.client_id, Timestamp(150))
+            .await
+            .unwrap();
+        store
+            .activate_client(&used.client_id, Timestamp(160))
+            .await
+            .unwrap();
+        let activated = store.find_client(&used.client_id).await.unwrap().unwrap();
+        assert_eq!(
+            activated.policy.registration.unwrap().activated_at,
+            Some(Timestamp(150))
+        );
+
+        assert_eq!(store.prune_unused_clients(Timestamp(200)).await.unwrap(), 1);
+        assert!(
+            store
+                .find_client(&dynamic.client_id)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(store.find_client(&used.client_id).await.unwrap().is_some());
+        assert!(
+            store
+                .find_client(&ClientId::parse("static").unwrap())
+                .await
+                .unwrap()
+                .is_some()
+        );
+
+        let initial = latchkey_core::secret::SecretHash::of(b"initial");
+        store
+            .insert_initial_access_token(&initial, Timestamp(0), Timestamp(100))
+            .await
+            .unwrap();
+        assert!(
+            store
+                .initial_access_token_valid(&initial, Timestamp(99))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .initial_access_token_valid(&initial, Timestamp(100))
+                .await
+                .unwrap()
+        );
+    }
+);

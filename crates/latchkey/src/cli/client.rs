@@ -260,6 +260,7 @@ fn build_policy(
         );
     }
     Ok(ClientPolicy {
+        registration: None,
         introspect_any,
         access_token_format: format
             .map(|f| {

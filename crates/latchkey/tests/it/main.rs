@@ -10,5 +10,6 @@ mod discovery;
 mod harness;
 mod keys;
 mod operations;
+mod registration;
 mod services;
 mod token;

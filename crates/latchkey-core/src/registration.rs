@@ -1,0 +1,278 @@
+//! Dynamic client registration (RFC 7591) and management (RFC 7592): which metadata a client may
+//! register, and how a registered client is described back.
+use std::collections::BTreeSet;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::OAuthError;
+use crate::client::Client;
+use crate::types::{AuthMethod, GrantType, RedirectUri, Scope};
+
+/// The metadata members Latchkey reads (RFC 7591 §2). Unknown members are ignored and never stored.
+#[derive(Debug, Default, Deserialize)]
+pub struct ClientMetadata {
+    /// Required for RFC 7592 updates: the client being replaced.
+    pub client_id: Option<String>,
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    token_endpoint_auth_method: Option<String>,
+    grant_types: Option<Vec<String>>,
+    response_types: Option<Vec<String>>,
+    client_name: Option<String>,
+    scope: Option<String>,
+    jwks: Option<Value>,
+    jwks_uri: Option<String>,
+}
+
+/// Validated registration metadata.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Registration {
+    /// `client_name` (the client_id when absent).
+    pub name: Option<String>,
+    /// `token_endpoint_auth_method`.
+    pub method: AuthMethod,
+    /// `grant_types`.
+    pub grant_types: BTreeSet<GrantType>,
+    /// `redirect_uris`.
+    pub redirect_uris: Vec<RedirectUri>,
+    /// `scope`.
+    pub scope: Scope,
+}
+
+/// Grant types a client may register itself for. Token exchange is a trust decision for the operator.
+const REGISTRABLE: [GrantType; 3] = [
+    GrantType::AuthorizationCode,
+    GrantType::ClientCredentials,
+    GrantType::RefreshToken,
+];
+
+impl ClientMetadata {
+    /// Parses a JSON body; a member of the wrong type is `invalid_client_metadata`.
+    pub fn from_json(body: &[u8]) -> Result<Self, OAuthError> {
+        serde_json::from_slice(body).map_err(|e| {
+            OAuthError::invalid_client_metadata(format!(
+                "the body is not valid client metadata: {e}"
+            ))
+        })
+    }
+
+    /// Applies RFC 7591's defaults and this server's rules. `scopes` is the configured scope set
+    /// (`None`: not configured, any well-formed scope), `default_scope` what an omitted scope means.
+    pub fn validate(
+        self,
+        scopes: Option<&Scope>,
+        default_scope: &Scope,
+    ) -> Result<Registration, OAuthError> {
+        let bad = |m: &str| OAuthError::invalid_client_metadata(m.to_owned());
+        if self.jwks.is_some() && self.jwks_uri.is_some() {
+            return Err(bad(
+                "jwks and jwks_uri are mutually exclusive (RFC 7591 §2)",
+            ));
+        }
+        let method = match self.token_endpoint_auth_method.as_deref() {
+            None => AuthMethod::ClientSecretBasic,
+            Some(m) => m.parse::<AuthMethod>().map_err(|_| {
+                OAuthError::invalid_client_metadata(format!(
+                    "token_endpoint_auth_method `{m}` is not supported here"
+                ))
+            })?,
+        };
+        let grant_types: BTreeSet<GrantType> = match &self.grant_types {
+            None => [GrantType::AuthorizationCode].into(),
+            Some(list) => list
+                .iter()
+                .map(|g| {
+                    g.parse::<GrantType>()
+                        .ok()
+                        .filter(|g| REGISTRABLE.contains(g))
+                        .ok_or_else(|| {
+                            OAuthError::invalid_client_metadata(format!(
+                                "grant type `{g}` cannot be registered here"
+                            ))
+                        })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        if grant_types.is_empty() {
+            return Err(bad("grant_types is empty"));
+        }
+        // RFC 7591 §2.1: response_types and grant_types must agree.
+        let response_types: BTreeSet<String> = self
+            .response_types
+            .clone()
+            .unwrap_or_else(|| {
+                if grant_types.contains(&GrantType::AuthorizationCode) {
+                    vec!["code".into()]
+                } else {
+                    vec![]
+                }
+            })
+            .into_iter()
+            .collect();
+        if response_types.iter().any(|r| r != "code") {
+            return Err(bad("only the `code` response type is supported"));
+        }
+        if response_types.contains("code") != grant_types.contains(&GrantType::AuthorizationCode) {
+            return Err(bad(
+                "response_type `code` and grant type authorization_code go together",
+            ));
+        }
+        if grant_types.contains(&GrantType::RefreshToken)
+            && !grant_types.contains(&GrantType::AuthorizationCode)
+        {
+            return Err(bad("refresh_token is only issued with authorization_code"));
+        }
+        if method == AuthMethod::None && grant_types.contains(&GrantType::ClientCredentials) {
+            return Err(bad(
+                "client_credentials needs a confidential client; `none` cannot use it",
+            ));
+        }
+        let redirect_uris = self
+            .redirect_uris
+            .iter()
+            .map(|u| RedirectUri::parse(u.clone()).map_err(OAuthError::invalid_redirect_uri))
+            .collect::<Result<Vec<_>, _>>()?;
+        if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
+            return Err(OAuthError::invalid_redirect_uri(
+                "the authorization_code grant needs at least one redirect URI",
+            ));
+        }
+        let scope = match &self.scope {
+            None => default_scope.clone(),
+            Some(text) => {
+                let scope = Scope::parse(text).map_err(|_| bad("scope is malformed"))?;
+                if scopes.is_some_and(|allowed| !scope.is_subset(allowed)) {
+                    return Err(bad("scope names a scope this server does not offer"));
+                }
+                scope
+            }
+        };
+        let name = self
+            .client_name
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty());
+        if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
+            return Err(bad("client_name is longer than 200 characters"));
+        }
+        Ok(Registration {
+            name,
+            method,
+            grant_types,
+            redirect_uris,
+            scope,
+        })
+    }
+}
+
+/// A registered client's metadata as RFC 7591 §3.2.1 and RFC 7592 §3 return it.
+pub fn describe(client: &Client, registration_client_uri: &str) -> Value {
+    let grants: Vec<_> = client.grant_types.iter().map(|g| g.as_str()).collect();
+    let response_types: Vec<&str> = if client.grant_types.contains(&GrantType::AuthorizationCode) {
+        vec!["code"]
+    } else {
+        vec![]
+    };
+    json!({
+        "client_id": client.client_id,
+        "client_id_issued_at": client.created_at,
+        "client_name": client.name,
+        "redirect_uris": client.redirect_uris,
+        "token_endpoint_auth_method": client.auth.method().as_str(),
+        "grant_types": grants,
+        "response_types": response_types,
+        "scope": client.scope.to_string(),
+        "registration_client_uri": registration_client_uri,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorCode;
+
+    fn validate(body: &str) -> Result<Registration, OAuthError> {
+        let configured = Scope::parse("read write").unwrap();
+        ClientMetadata::from_json(body.as_bytes())?.validate(Some(&configured), &configured)
+    }
+
+    #[test]
+    fn defaults_follow_rfc_7591() {
+        let r = validate(
+            r#"{"redirect_uris":["https://app.example/cb"],"client_name":"App","x_unknown":1}"#,
+        )
+        .unwrap();
+        assert_eq!(r.method, AuthMethod::ClientSecretBasic);
+        assert_eq!(r.grant_types, [GrantType::AuthorizationCode].into());
+        assert_eq!(r.scope.to_string(), "read write");
+        assert_eq!(r.name.as_deref(), Some("App"));
+    }
+
+    #[test]
+    fn every_rule_has_its_error() {
+        for (body, code) in [
+            (
+                r#"{"redirect_uris":"https://x"}"#,
+                ErrorCode::InvalidClientMetadata,
+            ),
+            (
+                r#"{"redirect_uris":["https://a/cb"],"jwks":{},"jwks_uri":"https://a/j"}"#,
+                ErrorCode::InvalidClientMetadata,
+            ),
+            (
+                r#"{"redirect_uris":["https://a/cb"],"token_endpoint_auth_method":"private_key_jwt"}"#,
+                ErrorCode::InvalidClientMetadata,
+            ),
+            (
+                r#"{"redirect_uris":["https://a/cb"],"grant_types":["password"]}"#,
+                ErrorCode::InvalidClientMetadata,
+            ),
+            (
+                r#"{"redirect_uris":["https://a/cb"],"grant_types":["urn:ietf:params:oauth:grant-type:token-exchange"]}"#,
+                ErrorCode::InvalidClientMetadata,
+            ),
+            (
+                r#"{"redirect_uris":["https://a/cb"],"response_types":["token"]}"#,
+                ErrorCode::InvalidClientMetadata,
+            ),
+            (
+                r#"{"grant_types":["client_credentials"],"response_types":["code"]}"#,
+                ErrorCode::InvalidClientMetadata,
+            ),
+            (
+                r#"{"grant_types":["refresh_token"]}"#,
+                ErrorCode::InvalidClientMetadata,
+            ),
+            (
+                r#"{"grant_types":["client_credentials"],"token_endpoint_auth_method":"none"}"#,
+                ErrorCode::InvalidClientMetadata,
+            ),
+            (
+                r#"{"redirect_uris":["https://a/cb"],"scope":"admin"}"#,
+                ErrorCode::InvalidClientMetadata,
+            ),
+            (r#"{}"#, ErrorCode::InvalidRedirectUri),
+            (
+                r#"{"redirect_uris":["javascript:alert(1)"]}"#,
+                ErrorCode::InvalidRedirectUri,
+            ),
+            (
+                r#"{"redirect_uris":["https://a/cb#frag"]}"#,
+                ErrorCode::InvalidRedirectUri,
+            ),
+            (
+                r#"{"redirect_uris":["/relative"]}"#,
+                ErrorCode::InvalidRedirectUri,
+            ),
+            (
+                r#"{"redirect_uris":["http://a.example/cb"]}"#,
+                ErrorCode::InvalidRedirectUri,
+            ),
+        ] {
+            assert_eq!(validate(body).unwrap_err().code, code, "{body}");
+        }
+        // Native apps: loopback http and private-use schemes are fine.
+        assert!(validate(r#"{"redirect_uris":["http://127.0.0.1/cb","com.example.app:/cb"],"token_endpoint_auth_method":"none"}"#).is_ok());
+        assert!(validate(r#"{"grant_types":["client_credentials"]}"#).is_ok());
+    }
+}

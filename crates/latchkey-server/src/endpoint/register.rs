@@ -1,0 +1,240 @@
+//! `POST registration_endpoint` (RFC 7591) and `GET`/`PUT`/`DELETE registration_endpoint/{client_id}`
+//! (RFC 7592). The metadata rules live in `latchkey_core::registration`.
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use latchkey_core::OAuthError;
+use latchkey_core::client::{Client, ClientAuth, ClientPolicy, DynamicRegistration};
+use latchkey_core::registration::{self, ClientMetadata, Registration};
+use latchkey_core::secret::{ClientSecret, SecretHash};
+use latchkey_core::types::{AuthMethod, ClientId, Scope};
+use latchkey_store::{ClientStore, RegistrationStore};
+
+use crate::error::ApiError;
+use crate::router::path_of;
+use crate::state::{AppState, RegistrationPolicy};
+
+fn no_store(status: StatusCode, body: serde_json::Value) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The bearer token of `Authorization: Bearer …`, if any.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+fn json_body(headers: &HeaderMap, body: &[u8]) -> Result<ClientMetadata, ApiError> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().unwrap_or("").trim() == "application/json");
+    if !json {
+        return Err(OAuthError::invalid_request("the body must be application/json").into());
+    }
+    Ok(ClientMetadata::from_json(body)?)
+}
+
+fn rules(app: &AppState) -> (Option<Scope>, Scope) {
+    let configured = &app.settings().features.scopes_supported;
+    let all: Option<Scope> = (!app.settings().configured_scopes.is_empty())
+        .then(|| app.settings().configured_scopes.clone());
+    let default = configured
+        .iter()
+        .filter_map(|s| latchkey_core::types::ScopeToken::parse(s.clone()).ok())
+        .collect();
+    (all, default)
+}
+
+fn client_uri(app: &AppState, id: &ClientId) -> String {
+    let base = app
+        .settings()
+        .features
+        .endpoints
+        .registration
+        .clone()
+        .unwrap_or_default();
+    format!(
+        "{base}/{}",
+        url::form_urlencoded::byte_serialize(id.as_str().as_bytes()).collect::<String>()
+    )
+}
+
+pub(crate) async fn register(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let now = app.clock().now();
+    let settings = app
+        .settings()
+        .registration
+        .as_ref()
+        .ok_or_else(|| ApiError::from(OAuthError::invalid_request("registration is off")))?;
+    if !app.registrations().allow(&peer.ip().to_string(), now) {
+        return Err(OAuthError::temporarily_unavailable(
+            "too many registrations from this address; try again in a minute",
+        )
+        .into());
+    }
+    if settings.policy == RegistrationPolicy::Token {
+        let valid = match bearer(&headers) {
+            Some(token) => {
+                app.store()
+                    .initial_access_token_valid(&SecretHash::of(token.as_bytes()), now)
+                    .await?
+            }
+            None => false,
+        };
+        if !valid {
+            return Err(OAuthError::invalid_token(
+                "registration requires a valid initial access token",
+            )
+            .into());
+        }
+    }
+    let (scopes, default_scope) = rules(&app);
+    let Registration {
+        name,
+        method,
+        grant_types,
+        redirect_uris,
+        scope,
+    } = json_body(&headers, &body)?.validate(scopes.as_ref(), &default_scope)?;
+    let client_id = ClientId::generate();
+    let secret = method.uses_secret().then(ClientSecret::generate);
+    let registration_token = ClientSecret::generate();
+    let client = Client {
+        name: name.unwrap_or_else(|| client_id.to_string()),
+        auth: match &secret {
+            Some(secret) => ClientAuth::Secret {
+                method,
+                hash: secret.hash(),
+            },
+            None => ClientAuth::Public,
+        },
+        grant_types,
+        scope,
+        redirect_uris,
+        created_at: now,
+        policy: ClientPolicy {
+            registration: Some(DynamicRegistration {
+                token_hash: registration_token.hash(),
+                activated_at: None,
+            }),
+            ..ClientPolicy::default()
+        },
+        client_id,
+    };
+    app.store().insert_client(&client).await?;
+    let mut body = registration::describe(&client, &client_uri(&app, &client.client_id));
+    body["registration_access_token"] = registration_token.expose().into();
+    if let Some(secret) = &secret {
+        body["client_secret"] = secret.expose().into();
+        // RFC 7591 §3.2.1: 0 means the secret does not expire.
+        body["client_secret_expires_at"] = 0.into();
+    }
+    Ok(no_store(StatusCode::CREATED, body))
+}
+
+/// The client a registration access token manages. RFC 7592 §2: an unknown client and a wrong token
+/// are the same 401, so the endpoint tells nothing about which clients exist.
+async fn managed(app: &AppState, id: &str, headers: &HeaderMap) -> Result<Client, ApiError> {
+    let denied = || {
+        ApiError::from(OAuthError::invalid_token(
+            "the registration access token is not valid for this client",
+        ))
+    };
+    let token = bearer(headers).ok_or_else(denied)?;
+    let id = ClientId::parse(id).map_err(|_| denied())?;
+    let client = app.store().find_client(&id).await?.ok_or_else(denied)?;
+    let presented = ClientSecret::presented(token.to_owned());
+    match &client.policy.registration {
+        Some(r) if presented.verify(&r.token_hash) => Ok(client),
+        _ => Err(denied()),
+    }
+}
+
+pub(crate) async fn read(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let client = managed(&app, &id, &headers).await?;
+    Ok(no_store(
+        StatusCode::OK,
+        registration::describe(&client, &client_uri(&app, &client.client_id)),
+    ))
+}
+
+pub(crate) async fn update(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let client = managed(&app, &id, &headers).await?;
+    let metadata = json_body(&headers, &body)?;
+    // RFC 7592 §2.2: the body names the client it replaces.
+    if metadata.client_id.as_deref() != Some(client.client_id.as_str()) {
+        return Err(
+            OAuthError::invalid_request("client_id in the body must match the client").into(),
+        );
+    }
+    let (scopes, default_scope) = rules(&app);
+    let r = metadata.validate(scopes.as_ref(), &default_scope)?;
+    if r.method != client.auth.method() {
+        return Err(OAuthError::invalid_client_metadata(
+            "token_endpoint_auth_method cannot change; register a new client instead",
+        )
+        .into());
+    }
+    if r.method == AuthMethod::None
+        && r.grant_types
+            .contains(&latchkey_core::types::GrantType::ClientCredentials)
+    {
+        return Err(OAuthError::invalid_client_metadata(
+            "a public client cannot use client_credentials",
+        )
+        .into());
+    }
+    let updated = Client {
+        name: r.name.unwrap_or_else(|| client.client_id.to_string()),
+        grant_types: r.grant_types,
+        scope: r.scope,
+        redirect_uris: r.redirect_uris,
+        ..client
+    };
+    app.store().update_client_metadata(&updated).await?;
+    app.registry().invalidate();
+    Ok(no_store(
+        StatusCode::OK,
+        registration::describe(&updated, &client_uri(&app, &updated.client_id)),
+    ))
+}
+
+pub(crate) async fn delete(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let client = managed(&app, &id, &headers).await?;
+    app.store().delete_client(&client.client_id).await?;
+    app.registry().invalidate();
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The route of a client's registration URI.
+pub(crate) fn client_route(registration_endpoint: &str) -> String {
+    format!("{}/{{id}}", path_of(registration_endpoint))
+}

@@ -1,0 +1,384 @@
+//! Dynamic client registration (RFC 7591) and its management (RFC 7592) over HTTP.
+use latchkey_store::testing::TestDatabase;
+use serde_json::{Value, json};
+
+use crate::browser::{Browser, pkce};
+use crate::harness::{TestServer, basic, eventually, server_test};
+
+const OPEN: &str = "[registration]\npolicy = \"open\"\nrate_limit = 50\n[scopes.read]\n[scopes.write]\n[scopes.internal]\npublic = false";
+
+impl TestServer {
+    async fn register(&self, body: Value, bearer: Option<&str>) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(format!("{}/register", self.issuer))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(token) = bearer {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        request.send().await.unwrap()
+    }
+}
+
+async fn error_of(response: reqwest::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    (status, body["error"].as_str().unwrap_or("").to_owned())
+}
+
+server_test!(
+    a_registered_public_client_completes_the_authorization_code_flow,
+    |db: TestDatabase| async move {
+        let server = TestServer::builder().toml(OPEN).start(&db).await;
+        let doc = server.metadata().await;
+        assert_eq!(
+            doc["registration_endpoint"],
+            format!("{}/register", server.issuer)
+        );
+        let response = server
+            .register(
+                json!({
+                    "client_name": "MCP Inspector",
+                    "redirect_uris": ["http://127.0.0.1:6274/oauth/callback"],
+                    "token_endpoint_auth_method": "none",
+                    "grant_types": ["authorization_code", "refresh_token"],
+                    "response_types": ["code"],
+                    "logo_uri": "https://example.com/logo.png",
+                    "x_unknown": "ignored"
+                }),
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        let registered: Value = response.json().await.unwrap();
+        assert!(
+            registered.get("client_secret").is_none(),
+            "a public client gets no secret"
+        );
+        assert!(registered.get("logo_uri").is_none() && registered.get("x_unknown").is_none());
+        assert_eq!(
+            registered["scope"], "read write",
+            "the public scopes by default"
+        );
+        assert!(registered["client_id_issued_at"].as_i64().is_some());
+        let id = registered["client_id"].as_str().unwrap();
+        assert_eq!(
+            registered["registration_client_uri"],
+            format!("{}/register/{id}", server.issuer)
+        );
+        assert!(
+            registered["registration_access_token"]
+                .as_str()
+                .is_some_and(|t| t.len() >= 43)
+        );
+
+        // The full flow, with a user and a browser.
+        server.create_user("dana", "dana's passphrase").await;
+        let (verifier, challenge) = pkce();
+        let callback = "http://127.0.0.1:51000/oauth/callback";
+        let mut browser = Browser::new();
+        let login = browser
+            .get(&server.authorize_url(&[
+                ("response_type", "code"),
+                ("client_id", id),
+                ("redirect_uri", callback),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+                ("scope", "read"),
+            ]))
+            .await;
+        assert!(login.body.contains("MCP Inspector"));
+        let consent = browser
+            .sign_in(&server, &login, "dana", "dana's passphrase")
+            .await;
+        let done = browser.decide(&server, &consent, "approve").await;
+        let code = done.redirect_params()["code"].clone();
+        let response = server
+            .token_request(
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", callback),
+                    ("code_verifier", &verifier),
+                    ("client_id", id),
+                ],
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        let tokens: Value = response.json().await.unwrap();
+        assert!(tokens["refresh_token"].is_string());
+        server.stop().await;
+    }
+);
+
+server_test!(
+    a_registered_confidential_client_gets_a_secret_and_tokens,
+    |db: TestDatabase| async move {
+        let server = TestServer::builder().toml(OPEN).start(&db).await;
+        let registered: Value = server
+            .register(
+                json!({"grant_types": ["client_credentials"], "scope": "read internal"}),
+                None,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            registered["token_endpoint_auth_method"],
+            "client_secret_basic"
+        );
+        assert_eq!(registered["client_secret_expires_at"], 0);
+        assert_eq!(registered["response_types"], json!([]));
+        let (id, secret) = (
+            registered["client_id"].as_str().unwrap(),
+            registered["client_secret"].as_str().unwrap(),
+        );
+        let response = server
+            .token_request(
+                &[("grant_type", "client_credentials")],
+                Some(basic(id, secret)),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["scope"], "internal read");
+        server.stop().await;
+    }
+);
+
+server_test!(
+    invalid_metadata_is_refused_with_rfc_7591_errors,
+    |db: TestDatabase| async move {
+        let server = TestServer::builder().toml(OPEN).start(&db).await;
+        for (body, error) in [
+            (
+                json!({"redirect_uris": ["https://app.example/cb#x"]}),
+                "invalid_redirect_uri",
+            ),
+            (
+                json!({"redirect_uris": ["javascript:alert(1)"]}),
+                "invalid_redirect_uri",
+            ),
+            (
+                json!({"redirect_uris": ["data:text/html,hi"]}),
+                "invalid_redirect_uri",
+            ),
+            (
+                json!({"redirect_uris": ["http://app.example/cb"]}),
+                "invalid_redirect_uri",
+            ),
+            (json!({"redirect_uris": ["cb"]}), "invalid_redirect_uri"),
+            (json!({}), "invalid_redirect_uri"),
+            (
+                json!({"redirect_uris": "https://app.example/cb"}),
+                "invalid_client_metadata",
+            ),
+            (
+                json!({"redirect_uris": ["https://a.example/cb"], "grant_types": ["implicit"]}),
+                "invalid_client_metadata",
+            ),
+            (
+                json!({"redirect_uris": ["https://a.example/cb"], "response_types": ["token"]}),
+                "invalid_client_metadata",
+            ),
+            (
+                json!({"grant_types": ["client_credentials"], "response_types": ["code"]}),
+                "invalid_client_metadata",
+            ),
+            (
+                json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"}),
+                "invalid_client_metadata",
+            ),
+            (
+                json!({"redirect_uris": ["https://a.example/cb"], "jwks": {"keys": []}, "jwks_uri": "https://a.example/jwks"}),
+                "invalid_client_metadata",
+            ),
+            (
+                json!({"redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "tls_client_auth"}),
+                "invalid_client_metadata",
+            ),
+            (
+                json!({"redirect_uris": ["https://a.example/cb"], "scope": "admin"}),
+                "invalid_client_metadata",
+            ),
+        ] {
+            let (status, got) = error_of(server.register(body.clone(), None).await).await;
+            assert_eq!((status, got.as_str()), (400, error), "{body}");
+        }
+        let response = server
+            .http
+            .post(format!("{}/register", server.issuer))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("client_name=x")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(error_of(response).await, (400, "invalid_request".into()));
+        assert!(
+            latchkey_store::ClientStore::list_clients(&server.store)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        server.stop().await;
+    }
+);
+
+server_test!(
+    registrations_are_managed_only_with_their_registration_token,
+    |db: TestDatabase| async move {
+        let server = TestServer::builder().toml(OPEN).start(&db).await;
+        let registered: Value = server
+            .register(
+                json!({"client_name": "App", "redirect_uris": ["https://app.example/cb"]}),
+                None,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let other: Value = server
+            .register(json!({"redirect_uris": ["https://other.example/cb"]}), None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let uri = registered["registration_client_uri"].as_str().unwrap();
+        let token = registered["registration_access_token"].as_str().unwrap();
+        let id = registered["client_id"].as_str().unwrap();
+        let secret = registered["client_secret"].as_str().unwrap();
+        let get = |bearer: Option<String>| {
+            let mut request = server.http.get(uri);
+            if let Some(b) = bearer {
+                request = request.header("authorization", format!("Bearer {b}"));
+            }
+            request.send()
+        };
+        let read = get(Some(token.to_owned())).await.unwrap();
+        assert_eq!(read.status(), 200);
+        let body: Value = read.json().await.unwrap();
+        assert_eq!(body["client_name"], "App");
+        assert!(body.get("client_secret").is_none());
+        for bearer in [
+            None,
+            Some("wrong".to_owned()),
+            Some(
+                other["registration_access_token"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            ),
+        ] {
+            let response = get(bearer).await.unwrap();
+            assert_eq!(response.status(), 401);
+            assert_eq!(
+                response.headers()["www-authenticate"],
+                "Bearer error=\"invalid_token\""
+            );
+        }
+        // Update: replace the metadata.
+        let put = |body: Value| {
+            server
+                .http
+                .put(uri)
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/json")
+                .body(body.to_string())
+                .send()
+        };
+        let updated = put(json!({"client_id": id, "client_name": "App v2", "redirect_uris": ["https://app.example/cb2"]})).await.unwrap();
+        assert_eq!(updated.status(), 200);
+        let body: Value = updated.json().await.unwrap();
+        assert_eq!(body["client_name"], "App v2");
+        assert_eq!(body["redirect_uris"], json!(["https://app.example/cb2"]));
+        let (status, error) = error_of(
+            put(json!({"client_id": id, "redirect_uris": ["javascript:x"]}))
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!((status, error.as_str()), (400, "invalid_redirect_uri"));
+        let (_, error) = error_of(
+            put(json!({"client_id": "someone-else", "redirect_uris": ["https://a.example/cb"]}))
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(error, "invalid_request");
+        let (_, error) = error_of(put(json!({"client_id": id, "redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "none"})).await.unwrap()).await;
+        assert_eq!(error, "invalid_client_metadata");
+        // Delete: gone, and its secret stops working.
+        let deleted = server
+            .http
+            .delete(uri)
+            .header("authorization", format!("Bearer {token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(deleted.status(), 204);
+        assert_eq!(get(Some(token.to_owned())).await.unwrap().status(), 401);
+        eventually("a deleted registration stops authenticating", || async {
+            let response = server
+                .token_request(
+                    &[
+                        ("grant_type", "authorization_code"),
+                        ("code", "x"),
+                        ("code_verifier", &"v".repeat(43)),
+                    ],
+                    Some(basic(id, secret)),
+                )
+                .await;
+            response.status() == 401
+        })
+        .await;
+        server.stop().await;
+    }
+);
+
+server_test!(
+    closed_registration_needs_an_initial_access_token_and_is_rate_limited,
+    |db: TestDatabase| async move {
+        let server = TestServer::builder()
+            .toml("[registration]\npolicy = \"token\"\nrate_limit = 3")
+            .start(&db)
+            .await;
+        let body = json!({"redirect_uris": ["https://app.example/cb"]});
+        let (status, error) = error_of(server.register(body.clone(), None).await).await;
+        assert_eq!((status, error.as_str()), (401, "invalid_token"));
+        let (status, _) = error_of(server.register(body.clone(), Some("made-up")).await).await;
+        assert_eq!(status, 401);
+        // The operator's CLI creates one.
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
+            .args([
+                "registration",
+                "token",
+                "create",
+                "--ttl",
+                "1h",
+                "--json",
+                "--database",
+                db.url(),
+            ])
+            .env_clear()
+            .env("LATCHKEY_MASTER_KEY", crate::harness::MASTER_KEY)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let created: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let initial = created["initial_access_token"].as_str().unwrap();
+        // Rate limit: 3 per minute from this address, counted before the token check.
+        let ok = server.register(body.clone(), Some(initial)).await;
+        assert_eq!(ok.status(), 201);
+        let (status, error) = error_of(server.register(body.clone(), Some(initial)).await).await;
+        assert_eq!((status, error.as_str()), (503, "temporarily_unavailable"));
+        server.stop().await;
+    }
+);
