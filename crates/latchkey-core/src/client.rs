@@ -91,6 +91,11 @@ pub enum ClientAuth {
         /// SHA-256 of the secret.
         hash: SecretHash,
     },
+    /// `private_key_jwt` (RFC 7523 §2.2): assertions signed with one of these public keys (JWKs).
+    PrivateKeyJwt {
+        /// The client's `jwks`, each key a JSON object as registered.
+        jwks: Vec<serde_json::Value>,
+    },
     /// A public client (`none`): it cannot keep a secret, so it has none, and PKCE binds its codes.
     Public,
 }
@@ -100,6 +105,7 @@ impl ClientAuth {
     pub fn method(&self) -> AuthMethod {
         match self {
             Self::Secret { method, .. } => *method,
+            Self::PrivateKeyJwt { .. } => AuthMethod::PrivateKeyJwt,
             Self::Public => AuthMethod::None,
         }
     }

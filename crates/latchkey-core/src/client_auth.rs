@@ -1,13 +1,24 @@
-//! Client authentication at the token endpoint: RFC 6749 §2.3.1 (`client_secret_basic`,
-//! `client_secret_post`) and public clients (`none`, RFC 6749 §2.1), which only identify themselves.
+//! Client authentication at every endpoint that authenticates clients: RFC 6749 §2.3.1
+//! (`client_secret_basic`, `client_secret_post`), RFC 7523 §2.2 (`private_key_jwt`), and public clients
+//! (`none`, RFC 6749 §2.1), which only identify themselves.
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde::Deserialize;
 
 use crate::OAuthError;
 use crate::client::{Client, ClientAuth};
 use crate::params::Params;
 use crate::secret::ClientSecret;
-use crate::types::{AuthMethod, ClientId};
+use crate::types::{AuthMethod, ClientId, Timestamp};
+
+/// RFC 7523 §2.2: the `client_assertion_type` of a JWT client assertion.
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// Algorithms accepted for client assertions; never `none` or HMAC (a client's key is public).
+pub const ASSERTION_ALGS: [&str; 4] = ["ES256", "EdDSA", "PS256", "RS256"];
+
+/// How far ahead an assertion's `exp` may be: a short-lived proof, not a standing credential.
+pub const MAX_ASSERTION_LIFETIME: u64 = 600;
 
 /// The credentials a request carried, before any lookup.
 #[derive(Debug)]
@@ -16,8 +27,49 @@ pub struct PresentedCredentials {
     pub method: AuthMethod,
     /// The client the request claims to be.
     pub client_id: ClientId,
-    /// `None` for a public client's `none` method.
-    secret: Option<ClientSecret>,
+    credential: Credential,
+}
+
+#[derive(Debug)]
+enum Credential {
+    Secret(ClientSecret),
+    Assertion(String),
+    None,
+}
+
+/// What the server checks an assertion against.
+#[derive(Debug)]
+pub struct AssertionContext<'a> {
+    /// Acceptable `aud` values: the issuer and the URL of the endpoint being called.
+    pub audiences: &'a [&'a str],
+    /// The current time.
+    pub now: Timestamp,
+}
+
+/// An authenticated client and, for an assertion, the `jti` the caller must record as used until
+/// `exp` (RFC 7523 §3: a `jti` is never accepted twice).
+#[derive(Debug)]
+pub struct Authenticated<C> {
+    /// The client.
+    pub client: C,
+    /// `(jti, exp)` of a verified assertion.
+    pub assertion_jti: Option<(String, Timestamp)>,
+}
+
+#[derive(Deserialize)]
+struct AssertionHeader {
+    alg: String,
+    kid: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AssertionClaims {
+    iss: Option<String>,
+    sub: Option<String>,
+    aud: Option<serde_json::Value>,
+    exp: Option<i64>,
+    nbf: Option<i64>,
+    jti: Option<String>,
 }
 
 /// Reads the client's credentials from the `Authorization` header and the form, and removes them from
@@ -30,6 +82,40 @@ pub fn parse_credentials(
 ) -> Result<PresentedCredentials, OAuthError> {
     let body_id = params.take("client_id");
     let body_secret = params.take("client_secret");
+    let assertion_type = params.take("client_assertion_type");
+    let assertion = params.take("client_assertion");
+    if assertion_type.is_some() || assertion.is_some() {
+        if authorization.is_some() || body_secret.is_some() {
+            return Err(OAuthError::invalid_request(
+                "the client used more than one authentication method",
+            ));
+        }
+        if assertion_type.as_deref() != Some(JWT_BEARER) {
+            return Err(OAuthError::invalid_request(
+                "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ));
+        }
+        let assertion =
+            assertion.ok_or_else(|| OAuthError::invalid_request("client_assertion is missing"))?;
+        // The client is named by the assertion's `sub` (RFC 7523 §3); read unverified here only to
+        // find its keys.
+        let claims = decode_part::<AssertionClaims>(&assertion, 1)
+            .ok_or_else(|| OAuthError::invalid_client("client_assertion is not a JWT"))?;
+        let sub = claims
+            .sub
+            .ok_or_else(|| OAuthError::invalid_client("client_assertion has no sub"))?;
+        if body_id.as_ref().is_some_and(|id| *id != sub) {
+            return Err(OAuthError::invalid_client(
+                "client_id differs from the assertion's sub",
+            ));
+        }
+        return Ok(PresentedCredentials {
+            method: AuthMethod::PrivateKeyJwt,
+            client_id: ClientId::parse(sub)
+                .map_err(|_| OAuthError::invalid_client("client_assertion sub is malformed"))?,
+            credential: Credential::Assertion(assertion),
+        });
+    }
     match authorization {
         Some(header) => {
             if body_secret.is_some() {
@@ -46,7 +132,7 @@ pub fn parse_credentials(
             Ok(PresentedCredentials {
                 method: AuthMethod::ClientSecretBasic,
                 client_id,
-                secret: Some(secret),
+                credential: Credential::Secret(secret),
             })
         }
         None => match (body_id, body_secret) {
@@ -58,13 +144,21 @@ pub fn parse_credentials(
                 },
                 client_id: ClientId::parse(id)
                     .map_err(|_| OAuthError::invalid_client("client_id is malformed"))?,
-                secret: secret.map(ClientSecret::presented),
+                credential: match secret {
+                    Some(secret) => Credential::Secret(ClientSecret::presented(secret)),
+                    None => Credential::None,
+                },
             }),
             (None, _) => Err(OAuthError::invalid_client(
                 "client authentication is required",
             )),
         },
     }
+}
+
+fn decode_part<T: for<'de> Deserialize<'de>>(jwt: &str, index: usize) -> Option<T> {
+    let part = jwt.split('.').nth(index)?;
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).ok()?).ok()
 }
 
 /// Decodes `Authorization: Basic`, undoing the form-encoding RFC 6749 §2.3.1 applies to id and secret.
@@ -117,15 +211,18 @@ fn form_decode(input: &str) -> Option<String> {
 ///
 /// # Security
 /// Every failure is the same `invalid_client` to the caller apart from its description, which never
-/// says whether the client exists; the secret comparison is constant-time.
+/// says whether the client exists; the secret comparison is constant-time; an assertion's algorithm
+/// comes from the allow-list, its key from the client's registration.
 pub fn authenticate<C: std::borrow::Borrow<Client>>(
     client: Option<C>,
     presented: &PresentedCredentials,
-) -> Result<C, OAuthError> {
+    context: &AssertionContext<'_>,
+) -> Result<Authenticated<C>, OAuthError> {
     let failed = || OAuthError::invalid_client("client authentication failed");
     let client = client.ok_or_else(failed)?;
-    match (&client.borrow().auth, &presented.secret) {
-        (ClientAuth::Secret { method, hash }, Some(secret)) => {
+    let mut assertion_jti = None;
+    match (&client.borrow().auth, &presented.credential) {
+        (ClientAuth::Secret { method, hash }, Credential::Secret(secret)) => {
             if !secret.verify(hash) {
                 return Err(failed());
             }
@@ -136,21 +233,114 @@ pub fn authenticate<C: std::borrow::Borrow<Client>>(
                 )));
             }
         }
-        (ClientAuth::Secret { .. }, None) => {
-            return Err(OAuthError::invalid_client(
-                "client authentication is required: no client_secret",
-            ));
+        (ClientAuth::PrivateKeyJwt { jwks }, Credential::Assertion(jwt)) => {
+            assertion_jti = Some(verify_assertion(
+                jwt,
+                jwks,
+                &client.borrow().client_id,
+                context,
+            )?);
         }
+        (ClientAuth::Public, Credential::None) => {}
         // A secret sent by a public client proves nothing; accepting it would let a client believe it
         // is authenticated when it is not.
-        (ClientAuth::Public, Some(_)) => {
+        (ClientAuth::Public, _) => {
             return Err(OAuthError::invalid_client(
-                "this client is registered as public (none); it must not send a client_secret",
+                "this client is registered as public (none); it must not send credentials",
             ));
         }
-        (ClientAuth::Public, None) => {}
+        (registered, _) => {
+            return Err(OAuthError::invalid_client(format!(
+                "client authentication is required: this client is registered for {}",
+                registered.method()
+            )));
+        }
     }
-    Ok(client)
+    Ok(Authenticated {
+        client,
+        assertion_jti,
+    })
+}
+
+/// RFC 7523 §3 checks of a client assertion; returns its `(jti, exp)`.
+fn verify_assertion(
+    jwt: &str,
+    jwks: &[serde_json::Value],
+    client_id: &ClientId,
+    context: &AssertionContext<'_>,
+) -> Result<(String, Timestamp), OAuthError> {
+    let invalid = |why: &'static str| OAuthError::invalid_client(why);
+    let header: AssertionHeader =
+        decode_part(jwt, 0).ok_or_else(|| invalid("client_assertion is not a JWT"))?;
+    if !ASSERTION_ALGS.contains(&header.alg.as_str()) {
+        return Err(invalid(
+            "client_assertion alg must be ES256, EdDSA, PS256 or RS256",
+        ));
+    }
+    let (signed, signature) = jwt
+        .rsplit_once('.')
+        .ok_or_else(|| invalid("client_assertion is not a JWT"))?;
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| invalid("client_assertion is not a JWT"))?;
+    let candidates = jwks.iter().filter(|k| match &header.kid {
+        Some(kid) => k.get("kid").and_then(|v| v.as_str()) == Some(kid.as_str()),
+        None => true,
+    });
+    let verified = candidates
+        .into_iter()
+        .any(|k| crate::keys::verify_client_jwk(k, &header.alg, signed.as_bytes(), &signature));
+    if !verified {
+        return Err(invalid(
+            "client_assertion is not signed by a key registered for this client",
+        ));
+    }
+    let claims: AssertionClaims =
+        decode_part(jwt, 1).ok_or_else(|| invalid("client_assertion claims are malformed"))?;
+    if claims.iss.as_deref() != Some(client_id.as_str())
+        || claims.sub.as_deref() != Some(client_id.as_str())
+    {
+        return Err(invalid(
+            "client_assertion iss and sub must be the client_id",
+        ));
+    }
+    let audience_ok = match &claims.aud {
+        Some(serde_json::Value::String(a)) => context.audiences.contains(&a.as_str()),
+        Some(serde_json::Value::Array(list)) => list
+            .iter()
+            .filter_map(|a| a.as_str())
+            .any(|a| context.audiences.contains(&a)),
+        _ => false,
+    };
+    if !audience_ok {
+        return Err(invalid(
+            "client_assertion aud must name this server's issuer or endpoint",
+        ));
+    }
+    let exp = Timestamp(
+        claims
+            .exp
+            .ok_or_else(|| invalid("client_assertion has no exp"))?,
+    );
+    if exp <= context.now {
+        return Err(invalid("client_assertion has expired"));
+    }
+    if exp > context.now.plus(MAX_ASSERTION_LIFETIME) {
+        return Err(invalid(
+            "client_assertion exp is too far ahead (10 minutes at most)",
+        ));
+    }
+    if claims
+        .nbf
+        .is_some_and(|nbf| Timestamp(nbf) > context.now.plus(60))
+    {
+        return Err(invalid("client_assertion is not valid yet"));
+    }
+    let jti = claims
+        .jti
+        .filter(|j| !j.is_empty() && j.len() <= 256)
+        .ok_or_else(|| invalid("client_assertion needs a jti"))?;
+    Ok((jti, exp))
 }
 
 #[cfg(test)]
@@ -180,6 +370,13 @@ mod tests {
         }
     }
 
+    fn ctx() -> AssertionContext<'static> {
+        AssertionContext {
+            audiences: &["https://as.example", "https://as.example/token"],
+            now: Timestamp(1000),
+        }
+    }
+
     fn basic(id: &str, secret: &str) -> String {
         format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
     }
@@ -190,7 +387,10 @@ mod tests {
         let header = basic("my+client", "s%3Acret%2B");
         let presented = parse_credentials(Some(&header), &mut Params::default()).unwrap();
         assert_eq!(presented.client_id.as_str(), "my client");
-        assert_eq!(presented.secret.unwrap().expose(), "s:cret+");
+        let Credential::Secret(secret) = presented.credential else {
+            panic!("a secret")
+        };
+        assert_eq!(secret.expose(), "s:cret+");
     }
 
     #[test]
@@ -209,7 +409,8 @@ mod tests {
         assert_eq!(
             authenticate(
                 Some(client(AuthMethod::ClientSecretPost, &secret)),
-                &presented
+                &presented,
+                &ctx()
             )
             .unwrap_err()
             .code,
@@ -259,13 +460,15 @@ mod tests {
         assert!(
             authenticate(
                 Some(client(AuthMethod::ClientSecretBasic, &secret)),
-                &presented
+                &presented,
+                &ctx()
             )
             .is_ok()
         );
         let err = authenticate(
             Some(client(AuthMethod::ClientSecretPost, &secret)),
             &presented,
+            &ctx(),
         )
         .unwrap_err();
         assert!(err.description.contains("client_secret_post"));
@@ -273,14 +476,17 @@ mod tests {
         assert_eq!(
             authenticate(
                 Some(client(AuthMethod::ClientSecretBasic, &other)),
-                &presented
+                &presented,
+                &ctx()
             )
             .unwrap_err()
             .code,
             ErrorCode::InvalidClient
         );
         assert_eq!(
-            authenticate::<Client>(None, &presented).unwrap_err().code,
+            authenticate::<Client>(None, &presented, &ctx())
+                .unwrap_err()
+                .code,
             ErrorCode::InvalidClient
         );
     }
@@ -291,19 +497,159 @@ mod tests {
         let public = || Some(client(AuthMethod::None, &secret));
         let mut params = Params::parse_urlencoded(b"client_id=my+client").unwrap();
         let presented = parse_credentials(None, &mut params).unwrap();
-        assert!(authenticate(public(), &presented).is_ok());
+        assert!(authenticate(public(), &presented, &ctx()).is_ok());
         let mut params =
             Params::parse_urlencoded(b"client_id=my+client&client_secret=guess").unwrap();
         let presented = parse_credentials(None, &mut params).unwrap();
         assert_eq!(
-            authenticate(public(), &presented).unwrap_err().code,
+            authenticate(public(), &presented, &ctx()).unwrap_err().code,
             ErrorCode::InvalidClient
         );
         let header = basic("my+client", "guess");
         let presented = parse_credentials(Some(&header), &mut Params::default()).unwrap();
         assert_eq!(
-            authenticate(public(), &presented).unwrap_err().code,
+            authenticate(public(), &presented, &ctx()).unwrap_err().code,
             ErrorCode::InvalidClient
         );
+    }
+
+    mod assertions {
+        use super::*;
+        use crate::keys::{KeyAlg, SigningKey};
+        use serde_json::json;
+
+        fn key_client(key: &SigningKey) -> Client {
+            let mut c = client(AuthMethod::ClientSecretBasic, &ClientSecret::generate());
+            c.client_id = ClientId::parse("svc").unwrap();
+            c.auth = ClientAuth::PrivateKeyJwt {
+                jwks: vec![serde_json::to_value(key.public_jwk()).unwrap()],
+            };
+            c
+        }
+
+        fn assertion(key: &SigningKey, alg: &str, claims: serde_json::Value) -> String {
+            let header = URL_SAFE_NO_PAD
+                .encode(json!({"alg": alg, "kid": key.kid(), "typ": "JWT"}).to_string());
+            let body = URL_SAFE_NO_PAD.encode(claims.to_string());
+            let signed = format!("{header}.{body}");
+            let sig = URL_SAFE_NO_PAD.encode(key.sign(signed.as_bytes()).unwrap());
+            format!("{signed}.{sig}")
+        }
+
+        fn good() -> serde_json::Value {
+            json!({"iss": "svc", "sub": "svc", "aud": "https://as.example/token", "exp": 1300, "jti": "j-1"})
+        }
+
+        fn check(key: &SigningKey, jwt: &str) -> Result<Authenticated<Client>, OAuthError> {
+            let body = format!(
+                "client_assertion_type={}&client_assertion={jwt}",
+                JWT_BEARER
+            );
+            let mut params = Params::parse_urlencoded(body.as_bytes()).unwrap();
+            let presented = parse_credentials(None, &mut params)?;
+            assert_eq!(presented.method, AuthMethod::PrivateKeyJwt);
+            authenticate(Some(key_client(key)), &presented, &ctx())
+        }
+
+        #[test]
+        fn a_signed_assertion_authenticates_and_yields_its_jti() {
+            for alg in [KeyAlg::ES256, KeyAlg::EdDSA, KeyAlg::RS256] {
+                let (key, _) = SigningKey::generate(alg).unwrap();
+                let done = check(&key, &assertion(&key, alg.as_str(), good())).unwrap();
+                assert_eq!(
+                    done.assertion_jti,
+                    Some(("j-1".into(), Timestamp(1300))),
+                    "{alg}"
+                );
+            }
+            let (key, _) = SigningKey::generate(KeyAlg::ES256).unwrap();
+            let mut list_aud = good();
+            list_aud["aud"] = json!(["https://other", "https://as.example"]);
+            assert!(check(&key, &assertion(&key, "ES256", list_aud)).is_ok());
+        }
+
+        #[test]
+        fn every_broken_assertion_is_invalid_client() {
+            let (key, _) = SigningKey::generate(KeyAlg::ES256).unwrap();
+            let (other, _) = SigningKey::generate(KeyAlg::ES256).unwrap();
+            let with = |field: &str, value: serde_json::Value| {
+                let mut c = good();
+                c[field] = value;
+                c
+            };
+            let mut no_jti = good();
+            no_jti.as_object_mut().unwrap().remove("jti");
+            let mut no_exp = good();
+            no_exp.as_object_mut().unwrap().remove("exp");
+            let cases = [
+                (
+                    "wrong audience",
+                    assertion(&key, "ES256", with("aud", json!("https://evil.example"))),
+                ),
+                ("expired", assertion(&key, "ES256", with("exp", json!(999)))),
+                (
+                    "too far ahead",
+                    assertion(&key, "ES256", with("exp", json!(1000 + 601))),
+                ),
+                ("no exp", assertion(&key, "ES256", no_exp)),
+                ("no jti", assertion(&key, "ES256", no_jti)),
+                (
+                    "iss differs",
+                    assertion(&key, "ES256", with("iss", json!("someone"))),
+                ),
+                ("unknown key", assertion(&other, "ES256", good())),
+                ("alg mismatch", assertion(&key, "RS256", good())),
+            ];
+            for (why, jwt) in cases {
+                assert_eq!(
+                    check(&key, &jwt).unwrap_err().code,
+                    ErrorCode::InvalidClient,
+                    "{why}"
+                );
+            }
+            // alg none and HMAC are refused outright.
+            for alg in ["none", "HS256"] {
+                let header = URL_SAFE_NO_PAD.encode(json!({"alg": alg}).to_string());
+                let body = URL_SAFE_NO_PAD.encode(good().to_string());
+                let jwt = format!("{header}.{body}.");
+                assert_eq!(
+                    check(&key, &jwt).unwrap_err().code,
+                    ErrorCode::InvalidClient,
+                    "{alg}"
+                );
+            }
+            // A wrong assertion type, or an assertion beside a secret.
+            let mut params =
+                Params::parse_urlencoded(b"client_assertion_type=urn:x&client_assertion=a.b.c")
+                    .unwrap();
+            assert_eq!(
+                parse_credentials(None, &mut params).unwrap_err().code,
+                ErrorCode::InvalidRequest
+            );
+            let body = format!(
+                "client_assertion_type={JWT_BEARER}&client_assertion=a.b.c&client_secret=s"
+            );
+            let mut params = Params::parse_urlencoded(body.as_bytes()).unwrap();
+            assert_eq!(
+                parse_credentials(None, &mut params).unwrap_err().code,
+                ErrorCode::InvalidRequest
+            );
+        }
+
+        #[test]
+        fn a_secret_client_cannot_use_an_assertion_and_vice_versa() {
+            let (key, _) = SigningKey::generate(KeyAlg::ES256).unwrap();
+            let jwt = assertion(&key, "ES256", good());
+            let body = format!("client_assertion_type={JWT_BEARER}&client_assertion={jwt}");
+            let mut params = Params::parse_urlencoded(body.as_bytes()).unwrap();
+            let presented = parse_credentials(None, &mut params).unwrap();
+            let mut secret_client =
+                client(AuthMethod::ClientSecretBasic, &ClientSecret::generate());
+            secret_client.client_id = ClientId::parse("svc").unwrap();
+            assert!(authenticate(Some(secret_client), &presented, &ctx()).is_err());
+            let header = basic("svc", "x");
+            let presented = parse_credentials(Some(&header), &mut Params::default()).unwrap();
+            assert!(authenticate(Some(key_client(&key)), &presented, &ctx()).is_err());
+        }
     }
 }

@@ -266,6 +266,71 @@ impl SigningKey {
     }
 }
 
+/// Verifies a JWS signature with a client's public key (a JWK as the client registered it) for the
+/// algorithm the JWS header names.
+///
+/// # Security
+/// The algorithm must fit the key type (and the key's own `alg`, when it names one); `none` and HMAC
+/// never verify, since a client's registered key is public.
+pub fn verify_client_jwk(jwk: &serde_json::Value, alg: &str, message: &[u8], sig: &[u8]) -> bool {
+    let member = |name: &str| jwk.get(name).and_then(|v| v.as_str());
+    let bytes = |name: &str| member(name).and_then(|v| URL_SAFE_NO_PAD.decode(v).ok());
+    if member("alg").is_some_and(|a| a != alg) || member("use").is_some_and(|u| u != "sig") {
+        return false;
+    }
+    match (alg, member("kty"), member("crv")) {
+        ("ES256", Some("EC"), Some("P-256")) => {
+            let (Some(x), Some(y)) = (bytes("x"), bytes("y")) else {
+                return false;
+            };
+            let point = [&[0x04][..], &x, &y].concat();
+            signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
+                .verify(message, sig)
+                .is_ok()
+        }
+        ("EdDSA", Some("OKP"), Some("Ed25519")) => bytes("x").is_some_and(|x| {
+            signature::UnparsedPublicKey::new(&signature::ED25519, x)
+                .verify(message, sig)
+                .is_ok()
+        }),
+        ("RS256" | "PS256", Some("RSA"), _) => {
+            let (Some(n), Some(e)) = (bytes("n"), bytes("e")) else {
+                return false;
+            };
+            let params = if alg == "RS256" {
+                &signature::RSA_PKCS1_2048_8192_SHA256
+            } else {
+                &signature::RSA_PSS_2048_8192_SHA256
+            };
+            signature::RsaPublicKeyComponents { n, e }
+                .verify(params, message, sig)
+                .is_ok()
+        }
+        _ => false,
+    }
+}
+
+/// Checks that a client's JWK is a public signing key Latchkey can verify with, for registration.
+pub fn check_client_jwk(jwk: &serde_json::Value) -> Result<(), String> {
+    let member = |name: &str| jwk.get(name).and_then(|v| v.as_str());
+    if ["d", "p", "q", "dp", "dq", "qi", "k"]
+        .iter()
+        .any(|m| jwk.get(*m).is_some())
+    {
+        return Err("a jwks key contains private key material".into());
+    }
+    let fine = match (member("kty"), member("crv")) {
+        (Some("EC"), Some("P-256")) => member("x").is_some() && member("y").is_some(),
+        (Some("OKP"), Some("Ed25519")) => member("x").is_some(),
+        (Some("RSA"), _) => member("n").is_some() && member("e").is_some(),
+        _ => false,
+    };
+    if !fine {
+        return Err("a jwks key is not an EC P-256, Ed25519 or RSA public key".into());
+    }
+    Ok(())
+}
+
 /// RFC 7518 §6.3.1: `n` and `e` are unsigned big-endian integers in their shortest form.
 fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
     let first = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());

@@ -119,6 +119,15 @@ impl Features {
                     .collect::<Vec<_>>()
             ),
         );
+        if self
+            .token_endpoint_auth_methods
+            .contains(&AuthMethod::PrivateKeyJwt)
+        {
+            doc.insert(
+                "token_endpoint_auth_signing_alg_values_supported".into(),
+                json!(crate::client_auth::ASSERTION_ALGS),
+            );
+        }
         doc.insert(
             "token_endpoint_auth_methods_supported".into(),
             json!(
@@ -137,7 +146,7 @@ impl Features {
                 .token_endpoint_auth_methods
                 .iter()
                 .copied()
-                .filter(|m| m.uses_secret())
+                .filter(|m| m.is_confidential())
                 .collect();
             doc.insert(
                 "introspection_endpoint_auth_methods_supported".into(),
@@ -279,11 +288,24 @@ mod tests {
         let doc = f.document();
         assert_eq!(
             doc["introspection_endpoint_auth_methods_supported"],
-            json!(["client_secret_basic", "client_secret_post"])
+            json!([
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt"
+            ])
         );
         assert_eq!(
             doc["revocation_endpoint_auth_methods_supported"],
-            json!(["client_secret_basic", "client_secret_post", "none"])
+            json!([
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt",
+                "none"
+            ])
+        );
+        assert_eq!(
+            doc["token_endpoint_auth_signing_alg_values_supported"],
+            json!(["ES256", "EdDSA", "PS256", "RS256"])
         );
         assert_eq!(doc["resource_parameter_supported"], true);
     }

@@ -38,6 +38,8 @@ pub struct Registration {
     pub redirect_uris: Vec<RedirectUri>,
     /// `scope`.
     pub scope: Scope,
+    /// `jwks` keys, for `private_key_jwt`.
+    pub jwks: Vec<Value>,
 }
 
 /// Grant types a client may register itself for. Token exchange is a trust decision for the operator.
@@ -77,6 +79,26 @@ impl ClientMetadata {
                     "token_endpoint_auth_method `{m}` is not supported here"
                 ))
             })?,
+        };
+        let jwks = if method == AuthMethod::PrivateKeyJwt {
+            if self.jwks_uri.is_some() {
+                return Err(bad(
+                    "jwks_uri is not supported yet; register the keys inline as jwks",
+                ));
+            }
+            let keys = self
+                .jwks
+                .as_ref()
+                .and_then(|j| j.get("keys"))
+                .and_then(|k| k.as_array())
+                .filter(|k| !k.is_empty())
+                .ok_or_else(|| bad("private_key_jwt needs jwks with at least one key"))?;
+            for key in keys {
+                crate::keys::check_client_jwk(key).map_err(OAuthError::invalid_client_metadata)?;
+            }
+            keys.clone()
+        } else {
+            Vec::new()
         };
         let grant_types: BTreeSet<GrantType> = match &self.grant_types {
             None => [GrantType::AuthorizationCode].into(),
@@ -161,6 +183,7 @@ impl ClientMetadata {
             grant_types,
             redirect_uris,
             scope,
+            jwks,
         })
     }
 }
@@ -274,5 +297,7 @@ mod tests {
         // Native apps: loopback http and private-use schemes are fine.
         assert!(validate(r#"{"redirect_uris":["http://127.0.0.1/cb","com.example.app:/cb"],"token_endpoint_auth_method":"none"}"#).is_ok());
         assert!(validate(r#"{"grant_types":["client_credentials"]}"#).is_ok());
+        let with_key = validate(r#"{"grant_types":["client_credentials"],"token_endpoint_auth_method":"private_key_jwt","jwks":{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}}"#).unwrap();
+        assert_eq!(with_key.jwks.len(), 1);
     }
 }

@@ -266,15 +266,18 @@ pub enum AuthMethod {
     ClientSecretBasic,
     /// RFC 6749 §2.3.1, credentials in the request body.
     ClientSecretPost,
+    /// RFC 7523 §2.2: a JWT signed with the client's private key.
+    PrivateKeyJwt,
     /// RFC 7591 §2: a public client, which has no credentials and identifies itself by `client_id`.
     None,
 }
 
 impl AuthMethod {
     /// Every implemented method.
-    pub const ALL: [AuthMethod; 3] = [
+    pub const ALL: [AuthMethod; 4] = [
         AuthMethod::ClientSecretBasic,
         AuthMethod::ClientSecretPost,
+        AuthMethod::PrivateKeyJwt,
         AuthMethod::None,
     ];
 
@@ -283,6 +286,7 @@ impl AuthMethod {
         match self {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
+            Self::PrivateKeyJwt => "private_key_jwt",
             Self::None => "none",
         }
     }
@@ -290,6 +294,11 @@ impl AuthMethod {
     /// True for methods that prove possession of a client secret.
     pub fn uses_secret(self) -> bool {
         matches!(self, Self::ClientSecretBasic | Self::ClientSecretPost)
+    }
+
+    /// True for methods that prove anything at all (every method but `none`).
+    pub fn is_confidential(self) -> bool {
+        self != Self::None
     }
 }
 

@@ -311,6 +311,13 @@ pub trait RegistrationStore {
         &self,
         client: &Client,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Records a client assertion's `jti` until `expires_at`; `false` when it was used before.
+    fn record_assertion(
+        &self,
+        client_id: &ClientId,
+        jti: &str,
+        expires_at: Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Records that a dynamically registered client obtained its first token.
     fn activate_client(
         &self,
@@ -546,6 +553,14 @@ impl GrantStore for Store {
 impl RegistrationStore for Store {
     async fn update_client_metadata(&self, client: &Client) -> Result<bool, StoreError> {
         dispatch!(self.update_client_metadata(client))
+    }
+    async fn record_assertion(
+        &self,
+        client_id: &ClientId,
+        jti: &str,
+        expires_at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self.record_assertion(client_id, jti, expires_at))
     }
     async fn activate_client(&self, id: &ClientId, now: Timestamp) -> Result<(), StoreError> {
         dispatch!(self.activate_client(id, now))

@@ -23,15 +23,23 @@ pub(crate) struct ClientRow {
     pub(crate) allowed_resources: String,
     pub(crate) registration_token_hash: Option<Vec<u8>>,
     pub(crate) activated_at: Option<i64>,
+    pub(crate) jwks: Option<String>,
 }
 
 impl From<&Client> for ClientRow {
     fn from(client: &Client) -> Self {
-        let (auth_method, secret_hash) = match &client.auth {
-            ClientAuth::Secret { method, hash } => {
-                (method.as_str().to_owned(), Some(hash.as_bytes().to_vec()))
-            }
-            ClientAuth::Public => (AuthMethod::None.as_str().to_owned(), None),
+        let (auth_method, secret_hash, jwks) = match &client.auth {
+            ClientAuth::Secret { method, hash } => (
+                method.as_str().to_owned(),
+                Some(hash.as_bytes().to_vec()),
+                None,
+            ),
+            ClientAuth::PrivateKeyJwt { jwks } => (
+                AuthMethod::PrivateKeyJwt.as_str().to_owned(),
+                None,
+                Some(serde_json::to_string(jwks).expect("JSON values serialise")),
+            ),
+            ClientAuth::Public => (AuthMethod::None.as_str().to_owned(), None, None),
         };
         ClientRow {
             client_id: client.client_id.as_str().to_owned(),
@@ -64,6 +72,7 @@ impl From<&Client> for ClientRow {
                 .registration
                 .as_ref()
                 .and_then(|r| r.activated_at.map(|t| t.0)),
+            jwks,
         }
     }
 }
@@ -78,6 +87,13 @@ impl TryFrom<ClientRow> for Client {
             .parse()
             .map_err(|_| corrupt("unknown auth_method"))?;
         let auth = match (method, row.secret_hash.as_deref()) {
+            (AuthMethod::PrivateKeyJwt, _) => ClientAuth::PrivateKeyJwt {
+                jwks: row
+                    .jwks
+                    .as_deref()
+                    .and_then(|j| serde_json::from_str(j).ok())
+                    .ok_or_else(|| corrupt("private_key_jwt client without jwks"))?,
+            },
             (AuthMethod::None, None) => ClientAuth::Public,
             (AuthMethod::None, Some(_)) => return Err(corrupt("public client with a secret hash")),
             (method, hash) => match hash.and_then(SecretHash::from_bytes) {

@@ -26,16 +26,18 @@ pub(crate) fn migrator(migrations: &[(i64, &'static str, &'static str)]) -> Migr
 
 pub(crate) const INSERT_CLIENT: &str = "INSERT INTO clients \
     (client_id, name, auth_method, secret_hash, grant_types, scope, redirect_uris, created_at, \
-    introspect_any, access_token_format, allowed_resources, registration_token_hash, activated_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+    introspect_any, access_token_format, allowed_resources, registration_token_hash, activated_at, jwks) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 pub(crate) const SELECT_CLIENT: &str = "SELECT client_id, name, auth_method, secret_hash, grant_types, scope, \
     redirect_uris, created_at, introspect_any, access_token_format, allowed_resources, \
-    registration_token_hash, activated_at FROM clients WHERE client_id = $1";
+    registration_token_hash, activated_at, jwks FROM clients WHERE client_id = $1";
 pub(crate) const SELECT_CLIENTS: &str = "SELECT client_id, name, auth_method, secret_hash, grant_types, scope, \
     redirect_uris, created_at, introspect_any, access_token_format, allowed_resources, \
-    registration_token_hash, activated_at FROM clients ORDER BY created_at, client_id";
+    registration_token_hash, activated_at, jwks FROM clients ORDER BY created_at, client_id";
 pub(crate) const UPDATE_CLIENT_METADATA: &str = "UPDATE clients SET name = $2, grant_types = $3, \
-    scope = $4, redirect_uris = $5 WHERE client_id = $1";
+    scope = $4, redirect_uris = $5, jwks = $6 WHERE client_id = $1";
+pub(crate) const RECORD_ASSERTION: &str = "INSERT INTO used_assertions (client_id, jti, expires_at) \
+    VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
 pub(crate) const ACTIVATE_CLIENT: &str =
     "UPDATE clients SET activated_at = $2 WHERE client_id = $1 AND activated_at IS NULL";
 pub(crate) const PRUNE_UNUSED_CLIENTS: &str = "DELETE FROM clients WHERE registration_token_hash IS NOT NULL \
@@ -87,6 +89,7 @@ macro_rules! impl_role_traits {
                 allowed_resources: row.try_get("allowed_resources")?,
                 registration_token_hash: row.try_get("registration_token_hash")?,
                 activated_at: row.try_get("activated_at")?,
+                jwks: row.try_get("jwks")?,
             })
         }
 
@@ -117,6 +120,7 @@ macro_rules! impl_role_traits {
                     .bind(row.allowed_resources)
                     .bind(row.registration_token_hash)
                     .bind(row.activated_at)
+                    .bind(row.jwks)
                     .execute(&self.write)
                     .await;
                 match result {
@@ -179,6 +183,22 @@ macro_rules! impl_role_traits {
                     .bind(row.grant_types)
                     .bind(row.scope)
                     .bind(row.redirect_uris)
+                    .bind(row.jwks)
+                    .execute(&self.write)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn record_assertion(
+                &self,
+                client_id: &ClientId,
+                jti: &str,
+                expires_at: Timestamp,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query(sql::RECORD_ASSERTION)
+                    .bind(client_id.as_str())
+                    .bind(jti)
+                    .bind(expires_at.0)
                     .execute(&self.write)
                     .await?;
                 Ok(done.rows_affected() > 0)

@@ -14,7 +14,8 @@ pub(crate) const REVOKE_GRANT_TOKENS: &str = "INSERT INTO revoked_tokens (jti, e
     SELECT jti, expires_at FROM issued_tokens WHERE grant_id = $1 ON CONFLICT DO NOTHING";
 pub(crate) const SELECT_REFRESH: &str = "SELECT grant_id, client_id, created_at, expires_at, used_at \
     FROM refresh_tokens WHERE token_hash = $1";
-pub(crate) const PRUNE: [&str; 5] = [
+pub(crate) const PRUNE: [&str; 6] = [
+    "DELETE FROM used_assertions WHERE expires_at < $1",
     "DELETE FROM revoked_tokens WHERE expires_at < $1",
     "DELETE FROM opaque_tokens WHERE expires_at < $1",
     "DELETE FROM issued_tokens WHERE expires_at < $1",

@@ -110,18 +110,20 @@ pub(crate) async fn register(
         grant_types,
         redirect_uris,
         scope,
+        jwks,
     } = json_body(&headers, &body)?.validate(scopes.as_ref(), &default_scope)?;
     let client_id = ClientId::generate();
     let secret = method.uses_secret().then(ClientSecret::generate);
     let registration_token = ClientSecret::generate();
     let client = Client {
         name: name.unwrap_or_else(|| client_id.to_string()),
-        auth: match &secret {
-            Some(secret) => ClientAuth::Secret {
+        auth: match (&secret, method) {
+            (Some(secret), _) => ClientAuth::Secret {
                 method,
                 hash: secret.hash(),
             },
-            None => ClientAuth::Public,
+            (None, AuthMethod::PrivateKeyJwt) => ClientAuth::PrivateKeyJwt { jwks },
+            (None, _) => ClientAuth::Public,
         },
         grant_types,
         scope,
@@ -208,7 +210,13 @@ pub(crate) async fn update(
         )
         .into());
     }
+    let auth = match (&client.auth, r.jwks) {
+        // Key rotation: a private_key_jwt client may replace its keys.
+        (ClientAuth::PrivateKeyJwt { .. }, jwks) => ClientAuth::PrivateKeyJwt { jwks },
+        (auth, _) => auth.clone(),
+    };
     let updated = Client {
+        auth,
         name: r.name.unwrap_or_else(|| client.client_id.to_string()),
         grant_types: r.grant_types,
         scope: r.scope,

@@ -4,8 +4,11 @@ use axum::extract::{FromRequest, Request};
 use axum::http::header;
 use latchkey_core::OAuthError;
 use latchkey_core::client::Client;
-use latchkey_core::client_auth::{authenticate, parse_credentials};
+use latchkey_core::client_auth::{
+    AssertionContext, Authenticated, authenticate, parse_credentials,
+};
 use latchkey_core::params::Params;
+use latchkey_store::RegistrationStore;
 use std::sync::Arc;
 
 use crate::error::ApiError;
@@ -39,7 +42,34 @@ impl FromRequest<AppState> for AuthenticatedClient {
             .registry()
             .client(state.store(), &presented.client_id)
             .await?;
-        let client = authenticate(registered, &presented)?;
+        // RFC 7523 §3: `aud` identifies this server: its issuer or one of its endpoint URLs.
+        let features = &state.settings().features;
+        let endpoints = &features.endpoints;
+        let mut audiences = vec![features.issuer.as_str(), endpoints.token.as_str()];
+        audiences.extend(endpoints.introspection.as_deref());
+        audiences.extend(endpoints.revocation.as_deref());
+        let now = state.clock().now();
+        let context = AssertionContext {
+            audiences: &audiences,
+            now,
+        };
+        let Authenticated {
+            client,
+            assertion_jti,
+        } = authenticate(registered, &presented, &context)?;
+        if let Some((jti, exp)) = assertion_jti {
+            // Persisted until the assertion expires, so a replay is refused by every instance.
+            let first_use = state
+                .store()
+                .record_assertion(&client.client_id, &jti, exp)
+                .await?;
+            if !first_use {
+                return Err(OAuthError::invalid_client(
+                    "client_assertion was already used (jti replayed)",
+                )
+                .into());
+            }
+        }
         Ok(AuthenticatedClient { client, params })
     }
 }

@@ -1,10 +1,20 @@
--- Dynamic client registration (RFC 7591/7592): the hash of a client's registration access token, when it
+-- Dynamic client registration (RFC 7591/7592) and private_key_jwt (RFC 7523): the client's public keys,
+-- the hash of its registration access token, when it
 -- first obtained a token (clients that never do expire), and initial access tokens for closed registration.
 ALTER TABLE clients ADD COLUMN registration_token_hash BLOB;
+ALTER TABLE clients ADD COLUMN jwks TEXT;
 ALTER TABLE clients ADD COLUMN activated_at INTEGER;
 
 CREATE TABLE initial_access_tokens (
     token_hash BLOB PRIMARY KEY NOT NULL,
     created_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL
+);
+
+-- RFC 7523 §3: an assertion's jti is never accepted twice; kept until the assertion expires.
+CREATE TABLE used_assertions (
+    client_id  TEXT NOT NULL,
+    jti        TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (client_id, jti)
 );

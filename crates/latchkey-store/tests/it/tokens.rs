@@ -146,3 +146,38 @@ store_test!(resources_round_trip, |store: Store| async move {
     assert!(!store.delete_resource(&api.uri).await.unwrap());
     assert_eq!(store.find_resource(&api.uri).await.unwrap(), None);
 });
+
+store_test!(
+    an_assertion_jti_is_accepted_once_per_client,
+    |store: Store| async move {
+        use latchkey_store::RegistrationStore;
+        let svc = ClientId::parse("svc").unwrap();
+        let other = ClientId::parse("other").unwrap();
+        assert!(
+            store
+                .record_assertion(&svc, "j", Timestamp(700))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .record_assertion(&svc, "j", Timestamp(700))
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .record_assertion(&other, "j", Timestamp(700))
+                .await
+                .unwrap()
+        );
+        // Forgotten once the assertion could not be valid anyway.
+        store.prune(Timestamp(701)).await.unwrap();
+        assert!(
+            store
+                .record_assertion(&svc, "j", Timestamp(900))
+                .await
+                .unwrap()
+        );
+    }
+);

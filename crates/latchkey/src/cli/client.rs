@@ -76,6 +76,9 @@ pub struct CreateArgs {
     /// Token exchange needs its target resources listed here.
     #[arg(long = "allowed-resource", value_name = "URI")]
     pub allowed_resources: Vec<String>,
+    /// For --auth-method private_key_jwt: a JSON file with the client's public keys ({"keys": [...]}).
+    #[arg(long, value_name = "FILE")]
+    pub jwks: Option<std::path::PathBuf>,
     /// Use this client_id instead of a random one.
     #[arg(long, value_name = "ID")]
     pub client_id: Option<String>,
@@ -167,8 +170,12 @@ fn build_client(config: &Config, args: CreateArgs) -> Result<(Client, Option<Cli
         scope,
         redirect_uris,
         client_id,
+        jwks,
         ..
     } = args;
+    if jwks.is_some() && method_name(&auth_method) != Some(AuthMethod::PrivateKeyJwt) {
+        bail!("--jwks: only for --auth-method private_key_jwt");
+    }
     let (auth_method, scope) = (auth_method.as_str(), scope.as_str());
     if name.trim().is_empty() {
         bail!("--name: must not be empty");
@@ -232,12 +239,15 @@ fn build_client(config: &Config, args: CreateArgs) -> Result<(Client, Option<Cli
     let client = Client {
         client_id,
         name,
-        auth: match &secret {
-            Some(secret) => ClientAuth::Secret {
+        auth: match (&secret, method) {
+            (Some(secret), _) => ClientAuth::Secret {
                 method,
                 hash: secret.hash(),
             },
-            None => ClientAuth::Public,
+            (None, AuthMethod::PrivateKeyJwt) => ClientAuth::PrivateKeyJwt {
+                jwks: read_jwks(jwks.as_deref())?,
+            },
+            (None, _) => ClientAuth::Public,
         },
         grant_types,
         scope,
@@ -273,6 +283,29 @@ fn build_policy(
             .map(|r| Resource::parse_identifier(r).map_err(|e| anyhow!("--allowed-resource: {e}")))
             .collect::<Result<_>>()?,
     })
+}
+
+fn method_name(text: &str) -> Option<AuthMethod> {
+    text.parse().ok()
+}
+
+/// The keys of a private_key_jwt client, from a JWKS file.
+fn read_jwks(path: Option<&std::path::Path>) -> Result<Vec<Value>> {
+    let path =
+        path.ok_or_else(|| anyhow!("--jwks: private_key_jwt needs the client's public keys"))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow!("--jwks: cannot read {}: {e}", path.display()))?;
+    let doc: Value = serde_json::from_str(&text)
+        .map_err(|e| anyhow!("--jwks: {} is not JSON: {e}", path.display()))?;
+    let keys = doc
+        .get("keys")
+        .and_then(|k| k.as_array())
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| anyhow!("--jwks: expected {{\"keys\": [...]}} with at least one key"))?;
+    for key in keys {
+        latchkey_core::keys::check_client_jwk(key).map_err(|e| anyhow!("--jwks: {e}"))?;
+    }
+    Ok(keys.clone())
 }
 
 fn implemented_grants() -> String {

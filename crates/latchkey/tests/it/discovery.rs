@@ -50,7 +50,11 @@ server_test!(
         );
         assert_eq!(
             doc["introspection_endpoint_auth_methods_supported"],
-            json!(["client_secret_basic", "client_secret_post"])
+            json!([
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt"
+            ])
         );
         assert_eq!(
             doc["revocation_endpoint"],
@@ -58,12 +62,26 @@ server_test!(
         );
         assert_eq!(
             doc["revocation_endpoint_auth_methods_supported"],
-            json!(["client_secret_basic", "client_secret_post", "none"])
+            json!([
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt",
+                "none"
+            ])
         );
         assert_eq!(doc["resource_parameter_supported"], true);
         assert_eq!(
             doc["token_endpoint_auth_methods_supported"],
-            json!(["client_secret_basic", "client_secret_post", "none"])
+            json!([
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt",
+                "none"
+            ])
+        );
+        assert_eq!(
+            doc["token_endpoint_auth_signing_alg_values_supported"],
+            json!(["ES256", "EdDSA", "PS256", "RS256"])
         );
         // Only public scopes are listed.
         assert_eq!(doc["scopes_supported"], json!(["read:orders"]));
@@ -74,7 +92,6 @@ server_test!(
         // Nothing that does not exist yet is advertised.
         for absent in [
             "registration_endpoint",
-            "token_endpoint_auth_signing_alg_values_supported",
             "client_id_metadata_document_supported",
             "service_documentation",
         ] {

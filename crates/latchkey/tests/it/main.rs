@@ -2,6 +2,7 @@
 //! and the real binary for what a person types.
 #![allow(clippy::unwrap_used)]
 
+mod assertions;
 mod authorize;
 mod browser;
 mod chromium;
