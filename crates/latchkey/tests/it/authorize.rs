@@ -249,12 +249,53 @@ server_test!(
             .await
             .unwrap();
         let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+        let access = tokens["access_token"].as_str().unwrap().to_owned();
+        // A resource server sees the access token as active before the reuse.
+        let rs = flow
+            .server
+            .create_app(AuthMethod::ClientSecretBasic, &[], "", &[])
+            .await;
+        let id = latchkey_core::types::ClientId::parse(rs.id.clone()).unwrap();
+        let mut stored = latchkey_store::ClientStore::find_client(&flow.server.store, &id)
+            .await
+            .unwrap()
+            .unwrap();
+        stored.policy.introspect_any = true;
+        latchkey_store::ClientStore::delete_client(&flow.server.store, &id)
+            .await
+            .unwrap();
+        latchkey_store::ClientStore::insert_client(&flow.server.store, &stored)
+            .await
+            .unwrap();
+        let introspect = |token: String| {
+            let server = &flow.server;
+            let rs = &rs;
+            async move {
+                let response = server
+                    .http
+                    .post(format!("{}/introspect", server.issuer))
+                    .header("authorization", basic(&rs.id, &rs.secret))
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(crate::harness::form_encode(&[("token", &token)]))
+                    .send()
+                    .await
+                    .unwrap();
+                let body: Value = response.json().await.unwrap();
+                body["active"].as_bool().unwrap()
+            }
+        };
+        assert!(introspect(access.clone()).await);
+
         let (status, error) = error_of(flow.redeem(&code, &flow.verifier).await).await;
         assert_eq!((status, error.as_str()), (400, "invalid_grant"));
         let (_, error) = error_of(flow.refresh(&refresh, None).await).await;
         assert_eq!(
             error, "invalid_grant",
             "tokens from a reused code are revoked"
+        );
+        assert!(
+            !introspect(access).await,
+            "the access token issued from the reused code is revoked too"
         );
     }
 );
