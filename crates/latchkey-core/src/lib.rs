@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod authorize;
+pub mod cimd;
 pub mod client;
 pub mod client_auth;
 pub mod error;

@@ -39,6 +39,8 @@ pub struct Features {
     pub token_endpoint_auth_methods: BTreeSet<AuthMethod>,
     /// Whether `resource` (RFC 8707) is accepted.
     pub resource_parameter_supported: bool,
+    /// Whether https client_ids are resolved as Client ID Metadata Documents.
+    pub client_id_metadata_document_supported: bool,
     /// Scopes to publish in `scopes_supported` (the public ones).
     pub scopes_supported: Vec<String>,
     /// Human-readable documentation for developers.
@@ -164,6 +166,9 @@ impl Features {
         if let Some(registration) = &self.endpoints.registration {
             doc.insert("registration_endpoint".into(), json!(registration));
         }
+        if self.client_id_metadata_document_supported {
+            doc.insert("client_id_metadata_document_supported".into(), json!(true));
+        }
         if self.resource_parameter_supported {
             doc.insert("resource_parameter_supported".into(), json!(true));
         }
@@ -228,6 +233,7 @@ mod tests {
             ]
             .into(),
             resource_parameter_supported: false,
+            client_id_metadata_document_supported: false,
             scopes_supported: vec!["read:orders".into()],
             service_documentation: None,
             op_policy_uri: Some("https://example.com/privacy".into()),

@@ -10,6 +10,7 @@ pub mod clock;
 mod endpoint;
 pub mod error;
 mod extract;
+pub mod fetch;
 pub mod keyring;
 mod pages;
 mod passwords;

@@ -63,6 +63,8 @@ pub(crate) struct ConsentPage {
     pub(crate) c: Chrome,
     pub(crate) action: String,
     pub(crate) client_name: String,
+    /// For a client identified by a metadata document URL: its host, so the person sees who it is.
+    pub(crate) client_host: Option<String>,
     pub(crate) username: String,
     pub(crate) scopes: Vec<ScopeLine>,
     pub(crate) resource: Option<String>,

@@ -21,6 +21,21 @@ use crate::state::AppState;
 /// cached too, and a client may send as many as it likes.
 const MAX_ENTRIES: usize = 10_000;
 
+/// Why a client could not be looked up.
+#[derive(Debug)]
+pub(crate) enum LookupError {
+    /// The database failed.
+    Store(StoreError),
+    /// A metadata document could not be fetched or is not acceptable; the text says why.
+    Document(String),
+}
+
+impl From<StoreError> for LookupError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
 /// The cache.
 #[derive(Debug, Default)]
 pub struct Registry {
@@ -33,6 +48,8 @@ pub struct Registry {
     version: AtomicI64,
     /// Access token ids found not revoked, so a cached JWT's introspection touches no database.
     not_revoked: RwLock<HashSet<String>>,
+    /// Clients described by metadata documents, until their cache time runs out.
+    documents: RwLock<HashMap<ClientId, (Arc<Client>, std::time::Instant)>>,
     revocation_epoch: AtomicU64,
     revocation_version: AtomicI64,
 }
@@ -65,6 +82,70 @@ impl Registry {
         };
         let client = Arc::new(client);
         self.remember(&self.clients, epoch, id.clone(), client.clone());
+        Ok(Some(client))
+    }
+
+    /// A client by id, whether registered here or, for an https client_id with documents enabled,
+    /// described by its Client ID Metadata Document (fetched, checked and cached).
+    pub(crate) async fn find(
+        &self,
+        app: &AppState,
+        id: &ClientId,
+    ) -> Result<Option<Arc<Client>>, LookupError> {
+        let settings = app.settings();
+        let Some(documents) = settings
+            .client_id_documents
+            .filter(|_| latchkey_core::cimd::is_document_url(id))
+        else {
+            return Ok(self.client(app.store(), id).await?);
+        };
+        if let Some((client, _)) = read(&self.documents)
+            .get(id)
+            .filter(|(_, until)| std::time::Instant::now() < *until)
+        {
+            return Ok(Some(client.clone()));
+        }
+        let fetched = crate::fetch::fetch_json(id.as_str(), &settings.fetch)
+            .await
+            .map_err(|e| LookupError::Document(e.0))?;
+        let default_scope = settings
+            .features
+            .scopes_supported
+            .iter()
+            .filter_map(|s| latchkey_core::types::ScopeToken::parse(s.clone()).ok())
+            .collect();
+        let configured =
+            (!settings.configured_scopes.is_empty()).then_some(&settings.configured_scopes);
+        let client = latchkey_core::cimd::client_from_document(
+            id,
+            &fetched.json,
+            &default_scope,
+            configured,
+            app.clock().now(),
+        )
+        .map_err(|e| LookupError::Document(e.description.into_owned()))?;
+        // Grants and consents refer to clients by foreign key, so the document's client is kept as a
+        // row too, refreshed with every fetch.
+        match app.store().insert_client(&client).await {
+            Err(StoreError::Conflict(_)) => {
+                latchkey_store::RegistrationStore::update_client_metadata(app.store(), &client)
+                    .await?;
+            }
+            other => other?,
+        }
+        let client = Arc::new(client);
+        let ttl = fetched
+            .max_age
+            .unwrap_or(documents.min_cache)
+            .clamp(documents.min_cache, documents.max_cache);
+        let mut map = write(&self.documents);
+        if map.len() >= MAX_ENTRIES {
+            map.clear();
+        }
+        map.insert(
+            id.clone(),
+            (client.clone(), std::time::Instant::now() + ttl),
+        );
         Ok(Some(client))
     }
 

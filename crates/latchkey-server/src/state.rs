@@ -75,6 +75,15 @@ pub struct RegistrationSettings {
     pub unused_client_ttl: u64,
 }
 
+/// Client ID Metadata Documents: how long a fetched document is used.
+#[derive(Clone, Copy, Debug)]
+pub struct DocumentSettings {
+    /// At least this long, whatever the document's cache headers say.
+    pub min_cache: Duration,
+    /// At most this long.
+    pub max_cache: Duration,
+}
+
 /// Signing in.
 #[derive(Clone, Debug)]
 pub struct LoginSettings {
@@ -97,6 +106,10 @@ pub struct Settings {
     pub keys: KeySettings,
     /// The pages.
     pub ui: UiSettings,
+    /// Client ID Metadata Documents; `None` when off.
+    pub client_id_documents: Option<DocumentSettings>,
+    /// The outbound fetcher.
+    pub fetch: crate::fetch::FetchSettings,
     /// Dynamic client registration; `None` when off.
     pub registration: Option<RegistrationSettings>,
     /// Every configured scope, public or not; empty when none is configured.

@@ -11,9 +11,11 @@ use latchkey_core::metadata::{Endpoints, Features, WELL_KNOWN_SUFFIX};
 use latchkey_core::resource::Resource;
 use latchkey_core::token::TokenPolicy;
 use latchkey_core::types::{AuthMethod, GrantType, Issuer, ResourceUri, ScopeToken};
+use latchkey_server::fetch::FetchSettings;
 use latchkey_server::router::path_of;
 use latchkey_server::state::{
-    HttpSettings, KeySettings, LoginSettings, RegistrationPolicy, RegistrationSettings, UiSettings,
+    DocumentSettings, HttpSettings, KeySettings, LoginSettings, RegistrationPolicy,
+    RegistrationSettings, UiSettings,
 };
 use latchkey_server::throttle::{Limits, ThrottleSettings};
 use latchkey_server::{Locale, Settings};
@@ -64,6 +66,28 @@ pub struct RawConfig {
     cache: RawCache,
     #[serde(default)]
     registration: RawRegistration,
+    #[serde(default)]
+    client_id_metadata_documents: RawDocuments,
+    #[serde(default)]
+    fetch: RawFetch,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDocuments {
+    enabled: Option<bool>,
+    min_cache: Option<String>,
+    max_cache: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFetch {
+    allow_loopback: Option<bool>,
+    extra_roots_file: Option<PathBuf>,
+    connect_timeout: Option<String>,
+    timeout: Option<String>,
+    max_bytes: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -601,6 +625,10 @@ impl Config {
             grant_types: GrantType::ALL.into(),
             token_endpoint_auth_methods: AuthMethod::ALL.into(),
             resource_parameter_supported: true,
+            client_id_metadata_document_supported: raw
+                .client_id_metadata_documents
+                .enabled
+                .unwrap_or(false),
             scopes_supported: scopes
                 .iter()
                 .filter(|(_, s)| s.public)
@@ -697,6 +725,61 @@ impl Config {
             ));
         }
 
+        let client_id_documents = match raw.client_id_metadata_documents.enabled {
+            Some(true) => {
+                let min_cache = duration(
+                    &raw.client_id_metadata_documents.min_cache,
+                    file,
+                    "client_id_metadata_documents.min_cache",
+                    Duration::from_secs(300),
+                )?;
+                let max_cache = duration(
+                    &raw.client_id_metadata_documents.max_cache,
+                    file,
+                    "client_id_metadata_documents.max_cache",
+                    Duration::from_secs(86_400),
+                )?;
+                if min_cache > max_cache {
+                    return Err(format!(
+                        "{file}: client_id_metadata_documents.min_cache: must not exceed max_cache"
+                    ));
+                }
+                Some(DocumentSettings {
+                    min_cache,
+                    max_cache,
+                })
+            }
+            _ => None,
+        };
+        let fetch = FetchSettings {
+            allow_loopback: raw.fetch.allow_loopback.unwrap_or(false),
+            extra_roots_pem: match &raw.fetch.extra_roots_file {
+                Some(path) => Some(std::fs::read(path).map_err(|e| {
+                    format!(
+                        "{file}: fetch.extra_roots_file: cannot read {}: {e}",
+                        path.display()
+                    )
+                })?),
+                None => None,
+            },
+            connect_timeout: duration(
+                &raw.fetch.connect_timeout,
+                file,
+                "fetch.connect_timeout",
+                Duration::from_secs(3),
+            )?,
+            timeout: duration(
+                &raw.fetch.timeout,
+                file,
+                "fetch.timeout",
+                Duration::from_secs(5),
+            )?,
+            max_bytes: raw
+                .fetch
+                .max_bytes
+                .unwrap_or(64 * 1024)
+                .clamp(1024, 1024 * 1024),
+        };
         let configured_scopes = scopes
             .keys()
             .filter_map(|s| ScopeToken::parse(s.clone()).ok())
@@ -719,6 +802,8 @@ impl Config {
                 cache_refresh_interval: cache_refresh,
                 registration,
                 configured_scopes,
+                client_id_documents,
+                fetch,
             },
             min_password_length,
         })

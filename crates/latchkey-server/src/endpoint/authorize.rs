@@ -352,11 +352,19 @@ async fn issue(
 
 async fn load_request(app: &AppState, params: &Params) -> Result<AuthorizationRequest, Stop> {
     let client = match requested_client_id(params) {
-        Ok(id) => app
-            .registry()
-            .client(app.store(), &id)
-            .await?
-            .map(|c| (*c).clone()),
+        Ok(id) => match app.registry().find(app, &id).await {
+            Ok(found) => found.map(|c| (*c).clone()),
+            Err(crate::registry::LookupError::Store(e)) => return Err(e.into()),
+            // Nothing is redirected for a client we cannot trust (RFC 6749 §4.1.2.1).
+            Err(crate::registry::LookupError::Document(why)) => {
+                return Err(Stop::Page(
+                    StatusCode::BAD_REQUEST,
+                    OAuthError::invalid_request(format!(
+                        "the client's metadata document is not usable: {why}"
+                    )),
+                ));
+            }
+        },
         Err(AuthorizeError::Page(e)) => return Err(Stop::Page(StatusCode::BAD_REQUEST, e)),
         Err(AuthorizeError::Redirect(r)) => {
             return Err(Stop::Internal(format!("unexpected redirect: {}", r.error)));
@@ -578,6 +586,7 @@ fn consent_page(
     let page = ConsentPage {
         c: pages::chrome(app, visit.locale, language_links(app, visit, params)),
         action: format!("{}/consent", authorization_path(app)),
+        client_host: latchkey_core::cimd::host_of(&request.client.client_id),
         client_name: request.client.name.clone(),
         username: user
             .name

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use crate::error::ApiError;
 use crate::extract::form::OAuthForm;
+use crate::registry::LookupError;
 use crate::state::AppState;
 
 /// An authenticated client and the rest of its request's parameters (credentials removed).
@@ -38,10 +39,17 @@ impl FromRequest<AppState> for AuthenticatedClient {
         };
         let OAuthForm(mut params) = OAuthForm::from_request(req, state).await?;
         let presented = parse_credentials(authorization.as_deref(), &mut params)?;
-        let registered = state
-            .registry()
-            .client(state.store(), &presented.client_id)
-            .await?;
+        let registered = match state.registry().find(state, &presented.client_id).await {
+            Ok(found) => found,
+            Err(LookupError::Store(e)) => return Err(e.into()),
+            // An unusable metadata document authenticates nobody.
+            Err(LookupError::Document(why)) => {
+                return Err(OAuthError::invalid_client(format!(
+                    "the client's metadata document is not usable: {why}"
+                ))
+                .into());
+            }
+        };
         // RFC 7523 §3: `aud` identifies this server: its issuer or one of its endpoint URLs.
         let features = &state.settings().features;
         let endpoints = &features.endpoints;

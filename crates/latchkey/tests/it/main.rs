@@ -8,6 +8,7 @@ mod browser;
 mod chromium;
 mod cli;
 mod discovery;
+mod documents;
 mod harness;
 mod keys;
 mod operations;

@@ -1,0 +1,147 @@
+//! Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document): a `client_id` that is
+//! an https URL names a JSON document of client metadata, published by the client itself.
+use serde_json::Value;
+
+use crate::OAuthError;
+use crate::client::{Client, ClientAuth, ClientPolicy};
+use crate::registration::ClientMetadata;
+use crate::types::{AuthMethod, ClientId, GrantType, Scope, Timestamp};
+
+/// Whether a client_id is a metadata document URL: https, with a path, and no fragment.
+pub fn is_document_url(client_id: &ClientId) -> bool {
+    url::Url::parse(client_id.as_str()).is_ok_and(|u| {
+        u.scheme() == "https" && u.fragment().is_none() && u.path() != "/" && u.host().is_some()
+    })
+}
+
+/// The host a person should see on the consent page for a document client.
+pub fn host_of(client_id: &ClientId) -> Option<String> {
+    url::Url::parse(client_id.as_str())
+        .ok()
+        .filter(|u| u.scheme() == "https")
+        .and_then(|u| u.host_str().map(str::to_owned))
+}
+
+/// Builds the client a fetched document describes.
+///
+/// # Security
+/// The document must name itself (`client_id` equal to its URL, byte for byte), so nobody can publish
+/// metadata for someone else's client_id; it must not carry a secret (anyone can read it), and its
+/// redirect URIs are the only ones the client gets.
+pub fn client_from_document(
+    client_id: &ClientId,
+    document: &Value,
+    default_scope: &Scope,
+    scopes: Option<&Scope>,
+    now: Timestamp,
+) -> Result<Client, OAuthError> {
+    let bad = |m: &str| OAuthError::invalid_client_metadata(m.to_owned());
+    if document.get("client_id").and_then(|v| v.as_str()) != Some(client_id.as_str()) {
+        return Err(bad("the document's client_id does not equal its URL"));
+    }
+    if document.get("client_secret").is_some() || document.get("client_secret_expires_at").is_some()
+    {
+        return Err(bad(
+            "a client metadata document must not contain a client secret",
+        ));
+    }
+    let mut document = document.clone();
+    if document.get("token_endpoint_auth_method").is_none() {
+        document["token_endpoint_auth_method"] = "none".into();
+    }
+    let bytes = serde_json::to_vec(&document).map_err(|_| bad("the document is not JSON"))?;
+    let r = ClientMetadata::from_json(&bytes)?.validate(scopes, default_scope)?;
+    if !matches!(r.method, AuthMethod::None | AuthMethod::PrivateKeyJwt) {
+        return Err(bad(
+            "a document client is public (none) or uses private_key_jwt; it cannot hold a secret",
+        ));
+    }
+    if r.grant_types.contains(&GrantType::ClientCredentials) {
+        return Err(bad("a document client cannot use client_credentials"));
+    }
+    Ok(Client {
+        name: r
+            .name
+            .or_else(|| host_of(client_id))
+            .unwrap_or_else(|| client_id.to_string()),
+        auth: match r.method {
+            AuthMethod::PrivateKeyJwt => ClientAuth::PrivateKeyJwt { jwks: r.jwks },
+            _ => ClientAuth::Public,
+        },
+        grant_types: r.grant_types,
+        scope: r.scope,
+        redirect_uris: r.redirect_uris,
+        created_at: now,
+        policy: ClientPolicy::default(),
+        client_id: client_id.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorCode;
+    use serde_json::json;
+
+    fn id() -> ClientId {
+        ClientId::parse("https://app.example/oauth/client.json").unwrap()
+    }
+
+    fn build(doc: Value) -> Result<Client, OAuthError> {
+        client_from_document(
+            &id(),
+            &doc,
+            &Scope::parse("read").unwrap(),
+            None,
+            Timestamp(0),
+        )
+    }
+
+    #[test]
+    fn a_document_naming_itself_becomes_a_public_client() {
+        let client = build(json!({
+            "client_id": "https://app.example/oauth/client.json",
+            "client_name": "App",
+            "redirect_uris": ["https://app.example/cb"],
+        }))
+        .unwrap();
+        assert!(client.is_public());
+        assert_eq!(client.name, "App");
+        assert_eq!(client.scope.to_string(), "read");
+        assert!(is_document_url(&id()));
+        assert_eq!(host_of(&id()).as_deref(), Some("app.example"));
+        assert!(!is_document_url(&ClientId::parse("plain-id").unwrap()));
+        assert!(!is_document_url(
+            &ClientId::parse("http://app.example/c.json").unwrap()
+        ));
+    }
+
+    #[test]
+    fn mismatched_secret_bearing_or_confidential_documents_are_refused() {
+        let base = || json!({"client_id": "https://app.example/oauth/client.json", "redirect_uris": ["https://app.example/cb"]});
+        let mut other = base();
+        other["client_id"] = "https://evil.example/oauth/client.json".into();
+        let mut secret = base();
+        secret["client_secret"] = "s".into();
+        let mut basic = base();
+        basic["token_endpoint_auth_method"] = "client_secret_basic".into();
+        let mut trailing = base();
+        trailing["client_id"] = "https://app.example/oauth/client.json/".into();
+        for doc in [
+            other,
+            secret,
+            basic,
+            trailing,
+            json!({"client_id": "https://app.example/oauth/client.json"}),
+        ] {
+            let err = build(doc.clone()).unwrap_err();
+            assert!(
+                matches!(
+                    err.code,
+                    ErrorCode::InvalidClientMetadata | ErrorCode::InvalidRedirectUri
+                ),
+                "{doc}"
+            );
+        }
+    }
+}

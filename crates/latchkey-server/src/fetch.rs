@@ -1,0 +1,279 @@
+//! All outbound HTTP: Client ID Metadata Documents and the like. One fetcher, so every rule holds for
+//! every fetch: https only, no redirects, connect and total timeouts, a size limit, a JSON content
+//! type, and no request to an address that is not public.
+//!
+//! # Security
+//! A client_id URL is chosen by whoever sends it, so a fetch is server-side request forgery waiting to
+//! happen. The host is resolved here, every address it resolves to is checked (refusing loopback,
+//! private, link-local, unique-local, multicast, unspecified, shared and documentation ranges), and the
+//! connection is pinned to a checked address, so a second resolution cannot rebind it. Loopback is
+//! allowed only by the explicit `fetch.allow_loopback` switch, for tests and local development.
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// Fetcher settings.
+#[derive(Clone, Debug)]
+pub struct FetchSettings {
+    /// Allow loopback addresses (never private or link-local ones).
+    pub allow_loopback: bool,
+    /// Extra trusted root certificates (PEM), beside the system's.
+    pub extra_roots_pem: Option<Vec<u8>>,
+    /// Time to connect.
+    pub connect_timeout: Duration,
+    /// Time for the whole fetch.
+    pub timeout: Duration,
+    /// Largest accepted body, in bytes.
+    pub max_bytes: usize,
+}
+
+/// Why a fetch failed; the message is safe to show to the party that named the URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchError(pub String);
+
+impl std::fmt::Display for FetchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A fetched JSON document and how long it may be cached (`Cache-Control: max-age`).
+#[derive(Debug)]
+pub struct Fetched {
+    /// The document.
+    pub json: Value,
+    /// `max-age`, when the response gave one (and no `no-store`/`no-cache`).
+    pub max_age: Option<Duration>,
+}
+
+/// Whether an address may be fetched from.
+pub fn is_public(ip: IpAddr, allow_loopback: bool) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4_is_public(v4, allow_loopback),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return v4_is_public(v4, allow_loopback);
+            }
+            if v6.is_loopback() {
+                return allow_loopback;
+            }
+            let first = v6.segments()[0];
+            !(v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00 // unique local fc00::/7
+                || (first & 0xffc0) == 0xfe80 // link-local fe80::/10
+                || (first == 0x2001 && v6.segments()[1] == 0x0db8) // documentation
+                || v6 == Ipv6Addr::from([0, 0, 0, 0, 0, 0xffff, 0, 0]))
+        }
+    }
+}
+
+fn v4_is_public(v4: Ipv4Addr, allow_loopback: bool) -> bool {
+    if v4.is_loopback() {
+        return allow_loopback;
+    }
+    let [a, b, c, _] = v4.octets();
+    !(v4.is_private()
+        || v4.is_link_local()
+        || v4.is_unspecified()
+        || v4.is_broadcast()
+        || v4.is_multicast()
+        || v4.is_documentation()
+        || a == 0
+        || (a == 100 && (64..128).contains(&b)) // shared address space 100.64.0.0/10
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 198 && (b == 18 || b == 19)) // benchmarking
+        || a >= 240)
+}
+
+/// Fetches `url` as JSON under every rule above.
+pub async fn fetch_json(url: &str, settings: &FetchSettings) -> Result<Fetched, FetchError> {
+    let err = |m: String| FetchError(m);
+    let parsed = url::Url::parse(url).map_err(|_| err(format!("`{url}` is not a URL")))?;
+    if parsed.scheme() != "https" {
+        return Err(err("only https URLs are fetched".into()));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(err("the URL carries credentials".into()));
+    }
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| err("the URL has no host".into()))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = parsed.port_or_known_default().unwrap_or(443);
+    let addresses: Vec<SocketAddr> = tokio::time::timeout(
+        settings.connect_timeout,
+        tokio::net::lookup_host((host.as_str(), port)),
+    )
+    .await
+    .map_err(|_| err(format!("resolving {host} timed out")))?
+    .map_err(|_| err(format!("{host} does not resolve")))?
+    .collect();
+    // Every address must be public: a name that also resolves to an internal address is refused,
+    // whichever one a connection would pick.
+    let Some(first) = addresses.first().copied() else {
+        return Err(err(format!("{host} does not resolve")));
+    };
+    if let Some(bad) = addresses
+        .iter()
+        .find(|a| !is_public(a.ip(), settings.allow_loopback))
+    {
+        return Err(err(format!(
+            "{host} resolves to {}, which is not a public address",
+            bad.ip()
+        )));
+    }
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(settings.connect_timeout)
+        .timeout(settings.timeout)
+        .no_proxy()
+        .resolve(&host, first);
+    if let Some(pem) = &settings.extra_roots_pem {
+        for cert in reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|_| err("fetch.extra_roots is not PEM".into()))?
+        {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    let client = builder
+        .build()
+        .map_err(|e| err(format!("cannot build the HTTP client: {e}")))?;
+    let mut response = client
+        .get(parsed.as_str())
+        .header("accept", "application/json")
+        .send()
+        .await
+        .map_err(|e| err(format!("fetching {url} failed: {}", short(&e))))?;
+    if !response.status().is_success() {
+        return Err(err(format!("{url} answered {}", response.status())));
+    }
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if content_type != "application/json" && !content_type.ends_with("+json") {
+        return Err(err(format!("{url} is not application/json")));
+    }
+    let max_age = max_age(response.headers());
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| err(format!("reading {url} failed: {}", short(&e))))?
+    {
+        if body.len() + chunk.len() > settings.max_bytes {
+            return Err(err(format!(
+                "{url} is larger than {} bytes",
+                settings.max_bytes
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let json = serde_json::from_slice(&body).map_err(|_| err(format!("{url} is not JSON")))?;
+    Ok(Fetched { json, max_age })
+}
+
+fn short(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        "could not connect".into()
+    } else if e.is_redirect() {
+        "redirects are not followed".into()
+    } else {
+        "request error".into()
+    }
+}
+
+fn max_age(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers
+        .get(reqwest::header::CACHE_CONTROL)?
+        .to_str()
+        .ok()?
+        .to_ascii_lowercase();
+    if value.contains("no-store") || value.contains("no-cache") {
+        return Some(Duration::ZERO);
+    }
+    value
+        .split(',')
+        .find_map(|d| d.trim().strip_prefix("max-age="))
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_public_addresses_are_fetched() {
+        for blocked in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fd00::1",
+            "fc00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+            "::ffff:127.0.0.1",
+            "2001:db8::1",
+        ] {
+            let ip: IpAddr = blocked.parse().unwrap();
+            assert!(!is_public(ip, false), "{blocked}");
+        }
+        for public in ["93.184.216.34", "2606:4700:4700::1111", "1.1.1.1"] {
+            assert!(is_public(public.parse().unwrap(), false), "{public}");
+        }
+        assert!(
+            is_public("127.0.0.1".parse().unwrap(), true),
+            "the switch allows loopback"
+        );
+        assert!(is_public("::1".parse().unwrap(), true));
+        assert!(
+            !is_public("10.0.0.1".parse().unwrap(), true),
+            "but nothing else"
+        );
+        assert!(!is_public("169.254.169.254".parse().unwrap(), true));
+    }
+
+    #[tokio::test]
+    async fn plain_http_and_private_hosts_are_refused_before_any_connection() {
+        let settings = FetchSettings {
+            allow_loopback: false,
+            extra_roots_pem: None,
+            connect_timeout: Duration::from_secs(2),
+            timeout: Duration::from_secs(2),
+            max_bytes: 1024,
+        };
+        let e = fetch_json("http://example.com/doc", &settings)
+            .await
+            .unwrap_err();
+        assert!(e.0.contains("https"), "{e}");
+        let e = fetch_json("https://127.0.0.1:9/doc", &settings)
+            .await
+            .unwrap_err();
+        assert!(e.0.contains("not a public address"), "{e}");
+        let e = fetch_json("https://user:pw@example.com/doc", &settings)
+            .await
+            .unwrap_err();
+        assert!(e.0.contains("credentials"), "{e}");
+    }
+}

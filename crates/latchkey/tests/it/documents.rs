@@ -1,0 +1,261 @@
+//! Client ID Metadata Documents and the outbound fetcher: an https client_id resolved by fetching its
+//! document from a local https server with a test certificate, its checks, and a canary proving that no
+//! request reaches a loopback address unless the configuration allows it.
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use latchkey_store::testing::TestDatabase;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_rustls::rustls;
+
+use crate::browser::{Browser, pkce};
+use crate::harness::{TestServer, server_test};
+
+/// An https server on 127.0.0.1 with a fresh self-signed certificate; records request lines.
+struct HttpsServer {
+    origin: String,
+    ca_file: std::path::PathBuf,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl Drop for HttpsServer {
+    fn drop(&mut self) {
+        std::fs::remove_file(&self.ca_file).ok();
+    }
+}
+
+async fn https_server(documents: impl FnOnce(&str) -> BTreeMap<String, Value>) -> HttpsServer {
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let ca_file = std::env::temp_dir().join(format!(
+        "latchkey-test-ca-{}.pem",
+        latchkey_core::secret::random_base64url(6)
+    ));
+    std::fs::write(&ca_file, certified.cert.pem()).unwrap();
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![certified.cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into()),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!(
+        "https://127.0.0.1:{}",
+        listener.local_addr().unwrap().port()
+    );
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let documents = Arc::new(documents(&origin));
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, record, documents) =
+                (acceptor.clone(), record.clone(), documents.clone());
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut buffer = vec![0u8; 8192];
+                let n = tls.read(&mut buffer).await.unwrap_or(0);
+                let request = String::from_utf8_lossy(&buffer[..n]).into_owned();
+                let line = request.lines().next().unwrap_or("").to_owned();
+                record.lock().unwrap().push(line.clone());
+                let path = line.split(' ').nth(1).unwrap_or("");
+                let (status, body) = match documents.get(path) {
+                    Some(doc) => ("200 OK", doc.to_string()),
+                    None => ("404 Not Found", "{}".to_owned()),
+                };
+                let response = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncache-control: max-age=600\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                tls.write_all(response.as_bytes()).await.ok();
+                tls.shutdown().await.ok();
+            });
+        }
+    });
+    HttpsServer {
+        origin,
+        ca_file,
+        seen,
+    }
+}
+
+fn document(client_id: &str, callback: &str) -> Value {
+    json!({
+        "client_id": client_id,
+        "client_name": "Docs Agent",
+        "redirect_uris": [callback],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "token_endpoint_auth_method": "none",
+    })
+}
+
+const CALLBACK: &str = "http://127.0.0.1:61000/callback";
+
+/// A site serving `/client.json` that names itself (or `client_id`, when given).
+async fn site(client_id: Option<&str>) -> HttpsServer {
+    let client_id = client_id.map(str::to_owned);
+    https_server(move |origin| {
+        let id = client_id.unwrap_or_else(|| format!("{origin}/client.json"));
+        BTreeMap::from([("/client.json".to_owned(), document(&id, CALLBACK))])
+    })
+    .await
+}
+
+fn config(https: &HttpsServer, allow_loopback: bool) -> String {
+    format!(
+        "[client_id_metadata_documents]\nenabled = true\n[fetch]\nallow_loopback = {allow_loopback}\nextra_roots_file = \"{}\"",
+        https.ca_file.display()
+    )
+}
+
+fn authorize_url(
+    server: &TestServer,
+    client_id: &str,
+    redirect_uri: &str,
+    challenge: &str,
+) -> String {
+    server.authorize_url(&[
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", redirect_uri),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+    ])
+}
+
+server_test!(
+    a_document_client_completes_the_flow_and_is_shown_by_its_host,
+    |db: TestDatabase| async move {
+        let https = site(None).await;
+        let client_id = format!("{}/client.json", https.origin);
+        let server = TestServer::builder()
+            .toml(&config(&https, true))
+            .start(&db)
+            .await;
+        assert_eq!(
+            server.metadata().await["client_id_metadata_document_supported"],
+            true
+        );
+        server.create_user("erin", "erin's passphrase").await;
+        let (verifier, challenge) = pkce();
+        let mut browser = Browser::new();
+        let login = browser
+            .get(&authorize_url(&server, &client_id, CALLBACK, &challenge))
+            .await;
+        assert_eq!(login.status, 200, "{}", login.body);
+        let consent = browser
+            .sign_in(&server, &login, "erin", "erin's passphrase")
+            .await;
+        assert!(consent.body.contains("Docs Agent"));
+        assert!(
+            consent.body.contains("(127.0.0.1)"),
+            "the host is shown: {}",
+            consent.body
+        );
+        let done = browser.decide(&server, &consent, "approve").await;
+        let code = done.redirect_params()["code"].clone();
+        let response = server
+            .token_request(
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", CALLBACK),
+                    ("code_verifier", &verifier),
+                    ("client_id", &client_id),
+                ],
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            https.seen.lock().unwrap().len(),
+            1,
+            "the document is cached (max-age=600)"
+        );
+        // A redirect URI the document does not list: an error page, no redirect.
+        let page = browser
+            .get(&authorize_url(
+                &server,
+                &client_id,
+                "http://127.0.0.1:61000/other",
+                &challenge,
+            ))
+            .await;
+        assert_eq!(page.status, 400);
+        server.stop().await;
+    }
+);
+
+server_test!(
+    a_document_that_names_another_client_id_is_refused,
+    |db: TestDatabase| async move {
+        let https = site(Some("https://someone-else.example/client.json")).await;
+        let client_id = format!("{}/client.json", https.origin);
+        let server = TestServer::builder()
+            .toml(&config(&https, true))
+            .start(&db)
+            .await;
+        let (_, challenge) = pkce();
+        let page = Browser::new()
+            .get(&authorize_url(&server, &client_id, CALLBACK, &challenge))
+            .await;
+        assert_eq!(page.status, 400);
+        assert!(
+            page.body.contains("does not equal its URL"),
+            "{}",
+            page.body
+        );
+        assert!(page.headers.get("location").is_none());
+        // Nor can the token endpoint be fooled.
+        let response = server
+            .token_request(
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", "x"),
+                    ("code_verifier", &"v".repeat(43)),
+                    ("client_id", &client_id),
+                ],
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), 401);
+        server.stop().await;
+    }
+);
+
+server_test!(
+    no_request_reaches_a_loopback_address_unless_allowed,
+    |db: TestDatabase| async move {
+        // The canary: a real https server on loopback that records every request.
+        let canary = site(None).await;
+        let client_id = format!("{}/client.json", canary.origin);
+        let server = TestServer::builder()
+            .toml(&config(&canary, false))
+            .start(&db)
+            .await;
+        let (_, challenge) = pkce();
+        let page = Browser::new()
+            .get(&authorize_url(&server, &client_id, CALLBACK, &challenge))
+            .await;
+        assert_eq!(page.status, 400);
+        assert!(page.body.contains("not a public address"), "{}", page.body);
+        assert!(
+            canary.seen.lock().unwrap().is_empty(),
+            "the canary saw a request"
+        );
+        // Plain http is never fetched (and an http client_id is not a document URL at all).
+        let page = Browser::new()
+            .get(&authorize_url(
+                &server,
+                "http://127.0.0.1:9/client.json",
+                CALLBACK,
+                &challenge,
+            ))
+            .await;
+        assert_eq!(page.status, 400);
+        server.stop().await;
+    }
+);
