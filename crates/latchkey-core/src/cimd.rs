@@ -65,7 +65,10 @@ pub fn client_from_document(
             .or_else(|| host_of(client_id))
             .unwrap_or_else(|| client_id.to_string()),
         auth: match r.method {
-            AuthMethod::PrivateKeyJwt => ClientAuth::PrivateKeyJwt { jwks: r.jwks },
+            AuthMethod::PrivateKeyJwt => ClientAuth::PrivateKeyJwt {
+                jwks: r.jwks,
+                jwks_uri: r.jwks_uri,
+            },
             _ => ClientAuth::Public,
         },
         grant_types: r.grant_types,

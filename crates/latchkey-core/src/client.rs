@@ -91,10 +91,13 @@ pub enum ClientAuth {
         /// SHA-256 of the secret.
         hash: SecretHash,
     },
-    /// `private_key_jwt` (RFC 7523 §2.2): assertions signed with one of these public keys (JWKs).
+    /// `private_key_jwt` (RFC 7523 §2.2): assertions signed with one of the client's public keys.
     PrivateKeyJwt {
-        /// The client's `jwks`, each key a JSON object as registered.
+        /// The client's `jwks`, each key a JSON object as registered; empty when `jwks_uri` is set
+        /// (the server fetches them before authenticating).
         jwks: Vec<serde_json::Value>,
+        /// Where the client publishes its keys, instead of `jwks`.
+        jwks_uri: Option<String>,
     },
     /// A public client (`none`): it cannot keep a secret, so it has none, and PKCE binds its codes.
     Public,

@@ -233,7 +233,7 @@ pub fn authenticate<C: std::borrow::Borrow<Client>>(
                 )));
             }
         }
-        (ClientAuth::PrivateKeyJwt { jwks }, Credential::Assertion(jwt)) => {
+        (ClientAuth::PrivateKeyJwt { jwks, .. }, Credential::Assertion(jwt)) => {
             assertion_jti = Some(verify_assertion(
                 jwt,
                 jwks,
@@ -523,6 +523,7 @@ mod tests {
             c.client_id = ClientId::parse("svc").unwrap();
             c.auth = ClientAuth::PrivateKeyJwt {
                 jwks: vec![serde_json::to_value(key.public_jwk()).unwrap()],
+                jwks_uri: None,
             };
             c
         }

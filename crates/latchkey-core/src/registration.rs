@@ -40,6 +40,8 @@ pub struct Registration {
     pub scope: Scope,
     /// `jwks` keys, for `private_key_jwt`.
     pub jwks: Vec<Value>,
+    /// `jwks_uri`, for `private_key_jwt` clients that publish their keys.
+    pub jwks_uri: Option<String>,
 }
 
 /// Grant types a client may register itself for. Token exchange is a trust decision for the operator.
@@ -80,12 +82,17 @@ impl ClientMetadata {
                 ))
             })?,
         };
-        let jwks = if method == AuthMethod::PrivateKeyJwt {
-            if self.jwks_uri.is_some() {
-                return Err(bad(
-                    "jwks_uri is not supported yet; register the keys inline as jwks",
-                ));
+        let jwks_uri = match (&self.jwks_uri, method) {
+            (Some(uri), AuthMethod::PrivateKeyJwt) => {
+                let url = url::Url::parse(uri).map_err(|_| bad("jwks_uri is not a URL"))?;
+                if url.scheme() != "https" || url.fragment().is_some() {
+                    return Err(bad("jwks_uri must be an https URL without fragment"));
+                }
+                Some(uri.clone())
             }
+            _ => None,
+        };
+        let jwks = if method == AuthMethod::PrivateKeyJwt && jwks_uri.is_none() {
             let keys = self
                 .jwks
                 .as_ref()
@@ -184,6 +191,7 @@ impl ClientMetadata {
             redirect_uris,
             scope,
             jwks,
+            jwks_uri,
         })
     }
 }
@@ -229,6 +237,24 @@ mod tests {
         assert_eq!(r.grant_types, [GrantType::AuthorizationCode].into());
         assert_eq!(r.scope.to_string(), "read write");
         assert_eq!(r.name.as_deref(), Some("App"));
+    }
+
+    #[test]
+    fn private_key_jwt_takes_inline_keys_or_an_https_jwks_uri() {
+        let uri = validate(r#"{"grant_types":["client_credentials"],"token_endpoint_auth_method":"private_key_jwt","jwks_uri":"https://a.example/jwks"}"#).unwrap();
+        assert_eq!(uri.jwks_uri.as_deref(), Some("https://a.example/jwks"));
+        assert!(uri.jwks.is_empty());
+        for bad in [
+            r#"{"grant_types":["client_credentials"],"token_endpoint_auth_method":"private_key_jwt","jwks_uri":"http://a.example/jwks"}"#,
+            r#"{"grant_types":["client_credentials"],"token_endpoint_auth_method":"private_key_jwt","jwks_uri":"https://a.example/jwks#x"}"#,
+            r#"{"grant_types":["client_credentials"],"token_endpoint_auth_method":"private_key_jwt"}"#,
+        ] {
+            assert_eq!(
+                validate(bad).unwrap_err().code,
+                ErrorCode::InvalidClientMetadata,
+                "{bad}"
+            );
+        }
     }
 
     #[test]

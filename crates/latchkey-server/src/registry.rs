@@ -48,6 +48,8 @@ pub struct Registry {
     version: AtomicI64,
     /// Access token ids found not revoked, so a cached JWT's introspection touches no database.
     not_revoked: RwLock<HashSet<String>>,
+    /// Keys fetched from clients' `jwks_uri`, until their cache time runs out.
+    key_sets: RwLock<HashMap<String, (Vec<serde_json::Value>, std::time::Instant)>>,
     /// Clients described by metadata documents, until their cache time runs out.
     documents: RwLock<HashMap<ClientId, (Arc<Client>, std::time::Instant)>>,
     revocation_epoch: AtomicU64,
@@ -147,6 +149,46 @@ impl Registry {
             (client.clone(), std::time::Instant::now() + ttl),
         );
         Ok(Some(client))
+    }
+
+    /// The keys a `private_key_jwt` client publishes at `uri`, fetched through the fetcher and cached
+    /// for their `max-age` within 5 minutes to 1 hour.
+    pub(crate) async fn key_set(
+        &self,
+        app: &AppState,
+        uri: &str,
+    ) -> Result<Vec<serde_json::Value>, String> {
+        if let Some((keys, _)) = read(&self.key_sets)
+            .get(uri)
+            .filter(|(_, until)| std::time::Instant::now() < *until)
+        {
+            return Ok(keys.clone());
+        }
+        let fetched = crate::fetch::fetch_json(uri, &app.settings().fetch)
+            .await
+            .map_err(|e| e.0)?;
+        let keys = fetched
+            .json
+            .get("keys")
+            .and_then(|k| k.as_array())
+            .cloned()
+            .ok_or_else(|| format!("{uri} is not a JWK set"))?;
+        let ttl = fetched
+            .max_age
+            .unwrap_or(std::time::Duration::from_secs(300))
+            .clamp(
+                std::time::Duration::from_secs(300),
+                std::time::Duration::from_secs(3600),
+            );
+        let mut map = write(&self.key_sets);
+        if map.len() >= MAX_ENTRIES {
+            map.clear();
+        }
+        map.insert(
+            uri.to_owned(),
+            (keys.clone(), std::time::Instant::now() + ttl),
+        );
+        Ok(keys)
     }
 
     /// A resource added with `latchkey resource add`, by identifier.

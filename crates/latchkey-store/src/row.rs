@@ -34,10 +34,14 @@ impl From<&Client> for ClientRow {
                 Some(hash.as_bytes().to_vec()),
                 None,
             ),
-            ClientAuth::PrivateKeyJwt { jwks } => (
+            // Inline keys are stored as the array, a key URL as {"jwks_uri": …}.
+            ClientAuth::PrivateKeyJwt { jwks, jwks_uri } => (
                 AuthMethod::PrivateKeyJwt.as_str().to_owned(),
                 None,
-                Some(serde_json::to_string(jwks).expect("JSON values serialise")),
+                Some(match jwks_uri {
+                    Some(uri) => serde_json::json!({ "jwks_uri": uri }).to_string(),
+                    None => serde_json::to_string(jwks).expect("JSON values serialise"),
+                }),
             ),
             ClientAuth::Public => (AuthMethod::None.as_str().to_owned(), None, None),
         };
@@ -87,13 +91,29 @@ impl TryFrom<ClientRow> for Client {
             .parse()
             .map_err(|_| corrupt("unknown auth_method"))?;
         let auth = match (method, row.secret_hash.as_deref()) {
-            (AuthMethod::PrivateKeyJwt, _) => ClientAuth::PrivateKeyJwt {
-                jwks: row
+            (AuthMethod::PrivateKeyJwt, _) => {
+                let stored: serde_json::Value = row
                     .jwks
                     .as_deref()
                     .and_then(|j| serde_json::from_str(j).ok())
-                    .ok_or_else(|| corrupt("private_key_jwt client without jwks"))?,
-            },
+                    .ok_or_else(|| corrupt("private_key_jwt client without jwks"))?;
+                match stored {
+                    serde_json::Value::Array(jwks) => ClientAuth::PrivateKeyJwt {
+                        jwks,
+                        jwks_uri: None,
+                    },
+                    other => ClientAuth::PrivateKeyJwt {
+                        jwks: Vec::new(),
+                        jwks_uri: Some(
+                            other
+                                .get("jwks_uri")
+                                .and_then(|u| u.as_str())
+                                .ok_or_else(|| corrupt("invalid jwks"))?
+                                .to_owned(),
+                        ),
+                    },
+                }
+            }
             (AuthMethod::None, None) => ClientAuth::Public,
             (AuthMethod::None, Some(_)) => return Err(corrupt("public client with a secret hash")),
             (method, hash) => match hash.and_then(SecretHash::from_bytes) {

@@ -111,6 +111,7 @@ pub(crate) async fn register(
         redirect_uris,
         scope,
         jwks,
+        jwks_uri,
     } = json_body(&headers, &body)?.validate(scopes.as_ref(), &default_scope)?;
     let client_id = ClientId::generate();
     let secret = method.uses_secret().then(ClientSecret::generate);
@@ -122,7 +123,7 @@ pub(crate) async fn register(
                 method,
                 hash: secret.hash(),
             },
-            (None, AuthMethod::PrivateKeyJwt) => ClientAuth::PrivateKeyJwt { jwks },
+            (None, AuthMethod::PrivateKeyJwt) => ClientAuth::PrivateKeyJwt { jwks, jwks_uri },
             (None, _) => ClientAuth::Public,
         },
         grant_types,
@@ -210,10 +211,13 @@ pub(crate) async fn update(
         )
         .into());
     }
-    let auth = match (&client.auth, r.jwks) {
+    let auth = match &client.auth {
         // Key rotation: a private_key_jwt client may replace its keys.
-        (ClientAuth::PrivateKeyJwt { .. }, jwks) => ClientAuth::PrivateKeyJwt { jwks },
-        (auth, _) => auth.clone(),
+        ClientAuth::PrivateKeyJwt { .. } => ClientAuth::PrivateKeyJwt {
+            jwks: r.jwks,
+            jwks_uri: r.jwks_uri,
+        },
+        auth => auth.clone(),
     };
     let updated = Client {
         auth,

@@ -3,11 +3,12 @@
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
 use latchkey_core::OAuthError;
-use latchkey_core::client::Client;
+use latchkey_core::client::{Client, ClientAuth};
 use latchkey_core::client_auth::{
     AssertionContext, Authenticated, authenticate, parse_credentials,
 };
 use latchkey_core::params::Params;
+use latchkey_core::types::AuthMethod;
 use latchkey_store::RegistrationStore;
 use std::sync::Arc;
 
@@ -49,6 +50,30 @@ impl FromRequest<AppState> for AuthenticatedClient {
                 ))
                 .into());
             }
+        };
+        // A client that publishes its keys at a jwks_uri: fetch them (through the safe fetcher, cached)
+        // and authenticate against them, only when it actually presents an assertion.
+        let registered = match registered {
+            Some(client) => match &client.auth {
+                ClientAuth::PrivateKeyJwt {
+                    jwks_uri: Some(uri),
+                    ..
+                } if presented.method == AuthMethod::PrivateKeyJwt => {
+                    let keys = state.registry().key_set(state, uri).await.map_err(|why| {
+                        OAuthError::invalid_client(format!(
+                            "the client's jwks_uri could not be used: {why}"
+                        ))
+                    })?;
+                    let mut with_keys = (*client).clone();
+                    with_keys.auth = ClientAuth::PrivateKeyJwt {
+                        jwks: keys,
+                        jwks_uri: Some(uri.clone()),
+                    };
+                    Some(Arc::new(with_keys))
+                }
+                _ => Some(client),
+            },
+            None => None,
         };
         // RFC 7523 §3: `aud` identifies this server: its issuer or one of its endpoint URLs.
         let features = &state.settings().features;

@@ -246,6 +246,7 @@ fn build_client(config: &Config, args: CreateArgs) -> Result<(Client, Option<Cli
             },
             (None, AuthMethod::PrivateKeyJwt) => ClientAuth::PrivateKeyJwt {
                 jwks: read_jwks(jwks.as_deref())?,
+                jwks_uri: None,
             },
             (None, _) => ClientAuth::Public,
         },

@@ -10,7 +10,7 @@ use crate::harness::{MASTER_KEY, TestServer, server_test};
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-fn assertion(key: &SigningKey, alg: &str, claims: Value) -> String {
+pub(crate) fn assertion(key: &SigningKey, alg: &str, claims: Value) -> String {
     let header =
         URL_SAFE_NO_PAD.encode(json!({"alg": alg, "kid": key.kid(), "typ": "JWT"}).to_string());
     let body = URL_SAFE_NO_PAD.encode(claims.to_string());
@@ -19,14 +19,14 @@ fn assertion(key: &SigningKey, alg: &str, claims: Value) -> String {
     format!("{signed}.{sig}")
 }
 
-fn claims(client_id: &str, aud: &str, now: i64) -> Value {
+pub(crate) fn claims(client_id: &str, aud: &str, now: i64) -> Value {
     json!({
         "iss": client_id, "sub": client_id, "aud": aud, "iat": now, "exp": now + 120,
         "jti": latchkey_core::secret::random_base64url(12),
     })
 }
 
-async fn token_with(server: &TestServer, jwt: &str) -> reqwest::Response {
+pub(crate) async fn token_with(server: &TestServer, jwt: &str) -> reqwest::Response {
     server
         .token_request(
             &[

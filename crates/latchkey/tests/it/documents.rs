@@ -62,12 +62,26 @@ async fn https_server(documents: impl FnOnce(&str) -> BTreeMap<String, Value>) -
                 let line = request.lines().next().unwrap_or("").to_owned();
                 record.lock().unwrap().push(line.clone());
                 let path = line.split(' ').nth(1).unwrap_or("");
-                let (status, body) = match documents.get(path) {
-                    Some(doc) => ("200 OK", doc.to_string()),
+                // Test documents may ask for a misbehaving answer: a redirect, another content type,
+                // or padding beyond the fetcher's size limit.
+                let doc = documents.get(path);
+                let field = |name: &str| {
+                    doc.and_then(|d| d.get(name))
+                        .and_then(|v| v.as_str())
+                        .map(str::to_owned)
+                };
+                let (status, body) = match doc {
+                    Some(_) if field("__redirect").is_some() => ("302 Found", "{}".to_owned()),
+                    Some(d) => ("200 OK", d.to_string()),
                     None => ("404 Not Found", "{}".to_owned()),
                 };
+                let content_type =
+                    field("__content_type").unwrap_or_else(|| "application/json".into());
+                let location = field("__redirect")
+                    .map(|l| format!("location: {l}\r\n"))
+                    .unwrap_or_default();
                 let response = format!(
-                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncache-control: max-age=600\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\n{location}cache-control: max-age=600\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                     body.len()
                 );
                 tls.write_all(response.as_bytes()).await.ok();
@@ -256,6 +270,146 @@ server_test!(
             ))
             .await;
         assert_eq!(page.status, 400);
+        server.stop().await;
+    }
+);
+
+/// A private_key_jwt client registered with a jwks_uri on an https site: (server, site, client_id, key).
+async fn jwks_uri_client(
+    db: &TestDatabase,
+    allow_loopback: bool,
+) -> (
+    TestServer,
+    HttpsServer,
+    String,
+    latchkey_core::keys::SigningKey,
+) {
+    let (key, _) =
+        latchkey_core::keys::SigningKey::generate(latchkey_core::keys::KeyAlg::ES256).unwrap();
+    let public = key.public_jwk().clone();
+    let https = https_server(move |_| {
+        BTreeMap::from([("/jwks.json".to_owned(), json!({ "keys": [public] }))])
+    })
+    .await;
+    let server = TestServer::builder()
+        .toml(&format!(
+            "[registration]\npolicy = \"open\"\n[fetch]\nallow_loopback = {allow_loopback}\nextra_roots_file = \"{}\"",
+            https.ca_file.display()
+        ))
+        .start(db)
+        .await;
+    let registered: Value = server
+        .http
+        .post(format!("{}/register", server.issuer))
+        .header("content-type", "application/json")
+        .body(
+            json!({
+                "grant_types": ["client_credentials"],
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks_uri": format!("{}/jwks.json", https.origin),
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = registered["client_id"].as_str().unwrap().to_owned();
+    (server, https, id, key)
+}
+
+server_test!(
+    a_private_key_jwt_client_publishes_its_keys_at_a_jwks_uri,
+    |db: TestDatabase| async move {
+        let (server, https, id, key) = jwks_uri_client(&db, true).await;
+        let token_url = format!("{}/token", server.issuer);
+        for _ in 0..2 {
+            let now = latchkey_server::clock::Clock.now().0;
+            let jwt = crate::assertions::assertion(
+                &key,
+                "ES256",
+                crate::assertions::claims(&id, &token_url, now),
+            );
+            assert_eq!(
+                crate::assertions::token_with(&server, &jwt).await.status(),
+                200
+            );
+        }
+        assert_eq!(https.seen.lock().unwrap().len(), 1, "the key set is cached");
+        server.stop().await;
+    }
+);
+
+server_test!(
+    a_jwks_uri_on_a_loopback_address_is_never_fetched_unless_allowed,
+    |db: TestDatabase| async move {
+        let (server, canary, id, key) = jwks_uri_client(&db, false).await;
+        let now = latchkey_server::clock::Clock.now().0;
+        let jwt = crate::assertions::assertion(
+            &key,
+            "ES256",
+            crate::assertions::claims(&id, &format!("{}/token", server.issuer), now),
+        );
+        let response = crate::assertions::token_with(&server, &jwt).await;
+        assert_eq!(response.status(), 401);
+        let body: Value = response.json().await.unwrap();
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("not a public address"),
+            "{body}"
+        );
+        assert!(
+            canary.seen.lock().unwrap().is_empty(),
+            "the canary saw a request"
+        );
+        server.stop().await;
+    }
+);
+
+server_test!(
+    misbehaving_document_servers_are_refused,
+    |db: TestDatabase| async move {
+        let https = https_server(|origin| {
+            let doc = |path: &str| {
+                let mut d = document(&format!("{origin}{path}"), CALLBACK);
+                d["client_name"] = "x".into();
+                d
+            };
+            let mut redirect = doc("/redirect.json");
+            redirect["__redirect"] = format!("{origin}/client.json").into();
+            let mut html = doc("/html.json");
+            html["__content_type"] = "text/html".into();
+            let mut big = doc("/big.json");
+            big["padding"] = "x".repeat(70 * 1024).into();
+            BTreeMap::from([
+                ("/redirect.json".to_owned(), redirect),
+                ("/html.json".to_owned(), html),
+                ("/big.json".to_owned(), big),
+            ])
+        })
+        .await;
+        let server = TestServer::builder()
+            .toml(&config(&https, true))
+            .start(&db)
+            .await;
+        let (_, challenge) = pkce();
+        for (path, why) in [
+            ("/redirect.json", "answered 302"),
+            ("/html.json", "not application/json"),
+            ("/big.json", "larger than"),
+            ("/missing.json", "answered 404"),
+        ] {
+            let client_id = format!("{}{path}", https.origin);
+            let page = Browser::new()
+                .get(&authorize_url(&server, &client_id, CALLBACK, &challenge))
+                .await;
+            assert_eq!(page.status, 400, "{path}");
+            assert!(page.body.contains(why), "{path}: {}", page.body);
+        }
         server.stop().await;
     }
 );
