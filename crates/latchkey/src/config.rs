@@ -550,14 +550,13 @@ impl Config {
                     }
                     n => n,
                 },
-                unused_client_ttl: duration(
+                unused_client_ttl: duration_at_least(
                     &raw.registration.unused_client_ttl,
                     file,
                     "registration.unused_client_ttl",
                     Duration::from_secs(86_400),
-                )?
-                .as_secs()
-                .max(60),
+                    60,
+                )?,
             }),
             other => {
                 return Err(format!(
@@ -662,37 +661,31 @@ impl Config {
             stylesheet_path,
             scope_descriptions: scope_descriptions(&raw.scopes, file)?,
         };
+        let lock_seconds = duration_at_least(
+            &raw.login.lock_duration,
+            file,
+            "login.lock_duration",
+            Duration::from_secs(900),
+            1,
+        )?;
         let login = LoginSettings {
-            session_ttl: duration(
+            session_ttl: duration_at_least(
                 &raw.login.session_ttl,
                 file,
                 "login.session_ttl",
                 Duration::from_secs(8 * 3600),
-            )?
-            .as_secs()
-            .max(60),
+                60,
+            )?,
             throttle: ThrottleSettings {
                 account: Limits {
                     delay_after: raw.login.delay_after.unwrap_or(3),
                     lock_after: raw.login.lock_after.unwrap_or(10),
-                    lock_seconds: duration(
-                        &raw.login.lock_duration,
-                        file,
-                        "login.lock_duration",
-                        Duration::from_secs(900),
-                    )?
-                    .as_secs(),
+                    lock_seconds,
                 },
                 address: Limits {
                     delay_after: raw.login.address_delay_after.unwrap_or(20),
                     lock_after: raw.login.address_lock_after.unwrap_or(100),
-                    lock_seconds: duration(
-                        &raw.login.lock_duration,
-                        file,
-                        "login.lock_duration",
-                        Duration::from_secs(900),
-                    )?
-                    .as_secs(),
+                    lock_seconds,
                 },
             },
         };
@@ -774,11 +767,14 @@ impl Config {
                 "fetch.timeout",
                 Duration::from_secs(5),
             )?,
-            max_bytes: raw
-                .fetch
-                .max_bytes
-                .unwrap_or(64 * 1024)
-                .clamp(1024, 1024 * 1024),
+            max_bytes: match raw.fetch.max_bytes.unwrap_or(64 * 1024) {
+                n @ 1024..=1_048_576 => n,
+                n => {
+                    return Err(format!(
+                        "{file}: fetch.max_bytes: {n} is outside 1024 to 1048576"
+                    ));
+                }
+            },
         };
         let configured_scopes = scopes
             .keys()
@@ -1008,6 +1004,21 @@ fn duration(
             format!("{file}: {key}: expected a duration such as \"10m\", got `{text}`")
         }),
     }
+}
+
+/// `duration` in seconds, refusing values below `min_seconds` rather than quietly raising them.
+fn duration_at_least(
+    value: &Option<String>,
+    file: &str,
+    key: &str,
+    default: Duration,
+    min_seconds: u64,
+) -> Result<u64, String> {
+    let seconds = duration(value, file, key, default)?.as_secs();
+    if seconds < min_seconds {
+        return Err(format!("{file}: {key}: must be at least {min_seconds}s"));
+    }
+    Ok(seconds)
 }
 
 fn absolute_url(value: &str, file: &str, key: &str) -> Result<String, String> {
@@ -1293,6 +1304,30 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.contains("login."), "{err}");
+        for (text, key) in [
+            ("[login]\nsession_ttl = \"10s\"", "login.session_ttl"),
+            ("[login]\nlock_duration = \"0\"", "login.lock_duration"),
+            (
+                "[registration]\npolicy = \"open\"\nunused_client_ttl = \"5s\"",
+                "registration.unused_client_ttl",
+            ),
+            (
+                "[registration]\npolicy = \"sometimes\"",
+                "registration.policy",
+            ),
+            ("[fetch]\nmax_bytes = 10", "fetch.max_bytes"),
+            (
+                "[cache]\nrefresh_interval = \"2m\"",
+                "cache.refresh_interval",
+            ),
+            (
+                "[client_id_metadata_documents]\nenabled = true\nmin_cache = \"2d\"",
+                "min_cache",
+            ),
+        ] {
+            let err = resolve(text, &[], Flags::default()).unwrap_err();
+            assert!(err.contains(key), "{text}: {err}");
+        }
         let err = resolve("[tokens]\ncode_ttl = \"1h\"", &[], Flags::default()).unwrap_err();
         assert!(err.contains("tokens.code_ttl"), "{err}");
         let err = resolve(

@@ -202,15 +202,6 @@ pub(crate) async fn update(
         )
         .into());
     }
-    if r.method == AuthMethod::None
-        && r.grant_types
-            .contains(&latchkey_core::types::GrantType::ClientCredentials)
-    {
-        return Err(OAuthError::invalid_client_metadata(
-            "a public client cannot use client_credentials",
-        )
-        .into());
-    }
     let auth = match &client.auth {
         // Key rotation: a private_key_jwt client may replace its keys.
         ClientAuth::PrivateKeyJwt { .. } => ClientAuth::PrivateKeyJwt {

@@ -253,20 +253,17 @@ server_test!(
         // A resource server sees the access token as active before the reuse.
         let rs = flow
             .server
-            .create_app(AuthMethod::ClientSecretBasic, &[], "", &[])
+            .create_app_with(
+                AuthMethod::ClientSecretBasic,
+                &[],
+                "",
+                &[],
+                latchkey_core::client::ClientPolicy {
+                    introspect_any: true,
+                    ..Default::default()
+                },
+            )
             .await;
-        let id = latchkey_core::types::ClientId::parse(rs.id.clone()).unwrap();
-        let mut stored = latchkey_store::ClientStore::find_client(&flow.server.store, &id)
-            .await
-            .unwrap()
-            .unwrap();
-        stored.policy.introspect_any = true;
-        latchkey_store::ClientStore::delete_client(&flow.server.store, &id)
-            .await
-            .unwrap();
-        latchkey_store::ClientStore::insert_client(&flow.server.store, &stored)
-            .await
-            .unwrap();
         let introspect = |token: String| {
             let server = &flow.server;
             let rs = &rs;

@@ -6,7 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use latchkey::cli::serve::{Prepared, prepare};
 use latchkey::config::{self, Config, Flags};
-use latchkey_core::client::{Client, ClientAuth};
+use latchkey_core::client::{Client, ClientAuth, ClientPolicy};
 use latchkey_core::keys::Jwk;
 use latchkey_core::secret::ClientSecret;
 use latchkey_core::token::jwt;
@@ -180,6 +180,25 @@ impl TestServer {
         scope: &str,
         redirect_uris: &[&str],
     ) -> TestClient {
+        self.create_app_with(
+            method,
+            grants,
+            scope,
+            redirect_uris,
+            ClientPolicy::default(),
+        )
+        .await
+    }
+
+    /// `create_app` with a client policy (resource-server role, token format, allowed resources).
+    pub(crate) async fn create_app_with(
+        &self,
+        method: AuthMethod,
+        grants: &[GrantType],
+        scope: &str,
+        redirect_uris: &[&str],
+        policy: ClientPolicy,
+    ) -> TestClient {
         let secret = ClientSecret::generate();
         let client = Client {
             client_id: ClientId::generate(),
@@ -198,7 +217,7 @@ impl TestServer {
                 .map(|u| RedirectUri::parse(*u).unwrap())
                 .collect(),
             created_at: latchkey_server::clock::Clock.now(),
-            policy: latchkey_core::client::ClientPolicy::default(),
+            policy,
         };
         self.store.insert_client(&client).await.unwrap();
         TestClient {

@@ -30,22 +30,8 @@ async fn start(db: &TestDatabase) -> TestServer {
 
 impl TestServer {
     async fn service(&self, scope: &str, policy: ClientPolicy, grants: &[GrantType]) -> TestClient {
-        let client = self
-            .create_app(AuthMethod::ClientSecretBasic, grants, scope, &[])
-            .await;
-        let id = latchkey_core::types::ClientId::parse(client.id.clone()).unwrap();
-        let mut stored = latchkey_store::ClientStore::find_client(&self.store, &id)
+        self.create_app_with(AuthMethod::ClientSecretBasic, grants, scope, &[], policy)
             .await
-            .unwrap()
-            .unwrap();
-        stored.policy = policy;
-        latchkey_store::ClientStore::delete_client(&self.store, &id)
-            .await
-            .unwrap();
-        latchkey_store::ClientStore::insert_client(&self.store, &stored)
-            .await
-            .unwrap();
-        client
     }
 
     async fn token_for(&self, client: &TestClient, form: &[(&str, &str)]) -> reqwest::Response {
