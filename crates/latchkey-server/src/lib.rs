@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+pub mod client_address;
 pub mod clock;
 mod endpoint;
 pub mod error;

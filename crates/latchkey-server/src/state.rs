@@ -29,6 +29,8 @@ pub struct HttpSettings {
     pub request_timeout: Duration,
     /// `max-age` of metadata and JWKS responses, in seconds.
     pub discovery_max_age: u64,
+    /// Proxies whose forwarded headers name the client's address.
+    pub trusted_proxies: crate::client_address::TrustedProxies,
 }
 
 /// Signing key settings.

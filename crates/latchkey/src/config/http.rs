@@ -1,0 +1,60 @@
+//! `[http]` and `[cache]`: limits every route applies, and how often cached data is re-checked.
+use std::time::Duration;
+
+use latchkey_server::client_address::{ForwardedHeader, TrustedProxies};
+use latchkey_server::state::HttpSettings;
+
+use super::error::{ConfigError, Section};
+use super::raw::{RawCache, RawHttp};
+use super::value::duration;
+
+pub(crate) fn http(raw: &RawHttp, file: &str) -> Result<HttpSettings, ConfigError> {
+    let s = Section::new(file, "http");
+    let http = HttpSettings {
+        body_limit: usize::try_from(raw.body_limit.unwrap_or(64 * 1024)).unwrap_or(usize::MAX),
+        request_timeout: duration(
+            s,
+            "request_timeout",
+            &raw.request_timeout,
+            Duration::from_secs(15),
+        )?,
+        discovery_max_age: duration(
+            s,
+            "discovery_max_age",
+            &raw.discovery_max_age,
+            Duration::from_secs(300),
+        )?
+        .as_secs(),
+        trusted_proxies: trusted_proxies(s, raw)?,
+    };
+    if http.body_limit < 1024 {
+        return Err(s.error("body_limit", "must be at least 1024 bytes"));
+    }
+    Ok(http)
+}
+
+/// `cache.refresh_interval`: how often a running server checks whether clients or resources changed.
+pub(crate) fn cache(raw: &RawCache, file: &str) -> Result<Duration, ConfigError> {
+    let s = Section::new(file, "cache");
+    let refresh = duration(
+        s,
+        "refresh_interval",
+        &raw.refresh_interval,
+        Duration::from_millis(250),
+    )?;
+    if refresh.is_zero() || refresh > Duration::from_secs(60) {
+        return Err(s.error("refresh_interval", "must be between 1ms and 60s"));
+    }
+    Ok(refresh)
+}
+
+/// `http.trusted_proxies` and `http.forwarded_header`: whose forwarded headers name the client.
+fn trusted_proxies(s: Section<'_>, raw: &RawHttp) -> Result<TrustedProxies, ConfigError> {
+    let header = match &raw.forwarded_header {
+        Some(name) => name
+            .parse::<ForwardedHeader>()
+            .map_err(|e| s.error("forwarded_header", e))?,
+        None => ForwardedHeader::default(),
+    };
+    TrustedProxies::parse(&raw.trusted_proxies, header).map_err(|e| s.error("trusted_proxies", e))
+}

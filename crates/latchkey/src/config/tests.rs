@@ -1,0 +1,319 @@
+//! Configuration tests: precedence, one-line errors naming source and key, every section's checks.
+use super::*;
+
+use latchkey_core::client::TokenFormat;
+
+fn resolve(toml_text: &str, env: &[(&str, &str)], flags: Flags) -> Result<Config, String> {
+    let raw: RawConfig = toml::from_str(toml_text).map_err(|e| e.message().to_owned())?;
+    let env = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::resolve(raw, "latchkey.toml", &env, &flags).map_err(|e| e.to_string())
+}
+
+#[test]
+fn defaults_give_a_loopback_server_on_sqlite() {
+    let config = resolve("", &[], Flags::default()).unwrap();
+    assert_eq!(
+        config.settings.features.issuer.as_str(),
+        "http://127.0.0.1:8080"
+    );
+    assert_eq!(config.database_url, DEFAULT_DATABASE);
+    assert_eq!(
+        config.settings.features.endpoints.token,
+        "http://127.0.0.1:8080/token"
+    );
+    assert!(matches!(config.master_key, MasterKeySource::Missing));
+}
+
+#[test]
+fn flags_beat_env_beat_file() {
+    let file = "issuer = \"https://file.example\"\nlisten = \"127.0.0.1:1\"";
+    let env = [("LATCHKEY_ISSUER", "https://env.example")];
+    assert_eq!(
+        resolve(file, &[], Flags::default())
+            .unwrap()
+            .settings
+            .policy
+            .issuer
+            .as_str(),
+        "https://file.example"
+    );
+    assert_eq!(
+        resolve(file, &env, Flags::default())
+            .unwrap()
+            .settings
+            .policy
+            .issuer
+            .as_str(),
+        "https://env.example"
+    );
+    let flags = Flags {
+        issuer: Some("https://flag.example".into()),
+        ..Flags::default()
+    };
+    let config = resolve(file, &env, flags).unwrap();
+    assert_eq!(
+        config.settings.policy.issuer.as_str(),
+        "https://flag.example"
+    );
+    assert_eq!(config.listen.port(), 1);
+}
+
+#[test]
+fn errors_name_the_source_and_key() {
+    let err = resolve("issuer = \"http://as.example.com\"", &[], Flags::default()).unwrap_err();
+    assert!(
+        err.starts_with("latchkey.toml: issuer:") && err.contains("https"),
+        "{err}"
+    );
+    let err = resolve(
+        "",
+        &[("LATCHKEY_ISSUER", "https://x.example?q=1")],
+        Flags::default(),
+    )
+    .unwrap_err();
+    assert!(
+        err.starts_with("LATCHKEY_ISSUER:") && err.contains("query"),
+        "{err}"
+    );
+    let flags = Flags {
+        issuer: Some("https://x.example#f".into()),
+        ..Flags::default()
+    };
+    assert!(
+        resolve("", &[], flags)
+            .unwrap_err()
+            .starts_with("--issuer:")
+    );
+    let err = resolve(
+        "[tokens]\naccess_token_ttl = \"ten\"",
+        &[],
+        Flags::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        "latchkey.toml: tokens.access_token_ttl: expected a duration such as \"10m\", got `ten`"
+    );
+    let err = resolve("", &[("LATCHKEY_ISUER", "x")], Flags::default()).unwrap_err();
+    assert!(
+        err.starts_with("LATCHKEY_ISUER: unknown environment variable"),
+        "{err}"
+    );
+    assert!(
+        resolve("isuer = \"x\"", &[], Flags::default())
+            .unwrap_err()
+            .contains("isuer")
+    );
+    let err = resolve("[metadata.extra]\nissuer = \"x\"", &[], Flags::default()).unwrap_err();
+    assert!(err.contains("metadata.extra.issuer"), "{err}");
+    let err = resolve("[keys]\nalgorithm = \"HS256\"", &[], Flags::default()).unwrap_err();
+    assert!(err.starts_with("latchkey.toml: keys.algorithm:"), "{err}");
+}
+
+#[test]
+fn endpoints_can_live_on_another_host() {
+    let config = resolve(
+        "issuer = \"https://api.example.com/v3/oauth\"\n[endpoints]\ntoken_endpoint = \"https://app.example.com/oauth/token\"",
+        &[],
+        Flags::default(),
+    )
+    .unwrap();
+    let endpoints = &config.settings.features.endpoints;
+    assert_eq!(endpoints.token, "https://app.example.com/oauth/token");
+    assert_eq!(endpoints.jwks, "https://api.example.com/v3/oauth/jwks");
+}
+
+#[test]
+fn colliding_endpoint_paths_are_refused() {
+    let err = resolve(
+        "[endpoints]\njwks_uri = \"http://127.0.0.1:8080/token\"",
+        &[],
+        Flags::default(),
+    )
+    .unwrap_err();
+    assert!(err.contains("already used"), "{err}");
+}
+
+#[test]
+fn page_settings_are_checked() {
+    let err = resolve(
+        "[metadata]\nui_locales_supported = [\"fr\"]",
+        &[],
+        Flags::default(),
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("metadata.ui_locales_supported") && err.contains("fr"),
+        "{err}"
+    );
+    let err = resolve(
+        "[ui]\nlogo_url = \"http://x.example/logo.png\"",
+        &[],
+        Flags::default(),
+    )
+    .unwrap_err();
+    assert!(err.contains("ui.logo_url"), "{err}");
+    let err = resolve(
+        "[scopes.a]\ntranslations = { de = \"x\" }",
+        &[],
+        Flags::default(),
+    )
+    .unwrap_err();
+    assert!(err.contains("scopes.a.translations.de"), "{err}");
+    let err = resolve(
+        "[login]\ndelay_after = 5\nlock_after = 2",
+        &[],
+        Flags::default(),
+    )
+    .unwrap_err();
+    assert!(err.contains("login."), "{err}");
+    for (text, key) in [
+        ("[login]\nsession_ttl = \"10s\"", "login.session_ttl"),
+        ("[login]\nlock_duration = \"0\"", "login.lock_duration"),
+        (
+            "[registration]\npolicy = \"open\"\nunused_client_ttl = \"5s\"",
+            "registration.unused_client_ttl",
+        ),
+        (
+            "[registration]\npolicy = \"sometimes\"",
+            "registration.policy",
+        ),
+        ("[fetch]\nmax_bytes = 10", "fetch.max_bytes"),
+        (
+            "[cache]\nrefresh_interval = \"2m\"",
+            "cache.refresh_interval",
+        ),
+        (
+            "[client_id_metadata_documents]\nenabled = true\nmin_cache = \"2d\"",
+            "min_cache",
+        ),
+    ] {
+        let err = resolve(text, &[], Flags::default()).unwrap_err();
+        assert!(err.contains(key), "{text}: {err}");
+    }
+    let err = resolve("[tokens]\ncode_ttl = \"1h\"", &[], Flags::default()).unwrap_err();
+    assert!(err.contains("tokens.code_ttl"), "{err}");
+    let err = resolve(
+        "[tokens]\nrefresh_token_idle_ttl = \"100d\"",
+        &[],
+        Flags::default(),
+    )
+    .unwrap_err();
+    assert!(err.contains("tokens.refresh_token_idle_ttl"), "{err}");
+    let config = resolve("", &[], Flags::default()).unwrap();
+    assert_eq!(config.settings.features.ui_locales_supported, ["en", "es"]);
+    assert_eq!(config.min_password_length, 8);
+}
+
+#[test]
+fn resources_are_checked() {
+    let config = resolve(
+        "[resources.\"https://api.example.com/\"]\nscopes = [\"read\"]\nformat = \"opaque\"\nttl = \"5m\"",
+        &[],
+        Flags::default(),
+    )
+    .unwrap();
+    let api = config.settings.resources.values().next().unwrap();
+    assert_eq!(
+        (api.format, api.access_token_ttl),
+        (Some(TokenFormat::Opaque), Some(300))
+    );
+    for (text, key) in [
+        ("[resources.\"http://api.example.com/\"]", "resources."),
+        (
+            "[resources.\"https://a.example/\"]\nformat = \"paseto\"",
+            ".format",
+        ),
+        ("[resources.\"https://a.example/\"]\nttl = \"2d\"", ".ttl"),
+        (
+            "[resources.\"https://a.example/\"]\nscopes = [\"a b\"]",
+            ".scopes",
+        ),
+    ] {
+        let err = resolve(text, &[], Flags::default()).unwrap_err();
+        assert!(err.contains(key), "{text}: {err}");
+    }
+}
+
+#[test]
+fn master_key_value_errors_name_their_origin() {
+    let config = resolve("", &[("LATCHKEY_MASTER_KEY", "short")], Flags::default()).unwrap();
+    assert!(
+        config
+            .master_key()
+            .unwrap_err()
+            .to_string()
+            .starts_with("LATCHKEY_MASTER_KEY:")
+    );
+    let config = resolve("", &[], Flags::default()).unwrap();
+    assert!(
+        config
+            .master_key()
+            .unwrap_err()
+            .to_string()
+            .starts_with("master_key: not set")
+    );
+}
+
+#[test]
+fn errors_are_typed_with_the_file_and_the_dotted_key() {
+    let raw: RawConfig = toml::from_str("[tokens]\ncode_ttl = \"1h\"").unwrap();
+    let err =
+        Config::resolve(raw, "latchkey.toml", &BTreeMap::new(), &Flags::default()).unwrap_err();
+    assert_eq!(
+        err.origin,
+        Origin::Key {
+            file: "latchkey.toml".into(),
+            key: "tokens.code_ttl".into()
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "latchkey.toml: tokens.code_ttl: must be between 1s and 10m"
+    );
+    let err = from_parts(
+        "",
+        &BTreeMap::from([("LATCHKEY_LISTEN".to_owned(), "nowhere".to_owned())]),
+        &Flags::default(),
+    )
+    .unwrap_err();
+    assert_eq!(err.origin, Origin::Source("LATCHKEY_LISTEN".into()));
+}
+
+#[test]
+fn trusted_proxies_are_addresses_or_cidr_blocks_and_name_their_header() {
+    let config = resolve(
+        "[http]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\nforwarded_header = \"Forwarded\"",
+        &[],
+        Flags::default(),
+    )
+    .unwrap();
+    let proxies = &config.settings.http.trusted_proxies;
+    assert!(proxies.contains("10.9.8.7".parse().unwrap()));
+    assert!(proxies.contains("::1".parse().unwrap()));
+    assert!(!proxies.contains("192.0.2.1".parse().unwrap()));
+    assert!(
+        resolve("", &[], Flags::default())
+            .unwrap()
+            .settings
+            .http
+            .trusted_proxies
+            .is_empty()
+    );
+    for (text, key) in [
+        (
+            "[http]\ntrusted_proxies = [\"10.0.0.0/40\"]",
+            "latchkey.toml: http.trusted_proxies: `10.0.0.0/40`",
+        ),
+        (
+            "[http]\nforwarded_header = \"x-real-ip\"",
+            "latchkey.toml: http.forwarded_header: `x-real-ip`",
+        ),
+    ] {
+        let err = resolve(text, &[], Flags::default()).unwrap_err();
+        assert!(err.starts_with(key), "{text}: {err}");
+    }
+}
