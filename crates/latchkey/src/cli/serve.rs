@@ -8,11 +8,11 @@ use latchkey_core::types::{AuthMethod, ClientId, GrantType, Scope};
 use latchkey_server::AppState;
 use latchkey_store::{ClientStore, Store};
 use tokio::net::TcpListener;
-use tracing_subscriber::filter::LevelFilter;
-use tracing_subscriber::prelude::*;
 
 use crate::cli::open_store;
-use crate::config::{Config, LogConfig, LogFormat};
+use crate::config::Config;
+
+mod logging;
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -59,7 +59,7 @@ pub async fn prepare(config: &Config) -> Result<Prepared> {
 }
 
 pub async fn run(config: Config) -> Result<()> {
-    init_logging(&config.log);
+    let logging = logging::init(&config.log);
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listen: cannot bind {}", config.listen))?;
@@ -74,35 +74,14 @@ pub async fn run(config: Config) -> Result<()> {
     if config.dev {
         print_dev_banner(&config, demo_secret.as_ref());
     }
-    latchkey_server::serve(listener, state, shutdown_signal())
-        .await
-        .context("serving")?;
+    let served = tokio::select! {
+        served = latchkey_server::serve(listener, state, shutdown_signal()) => served,
+        () = logging.report_drops(std::time::Duration::from_secs(10)) => unreachable!("reports forever"),
+    };
+    served.context("serving")?;
     store.close().await;
     tracing::info!("latchkey stopped");
     Ok(())
-}
-
-fn init_logging(log: &LogConfig) {
-    let mut filter = log.filter.clone();
-    if !log.access {
-        filter = filter.with_target("latchkey::access", LevelFilter::OFF);
-    }
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let layer = match log.format {
-        LogFormat::Plain => tracing_subscriber::fmt::layer()
-            .with_ansi(ansi)
-            .with_writer(std::io::stderr)
-            .boxed(),
-        LogFormat::Json => tracing_subscriber::fmt::layer()
-            .json()
-            .with_writer(std::io::stderr)
-            .boxed(),
-    };
-    // A second initialisation (only possible in tests) keeps the first subscriber.
-    tracing_subscriber::registry()
-        .with(layer.with_filter(filter))
-        .try_init()
-        .ok();
 }
 
 /// Creates the demo client unless it exists; returns its secret when created.
