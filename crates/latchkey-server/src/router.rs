@@ -10,7 +10,9 @@ use axum::routing::{get, post};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::endpoint::{authorize, health, introspect, jwks, metadata, register, revoke, token};
+use crate::endpoint::{
+    authorize, consent, health, introspect, jwks, login, metadata, register, revoke, token,
+};
 use crate::error::InternalCause;
 use crate::state::AppState;
 
@@ -33,8 +35,8 @@ pub(crate) fn router(state: AppState) -> Router {
         let path = path_of(authorization);
         router = router
             .route(&path, get(authorize::authorize))
-            .route(&format!("{path}/login"), post(authorize::login))
-            .route(&format!("{path}/consent"), post(authorize::consent))
+            .route(&format!("{path}/login"), post(login::login))
+            .route(&format!("{path}/consent"), post(consent::consent))
             .route(&settings.ui.stylesheet_path, get(crate::pages::stylesheet));
     }
     if let Some(introspection) = &features.endpoints.introspection {
