@@ -104,12 +104,7 @@ impl Stop {
         let t = locale.text();
         let (lead, code, description, cause) = match self {
             Stop::Redirect(location) => return redirect(&location, cookies),
-            Stop::Page(e) => (
-                t.error_lead,
-                e.code.as_str(),
-                e.description.into_owned(),
-                None,
-            ),
+            Stop::Page(e) => (t.error_lead, e.code.as_str(), e.into_description(), None),
             Stop::Forged => (
                 t.expired_form,
                 "invalid_request",

@@ -31,7 +31,8 @@ pub(crate) async fn authorize(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let params = Params::parse_urlencoded(query.unwrap_or_default().as_bytes());
+    // Partly: whether an undecodable parameter is shown or sent back depends on the client.
+    let params = Params::parse_urlencoded_partly(query.unwrap_or_default().as_bytes());
     let ui_locales = params
         .as_ref()
         .ok()

@@ -14,7 +14,7 @@ use latchkey_core::secret::{ClientSecret, SecretHash};
 use latchkey_core::types::{AuthMethod, ClientId};
 use latchkey_store::{ClientStore, RegistrationStore};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Scheme};
 use crate::router::path_of;
 use crate::state::{AppState, RegistrationPolicy};
 
@@ -31,6 +31,13 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// The challenge a 401 carries: Bearer, when the request sent an `Authorization` header at all.
+fn challenge(headers: &HeaderMap) -> Option<Scheme> {
+    headers
+        .contains_key(header::AUTHORIZATION)
+        .then_some(Scheme::Bearer)
 }
 
 fn json_body(headers: &HeaderMap, body: &[u8]) -> Result<ClientMetadata, ApiError> {
@@ -86,10 +93,10 @@ pub(crate) async fn register(
             None => false,
         };
         if !valid {
-            return Err(OAuthError::invalid_token(
+            return Err(ApiError::from(OAuthError::invalid_token(
                 "registration requires a valid initial access token",
-            )
-            .into());
+            ))
+            .challenging(challenge(&headers)));
         }
     }
     let Registration {
@@ -145,6 +152,7 @@ async fn managed(app: &AppState, id: &str, headers: &HeaderMap) -> Result<Client
         ApiError::from(OAuthError::invalid_token(
             "the registration access token is not valid for this client",
         ))
+        .challenging(challenge(headers))
     };
     let token = bearer(headers).ok_or_else(denied)?;
     let id = ClientId::parse(id).map_err(|_| denied())?;

@@ -12,7 +12,7 @@ use latchkey_core::types::AuthMethod;
 use latchkey_store::RegistrationStore;
 use std::sync::Arc;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Scheme};
 use crate::extract::form::OAuthForm;
 use crate::registry::LookupError;
 use crate::state::AppState;
@@ -27,82 +27,96 @@ impl FromRequest<AppState> for AuthenticatedClient {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let authorization = match req.headers().get(header::AUTHORIZATION) {
-            None => None,
-            Some(value) => Some(
-                value
-                    .to_str()
-                    .map_err(|_| {
-                        OAuthError::invalid_client("the Authorization header is not valid ASCII")
-                    })?
-                    .to_owned(),
-            ),
-        };
-        let OAuthForm(mut params) = OAuthForm::from_request(req, state).await?;
-        let presented = parse_credentials(authorization.as_deref(), &mut params)?;
-        let registered = match state.registry().find(state, &presented.client_id).await {
-            Ok(found) => found,
-            Err(LookupError::Store(e)) => return Err(e.into()),
-            // An unusable metadata document authenticates nobody.
-            Err(LookupError::Document(why)) => {
-                return Err(OAuthError::invalid_client(format!(
-                    "the client's metadata document is not usable: {why}"
-                ))
-                .into());
-            }
-        };
-        // A client that publishes its keys at a jwks_uri: fetch them (through the safe fetcher, cached)
-        // and authenticate against them, only when it actually presents an assertion.
-        let registered = match registered {
-            Some(client) => match &client.auth {
-                ClientAuth::PrivateKeyJwt {
-                    jwks_uri: Some(uri),
-                    ..
-                } if presented.method == AuthMethod::PrivateKeyJwt => {
-                    let keys = state.registry().key_set(state, uri).await.map_err(|why| {
-                        OAuthError::invalid_client(format!(
-                            "the client's jwks_uri could not be used: {why}"
-                        ))
-                    })?;
-                    let mut with_keys = (*client).clone();
-                    with_keys.auth = ClientAuth::PrivateKeyJwt {
-                        jwks: keys,
-                        jwks_uri: Some(uri.clone()),
-                    };
-                    Some(Arc::new(with_keys))
-                }
-                _ => Some(client),
-            },
-            None => None,
-        };
-        // RFC 7523 §3: `aud` identifies this server: its issuer or one of its endpoint URLs.
-        let features = &state.settings().features;
-        let endpoints = &features.endpoints;
-        let mut audiences = vec![features.issuer.as_str(), endpoints.token.as_str()];
-        audiences.extend(endpoints.introspection.as_deref());
-        audiences.extend(endpoints.revocation.as_deref());
-        let now = state.clock().now();
-        let context = AssertionContext {
-            audiences: &audiences,
-            now,
-        };
-        let Authenticated {
-            client,
-            assertion_jti,
-        } = authenticate(registered, &presented, &context)?;
-        if let Some((jti, exp)) = assertion_jti {
-            // Persisted until the assertion expires, so a replay is refused by every instance.
-            let first_use = state
-                .store()
-                .record_assertion(&client.client_id, &jti, exp)
-                .await?;
-            if !first_use {
-                return Err(OAuthError::invalid_client(
-                    "client_assertion was already used (jti replayed)",
-                )
-                .into());
-            }
-        }
-        Ok(AuthenticatedClient { client, params })
+        // Whatever scheme the header named, Basic is the one this endpoint takes (RFC 6749 §5.2).
+        let scheme = req
+            .headers()
+            .contains_key(header::AUTHORIZATION)
+            .then_some(Scheme::Basic);
+        authenticate_request(req, state)
+            .await
+            .map_err(|e| e.challenging(scheme))
     }
+}
+
+async fn authenticate_request(
+    req: Request,
+    state: &AppState,
+) -> Result<AuthenticatedClient, ApiError> {
+    let authorization = match req.headers().get(header::AUTHORIZATION) {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .map_err(|_| {
+                    OAuthError::invalid_client("the Authorization header is not valid ASCII")
+                })?
+                .to_owned(),
+        ),
+    };
+    let OAuthForm(mut params) = OAuthForm::from_request(req, state).await?;
+    let presented = parse_credentials(authorization.as_deref(), &mut params)?;
+    let registered = match state.registry().find(state, &presented.client_id).await {
+        Ok(found) => found,
+        Err(LookupError::Store(e)) => return Err(e.into()),
+        // An unusable metadata document authenticates nobody.
+        Err(LookupError::Document(why)) => {
+            return Err(OAuthError::invalid_client(format!(
+                "the client's metadata document is not usable: {why}"
+            ))
+            .into());
+        }
+    };
+    // A client that publishes its keys at a jwks_uri: fetch them (through the safe fetcher, cached)
+    // and authenticate against them, only when it actually presents an assertion.
+    let registered = match registered {
+        Some(client) => match &client.auth {
+            ClientAuth::PrivateKeyJwt {
+                jwks_uri: Some(uri),
+                ..
+            } if presented.method == AuthMethod::PrivateKeyJwt => {
+                let keys = state.registry().key_set(state, uri).await.map_err(|why| {
+                    OAuthError::invalid_client(format!(
+                        "the client's jwks_uri could not be used: {why}"
+                    ))
+                })?;
+                let mut with_keys = (*client).clone();
+                with_keys.auth = ClientAuth::PrivateKeyJwt {
+                    jwks: keys,
+                    jwks_uri: Some(uri.clone()),
+                };
+                Some(Arc::new(with_keys))
+            }
+            _ => Some(client),
+        },
+        None => None,
+    };
+    // RFC 7523 §3: `aud` identifies this server: its issuer or one of its endpoint URLs.
+    let features = &state.settings().features;
+    let endpoints = &features.endpoints;
+    let mut audiences = vec![features.issuer.as_str(), endpoints.token.as_str()];
+    audiences.extend(endpoints.introspection.as_deref());
+    audiences.extend(endpoints.revocation.as_deref());
+    let now = state.clock().now();
+    let context = AssertionContext {
+        audiences: &audiences,
+        now,
+    };
+    let Authenticated {
+        client,
+        assertion_jti,
+    } = authenticate(registered, &presented, &context)?;
+    if let Some((jti, exp)) = assertion_jti {
+        // Persisted until the assertion expires, so a replay is refused by every instance.
+        let first_use = state
+            .store()
+            .record_assertion(&client.client_id, &jti, exp)
+            .await?;
+        if !first_use {
+            return Err(OAuthError::invalid_client(
+                "client_assertion was already used (jti replayed)",
+            )
+            .into());
+        }
+    }
+    Ok(AuthenticatedClient { client, params })
 }

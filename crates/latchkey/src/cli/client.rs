@@ -210,7 +210,7 @@ fn build_client(config: &Config, args: CreateArgs) -> Result<(Client, Option<Cli
             "--grant-type: refresh_token is only issued with authorization_code; add --grant-type authorization_code"
         );
     }
-    let scope = Scope::parse(scope).map_err(|e| anyhow!("--scope: {}", e.description))?;
+    let scope = Scope::parse(scope).map_err(|e| anyhow!("--scope: {}", e.description()))?;
     if !config.scopes.is_empty() {
         let unknown: Vec<_> = scope
             .iter()
