@@ -9,6 +9,7 @@ use latchkey_core::keys::KeyAlg;
 use latchkey_core::password::PasswordHash;
 use latchkey_core::resource::Resource;
 use latchkey_core::secret::SecretHash;
+use latchkey_core::throttle::{Counter, ThrottleKey};
 use latchkey_core::token::RefreshTokenRecord;
 use latchkey_core::types::{AuthMethod, ClientId, ResourceUri, Scope, Timestamp};
 use latchkey_core::user::{User, Username};
@@ -20,6 +21,7 @@ mod sql;
 mod sqlite;
 #[cfg(feature = "test-support")]
 pub mod testing;
+mod throttle;
 mod tokens;
 mod users;
 
@@ -344,6 +346,39 @@ pub trait RegistrationStore {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
+/// Failed-login counters and per-address event windows, in the database so that every instance on it
+/// counts the same attempts. The rules that decide what a counter becomes live in
+/// `latchkey_core::throttle`.
+pub trait ThrottleStore {
+    /// Reads the counters of `keys` (a key never seen reads as `Counter::default()`) and replaces them
+    /// with what `update` returns, in one transaction holding their rows locked: concurrent updates of
+    /// a key, from any instance, happen one after the other. When `update` refuses, nothing is written.
+    fn update_counters<T, R, F>(
+        &self,
+        keys: &[ThrottleKey],
+        update: F,
+    ) -> impl Future<Output = Result<Result<T, R>, StoreError>> + Send
+    where
+        T: Send,
+        R: Send,
+        F: FnOnce(&[Counter]) -> Result<(Vec<Counter>, T), R> + Send;
+    /// Counts one event under `key` in the window that starts at `window_start`; returns how many the
+    /// window holds now, this one included.
+    fn count_event(
+        &self,
+        key: &ThrottleKey,
+        window_start: Timestamp,
+    ) -> impl Future<Output = Result<u32, StoreError>> + Send;
+    /// Deletes counters with nothing left to remember at `now` (last failure before `forget_before`, no
+    /// lock, nothing in flight) and windows that started before `windows_before`, in bounded batches.
+    fn prune_throttle(
+        &self,
+        forget_before: Timestamp,
+        now: Timestamp,
+        windows_before: Timestamp,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
 /// Liveness of the database itself, and the change counter caches watch.
 pub trait HealthStore {
     /// Runs a trivial query.
@@ -646,5 +681,35 @@ impl HealthStore for Store {
     }
     async fn versions(&self) -> Result<Versions, StoreError> {
         dispatch!(self.versions())
+    }
+}
+
+impl ThrottleStore for Store {
+    async fn update_counters<T, R, F>(
+        &self,
+        keys: &[ThrottleKey],
+        update: F,
+    ) -> Result<Result<T, R>, StoreError>
+    where
+        T: Send,
+        R: Send,
+        F: FnOnce(&[Counter]) -> Result<(Vec<Counter>, T), R> + Send,
+    {
+        dispatch!(self.update_counters(keys, update))
+    }
+    async fn count_event(
+        &self,
+        key: &ThrottleKey,
+        window_start: Timestamp,
+    ) -> Result<u32, StoreError> {
+        dispatch!(self.count_event(key, window_start))
+    }
+    async fn prune_throttle(
+        &self,
+        forget_before: Timestamp,
+        now: Timestamp,
+        windows_before: Timestamp,
+    ) -> Result<u64, StoreError> {
+        dispatch!(self.prune_throttle(forget_before, now, windows_before))
     }
 }

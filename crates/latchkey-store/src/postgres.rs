@@ -64,6 +64,11 @@ fn migrator() -> Migrator {
             "registration",
             include_str!("../migrations/postgres/0006_registration.sql"),
         ),
+        (
+            10,
+            "shared_throttle",
+            include_str!("../migrations/postgres/0010_shared_throttle.sql"),
+        ),
     ])
 }
 
@@ -71,3 +76,4 @@ crate::sql::impl_role_traits!(PgStore, sqlx::postgres::PgRow);
 crate::users::impl_user_traits!(super::PgStore, sqlx::postgres::PgRow);
 crate::grants::impl_grant_traits!(super::PgStore, sqlx::postgres::PgRow);
 crate::tokens::impl_token_traits!(super::PgStore, sqlx::postgres::PgRow);
+crate::throttle::impl_throttle_traits!(super::PgStore, sqlx::postgres::PgRow);

@@ -87,6 +87,11 @@ fn migrator() -> Migrator {
             "registration",
             include_str!("../migrations/sqlite/0006_registration.sql"),
         ),
+        (
+            10,
+            "shared_throttle",
+            include_str!("../migrations/sqlite/0010_shared_throttle.sql"),
+        ),
     ])
 }
 
@@ -94,3 +99,4 @@ crate::sql::impl_role_traits!(SqliteStore, sqlx::sqlite::SqliteRow);
 crate::users::impl_user_traits!(super::SqliteStore, sqlx::sqlite::SqliteRow);
 crate::grants::impl_grant_traits!(super::SqliteStore, sqlx::sqlite::SqliteRow);
 crate::tokens::impl_token_traits!(super::SqliteStore, sqlx::sqlite::SqliteRow);
+crate::throttle::impl_throttle_traits!(super::SqliteStore, sqlx::sqlite::SqliteRow);
