@@ -5,6 +5,7 @@
 mod clients;
 mod grants;
 mod keys;
+mod schema;
 mod throttle;
 mod tokens;
 mod users;
