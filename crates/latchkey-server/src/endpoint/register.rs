@@ -11,7 +11,7 @@ use latchkey_core::OAuthError;
 use latchkey_core::client::{Client, ClientAuth, ClientPolicy, DynamicRegistration};
 use latchkey_core::registration::{self, ClientMetadata, Registration};
 use latchkey_core::secret::{ClientSecret, SecretHash};
-use latchkey_core::types::{AuthMethod, ClientId, Scope};
+use latchkey_core::types::{AuthMethod, ClientId};
 use latchkey_store::{ClientStore, RegistrationStore};
 
 use crate::error::ApiError;
@@ -42,17 +42,6 @@ fn json_body(headers: &HeaderMap, body: &[u8]) -> Result<ClientMetadata, ApiErro
         return Err(OAuthError::invalid_request("the body must be application/json").into());
     }
     Ok(ClientMetadata::from_json(body)?)
-}
-
-fn rules(app: &AppState) -> (Option<Scope>, Scope) {
-    let configured = &app.settings().features.scopes_supported;
-    let all: Option<Scope> = (!app.settings().configured_scopes.is_empty())
-        .then(|| app.settings().configured_scopes.clone());
-    let default = configured
-        .iter()
-        .filter_map(|s| latchkey_core::types::ScopeToken::parse(s.clone()).ok())
-        .collect();
-    (all, default)
 }
 
 fn client_uri(app: &AppState, id: &ClientId) -> String {
@@ -103,7 +92,6 @@ pub(crate) async fn register(
             .into());
         }
     }
-    let (scopes, default_scope) = rules(&app);
     let Registration {
         name,
         method,
@@ -112,7 +100,7 @@ pub(crate) async fn register(
         scope,
         jwks,
         jwks_uri,
-    } = json_body(&headers, &body)?.validate(scopes.as_ref(), &default_scope)?;
+    } = json_body(&headers, &body)?.validate(&app.settings().registration_rules())?;
     let client_id = ClientId::generate();
     let secret = method.uses_secret().then(ClientSecret::generate);
     let registration_token = ClientSecret::generate();
@@ -194,8 +182,7 @@ pub(crate) async fn update(
             OAuthError::invalid_request("client_id in the body must match the client").into(),
         );
     }
-    let (scopes, default_scope) = rules(&app);
-    let r = metadata.validate(scopes.as_ref(), &default_scope)?;
+    let r = metadata.validate(&app.settings().registration_rules())?;
     if r.method != client.auth.method() {
         return Err(OAuthError::invalid_client_metadata(
             "token_endpoint_auth_method cannot change; register a new client instead",

@@ -57,7 +57,17 @@ pub(crate) async fn token(
         TokenRequest::ClientCredentials(req) => {
             // A JWT needs nothing written: this path reads at most the resource.
             let resource = tokens::find_resource(&app, req.resource.as_ref()).await?;
-            let access = grant::client_credentials(&client, &req, resource.as_ref(), policy, now)?;
+            let access = grant::client_credentials(
+                &client,
+                &req,
+                resource.as_ref(),
+                app.settings()
+                    .registration
+                    .as_ref()
+                    .and_then(|r| r.client_credentials_resources.as_deref()),
+                policy,
+                now,
+            )?;
             IssuedTokens {
                 access,
                 refresh: None,

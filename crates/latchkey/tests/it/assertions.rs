@@ -43,7 +43,7 @@ server_test!(
     a_registered_key_authenticates_and_every_broken_assertion_is_refused,
     |db: TestDatabase| async move {
         let server = TestServer::builder()
-            .toml("[registration]\npolicy = \"open\"")
+            .toml("[registration]\npolicy = \"open\"\nallow_client_credentials = true")
             .start(&db)
             .await;
         let doc = server.metadata().await;
