@@ -125,6 +125,7 @@ impl Registry {
             configured,
             app.clock().now(),
         )
+        .and_then(|client| settings.features.check_client(&client).map(|()| client))
         .map_err(|e| LookupError::Document(e.description.into_owned()))?;
         // Grants and consents refer to clients by foreign key, so the document's client is kept as a
         // row too, refreshed with every fetch.

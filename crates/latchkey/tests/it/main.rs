@@ -12,6 +12,7 @@ mod documents;
 mod harness;
 mod keys;
 mod operations;
+mod policy;
 mod registration;
 mod services;
 mod token;
