@@ -142,6 +142,7 @@ pub(crate) struct RawHttp {
     #[serde(default)]
     pub(crate) trusted_proxies: Vec<String>,
     pub(crate) forwarded_header: Option<String>,
+    pub(crate) error_shape: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

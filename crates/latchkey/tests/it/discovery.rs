@@ -203,7 +203,7 @@ server_test!(
                 .send()
                 .await
                 .unwrap();
-            assert_eq!(preflight.status(), 204, "{path}");
+            assert!(preflight.status().is_success(), "{path}");
             assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
         }
         server.stop().await;

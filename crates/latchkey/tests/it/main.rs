@@ -10,6 +10,7 @@ mod cli;
 mod discovery;
 mod documents;
 mod harness;
+mod http_errors;
 mod keys;
 mod operations;
 mod policy;
