@@ -134,6 +134,8 @@ pub(crate) async fn register(
         },
         client_id,
     };
+    // The server's policy (grant types, auth methods) bounds what a client may register.
+    app.settings().features.check_client(&client)?;
     app.store().insert_client(&client).await?;
     let mut body = registration::describe(&client, &client_uri(&app, &client.client_id));
     body["registration_access_token"] = registration_token.expose().into();
@@ -213,6 +215,7 @@ pub(crate) async fn update(
         redirect_uris: r.redirect_uris,
         ..client
     };
+    app.settings().features.check_client(&updated)?;
     app.store().update_client_metadata(&updated).await?;
     app.registry().invalidate();
     Ok(no_store(

@@ -12,7 +12,7 @@ use latchkey_store::{GrantStore, Redemption, RegistrationStore, TokenStore};
 use serde::Serialize;
 
 use crate::error::ApiError;
-use crate::extract::client_auth::AuthenticatedClient;
+use crate::extract::client_auth::{AuthenticatedClient, TokenEndpoint};
 use crate::state::AppState;
 use crate::tokens;
 
@@ -75,14 +75,14 @@ async fn redeem<T>(
 
 pub(crate) async fn token(
     State(app): State<AppState>,
-    AuthenticatedClient { client, params }: AuthenticatedClient,
+    AuthenticatedClient { client, params, .. }: AuthenticatedClient<TokenEndpoint>,
 ) -> Result<TokenResponse, ApiError> {
     let now = app.clock().now();
     let policy = &app.settings().policy;
     let store = app.store();
     let mut grant_id = None;
     let mut issued_token_type = None;
-    let issued = match TokenRequest::parse(&params)? {
+    let issued = match TokenRequest::parse(&params, &app.settings().features.grant_types)? {
         TokenRequest::ClientCredentials(req) => {
             // A JWT needs nothing written: this path reads at most the resource.
             let resource = tokens::find_resource(&app, req.resource.as_ref()).await?;
