@@ -14,7 +14,7 @@ use latchkey_store::Store;
 
 use crate::clock::Clock;
 use crate::keyring::{self, KeySet, KeyringError};
-use crate::pages::CsrfKey;
+use crate::pages::{CookiePolicy, CsrfKey};
 use crate::passwords::PasswordChecker;
 use crate::registry::Registry;
 use crate::throttle::{LoginThrottle, RateLimiter, ThrottleSettings};
@@ -183,6 +183,7 @@ struct Inner {
     metadata: CachedJson,
     keys: RwLock<Arc<KeySet>>,
     csrf: CsrfKey,
+    cookies: CookiePolicy,
     throttle: LoginThrottle,
     registry: Registry,
     verified: VerifiedTokens,
@@ -203,7 +204,19 @@ impl AppState {
         keyring::ensure_active_key(&store, &master, settings.keys.alg, now).await?;
         let keys = keyring::load(&store, &master, now, settings.keys.publish_window).await?;
         let metadata = CachedJson::new(&settings.features.document());
-        let csrf = CsrfKey::new(master.derive("latchkey csrf v1"));
+        let csrf = CsrfKey::new(
+            master.derive("latchkey csrf v2"),
+            master.derive("latchkey consent v1"),
+        );
+        let cookies = CookiePolicy::new(
+            settings.features.issuer.as_str(),
+            settings
+                .features
+                .endpoints
+                .authorization
+                .as_deref()
+                .unwrap_or("/authorize"),
+        );
         let throttle = LoginThrottle::new(settings.login.throttle);
         let registry = Registry::new(&store).await?;
         let rate_limit = settings.registration.as_ref().map_or(0, |r| r.rate_limit);
@@ -222,6 +235,7 @@ impl AppState {
             metadata,
             keys: RwLock::new(keys.shared()),
             csrf,
+            cookies,
             throttle,
             registry,
             verified: VerifiedTokens::default(),
@@ -246,9 +260,14 @@ impl AppState {
         &self.0.settings
     }
 
-    /// CSRF token key.
+    /// CSRF token and consent binding keys.
     pub(crate) fn csrf(&self) -> &CsrfKey {
         &self.0.csrf
+    }
+
+    /// How the page cookies are named and scoped.
+    pub(crate) fn cookies(&self) -> &CookiePolicy {
+        &self.0.cookies
     }
 
     /// Cached clients and resources.
