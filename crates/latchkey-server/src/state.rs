@@ -17,7 +17,7 @@ use crate::keyring::{self, KeySet, KeyringError};
 use crate::pages::CsrfKey;
 use crate::passwords::PasswordChecker;
 use crate::registry::Registry;
-use crate::throttle::{LoginThrottle, RateLimiter, ThrottleSettings};
+use crate::throttle::{LoginThrottle, ThrottleSettings};
 use crate::tokens::VerifiedTokens;
 
 /// Limits applied to every route.
@@ -185,7 +185,6 @@ struct Inner {
     registry: Registry,
     verified: VerifiedTokens,
     passwords: Arc<PasswordChecker>,
-    registrations: RateLimiter,
 }
 
 impl AppState {
@@ -203,7 +202,6 @@ impl AppState {
         let csrf = CsrfKey::new(master.derive("latchkey csrf v1"));
         let throttle = LoginThrottle::new(settings.login.throttle);
         let registry = Registry::new(&store).await?;
-        let rate_limit = settings.registration.as_ref().map_or(0, |r| r.rate_limit);
         Ok(AppState(Arc::new(Inner {
             store,
             clock,
@@ -216,7 +214,6 @@ impl AppState {
             registry,
             verified: VerifiedTokens::default(),
             passwords: Arc::new(PasswordChecker::new()),
-            registrations: RateLimiter::new(rate_limit),
         })))
     }
 
@@ -248,11 +245,6 @@ impl AppState {
     /// JWTs whose signatures were checked.
     pub(crate) fn verified(&self) -> &VerifiedTokens {
         &self.0.verified
-    }
-
-    /// Registrations per address.
-    pub(crate) fn registrations(&self) -> &RateLimiter {
-        &self.0.registrations
     }
 
     /// Password checks for the login page.
