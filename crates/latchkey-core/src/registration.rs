@@ -69,11 +69,20 @@ const REGISTRABLE: [GrantType; 3] = [
 ];
 
 impl ClientMetadata {
-    /// Parses a JSON body; a member of the wrong type is `invalid_client_metadata`.
+    /// Parses a JSON body; a member of the wrong type is `invalid_client_metadata`. The parser's own
+    /// message quotes the input, so the description says what kind of fault and where, in our words.
     pub fn from_json(body: &[u8]) -> Result<Self, OAuthError> {
         serde_json::from_slice(body).map_err(|e| {
+            use serde_json::error::Category;
+            let what = match e.classify() {
+                Category::Data => "a member has the wrong type or value",
+                Category::Eof => "the JSON ends too early",
+                Category::Syntax | Category::Io => "the body is not valid JSON",
+            };
             OAuthError::invalid_client_metadata(format!(
-                "the body is not valid client metadata: {e}"
+                "the body is not valid client metadata: {what} (line {}, column {})",
+                e.line(),
+                e.column()
             ))
         })
     }
@@ -280,8 +289,26 @@ mod tests {
             || ClientMetadata::from_json(br#"{"grant_types":["client_credentials"]}"#).unwrap();
         let err = machine().validate(&rules("read", false)).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidClientMetadata);
-        assert!(err.description.contains("client_credentials"));
+        assert!(err.description().contains("client_credentials"));
         assert!(machine().validate(&rules("read", true)).is_ok());
+    }
+
+    #[test]
+    fn malformed_bodies_are_described_without_echoing_the_parser() {
+        for body in [
+            r#"{"redirect_uris":"https://x"}"#,
+            r#"{"client_name": "a"#,
+            r#"{"client_name" "a"}"#,
+            r#"{"scope": 5}"#,
+        ] {
+            let err = ClientMetadata::from_json(body.as_bytes()).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidClientMetadata);
+            assert!(
+                !err.description().contains('"') && err.description().contains("line 1"),
+                "{}",
+                err.description()
+            );
+        }
     }
 
     #[test]

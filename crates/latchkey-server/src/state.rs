@@ -31,6 +31,8 @@ pub struct HttpSettings {
     pub discovery_max_age: u64,
     /// Proxies whose forwarded headers name the client's address.
     pub trusted_proxies: crate::client_address::TrustedProxies,
+    /// The JSON shape of errors outside the OAuth protocol endpoints.
+    pub error_shape: crate::http_error::ErrorShape,
 }
 
 /// Signing key settings.
@@ -185,6 +187,7 @@ struct Inner {
     registry: Registry,
     verified: VerifiedTokens,
     passwords: Arc<PasswordChecker>,
+    protocol_paths: Vec<String>,
 }
 
 impl AppState {
@@ -202,6 +205,13 @@ impl AppState {
         let csrf = CsrfKey::new(master.derive("latchkey csrf v1"));
         let throttle = LoginThrottle::new(settings.login.throttle);
         let registry = Registry::new(&store).await?;
+        let endpoints = &settings.features.endpoints;
+        let protocol_paths = std::iter::once(&endpoints.token)
+            .chain(&endpoints.introspection)
+            .chain(&endpoints.revocation)
+            .chain(&endpoints.registration)
+            .map(|url| crate::router::path_of(url))
+            .collect();
         Ok(AppState(Arc::new(Inner {
             store,
             clock,
@@ -214,6 +224,7 @@ impl AppState {
             registry,
             verified: VerifiedTokens::default(),
             passwords: Arc::new(PasswordChecker::new()),
+            protocol_paths,
         })))
     }
 
@@ -245,6 +256,24 @@ impl AppState {
     /// JWTs whose signatures were checked.
     pub(crate) fn verified(&self) -> &VerifiedTokens {
         &self.0.verified
+    }
+
+    /// Whether `path` is served by an OAuth protocol endpoint (token, introspection, revocation,
+    /// registration and its client URIs), whose errors are always RFC 6749 §5.2.
+    pub(crate) fn is_protocol_path(&self, path: &str) -> bool {
+        let registration = self
+            .0
+            .settings
+            .features
+            .endpoints
+            .registration
+            .as_deref()
+            .map(crate::router::path_of);
+        self.0.protocol_paths.iter().any(|p| p == path)
+            || registration.is_some_and(|r| {
+                path.strip_prefix(r.as_str())
+                    .is_some_and(|rest| rest.starts_with('/'))
+            })
     }
 
     /// Password checks for the login page.
@@ -309,14 +338,10 @@ impl CachedJson {
             });
         let cache_control =
             HeaderValue::from_str(&format!("public, max-age={max_age}")).expect("digits are valid");
+        // Cross-origin reads are the router's CORS layer's business.
         let headers = [
             (header::ETAG, self.etag.clone()),
             (header::CACHE_CONTROL, cache_control),
-            // Browser-based clients read discovery documents cross-origin; they carry nothing secret.
-            (
-                header::ACCESS_CONTROL_ALLOW_ORIGIN,
-                HeaderValue::from_static("*"),
-            ),
         ];
         if fresh {
             (StatusCode::NOT_MODIFIED, headers).into_response()

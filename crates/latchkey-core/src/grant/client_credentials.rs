@@ -162,7 +162,7 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidScope);
-        assert!(err.description.contains("admin"));
+        assert!(err.description().contains("admin"));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use latchkey_core::types::{AuthMethod, ClientId};
 use latchkey_store::{ClientStore, RegistrationStore};
 
 use crate::client_address::ClientAddress;
-use crate::error::ApiError;
+use crate::error::{ApiError, Scheme};
 use crate::router::path_of;
 use crate::state::{AppState, RegistrationPolicy};
 
@@ -30,6 +30,13 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// The challenge a 401 carries: Bearer, when the request sent an `Authorization` header at all.
+fn challenge(headers: &HeaderMap) -> Option<Scheme> {
+    headers
+        .contains_key(header::AUTHORIZATION)
+        .then_some(Scheme::Bearer)
 }
 
 fn json_body(headers: &HeaderMap, body: &[u8]) -> Result<ClientMetadata, ApiError> {
@@ -88,10 +95,10 @@ pub(crate) async fn register(
             None => false,
         };
         if !valid {
-            return Err(OAuthError::invalid_token(
+            return Err(ApiError::from(OAuthError::invalid_token(
                 "registration requires a valid initial access token",
-            )
-            .into());
+            ))
+            .challenging(challenge(&headers)));
         }
     }
     let Registration {
@@ -129,6 +136,8 @@ pub(crate) async fn register(
         },
         client_id,
     };
+    // The server's policy (grant types, auth methods) bounds what a client may register.
+    app.settings().features.check_client(&client)?;
     app.store().insert_client(&client).await?;
     let mut body = registration::describe(&client, &client_uri(&app, &client.client_id));
     body["registration_access_token"] = registration_token.expose().into();
@@ -147,6 +156,7 @@ async fn managed(app: &AppState, id: &str, headers: &HeaderMap) -> Result<Client
         ApiError::from(OAuthError::invalid_token(
             "the registration access token is not valid for this client",
         ))
+        .challenging(challenge(headers))
     };
     let token = bearer(headers).ok_or_else(denied)?;
     let id = ClientId::parse(id).map_err(|_| denied())?;
@@ -207,6 +217,7 @@ pub(crate) async fn update(
         redirect_uris: r.redirect_uris,
         ..client
     };
+    app.settings().features.check_client(&updated)?;
     app.store().update_client_metadata(&updated).await?;
     app.registry().invalidate();
     Ok(no_store(

@@ -248,6 +248,37 @@ server_test!(
 );
 
 server_test!(
+    interop_error_descriptions_stay_within_the_rfc_6749_character_set,
+    |db: TestDatabase| async move {
+        let server = TestServer::builder().toml(OPEN).start(&db).await;
+        for body in [
+            r#"{"redirect_uris": "https://x"}"#,
+            r#"{"client_name": "unterminated"#,
+            "{\"client_name\": \"\u{e9}\u{7}\", \"redirect_uris\": [\"https://a.example/\\\\cb\"]}",
+        ] {
+            let response = server
+                .http
+                .post(format!("{}/register", server.issuer))
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 400, "{body}");
+            let error: Value = response.json().await.unwrap();
+            let description = error["error_description"].as_str().unwrap();
+            assert!(
+                description
+                    .bytes()
+                    .all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5b | 0x5d..=0x7e)),
+                "{body}: {description}"
+            );
+        }
+        server.stop().await;
+    }
+);
+
+server_test!(
     invalid_metadata_is_refused_with_rfc_7591_errors,
     |db: TestDatabase| async move {
         let server = TestServer::builder().toml(OPEN).start(&db).await;
@@ -370,11 +401,16 @@ server_test!(
                     .to_owned(),
             ),
         ] {
+            let sent = bearer.is_some();
             let response = get(bearer).await.unwrap();
             assert_eq!(response.status(), 401);
+            // RFC 6749 §5.2 / RFC 6750 §3: a challenge only to a request that authenticated.
             assert_eq!(
-                response.headers()["www-authenticate"],
-                "Bearer error=\"invalid_token\""
+                response
+                    .headers()
+                    .get("www-authenticate")
+                    .map(|v| v.to_str().unwrap()),
+                sent.then_some("Bearer error=\"invalid_token\"")
             );
         }
         // Update: replace the metadata.
