@@ -17,7 +17,7 @@ use crate::keyring::{self, KeySet, KeyringError};
 use crate::pages::{CookiePolicy, CsrfKey};
 use crate::passwords::PasswordChecker;
 use crate::registry::Registry;
-use crate::throttle::{LoginThrottle, RateLimiter, ThrottleSettings};
+use crate::throttle::{LoginThrottle, ThrottleSettings};
 use crate::tokens::VerifiedTokens;
 
 /// Limits applied to every route.
@@ -188,7 +188,6 @@ struct Inner {
     registry: Registry,
     verified: VerifiedTokens,
     passwords: Arc<PasswordChecker>,
-    registrations: RateLimiter,
     protocol_paths: Vec<String>,
 }
 
@@ -219,7 +218,6 @@ impl AppState {
         );
         let throttle = LoginThrottle::new(settings.login.throttle);
         let registry = Registry::new(&store).await?;
-        let rate_limit = settings.registration.as_ref().map_or(0, |r| r.rate_limit);
         let endpoints = &settings.features.endpoints;
         let protocol_paths = std::iter::once(&endpoints.token)
             .chain(&endpoints.introspection)
@@ -240,7 +238,6 @@ impl AppState {
             registry,
             verified: VerifiedTokens::default(),
             passwords: Arc::new(PasswordChecker::new()),
-            registrations: RateLimiter::new(rate_limit),
             protocol_paths,
         })))
     }
@@ -296,11 +293,6 @@ impl AppState {
                 path.strip_prefix(r.as_str())
                     .is_some_and(|rest| rest.starts_with('/'))
             })
-    }
-
-    /// Registrations per address.
-    pub(crate) fn registrations(&self) -> &RateLimiter {
-        &self.0.registrations
     }
 
     /// Password checks for the login page.
