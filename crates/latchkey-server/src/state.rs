@@ -124,6 +124,8 @@ pub struct Settings {
     pub resources: BTreeMap<latchkey_core::types::ResourceUri, latchkey_core::resource::Resource>,
     /// Signing in.
     pub login: LoginSettings,
+    /// Rate limits per endpoint group.
+    pub rate_limits: crate::rate_limit::RateLimitSettings,
 }
 
 /// A JSON document serialised once, with its strong ETag.
@@ -166,6 +168,7 @@ struct Inner {
     passwords: Arc<PasswordChecker>,
     registrations: RateLimiter,
     protocol_paths: Vec<String>,
+    rate_limits: crate::rate_limit::RateLimits,
 }
 
 impl AppState {
@@ -191,10 +194,10 @@ impl AppState {
             .chain(&endpoints.registration)
             .map(|url| crate::router::path_of(url))
             .collect();
+        let rate_limits = crate::rate_limit::RateLimits::new(&settings.rate_limits);
         Ok(AppState(Arc::new(Inner {
             store,
             clock,
-            settings,
             master,
             metadata,
             keys: RwLock::new(keys.shared()),
@@ -205,6 +208,8 @@ impl AppState {
             passwords: Arc::new(PasswordChecker::new()),
             registrations: RateLimiter::new(rate_limit),
             protocol_paths,
+            rate_limits,
+            settings,
         })))
     }
 
@@ -236,6 +241,11 @@ impl AppState {
     /// JWTs whose signatures were checked.
     pub(crate) fn verified(&self) -> &VerifiedTokens {
         &self.0.verified
+    }
+
+    /// The rate limiters.
+    pub fn rate_limits(&self) -> &crate::rate_limit::RateLimits {
+        &self.0.rate_limits
     }
 
     /// Whether `path` is served by an OAuth protocol endpoint (token, introspection, revocation,

@@ -3,10 +3,11 @@
 //! parameter names the endpoint, whose accepted methods (the server's policy) are checked first.
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use latchkey_core::OAuthError;
 use latchkey_core::client::{Client, ClientAuth};
 use latchkey_core::client_auth::{
-    AssertionContext, Authenticated, authenticate, check_method, parse_credentials,
+    self, AssertionContext, Authenticated, check_method, parse_credentials,
 };
 use latchkey_core::metadata::Features;
 use latchkey_core::params::Params;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 use crate::error::ApiError;
 use crate::extract::form::OAuthForm;
+use crate::rate_limit::LimitSlot;
 use crate::registry::LookupError;
 use crate::state::AppState;
 
@@ -58,9 +60,36 @@ pub(crate) struct AuthenticatedClient<E> {
 }
 
 impl<E: ClientEndpoint> FromRequest<AppState> for AuthenticatedClient<E> {
-    type Rejection = ApiError;
+    type Rejection = Response;
 
+    /// Authenticates, then spends the rate-limit budget of the client it found, or of the address
+    /// when it found none: guessing credentials is limited like any other request.
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let slot = req.extensions().get::<Arc<LimitSlot>>().cloned();
+        match authenticate::<E>(req, state).await {
+            Ok(authenticated) => {
+                if let Some(slot) = &slot {
+                    slot.check_client(state, &authenticated.client)
+                        .map_err(IntoResponse::into_response)?;
+                }
+                Ok(authenticated)
+            }
+            Err(e) => {
+                if let Some(slot) = &slot {
+                    slot.check_address(state)
+                        .map_err(IntoResponse::into_response)?;
+                }
+                Err(e.into_response())
+            }
+        }
+    }
+}
+
+async fn authenticate<E: ClientEndpoint>(
+    req: Request,
+    state: &AppState,
+) -> Result<AuthenticatedClient<E>, ApiError> {
+    {
         let authorization = match req.headers().get(header::AUTHORIZATION) {
             None => None,
             Some(value) => Some(
@@ -124,7 +153,7 @@ impl<E: ClientEndpoint> FromRequest<AppState> for AuthenticatedClient<E> {
         let Authenticated {
             client,
             assertion_jti,
-        } = authenticate(registered, &presented, &context)?;
+        } = client_auth::authenticate(registered, &presented, &context)?;
         if let Some((jti, exp)) = assertion_jti {
             // Persisted until the assertion expires, so a replay is refused by every instance.
             let first_use = state

@@ -14,6 +14,7 @@ mod http_errors;
 mod keys;
 mod operations;
 mod policy;
+mod rate_limits;
 mod registration;
 mod services;
 mod token;
