@@ -192,8 +192,8 @@ fn parse_basic(header: &str) -> Result<(ClientId, ClientSecret), OAuthError> {
     let decoded = STANDARD.decode(value.trim()).map_err(|_| malformed())?;
     let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
     let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
-    let id = form_decode(id).ok_or_else(malformed)?;
-    let secret = form_decode(secret).ok_or_else(malformed)?;
+    let id = crate::params::form_decode(id.as_bytes()).ok_or_else(malformed)?;
+    let secret = crate::params::form_decode(secret.as_bytes()).ok_or_else(malformed)?;
     if secret.is_empty() {
         return Err(OAuthError::invalid_client(
             "HTTP Basic credentials carry no secret",
@@ -202,26 +202,6 @@ fn parse_basic(header: &str) -> Result<(ClientId, ClientSecret), OAuthError> {
     let client_id =
         ClientId::parse(id).map_err(|_| OAuthError::invalid_client("client_id is malformed"))?;
     Ok((client_id, ClientSecret::presented(secret)))
-}
-
-/// `application/x-www-form-urlencoded` decoding of one value: `+` is a space, `%XX` a byte.
-fn form_decode(input: &str) -> Option<String> {
-    let bytes = input.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = input.get(i + 1..i + 3)?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
 }
 
 /// Checks presented credentials against the registered client (`None` when the client_id is unknown).
@@ -416,7 +396,7 @@ mod tests {
         let presented = parse_credentials(None, &mut params).unwrap();
         let err = check_method(&presented, &[AuthMethod::ClientSecretBasic]).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidClient);
-        assert!(err.description.contains("none"));
+        assert!(err.description().contains("none"));
         assert!(check_method(&presented, &[AuthMethod::None]).is_ok());
     }
 
@@ -498,7 +478,7 @@ mod tests {
             &ctx(),
         )
         .unwrap_err();
-        assert!(err.description.contains("client_secret_post"));
+        assert!(err.description().contains("client_secret_post"));
         let other = ClientSecret::generate();
         assert_eq!(
             authenticate(

@@ -201,7 +201,7 @@ mod tests {
         let params = Params::parse_urlencoded(b"grant_type=authorization_code").unwrap();
         let err = TokenRequest::parse(&params, &[GrantType::ClientCredentials]).unwrap_err();
         assert_eq!(err.code, ErrorCode::UnsupportedGrantType);
-        assert!(err.description.contains("authorization_code"));
+        assert!(err.description().contains("authorization_code"));
     }
 
     #[test]

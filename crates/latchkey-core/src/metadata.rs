@@ -505,12 +505,12 @@ mod tests {
         };
         let err = f.check_client(&client).unwrap_err();
         assert_eq!(err.code, crate::ErrorCode::InvalidClientMetadata);
-        assert!(err.description.contains("none"), "{}", err.description);
+        assert!(err.description().contains("none"), "{}", err.description());
         client.grant_types = [GrantType::RefreshToken].into();
         assert!(
             f.check_client(&client)
                 .unwrap_err()
-                .description
+                .description()
                 .contains("refresh_token")
         );
     }

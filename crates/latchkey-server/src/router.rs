@@ -14,7 +14,9 @@ use tower_http::cors::{AllowHeaders, Any, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::endpoint::{authorize, health, introspect, jwks, metadata, register, revoke, token};
+use crate::endpoint::{
+    authorize, consent, health, introspect, jwks, login, metadata, register, revoke, token,
+};
 use crate::error::InternalCause;
 use crate::http_error;
 use crate::rate_limit::{self, Group};
@@ -55,11 +57,11 @@ pub(crate) fn router(state: AppState) -> Router {
             )
             .route(
                 &format!("{path}/login"),
-                post(authorize::login).layer(limited(Group::Authorization)),
+                post(login::login).layer(limited(Group::Authorization)),
             )
             .route(
                 &format!("{path}/consent"),
-                post(authorize::consent).layer(limited(Group::Authorization)),
+                post(consent::consent).layer(limited(Group::Authorization)),
             )
             .route(&settings.ui.stylesheet_path, get(crate::pages::stylesheet));
     }

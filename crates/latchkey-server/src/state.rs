@@ -77,6 +77,10 @@ pub struct RegistrationSettings {
     pub rate_limit: u32,
     /// A registered client that obtains no token within this many seconds is deleted.
     pub unused_client_ttl: u64,
+    /// `Some` when self-registered clients may use `client_credentials`
+    /// (`registration.allow_client_credentials`): the resources their tokens may name
+    /// (`registration.client_credentials_resources`; empty: the default audience alone).
+    pub client_credentials_resources: Option<Vec<latchkey_core::types::ResourceUri>>,
 }
 
 /// Client ID Metadata Documents: how long a fetched document is used.
@@ -126,6 +130,25 @@ pub struct Settings {
     pub login: LoginSettings,
     /// Rate limits per endpoint group.
     pub rate_limits: crate::rate_limit::RateLimitSettings,
+}
+
+impl Settings {
+    /// What a self-registered or metadata-document client may have: the published scopes, and
+    /// `client_credentials` only where the operator opted in.
+    pub fn registration_rules(&self) -> latchkey_core::registration::RegistrationRules {
+        latchkey_core::registration::RegistrationRules {
+            scopes: self
+                .features
+                .scopes_supported
+                .iter()
+                .filter_map(|s| latchkey_core::types::ScopeToken::parse(s.clone()).ok())
+                .collect(),
+            client_credentials_resources: self
+                .registration
+                .as_ref()
+                .and_then(|r| r.client_credentials_resources.clone()),
+        }
+    }
 }
 
 /// A JSON document serialised once, with its strong ETag.

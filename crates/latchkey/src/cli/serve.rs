@@ -100,7 +100,9 @@ pub async fn policy_warnings(store: &Store, config: &Config) -> Result<Vec<Strin
             features.check_client(client).err().map(|e| {
                 format!(
                     "client {} ({}): {}; its requests that need it are refused",
-                    client.client_id, client.name, e.description
+                    client.client_id,
+                    client.name,
+                    e.description()
                 )
             })
         })
@@ -134,7 +136,7 @@ async fn ensure_demo_client(store: &Store, config: &Config) -> Result<Option<Cli
         policy: latchkey_core::client::ClientPolicy::default(),
     };
     if let Err(e) = config.settings.features.check_client(&client) {
-        println!("  no demo client `{id}`: {}", e.description);
+        println!("  no demo client `{id}`: {}", e.description());
         return Ok(None);
     }
     store.insert_client(&client).await?;

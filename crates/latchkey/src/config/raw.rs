@@ -97,6 +97,8 @@ pub(crate) struct RawRegistration {
     pub(crate) policy: Option<String>,
     pub(crate) rate_limit: Option<u32>,
     pub(crate) unused_client_ttl: Option<String>,
+    pub(crate) allow_client_credentials: Option<bool>,
+    pub(crate) client_credentials_resources: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

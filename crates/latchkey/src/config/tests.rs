@@ -543,3 +543,52 @@ fn rate_limits_default_on_and_are_checked() {
         assert!(err.starts_with(expected), "{toml_text}: {err}");
     }
 }
+
+#[test]
+fn h1_machine_registration_is_off_unless_allowed_and_lists_only_valid_resources() {
+    let open = "[registration]\npolicy = \"open\"\n";
+    let off = resolve(open, &[], Flags::default()).unwrap();
+    let registration = off.settings.registration.unwrap();
+    assert_eq!(registration.client_credentials_resources, None);
+    let on = resolve(
+        &format!(
+            "{open}allow_client_credentials = true\nclient_credentials_resources = [\"https://api.example/\"]"
+        ),
+        &[],
+        Flags::default(),
+    )
+    .unwrap();
+    let listed = on
+        .settings
+        .registration
+        .unwrap()
+        .client_credentials_resources;
+    assert_eq!(
+        listed
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>(),
+        ["https://api.example/"]
+    );
+    let err = resolve(
+        &format!("{open}client_credentials_resources = [\"https://api.example/\"]"),
+        &[],
+        Flags::default(),
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("registration.client_credentials_resources"),
+        "{err}"
+    );
+    let err = resolve(
+        &format!("{open}allow_client_credentials = true\nclient_credentials_resources = [\"http://api.example/\"]"),
+        &[],
+        Flags::default(),
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("registration.client_credentials_resources"),
+        "{err}"
+    );
+}
