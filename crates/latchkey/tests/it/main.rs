@@ -18,6 +18,7 @@ mod keys;
 mod operations;
 mod policy;
 mod races;
+mod rate_limits;
 mod registration;
 mod services;
 mod token;
