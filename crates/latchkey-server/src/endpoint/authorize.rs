@@ -45,6 +45,15 @@ struct Visit {
     session: Option<(SecretHash, Session, User)>,
 }
 
+/// The person signed in on this browser, and since when.
+#[derive(Clone)]
+struct SignedIn {
+    user: User,
+    auth_time: Timestamp,
+    /// The session's public id (OpenID `sid`).
+    sid: Option<String>,
+}
+
 /// Why a step stops: an error page, a redirect to the client, or an internal failure.
 enum Stop {
     Page(StatusCode, OAuthError),
@@ -198,10 +207,12 @@ async fn sign_in(
     }
     let secret = random_base64url(32);
     let ttl = app.settings().login.session_ttl;
+    let sid = random_base64url(16);
     let session = Session {
         user_id: user.user_id.clone(),
         auth_time: now,
         expires_at: now.plus(ttl),
+        sid: Some(sid.clone()),
     };
     app.store()
         .insert_session(&SecretHash::of(secret.as_bytes()), &session)
@@ -209,7 +220,12 @@ async fn sign_in(
     visit
         .cookies
         .push(pages::set_cookie(app, SESSION_COOKIE, &secret, Some(ttl)));
-    next_step(app, visit, &request, &params, Some((user, now))).await
+    let signed_in = SignedIn {
+        user,
+        auth_time: now,
+        sid: Some(sid),
+    };
+    next_step(app, visit, &request, &params, Some(signed_in)).await
 }
 
 pub(crate) async fn consent(
@@ -228,7 +244,7 @@ pub(crate) async fn consent(
 async fn decide(app: &AppState, visit: &Visit, form: &Params) -> Result<Response, Stop> {
     let params = form.without(&PAGE_FIELDS);
     let request = load_request(app, &params).await?;
-    let Some((user, auth_time)) = signed_in_user(visit) else {
+    let Some(signed_in) = signed_in_user(visit) else {
         // The session ended between the pages: sign in again, then the consent page comes back.
         return Ok(login_page(
             app,
@@ -252,7 +268,7 @@ async fn decide(app: &AppState, visit: &Visit, form: &Params) -> Result<Response
             let resource = request.resource.as_ref();
             let earlier = app
                 .store()
-                .find_consent(&user.user_id, client_id, resource)
+                .find_consent(&signed_in.user.user_id, client_id, resource)
                 .await?;
             // A re-approval of scopes already granted (prompt=consent) changes nothing to store.
             if !earlier.as_ref().is_some_and(|e| request.scope.is_subset(e)) {
@@ -263,7 +279,7 @@ async fn decide(app: &AppState, visit: &Visit, form: &Params) -> Result<Response
                     .collect();
                 app.store()
                     .save_consent(
-                        &user.user_id,
+                        &signed_in.user.user_id,
                         client_id,
                         resource,
                         &approved,
@@ -271,7 +287,7 @@ async fn decide(app: &AppState, visit: &Visit, form: &Params) -> Result<Response
                     )
                     .await?;
             }
-            issue(app, visit, &request, &user, auth_time).await
+            issue(app, visit, &request, &signed_in).await
         }
         _ => Err(Stop::Page(
             StatusCode::BAD_REQUEST,
@@ -286,10 +302,10 @@ async fn next_step(
     visit: &Visit,
     request: &AuthorizationRequest,
     params: &Params,
-    user: Option<(User, Timestamp)>,
+    signed_in: Option<SignedIn>,
 ) -> Result<Response, Stop> {
     let issuer = app.settings().features.issuer.as_str();
-    let Some((user, auth_time)) = user else {
+    let Some(signed_in) = signed_in else {
         if request.prompt.none {
             let error = OAuthError::login_required("the user is not signed in");
             return Err(Stop::Redirect(request.error(error).location(issuer)));
@@ -310,7 +326,7 @@ async fn next_step(
         false => {
             app.store()
                 .find_consent(
-                    &user.user_id,
+                    &signed_in.user.user_id,
                     &request.client.client_id,
                     request.resource.as_ref(),
                 )
@@ -318,27 +334,27 @@ async fn next_step(
         }
     };
     if remembered.is_some_and(|s| request.scope.is_subset(&s)) {
-        return issue(app, visit, request, &user, auth_time).await;
+        return issue(app, visit, request, &signed_in).await;
     }
     if request.prompt.none {
         let error = OAuthError::consent_required("the user has not approved this request");
         return Err(Stop::Redirect(request.error(error).location(issuer)));
     }
-    Ok(consent_page(app, visit, request, params, &user))
+    Ok(consent_page(app, visit, request, params, &signed_in.user))
 }
 
 async fn issue(
     app: &AppState,
     visit: &Visit,
     request: &AuthorizationRequest,
-    user: &User,
-    auth_time: Timestamp,
+    signed_in: &SignedIn,
 ) -> Result<Response, Stop> {
     let settings = app.settings();
     let issued = issue_code(
         request,
-        &user.user_id,
-        auth_time,
+        &signed_in.user.user_id,
+        signed_in.auth_time,
+        signed_in.sid.as_deref(),
         &settings.policy,
         app.clock().now(),
     );
@@ -392,11 +408,12 @@ async fn load_request(app: &AppState, params: &Params) -> Result<AuthorizationRe
     Ok(request)
 }
 
-fn signed_in_user(visit: &Visit) -> Option<(User, Timestamp)> {
-    visit
-        .session
-        .as_ref()
-        .map(|(_, session, user)| (user.clone(), session.auth_time))
+fn signed_in_user(visit: &Visit) -> Option<SignedIn> {
+    visit.session.as_ref().map(|(_, session, user)| SignedIn {
+        user: user.clone(),
+        auth_time: session.auth_time,
+        sid: session.sid.clone(),
+    })
 }
 
 /// Reads a page form and checks its CSRF token; a failure is answered with an error page.
