@@ -73,7 +73,7 @@ impl ErrorRedirect {
     pub fn location(&self, issuer: &str) -> String {
         let mut pairs = vec![
             ("error", self.error.code.as_str()),
-            ("error_description", &self.error.description),
+            ("error_description", self.error.description()),
         ];
         if let Some(state) = &self.state {
             pairs.push(("state", state));
@@ -83,8 +83,17 @@ impl ErrorRedirect {
     }
 }
 
+fn undecodable(params: &Params) -> OAuthError {
+    params
+        .undecodable()
+        .unwrap_or_else(|| OAuthError::invalid_request("a parameter could not be decoded"))
+}
+
 /// The `client_id` an authorization request names, for the caller to load the client.
 pub fn requested_client_id(params: &Params) -> Result<crate::types::ClientId, AuthorizeError> {
+    if params.is_undecodable("client_id") {
+        return Err(AuthorizeError::Page(undecodable(params)));
+    }
     let id = params
         .get("client_id")
         .ok_or_else(|| AuthorizeError::Page(OAuthError::invalid_request("client_id is missing")))?;
@@ -92,7 +101,9 @@ pub fn requested_client_id(params: &Params) -> Result<crate::types::ClientId, Au
 }
 
 impl AuthorizationRequest {
-    /// Validates an OAuth request for `client` (`None`: the client_id is unknown).
+    /// Validates an OAuth request for `client` (`None`: the client_id is unknown). A parameter that
+    /// could not be decoded (`Params::parse_urlencoded_partly`) is `invalid_request`, shown when it is
+    /// the client or redirect URI, and otherwise sent back (without `state` when that is the one).
     pub fn parse(params: &Params, client: Option<Client>) -> Result<Self, AuthorizeError> {
         Self::parse_with(params, client, false)
     }
@@ -109,6 +120,9 @@ impl AuthorizationRequest {
                 "the client_id is not registered here",
             ))
         })?;
+        if params.is_undecodable("redirect_uri") {
+            return Err(AuthorizeError::Page(undecodable(params)));
+        }
         // OAuth 2.1 §4.1.1: redirect_uri may be omitted only when exactly one is registered.
         let (redirect_uri, redirect_uri_sent) = match params.get("redirect_uri") {
             Some(requested) => {
@@ -142,6 +156,9 @@ impl AuthorizationRequest {
             })
         };
 
+        if let Some(error) = params.undecodable() {
+            return Err(redirect(error));
+        }
         match params.get("response_type") {
             Some("code") => {}
             None => {
@@ -321,6 +338,33 @@ mod tests {
         assert_eq!(
             req.success_location("c0de", "https://as.example"),
             "https://app.example/cb?code=c0de&state=xyz&iss=https%3A%2F%2Fas.example"
+        );
+    }
+
+    #[test]
+    fn undecodable_parameters_are_invalid_request_shown_or_sent_back() {
+        let partly = |query: &str| Params::parse_urlencoded_partly(query.as_bytes()).unwrap();
+        let one = || Some(client(&["https://app.example/cb"]));
+        // The state is the broken one: sent back without it, never a lossy copy of it.
+        let sent = redirected(AuthorizationRequest::parse(
+            &partly(&good("").replace("state=xyz", "state=%FF%FE")),
+            one(),
+        ));
+        assert_eq!(sent.error.code, ErrorCode::InvalidRequest);
+        assert_eq!(sent.state, None);
+        let sent = redirected(AuthorizationRequest::parse(
+            &partly(&good("&scope=%C3")),
+            one(),
+        ));
+        assert_eq!(sent.state.as_deref(), Some("xyz"));
+        // The client or redirect URI is the broken one: an error page.
+        let page = AuthorizationRequest::parse(&partly(&good("&redirect_uri=%FF")), one());
+        assert!(
+            matches!(page, Err(AuthorizeError::Page(e)) if e.code == ErrorCode::InvalidRequest)
+        );
+        let page = requested_client_id(&partly("client_id=%FF&state=xyz"));
+        assert!(
+            matches!(page, Err(AuthorizeError::Page(e)) if e.code == ErrorCode::InvalidRequest)
         );
     }
 

@@ -4,8 +4,8 @@ use serde_json::Value;
 
 use crate::OAuthError;
 use crate::client::{Client, ClientAuth, ClientPolicy};
-use crate::registration::ClientMetadata;
-use crate::types::{AuthMethod, ClientId, GrantType, Scope, Timestamp};
+use crate::registration::{ClientMetadata, RegistrationRules};
+use crate::types::{AuthMethod, ClientId, Scope, Timestamp};
 
 /// Whether a client_id is a metadata document URL: https, with a path, and no fragment.
 pub fn is_document_url(client_id: &ClientId) -> bool {
@@ -27,12 +27,12 @@ pub fn host_of(client_id: &ClientId) -> Option<String> {
 /// # Security
 /// The document must name itself (`client_id` equal to its URL, byte for byte), so nobody can publish
 /// metadata for someone else's client_id; it must not carry a secret (anyone can read it), and its
-/// redirect URIs are the only ones the client gets.
+/// redirect URIs are the only ones the client gets. Like a self-registered client it may have only
+/// the published `scopes` (H1), and never `client_credentials`.
 pub fn client_from_document(
     client_id: &ClientId,
     document: &Value,
-    default_scope: &Scope,
-    scopes: Option<&Scope>,
+    scopes: &Scope,
     now: Timestamp,
 ) -> Result<Client, OAuthError> {
     let bad = |m: &str| OAuthError::invalid_client_metadata(m.to_owned());
@@ -50,14 +50,15 @@ pub fn client_from_document(
         document["token_endpoint_auth_method"] = "none".into();
     }
     let bytes = serde_json::to_vec(&document).map_err(|_| bad("the document is not JSON"))?;
-    let r = ClientMetadata::from_json(&bytes)?.validate(scopes, default_scope)?;
+    let rules = RegistrationRules {
+        scopes: scopes.clone(),
+        client_credentials_resources: None,
+    };
+    let r = ClientMetadata::from_json(&bytes)?.validate(&rules)?;
     if !matches!(r.method, AuthMethod::None | AuthMethod::PrivateKeyJwt) {
         return Err(bad(
             "a document client is public (none) or uses private_key_jwt; it cannot hold a secret",
         ));
-    }
-    if r.grant_types.contains(&GrantType::ClientCredentials) {
-        return Err(bad("a document client cannot use client_credentials"));
     }
     Ok(Client {
         name: r
@@ -91,13 +92,24 @@ mod tests {
     }
 
     fn build(doc: Value) -> Result<Client, OAuthError> {
-        client_from_document(
-            &id(),
-            &doc,
-            &Scope::parse("read").unwrap(),
-            None,
-            Timestamp(0),
-        )
+        client_from_document(&id(), &doc, &Scope::parse("read").unwrap(), Timestamp(0))
+    }
+
+    #[test]
+    fn h1_document_clients_get_only_published_scopes_and_no_machine_grant() {
+        let base = || json!({"client_id": "https://app.example/oauth/client.json", "redirect_uris": ["https://app.example/cb"]});
+        let mut hidden = base();
+        hidden["scope"] = "read internal".into();
+        let mut machine = base();
+        machine["grant_types"] = json!(["authorization_code", "client_credentials"]);
+        machine["token_endpoint_auth_method"] = "private_key_jwt".into();
+        machine["jwks_uri"] = "https://app.example/jwks".into();
+        for doc in [hidden, machine] {
+            let err = build(doc.clone()).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidClientMetadata, "{doc}");
+        }
+        let none = client_from_document(&id(), &base(), &Scope::default(), Timestamp(0)).unwrap();
+        assert!(none.scope.is_empty(), "no published scopes: no scope");
     }
 
     #[test]

@@ -156,6 +156,23 @@ pub fn parse_credentials(
     }
 }
 
+/// Refuses credentials presented by a method the endpoint does not accept under the server's policy
+/// (`*_endpoint_auth_methods_supported`). Checked before any lookup, so a client registered with a
+/// method that was turned off later is refused, never silently served.
+pub fn check_method(
+    presented: &PresentedCredentials,
+    accepted: &[AuthMethod],
+) -> Result<(), OAuthError> {
+    if accepted.contains(&presented.method) {
+        Ok(())
+    } else {
+        Err(OAuthError::invalid_client(format!(
+            "client authentication by {} is not accepted at this endpoint",
+            presented.method
+        )))
+    }
+}
+
 fn decode_part<T: for<'de> Deserialize<'de>>(jwt: &str, index: usize) -> Option<T> {
     let part = jwt.split('.').nth(index)?;
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).ok()?).ok()
@@ -175,8 +192,8 @@ fn parse_basic(header: &str) -> Result<(ClientId, ClientSecret), OAuthError> {
     let decoded = STANDARD.decode(value.trim()).map_err(|_| malformed())?;
     let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
     let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
-    let id = form_decode(id).ok_or_else(malformed)?;
-    let secret = form_decode(secret).ok_or_else(malformed)?;
+    let id = crate::params::form_decode(id.as_bytes()).ok_or_else(malformed)?;
+    let secret = crate::params::form_decode(secret.as_bytes()).ok_or_else(malformed)?;
     if secret.is_empty() {
         return Err(OAuthError::invalid_client(
             "HTTP Basic credentials carry no secret",
@@ -185,26 +202,6 @@ fn parse_basic(header: &str) -> Result<(ClientId, ClientSecret), OAuthError> {
     let client_id =
         ClientId::parse(id).map_err(|_| OAuthError::invalid_client("client_id is malformed"))?;
     Ok((client_id, ClientSecret::presented(secret)))
-}
-
-/// `application/x-www-form-urlencoded` decoding of one value: `+` is a space, `%XX` a byte.
-fn form_decode(input: &str) -> Option<String> {
-    let bytes = input.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = input.get(i + 1..i + 3)?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
 }
 
 /// Checks presented credentials against the registered client (`None` when the client_id is unknown).
@@ -394,6 +391,16 @@ mod tests {
     }
 
     #[test]
+    fn a_method_the_endpoint_does_not_accept_is_invalid_client() {
+        let mut params = Params::parse_urlencoded(b"client_id=a").unwrap();
+        let presented = parse_credentials(None, &mut params).unwrap();
+        let err = check_method(&presented, &[AuthMethod::ClientSecretBasic]).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidClient);
+        assert!(err.description().contains("none"));
+        assert!(check_method(&presented, &[AuthMethod::None]).is_ok());
+    }
+
+    #[test]
     fn two_methods_in_one_request_is_invalid_request() {
         let mut params = Params::parse_urlencoded(b"client_id=a&client_secret=b").unwrap();
         let err = parse_credentials(Some(&basic("a", "b")), &mut params).unwrap_err();
@@ -471,7 +478,7 @@ mod tests {
             &ctx(),
         )
         .unwrap_err();
-        assert!(err.description.contains("client_secret_post"));
+        assert!(err.description().contains("client_secret_post"));
         let other = ClientSecret::generate();
         assert_eq!(
             authenticate(

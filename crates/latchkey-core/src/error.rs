@@ -83,12 +83,39 @@ impl fmt::Display for ErrorCode {
 }
 
 /// A protocol error: an RFC error code with a human-readable description for the client developer.
+///
+/// The description is only built by the constructors, which keep it within RFC 6749 §5.2's character
+/// set (`%x20-21 / %x23-5B / %x5D-7E`): a `"` or `\` (which that set leaves out, so that the member
+/// can sit in a quoted header parameter), a control character or any non-ASCII character never reaches
+/// a client, whatever text an error echoes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OAuthError {
     /// The `error` member.
     pub code: ErrorCode,
-    /// The `error_description` member: ASCII, and never containing a secret the client sent.
-    pub description: Cow<'static, str>,
+    /// The `error_description` member: never containing a secret the client sent.
+    description: Cow<'static, str>,
+}
+
+/// Whether RFC 6749 §5.2 allows `c` in `error_description`.
+fn allowed(c: char) -> bool {
+    matches!(c, '\x20'..='\x21' | '\x23'..='\x5b' | '\x5d'..='\x7e')
+}
+
+/// `text` within the allowed set: `"` becomes `'`, `\` becomes `/`, anything else outside it `?`.
+/// Text that is already fine (every fixed message) is kept as it is, without a copy.
+fn within_charset(text: Cow<'static, str>) -> Cow<'static, str> {
+    if text.chars().all(allowed) {
+        return text;
+    }
+    text.chars()
+        .map(|c| match c {
+            '"' => '\'',
+            '\\' => '/',
+            c if allowed(c) => c,
+            _ => '?',
+        })
+        .collect::<String>()
+        .into()
 }
 
 macro_rules! constructors {
@@ -97,7 +124,7 @@ macro_rules! constructors {
             $(
                 #[doc = concat!("An `", stringify!($name), "` error.")]
                 pub fn $name(description: impl Into<Cow<'static, str>>) -> Self {
-                    Self { code: ErrorCode::$code, description: description.into() }
+                    Self::new(ErrorCode::$code, description)
                 }
             )*
         }
@@ -127,12 +154,30 @@ constructors! {
 }
 
 impl OAuthError {
+    /// An error with `code`; the description is kept within RFC 6749 §5.2's character set.
+    pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            code,
+            description: within_charset(description.into()),
+        }
+    }
+
     /// A `server_error`: the description is fixed so internal detail never reaches a client.
     pub fn server_error() -> Self {
-        Self {
-            code: ErrorCode::ServerError,
-            description: Cow::Borrowed("the server met an unexpected condition"),
-        }
+        Self::new(
+            ErrorCode::ServerError,
+            "the server met an unexpected condition",
+        )
+    }
+
+    /// The `error_description` member.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// The description, owned.
+    pub fn into_description(self) -> String {
+        self.description.into_owned()
     }
 }
 
@@ -143,3 +188,67 @@ impl fmt::Display for OAuthError {
 }
 
 impl std::error::Error for OAuthError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn every_constructor(text: String) -> Vec<OAuthError> {
+        vec![
+            OAuthError::invalid_request(text.clone()),
+            OAuthError::invalid_client(text.clone()),
+            OAuthError::invalid_grant(text.clone()),
+            OAuthError::unauthorized_client(text.clone()),
+            OAuthError::unsupported_grant_type(text.clone()),
+            OAuthError::invalid_scope(text.clone()),
+            OAuthError::invalid_target(text.clone()),
+            OAuthError::unsupported_response_type(text.clone()),
+            OAuthError::access_denied(text.clone()),
+            OAuthError::login_required(text.clone()),
+            OAuthError::consent_required(text.clone()),
+            OAuthError::invalid_redirect_uri(text.clone()),
+            OAuthError::invalid_client_metadata(text.clone()),
+            OAuthError::invalid_token(text.clone()),
+            OAuthError::temporarily_unavailable(text.clone()),
+            OAuthError::new(ErrorCode::InvalidRequest, text),
+            OAuthError::server_error(),
+        ]
+    }
+
+    #[test]
+    fn every_constructor_keeps_error_description_within_rfc_6749_charset() {
+        let hostile = "expected `,` or `}` at \"line\" 1 \\ col\u{7}\u{0}\n\u{e9}\u{1F600}";
+        for error in every_constructor(hostile.to_owned()) {
+            assert!(
+                error.description().chars().all(allowed),
+                "{:?}: {}",
+                error.code,
+                error.description()
+            );
+        }
+        let quoted = OAuthError::invalid_request("a \"b\" c\\d");
+        assert_eq!(quoted.description(), "a 'b' c/d");
+        let fine = OAuthError::invalid_request("parameter `state` is required");
+        assert_eq!(fine.description(), "parameter `state` is required");
+        assert!(matches!(fine.description, Cow::Borrowed(_)), "no copy");
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_leave_the_error_description_charset(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            for error in every_constructor(text.clone()) {
+                prop_assert!(error.description().chars().all(allowed));
+            }
+            let unicode: String = bytes.iter().map(|&b| char::from(b)).collect();
+            for error in every_constructor(unicode) {
+                prop_assert!(error.description().chars().all(allowed));
+                // One character for one: nothing the client reads is dropped or run together.
+                if error.code != ErrorCode::ServerError {
+                    prop_assert_eq!(error.description().chars().count(), bytes.len());
+                }
+            }
+        }
+    }
+}

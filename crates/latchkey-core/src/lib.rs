@@ -20,6 +20,7 @@ pub mod pkce;
 pub mod registration;
 pub mod resource;
 pub mod secret;
+pub mod throttle;
 pub mod token;
 pub mod types;
 pub mod user;

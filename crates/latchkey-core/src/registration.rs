@@ -7,7 +7,24 @@ use serde_json::{Value, json};
 
 use crate::OAuthError;
 use crate::client::Client;
-use crate::types::{AuthMethod, GrantType, RedirectUri, Scope};
+use crate::types::{AuthMethod, GrantType, RedirectUri, ResourceUri, Scope};
+
+/// What a client that registers itself (RFC 7591) or describes itself in a metadata document may
+/// have. Nobody vouches for such a client, so it gets only what the operator publishes.
+///
+/// # Security
+/// Open registration lets anyone on the internet create a client. A scope hidden from
+/// `scopes_supported` or a machine grant (`client_credentials`, no user involved) would hand that
+/// anyone tokens no person approved: both stay with the operator unless published or opted in.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RegistrationRules {
+    /// `scopes_supported`: the only scopes such a client may register, and its default; empty means
+    /// the client gets no scope at all.
+    pub scopes: Scope,
+    /// `Some` when the operator lets such clients use `client_credentials`: the resources their
+    /// machine tokens may name (with no `resource`, a token goes to the default audience).
+    pub client_credentials_resources: Option<Vec<ResourceUri>>,
+}
 
 /// The metadata members Latchkey reads (RFC 7591 §2). Unknown members are ignored and never stored.
 #[derive(Debug, Default, Deserialize)]
@@ -52,22 +69,27 @@ const REGISTRABLE: [GrantType; 3] = [
 ];
 
 impl ClientMetadata {
-    /// Parses a JSON body; a member of the wrong type is `invalid_client_metadata`.
+    /// Parses a JSON body; a member of the wrong type is `invalid_client_metadata`. The parser's own
+    /// message quotes the input, so the description says what kind of fault and where, in our words.
     pub fn from_json(body: &[u8]) -> Result<Self, OAuthError> {
         serde_json::from_slice(body).map_err(|e| {
+            use serde_json::error::Category;
+            let what = match e.classify() {
+                Category::Data => "a member has the wrong type or value",
+                Category::Eof => "the JSON ends too early",
+                Category::Syntax | Category::Io => "the body is not valid JSON",
+            };
             OAuthError::invalid_client_metadata(format!(
-                "the body is not valid client metadata: {e}"
+                "the body is not valid client metadata: {what} (line {}, column {})",
+                e.line(),
+                e.column()
             ))
         })
     }
 
-    /// Applies RFC 7591's defaults and this server's rules. `scopes` is the configured scope set
-    /// (`None`: not configured, any well-formed scope), `default_scope` what an omitted scope means.
-    pub fn validate(
-        self,
-        scopes: Option<&Scope>,
-        default_scope: &Scope,
-    ) -> Result<Registration, OAuthError> {
+    /// Applies RFC 7591's defaults and this server's `rules`; an omitted scope means every published
+    /// scope.
+    pub fn validate(self, rules: &RegistrationRules) -> Result<Registration, OAuthError> {
         let bad = |m: &str| OAuthError::invalid_client_metadata(m.to_owned());
         if self.jwks.is_some() && self.jwks_uri.is_some() {
             return Err(bad(
@@ -115,6 +137,10 @@ impl ClientMetadata {
                     g.parse::<GrantType>()
                         .ok()
                         .filter(|g| REGISTRABLE.contains(g))
+                        .filter(|g| {
+                            *g != GrantType::ClientCredentials
+                                || rules.client_credentials_resources.is_some()
+                        })
                         .ok_or_else(|| {
                             OAuthError::invalid_client_metadata(format!(
                                 "grant type `{g}` cannot be registered here"
@@ -168,10 +194,10 @@ impl ClientMetadata {
             ));
         }
         let scope = match &self.scope {
-            None => default_scope.clone(),
+            None => rules.scopes.clone(),
             Some(text) => {
                 let scope = Scope::parse(text).map_err(|_| bad("scope is malformed"))?;
-                if scopes.is_some_and(|allowed| !scope.is_subset(allowed)) {
+                if !scope.is_subset(&rules.scopes) {
                     return Err(bad("scope names a scope this server does not offer"));
                 }
                 scope
@@ -222,9 +248,67 @@ mod tests {
     use super::*;
     use crate::ErrorCode;
 
+    fn rules(scopes: &str, machines: bool) -> RegistrationRules {
+        RegistrationRules {
+            scopes: Scope::parse(scopes).unwrap(),
+            client_credentials_resources: machines.then(Vec::new),
+        }
+    }
+
     fn validate(body: &str) -> Result<Registration, OAuthError> {
-        let configured = Scope::parse("read write").unwrap();
-        ClientMetadata::from_json(body.as_bytes())?.validate(Some(&configured), &configured)
+        ClientMetadata::from_json(body.as_bytes())?.validate(&rules("read write", true))
+    }
+
+    #[test]
+    fn h1_open_registration_cannot_obtain_unpublished_scopes() {
+        let body = |scope: &str| {
+            ClientMetadata::from_json(
+                format!(r#"{{"redirect_uris":["https://a.example/cb"],"scope":"{scope}"}}"#)
+                    .as_bytes(),
+            )
+            .unwrap()
+        };
+        // Only what `scopes_supported` lists: `internal` is configured but not published.
+        let err = body("read internal")
+            .validate(&rules("read write", false))
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidClientMetadata);
+        // No scopes published: nothing may be asked for, and an omitted scope is no scope.
+        let err = body("admin").validate(&rules("", false)).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidClientMetadata);
+        let none = ClientMetadata::from_json(br#"{"redirect_uris":["https://a.example/cb"]}"#)
+            .unwrap()
+            .validate(&rules("", false))
+            .unwrap();
+        assert!(none.scope.is_empty());
+    }
+
+    #[test]
+    fn h1_client_credentials_is_not_self_registrable_unless_the_operator_opts_in() {
+        let machine =
+            || ClientMetadata::from_json(br#"{"grant_types":["client_credentials"]}"#).unwrap();
+        let err = machine().validate(&rules("read", false)).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidClientMetadata);
+        assert!(err.description().contains("client_credentials"));
+        assert!(machine().validate(&rules("read", true)).is_ok());
+    }
+
+    #[test]
+    fn malformed_bodies_are_described_without_echoing_the_parser() {
+        for body in [
+            r#"{"redirect_uris":"https://x"}"#,
+            r#"{"client_name": "a"#,
+            r#"{"client_name" "a"}"#,
+            r#"{"scope": 5}"#,
+        ] {
+            let err = ClientMetadata::from_json(body.as_bytes()).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidClientMetadata);
+            assert!(
+                !err.description().contains('"') && err.description().contains("line 1"),
+                "{}",
+                err.description()
+            );
+        }
     }
 
     #[test]

@@ -27,7 +27,7 @@ impl Resource {
     /// loopback host for local development (MCP clients send their server's URL, such as
     /// `http://127.0.0.1:8788/mcp`).
     pub fn parse_identifier(value: &str) -> Result<ResourceUri, String> {
-        let uri = ResourceUri::parse(value).map_err(|e| e.description.into_owned())?;
+        let uri = ResourceUri::parse(value).map_err(|e| e.into_description())?;
         let url = Url::parse(value).map_err(|e| e.to_string())?;
         match url.scheme() {
             "https" => Ok(uri),

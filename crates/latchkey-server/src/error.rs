@@ -14,8 +14,34 @@ use serde_json::json;
 pub enum ApiError {
     /// Reported to the client as is.
     OAuth(OAuthError),
+    /// Reported as is; a 401 also carries a `WWW-Authenticate` challenge for this scheme, because
+    /// the request authenticated with the `Authorization` header.
+    Challenged(OAuthError, Scheme),
     /// Reported as a bare `server_error`; the cause is logged, never sent.
     Internal(Cow<'static, str>),
+}
+
+/// An HTTP authentication scheme a failed request used in its `Authorization` header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    /// Client secrets (RFC 6749 §2.3.1).
+    Basic,
+    /// Registration access tokens and initial access tokens (RFC 6750, RFC 7591/7592).
+    Bearer,
+}
+
+impl ApiError {
+    /// The same error for a request whose `Authorization` header used `scheme` (`None`: it had none).
+    ///
+    /// RFC 6749 §5.2 asks for a challenge only "if the client attempted to authenticate via the
+    /// Authorization request header field"; clients of the `oauth4webapi` family read any 401 with
+    /// `WWW-Authenticate` as an HTTP-auth challenge and never show the `invalid_client` body.
+    pub fn challenging(self, scheme: Option<Scheme>) -> Self {
+        match (self, scheme) {
+            (ApiError::OAuth(e), Some(scheme)) => ApiError::Challenged(e, scheme),
+            (other, _) => other,
+        }
+    }
 }
 
 /// The cause of a 500, carried in response extensions to the logging middleware.
@@ -68,29 +94,30 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (error, cause) = match self {
-            ApiError::OAuth(e) => (e, None),
-            ApiError::Internal(cause) => (OAuthError::server_error(), Some(cause)),
+        let (error, scheme, cause) = match self {
+            ApiError::OAuth(e) => (e, None, None),
+            ApiError::Challenged(e, scheme) => (e, Some(scheme), None),
+            ApiError::Internal(cause) => (OAuthError::server_error(), None, Some(cause)),
         };
         let status = status_of(error.code);
-        let body = json!({"error": error.code.as_str(), "error_description": error.description});
+        let body = json!({"error": error.code.as_str(), "error_description": error.description()});
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-        if error.code == ErrorCode::InvalidToken {
-            // RFC 6750 §3: the challenge names the scheme and the error.
-            headers.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer error=\"invalid_token\""),
-            );
-        }
-        if error.code == ErrorCode::InvalidClient {
-            // RFC 6749 §5.2: a 401 must name the scheme the client can authenticate with.
-            headers.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"latchkey\""),
-            );
+        if status == StatusCode::UNAUTHORIZED {
+            let challenge = match scheme {
+                Some(Scheme::Basic) => Some("Basic realm=\"latchkey\""),
+                // RFC 6750 §3: the challenge names the scheme and the error.
+                Some(Scheme::Bearer) => Some("Bearer error=\"invalid_token\""),
+                None => None,
+            };
+            if let Some(challenge) = challenge {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(challenge),
+                );
+            }
         }
         if let Some(cause) = cause {
             response.extensions_mut().insert(InternalCause(cause));
@@ -104,11 +131,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn invalid_client_is_401_with_www_authenticate_and_no_store() {
-        let response = ApiError::from(OAuthError::invalid_client("nope")).into_response();
-        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-        assert!(response.headers().contains_key(header::WWW_AUTHENTICATE));
-        assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+    fn invalid_client_is_401_with_no_store_and_a_challenge_only_after_an_authorization_header() {
+        let bare = ApiError::from(OAuthError::invalid_client("nope")).into_response();
+        assert_eq!(bare.status(), StatusCode::UNAUTHORIZED);
+        assert!(!bare.headers().contains_key(header::WWW_AUTHENTICATE));
+        assert_eq!(bare.headers()[header::CACHE_CONTROL], "no-store");
+        let basic = ApiError::from(OAuthError::invalid_client("nope"))
+            .challenging(Some(Scheme::Basic))
+            .into_response();
+        assert_eq!(
+            basic.headers()[header::WWW_AUTHENTICATE],
+            "Basic realm=\"latchkey\""
+        );
+        let bearer = ApiError::from(OAuthError::invalid_token("nope"))
+            .challenging(Some(Scheme::Bearer))
+            .into_response();
+        assert_eq!(
+            bearer.headers()[header::WWW_AUTHENTICATE],
+            "Bearer error=\"invalid_token\""
+        );
+        let not_401 = ApiError::from(OAuthError::invalid_grant("nope"))
+            .challenging(Some(Scheme::Basic))
+            .into_response();
+        assert!(!not_401.headers().contains_key(header::WWW_AUTHENTICATE));
     }
 
     #[test]

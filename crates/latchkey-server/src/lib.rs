@@ -12,6 +12,7 @@ mod endpoint;
 pub mod error;
 mod extract;
 pub mod fetch;
+pub mod http_error;
 pub mod keyring;
 mod pages;
 mod passwords;

@@ -1,6 +1,9 @@
 //! Login, consent and error pages: server-rendered HTML that works without JavaScript, in English and
 //! Spanish, with anti-framing headers, a restrictive CSP, and CSRF tokens on every form.
+pub(crate) mod consent;
 pub(crate) mod i18n;
+pub(crate) mod login;
+pub(crate) mod visit;
 
 use askama::Template;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -8,9 +11,15 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+use latchkey_core::params::Params;
+use latchkey_core::{ErrorCode, OAuthError};
+use latchkey_store::StoreError;
+
 use crate::error::InternalCause;
+use crate::router::path_of;
 use crate::state::AppState;
 use i18n::{Locale, Text};
+use visit::Visit;
 
 /// The stylesheet, served from our own origin so the CSP can forbid everything else.
 pub(crate) const STYLESHEET: &str = include_str!("pages/latchkey.css");
@@ -40,46 +49,131 @@ pub(crate) struct LanguageLink {
 }
 
 #[derive(Template)]
-#[template(path = "login.html")]
-pub(crate) struct LoginPage {
-    pub(crate) c: Chrome,
-    pub(crate) action: String,
-    pub(crate) client_name: String,
-    pub(crate) fields: Vec<(String, String)>,
-    pub(crate) csrf: String,
-    pub(crate) error: Option<&'static str>,
-    pub(crate) username: String,
-}
-
-/// One requested scope on the consent page.
-pub(crate) struct ScopeLine {
-    pub(crate) name: String,
-    pub(crate) description: String,
-}
-
-#[derive(Template)]
-#[template(path = "consent.html")]
-pub(crate) struct ConsentPage {
-    pub(crate) c: Chrome,
-    pub(crate) action: String,
-    pub(crate) client_name: String,
-    /// For a client identified by a metadata document URL: its host, so the person sees who it is.
-    pub(crate) client_host: Option<String>,
-    pub(crate) username: String,
-    pub(crate) scopes: Vec<ScopeLine>,
-    pub(crate) resource: Option<String>,
-    pub(crate) redirect_host: String,
-    pub(crate) fields: Vec<(String, String)>,
-    pub(crate) csrf: String,
-}
-
-#[derive(Template)]
 #[template(path = "error.html")]
 pub(crate) struct ErrorPage {
     pub(crate) c: Chrome,
     pub(crate) lead: &'static str,
     pub(crate) code: &'static str,
     pub(crate) description: String,
+}
+
+/// Why a page step stops. Each answer's status is chosen in [`Stop::status`] alone, as `error.rs`
+/// does for JSON.
+#[derive(Debug)]
+pub(crate) enum Stop {
+    /// An error page: the client or its redirect URI cannot be trusted with the answer (RFC 6749
+    /// §4.1.2.1), or the form itself is broken.
+    Page(OAuthError),
+    /// The form's CSRF token is missing or belongs to another browser.
+    Forged,
+    /// Back to the client, with a success or an error (RFC 6749 §4.1.2).
+    Redirect(String),
+    /// The server failed; the cause is logged, never shown.
+    Internal(String),
+}
+
+impl From<StoreError> for Stop {
+    fn from(e: StoreError) -> Self {
+        Stop::Internal(e.to_string())
+    }
+}
+
+impl Stop {
+    /// The HTTP status of the page this stop shows.
+    fn status(&self) -> StatusCode {
+        match self {
+            Stop::Page(e) => match e.code {
+                ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+                _ => StatusCode::BAD_REQUEST,
+            },
+            Stop::Forged => StatusCode::FORBIDDEN,
+            Stop::Redirect(_) => StatusCode::SEE_OTHER,
+            Stop::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The response: a redirect, or an error page in the visitor's language (English before the
+    /// visit could be read).
+    pub(crate) fn respond(self, app: &AppState, visit: Option<&Visit>) -> Response {
+        let status = self.status();
+        let (locale, cookies) = match visit {
+            Some(v) => (v.locale, v.cookies.as_slice()),
+            None => (Locale::En, &[][..]),
+        };
+        let t = locale.text();
+        let (lead, code, description, cause) = match self {
+            Stop::Redirect(location) => return redirect(&location, cookies),
+            Stop::Page(e) => (t.error_lead, e.code.as_str(), e.into_description(), None),
+            Stop::Forged => (
+                t.expired_form,
+                "invalid_request",
+                "the form's CSRF token is missing or does not match this browser".to_owned(),
+                None,
+            ),
+            Stop::Internal(cause) => (
+                t.error_lead,
+                "server_error",
+                "the server met an unexpected condition".to_owned(),
+                Some(cause),
+            ),
+        };
+        let page = ErrorPage {
+            c: chrome(app, locale, Vec::new()),
+            lead,
+            code,
+            description,
+        };
+        // An internal failure sets no cookie: nothing of this visit is known to have worked.
+        let cookies = if cause.is_some() { &[][..] } else { cookies };
+        let mut response = html(status, page.render(), None, cookies);
+        if let Some(cause) = cause {
+            response
+                .extensions_mut()
+                .insert(InternalCause(cause.into()));
+        }
+        response
+    }
+}
+
+/// The path of the authorization endpoint, which the login and consent forms post below.
+pub(crate) fn authorization_path(app: &AppState) -> String {
+    path_of(
+        app.settings()
+            .features
+            .endpoints
+            .authorization
+            .as_deref()
+            .unwrap_or("/authorize"),
+    )
+}
+
+/// Links to the same authorization request in each language.
+pub(crate) fn language_links(app: &AppState, visit: &Visit, params: &Params) -> Vec<LanguageLink> {
+    let path = authorization_path(app);
+    Locale::ALL
+        .into_iter()
+        .map(|locale| LanguageLink {
+            label: match locale {
+                Locale::En => "English",
+                Locale::Es => "Español",
+            },
+            tag: locale.tag(),
+            href: format!(
+                "{path}?{}",
+                params.with("ui_locales", locale.tag()).to_urlencoded()
+            ),
+            current: locale == visit.locale,
+        })
+        .collect()
+}
+
+/// The authorization request as hidden form fields, so no interaction state lives on the server.
+pub(crate) fn hidden_fields(params: &Params) -> Vec<(String, String)> {
+    params
+        .iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
 }
 
 /// The chrome for `locale`; `languages` links the same request in each language.
@@ -272,6 +366,25 @@ mod tests {
         assert!(!key.verify("browser-b", &token));
         assert!(!key.verify("browser-a", "forged"));
         assert!(!CsrfKey::new([8; 32]).verify("browser-a", &token));
+    }
+
+    #[test]
+    fn page_stops_map_to_statuses_in_one_place() {
+        let page = |e: OAuthError| Stop::Page(e).status();
+        assert_eq!(
+            page(OAuthError::invalid_request("x")),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            page(OAuthError::temporarily_unavailable("x")),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(Stop::Forged.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            Stop::Internal("db".into()).status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(Stop::Redirect("/".into()).status(), StatusCode::SEE_OTHER);
     }
 
     #[test]

@@ -110,22 +110,14 @@ impl Registry {
         let fetched = crate::fetch::fetch_json(id.as_str(), &settings.fetch)
             .await
             .map_err(|e| LookupError::Document(e.0))?;
-        let default_scope = settings
-            .features
-            .scopes_supported
-            .iter()
-            .filter_map(|s| latchkey_core::types::ScopeToken::parse(s.clone()).ok())
-            .collect();
-        let configured =
-            (!settings.configured_scopes.is_empty()).then_some(&settings.configured_scopes);
         let client = latchkey_core::cimd::client_from_document(
             id,
             &fetched.json,
-            &default_scope,
-            configured,
+            &settings.registration_rules().scopes,
             app.clock().now(),
         )
-        .map_err(|e| LookupError::Document(e.description.into_owned()))?;
+        .and_then(|client| settings.features.check_client(&client).map(|()| client))
+        .map_err(|e| LookupError::Document(e.into_description()))?;
         // Grants and consents refer to clients by foreign key, so the document's client is kept as a
         // row too, refreshed with every fetch.
         match app.store().insert_client(&client).await {

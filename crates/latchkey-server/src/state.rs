@@ -31,6 +31,8 @@ pub struct HttpSettings {
     pub discovery_max_age: u64,
     /// Proxies whose forwarded headers name the client's address.
     pub trusted_proxies: crate::client_address::TrustedProxies,
+    /// The JSON shape of errors outside the OAuth protocol endpoints.
+    pub error_shape: crate::http_error::ErrorShape,
 }
 
 /// Signing key settings.
@@ -75,6 +77,10 @@ pub struct RegistrationSettings {
     pub rate_limit: u32,
     /// A registered client that obtains no token within this many seconds is deleted.
     pub unused_client_ttl: u64,
+    /// `Some` when self-registered clients may use `client_credentials`
+    /// (`registration.allow_client_credentials`): the resources their tokens may name
+    /// (`registration.client_credentials_resources`; empty: the default audience alone).
+    pub client_credentials_resources: Option<Vec<latchkey_core::types::ResourceUri>>,
 }
 
 /// Client ID Metadata Documents: how long a fetched document is used.
@@ -124,6 +130,25 @@ pub struct Settings {
     pub login: LoginSettings,
 }
 
+impl Settings {
+    /// What a self-registered or metadata-document client may have: the published scopes, and
+    /// `client_credentials` only where the operator opted in.
+    pub fn registration_rules(&self) -> latchkey_core::registration::RegistrationRules {
+        latchkey_core::registration::RegistrationRules {
+            scopes: self
+                .features
+                .scopes_supported
+                .iter()
+                .filter_map(|s| latchkey_core::types::ScopeToken::parse(s.clone()).ok())
+                .collect(),
+            client_credentials_resources: self
+                .registration
+                .as_ref()
+                .and_then(|r| r.client_credentials_resources.clone()),
+        }
+    }
+}
+
 /// A JSON document serialised once, with its strong ETag.
 #[derive(Clone, Debug)]
 pub struct CachedJson {
@@ -163,6 +188,7 @@ struct Inner {
     verified: VerifiedTokens,
     passwords: Arc<PasswordChecker>,
     registrations: RateLimiter,
+    protocol_paths: Vec<String>,
 }
 
 impl AppState {
@@ -181,6 +207,13 @@ impl AppState {
         let throttle = LoginThrottle::new(settings.login.throttle);
         let registry = Registry::new(&store).await?;
         let rate_limit = settings.registration.as_ref().map_or(0, |r| r.rate_limit);
+        let endpoints = &settings.features.endpoints;
+        let protocol_paths = std::iter::once(&endpoints.token)
+            .chain(&endpoints.introspection)
+            .chain(&endpoints.revocation)
+            .chain(&endpoints.registration)
+            .map(|url| crate::router::path_of(url))
+            .collect();
         Ok(AppState(Arc::new(Inner {
             store,
             clock,
@@ -194,6 +227,7 @@ impl AppState {
             verified: VerifiedTokens::default(),
             passwords: Arc::new(PasswordChecker::new()),
             registrations: RateLimiter::new(rate_limit),
+            protocol_paths,
         })))
     }
 
@@ -225,6 +259,24 @@ impl AppState {
     /// JWTs whose signatures were checked.
     pub(crate) fn verified(&self) -> &VerifiedTokens {
         &self.0.verified
+    }
+
+    /// Whether `path` is served by an OAuth protocol endpoint (token, introspection, revocation,
+    /// registration and its client URIs), whose errors are always RFC 6749 §5.2.
+    pub(crate) fn is_protocol_path(&self, path: &str) -> bool {
+        let registration = self
+            .0
+            .settings
+            .features
+            .endpoints
+            .registration
+            .as_deref()
+            .map(crate::router::path_of);
+        self.0.protocol_paths.iter().any(|p| p == path)
+            || registration.is_some_and(|r| {
+                path.strip_prefix(r.as_str())
+                    .is_some_and(|rest| rest.starts_with('/'))
+            })
     }
 
     /// Registrations per address.
@@ -294,14 +346,10 @@ impl CachedJson {
             });
         let cache_control =
             HeaderValue::from_str(&format!("public, max-age={max_age}")).expect("digits are valid");
+        // Cross-origin reads are the router's CORS layer's business.
         let headers = [
             (header::ETAG, self.etag.clone()),
             (header::CACHE_CONTROL, cache_control),
-            // Browser-based clients read discovery documents cross-origin; they carry nothing secret.
-            (
-                header::ACCESS_CONTROL_ALLOW_ORIGIN,
-                HeaderValue::from_static("*"),
-            ),
         ];
         if fresh {
             (StatusCode::NOT_MODIFIED, headers).into_response()

@@ -1,6 +1,7 @@
 //! Latchkey's storage: one interface by role, implemented on SQLite (the embedded default) and on
 //! PostgreSQL (for several instances serving one issuer). Both pass the same conformance suite.
 use std::future::Future;
+use std::time::Duration;
 
 use latchkey_core::client::Client;
 use latchkey_core::grant::authorization_code::AuthorizationCodeRecord;
@@ -9,6 +10,7 @@ use latchkey_core::keys::KeyAlg;
 use latchkey_core::password::PasswordHash;
 use latchkey_core::resource::Resource;
 use latchkey_core::secret::SecretHash;
+use latchkey_core::throttle::{Counter, ThrottleKey};
 use latchkey_core::token::RefreshTokenRecord;
 use latchkey_core::types::{AuthMethod, ClientId, ResourceUri, Scope, Timestamp};
 use latchkey_core::user::{User, Username};
@@ -20,6 +22,7 @@ mod sql;
 mod sqlite;
 #[cfg(feature = "test-support")]
 pub mod testing;
+mod throttle;
 mod tokens;
 mod users;
 
@@ -29,9 +32,16 @@ pub use sqlite::SqliteStore;
 /// A storage failure. "Not found" is never an error: lookups return `Ok(None)`.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database could not be reached or refused a statement.
+    /// The database refused a statement.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+    /// The database cannot serve right now: unreachable, shutting down, out of connections, too slow,
+    /// read-only, or (SQLite) its file cannot be written. A later attempt may succeed.
+    #[error("database unavailable: {0}")]
+    Unavailable(sqlx::Error),
+    /// The database's schema is not the one this build expects; the text says which way and what to do.
+    #[error("{0}")]
+    Schema(String),
     /// A migration failed or the database has migrations this build does not know.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -44,6 +54,46 @@ pub enum StoreError {
     /// The database URL names no backend Latchkey has.
     #[error("{0}")]
     UnsupportedUrl(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if is_unavailable(&e) {
+            StoreError::Unavailable(e)
+        } else {
+            StoreError::Database(e)
+        }
+    }
+}
+
+/// Whether an error says the database cannot serve at the moment, rather than that a statement was
+/// wrong: the server answers the first with 503 `temporarily_unavailable`, the second with 500.
+fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => match db.code() {
+            Some(code) => match code.parse::<i64>() {
+                // SQLite's extended result codes: the primary code is the low byte. BUSY, LOCKED,
+                // READONLY, IOERR, FULL, CANTOPEN: the file, not the statement, is the problem.
+                Ok(sqlite) => matches!(sqlite & 0xff, 5 | 6 | 8 | 10 | 13 | 14),
+                // PostgreSQL SQLSTATEs (Appendix A): connection exceptions, insufficient resources,
+                // operator intervention (shutdown, cancelled by statement_timeout), a read-only
+                // standby, and the two "try again" transaction rollbacks.
+                Err(_) => {
+                    code.starts_with("08")
+                        || code.starts_with("53")
+                        || code.starts_with("57")
+                        || matches!(&*code, "25006" | "40001" | "40P01")
+                }
+            },
+            None => false,
+        },
+        _ => false,
+    }
 }
 
 /// A signing key as stored: its private half sealed under the master key.
@@ -363,6 +413,39 @@ pub trait RegistrationStore {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
+/// Failed-login counters and per-address event windows, in the database so that every instance on it
+/// counts the same attempts. The rules that decide what a counter becomes live in
+/// `latchkey_core::throttle`.
+pub trait ThrottleStore {
+    /// Reads the counters of `keys` (a key never seen reads as `Counter::default()`) and replaces them
+    /// with what `update` returns, in one transaction holding their rows locked: concurrent updates of
+    /// a key, from any instance, happen one after the other. When `update` refuses, nothing is written.
+    fn update_counters<T, R, F>(
+        &self,
+        keys: &[ThrottleKey],
+        update: F,
+    ) -> impl Future<Output = Result<Result<T, R>, StoreError>> + Send
+    where
+        T: Send,
+        R: Send,
+        F: FnOnce(&[Counter]) -> Result<(Vec<Counter>, T), R> + Send;
+    /// Counts one event under `key` in the window that starts at `window_start`; returns how many the
+    /// window holds now, this one included.
+    fn count_event(
+        &self,
+        key: &ThrottleKey,
+        window_start: Timestamp,
+    ) -> impl Future<Output = Result<u32, StoreError>> + Send;
+    /// Deletes counters with nothing left to remember at `now` (last failure before `forget_before`, no
+    /// lock, nothing in flight) and windows that started before `windows_before`, in bounded batches.
+    fn prune_throttle(
+        &self,
+        forget_before: Timestamp,
+        now: Timestamp,
+        windows_before: Timestamp,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
 /// Liveness of the database itself, and the change counter caches watch.
 pub trait HealthStore {
     /// Runs a trivial query.
@@ -390,22 +473,144 @@ pub enum Store {
     Postgres(PgStore),
 }
 
+/// The `(version, checksum)` of every successfully applied migration on `$pool`; none when sqlx's table
+/// is missing. A macro: one body for two pool types, without sqlx's generic executor bounds.
+macro_rules! applied_migrations {
+    ($pool:expr, $has_table:expr) => {{
+        use sqlx::Row as _;
+        let pool = $pool;
+        if sqlx::query($has_table)
+            .fetch_optional(pool)
+            .await?
+            .is_none()
+        {
+            Vec::new()
+        } else {
+            sqlx::query(sql::APPLIED_MIGRATIONS)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(|row| Ok((row.try_get("version")?, row.try_get("checksum")?)))
+                .collect::<Result<Vec<(i64, Vec<u8>)>, StoreError>>()?
+        }
+    }};
+}
+
+/// Pool settings: `[database]` in the configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// Most connections one process opens: PostgreSQL connections; on SQLite, readers (at most 4) beside
+    /// the one writer.
+    pub max_connections: u32,
+    /// Longest one statement may run on PostgreSQL before the server cancels it; on SQLite, how long a
+    /// write waits for another process to release the file.
+    pub statement_timeout: Duration,
+    /// Longest a request waits for a connection; after that the database counts as unavailable.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            max_connections: 16,
+            statement_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
 impl Store {
-    /// Opens the database named by `url` and runs pending migrations.
+    /// Opens the database named by `url` with default pool settings and runs pending migrations.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        let store = Store::open(url, &ConnectOptions::default()).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Opens the database named by `url` without touching its schema.
     ///
     /// `postgres://` and `postgresql://` URLs select PostgreSQL; `sqlite:` URLs and plain file paths select
     /// SQLite (the file is created if missing).
-    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+    pub async fn open(url: &str, options: &ConnectOptions) -> Result<Store, StoreError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Store::Postgres(PgStore::connect(url).await?))
+            Ok(Store::Postgres(PgStore::open(url, options).await?))
         } else if url.starts_with("sqlite:") || !url.contains("://") {
-            Ok(Store::Sqlite(SqliteStore::connect(url).await?))
+            Ok(Store::Sqlite(SqliteStore::open(url, options).await?))
         } else {
             Err(StoreError::UnsupportedUrl(format!(
                 "unsupported database URL scheme in `{}` (expected sqlite:PATH or postgres://...)",
                 url.split("://").next().unwrap_or(url)
             )))
         }
+    }
+
+    /// Applies the migrations the database lacks (on PostgreSQL under an advisory lock, so instances
+    /// starting together migrate once); returns how many were pending when it looked.
+    pub async fn migrate(&self) -> Result<usize, StoreError> {
+        let pending = self.schema().await?.pending.len();
+        match self {
+            Store::Sqlite(s) => SqliteStore::migrator().run(s.write_pool()).await?,
+            Store::Postgres(p) => PgStore::migrator().run(p.pool()).await?,
+        }
+        Ok(pending)
+    }
+
+    /// Where the database's schema stands against this build's migrations.
+    pub async fn schema(&self) -> Result<SchemaStatus, StoreError> {
+        let (migrator, applied) = match self {
+            Store::Sqlite(s) => (
+                SqliteStore::migrator(),
+                applied_migrations!(s.write_pool(), sql::SQLITE_HAS_MIGRATIONS),
+            ),
+            Store::Postgres(p) => (
+                PgStore::migrator(),
+                applied_migrations!(p.pool(), sql::POSTGRES_HAS_MIGRATIONS),
+            ),
+        };
+        let mut status = SchemaStatus::default();
+        for migration in migrator.iter() {
+            match applied.iter().find(|(v, _)| *v == migration.version) {
+                None => status.pending.push(format!(
+                    "{:04}_{}",
+                    migration.version, migration.description
+                )),
+                Some((_, checksum)) if *checksum != *migration.checksum => {
+                    status.modified.push(migration.version);
+                }
+                Some(_) => {}
+            }
+        }
+        status.unknown = applied
+            .iter()
+            .map(|(v, _)| *v)
+            .filter(|v| !migrator.version_exists(*v))
+            .collect();
+        Ok(status)
+    }
+
+    /// Refuses a database whose schema is not exactly this build's, with a message saying what to do.
+    pub async fn check_schema(&self) -> Result<(), StoreError> {
+        let status = self.schema().await?;
+        if !status.pending.is_empty() {
+            return Err(StoreError::Schema(format!(
+                "the database is behind this build: {} migration(s) not applied ({}); run `latchkey migrate` first",
+                status.pending.len(),
+                status.pending.join(", ")
+            )));
+        }
+        if !status.unknown.is_empty() {
+            return Err(StoreError::Schema(format!(
+                "the database has migrations this build does not know ({}): it was migrated by a newer Latchkey",
+                join_versions(&status.unknown)
+            )));
+        }
+        if !status.modified.is_empty() {
+            return Err(StoreError::Schema(format!(
+                "migrations {} were changed after they were applied",
+                join_versions(&status.modified)
+            )));
+        }
+        Ok(())
     }
 
     /// Which backend this is, for logs.
@@ -423,6 +628,25 @@ impl Store {
             Store::Postgres(p) => p.pool().close().await,
         }
     }
+}
+
+/// Where a database's schema stands against this build's migrations.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SchemaStatus {
+    /// Migrations this build has and the database lacks, as `NNNN_name`.
+    pub pending: Vec<String>,
+    /// Versions applied to the database that this build does not have.
+    pub unknown: Vec<i64>,
+    /// Versions applied with different contents than this build's.
+    pub modified: Vec<i64>,
+}
+
+fn join_versions(versions: &[i64]) -> String {
+    versions
+        .iter()
+        .map(|v| format!("{v:04}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Forwards each trait method to the backend: one two-arm `match` per method, no boxing.
@@ -674,5 +898,35 @@ impl HealthStore for Store {
     }
     async fn versions(&self) -> Result<Versions, StoreError> {
         dispatch!(self.versions())
+    }
+}
+
+impl ThrottleStore for Store {
+    async fn update_counters<T, R, F>(
+        &self,
+        keys: &[ThrottleKey],
+        update: F,
+    ) -> Result<Result<T, R>, StoreError>
+    where
+        T: Send,
+        R: Send,
+        F: FnOnce(&[Counter]) -> Result<(Vec<Counter>, T), R> + Send,
+    {
+        dispatch!(self.update_counters(keys, update))
+    }
+    async fn count_event(
+        &self,
+        key: &ThrottleKey,
+        window_start: Timestamp,
+    ) -> Result<u32, StoreError> {
+        dispatch!(self.count_event(key, window_start))
+    }
+    async fn prune_throttle(
+        &self,
+        forget_before: Timestamp,
+        now: Timestamp,
+        windows_before: Timestamp,
+    ) -> Result<u64, StoreError> {
+        dispatch!(self.prune_throttle(forget_before, now, windows_before))
     }
 }

@@ -1,8 +1,10 @@
 //! The PostgreSQL backend, for several instances serving one issuer.
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use std::str::FromStr;
 
-use crate::StoreError;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use crate::{ConnectOptions, StoreError};
 
 /// Storage in a PostgreSQL database.
 #[derive(Clone, Debug)]
@@ -13,14 +15,18 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    /// Connects to `url` and runs pending migrations (under sqlx's advisory lock, so instances starting
-    /// together migrate once).
-    pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
+    /// Connects to `url` without migrating.
+    pub async fn open(url: &str, options: &ConnectOptions) -> Result<PgStore, StoreError> {
+        let timeout_ms = options.statement_timeout.as_millis().to_string();
+        // `statement_timeout` is set per connection at startup, so a runaway statement is cancelled by
+        // the server and its connection returns to the pool.
+        let connect =
+            PgConnectOptions::from_str(url)?.options([("statement_timeout", timeout_ms.as_str())]);
         let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .connect(url)
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
             .await?;
-        migrator().run(&pool).await?;
         Ok(PgStore {
             write: pool.clone(),
             pool,
@@ -29,6 +35,10 @@ impl PgStore {
 
     pub(crate) fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    pub(crate) fn migrator() -> Migrator {
+        migrator()
     }
 }
 
@@ -65,6 +75,11 @@ fn migrator() -> Migrator {
             include_str!("../migrations/postgres/0006_registration.sql"),
         ),
         (
+            10,
+            "shared_throttle",
+            include_str!("../migrations/postgres/0010_shared_throttle.sql"),
+        ),
+        (
             15,
             "user_attributes",
             include_str!("../migrations/postgres/0015_user_attributes.sql"),
@@ -86,3 +101,4 @@ crate::sql::impl_role_traits!(PgStore, sqlx::postgres::PgRow);
 crate::users::impl_user_traits!(super::PgStore, sqlx::postgres::PgRow);
 crate::grants::impl_grant_traits!(super::PgStore, sqlx::postgres::PgRow);
 crate::tokens::impl_token_traits!(super::PgStore, sqlx::postgres::PgRow);
+crate::throttle::impl_throttle_traits!(super::PgStore, sqlx::postgres::PgRow);

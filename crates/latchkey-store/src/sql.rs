@@ -24,6 +24,13 @@ pub(crate) fn migrator(migrations: &[(i64, &'static str, &'static str)]) -> Migr
     )
 }
 
+pub(crate) const SQLITE_HAS_MIGRATIONS: &str =
+    "SELECT 1 AS one FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'";
+pub(crate) const POSTGRES_HAS_MIGRATIONS: &str = "SELECT 1 AS one FROM pg_catalog.pg_tables \
+    WHERE tablename = '_sqlx_migrations' AND schemaname = current_schema()";
+pub(crate) const APPLIED_MIGRATIONS: &str =
+    "SELECT version, checksum FROM _sqlx_migrations WHERE success ORDER BY version";
+
 pub(crate) const INSERT_CLIENT: &str = "INSERT INTO clients \
     (client_id, name, auth_method, secret_hash, grant_types, scope, redirect_uris, created_at, \
     introspect_any, access_token_format, allowed_resources, registration_token_hash, activated_at, jwks, \

@@ -1,13 +1,12 @@
 //! The embedded SQLite backend: one file, WAL mode, migrations run at connect.
 use std::str::FromStr;
-use std::time::Duration;
 
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use crate::StoreError;
+use crate::{ConnectOptions, StoreError};
 
 /// Storage in an SQLite file.
 #[derive(Clone, Debug)]
@@ -21,29 +20,32 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating if missing) the database at `url` (`sqlite:PATH`, `sqlite://PATH` or a plain path)
-    /// and runs pending migrations.
-    pub async fn connect(url: &str) -> Result<SqliteStore, StoreError> {
+    /// without migrating it.
+    pub async fn open(url: &str, options: &ConnectOptions) -> Result<SqliteStore, StoreError> {
         let url = if url.starts_with("sqlite:") {
             url.to_owned()
         } else {
             format!("sqlite://{url}")
         };
-        let options = SqliteConnectOptions::from_str(&url)?
+        let connect = SqliteConnectOptions::from_str(&url)?
             .create_if_missing(true)
             // WAL lets readers (token requests) proceed while a writer (the CLI, a rotation) commits;
             // NORMAL is durable across application crashes in WAL mode and avoids an fsync per commit.
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5))
+            // SQLite has no statement timeout; the nearest thing is how long a write waits for another
+            // process (the CLI) to release the file.
+            .busy_timeout(options.statement_timeout)
             .foreign_keys(true);
         let write = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options.clone())
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect.clone())
             .await?;
-        migrator().run(&write).await?;
         let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
+            .max_connections(options.max_connections.clamp(1, 4))
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
             .await?;
         Ok(SqliteStore { pool, write })
     }
@@ -52,6 +54,14 @@ impl SqliteStore {
     pub(crate) async fn close(&self) {
         self.pool.close().await;
         self.write.close().await;
+    }
+
+    pub(crate) fn write_pool(&self) -> &SqlitePool {
+        &self.write
+    }
+
+    pub(crate) fn migrator() -> Migrator {
+        migrator()
     }
 }
 
@@ -88,6 +98,11 @@ fn migrator() -> Migrator {
             include_str!("../migrations/sqlite/0006_registration.sql"),
         ),
         (
+            10,
+            "shared_throttle",
+            include_str!("../migrations/sqlite/0010_shared_throttle.sql"),
+        ),
+        (
             15,
             "user_attributes",
             include_str!("../migrations/sqlite/0015_user_attributes.sql"),
@@ -109,3 +124,4 @@ crate::sql::impl_role_traits!(SqliteStore, sqlx::sqlite::SqliteRow);
 crate::users::impl_user_traits!(super::SqliteStore, sqlx::sqlite::SqliteRow);
 crate::grants::impl_grant_traits!(super::SqliteStore, sqlx::sqlite::SqliteRow);
 crate::tokens::impl_token_traits!(super::SqliteStore, sqlx::sqlite::SqliteRow);
+crate::throttle::impl_throttle_traits!(super::SqliteStore, sqlx::sqlite::SqliteRow);

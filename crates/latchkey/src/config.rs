@@ -17,6 +17,7 @@ mod http;
 mod logging;
 mod master_key;
 mod pages;
+mod policy;
 mod raw;
 mod registration;
 mod resources;
@@ -70,8 +71,8 @@ pub struct Config {
     pub dev: bool,
     /// Logging.
     pub log: LogConfig,
-    /// Configured scopes by name.
-    pub scopes: BTreeMap<String, ScopeConfig>,
+    /// Configured scopes by name, in the file's order.
+    pub scopes: indexmap::IndexMap<String, ScopeConfig>,
     /// What the server serves.
     pub settings: Settings,
     /// Shortest password `user add` and `user set-password` accept, in characters.
@@ -206,8 +207,14 @@ impl Config {
         let scopes = scopes::scopes(&raw.scopes, file)?;
         let registration = registration::registration(&raw.registration, file)?;
         let client_id_documents = registration::documents(&raw.client_id_metadata_documents, file)?;
-        let endpoints =
-            endpoints::endpoints(&raw.endpoints, file, &issuer, registration.is_some())?;
+        let server_policy = policy::policy(&raw.policy, file)?;
+        let endpoints = endpoints::endpoints(
+            &raw.endpoints,
+            file,
+            &issuer,
+            &server_policy,
+            registration.is_some(),
+        )?;
         let stylesheet_path = format!(
             "{}/assets/latchkey.css",
             endpoints
@@ -221,6 +228,7 @@ impl Config {
             file,
             issuer,
             endpoints,
+            server_policy,
             scopes
                 .iter()
                 .filter(|(_, s)| s.public)

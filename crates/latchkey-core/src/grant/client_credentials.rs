@@ -4,24 +4,40 @@ use crate::client::Client;
 use crate::grant::ClientCredentialsRequest;
 use crate::resource::{Resource, target};
 use crate::token::{IssuedAccessToken, TokenPolicy};
-use crate::types::{GrantType, Timestamp};
+use crate::types::{GrantType, ResourceUri, Timestamp};
 
 /// Decides the access token for an authenticated client. No refresh token: RFC 6749 §4.4.3 says one
 /// "SHOULD NOT be included", since the client can always authenticate again.
 ///
 /// `resource` is the configured resource the request named (`None` when it named none or an unknown one).
+/// `self_registered` is `RegistrationRules::client_credentials_resources`: whether a client that
+/// registered itself may use this grant, and for which resources.
+///
+/// # Security
+/// No person approves a machine token, so a client nobody vouches for (RFC 7591) gets one only when
+/// the operator opted in, and only for the resources the operator listed (H1). The rule is read at
+/// every request, so turning it off also stops clients registered before.
 pub fn client_credentials(
     client: &Client,
     req: &ClientCredentialsRequest,
     resource: Option<&Resource>,
+    self_registered: Option<&[ResourceUri]>,
     policy: &TokenPolicy,
     now: Timestamp,
 ) -> Result<IssuedAccessToken, OAuthError> {
+    let unauthorized =
+        || OAuthError::unauthorized_client("this client may not use the client_credentials grant");
     // RFC 6749 §4.4: "MUST only be used by confidential clients": a public client proves nothing.
     if client.is_public() || !client.grant_types.contains(&GrantType::ClientCredentials) {
-        return Err(OAuthError::unauthorized_client(
-            "this client may not use the client_credentials grant",
-        ));
+        return Err(unauthorized());
+    }
+    if client.policy.registration.is_some() {
+        let allowed = self_registered.ok_or_else(unauthorized)?;
+        if req.resource.as_ref().is_some_and(|r| !allowed.contains(r)) {
+            return Err(OAuthError::invalid_target(
+                "a self-registered client may not ask machine tokens for that resource",
+            ));
+        }
     }
     let scope = match &req.scope {
         None => client.scope.clone(),
@@ -102,6 +118,7 @@ mod tests {
             &client(&[GrantType::ClientCredentials], "read write"),
             &request(Some("read")),
             None,
+            None,
             &policy(),
             Timestamp(1000),
         )
@@ -125,6 +142,7 @@ mod tests {
             &client(&[GrantType::ClientCredentials], "read write"),
             &request(None),
             None,
+            None,
             &policy(),
             Timestamp(0),
         )
@@ -138,12 +156,56 @@ mod tests {
             &client(&[GrantType::ClientCredentials], "read"),
             &request(Some("read admin")),
             None,
+            None,
             &policy(),
             Timestamp(0),
         )
         .unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidScope);
-        assert!(err.description.contains("admin"));
+        assert!(err.description().contains("admin"));
+    }
+
+    #[test]
+    fn h1_self_registered_machine_clients_reach_only_listed_resources() {
+        let mut c = client(&[GrantType::ClientCredentials], "read");
+        c.policy.registration = Some(crate::client::DynamicRegistration {
+            token_hash: ClientSecret::generate().hash(),
+            activated_at: None,
+        });
+        let billing = ResourceUri::parse("https://billing.example/").unwrap();
+        let api = Resource {
+            uri: billing.clone(),
+            scopes: Scope::default(),
+            format: None,
+            access_token_ttl: None,
+        };
+        let named = ClientCredentialsRequest {
+            scope: None,
+            resource: Some(billing.clone()),
+        };
+        let err = client_credentials(&c, &request(None), None, None, &policy(), Timestamp(0))
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::UnauthorizedClient, "not opted in");
+        let default_only =
+            client_credentials(&c, &request(None), None, Some(&[]), &policy(), Timestamp(0))
+                .unwrap();
+        assert_eq!(default_only.claims.aud, "https://api.example.com");
+        let err = client_credentials(&c, &named, Some(&api), Some(&[]), &policy(), Timestamp(0))
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidTarget);
+        let listed = client_credentials(
+            &c,
+            &named,
+            Some(&api),
+            Some(std::slice::from_ref(&billing)),
+            &policy(),
+            Timestamp(0),
+        )
+        .unwrap();
+        assert_eq!(listed.claims.aud, "https://billing.example/");
+        // An operator's client is not narrowed.
+        c.policy.registration = None;
+        assert!(client_credentials(&c, &named, Some(&api), None, &policy(), Timestamp(0)).is_ok());
     }
 
     #[test]
@@ -151,6 +213,7 @@ mod tests {
         let err = client_credentials(
             &client(&[], "read"),
             &request(None),
+            None,
             None,
             &policy(),
             Timestamp(0),

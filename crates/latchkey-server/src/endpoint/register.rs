@@ -11,10 +11,10 @@ use latchkey_core::OAuthError;
 use latchkey_core::client::{Client, ClientAuth, ClientPolicy, DynamicRegistration};
 use latchkey_core::registration::{self, ClientMetadata, Registration};
 use latchkey_core::secret::{ClientSecret, SecretHash};
-use latchkey_core::types::{AuthMethod, ClientId, Scope};
+use latchkey_core::types::{AuthMethod, ClientId};
 use latchkey_store::{ClientStore, RegistrationStore};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Scheme};
 use crate::router::path_of;
 use crate::state::{AppState, RegistrationPolicy};
 
@@ -33,6 +33,13 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// The challenge a 401 carries: Bearer, when the request sent an `Authorization` header at all.
+fn challenge(headers: &HeaderMap) -> Option<Scheme> {
+    headers
+        .contains_key(header::AUTHORIZATION)
+        .then_some(Scheme::Bearer)
+}
+
 fn json_body(headers: &HeaderMap, body: &[u8]) -> Result<ClientMetadata, ApiError> {
     let json = headers
         .get(header::CONTENT_TYPE)
@@ -42,17 +49,6 @@ fn json_body(headers: &HeaderMap, body: &[u8]) -> Result<ClientMetadata, ApiErro
         return Err(OAuthError::invalid_request("the body must be application/json").into());
     }
     Ok(ClientMetadata::from_json(body)?)
-}
-
-fn rules(app: &AppState) -> (Option<Scope>, Scope) {
-    let configured = &app.settings().features.scopes_supported;
-    let all: Option<Scope> = (!app.settings().configured_scopes.is_empty())
-        .then(|| app.settings().configured_scopes.clone());
-    let default = configured
-        .iter()
-        .filter_map(|s| latchkey_core::types::ScopeToken::parse(s.clone()).ok())
-        .collect();
-    (all, default)
 }
 
 fn client_uri(app: &AppState, id: &ClientId) -> String {
@@ -97,13 +93,12 @@ pub(crate) async fn register(
             None => false,
         };
         if !valid {
-            return Err(OAuthError::invalid_token(
+            return Err(ApiError::from(OAuthError::invalid_token(
                 "registration requires a valid initial access token",
-            )
-            .into());
+            ))
+            .challenging(challenge(&headers)));
         }
     }
-    let (scopes, default_scope) = rules(&app);
     let Registration {
         name,
         method,
@@ -112,7 +107,7 @@ pub(crate) async fn register(
         scope,
         jwks,
         jwks_uri,
-    } = json_body(&headers, &body)?.validate(scopes.as_ref(), &default_scope)?;
+    } = json_body(&headers, &body)?.validate(&app.settings().registration_rules())?;
     let client_id = ClientId::generate();
     let secret = method.uses_secret().then(ClientSecret::generate);
     let registration_token = ClientSecret::generate();
@@ -139,6 +134,8 @@ pub(crate) async fn register(
         },
         client_id,
     };
+    // The server's policy (grant types, auth methods) bounds what a client may register.
+    app.settings().features.check_client(&client)?;
     app.store().insert_client(&client).await?;
     let mut body = registration::describe(&client, &client_uri(&app, &client.client_id));
     body["registration_access_token"] = registration_token.expose().into();
@@ -157,6 +154,7 @@ async fn managed(app: &AppState, id: &str, headers: &HeaderMap) -> Result<Client
         ApiError::from(OAuthError::invalid_token(
             "the registration access token is not valid for this client",
         ))
+        .challenging(challenge(headers))
     };
     let token = bearer(headers).ok_or_else(denied)?;
     let id = ClientId::parse(id).map_err(|_| denied())?;
@@ -194,8 +192,7 @@ pub(crate) async fn update(
             OAuthError::invalid_request("client_id in the body must match the client").into(),
         );
     }
-    let (scopes, default_scope) = rules(&app);
-    let r = metadata.validate(scopes.as_ref(), &default_scope)?;
+    let r = metadata.validate(&app.settings().registration_rules())?;
     if r.method != client.auth.method() {
         return Err(OAuthError::invalid_client_metadata(
             "token_endpoint_auth_method cannot change; register a new client instead",
@@ -218,6 +215,7 @@ pub(crate) async fn update(
         redirect_uris: r.redirect_uris,
         ..client
     };
+    app.settings().features.check_client(&updated)?;
     app.store().update_client_metadata(&updated).await?;
     app.registry().invalidate();
     Ok(no_store(

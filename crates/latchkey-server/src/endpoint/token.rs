@@ -5,13 +5,14 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use latchkey_core::OAuthError;
 use latchkey_core::grant::token_exchange::ACCESS_TOKEN_TYPE;
-use latchkey_core::grant::{self, TokenRequest};
+use latchkey_core::grant::{self, Grant, TokenRequest};
 use latchkey_core::token::IssuedTokens;
+use latchkey_core::types::Timestamp;
 use latchkey_store::{GrantStore, Redemption, RegistrationStore, TokenStore};
 use serde::Serialize;
 
 use crate::error::ApiError;
-use crate::extract::client_auth::AuthenticatedClient;
+use crate::extract::client_auth::{AuthenticatedClient, TokenEndpoint};
 use crate::state::AppState;
 use crate::tokens;
 
@@ -44,42 +45,66 @@ impl IntoResponse for TokenResponse {
     }
 }
 
+/// What a presented code or refresh token (`what`) yields: the record and its grant when fresh.
+///
+/// # Security
+/// One rule for both: a code or refresh token that comes back after it was used means two parties
+/// hold it, and the server cannot tell which is the attacker, so the whole grant is revoked with every
+/// token issued from it (RFC 6749 §4.1.2 for codes, OAuth 2.1 §4.3.1 for rotated refresh tokens).
+async fn redeem<T>(
+    app: &AppState,
+    redemption: Redemption<T>,
+    what: &str,
+    now: Timestamp,
+) -> Result<(T, Grant), ApiError> {
+    match redemption {
+        Redemption::Fresh(record, grant) => Ok((record, grant)),
+        Redemption::Reused(grant_id) => {
+            app.store().revoke_grant(&grant_id, now).await?;
+            app.registry().revoked();
+            Err(OAuthError::invalid_grant(format!(
+                "the {what} was already used; its grant and the tokens issued from it are revoked"
+            ))
+            .into())
+        }
+        Redemption::Unknown => {
+            Err(OAuthError::invalid_grant(format!("the {what} is invalid")).into())
+        }
+    }
+}
+
 pub(crate) async fn token(
     State(app): State<AppState>,
-    AuthenticatedClient { client, params }: AuthenticatedClient,
+    AuthenticatedClient { client, params, .. }: AuthenticatedClient<TokenEndpoint>,
 ) -> Result<TokenResponse, ApiError> {
     let now = app.clock().now();
     let policy = &app.settings().policy;
     let store = app.store();
     let mut grant_id = None;
     let mut issued_token_type = None;
-    let issued = match TokenRequest::parse(&params)? {
+    let issued = match TokenRequest::parse(&params, &app.settings().features.grant_types)? {
         TokenRequest::ClientCredentials(req) => {
             // A JWT needs nothing written: this path reads at most the resource.
             let resource = tokens::find_resource(&app, req.resource.as_ref()).await?;
-            let access = grant::client_credentials(&client, &req, resource.as_ref(), policy, now)?;
+            let access = grant::client_credentials(
+                &client,
+                &req,
+                resource.as_ref(),
+                app.settings()
+                    .registration
+                    .as_ref()
+                    .and_then(|r| r.client_credentials_resources.as_deref()),
+                policy,
+                now,
+            )?;
             IssuedTokens {
                 access,
                 refresh: None,
             }
         }
         TokenRequest::AuthorizationCode(req) => {
-            let (code, grant) = match store.consume_code(&req.code, now).await? {
-                Redemption::Fresh(code, grant) => (code, grant),
-                Redemption::Reused(grant_id) => {
-                    // RFC 6749 §4.1.2: a code used twice means someone else has it; revoke what
-                    // the first use produced.
-                    store.revoke_grant(&grant_id, now).await?;
-                    app.registry().revoked();
-                    return Err(OAuthError::invalid_grant(
-                        "the code was already used; tokens issued from it are revoked",
-                    )
-                    .into());
-                }
-                Redemption::Unknown => {
-                    return Err(OAuthError::invalid_grant("the code is invalid").into());
-                }
-            };
+            let (code, grant) =
+                redeem(&app, store.consume_code(&req.code, now).await?, "code", now).await?;
             let resource = tokens::find_resource(&app, grant.resource.as_ref()).await?;
             let issued = grant::authorization_code(
                 &client,
@@ -94,22 +119,13 @@ pub(crate) async fn token(
             issued
         }
         TokenRequest::RefreshToken(req) => {
-            let (record, grant) = match store.use_refresh_token(&req.refresh_token, now).await? {
-                Redemption::Fresh(record, grant) => (record, grant),
-                Redemption::Reused(grant_id) => {
-                    // OAuth 2.1 §4.3.1: a rotated-out refresh token came back, so one of its two
-                    // holders is an attacker; end the whole family.
-                    store.revoke_grant(&grant_id, now).await?;
-                    app.registry().revoked();
-                    return Err(OAuthError::invalid_grant(
-                        "the refresh token was already used; its grant is revoked",
-                    )
-                    .into());
-                }
-                Redemption::Unknown => {
-                    return Err(OAuthError::invalid_grant("the refresh token is invalid").into());
-                }
-            };
+            let (record, grant) = redeem(
+                &app,
+                store.use_refresh_token(&req.refresh_token, now).await?,
+                "refresh token",
+                now,
+            )
+            .await?;
             let resource = tokens::find_resource(&app, grant.resource.as_ref()).await?;
             let issued = grant::refresh_token(
                 &client,

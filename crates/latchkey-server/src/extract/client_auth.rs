@@ -1,108 +1,161 @@
 //! `AuthenticatedClient`: the one client-authentication step every endpoint that authenticates
-//! clients uses (RFC 6749 §2.3), reading the `Authorization` header and the form together.
+//! clients uses (RFC 6749 §2.3), reading the `Authorization` header and the form together. The type
+//! parameter names the endpoint, whose accepted methods (the server's policy) are checked first.
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
 use latchkey_core::OAuthError;
 use latchkey_core::client::{Client, ClientAuth};
 use latchkey_core::client_auth::{
-    AssertionContext, Authenticated, authenticate, parse_credentials,
+    AssertionContext, Authenticated, authenticate, check_method, parse_credentials,
 };
+use latchkey_core::metadata::Features;
 use latchkey_core::params::Params;
 use latchkey_core::types::AuthMethod;
 use latchkey_store::RegistrationStore;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Scheme};
 use crate::extract::form::OAuthForm;
 use crate::registry::LookupError;
 use crate::state::AppState;
 
-/// An authenticated client and the rest of its request's parameters (credentials removed).
-pub(crate) struct AuthenticatedClient {
-    pub(crate) client: Arc<Client>,
-    pub(crate) params: Params,
+/// An endpoint that authenticates clients, and the methods the server accepts there.
+pub(crate) trait ClientEndpoint {
+    fn accepted(features: &Features) -> &[AuthMethod];
 }
 
-impl FromRequest<AppState> for AuthenticatedClient {
+/// `token_endpoint_auth_methods_supported`.
+pub(crate) struct TokenEndpoint;
+/// `introspection_endpoint_auth_methods_supported`.
+pub(crate) struct IntrospectionEndpoint;
+/// `revocation_endpoint_auth_methods_supported`.
+pub(crate) struct RevocationEndpoint;
+
+impl ClientEndpoint for TokenEndpoint {
+    fn accepted(features: &Features) -> &[AuthMethod] {
+        &features.token_endpoint_auth_methods
+    }
+}
+
+impl ClientEndpoint for IntrospectionEndpoint {
+    fn accepted(features: &Features) -> &[AuthMethod] {
+        &features.introspection_endpoint_auth_methods
+    }
+}
+
+impl ClientEndpoint for RevocationEndpoint {
+    fn accepted(features: &Features) -> &[AuthMethod] {
+        &features.revocation_endpoint_auth_methods
+    }
+}
+
+/// An authenticated client and the rest of its request's parameters (credentials removed).
+pub(crate) struct AuthenticatedClient<E> {
+    pub(crate) client: Arc<Client>,
+    pub(crate) params: Params,
+    pub(crate) endpoint: PhantomData<E>,
+}
+
+impl<E: ClientEndpoint> FromRequest<AppState> for AuthenticatedClient<E> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let authorization = match req.headers().get(header::AUTHORIZATION) {
-            None => None,
-            Some(value) => Some(
-                value
-                    .to_str()
-                    .map_err(|_| {
-                        OAuthError::invalid_client("the Authorization header is not valid ASCII")
-                    })?
-                    .to_owned(),
-            ),
-        };
-        let OAuthForm(mut params) = OAuthForm::from_request(req, state).await?;
-        let presented = parse_credentials(authorization.as_deref(), &mut params)?;
-        let registered = match state.registry().find(state, &presented.client_id).await {
-            Ok(found) => found,
-            Err(LookupError::Store(e)) => return Err(e.into()),
-            // An unusable metadata document authenticates nobody.
-            Err(LookupError::Document(why)) => {
-                return Err(OAuthError::invalid_client(format!(
-                    "the client's metadata document is not usable: {why}"
-                ))
-                .into());
-            }
-        };
-        // A client that publishes its keys at a jwks_uri: fetch them (through the safe fetcher, cached)
-        // and authenticate against them, only when it actually presents an assertion.
-        let registered = match registered {
-            Some(client) => match &client.auth {
-                ClientAuth::PrivateKeyJwt {
-                    jwks_uri: Some(uri),
-                    ..
-                } if presented.method == AuthMethod::PrivateKeyJwt => {
-                    let keys = state.registry().key_set(state, uri).await.map_err(|why| {
-                        OAuthError::invalid_client(format!(
-                            "the client's jwks_uri could not be used: {why}"
-                        ))
-                    })?;
-                    let mut with_keys = (*client).clone();
-                    with_keys.auth = ClientAuth::PrivateKeyJwt {
-                        jwks: keys,
-                        jwks_uri: Some(uri.clone()),
-                    };
-                    Some(Arc::new(with_keys))
-                }
-                _ => Some(client),
-            },
-            None => None,
-        };
-        // RFC 7523 §3: `aud` identifies this server: its issuer or one of its endpoint URLs.
-        let features = &state.settings().features;
-        let endpoints = &features.endpoints;
-        let mut audiences = vec![features.issuer.as_str(), endpoints.token.as_str()];
-        audiences.extend(endpoints.introspection.as_deref());
-        audiences.extend(endpoints.revocation.as_deref());
-        let now = state.clock().now();
-        let context = AssertionContext {
-            audiences: &audiences,
-            now,
-        };
-        let Authenticated {
-            client,
-            assertion_jti,
-        } = authenticate(registered, &presented, &context)?;
-        if let Some((jti, exp)) = assertion_jti {
-            // Persisted until the assertion expires, so a replay is refused by every instance.
-            let first_use = state
-                .store()
-                .record_assertion(&client.client_id, &jti, exp)
-                .await?;
-            if !first_use {
-                return Err(OAuthError::invalid_client(
-                    "client_assertion was already used (jti replayed)",
-                )
-                .into());
-            }
-        }
-        Ok(AuthenticatedClient { client, params })
+        // Whatever scheme the header named, Basic is the one this endpoint takes (RFC 6749 §5.2).
+        let scheme = req
+            .headers()
+            .contains_key(header::AUTHORIZATION)
+            .then_some(Scheme::Basic);
+        authenticate_request::<E>(req, state)
+            .await
+            .map_err(|e| e.challenging(scheme))
     }
+}
+
+async fn authenticate_request<E: ClientEndpoint>(
+    req: Request,
+    state: &AppState,
+) -> Result<AuthenticatedClient<E>, ApiError> {
+    let authorization = match req.headers().get(header::AUTHORIZATION) {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .map_err(|_| {
+                    OAuthError::invalid_client("the Authorization header is not valid ASCII")
+                })?
+                .to_owned(),
+        ),
+    };
+    let OAuthForm(mut params) = OAuthForm::from_request(req, state).await?;
+    let presented = parse_credentials(authorization.as_deref(), &mut params)?;
+    check_method(&presented, E::accepted(&state.settings().features))?;
+    let registered = match state.registry().find(state, &presented.client_id).await {
+        Ok(found) => found,
+        Err(LookupError::Store(e)) => return Err(e.into()),
+        // An unusable metadata document authenticates nobody.
+        Err(LookupError::Document(why)) => {
+            return Err(OAuthError::invalid_client(format!(
+                "the client's metadata document is not usable: {why}"
+            ))
+            .into());
+        }
+    };
+    // A client that publishes its keys at a jwks_uri: fetch them (through the safe fetcher, cached)
+    // and authenticate against them, only when it actually presents an assertion.
+    let registered = match registered {
+        Some(client) => match &client.auth {
+            ClientAuth::PrivateKeyJwt {
+                jwks_uri: Some(uri),
+                ..
+            } if presented.method == AuthMethod::PrivateKeyJwt => {
+                let keys = state.registry().key_set(state, uri).await.map_err(|why| {
+                    OAuthError::invalid_client(format!(
+                        "the client's jwks_uri could not be used: {why}"
+                    ))
+                })?;
+                let mut with_keys = (*client).clone();
+                with_keys.auth = ClientAuth::PrivateKeyJwt {
+                    jwks: keys,
+                    jwks_uri: Some(uri.clone()),
+                };
+                Some(Arc::new(with_keys))
+            }
+            _ => Some(client),
+        },
+        None => None,
+    };
+    // RFC 7523 §3: `aud` identifies this server: its issuer or one of its endpoint URLs.
+    let features = &state.settings().features;
+    let endpoints = &features.endpoints;
+    let mut audiences = vec![features.issuer.as_str(), endpoints.token.as_str()];
+    audiences.extend(endpoints.introspection.as_deref());
+    audiences.extend(endpoints.revocation.as_deref());
+    let now = state.clock().now();
+    let context = AssertionContext {
+        audiences: &audiences,
+        now,
+    };
+    let Authenticated {
+        client,
+        assertion_jti,
+    } = authenticate(registered, &presented, &context)?;
+    if let Some((jti, exp)) = assertion_jti {
+        // Persisted until the assertion expires, so a replay is refused by every instance.
+        let first_use = state
+            .store()
+            .record_assertion(&client.client_id, &jti, exp)
+            .await?;
+        if !first_use {
+            return Err(OAuthError::invalid_client(
+                "client_assertion was already used (jti replayed)",
+            )
+            .into());
+        }
+    }
+    Ok(AuthenticatedClient {
+        client,
+        params,
+        endpoint: PhantomData,
+    })
 }

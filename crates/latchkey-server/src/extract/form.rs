@@ -27,11 +27,12 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
             )
             .into());
         }
+        // axum's rejection text is not ours to echo (and may leave RFC 6749 §5.2's character set).
         let body = Bytes::from_request(req, state).await.map_err(|rejection| {
-            OAuthError::invalid_request(format!(
-                "the request body could not be read: {}",
-                rejection.body_text()
-            ))
+            OAuthError::invalid_request(match rejection.status().as_u16() {
+                413 => "the request body is too large",
+                _ => "the request body could not be read",
+            })
         })?;
         Ok(OAuthForm(Params::parse_urlencoded(&body)?))
     }

@@ -5,6 +5,8 @@
 mod clients;
 mod grants;
 mod keys;
+mod schema;
+mod throttle;
 mod tokens;
 mod users;
 

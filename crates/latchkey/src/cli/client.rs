@@ -210,7 +210,7 @@ fn build_client(config: &Config, args: CreateArgs) -> Result<(Client, Option<Cli
             "--grant-type: refresh_token is only issued with authorization_code; add --grant-type authorization_code"
         );
     }
-    let scope = Scope::parse(scope).map_err(|e| anyhow!("--scope: {}", e.description))?;
+    let scope = Scope::parse(scope).map_err(|e| anyhow!("--scope: {}", e.description()))?;
     if !config.scopes.is_empty() {
         let unknown: Vec<_> = scope
             .iter()
@@ -256,6 +256,12 @@ fn build_client(config: &Config, args: CreateArgs) -> Result<(Client, Option<Cli
         created_at: latchkey_server::clock::Clock.now(),
         policy,
     };
+    config.settings.features.check_client(&client).map_err(|e| {
+        anyhow!(
+            "{}; see policy.grant_types and policy.token_endpoint_auth_methods in the configuration",
+            e.description()
+        )
+    })?;
     Ok((client, secret))
 }
 

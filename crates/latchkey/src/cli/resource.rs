@@ -152,7 +152,7 @@ async fn dispatch(
             }
         }
         ResourceCommand::Delete { uri } => {
-            let uri = ResourceUri::parse(&uri).map_err(|e| anyhow!("uri: {}", e.description))?;
+            let uri = ResourceUri::parse(&uri).map_err(|e| anyhow!("uri: {}", e.description()))?;
             if config.settings.resources.contains_key(&uri) {
                 bail!(
                     "resource `{}` is defined in the configuration file; remove it there",

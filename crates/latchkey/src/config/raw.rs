@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -26,7 +27,10 @@ pub struct RawConfig {
     #[serde(default)]
     pub(crate) metadata: RawMetadata,
     #[serde(default)]
-    pub(crate) scopes: BTreeMap<String, RawScope>,
+    pub(crate) policy: RawPolicy,
+    /// In the file's order: `scopes_supported` is published in it.
+    #[serde(default)]
+    pub(crate) scopes: IndexMap<String, RawScope>,
     #[serde(default)]
     pub(crate) log: RawLog,
     #[serde(default)]
@@ -71,6 +75,8 @@ pub(crate) struct RawRegistration {
     pub(crate) policy: Option<String>,
     pub(crate) rate_limit: Option<u32>,
     pub(crate) unused_client_ttl: Option<String>,
+    pub(crate) allow_client_credentials: Option<bool>,
+    pub(crate) client_credentials_resources: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -138,6 +144,7 @@ pub(crate) struct RawHttp {
     #[serde(default)]
     pub(crate) trusted_proxies: Vec<String>,
     pub(crate) forwarded_header: Option<String>,
+    pub(crate) error_shape: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -160,7 +167,22 @@ pub(crate) struct RawMetadata {
     pub(crate) op_tos_uri: Option<String>,
     pub(crate) ui_locales_supported: Option<Vec<String>>,
     #[serde(default)]
+    pub(crate) member_order: Vec<String>,
+    #[serde(default)]
     pub(crate) extra: Map<String, Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPolicy {
+    pub(crate) grant_types: Option<Vec<String>>,
+    pub(crate) token_endpoint_auth_methods: Option<Vec<String>>,
+    pub(crate) introspection: Option<bool>,
+    pub(crate) introspection_endpoint_auth_methods: Option<Vec<String>>,
+    pub(crate) revocation: Option<bool>,
+    pub(crate) revocation_endpoint_auth_methods: Option<Vec<String>>,
+    pub(crate) code_challenge_methods: Option<Vec<String>>,
+    pub(crate) response_types: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -2,6 +2,7 @@
 //! create come to exist, and the one outbound fetcher their documents and keys are read through.
 use std::time::Duration;
 
+use latchkey_core::resource::Resource;
 use latchkey_server::fetch::FetchSettings;
 use latchkey_server::state::{DocumentSettings, RegistrationPolicy, RegistrationSettings};
 
@@ -26,8 +27,27 @@ pub(crate) fn registration(
             ));
         }
     };
+    let resources = raw
+        .client_credentials_resources
+        .iter()
+        .flatten()
+        .map(|uri| {
+            Resource::parse_identifier(uri).map_err(|e| s.error("client_credentials_resources", e))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let client_credentials_resources = match raw.allow_client_credentials {
+        Some(true) => Some(resources),
+        _ if !resources.is_empty() => {
+            return Err(s.error(
+                "client_credentials_resources",
+                "needs allow_client_credentials = true",
+            ));
+        }
+        _ => None,
+    };
     Ok(Some(RegistrationSettings {
         policy,
+        client_credentials_resources,
         rate_limit: match raw.rate_limit.unwrap_or(20) {
             0 => return Err(s.error("rate_limit", "must be at least 1 per minute")),
             n => n,

@@ -43,7 +43,7 @@ server_test!(
     a_registered_key_authenticates_and_every_broken_assertion_is_refused,
     |db: TestDatabase| async move {
         let server = TestServer::builder()
-            .toml("[registration]\npolicy = \"open\"")
+            .toml("[registration]\npolicy = \"open\"\nallow_client_credentials = true")
             .start(&db)
             .await;
         let doc = server.metadata().await;
@@ -134,6 +134,12 @@ server_test!(
         ] {
             let response = token_with(&server, &jwt).await;
             assert_eq!(response.status(), 401, "{why}");
+            // RFC 6749 §5.2: no Authorization header, so no challenge (oauth4webapi reads one as
+            // an HTTP-auth prompt and hides the error).
+            assert!(
+                response.headers().get("www-authenticate").is_none(),
+                "{why}"
+            );
             let body: Value = response.json().await.unwrap();
             assert_eq!(body["error"], "invalid_client", "{why}");
         }

@@ -665,3 +665,43 @@ server_test!(
         assert!(page.body.contains("Sign in"));
     }
 );
+
+server_test!(
+    interop_a_state_that_is_not_utf8_is_refused_never_decoded_lossily,
+    |db: TestDatabase| async move {
+        let flow = setup(&db, "", AuthMethod::None).await;
+        let mut browser = Browser::new();
+        // Client and redirect trusted: the error goes back, without the undecodable state.
+        let url = flow.authorize_url(&[("state", "")]) + "&state=%FF%FE";
+        let page = browser.get(&url).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let sent = page.redirect_params();
+        assert_eq!(sent["error"], "invalid_request");
+        assert!(!sent.contains_key("state"));
+        assert!(sent["error_description"].contains("state"));
+        // The redirect URI itself broken: an error page, nothing redirected.
+        let url = flow.authorize_url(&[("redirect_uri", "")])
+            + "&redirect_uri=https%3A%2F%2Fapp.example%2F%FF";
+        let page = browser.get(&url).await;
+        assert_eq!(page.status, 400);
+        assert!(page.body.contains("invalid_request"));
+        // Forms too: the token endpoint refuses, as JSON.
+        let response = flow
+            .server
+            .http
+            .post(format!("{}/token", flow.server.issuer))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "grant_type=authorization_code&code=%FF%FE&client_id={}",
+                flow.client.id
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            error_of(response).await,
+            (400, "invalid_request".to_owned())
+        );
+        flow.server.stop().await;
+    }
+);

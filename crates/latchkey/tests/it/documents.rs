@@ -293,7 +293,7 @@ async fn jwks_uri_client(
     .await;
     let server = TestServer::builder()
         .toml(&format!(
-            "[registration]\npolicy = \"open\"\n[fetch]\nallow_loopback = {allow_loopback}\nextra_roots_file = \"{}\"",
+            "[registration]\npolicy = \"open\"\nallow_client_credentials = true\n[fetch]\nallow_loopback = {allow_loopback}\nextra_roots_file = \"{}\"",
             https.ca_file.display()
         ))
         .start(db)

@@ -114,13 +114,16 @@ server_test!(
     }
 );
 
+/// Open registration with machine clients allowed, for the default audience and one listed resource.
+const MACHINES: &str = "[registration]\npolicy = \"open\"\nrate_limit = 50\nallow_client_credentials = true\nclient_credentials_resources = [\"https://billing.example/\"]\n[scopes.read]\n[scopes.write]\n[scopes.internal]\npublic = false\n[resources.\"https://billing.example/\"]\n[resources.\"https://payroll.example/\"]";
+
 server_test!(
     a_registered_confidential_client_gets_a_secret_and_tokens,
     |db: TestDatabase| async move {
-        let server = TestServer::builder().toml(OPEN).start(&db).await;
+        let server = TestServer::builder().toml(MACHINES).start(&db).await;
         let registered: Value = server
             .register(
-                json!({"grant_types": ["client_credentials"], "scope": "read internal"}),
+                json!({"grant_types": ["client_credentials"], "scope": "read"}),
                 None,
             )
             .await
@@ -145,7 +148,132 @@ server_test!(
             .await;
         assert_eq!(response.status(), 200);
         let body: Value = response.json().await.unwrap();
-        assert_eq!(body["scope"], "internal read");
+        assert_eq!(body["scope"], "read");
+        server.stop().await;
+    }
+);
+
+server_test!(
+    h1_open_registration_cannot_obtain_unpublished_scopes,
+    |db: TestDatabase| async move {
+        let server = TestServer::builder().toml(MACHINES).start(&db).await;
+        let response = server
+            .register(
+                json!({"grant_types": ["client_credentials"], "scope": "read internal"}),
+                None,
+            )
+            .await;
+        assert_eq!(
+            error_of(response).await,
+            (400, "invalid_client_metadata".into()),
+            "`internal` is configured but not in scopes_supported"
+        );
+        server.stop().await;
+        // With no scopes configured at all, a self-registered client gets none.
+        let bare = TestServer::builder()
+            .toml("[registration]\npolicy = \"open\"")
+            .start(&db)
+            .await;
+        let response = bare
+            .register(
+                json!({"redirect_uris": ["https://a.example/cb"], "scope": "admin billing:write"}),
+                None,
+            )
+            .await;
+        assert_eq!(
+            error_of(response).await,
+            (400, "invalid_client_metadata".into())
+        );
+        let registered: Value = bare
+            .register(json!({"redirect_uris": ["https://a.example/cb"]}), None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(registered["scope"], "");
+        bare.stop().await;
+    }
+);
+
+server_test!(
+    h1_client_credentials_is_self_registrable_only_when_allowed_and_only_for_listed_resources,
+    |db: TestDatabase| async move {
+        let server = TestServer::builder().toml(OPEN).start(&db).await;
+        let response = server
+            .register(json!({"grant_types": ["client_credentials"]}), None)
+            .await;
+        assert_eq!(
+            error_of(response).await,
+            (400, "invalid_client_metadata".into())
+        );
+        server.stop().await;
+
+        let server = TestServer::builder().toml(MACHINES).start(&db).await;
+        let registered: Value = server
+            .register(json!({"grant_types": ["client_credentials"]}), None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let auth = basic(
+            registered["client_id"].as_str().unwrap(),
+            registered["client_secret"].as_str().unwrap(),
+        );
+        let token = |resource: Option<&'static str>| {
+            let mut form = vec![("grant_type", "client_credentials")];
+            form.extend(resource.map(|r| ("resource", r)));
+            let (server, auth) = (&server, auth.clone());
+            async move { server.token_request(&form, Some(auth)).await }
+        };
+        assert_eq!(token(None).await.status(), 200, "the default audience");
+        assert_eq!(token(Some("https://billing.example/")).await.status(), 200);
+        assert_eq!(
+            error_of(token(Some("https://payroll.example/")).await).await,
+            (400, "invalid_target".into()),
+            "a configured resource the operator did not list"
+        );
+        server.stop().await;
+
+        // Turning the switch off stops the machine clients registered while it was on.
+        let server = TestServer::builder().toml(OPEN).start(&db).await;
+        let response = server
+            .token_request(&[("grant_type", "client_credentials")], Some(auth))
+            .await;
+        assert_eq!(
+            error_of(response).await,
+            (400, "unauthorized_client".into())
+        );
+        server.stop().await;
+    }
+);
+
+server_test!(
+    interop_error_descriptions_stay_within_the_rfc_6749_character_set,
+    |db: TestDatabase| async move {
+        let server = TestServer::builder().toml(OPEN).start(&db).await;
+        for body in [
+            r#"{"redirect_uris": "https://x"}"#,
+            r#"{"client_name": "unterminated"#,
+            "{\"client_name\": \"\u{e9}\u{7}\", \"redirect_uris\": [\"https://a.example/\\\\cb\"]}",
+        ] {
+            let response = server
+                .http
+                .post(format!("{}/register", server.issuer))
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 400, "{body}");
+            let error: Value = response.json().await.unwrap();
+            let description = error["error_description"].as_str().unwrap();
+            assert!(
+                description
+                    .bytes()
+                    .all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5b | 0x5d..=0x7e)),
+                "{body}: {description}"
+            );
+        }
         server.stop().await;
     }
 );
@@ -273,11 +401,16 @@ server_test!(
                     .to_owned(),
             ),
         ] {
+            let sent = bearer.is_some();
             let response = get(bearer).await.unwrap();
             assert_eq!(response.status(), 401);
+            // RFC 6749 §5.2 / RFC 6750 §3: a challenge only to a request that authenticated.
             assert_eq!(
-                response.headers()["www-authenticate"],
-                "Bearer error=\"invalid_token\""
+                response
+                    .headers()
+                    .get("www-authenticate")
+                    .map(|v| v.to_str().unwrap()),
+                sent.then_some("Bearer error=\"invalid_token\"")
             );
         }
         // Update: replace the metadata.

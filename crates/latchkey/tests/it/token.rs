@@ -224,6 +224,20 @@ server_test!(
             )
             .await;
         assert_error(response, 401, "invalid_client").await;
+
+        // A wrong secret in the body: 401 without a challenge, since nothing came by the header.
+        let response = server
+            .token_request(
+                &[
+                    grant,
+                    ("client_id", &post_client.id),
+                    ("client_secret", "wrong"),
+                ],
+                None,
+            )
+            .await;
+        assert!(response.headers().get("www-authenticate").is_none());
+        assert_error(response, 401, "invalid_client").await;
         let response = server
             .token_request(&[grant], Some(basic(&post_client.id, &post_client.secret)))
             .await;

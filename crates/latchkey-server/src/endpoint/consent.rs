@@ -1,0 +1,77 @@
+//! `POST authorization_endpoint/consent`: the person's answer on the consent page (RFC 6749 §4.1.1:
+//! "the authorization server … obtains an authorization decision"). Approve stores the consent and
+//! issues the code; deny sends `access_denied` back to the client.
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use latchkey_core::OAuthError;
+use latchkey_core::params::Params;
+use latchkey_core::types::Scope;
+use latchkey_store::SessionStore;
+
+use super::authorize::{PAGE_FIELDS, finish, issue, load_request};
+use crate::pages::Stop;
+use crate::pages::login::login_page;
+use crate::pages::visit::Visit;
+use crate::state::AppState;
+
+pub(crate) async fn consent(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (visit, form) = match Visit::submitted(&app, &headers, &body).await {
+        Ok(pair) => pair,
+        Err(response) => return response,
+    };
+    let result = decide(&app, &visit, &form).await;
+    finish(&app, &visit, result)
+}
+
+async fn decide(app: &AppState, visit: &Visit, form: &Params) -> Result<Response, Stop> {
+    let params = form.without(&PAGE_FIELDS);
+    let request = load_request(app, &params).await?;
+    let Some(signed_in) = visit.signed_in_user() else {
+        // The session ended between the pages: sign in again, then the consent page comes back.
+        return Ok(login_page(app, visit, &request, &params, None, ""));
+    };
+    let user = &signed_in.user;
+    let issuer = app.settings().features.issuer.as_str();
+    match form.get("decision") {
+        Some("deny") => Err(Stop::Redirect(
+            request
+                .error(OAuthError::access_denied("the user denied the request"))
+                .location(issuer),
+        )),
+        Some("approve") => {
+            let client_id = &request.client.client_id;
+            let resource = request.resource.as_ref();
+            let earlier = app
+                .store()
+                .find_consent(&user.user_id, client_id, resource)
+                .await?;
+            // A re-approval of scopes already granted (prompt=consent) changes nothing to store.
+            if !earlier.as_ref().is_some_and(|e| request.scope.is_subset(e)) {
+                let approved: Scope = earlier
+                    .iter()
+                    .flat_map(|s| s.iter().cloned())
+                    .chain(request.scope.iter().cloned())
+                    .collect();
+                app.store()
+                    .save_consent(
+                        &user.user_id,
+                        client_id,
+                        resource,
+                        &approved,
+                        app.clock().now(),
+                    )
+                    .await?;
+            }
+            issue(app, visit, &request, &signed_in).await
+        }
+        _ => Err(Stop::Page(OAuthError::invalid_request(
+            "decision must be approve or deny",
+        ))),
+    }
+}

@@ -1,0 +1,98 @@
+//! `POST authorization_endpoint/login`: the sign-in form of the authorization flow. A person proves
+//! who they are with a password (Argon2id), gets a fresh session, and the flow continues.
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use latchkey_core::params::Params;
+use latchkey_core::password::Password;
+use latchkey_core::secret::{SecretHash, random_base64url};
+use latchkey_core::user::Username;
+use latchkey_store::{Session, SessionStore, UserStore};
+
+use super::authorize::{PAGE_FIELDS, finish, load_request, next_step};
+use crate::pages::login::{LoginNotice, login_page};
+use crate::pages::visit::{SignedIn, Visit};
+use crate::pages::{self, SESSION_COOKIE, Stop};
+use crate::state::AppState;
+use crate::throttle::Verdict;
+
+pub(crate) async fn login(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (mut visit, form) = match Visit::submitted(&app, &headers, &body).await {
+        Ok(pair) => pair,
+        Err(response) => return response,
+    };
+    let result = sign_in(&app, &mut visit, &form, peer).await;
+    finish(&app, &visit, result)
+}
+
+async fn sign_in(
+    app: &AppState,
+    visit: &mut Visit,
+    form: &Params,
+    peer: SocketAddr,
+) -> Result<Response, Stop> {
+    let params = form.without(&PAGE_FIELDS);
+    let request = load_request(app, &params).await?;
+    let username = form.get("username").unwrap_or("").to_owned();
+    let password = Password::new(form.get("password").unwrap_or("").to_owned());
+    let now = app.clock().now();
+    let address = peer.ip().to_string();
+    let wait = match app.throttle().check(&username, &address, now) {
+        Verdict::Locked => {
+            let notice = Some(LoginNotice::Locked);
+            return Ok(login_page(app, visit, &request, &params, notice, &username));
+        }
+        Verdict::Proceed(wait) => wait,
+    };
+    tokio::time::sleep(wait).await;
+    let user = match Username::parse(&username) {
+        Ok(name) => app.store().find_user_by_username(&name).await?,
+        Err(_) => None,
+    };
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let verified = app
+        .passwords()
+        .verify(password, stored)
+        .await
+        .then_some(user)
+        .flatten();
+    let Some(user) = verified else {
+        app.throttle().record_failure(&username, &address, now);
+        let notice = Some(LoginNotice::BadCredentials);
+        return Ok(login_page(app, visit, &request, &params, notice, &username));
+    };
+    app.throttle().record_success(&username);
+    // A new session id at every sign-in, so a session id planted before it (fixation) is worthless.
+    if let Some((old, _, _)) = visit.session.take() {
+        app.store().delete_session(&old).await?;
+    }
+    let secret = random_base64url(32);
+    let ttl = app.settings().login.session_ttl;
+    let sid = random_base64url(16);
+    let session = Session {
+        user_id: user.user_id.clone(),
+        auth_time: now,
+        expires_at: now.plus(ttl),
+        sid: Some(sid.clone()),
+    };
+    app.store()
+        .insert_session(&SecretHash::of(secret.as_bytes()), &session)
+        .await?;
+    visit
+        .cookies
+        .push(pages::set_cookie(app, SESSION_COOKIE, &secret, Some(ttl)));
+    let signed_in = SignedIn {
+        user,
+        auth_time: now,
+        sid: Some(sid),
+    };
+    next_step(app, visit, &request, &params, Some(signed_in)).await
+}
