@@ -7,6 +7,7 @@ mod authorize;
 mod browser;
 mod chromium;
 mod cli;
+mod discover;
 mod discovery;
 mod documents;
 mod harness;
