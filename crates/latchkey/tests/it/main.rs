@@ -15,6 +15,7 @@ mod http_errors;
 mod keys;
 mod operations;
 mod policy;
+mod profiles;
 mod rate_limits;
 mod registration;
 mod services;
