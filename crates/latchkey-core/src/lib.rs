@@ -14,6 +14,7 @@ pub mod grant;
 pub mod introspection;
 pub mod keys;
 pub mod metadata;
+pub mod oidc;
 pub mod params;
 pub mod password;
 pub mod pkce;

@@ -15,7 +15,7 @@ use super::authorize::{PAGE_FIELDS, finish, load_request, next_step};
 use crate::client_address::ClientAddress;
 use crate::pages::Stop;
 use crate::pages::login::{LoginNotice, login_page};
-use crate::pages::visit::Visit;
+use crate::pages::visit::{SignedIn, Visit};
 use crate::state::AppState;
 use crate::throttle::Verdict;
 
@@ -78,14 +78,21 @@ async fn sign_in(
     }
     let secret = random_base64url(32);
     let ttl = app.settings().login.session_ttl;
+    let sid = random_base64url(16);
     let session = Session {
         user_id: user.user_id.clone(),
         auth_time: now,
         expires_at: now.plus(ttl),
+        sid: Some(sid.clone()),
     };
     app.store()
         .insert_session(&SecretHash::of(secret.as_bytes()), &session)
         .await?;
     visit.start_session(app, &secret, ttl);
-    next_step(app, visit, &request, &params, Some((user, now))).await
+    let signed_in = SignedIn {
+        user,
+        auth_time: now,
+        sid: Some(sid),
+    };
+    next_step(app, visit, &request, &params, Some(signed_in)).await
 }

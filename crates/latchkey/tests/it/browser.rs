@@ -214,6 +214,8 @@ impl TestServer {
             name: None,
             password_hash: Password::new(password.into()).hash(),
             created_at: latchkey_server::clock::Clock.now(),
+            attributes: Default::default(),
+            updated_at: latchkey_server::clock::Clock.now(),
         };
         self.store.insert_user(&user).await.unwrap();
         user.user_id

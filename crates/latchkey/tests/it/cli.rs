@@ -785,6 +785,98 @@ server_test!(
     }
 );
 
+server_test!(
+    user_claims_are_set_from_the_cli_and_bad_ones_refused,
+    |db: TestDatabase| async move {
+        let added = latchkey_with_stdin(
+            &db,
+            &[
+                "user",
+                "add",
+                "maria",
+                "--password-stdin",
+                "--name",
+                "María García",
+                "--given-name",
+                "María",
+                "--family-name",
+                "García",
+                "--email",
+                "maria@example.com",
+                "--email-verified",
+                "--locale",
+                "es-ES",
+                "--locality",
+                "Madrid",
+            ],
+            "a long passphrase\n",
+        );
+        assert!(
+            added.status.success(),
+            "{}",
+            String::from_utf8_lossy(&added.stderr)
+        );
+        let listed = json_of(&latchkey(&db, &["user", "list", "--json"]));
+        let maria = &listed[0];
+        assert_eq!(maria["given_name"], "María");
+        assert_eq!(maria["email_verified"], true);
+        assert_eq!(maria["address"]["locality"], "Madrid");
+        let created = maria["updated_at"].as_i64().unwrap();
+
+        let set = latchkey(
+            &db,
+            &[
+                "user",
+                "set",
+                "maria",
+                "--email-verified=false",
+                "--phone-number",
+                "+34600000000",
+                "--given-name",
+                "",
+            ],
+        );
+        assert!(
+            set.status.success(),
+            "{}",
+            String::from_utf8_lossy(&set.stderr)
+        );
+        let listed = json_of(&latchkey(&db, &["user", "list", "--json"]));
+        let maria = &listed[0];
+        assert_eq!(maria["email_verified"], false);
+        assert_eq!(maria["phone_number"], "+34600000000");
+        assert!(maria.get("given_name").is_none(), "an empty value clears");
+        assert_eq!(maria["family_name"], "García", "the others are kept");
+        assert!(maria["updated_at"].as_i64().unwrap() >= created);
+
+        for (args, expected) in [
+            (vec!["user", "set", "maria", "--email", "nope"], "email"),
+            (
+                vec!["user", "set", "maria", "--birthdate", "14/03/1990"],
+                "birthdate",
+            ),
+            (
+                vec![
+                    "user",
+                    "set",
+                    "maria",
+                    "--picture",
+                    "http://x.example/p.png",
+                ],
+                "picture",
+            ),
+            (
+                vec!["user", "set", "nobody", "--nickname", "n"],
+                "does not exist",
+            ),
+            (vec!["user", "set", "maria"], "nothing to set"),
+        ] {
+            let line = one_line_error(&latchkey(&db, &args));
+            assert!(line.contains(expected), "{line}");
+        }
+    }
+);
+
 #[test]
 fn client_create_refuses_what_the_policy_turned_off_in_one_line() {
     let db = TestDatabase::sqlite();
