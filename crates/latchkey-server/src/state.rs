@@ -17,7 +17,7 @@ use crate::keyring::{self, KeySet, KeyringError};
 use crate::pages::CsrfKey;
 use crate::passwords::PasswordChecker;
 use crate::registry::Registry;
-use crate::throttle::{LoginThrottle, ThrottleSettings};
+use crate::throttle::ThrottleSettings;
 use crate::tokens::VerifiedTokens;
 
 /// Limits applied to every route.
@@ -183,7 +183,6 @@ struct Inner {
     metadata: CachedJson,
     keys: RwLock<Arc<KeySet>>,
     csrf: CsrfKey,
-    throttle: LoginThrottle,
     registry: Registry,
     verified: VerifiedTokens,
     passwords: Arc<PasswordChecker>,
@@ -203,7 +202,6 @@ impl AppState {
         let keys = keyring::load(&store, &master, now, settings.keys.publish_window).await?;
         let metadata = CachedJson::new(&settings.features.document());
         let csrf = CsrfKey::new(master.derive("latchkey csrf v1"));
-        let throttle = LoginThrottle::new(settings.login.throttle);
         let registry = Registry::new(&store).await?;
         let endpoints = &settings.features.endpoints;
         let protocol_paths = std::iter::once(&endpoints.token)
@@ -220,7 +218,6 @@ impl AppState {
             metadata,
             keys: RwLock::new(keys.shared()),
             csrf,
-            throttle,
             registry,
             verified: VerifiedTokens::default(),
             passwords: Arc::new(PasswordChecker::new()),
@@ -279,11 +276,6 @@ impl AppState {
     /// Password checks for the login page.
     pub(crate) fn passwords(&self) -> &Arc<PasswordChecker> {
         &self.0.passwords
-    }
-
-    /// Failed-login counters.
-    pub(crate) fn throttle(&self) -> &LoginThrottle {
-        &self.0.throttle
     }
 
     /// The prepared metadata document.

@@ -15,6 +15,7 @@ mod harness;
 mod http_errors;
 mod instances;
 mod keys;
+mod lockout;
 mod operations;
 mod policy;
 mod races;
