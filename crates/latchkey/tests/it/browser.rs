@@ -245,6 +245,13 @@ impl TestServer {
         let query = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(params)
             .finish();
-        format!("{}/authorize?{query}", self.issuer)
+        let endpoint = self
+            .config
+            .settings
+            .features
+            .endpoints
+            .authorization
+            .as_deref();
+        format!("{}?{query}", endpoint.unwrap_or_default())
     }
 }

@@ -16,6 +16,7 @@ mod http_errors;
 mod instances;
 mod keys;
 mod lockout;
+mod moving;
 mod operations;
 mod policy;
 mod races;
