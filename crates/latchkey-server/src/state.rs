@@ -14,7 +14,7 @@ use latchkey_store::Store;
 
 use crate::clock::Clock;
 use crate::keyring::{self, KeySet, KeyringError};
-use crate::pages::CsrfKey;
+use crate::pages::{CookiePolicy, CsrfKey};
 use crate::passwords::PasswordChecker;
 use crate::registry::Registry;
 use crate::throttle::ThrottleSettings;
@@ -183,6 +183,7 @@ struct Inner {
     metadata: CachedJson,
     keys: RwLock<Arc<KeySet>>,
     csrf: CsrfKey,
+    cookies: CookiePolicy,
     registry: Registry,
     verified: VerifiedTokens,
     passwords: Arc<PasswordChecker>,
@@ -201,7 +202,19 @@ impl AppState {
         keyring::ensure_active_key(&store, &master, settings.keys.alg, now).await?;
         let keys = keyring::load(&store, &master, now, settings.keys.publish_window).await?;
         let metadata = CachedJson::new(&settings.features.document());
-        let csrf = CsrfKey::new(master.derive("latchkey csrf v1"));
+        let csrf = CsrfKey::new(
+            master.derive("latchkey csrf v2"),
+            master.derive("latchkey consent v1"),
+        );
+        let cookies = CookiePolicy::new(
+            settings.features.issuer.as_str(),
+            settings
+                .features
+                .endpoints
+                .authorization
+                .as_deref()
+                .unwrap_or("/authorize"),
+        );
         let registry = Registry::new(&store).await?;
         let endpoints = &settings.features.endpoints;
         let protocol_paths = std::iter::once(&endpoints.token)
@@ -218,6 +231,7 @@ impl AppState {
             metadata,
             keys: RwLock::new(keys.shared()),
             csrf,
+            cookies,
             registry,
             verified: VerifiedTokens::default(),
             passwords: Arc::new(PasswordChecker::new()),
@@ -240,9 +254,14 @@ impl AppState {
         &self.0.settings
     }
 
-    /// CSRF token key.
+    /// CSRF token and consent binding keys.
     pub(crate) fn csrf(&self) -> &CsrfKey {
         &self.0.csrf
+    }
+
+    /// How the page cookies are named and scoped.
+    pub(crate) fn cookies(&self) -> &CookiePolicy {
+        &self.0.cookies
     }
 
     /// Cached clients and resources.

@@ -516,6 +516,76 @@ server_test!(
     }
 );
 
+server_test!(
+    m1_consent_approves_only_what_the_page_showed,
+    |db: TestDatabase| async move {
+        let server = TestServer::builder().toml(OPEN).start(&db).await;
+        server.create_user("erin", "erin's passphrase").await;
+        let callback = "https://app.example/cb";
+        let registered: Value = server
+            .register(
+                json!({"redirect_uris": [callback], "token_endpoint_auth_method": "none", "scope": "read", "client_name": "Bait"}),
+                None,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let id = registered["client_id"].as_str().unwrap();
+        let token = registered["registration_access_token"].as_str().unwrap();
+        let (_, challenge) = pkce();
+        let mut browser = Browser::new();
+        // No scope in the request: the page shows the client's registered `read`.
+        let login = browser
+            .get(&server.authorize_url(&[
+                ("response_type", "code"),
+                ("client_id", id),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+                ("state", "s"),
+            ]))
+            .await;
+        let consent = browser
+            .sign_in(&server, &login, "erin", "erin's passphrase")
+            .await;
+        assert_eq!(consent.status, 200);
+        assert!(consent.body.contains("<code>read</code>") && !consent.body.contains("write"));
+        // Before the person clicks, the client swaps in a broader scope (RFC 7592 PUT).
+        let put = server
+            .http
+            .put(format!("{}/register/{id}", server.issuer))
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {token}"))
+            .body(
+                json!({"client_id": id, "redirect_uris": [callback], "token_endpoint_auth_method": "none", "scope": "read write", "client_name": "Bait"})
+                    .to_string(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(put.status(), 200);
+        let again = browser.decide(&server, &consent, "approve").await;
+        assert_eq!(again.status, 200, "no code for what was not shown");
+        assert!(again.body.contains("<code>write</code>"), "{}", again.body);
+        // Approving the page that shows the new scope works.
+        let done = browser.decide(&server, &again, "approve").await;
+        assert_eq!(done.status, 303);
+        assert!(done.redirect_params().contains_key("code"));
+        // A forged binding is not an approval either.
+        let (action, mut fields) = again.form("/consent");
+        for (name, value) in fields.iter_mut() {
+            if name == "consent_binding" {
+                *value = "AAAA".into();
+            }
+        }
+        fields.push(("decision".into(), "approve".into()));
+        let forged = browser.post(&server.url(&action), &fields).await;
+        assert_eq!(forged.status, 200);
+        assert!(forged.body.contains("consent_binding"));
+        server.stop().await;
+    }
+);
+
 /// Registers through a trusted proxy that says the client is `client`.
 async fn register_via_proxy(server: &TestServer, client: &str) -> u16 {
     server
