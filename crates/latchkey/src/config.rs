@@ -19,6 +19,7 @@ mod logging;
 mod master_key;
 mod pages;
 mod policy;
+mod rate_limits;
 mod raw;
 mod registration;
 mod resources;
@@ -253,6 +254,7 @@ impl Config {
         let cache_refresh_interval = http::cache(&raw.cache, file)?;
         let fetch = registration::fetch(&raw.fetch, file)?;
         let resources = resources::resources(&raw.resources, file)?;
+        let rate_limits = rate_limits::rate_limits(&raw.rate_limits, file)?;
         let configured_scopes = scopes
             .keys()
             .filter_map(|s| ScopeToken::parse(s.clone()).ok())
@@ -279,6 +281,7 @@ impl Config {
                 configured_scopes,
                 client_id_documents,
                 fetch,
+                rate_limits,
             },
             min_password_length,
         })

@@ -20,6 +20,7 @@ mod moving;
 mod operations;
 mod policy;
 mod races;
+mod rate_limits;
 mod registration;
 mod services;
 mod token;
