@@ -105,11 +105,16 @@ pub(crate) enum Stop {
     Redirect(String),
     /// The server failed; the cause is logged, never shown.
     Internal(String),
+    /// The database cannot serve right now: 503, try again; the cause is logged, never shown.
+    Unavailable(String),
 }
 
 impl From<StoreError> for Stop {
     fn from(e: StoreError) -> Self {
-        Stop::Internal(e.to_string())
+        match e {
+            StoreError::Unavailable(_) => Stop::Unavailable(e.to_string()),
+            e => Stop::Internal(e.to_string()),
+        }
     }
 }
 
@@ -125,6 +130,7 @@ impl Stop {
             Stop::Forged => StatusCode::FORBIDDEN,
             Stop::Redirect(_) => StatusCode::SEE_OTHER,
             Stop::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Stop::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -150,6 +156,12 @@ impl Stop {
                 t.error_lead,
                 "server_error",
                 "the server met an unexpected condition".to_owned(),
+                Some(cause),
+            ),
+            Stop::Unavailable(cause) => (
+                t.error_lead,
+                "temporarily_unavailable",
+                crate::error::UNAVAILABLE.to_owned(),
                 Some(cause),
             ),
         };

@@ -17,7 +17,7 @@ use crate::keyring::{self, KeySet, KeyringError};
 use crate::pages::{CookiePolicy, CsrfKey};
 use crate::passwords::PasswordChecker;
 use crate::registry::Registry;
-use crate::throttle::{LoginThrottle, ThrottleSettings};
+use crate::throttle::ThrottleSettings;
 use crate::tokens::VerifiedTokens;
 
 /// Limits applied to every route.
@@ -186,7 +186,6 @@ struct Inner {
     keys: RwLock<Arc<KeySet>>,
     csrf: CsrfKey,
     cookies: CookiePolicy,
-    throttle: LoginThrottle,
     registry: Registry,
     verified: VerifiedTokens,
     passwords: Arc<PasswordChecker>,
@@ -219,7 +218,6 @@ impl AppState {
                 .as_deref()
                 .unwrap_or("/authorize"),
         );
-        let throttle = LoginThrottle::new(settings.login.throttle);
         let registry = Registry::new(&store).await?;
         let endpoints = &settings.features.endpoints;
         let protocol_paths = std::iter::once(&endpoints.token)
@@ -237,7 +235,6 @@ impl AppState {
             keys: RwLock::new(keys.shared()),
             csrf,
             cookies,
-            throttle,
             registry,
             verified: VerifiedTokens::default(),
             passwords: Arc::new(PasswordChecker::new()),
@@ -308,11 +305,6 @@ impl AppState {
     /// Password checks for the login page.
     pub(crate) fn passwords(&self) -> &Arc<PasswordChecker> {
         &self.0.passwords
-    }
-
-    /// Failed-login counters.
-    pub(crate) fn throttle(&self) -> &LoginThrottle {
-        &self.0.throttle
     }
 
     /// The prepared metadata document.

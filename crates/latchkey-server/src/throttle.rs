@@ -1,140 +1,133 @@
-//! Failed-login throttling per account and per client IP: after a few failures each attempt waits
-//! longer, and after more the key is locked for a while. Unknown usernames are counted exactly like
-//! known ones, so the answers never reveal whether an account exists.
+//! Failed-login throttling (per account and per client address) and the registration rate limit,
+//! counted in the database so that every instance on it enforces one limit (issue 15). The rules live
+//! in `latchkey_core::throttle`.
 //!
-//! The counters live in this instance's memory: several instances each enforce the limits on the
-//! attempts they see.
-use std::collections::HashMap;
-use std::sync::Mutex;
+//! # Security
+//! An attempt is reserved, and counted as a failure, before its password is checked; a success settles
+//! it back (review M3). Parallel guesses therefore cannot all pass one check, and an attempt whose request
+//! is dropped mid-check stays a failure. A client address that is a trusted proxy's own (the request
+//! could not be attributed further) is shared by everyone behind it: it slows down but is never locked
+//! or capped as a whole (review M5). Nothing here sweeps on the request path: expired rows are pruned
+//! by the server's periodic task (review L7).
+use std::convert::Infallible;
 use std::time::Duration;
 
-use latchkey_core::throttle::ThrottleKey;
+use latchkey_core::throttle::{self, AttemptKey, KeyKind, Outcome, Refusal, ThrottleKey};
 use latchkey_core::types::Timestamp;
 use latchkey_store::{Store, StoreError, ThrottleStore};
 
-use crate::client_address::ClientAddress;
+pub use latchkey_core::throttle::Limits;
 
-/// Limits for one kind of key.
-#[derive(Clone, Copy, Debug)]
-pub struct Limits {
-    /// Failures before attempts start to wait.
-    pub delay_after: u32,
-    /// Failures before the key is locked.
-    pub lock_after: u32,
-    /// How long a lock lasts, and how long failures are remembered, in seconds.
-    pub lock_seconds: u64,
-}
+use crate::client_address::ClientAddress;
+use crate::clock::Clock;
+use crate::state::AppState;
 
 /// Throttling settings.
 #[derive(Clone, Copy, Debug)]
 pub struct ThrottleSettings {
     /// Per username.
     pub account: Limits,
-    /// Per client IP address: higher, since one address may serve many people.
+    /// Per client address (IPv4, or IPv6 /64): higher, since one address may serve many people.
     pub address: Limits,
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Entry {
-    failures: u32,
-    last_failure: Timestamp,
-    locked_until: Option<Timestamp>,
+/// A login attempt, reserved under its account and its address. Settle it with the outcome; if it is
+/// dropped unsettled (the request was cancelled mid-check), its failure stays counted and its slot
+/// is given back in the background.
+pub(crate) struct Attempt {
+    store: Store,
+    clock: Clock,
+    keys: Vec<AttemptKey>,
+    settled: bool,
 }
 
-/// What to do with a login attempt before checking its password.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Verdict {
-    /// Check it, after waiting this long.
-    Proceed(Duration),
-    /// Refuse it without checking: the account or address is locked.
-    Locked,
+/// Reserves a login attempt for `username` from `address`: the attempt and how long to wait before
+/// checking its password, or why it may not be made.
+pub(crate) async fn reserve_login(
+    app: &AppState,
+    username: &str,
+    address: &ClientAddress,
+) -> Result<Result<(Attempt, Duration), Refusal>, StoreError> {
+    let settings = app.settings().login.throttle;
+    let address_limits = match address.is_trusted_proxy() {
+        true => settings.address.delay_only(),
+        false => settings.address,
+    };
+    let keys = vec![
+        AttemptKey {
+            key: ThrottleKey::account(username),
+            kind: KeyKind::Account,
+            limits: settings.account,
+        },
+        AttemptKey {
+            key: ThrottleKey::address(&address.limit_key().to_string()),
+            kind: KeyKind::Address,
+            limits: address_limits,
+        },
+    ];
+    // Longer than any request may run: an attempt whose process died stops holding its slot then.
+    let hold = app.settings().http.request_timeout.as_secs() + 1;
+    let now = app.clock().now();
+    let ids: Vec<ThrottleKey> = keys.iter().map(|k| k.key).collect();
+    let decided = app
+        .store()
+        .update_counters(&ids, |counters| {
+            throttle::reserve(&keys, counters, now, hold)
+        })
+        .await?;
+    Ok(decided.map(|wait| {
+        let attempt = Attempt {
+            store: app.store().clone(),
+            clock: app.clock(),
+            keys,
+            settled: false,
+        };
+        (attempt, wait)
+    }))
 }
 
-/// The counters.
-#[derive(Debug)]
-pub struct LoginThrottle {
-    settings: ThrottleSettings,
-    entries: Mutex<HashMap<String, Entry>>,
-}
-
-/// Beyond this many keys, stale ones are swept on the next failure, so memory stays bounded.
-const SWEEP_ABOVE: usize = 10_000;
-
-impl LoginThrottle {
-    /// New, empty counters.
-    pub fn new(settings: ThrottleSettings) -> Self {
-        Self {
-            settings,
-            entries: Mutex::new(HashMap::new()),
-        }
+impl Attempt {
+    /// Records how the attempt ended.
+    pub(crate) async fn settle(mut self, outcome: Outcome) -> Result<(), StoreError> {
+        self.settled = true;
+        settle(&self.store, &self.keys, outcome, self.clock.now()).await
     }
+}
 
-    /// Decides whether an attempt for `username` from `address` may proceed.
-    pub fn check(&self, username: &str, address: &str, now: Timestamp) -> Verdict {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let mut wait = Duration::ZERO;
-        for (key, limits) in self.pairs(username, address) {
-            let Some(entry) = entries.get(&key) else {
-                continue;
-            };
-            if entry.locked_until.is_some_and(|until| now < until) {
-                return Verdict::Locked;
-            }
-            if now >= entry.last_failure.plus(limits.lock_seconds) {
-                continue;
-            }
-            if entry.failures >= limits.delay_after {
-                // 250 ms, doubling per further failure, capped at 4 s.
-                let extra = (entry.failures - limits.delay_after).min(4);
-                wait = wait.max(Duration::from_millis(250 << extra));
-            }
+async fn settle(
+    store: &Store,
+    keys: &[AttemptKey],
+    outcome: Outcome,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let ids: Vec<ThrottleKey> = keys.iter().map(|k| k.key).collect();
+    store
+        .update_counters(&ids, |counters| {
+            Ok::<_, Infallible>((throttle::settle(keys, counters, outcome, now), ()))
+        })
+        .await?
+        .unwrap_or_else(|never| match never {});
+    Ok(())
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
         }
-        Verdict::Proceed(wait)
-    }
-
-    /// Counts a failed attempt.
-    pub fn record_failure(&self, username: &str, address: &str, now: Timestamp) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() > SWEEP_ABOVE {
-            let horizon = self
-                .settings
-                .account
-                .lock_seconds
-                .max(self.settings.address.lock_seconds);
-            entries.retain(|_, e| {
-                now < e.last_failure.plus(horizon) || e.locked_until.is_some_and(|u| now < u)
+        let (store, keys, now) = (
+            self.store.clone(),
+            std::mem::take(&mut self.keys),
+            self.clock.now(),
+        );
+        // Without a runtime (shutdown) the hold expires the slot instead.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(e) = settle(&store, &keys, Outcome::Failure, now).await {
+                    tracing::warn!(error = %e, "settling a cancelled login attempt failed");
+                }
             });
         }
-        for (key, limits) in self.pairs(username, address) {
-            let entry = entries.entry(key).or_insert(Entry {
-                failures: 0,
-                last_failure: now,
-                locked_until: None,
-            });
-            if now >= entry.last_failure.plus(limits.lock_seconds) {
-                entry.failures = 0;
-                entry.locked_until = None;
-            }
-            entry.failures += 1;
-            entry.last_failure = now;
-            if entry.failures >= limits.lock_after {
-                entry.locked_until = Some(now.plus(limits.lock_seconds));
-            }
-        }
-    }
-
-    /// Clears the account's counter after a successful login. The address keeps its count: a
-    /// success for one account says nothing about guesses at others from the same address.
-    pub fn record_success(&self, username: &str) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries.remove(&account_key(username));
-    }
-
-    fn pairs(&self, username: &str, address: &str) -> [(String, Limits); 2] {
-        [
-            (account_key(username), self.settings.account),
-            (format!("ip:{address}"), self.settings.address),
-        ]
     }
 }
 
@@ -150,92 +143,4 @@ pub(crate) async fn allow_registration(
     let key = ThrottleKey::event("register", &address.limit_key().to_string());
     let window_start = Timestamp(now.0 - now.0.rem_euclid(60));
     Ok(store.count_event(&key, window_start).await? <= per_minute)
-}
-
-fn account_key(username: &str) -> String {
-    format!("user:{username}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn throttle() -> LoginThrottle {
-        LoginThrottle::new(ThrottleSettings {
-            account: Limits {
-                delay_after: 3,
-                lock_after: 5,
-                lock_seconds: 900,
-            },
-            address: Limits {
-                delay_after: 10,
-                lock_after: 20,
-                lock_seconds: 900,
-            },
-        })
-    }
-
-    #[test]
-    fn failures_slow_down_then_lock_and_expire() {
-        let t = throttle();
-        let now = Timestamp(1000);
-        for _ in 0..3 {
-            assert_eq!(
-                t.check("alice", "1.2.3.4", now),
-                Verdict::Proceed(Duration::ZERO)
-            );
-            t.record_failure("alice", "1.2.3.4", now);
-        }
-        assert_eq!(
-            t.check("alice", "1.2.3.4", now),
-            Verdict::Proceed(Duration::from_millis(250))
-        );
-        t.record_failure("alice", "1.2.3.4", now);
-        assert_eq!(
-            t.check("alice", "1.2.3.4", now),
-            Verdict::Proceed(Duration::from_millis(500))
-        );
-        t.record_failure("alice", "1.2.3.4", now);
-        assert_eq!(
-            t.check("alice", "5.6.7.8", now),
-            Verdict::Locked,
-            "the account, from anywhere"
-        );
-        assert_eq!(
-            t.check("bob", "1.2.3.4", now),
-            Verdict::Proceed(Duration::ZERO)
-        );
-        assert_eq!(
-            t.check("alice", "1.2.3.4", now.plus(900)),
-            Verdict::Proceed(Duration::ZERO)
-        );
-    }
-
-    #[test]
-    fn an_address_guessing_many_accounts_is_locked() {
-        let t = throttle();
-        let now = Timestamp(1000);
-        for i in 0..20 {
-            t.record_failure(&format!("user{i}"), "9.9.9.9", now);
-        }
-        assert_eq!(t.check("someone-new", "9.9.9.9", now), Verdict::Locked);
-        assert_eq!(
-            t.check("someone-new", "8.8.8.8", now),
-            Verdict::Proceed(Duration::ZERO)
-        );
-    }
-
-    #[test]
-    fn success_clears_the_account_but_not_the_address() {
-        let t = throttle();
-        let now = Timestamp(1000);
-        for _ in 0..4 {
-            t.record_failure("alice", "1.2.3.4", now);
-        }
-        t.record_success("alice");
-        assert_eq!(
-            t.check("alice", "10.0.0.1", now),
-            Verdict::Proceed(Duration::ZERO)
-        );
-    }
 }

@@ -79,23 +79,26 @@ fn is_unavailable(e: &sqlx::Error) -> bool {
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => match db.code() {
-            Some(code) => match code.parse::<i64>() {
-                // SQLite's extended result codes: the primary code is the low byte. BUSY, LOCKED,
-                // READONLY, IOERR, FULL, CANTOPEN: the file, not the statement, is the problem.
-                Ok(sqlite) => matches!(sqlite & 0xff, 5 | 6 | 8 | 10 | 13 | 14),
+        sqlx::Error::Database(db) => {
+            if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
                 // PostgreSQL SQLSTATEs (Appendix A): connection exceptions, insufficient resources,
                 // operator intervention (shutdown, cancelled by statement_timeout), a read-only
                 // standby, and the two "try again" transaction rollbacks.
-                Err(_) => {
-                    code.starts_with("08")
-                        || code.starts_with("53")
-                        || code.starts_with("57")
-                        || matches!(&*code, "25006" | "40001" | "40P01")
-                }
-            },
-            None => false,
-        },
+                let code = pg.code();
+                code.starts_with("08")
+                    || code.starts_with("53")
+                    || code.starts_with("57")
+                    || matches!(code, "25006" | "40001" | "40P01")
+            } else if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // SQLite's extended result codes: the primary code is the low byte. BUSY, LOCKED,
+                // READONLY, IOERR, FULL, CANTOPEN: the file, not the statement, is the problem.
+                db.code()
+                    .and_then(|code| code.parse::<i64>().ok())
+                    .is_some_and(|code| matches!(code & 0xff, 5 | 6 | 8 | 10 | 13 | 14))
+            } else {
+                false
+            }
+        }
         _ => false,
     }
 }

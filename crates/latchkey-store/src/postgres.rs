@@ -101,4 +101,8 @@ crate::sql::impl_role_traits!(PgStore, sqlx::postgres::PgRow);
 crate::users::impl_user_traits!(super::PgStore, sqlx::postgres::PgRow);
 crate::grants::impl_grant_traits!(super::PgStore, sqlx::postgres::PgRow);
 crate::tokens::impl_token_traits!(super::PgStore, sqlx::postgres::PgRow);
-crate::throttle::impl_throttle_traits!(super::PgStore, sqlx::postgres::PgRow);
+crate::throttle::impl_throttle_traits!(
+    super::PgStore,
+    sqlx::postgres::PgRow,
+    crate::throttle::POSTGRES_BEGIN
+);

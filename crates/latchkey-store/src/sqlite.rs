@@ -124,4 +124,8 @@ crate::sql::impl_role_traits!(SqliteStore, sqlx::sqlite::SqliteRow);
 crate::users::impl_user_traits!(super::SqliteStore, sqlx::sqlite::SqliteRow);
 crate::grants::impl_grant_traits!(super::SqliteStore, sqlx::sqlite::SqliteRow);
 crate::tokens::impl_token_traits!(super::SqliteStore, sqlx::sqlite::SqliteRow);
-crate::throttle::impl_throttle_traits!(super::SqliteStore, sqlx::sqlite::SqliteRow);
+crate::throttle::impl_throttle_traits!(
+    super::SqliteStore,
+    sqlx::sqlite::SqliteRow,
+    crate::throttle::SQLITE_BEGIN
+);

@@ -1,6 +1,5 @@
 //! `POST authorization_endpoint/login`: the sign-in form of the authorization flow. A person proves
 //! who they are with a password (Argon2id), gets a fresh session, and the flow continues.
-
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -8,6 +7,7 @@ use axum::response::Response;
 use latchkey_core::params::Params;
 use latchkey_core::password::Password;
 use latchkey_core::secret::{SecretHash, random_base64url};
+use latchkey_core::throttle::{Outcome, Refusal};
 use latchkey_core::user::Username;
 use latchkey_store::{Session, SessionStore, UserStore};
 
@@ -17,7 +17,7 @@ use crate::pages::Stop;
 use crate::pages::login::{LoginNotice, login_page};
 use crate::pages::visit::{SignedIn, Visit};
 use crate::state::AppState;
-use crate::throttle::Verdict;
+use crate::throttle;
 
 pub(crate) async fn login(
     State(app): State<AppState>,
@@ -29,7 +29,7 @@ pub(crate) async fn login(
         Ok(pair) => pair,
         Err(response) => return response,
     };
-    let result = sign_in(&app, &mut visit, &form, address).await;
+    let result = sign_in(&app, &mut visit, &form, &address).await;
     finish(&app, &visit, result)
 }
 
@@ -37,22 +37,23 @@ async fn sign_in(
     app: &AppState,
     visit: &mut Visit,
     form: &Params,
-    address: ClientAddress,
+    address: &ClientAddress,
 ) -> Result<Response, Stop> {
     let params = form.without(&PAGE_FIELDS);
     let request = load_request(app, &params).await?;
     let username = form.get("username").unwrap_or("").to_owned();
     let password = Password::new(form.get("password").unwrap_or("").to_owned());
     let now = app.clock().now();
-    // Behind `http.trusted_proxies`, the client's own address; IPv6 counted per /64, since one host
-    // can take any address of its /64.
-    let address = address.limit_key().to_string();
-    let wait = match app.throttle().check(&username, &address, now) {
-        Verdict::Locked => {
-            let notice = Some(LoginNotice::Locked);
+    // Reserved (and counted as a failure) before anything is checked; see `throttle`.
+    let (attempt, wait) = match throttle::reserve_login(app, &username, address).await? {
+        Ok(reserved) => reserved,
+        Err(refusal) => {
+            let notice = Some(match refusal {
+                Refusal::Locked => LoginNotice::Locked,
+                Refusal::Busy => LoginNotice::Busy,
+            });
             return Ok(login_page(app, visit, &request, &params, notice, &username));
         }
-        Verdict::Proceed(wait) => wait,
     };
     tokio::time::sleep(wait).await;
     let user = match Username::parse(&username) {
@@ -67,11 +68,11 @@ async fn sign_in(
         .then_some(user)
         .flatten();
     let Some(user) = verified else {
-        app.throttle().record_failure(&username, &address, now);
+        attempt.settle(Outcome::Failure).await?;
         let notice = Some(LoginNotice::BadCredentials);
         return Ok(login_page(app, visit, &request, &params, notice, &username));
     };
-    app.throttle().record_success(&username);
+    attempt.settle(Outcome::Success).await?;
     // A new session id at every sign-in, so a session id planted before it (fixation) is worthless.
     if let Some((old, _, _)) = visit.session.take() {
         app.store().delete_session(&old).await?;

@@ -28,6 +28,8 @@ pub(crate) enum LoginNotice {
     BadCredentials,
     /// Too many failures for this account or address: 429.
     Locked,
+    /// Too many attempts for this account or address are being checked at this moment: 429.
+    Busy,
 }
 
 /// The sign-in page for `request`, with the username typed so far.
@@ -44,6 +46,7 @@ pub(crate) fn login_page(
         None => (StatusCode::OK, None),
         Some(LoginNotice::BadCredentials) => (StatusCode::UNAUTHORIZED, Some(t.bad_credentials)),
         Some(LoginNotice::Locked) => (StatusCode::TOO_MANY_REQUESTS, Some(t.locked)),
+        Some(LoginNotice::Busy) => (StatusCode::TOO_MANY_REQUESTS, Some(t.busy)),
     };
     let page = LoginPage {
         c: chrome(app, visit.locale, language_links(app, visit, params)),

@@ -1,6 +1,8 @@
 //! Schema status and migration on both backends, and how failures are classified.
+use latchkey_core::throttle::ThrottleKey;
 use latchkey_store::testing::TestDatabase;
-use latchkey_store::{ConnectOptions, HealthStore, Store, StoreError};
+use latchkey_store::{ConnectOptions, HealthStore, Store, StoreError, ThrottleStore};
+use sqlx::Connection as _;
 
 async fn behind_until_migrated(db: TestDatabase) {
     let store = Store::open(db.url(), &ConnectOptions::default())
@@ -73,4 +75,71 @@ fn a_statement_error_is_not_unavailability() {
         StoreError::from(sqlx::Error::PoolTimedOut),
         StoreError::Unavailable(_)
     ));
+}
+
+const HOLD_ROW: &str = "INSERT INTO login_throttle VALUES ($1, 0, 0, NULL, 0, 0)";
+
+fn short_statements() -> ConnectOptions {
+    ConnectOptions {
+        statement_timeout: std::time::Duration::from_millis(300),
+        ..ConnectOptions::default()
+    }
+}
+
+/// While another connection holds `key`'s counter row, the store gives up after
+/// `database.statement_timeout` and says the database is unavailable.
+async fn gives_up_after_the_statement_timeout(store: &Store, key: ThrottleKey) {
+    let started = std::time::Instant::now();
+    let err = store
+        .update_counters(&[key], |c| Ok::<_, ()>((c.to_vec(), ())))
+        .await
+        .unwrap_err();
+    let waited = started.elapsed();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(
+        waited >= std::time::Duration::from_millis(250)
+            && waited < std::time::Duration::from_secs(3),
+        "{waited:?}"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_writes_give_up_after_the_statement_timeout() {
+    let db = TestDatabase::sqlite();
+    let store = Store::open(db.url(), &short_statements()).await.unwrap();
+    store.migrate().await.unwrap();
+    let key = ThrottleKey::account("held");
+    let mut other = sqlx::SqliteConnection::connect(db.url()).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    sqlx::query(HOLD_ROW)
+        .bind(&key.as_bytes()[..])
+        .execute(&mut other)
+        .await
+        .unwrap();
+    gives_up_after_the_statement_timeout(&store, key).await;
+    other.close().await.ok();
+    store.close().await;
+}
+
+#[tokio::test]
+async fn postgres_statements_are_cancelled_after_the_statement_timeout() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let store = Store::open(db.url(), &short_statements()).await.unwrap();
+    store.migrate().await.unwrap();
+    let key = ThrottleKey::account("held");
+    let mut other = sqlx::PgConnection::connect(db.url()).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+    sqlx::query(HOLD_ROW)
+        .bind(&key.as_bytes()[..])
+        .execute(&mut other)
+        .await
+        .unwrap();
+    gives_up_after_the_statement_timeout(&store, key).await;
+    other.close().await.ok();
+    store.close().await;
 }

@@ -59,11 +59,13 @@ pub(crate) fn login(raw: &RawLogin, file: &str) -> Result<LoginSettings, ConfigE
                 delay_after: raw.delay_after.unwrap_or(3),
                 lock_after: raw.lock_after.unwrap_or(10),
                 lock_seconds,
+                max_in_flight: raw.max_in_flight.unwrap_or(2),
             },
             address: Limits {
                 delay_after: raw.address_delay_after.unwrap_or(20),
                 lock_after: raw.address_lock_after.unwrap_or(100),
                 lock_seconds,
+                max_in_flight: raw.address_max_in_flight.unwrap_or(8),
             },
         },
     };
@@ -76,6 +78,14 @@ pub(crate) fn login(raw: &RawLogin, file: &str) -> Result<LoginSettings, ConfigE
     ] {
         if limits.lock_after == 0 || limits.delay_after > limits.lock_after {
             return Err(s.error(key, "need 0 < delay_after <= lock_after"));
+        }
+    }
+    for (key, limits) in [
+        ("max_in_flight", login.throttle.account),
+        ("address_max_in_flight", login.throttle.address),
+    ] {
+        if !(1..=1000).contains(&limits.max_in_flight) {
+            return Err(s.error(key, "must be between 1 and 1000"));
         }
     }
     Ok(login)

@@ -142,6 +142,8 @@ pub(crate) struct RawLogin {
     pub(crate) lock_duration: Option<String>,
     pub(crate) address_delay_after: Option<u32>,
     pub(crate) address_lock_after: Option<u32>,
+    pub(crate) max_in_flight: Option<u32>,
+    pub(crate) address_max_in_flight: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -173,6 +173,11 @@ fn page_settings_are_checked() {
     for (text, key) in [
         ("[login]\nsession_ttl = \"10s\"", "login.session_ttl"),
         ("[login]\nlock_duration = \"0\"", "login.lock_duration"),
+        ("[login]\nmax_in_flight = 0", "login.max_in_flight"),
+        (
+            "[login]\naddress_max_in_flight = 5000",
+            "login.address_max_in_flight",
+        ),
         (
             "[registration]\npolicy = \"open\"\nunused_client_ttl = \"5s\"",
             "registration.unused_client_ttl",
@@ -631,4 +636,31 @@ fn database_pool_settings_have_defaults_and_ranges() {
             message
         );
     }
+}
+
+#[test]
+fn login_attempts_in_flight_are_capped_per_account_and_address() {
+    let config = resolve("", &[], Flags::default()).unwrap();
+    let throttle = config.settings.login.throttle;
+    assert_eq!(
+        (
+            throttle.account.max_in_flight,
+            throttle.address.max_in_flight
+        ),
+        (2, 8)
+    );
+    let config = resolve(
+        "[login]\nmax_in_flight = 1\naddress_max_in_flight = 32",
+        &[],
+        Flags::default(),
+    )
+    .unwrap();
+    let throttle = config.settings.login.throttle;
+    assert_eq!(
+        (
+            throttle.account.max_in_flight,
+            throttle.address.max_in_flight
+        ),
+        (1, 32)
+    );
 }

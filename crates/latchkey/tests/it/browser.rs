@@ -173,6 +173,33 @@ impl Browser {
         self.post(&format!("{origin}{action}"), &fields).await
     }
 
+    /// The login form's submission as a request to send (as often and as concurrently as a test
+    /// likes), with the browser's cookies; cookies it sets are not kept.
+    pub(crate) fn login_request(
+        &self,
+        origin: &str,
+        page: &Page,
+        username: &str,
+        password: &str,
+    ) -> reqwest::RequestBuilder {
+        let (action, mut fields) = page.form("/login");
+        fields.push(("username".into(), username.into()));
+        fields.push(("password".into(), password.into()));
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&fields)
+            .finish();
+        let cookies: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        self.http
+            .post(format!("{origin}{action}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("cookie", cookies.join("; "))
+            .body(body)
+    }
+
     /// Submits the consent form with `approve` or `deny`.
     pub(crate) async fn decide(
         &mut self,
@@ -226,6 +253,13 @@ impl TestServer {
         let query = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(params)
             .finish();
-        format!("{}/authorize?{query}", self.issuer)
+        let endpoint = self
+            .config
+            .settings
+            .features
+            .endpoints
+            .authorization
+            .as_deref();
+        format!("{}?{query}", endpoint.unwrap_or_default())
     }
 }

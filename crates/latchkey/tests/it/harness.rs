@@ -53,6 +53,7 @@ pub(crate) struct Builder {
     toml: String,
     issuer_path: String,
     profile: Option<(String, Vec<String>)>,
+    issuer: Option<String>,
 }
 
 /// Until `check` passes or 3 s pass: for effects that reach a running server within its cache refresh
@@ -79,6 +80,13 @@ impl Builder {
         self
     }
 
+    /// Uses this issuer rather than the server's own origin, as a server that replaces another one
+    /// (on a new port) keeps its predecessor's issuer.
+    pub(crate) fn issuer(mut self, issuer: &str) -> Self {
+        self.issuer = Some(issuer.to_owned());
+        self
+    }
+
     /// Gives the issuer a path component, e.g. `/v3/oauth`.
     pub(crate) fn issuer_path(mut self, path: &str) -> Self {
         self.issuer_path = path.to_owned();
@@ -102,10 +110,11 @@ impl Builder {
         let addr = listener.local_addr().unwrap();
         let origin = format!("http://{addr}");
         let flags = Flags {
-            issuer: self
-                .profile
-                .is_none()
-                .then(|| format!("{origin}{}", self.issuer_path)),
+            issuer: self.profile.is_none().then(|| {
+                self.issuer
+                    .clone()
+                    .unwrap_or_else(|| format!("{origin}{}", self.issuer_path))
+            }),
             listen: Some(addr.to_string()),
             database: Some(db.url().to_owned()),
             ..Flags::default()
@@ -122,6 +131,11 @@ impl Builder {
                 format!("{text}\n{cache}{}", self.toml)
             }
         };
+        let mut toml = toml;
+        if self.issuer.is_some() {
+            // Another issuer than this origin: the endpoints are still served here.
+            toml.push_str(&format!("\n[endpoints]\nbase_url = \"{origin}\"\n"));
+        }
         let config = config::from_parts(&toml, &env, &flags).unwrap();
         let Prepared { store, state, .. } = prepare(&config).await.unwrap();
         let (stop, stopped) = oneshot::channel::<()>();

@@ -16,6 +16,8 @@ mod harness;
 mod http_errors;
 mod instances;
 mod keys;
+mod lockout;
+mod moving;
 mod operations;
 mod policy;
 mod profiles;

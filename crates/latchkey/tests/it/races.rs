@@ -10,13 +10,15 @@ use serde_json::{Value, json};
 use crate::assertions::{assertion, claims};
 use crate::browser::Browser;
 use crate::fleet::{Fleet, json};
-use crate::instances::{App, active, redeem, refresh, sign_in, within};
+use crate::instances::{App, PASSWORD, active, authorize_path, redeem, refresh, sign_in, within};
 
 /// How many concurrent requests each race sends.
 const RACERS: usize = 50;
 
-/// Configuration of the race fleets: open registration for the assertion race.
-const TOML: &str = "[registration]\npolicy = \"open\"\nallow_client_credentials = true";
+/// Configuration of the race fleets: open registration for the assertion race; five failed logins
+/// lock an account, without delays that would only slow the test.
+const TOML: &str = "[registration]\npolicy = \"open\"\nallow_client_credentials = true\n\
+    [login]\ndelay_after = 5\nlock_after = 5";
 
 /// Runs `$body(fleet)` on two processes over one fresh PostgreSQL database, and on one process over a
 /// fresh SQLite file.
@@ -227,6 +229,67 @@ race_test!(
             Some(&(RACERS - 1)),
             "{counts:?}"
         );
+        fleet.stop().await;
+    }
+);
+
+race_test!(
+    issue_15_bursts_of_wrong_passwords_over_every_instance_are_limited_as_if_on_one,
+    |fleet: Fleet| async move {
+        let app = App::setup(&fleet).await;
+        let mut browser = Browser::new();
+        let (path, _) = authorize_path(&app.public.id);
+        let page = browser.get(&fleet.at(0).url(&path)).await;
+        assert_eq!(page.status, 200);
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        // Five bursts of ten, each request to the next instance.
+        for burst in 0..5 {
+            let requests = (0..10).map(|i| {
+                let request = browser.login_request(
+                    &fleet.at(i).origin,
+                    &page,
+                    "alice",
+                    &format!("guess {burst}.{i}"),
+                );
+                async move {
+                    let response = request.send().await.unwrap();
+                    let status = response.status().as_u16();
+                    let body = response.text().await.unwrap();
+                    match status {
+                        401 => "checked".to_owned(),
+                        429 if body.contains("Too many failed") => "locked".to_owned(),
+                        429 => "busy".to_owned(),
+                        other => other.to_string(),
+                    }
+                }
+            });
+            for answer in futures_util::future::join_all(requests).await {
+                *counts.entry(answer).or_insert(0) += 1;
+            }
+        }
+        eprintln!(
+            "50 wrong passwords in bursts over {} instance(s): {counts:?}",
+            fleet.instances.len()
+        );
+        assert_eq!(
+            counts.get("checked"),
+            Some(&5),
+            "lock_after in all: {counts:?}"
+        );
+        assert_eq!(
+            counts.get("locked").unwrap_or(&0) + counts.get("busy").unwrap_or(&0),
+            45,
+            "{counts:?}"
+        );
+        // Locked at every instance, even for the right password.
+        for i in 0..fleet.instances.len() {
+            let response = browser
+                .login_request(&fleet.at(i).origin, &page, "alice", PASSWORD)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 429);
+        }
         fleet.stop().await;
     }
 );
