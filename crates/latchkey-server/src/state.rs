@@ -101,6 +101,17 @@ pub struct LoginSettings {
     pub throttle: ThrottleSettings,
 }
 
+/// OpenID Connect, when it is on.
+#[derive(Clone, Debug)]
+pub struct OpenIdSettings {
+    /// ID token lifetime in seconds.
+    pub id_token_ttl: u64,
+    /// Algorithms clients may choose for ID tokens and UserInfo (RS256 always among them).
+    pub signing_algs: Vec<latchkey_core::keys::KeyAlg>,
+    /// Whether clients may register `subject_type=pairwise`.
+    pub pairwise: bool,
+}
+
 /// Everything configuration decides for the server.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -128,6 +139,8 @@ pub struct Settings {
     pub resources: BTreeMap<latchkey_core::types::ResourceUri, latchkey_core::resource::Resource>,
     /// Signing in.
     pub login: LoginSettings,
+    /// OpenID Connect; `None` when off.
+    pub openid: Option<OpenIdSettings>,
 }
 
 impl Settings {
@@ -181,6 +194,7 @@ struct Inner {
     settings: Settings,
     master: MasterKey,
     metadata: CachedJson,
+    pairwise: latchkey_core::oidc::subject::PairwiseKey,
     keys: RwLock<Arc<KeySet>>,
     csrf: CsrfKey,
     throttle: LoginThrottle,
@@ -201,9 +215,15 @@ impl AppState {
         let clock = Clock;
         let now = clock.now();
         keyring::ensure_active_key(&store, &master, settings.keys.alg, now).await?;
+        // Core §15.1: an OpenID Provider signs ID tokens with RS256 unless a client asks otherwise.
+        if settings.openid.is_some() {
+            keyring::ensure_key(&store, &master, latchkey_core::keys::KeyAlg::RS256, now).await?;
+        }
         let keys = keyring::load(&store, &master, now, settings.keys.publish_window).await?;
         let metadata = CachedJson::new(&settings.features.document());
         let csrf = CsrfKey::new(master.derive("latchkey csrf v1"));
+        let pairwise =
+            latchkey_core::oidc::subject::PairwiseKey::new(master.derive("latchkey pairwise v1"));
         let throttle = LoginThrottle::new(settings.login.throttle);
         let registry = Registry::new(&store).await?;
         let rate_limit = settings.registration.as_ref().map_or(0, |r| r.rate_limit);
@@ -212,6 +232,13 @@ impl AppState {
             .chain(&endpoints.introspection)
             .chain(&endpoints.revocation)
             .chain(&endpoints.registration)
+            .chain(
+                settings
+                    .features
+                    .openid
+                    .as_ref()
+                    .map(|o| &o.userinfo_endpoint),
+            )
             .map(|url| crate::router::path_of(url))
             .collect();
         Ok(AppState(Arc::new(Inner {
@@ -220,6 +247,7 @@ impl AppState {
             settings,
             master,
             metadata,
+            pairwise,
             keys: RwLock::new(keys.shared()),
             csrf,
             throttle,
@@ -234,6 +262,16 @@ impl AppState {
     /// The store.
     pub fn store(&self) -> &Store {
         &self.0.store
+    }
+
+    /// The key pairwise subjects are computed with.
+    pub(crate) fn pairwise(&self) -> &latchkey_core::oidc::subject::PairwiseKey {
+        &self.0.pairwise
+    }
+
+    /// The master key, for creating signing keys on demand.
+    pub(crate) fn master(&self) -> &MasterKey {
+        &self.0.master
     }
 
     /// The clock.

@@ -49,6 +49,17 @@ pub struct RawConfig {
     pub(crate) client_id_metadata_documents: RawDocuments,
     #[serde(default)]
     pub(crate) fetch: RawFetch,
+    #[serde(default)]
+    pub(crate) openid: RawOpenId,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOpenId {
+    pub(crate) enabled: Option<bool>,
+    pub(crate) id_token_ttl: Option<String>,
+    pub(crate) signing_algs: Option<Vec<String>>,
+    pub(crate) subject_types: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -157,6 +168,8 @@ pub(crate) struct RawEndpoints {
     pub(crate) registration_endpoint: Option<String>,
     pub(crate) token_endpoint: Option<String>,
     pub(crate) jwks_uri: Option<String>,
+    pub(crate) userinfo_endpoint: Option<String>,
+    pub(crate) end_session_endpoint: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

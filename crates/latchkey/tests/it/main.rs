@@ -12,6 +12,7 @@ mod documents;
 mod harness;
 mod http_errors;
 mod keys;
+mod openid;
 mod operations;
 mod policy;
 mod registration;
