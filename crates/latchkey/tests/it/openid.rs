@@ -13,6 +13,8 @@ use openidconnect::{
     PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
 };
 
+use serde_json::Value;
+
 use crate::browser::{Browser, Page};
 use crate::harness::{TestClient, TestServer, server_test};
 
@@ -288,5 +290,504 @@ server_test!(oidcc_scope_all, |db: TestDatabase| async move {
     let address = info.address().unwrap();
     assert_eq!(address.locality.as_ref().unwrap().as_str(), "Madrid");
     assert!(info.updated_at().is_some());
+    server.stop().await;
+});
+
+/// The authorization URL with one parameter removed (the library always sends a nonce).
+fn without(url: &str, name: &str) -> String {
+    let mut parsed = url::Url::parse(url).unwrap();
+    let kept: Vec<(String, String)> = parsed
+        .query_pairs()
+        .into_owned()
+        .filter(|(k, _)| k != name)
+        .collect();
+    parsed.query_pairs_mut().clear().extend_pairs(kept);
+    parsed.into()
+}
+
+/// A parameter added to a URL.
+fn with(url: &str, name: &str, value: &str) -> String {
+    let mut parsed = url::Url::parse(url).unwrap();
+    parsed.query_pairs_mut().append_pair(name, value);
+    parsed.into()
+}
+
+/// A UserInfo call by hand: the response's status, `WWW-Authenticate` and body.
+async fn userinfo_call(
+    server: &TestServer,
+    request: reqwest::RequestBuilder,
+) -> (u16, Option<String>, Value) {
+    let _ = server;
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, challenge, body)
+}
+
+fn userinfo_url(server: &TestServer) -> String {
+    format!("{}/userinfo", server.issuer)
+}
+
+server_test!(
+    oidcc_ensure_request_without_nonce_succeeds_for_code_flow,
+    |db: TestDatabase| async move {
+        let server = provider(&db, "").await;
+        let client = rp_client(&server).await;
+        maria(&server).await;
+        let rp = discover(&server, &client).await;
+        let started = start(&rp, &[], &[]);
+        let mut browser = Browser::new();
+        let url = without(&started.url, "nonce");
+        let page = sign_in_and_approve(&server, &mut browser, &url, "maria").await;
+        let code = code_of(&page, &started, &server);
+        let tokens = rp
+            .exchange_code(AuthorizationCode::new(code))
+            .unwrap()
+            .set_pkce_verifier(started.verifier)
+            .request_async(&http)
+            .await
+            .unwrap();
+        let claims = tokens
+            .id_token()
+            .unwrap()
+            .claims(
+                &rp.id_token_verifier(),
+                |nonce: Option<&Nonce>| match nonce {
+                    None => Ok(()),
+                    Some(_) => Err("a nonce was not sent, so none may come back".to_owned()),
+                },
+            )
+            .unwrap();
+        assert!(claims.nonce().is_none());
+        server.stop().await;
+    }
+);
+
+server_test!(oidcc_userinfo_post_body, |db: TestDatabase| async move {
+    let server = provider(&db, "").await;
+    let client = rp_client(&server).await;
+    let user_id = maria(&server).await;
+    let rp = discover(&server, &client).await;
+    let mut browser = Browser::new();
+    let (tokens, _) = sign_in_flow(&server, &rp, &mut browser, "maria", &["email"], &[]).await;
+    let token = tokens.access_token().secret().clone();
+    let url = userinfo_url(&server);
+    // oidcc-userinfo-post-body: the token in a form body.
+    let (status, _, body) = userinfo_call(
+        &server,
+        server
+            .http
+            .post(&url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("access_token={token}")),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["sub"], user_id);
+    assert_eq!(body["email"], "maria@example.com");
+    // oidcc-userinfo-post-header: POST with the Bearer header.
+    let (status, _, body) =
+        userinfo_call(&server, server.http.post(&url).bearer_auth(&token)).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["sub"], user_id);
+    // oidcc-userinfo-get, with CORS for browser apps.
+    let response = server
+        .http
+        .get(&url)
+        .bearer_auth(&token)
+        .header("origin", "https://app.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    // Both at once is ambiguous (RFC 6750 §2).
+    let (status, _, body) = userinfo_call(
+        &server,
+        server
+            .http
+            .post(&url)
+            .bearer_auth(&token)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("access_token={token}")),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    server.stop().await;
+});
+
+server_test!(
+    userinfo_refuses_bad_tokens_with_bearer_challenges,
+    |db: TestDatabase| async move {
+        let server = provider(&db, "").await;
+        let url = userinfo_url(&server);
+        let (status, challenge, _) = userinfo_call(&server, server.http.get(&url)).await;
+        assert_eq!((status, challenge.as_deref()), (401, Some("Bearer")));
+        let (status, challenge, body) =
+            userinfo_call(&server, server.http.get(&url).bearer_auth("not-a-token")).await;
+        assert_eq!(status, 401);
+        assert_eq!(challenge.as_deref(), Some("Bearer error=\"invalid_token\""));
+        assert_eq!(body["error"], "invalid_token");
+        // An access token without `openid` (client_credentials here) is insufficient_scope, 403.
+        let machine = server
+            .create_client(
+                AuthMethod::ClientSecretBasic,
+                &[GrantType::ClientCredentials],
+                "openid",
+            )
+            .await;
+        let token = server.client_credentials(&machine).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (status, challenge, _) =
+            userinfo_call(&server, server.http.get(&url).bearer_auth(&token)).await;
+        // client_credentials may carry the openid scope string, but no user's grant stands behind it.
+        assert_eq!(status, 401, "{challenge:?}");
+        let plain = server
+            .create_client(
+                AuthMethod::ClientSecretBasic,
+                &[GrantType::ClientCredentials],
+                "read",
+            )
+            .await;
+        let token = server.client_credentials(&plain).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (status, challenge, body) =
+            userinfo_call(&server, server.http.get(&url).bearer_auth(&token)).await;
+        assert_eq!(status, 403);
+        assert_eq!(
+            challenge.as_deref(),
+            Some("Bearer error=\"insufficient_scope\", scope=\"openid\"")
+        );
+        assert_eq!(body["error"], "insufficient_scope");
+        server.stop().await;
+    }
+);
+
+server_test!(
+    oidcc_prompt_none_not_logged_in,
+    |db: TestDatabase| async move {
+        let server = provider(&db, "").await;
+        let client = rp_client(&server).await;
+        let rp = discover(&server, &client).await;
+        let started = start(&rp, &[], &[("prompt", "none")]);
+        let page = Browser::new().get(&started.url).await;
+        assert_eq!(page.status, 303);
+        let params = page.redirect_params();
+        assert_eq!(params["error"], "login_required");
+        assert_eq!(&params["state"], started.state.secret());
+        server.stop().await;
+    }
+);
+
+server_test!(oidcc_prompt_none_logged_in, |db: TestDatabase| async move {
+    let server = provider(&db, "").await;
+    let client = rp_client(&server).await;
+    maria(&server).await;
+    let rp = discover(&server, &client).await;
+    let mut browser = Browser::new();
+    let (_, first) = sign_in_flow(&server, &rp, &mut browser, "maria", &[], &[]).await;
+    let started = start(&rp, &[], &[("prompt", "none")]);
+    let page = browser.get(&started.url).await;
+    let code = code_of(&page, &started, &server);
+    let (_, second) = redeem(&rp, code, started).await;
+    assert_eq!(second.subject(), first.subject());
+    assert_eq!(second.auth_time(), first.auth_time(), "the same sign-in");
+    server.stop().await;
+});
+
+server_test!(oidcc_prompt_login, |db: TestDatabase| async move {
+    let server = provider(&db, "").await;
+    let client = rp_client(&server).await;
+    maria(&server).await;
+    let rp = discover(&server, &client).await;
+    let mut browser = Browser::new();
+    sign_in_flow(&server, &rp, &mut browser, "maria", &[], &[]).await;
+    let started = start(&rp, &[], &[("prompt", "login")]);
+    let page = browser.get(&started.url).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("/login\""), "the login page again");
+    server.stop().await;
+});
+
+server_test!(oidcc_max_age_1, |db: TestDatabase| async move {
+    let server = provider(&db, "").await;
+    let client = rp_client(&server).await;
+    maria(&server).await;
+    let rp = discover(&server, &client).await;
+    let mut browser = Browser::new();
+    let (_, first) = sign_in_flow(&server, &rp, &mut browser, "maria", &[], &[]).await;
+    // The session must be more than a second old for max_age=1 to ask again.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let started = start(&rp, &[], &[("max_age", "1")]);
+    let login = browser.get(&started.url).await;
+    assert!(
+        login.body.contains("/login\""),
+        "a fresh sign-in is required"
+    );
+    let next = browser.sign_in(&server, &login, "maria", PASSWORD).await;
+    let page = approve_if_asked(&server, &mut browser, next).await;
+    let code = code_of(&page, &started, &server);
+    let (_, second) = redeem(&rp, code, started).await;
+    assert!(second.auth_time().unwrap() > first.auth_time().unwrap());
+    // With a fresh session, max_age=10000 does not ask (oidcc-max-age-10000).
+    let started = start(&rp, &[], &[("max_age", "10000"), ("prompt", "none")]);
+    let page = browser.get(&started.url).await;
+    code_of(&page, &started, &server);
+    server.stop().await;
+});
+
+server_test!(oidcc_id_token_hint, |db: TestDatabase| async move {
+    let server = provider(&db, "").await;
+    let client = rp_client(&server).await;
+    maria(&server).await;
+    server.create_user("jose", PASSWORD).await;
+    let rp = discover(&server, &client).await;
+    let mut browser = Browser::new();
+    let (tokens, _) = sign_in_flow(&server, &rp, &mut browser, "maria", &[], &[]).await;
+    let hint = tokens.id_token().unwrap().to_string();
+    // The hinted user is the signed-in one: a code at once.
+    let started = start(&rp, &[], &[("prompt", "none"), ("id_token_hint", &hint)]);
+    let page = browser.get(&started.url).await;
+    code_of(&page, &started, &server);
+    // Another person's hint while María is signed in: login_required.
+    let mut other = Browser::new();
+    let (jose_tokens, _) = sign_in_flow(&server, &rp, &mut other, "jose", &[], &[]).await;
+    let jose_hint = jose_tokens.id_token().unwrap().to_string();
+    let started = start(
+        &rp,
+        &[],
+        &[("prompt", "none"), ("id_token_hint", &jose_hint)],
+    );
+    let page = browser.get(&started.url).await;
+    assert_eq!(page.redirect_params()["error"], "login_required");
+    // Something that is not our ID token: invalid_request.
+    let started = start(
+        &rp,
+        &[],
+        &[("prompt", "none"), ("id_token_hint", "e30.e30.sig")],
+    );
+    let page = browser.get(&started.url).await;
+    assert_eq!(page.redirect_params()["error"], "invalid_request");
+    server.stop().await;
+});
+
+server_test!(oidcc_login_hint, |db: TestDatabase| async move {
+    let server = provider(&db, "").await;
+    let client = rp_client(&server).await;
+    let rp = discover(&server, &client).await;
+    let started = start(&rp, &[], &[("login_hint", "maria")]);
+    let page = Browser::new().get(&started.url).await;
+    assert!(page.body.contains("value=\"maria\""), "{}", page.body);
+    server.stop().await;
+});
+
+server_test!(
+    oidcc_ensure_registered_redirect_uri,
+    |db: TestDatabase| async move {
+        let server = provider(&db, "").await;
+        let client = rp_client(&server).await;
+        let rp = discover(&server, &client).await;
+        let started = start(&rp, &[], &[]);
+        let url = with(
+            &without(&started.url, "redirect_uri"),
+            "redirect_uri",
+            "https://evil.example/cb",
+        );
+        let page = Browser::new().get(&url).await;
+        assert_eq!(page.status, 400);
+        assert!(!page.headers.contains_key("location"), "never redirected");
+        server.stop().await;
+    }
+);
+
+server_test!(oidcc_refresh_token, |db: TestDatabase| async move {
+    let server = provider(&db, "").await;
+    let client = rp_client(&server).await;
+    maria(&server).await;
+    let rp = discover(&server, &client).await;
+    let mut browser = Browser::new();
+    let (tokens, first) = sign_in_flow(&server, &rp, &mut browser, "maria", &[], &[]).await;
+    let refreshed = rp
+        .exchange_refresh_token(tokens.refresh_token().unwrap())
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap();
+    let id_token = refreshed.id_token().expect("a new ID token on refresh");
+    let verifier = rp.id_token_verifier();
+    let claims = id_token
+        .claims(&verifier, |nonce: Option<&Nonce>| match nonce {
+            None => Ok(()),
+            Some(_) => Err("no nonce on refresh (Core §12.2)".to_owned()),
+        })
+        .unwrap();
+    assert_eq!(claims.subject(), first.subject());
+    assert_eq!(
+        claims.auth_time(),
+        first.auth_time(),
+        "the original sign-in"
+    );
+    assert_ne!(id_token.to_string(), tokens.id_token().unwrap().to_string());
+    let expected = AccessTokenHash::from_token(
+        refreshed.access_token(),
+        id_token.signing_alg().unwrap(),
+        id_token.signing_key(&verifier).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims.access_token_hash(), Some(&expected));
+    server.stop().await;
+});
+
+server_test!(oidcc_claims_essential, |db: TestDatabase| async move {
+    let server = provider(&db, "").await;
+    let client = rp_client(&server).await;
+    maria(&server).await;
+    let rp = discover(&server, &client).await;
+    let claims = r#"{"id_token":{"email":{"essential":true}},"userinfo":{"name":null}}"#;
+    let started = start(&rp, &[], &[("claims", claims)]);
+    let mut browser = Browser::new();
+    let login = browser.get(&started.url).await;
+    let consent = browser.sign_in(&server, &login, "maria", PASSWORD).await;
+    // The consent page lists what will be shared, with the values and the essential mark.
+    assert_eq!(consent.status, 200, "{:?}", consent.headers.get("location"));
+    assert!(
+        consent.body.contains("maria@example.com"),
+        "{}",
+        consent.body
+    );
+    assert!(consent.body.contains("(needed)"));
+    assert!(consent.body.contains("María García"));
+    let page = browser.decide(&server, &consent, "approve").await;
+    let code = code_of(&page, &started, &server);
+    let (tokens, id) = redeem(&rp, code, started).await;
+    assert_eq!(id.email().unwrap().as_str(), "maria@example.com");
+    assert!(id.name().is_none(), "name was asked for UserInfo only");
+    let info: CoreUserInfoClaims = rp
+        .user_info(tokens.access_token().clone(), Some(id.subject().clone()))
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap();
+    assert_eq!(
+        info.name().unwrap().get(None).unwrap().as_str(),
+        "María García"
+    );
+    server.stop().await;
+});
+
+server_test!(
+    oidcc_unsigned_request_object_supported_correctly_or_rejected_as_unsupported,
+    |db: TestDatabase| async move {
+        let server = provider(&db, "").await;
+        let client = rp_client(&server).await;
+        let rp = discover(&server, &client).await;
+        for (name, value, error) in [
+            (
+                "request",
+                "eyJhbGciOiJub25lIn0.e30.",
+                "request_not_supported",
+            ),
+            (
+                "request_uri",
+                "https://rp.example/request.jwt",
+                "request_uri_not_supported",
+            ),
+        ] {
+            let started = start(&rp, &[], &[(name, value)]);
+            let page = Browser::new().get(&started.url).await;
+            assert_eq!(page.redirect_params()["error"], error);
+        }
+        // The metadata says so.
+        let doc = server.metadata().await;
+        assert_eq!(doc["request_parameter_supported"], false);
+        assert_eq!(doc["request_uri_parameter_supported"], false);
+        server.stop().await;
+    }
+);
+
+server_test!(
+    oidcc_ensure_request_with_unknown_parameter_succeeds,
+    |db: TestDatabase| async move {
+        let server = provider(&db, "").await;
+        let client = rp_client(&server).await;
+        maria(&server).await;
+        let rp = discover(&server, &client).await;
+        // Unknown parameters, display (page, popup), ui_locales, claims_locales and acr_values are
+        // accepted; the scope order does not matter.
+        let mut browser = Browser::new();
+        let extra = [
+            ("x_unknown", "1"),
+            ("display", "popup"),
+            ("ui_locales", "es"),
+            ("claims_locales", "es"),
+            ("acr_values", "1 2"),
+        ];
+        let started = start(&rp, &["email", "profile"], &extra);
+        let login = browser.get(&started.url).await;
+        assert!(
+            login.body.contains("lang=\"es\""),
+            "ui_locales picks Spanish"
+        );
+        let next = browser.sign_in(&server, &login, "maria", PASSWORD).await;
+        let page = approve_if_asked(&server, &mut browser, next).await;
+        let code = code_of(&page, &started, &server);
+        let (_, claims) = redeem(&rp, code, started).await;
+        assert!(claims.auth_context_ref().is_none(), "no acr is claimed");
+        let started = start(&rp, &["profile", "email"], &[("display", "page")]);
+        let page = browser.get(&started.url).await;
+        code_of(&page, &started, &server);
+        server.stop().await;
+    }
+);
+
+server_test!(oidcc_codereuse, |db: TestDatabase| async move {
+    let server = provider(&db, "").await;
+    let client = rp_client(&server).await;
+    maria(&server).await;
+    let rp = discover(&server, &client).await;
+    let mut browser = Browser::new();
+    let started = start(&rp, &[], &[]);
+    let page = sign_in_and_approve(&server, &mut browser, &started.url, "maria").await;
+    let code = code_of(&page, &started, &server);
+    let (tokens, _) = redeem(
+        &rp,
+        code.clone(),
+        Started {
+            url: String::new(),
+            state: started.state.clone(),
+            nonce: started.nonce.clone(),
+            verifier: PkceCodeVerifier::new(started.verifier.secret().clone()),
+        },
+    )
+    .await;
+    let again = rp
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(started.verifier)
+        .request_async(&http)
+        .await;
+    assert!(again.is_err(), "a code is single use");
+    // oidcc-codereuse-30seconds: the first redemption's access token is revoked too.
+    let (status, _, _) = userinfo_call(
+        &server,
+        server
+            .http
+            .get(userinfo_url(&server))
+            .bearer_auth(tokens.access_token().secret()),
+    )
+    .await;
+    assert_eq!(status, 401);
     server.stop().await;
 });
