@@ -791,3 +791,534 @@ server_test!(oidcc_codereuse, |db: TestDatabase| async move {
     assert_eq!(status, 401);
     server.stop().await;
 });
+
+/// A client with OpenID metadata set directly, as `client create` or registration would store it.
+async fn rp_client_with(
+    server: &TestServer,
+    redirect: &str,
+    openid: latchkey_core::oidc::client::OpenIdClient,
+) -> TestClient {
+    server
+        .create_app_with(
+            AuthMethod::ClientSecretBasic,
+            &[GrantType::AuthorizationCode, GrantType::RefreshToken],
+            "openid profile email",
+            &[redirect],
+            latchkey_core::client::ClientPolicy {
+                openid,
+                ..Default::default()
+            },
+        )
+        .await
+}
+
+fn rp_for(rp: Rp, redirect: &str) -> Rp {
+    rp.set_redirect_uri(RedirectUrl::new(redirect.into()).unwrap())
+}
+
+async fn introspect(server: &TestServer, caller: &TestClient, token: &str) -> Value {
+    server
+        .http
+        .post(format!("{}/introspect", server.issuer))
+        .basic_auth(&caller.id, Some(&caller.secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(crate::harness::form_encode(&[("token", token)]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+server_test!(
+    pairwise_subjects_differ_by_sector_and_agree_with_userinfo_and_introspection,
+    |db: TestDatabase| async move {
+        use latchkey_core::oidc::client::OpenIdClient;
+        use latchkey_core::oidc::subject::SubjectType;
+        let server = provider(&db, "").await;
+        let user_id = maria(&server).await;
+        let pairwise = |sector: &str| OpenIdClient {
+            subject_type: SubjectType::Pairwise {
+                sector: sector.into(),
+            },
+            ..OpenIdClient::default()
+        };
+        let a = rp_client_with(&server, "https://a.example/cb", pairwise("a.example")).await;
+        let a2 = rp_client_with(&server, "https://a.example/cb2", pairwise("a.example")).await;
+        let b = rp_client_with(&server, "https://b.example/cb", pairwise("b.example")).await;
+        let mut browser = Browser::new();
+        let mut subs = Vec::new();
+        for (client, redirect) in [
+            (&a, "https://a.example/cb"),
+            (&a2, "https://a.example/cb2"),
+            (&b, "https://b.example/cb"),
+        ] {
+            let rp = rp_for(discover(&server, client).await, redirect);
+            let started = start(&rp, &["email"], &[]);
+            let first = browser.get(&started.url).await;
+            let page = if first.body.contains("/login\"") {
+                let next = browser.sign_in(&server, &first, "maria", PASSWORD).await;
+                approve_if_asked(&server, &mut browser, next).await
+            } else {
+                approve_if_asked(&server, &mut browser, first).await
+            };
+            let code = page.redirect_params()["code"].clone();
+            let (tokens, claims) = redeem(&rp, code, started).await;
+            let sub = claims.subject().as_str().to_owned();
+            assert_ne!(sub, user_id, "the user id never reaches a pairwise client");
+            // UserInfo agrees with the ID token (the library checks the expected subject).
+            let info: CoreUserInfoClaims = rp
+                .user_info(
+                    tokens.access_token().clone(),
+                    Some(claims.subject().clone()),
+                )
+                .unwrap()
+                .request_async(&http)
+                .await
+                .unwrap();
+            assert_eq!(info.email().unwrap().as_str(), "maria@example.com");
+            // So do the access token and introspection, of both kinds of token, without username.
+            let access = introspect(&server, client, tokens.access_token().secret()).await;
+            assert_eq!(access["sub"], sub);
+            assert!(access.get("username").is_none());
+            let refresh =
+                introspect(&server, client, tokens.refresh_token().unwrap().secret()).await;
+            assert_eq!(refresh["sub"], sub);
+            assert!(refresh.get("username").is_none());
+            subs.push(sub);
+        }
+        assert_eq!(subs[0], subs[1], "one sector, one sub");
+        assert_ne!(subs[0], subs[2], "another sector, another sub");
+        server.stop().await;
+    }
+);
+
+server_test!(
+    rp_initiated_logout_with_a_hint_ends_the_session_and_returns_state,
+    |db: TestDatabase| async move {
+        use latchkey_core::oidc::client::OpenIdClient;
+        use latchkey_core::types::RedirectUri;
+        let server = provider(&db, "").await;
+        maria(&server).await;
+        let client = rp_client_with(
+            &server,
+            REDIRECT,
+            OpenIdClient {
+                post_logout_redirect_uris: vec![
+                    RedirectUri::parse("https://rp.example/bye").unwrap(),
+                ],
+                ..OpenIdClient::default()
+            },
+        )
+        .await;
+        let metadata = openidconnect::ProviderMetadataWithLogout::discover_async(
+            IssuerUrl::new(server.issuer.clone()).unwrap(),
+            &http,
+        )
+        .await
+        .unwrap();
+        let end_session = metadata
+            .additional_metadata()
+            .end_session_endpoint
+            .clone()
+            .expect("end_session_endpoint is published");
+        let rp = discover(&server, &client).await;
+        let mut browser = Browser::new();
+        let (tokens, claims) = sign_in_flow(&server, &rp, &mut browser, "maria", &[], &[]).await;
+        assert!(claims.auth_time().is_some());
+        let logout = openidconnect::LogoutRequest::from(end_session)
+            .set_id_token_hint(tokens.id_token().unwrap())
+            .set_post_logout_redirect_uri(
+                openidconnect::PostLogoutRedirectUrl::new("https://rp.example/bye".into()).unwrap(),
+            )
+            .set_state(CsrfToken::new("bye-state".into()))
+            .http_get_url();
+        let page = browser.get(logout.as_str()).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        assert_eq!(page.location(), "https://rp.example/bye?state=bye-state");
+        // The session is gone from the database, so every instance sees it ended.
+        let started = start(&rp, &[], &[("prompt", "none")]);
+        let after = browser.get(&started.url).await;
+        assert_eq!(after.redirect_params()["error"], "login_required");
+        // A redirect URI that was not registered is refused on a page, never followed.
+        let stray = openidconnect::LogoutRequest::from(
+            metadata
+                .additional_metadata()
+                .end_session_endpoint
+                .clone()
+                .unwrap(),
+        )
+        .set_client_id(ClientId::new(client.id.clone()))
+        .set_post_logout_redirect_uri(
+            openidconnect::PostLogoutRedirectUrl::new("https://evil.example/".into()).unwrap(),
+        )
+        .http_get_url();
+        let refused = browser.get(stray.as_str()).await;
+        assert_eq!(refused.status, 400);
+        assert!(!refused.headers.contains_key("location"));
+        server.stop().await;
+    }
+);
+
+server_test!(
+    rp_initiated_logout_without_a_hint_asks_first,
+    |db: TestDatabase| async move {
+        let server = provider(&db, "").await;
+        let client = rp_client(&server).await;
+        maria(&server).await;
+        let rp = discover(&server, &client).await;
+        let mut browser = Browser::new();
+        sign_in_flow(&server, &rp, &mut browser, "maria", &[], &[]).await;
+        let confirm = browser.get(&format!("{}/logout", server.issuer)).await;
+        assert_eq!(confirm.status, 200);
+        assert!(confirm.body.contains("Sign out?"), "{}", confirm.body);
+        // Still signed in until the person confirms.
+        let started = start(&rp, &[], &[("prompt", "none")]);
+        code_of(&browser.get(&started.url).await, &started, &server);
+        let (action, mut fields) = confirm.form("/logout");
+        fields.push(("decision".into(), "logout".into()));
+        let done = browser.post(&server.url(&action), &fields).await;
+        assert_eq!(done.status, 200);
+        assert!(done.body.contains("You are signed out"));
+        let started = start(&rp, &[], &[("prompt", "none")]);
+        let after = browser.get(&started.url).await;
+        assert_eq!(after.redirect_params()["error"], "login_required");
+        server.stop().await;
+    }
+);
+
+server_test!(
+    oidcc_discovery_endpoint_verification,
+    |db: TestDatabase| async move {
+        // An issuer with a path: the OpenID configuration is appended to it (Discovery §4) and
+        // inserted before it (RFC 8414 §3), and the library accepts it.
+        let server = TestServer::builder()
+            .issuer_path("/tenant/a")
+            .toml("[openid]\nenabled = true")
+            .start(&db)
+            .await;
+        for path in [
+            "/tenant/a/.well-known/openid-configuration",
+            "/.well-known/openid-configuration/tenant/a",
+            "/.well-known/oauth-authorization-server/tenant/a",
+        ] {
+            let doc: Value = server
+                .http
+                .get(format!("{}{path}", server.origin))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(doc["issuer"], server.issuer, "{path}");
+            assert_eq!(
+                doc["userinfo_endpoint"],
+                format!("{}/userinfo", server.issuer)
+            );
+            assert_eq!(
+                doc["subject_types_supported"],
+                serde_json::json!(["public", "pairwise"])
+            );
+            let algs = doc["id_token_signing_alg_values_supported"]
+                .as_array()
+                .unwrap();
+            assert!(algs.contains(&"RS256".into()));
+            assert!(!algs.contains(&"none".into()));
+            let scopes = doc["scopes_supported"].as_array().unwrap();
+            assert!(scopes.contains(&"openid".into()));
+            assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
+            assert_eq!(doc["claims_parameter_supported"], true);
+        }
+        let client = rp_client(&server).await;
+        discover(&server, &client).await;
+        // Every advertised OpenID endpoint answers.
+        let doc = server.metadata().await;
+        for member in ["userinfo_endpoint", "end_session_endpoint", "jwks_uri"] {
+            let status = server
+                .http
+                .get(doc[member].as_str().unwrap())
+                .send()
+                .await
+                .unwrap()
+                .status();
+            assert_ne!(status.as_u16(), 404, "{member}");
+        }
+        server.stop().await;
+    }
+);
+
+server_test!(
+    openid_off_publishes_nothing_of_it,
+    |db: TestDatabase| async move {
+        let server = TestServer::start(&db).await;
+        let doc = server.metadata().await;
+        for member in [
+            "userinfo_endpoint",
+            "end_session_endpoint",
+            "subject_types_supported",
+            "id_token_signing_alg_values_supported",
+        ] {
+            assert!(doc.get(member).is_none(), "{member}");
+        }
+        for path in ["/.well-known/openid-configuration", "/userinfo", "/logout"] {
+            let status = server
+                .http
+                .get(server.url(path))
+                .send()
+                .await
+                .unwrap()
+                .status();
+            assert_eq!(status.as_u16(), 404, "{path}");
+        }
+        // With OpenID off, `openid` is an ordinary scope: no ID token comes back.
+        let client = server
+            .create_app(
+                AuthMethod::ClientSecretBasic,
+                &[GrantType::AuthorizationCode],
+                "openid",
+                &[REDIRECT],
+            )
+            .await;
+        server.create_user("maria", PASSWORD).await;
+        let (verifier, challenge) = crate::browser::pkce();
+        let url = server.authorize_url(&[
+            ("response_type", "code"),
+            ("client_id", &client.id),
+            ("scope", "openid"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+            ("nonce", "n"),
+        ]);
+        let mut browser = Browser::new();
+        let page = sign_in_and_approve(&server, &mut browser, &url, "maria").await;
+        let code = page.redirect_params()["code"].clone();
+        let body: Value = server
+            .http
+            .post(format!("{}/token", server.issuer))
+            .basic_auth(&client.id, Some(&client.secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(crate::harness::form_encode(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("code_verifier", &verifier),
+            ]))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(body["access_token"].is_string());
+        assert!(body.get("id_token").is_none());
+        server.stop().await;
+    }
+);
+
+server_test!(
+    id_tokens_and_userinfo_are_signed_with_the_registered_algorithm,
+    |db: TestDatabase| async move {
+        use latchkey_core::keys::KeyAlg;
+        use latchkey_core::oidc::client::OpenIdClient;
+        let server = provider(&db, "").await;
+        maria(&server).await;
+        let mut browser = Browser::new();
+        for alg in [KeyAlg::ES256, KeyAlg::EdDSA, KeyAlg::PS256] {
+            let client = rp_client_with(
+                &server,
+                REDIRECT,
+                OpenIdClient {
+                    id_token_signed_response_alg: alg,
+                    userinfo_signed_response_alg: Some(alg),
+                    ..OpenIdClient::default()
+                },
+            )
+            .await;
+            let rp = discover(&server, &client).await;
+            let started = start(&rp, &["email"], &[]);
+            let first = browser.get(&started.url).await;
+            let page = if first.body.contains("/login\"") {
+                let next = browser.sign_in(&server, &first, "maria", PASSWORD).await;
+                approve_if_asked(&server, &mut browser, next).await
+            } else {
+                approve_if_asked(&server, &mut browser, first).await
+            };
+            let code = code_of(&page, &started, &server);
+            let tokens = rp
+                .exchange_code(AuthorizationCode::new(code))
+                .unwrap()
+                .set_pkce_verifier(started.verifier)
+                .request_async(&http)
+                .await
+                .unwrap();
+            let id_token = tokens.id_token().unwrap().to_string();
+            // The JWKS now holds a key of this algorithm, and the token verifies with it.
+            let keys = server.jwks().await;
+            let (header, claims) = crate::harness::verify(&id_token, &keys);
+            assert_eq!(header["alg"], alg.as_str());
+            assert_eq!(header["typ"], "JWT");
+            assert_eq!(claims["nonce"], started.nonce.secret().as_str());
+            // oidcc-userinfo-rs256 and friends: a signed UserInfo response.
+            let response = server
+                .http
+                .get(userinfo_url(&server))
+                .bearer_auth(tokens.access_token().secret())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.headers()["content-type"], "application/jwt");
+            let jwt = response.text().await.unwrap();
+            let (header, info) = crate::harness::verify(&jwt, &keys);
+            assert_eq!(header["alg"], alg.as_str());
+            assert_eq!(info["sub"], claims["sub"]);
+            assert_eq!(info["aud"], client.id);
+            assert_eq!(info["iss"], server.issuer);
+            assert_eq!(info["email"], "maria@example.com");
+            // Each JWK names one algorithm and is published once.
+            let algs: Vec<&str> = keys.iter().map(|k| k.alg.as_str()).collect();
+            assert_eq!(algs.iter().filter(|a| **a == alg.as_str()).count(), 1);
+        }
+        server.stop().await;
+    }
+);
+
+server_test!(oidcc_server_rotate_keys, |db: TestDatabase| async move {
+    use latchkey_core::keys::KeyAlg;
+    let server = provider(&db, "[keys]\nrefresh_interval = \"100ms\"").await;
+    let client = rp_client(&server).await;
+    maria(&server).await;
+    let rp = discover(&server, &client).await;
+    let mut browser = Browser::new();
+    let (before, _) = sign_in_flow(&server, &rp, &mut browser, "maria", &[], &[]).await;
+    let old_kid = crate::harness::header_of(&before.id_token().unwrap().to_string())["kid"].clone();
+    // `keys rotate`: every current key, the RS256 one included, is replaced.
+    let master = server.config.master_key().unwrap();
+    let window = server.config.settings.keys.publish_window;
+    let now = latchkey_server::clock::Clock.now();
+    latchkey_server::keyring::rotate(&server.store, &master, KeyAlg::ES256, now, window)
+        .await
+        .unwrap();
+    let current: Vec<_> = latchkey_store::KeyStore::list_keys(&server.store)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|k| k.retired_at.is_none())
+        .map(|k| k.alg)
+        .collect();
+    assert_eq!(current, [KeyAlg::ES256, KeyAlg::RS256]);
+    crate::harness::eventually("the server loads the new keys", || async {
+        server.jwks().await.len() == 4
+    })
+    .await;
+    // A relying party that discovers again validates new ID tokens signed by the new key.
+    let rp = discover(&server, &client).await;
+    let started = start(&rp, &[], &[("prompt", "none")]);
+    let code = code_of(&browser.get(&started.url).await, &started, &server);
+    let (after, _) = redeem(&rp, code, started).await;
+    let new_kid = crate::harness::header_of(&after.id_token().unwrap().to_string())["kid"].clone();
+    assert_ne!(new_kid, old_kid);
+    server.stop().await;
+});
+
+server_test!(
+    registration_accepts_echoes_and_uses_the_openid_members,
+    |db: TestDatabase| async move {
+        let server = provider(&db, "[registration]\npolicy = \"open\"\nrate_limit = 50").await;
+        maria(&server).await;
+        let register = |body: Value| {
+            server
+                .http
+                .post(format!("{}/register", server.issuer))
+                .json(&body)
+                .send()
+        };
+        let response = register(serde_json::json!({
+            "client_name": "Recetas",
+            "redirect_uris": [REDIRECT],
+            "scope": "openid profile email",
+            "id_token_signed_response_alg": "ES256",
+            "subject_type": "pairwise",
+            "default_max_age": 600,
+            "require_auth_time": true,
+            "post_logout_redirect_uris": ["https://rp.example/bye"],
+            "logo_uri": "https://rp.example/logo.png",
+            "policy_uri": "https://rp.example/privacy",
+            "tos_uri": "https://rp.example/terms",
+            "contacts": ["ops@rp.example"],
+        }))
+        .await
+        .unwrap();
+        assert_eq!(response.status(), 201);
+        let registered: Value = response.json().await.unwrap();
+        assert_eq!(registered["id_token_signed_response_alg"], "ES256");
+        assert_eq!(registered["subject_type"], "pairwise");
+        assert_eq!(registered["default_max_age"], 600);
+        assert_eq!(
+            registered["post_logout_redirect_uris"][0],
+            "https://rp.example/bye"
+        );
+        assert_eq!(registered["logo_uri"], "https://rp.example/logo.png");
+        assert_eq!(registered["contacts"][0], "ops@rp.example");
+        let client = TestClient {
+            id: registered["client_id"].as_str().unwrap().to_owned(),
+            secret: registered["client_secret"].as_str().unwrap().to_owned(),
+        };
+        // The consent page shows the registered logo and links.
+        let rp = discover(&server, &client).await;
+        let started = start(&rp, &["email"], &[]);
+        let mut browser = Browser::new();
+        let login = browser.get(&started.url).await;
+        let consent = browser.sign_in(&server, &login, "maria", PASSWORD).await;
+        assert!(consent.body.contains("src=\"https://rp.example/logo.png\""));
+        assert!(consent.body.contains("href=\"https://rp.example/privacy\""));
+        assert!(consent.body.contains("href=\"https://rp.example/terms\""));
+        let page = browser.decide(&server, &consent, "approve").await;
+        let code = code_of(&page, &started, &server);
+        let tokens = rp
+            .exchange_code(AuthorizationCode::new(code))
+            .unwrap()
+            .set_pkce_verifier(started.verifier)
+            .request_async(&http)
+            .await
+            .unwrap();
+        let (header, claims) = crate::harness::verify(
+            &tokens.id_token().unwrap().to_string(),
+            &server.jwks().await,
+        );
+        assert_eq!(header["alg"], "ES256");
+        assert_ne!(claims["sub"], "maria");
+        // Refused: what the server does not offer, and a sector document it cannot fetch.
+        for (body, member) in [
+            (
+                serde_json::json!({"redirect_uris": [REDIRECT], "id_token_signed_response_alg": "none"}),
+                "id_token_signed_response_alg",
+            ),
+            (
+                serde_json::json!({"redirect_uris": [REDIRECT], "subject_type": "ephemeral"}),
+                "subject_type",
+            ),
+            (
+                serde_json::json!({"redirect_uris": [REDIRECT], "logo_uri": "http://rp.example/logo.png"}),
+                "logo_uri",
+            ),
+            (
+                serde_json::json!({"redirect_uris": [REDIRECT], "subject_type": "pairwise", "sector_identifier_uri": "https://127.0.0.1:9/uris.json"}),
+                "sector_identifier_uri",
+            ),
+        ] {
+            let response = register(body).await.unwrap();
+            assert_eq!(response.status(), 400);
+            let error: Value = response.json().await.unwrap();
+            assert_eq!(error["error"], "invalid_client_metadata");
+            assert!(
+                error["error_description"]
+                    .as_str()
+                    .unwrap()
+                    .contains(member),
+                "{error}"
+            );
+        }
+        server.stop().await;
+    }
+);
