@@ -17,6 +17,7 @@ pub mod keyring;
 mod oidc;
 mod pages;
 mod passwords;
+pub mod rate_limit;
 pub mod registry;
 pub mod router;
 pub mod state;
@@ -41,6 +42,7 @@ pub async fn serve(
         stop_rx.clone(),
     ));
     let pruner = tokio::spawn(prune_periodically(state.clone(), stop_rx.clone()));
+    let sweeper = tokio::spawn(sweep_periodically(state.clone(), stop_rx.clone()));
     let watcher = tokio::spawn(registry::watch(state.clone(), stop_rx));
     let app = router::router(state);
     let result = axum::serve(
@@ -60,11 +62,24 @@ pub async fn serve(
     tokio::time::timeout(Duration::from_secs(1), watcher)
         .await
         .ok();
+    tokio::time::timeout(Duration::from_secs(1), sweeper)
+        .await
+        .ok();
     result
 }
 
-/// Deletes expired deny-list entries, opaque tokens, codes and sessions every ten minutes. Entries stay
-/// a minute past their expiry, the clock leeway verifiers are allowed.
+/// Drops rate-limit keys whose budget is whole again, so the limiters hold only the keys in use.
+async fn sweep_periodically(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(rate_limit::SWEEP_EVERY) => state.rate_limits().sweep(),
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Deletes expired deny-list entries, opaque tokens, codes, sessions and login counters every ten
+/// minutes. Entries stay a minute past their expiry, the clock leeway verifiers are allowed.
 async fn prune_periodically(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
     use latchkey_store::TokenStore;
     loop {
@@ -76,6 +91,25 @@ async fn prune_periodically(state: AppState, mut stop: tokio::sync::watch::Recei
         match state.store().prune(now.minus(60)).await {
             Ok(removed) => tracing::debug!(removed, "pruned expired tokens and sessions"),
             Err(e) => tracing::warn!(error = %e, "pruning expired tokens failed"),
+        }
+        // Failed-login counters and event windows with nothing left to remember; the request path
+        // never sweeps them.
+        let throttle = state.settings().login.throttle;
+        let horizon = throttle
+            .account
+            .lock_seconds
+            .max(throttle.address.lock_seconds);
+        let this_minute = latchkey_core::types::Timestamp(now.0 - now.0.rem_euclid(60));
+        match latchkey_store::ThrottleStore::prune_throttle(
+            state.store(),
+            now.minus(horizon),
+            now,
+            this_minute,
+        )
+        .await
+        {
+            Ok(removed) => tracing::debug!(removed, "pruned expired login counters"),
+            Err(e) => tracing::warn!(error = %e, "pruning login counters failed"),
         }
         if let Some(registration) = &state.settings().registration {
             use latchkey_store::RegistrationStore;

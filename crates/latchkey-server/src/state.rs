@@ -14,10 +14,10 @@ use latchkey_store::Store;
 
 use crate::clock::Clock;
 use crate::keyring::{self, KeySet, KeyringError};
-use crate::pages::CsrfKey;
+use crate::pages::{CookiePolicy, CsrfKey};
 use crate::passwords::PasswordChecker;
 use crate::registry::Registry;
-use crate::throttle::{LoginThrottle, RateLimiter, ThrottleSettings};
+use crate::throttle::{LoginThrottle, ThrottleSettings};
 use crate::tokens::VerifiedTokens;
 
 /// Limits applied to every route.
@@ -141,6 +141,8 @@ pub struct Settings {
     pub login: LoginSettings,
     /// OpenID Connect; `None` when off.
     pub openid: Option<OpenIdSettings>,
+    /// Rate limits per endpoint group.
+    pub rate_limits: crate::rate_limit::RateLimitSettings,
 }
 
 impl Settings {
@@ -197,12 +199,13 @@ struct Inner {
     pairwise: latchkey_core::oidc::subject::PairwiseKey,
     keys: RwLock<Arc<KeySet>>,
     csrf: CsrfKey,
+    cookies: CookiePolicy,
     throttle: LoginThrottle,
     registry: Registry,
     verified: VerifiedTokens,
     passwords: Arc<PasswordChecker>,
-    registrations: RateLimiter,
     protocol_paths: Vec<String>,
+    rate_limits: crate::rate_limit::RateLimits,
 }
 
 impl AppState {
@@ -221,12 +224,23 @@ impl AppState {
         }
         let keys = keyring::load(&store, &master, now, settings.keys.publish_window).await?;
         let metadata = CachedJson::new(&settings.features.document());
-        let csrf = CsrfKey::new(master.derive("latchkey csrf v1"));
+        let csrf = CsrfKey::new(
+            master.derive("latchkey csrf v2"),
+            master.derive("latchkey consent v1"),
+        );
+        let cookies = CookiePolicy::new(
+            settings.features.issuer.as_str(),
+            settings
+                .features
+                .endpoints
+                .authorization
+                .as_deref()
+                .unwrap_or("/authorize"),
+        );
         let pairwise =
             latchkey_core::oidc::subject::PairwiseKey::new(master.derive("latchkey pairwise v1"));
         let throttle = LoginThrottle::new(settings.login.throttle);
         let registry = Registry::new(&store).await?;
-        let rate_limit = settings.registration.as_ref().map_or(0, |r| r.rate_limit);
         let endpoints = &settings.features.endpoints;
         let protocol_paths = std::iter::once(&endpoints.token)
             .chain(&endpoints.introspection)
@@ -241,21 +255,23 @@ impl AppState {
             )
             .map(|url| crate::router::path_of(url))
             .collect();
+        let rate_limits = crate::rate_limit::RateLimits::new(&settings.rate_limits);
         Ok(AppState(Arc::new(Inner {
             store,
             clock,
-            settings,
             master,
             metadata,
             pairwise,
             keys: RwLock::new(keys.shared()),
             csrf,
+            cookies,
             throttle,
             registry,
             verified: VerifiedTokens::default(),
             passwords: Arc::new(PasswordChecker::new()),
-            registrations: RateLimiter::new(rate_limit),
             protocol_paths,
+            rate_limits,
+            settings,
         })))
     }
 
@@ -284,9 +300,14 @@ impl AppState {
         &self.0.settings
     }
 
-    /// CSRF token key.
+    /// CSRF token and consent binding keys.
     pub(crate) fn csrf(&self) -> &CsrfKey {
         &self.0.csrf
+    }
+
+    /// How the page cookies are named and scoped.
+    pub(crate) fn cookies(&self) -> &CookiePolicy {
+        &self.0.cookies
     }
 
     /// Cached clients and resources.
@@ -297,6 +318,11 @@ impl AppState {
     /// JWTs whose signatures were checked.
     pub(crate) fn verified(&self) -> &VerifiedTokens {
         &self.0.verified
+    }
+
+    /// The rate limiters.
+    pub fn rate_limits(&self) -> &crate::rate_limit::RateLimits {
+        &self.0.rate_limits
     }
 
     /// Whether `path` is served by an OAuth protocol endpoint (token, introspection, revocation,
@@ -315,11 +341,6 @@ impl AppState {
                 path.strip_prefix(r.as_str())
                     .is_some_and(|rest| rest.starts_with('/'))
             })
-    }
-
-    /// Registrations per address.
-    pub(crate) fn registrations(&self) -> &RateLimiter {
-        &self.0.registrations
     }
 
     /// Password checks for the login page.

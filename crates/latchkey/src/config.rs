@@ -11,6 +11,7 @@ use latchkey_core::types::{Issuer, ScopeToken};
 use latchkey_server::Settings;
 use latchkey_server::router::path_of;
 
+mod database;
 mod endpoints;
 mod error;
 mod http;
@@ -19,6 +20,7 @@ mod master_key;
 mod openid;
 mod pages;
 mod policy;
+mod rate_limits;
 mod raw;
 mod registration;
 mod resources;
@@ -66,6 +68,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Database URL.
     pub database_url: String,
+    /// The connection pool (`[database]`).
+    pub database: latchkey_store::ConnectOptions,
+    /// Whether opening the database applies pending migrations (`serve --no-migrate` turns it off).
+    pub migrate: bool,
     /// The master key's source; read only by commands that need it.
     pub master_key: MasterKeySource,
     /// `--dev` was given.
@@ -199,6 +205,7 @@ impl Config {
         )
         .unwrap_or_else(|| (DEFAULT_DATABASE.to_owned(), "default".to_owned()));
 
+        let database = database::database(&raw.database, file)?;
         let master_key =
             MasterKeySource::resolve(&raw.master_key, &raw.master_key_file, file, env, flags.dev);
         let log = logging::log(&raw.log, file, env)?;
@@ -220,7 +227,7 @@ impl Config {
             &raw.endpoints,
             file,
             &issuer,
-            endpoints.authorization.is_some(),
+            endpoints.authorization.as_deref(),
         )?;
         // A retired key stays published until the last token it signed, ID tokens included, expires.
         let longest_token_ttl = openid
@@ -265,6 +272,7 @@ impl Config {
         let cache_refresh_interval = http::cache(&raw.cache, file)?;
         let fetch = registration::fetch(&raw.fetch, file)?;
         let resources = resources::resources(&raw.resources, file)?;
+        let rate_limits = rate_limits::rate_limits(&raw.rate_limits, file)?;
         let configured_scopes = scopes
             .keys()
             .filter_map(|s| ScopeToken::parse(s.clone()).ok())
@@ -272,6 +280,8 @@ impl Config {
         Ok(Config {
             listen,
             database_url,
+            database,
+            migrate: true,
             master_key,
             dev: flags.dev,
             log,
@@ -290,6 +300,7 @@ impl Config {
                 openid: openid.map(|o| o.settings),
                 client_id_documents,
                 fetch,
+                rate_limits,
             },
             min_password_length,
         })

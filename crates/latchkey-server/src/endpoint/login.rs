@@ -13,9 +13,9 @@ use latchkey_core::user::Username;
 use latchkey_store::{Session, SessionStore, UserStore};
 
 use super::authorize::{PAGE_FIELDS, finish, load_request, next_step};
+use crate::pages::Stop;
 use crate::pages::login::{LoginNotice, login_page};
 use crate::pages::visit::{SignedIn, Visit};
-use crate::pages::{self, SESSION_COOKIE, Stop};
 use crate::state::AppState;
 use crate::throttle::Verdict;
 
@@ -86,9 +86,7 @@ async fn sign_in(
     app.store()
         .insert_session(&SecretHash::of(secret.as_bytes()), &session)
         .await?;
-    visit
-        .cookies
-        .push(pages::set_cookie(app, SESSION_COOKIE, &secret, Some(ttl)));
+    visit.start_session(app, &secret, ttl);
     let signed_in = SignedIn {
         user,
         auth_time: now,

@@ -19,7 +19,7 @@ use latchkey_store::SessionStore;
 
 use crate::pages::logout::logout_page;
 use crate::pages::visit::Visit;
-use crate::pages::{self, SESSION_COOKIE, Stop};
+use crate::pages::{self, Stop};
 use crate::state::AppState;
 
 /// The request's own parameters, carried through the confirmation form.
@@ -146,7 +146,7 @@ async fn end_session(
             return Ok(logout_page_stayed(app, visit, back));
         }
         app.store().delete_session(hash).await?;
-        cookies.push(pages::set_cookie(app, SESSION_COOKIE, "", Some(0)));
+        cookies.push(pages::set_cookie(app, &app.cookies().session, "", Some(0)));
     }
     match back {
         Some(location) => Ok(pages::redirect(&location, &cookies)),

@@ -50,7 +50,7 @@ pub(crate) fn login_page(
         action: format!("{}/login", authorization_path(app)),
         client_name: request.client.name.clone(),
         fields: hidden_fields(params),
-        csrf: app.csrf().token(&visit.browser),
+        csrf: visit.csrf_token(app),
         error,
         // OpenID Connect Core §3.1.2.1: login_hint prefills the username until one is typed.
         username: match (username, request.openid.as_ref()) {

@@ -48,7 +48,7 @@ pub(crate) fn logout_page(
         client_name,
         username,
         fields,
-        csrf: app.csrf().token(&visit.browser),
+        csrf: visit.csrf_token(app),
     };
     html(StatusCode::OK, page.render(), None, &visit.cookies)
 }

@@ -24,18 +24,18 @@ pub(crate) fn openid(
     endpoints: &RawEndpoints,
     file: &str,
     issuer: &Issuer,
-    authorization_on: bool,
+    authorization_endpoint: Option<&str>,
 ) -> Result<Option<OpenId>, ConfigError> {
     let s = Section::new(file, "openid");
     if raw.enabled != Some(true) {
         return Ok(None);
     }
-    if !authorization_on {
+    let Some(authorization_endpoint) = authorization_endpoint else {
         return Err(s.error(
             "enabled",
             "OpenID Connect needs the authorization endpoint (policy turns it off)",
         ));
-    }
+    };
     let id_token_ttl = duration(
         s,
         "id_token_ttl",
@@ -101,11 +101,12 @@ pub(crate) fn openid(
                 &endpoints.userinfo_endpoint,
                 "/userinfo",
             )?,
-            end_session_endpoint: endpoint(
-                "end_session_endpoint",
-                &endpoints.end_session_endpoint,
-                "/logout",
-            )?,
+            // Beside login and consent, under the path the session cookie is scoped to (an https
+            // issuer with a path scopes it to the authorization endpoint).
+            end_session_endpoint: match &endpoints.end_session_endpoint {
+                Some(url) => absolute_url(e, "end_session_endpoint", url)?,
+                None => format!("{authorization_endpoint}/logout"),
+            },
             signing_algs: signing_algs.clone(),
             subject_types: subject_types.clone(),
         },

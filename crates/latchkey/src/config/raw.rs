@@ -17,6 +17,8 @@ pub struct RawConfig {
     pub(crate) master_key: Option<String>,
     pub(crate) master_key_file: Option<PathBuf>,
     #[serde(default)]
+    pub(crate) database: RawDatabase,
+    #[serde(default)]
     pub(crate) tokens: RawTokens,
     #[serde(default)]
     pub(crate) keys: RawKeys,
@@ -51,6 +53,8 @@ pub struct RawConfig {
     pub(crate) fetch: RawFetch,
     #[serde(default)]
     pub(crate) openid: RawOpenId,
+    #[serde(default)]
+    pub(crate) rate_limits: RawRateLimits,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -60,6 +64,34 @@ pub(crate) struct RawOpenId {
     pub(crate) id_token_ttl: Option<String>,
     pub(crate) signing_algs: Option<Vec<String>>,
     pub(crate) subject_types: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRateLimits {
+    pub(crate) enabled: Option<bool>,
+    pub(crate) max_keys: Option<usize>,
+    pub(crate) discovery: Option<RawLimit>,
+    pub(crate) token: Option<RawLimit>,
+    pub(crate) introspection_revocation: Option<RawLimit>,
+    pub(crate) authorization: Option<RawLimit>,
+    pub(crate) registration: Option<RawLimit>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLimit {
+    pub(crate) enabled: Option<bool>,
+    pub(crate) limit: Option<u32>,
+    pub(crate) window: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDatabase {
+    pub(crate) max_connections: Option<u32>,
+    pub(crate) statement_timeout: Option<String>,
+    pub(crate) acquire_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -434,9 +434,9 @@ fn scopes_are_published_in_the_file_order() {
 #[test]
 fn extra_members_may_state_facts_but_never_claim_features() {
     for name in [
-        "userinfo_endpoint",
-        "subject_types_supported",
-        "id_token_signing_alg_values_supported",
+        "backchannel_logout_supported",
+        "acr_values_supported",
+        "check_session_iframe",
         "require_pushed_authorization_requests",
     ] {
         let err = resolve(
@@ -448,6 +448,25 @@ fn extra_members_may_state_facts_but_never_claim_features() {
         assert!(
             err.starts_with(&format!(
                 "latchkey.toml: metadata.extra.{name}: names a feature"
+            )),
+            "{err}"
+        );
+    }
+    // The OpenID members Latchkey publishes itself (when OpenID is on) are its own.
+    for name in [
+        "userinfo_endpoint",
+        "subject_types_supported",
+        "id_token_signing_alg_values_supported",
+    ] {
+        let err = resolve(
+            &format!("[metadata.extra]\n{name} = [\"x\"]"),
+            &[],
+            Flags::default(),
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with(&format!(
+                "latchkey.toml: metadata.extra.{name}: Latchkey sets this member itself"
             )),
             "{err}"
         );
@@ -505,6 +524,46 @@ fn member_order_names_published_members_once() {
 }
 
 #[test]
+fn rate_limits_default_on_and_are_checked() {
+    use latchkey_server::rate_limit::Group;
+    let config = resolve("", &[], Flags::default()).unwrap();
+    let limits = &config.settings.rate_limits;
+    let token = limits.groups[Group::Token as usize].unwrap();
+    assert_eq!((token.limit.get(), token.window.as_secs()), (600, 60));
+    assert!(limits.groups.iter().all(Option::is_some));
+    let config = resolve(
+        "[rate_limits]\nenabled = false\n[rate_limits.token]\nenabled = true\nlimit = 5\nwindow = \"1s\"",
+        &[],
+        Flags::default(),
+    )
+    .unwrap();
+    let groups = &config.settings.rate_limits.groups;
+    assert_eq!(groups.iter().filter(|g| g.is_some()).count(), 1);
+    assert_eq!(groups[Group::Token as usize].unwrap().limit.get(), 5);
+    for (toml_text, expected) in [
+        (
+            "[rate_limits.token]\nlimit = 0",
+            "latchkey.toml: rate_limits.token.limit: must be at least 1",
+        ),
+        (
+            "[rate_limits.discovery]\nwindow = \"500ms\"",
+            "latchkey.toml: rate_limits.discovery.window: must be between 1s and 24h",
+        ),
+        (
+            "[rate_limits.registration]\nwindow = \"soon\"",
+            "latchkey.toml: rate_limits.registration.window: expected a duration",
+        ),
+        (
+            "[rate_limits]\nmax_keys = 3",
+            "latchkey.toml: rate_limits.max_keys: must be between 16",
+        ),
+    ] {
+        let err = resolve(toml_text, &[], Flags::default()).unwrap_err();
+        assert!(err.starts_with(expected), "{toml_text}: {err}");
+    }
+}
+
+#[test]
 fn h1_machine_registration_is_off_unless_allowed_and_lists_only_valid_resources() {
     let open = "[registration]\npolicy = \"open\"\n";
     let off = resolve(open, &[], Flags::default()).unwrap();
@@ -551,4 +610,44 @@ fn h1_machine_registration_is_off_unless_allowed_and_lists_only_valid_resources(
         err.contains("registration.client_credentials_resources"),
         "{err}"
     );
+}
+
+#[test]
+fn database_pool_settings_have_defaults_and_ranges() {
+    let config = resolve("", &[], Flags::default()).unwrap();
+    assert_eq!(config.database, latchkey_store::ConnectOptions::default());
+    let config = resolve(
+        "[database]\nmax_connections = 4\nstatement_timeout = \"2s\"\nacquire_timeout = \"250ms\"",
+        &[],
+        Flags::default(),
+    )
+    .unwrap();
+    assert_eq!(config.database.max_connections, 4);
+    assert_eq!(
+        config.database.statement_timeout,
+        std::time::Duration::from_secs(2)
+    );
+    assert_eq!(
+        config.database.acquire_timeout,
+        std::time::Duration::from_millis(250)
+    );
+    for (text, message) in [
+        (
+            "max_connections = 0",
+            "latchkey.toml: database.max_connections: must be between 1 and 1000",
+        ),
+        (
+            "statement_timeout = \"10ms\"",
+            "latchkey.toml: database.statement_timeout: must be between 100ms and 1h",
+        ),
+        (
+            "acquire_timeout = \"soon\"",
+            "latchkey.toml: database.acquire_timeout: expected a duration such as \"10m\", got `soon`",
+        ),
+    ] {
+        assert_eq!(
+            resolve(&format!("[database]\n{text}"), &[], Flags::default()).unwrap_err(),
+            message
+        );
+    }
 }

@@ -970,13 +970,15 @@ server_test!(
         let rp = discover(&server, &client).await;
         let mut browser = Browser::new();
         sign_in_flow(&server, &rp, &mut browser, "maria", &[], &[]).await;
-        let confirm = browser.get(&format!("{}/logout", server.issuer)).await;
+        let confirm = browser
+            .get(&format!("{}/authorize/logout", server.issuer))
+            .await;
         assert_eq!(confirm.status, 200);
         assert!(confirm.body.contains("Sign out?"), "{}", confirm.body);
         // Still signed in until the person confirms.
         let started = start(&rp, &[], &[("prompt", "none")]);
         code_of(&browser.get(&started.url).await, &started, &server);
-        let (action, mut fields) = confirm.form("/logout");
+        let (action, mut fields) = confirm.form("/authorize/logout");
         fields.push(("decision".into(), "logout".into()));
         let done = browser.post(&server.url(&action), &fields).await;
         assert_eq!(done.status, 200);
