@@ -182,16 +182,29 @@ fn claim_lines(
         Destination::IdToken,
     ));
     let values = claims::select(user, &names);
+    // A person reads "maria@example.com (verified)" more easily than two lines; `updated_at` is
+    // bookkeeping rather than something about them.
+    let folded = ["email_verified", "phone_number_verified", "updated_at"];
     t.claim_labels
         .iter()
+        .filter(|(name, _)| !folded.contains(name))
         .filter_map(|(name, label)| {
             let value = values.get(*name)?;
+            let verified = match *name {
+                "email" => values.get("email_verified"),
+                "phone_number" => values.get("phone_number_verified"),
+                _ => None,
+            };
+            let mut text = display(t, name, value);
+            if verified == Some(&Value::Bool(true)) {
+                text = format!("{text} ({})", t.verified);
+            }
             let essential = [&asked.userinfo, &asked.id_token]
                 .iter()
                 .any(|m| m.get(*name).is_some_and(|r| r.essential));
             Some(ClaimLine {
                 label,
-                value: display(t, name, value),
+                value: text,
                 essential,
             })
         })
@@ -220,7 +233,6 @@ fn display(t: &'static super::i18n::Text, name: &str, value: &Value) -> String {
             .collect::<Vec<_>>()
             .join(", ")
         }
-        Value::Number(n) if name == "updated_at" => n.to_string(),
         other => other.to_string(),
     }
 }

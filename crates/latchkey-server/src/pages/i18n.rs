@@ -102,6 +102,7 @@ pub struct Text {
     pub logout_done_lead: &'static str,
     pub claim_labels: &'static [(&'static str, &'static str)],
     pub yes: &'static str,
+    pub verified: &'static str,
     pub no: &'static str,
 }
 
@@ -164,6 +165,7 @@ static EN: Text = Text {
         ),
     ],
     yes: "yes",
+    verified: "verified",
     no: "no",
 };
 
@@ -223,6 +225,7 @@ static ES: Text = Text {
         ("phone_number_verified", "Si tu teléfono está verificado"),
     ],
     yes: "sí",
+    verified: "verificado",
     no: "no",
 };
 
