@@ -54,7 +54,9 @@ pub(crate) fn router(state: AppState) -> Router {
         router = router
             .route(
                 &path,
-                get(authorize::authorize).layer(limited(Group::Authorization)),
+                get(authorize::authorize)
+                    .post(authorize::authorize_post)
+                    .layer(limited(Group::Authorization)),
             )
             .route(
                 &format!("{path}/login"),
@@ -102,7 +104,9 @@ pub(crate) fn router(state: AppState) -> Router {
             )
             .route(
                 &path_of(&openid.end_session_endpoint),
-                get(logout::logout).post(logout::logout),
+                get(logout::logout)
+                    .post(logout::logout)
+                    .layer(limited(Group::Authorization)),
             );
     }
     router

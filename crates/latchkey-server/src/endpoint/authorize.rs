@@ -35,8 +35,22 @@ pub(crate) async fn authorize(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
+    request(app, headers, query.unwrap_or_default().as_bytes()).await
+}
+
+/// `POST authorization_endpoint` with the request form-encoded in the body: OpenID Connect Core
+/// §3.1.2.1 requires the authorization endpoint to take POST as well as GET.
+pub(crate) async fn authorize_post(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    request(app, headers, &body).await
+}
+
+async fn request(app: AppState, headers: HeaderMap, encoded: &[u8]) -> Response {
     // Partly: whether an undecodable parameter is shown or sent back depends on the client.
-    let params = Params::parse_urlencoded_partly(query.unwrap_or_default().as_bytes());
+    let params = Params::parse_urlencoded_partly(encoded);
     let ui_locales = params
         .as_ref()
         .ok()

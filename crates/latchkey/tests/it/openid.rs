@@ -1324,3 +1324,27 @@ server_test!(
         server.stop().await;
     }
 );
+
+server_test!(
+    oidcc_ensure_post_request_succeeds,
+    |db: TestDatabase| async move {
+        let server = provider(&db, "").await;
+        let client = rp_client(&server).await;
+        maria(&server).await;
+        let rp = discover(&server, &client).await;
+        let started = start(&rp, &[], &[]);
+        // Core §3.1.2.1: the same request, form-encoded in a POST body.
+        let url = url::Url::parse(&started.url).unwrap();
+        let fields: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        let mut browser = Browser::new();
+        let login = browser
+            .post(&format!("{}/authorize", server.issuer), &fields)
+            .await;
+        assert_eq!(login.status, 200, "{}", login.body);
+        let next = browser.sign_in(&server, &login, "maria", PASSWORD).await;
+        let page = approve_if_asked(&server, &mut browser, next).await;
+        let code = code_of(&page, &started, &server);
+        redeem(&rp, code, started).await;
+        server.stop().await;
+    }
+);
