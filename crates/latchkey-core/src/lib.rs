@@ -8,6 +8,7 @@ pub mod authorize;
 pub mod cimd;
 pub mod client;
 pub mod client_auth;
+pub mod discovery;
 pub mod error;
 pub mod grant;
 pub mod introspection;

@@ -10,12 +10,13 @@ use super::error::{ConfigError, Section};
 use super::raw::{RawLimit, RawRateLimits};
 use super::value::duration;
 
-/// The defaults: generous for a person or a well-behaved client, low enough to stop a loop.
+/// The defaults: generous for a person or a well-behaved client, low enough to stop a loop. A resource
+/// server may introspect once per API call it serves, so its budget is the API's own rate (1,000/s).
 fn default(group: Group) -> (&'static str, u32) {
     match group {
         Group::Discovery => ("discovery", 600),
         Group::Token => ("token", 600),
-        Group::IntrospectionRevocation => ("introspection_revocation", 6000),
+        Group::IntrospectionRevocation => ("introspection_revocation", 60_000),
         Group::Authorization => ("authorization", 120),
         Group::Registration => ("registration", 30),
     }

@@ -16,6 +16,8 @@ pub(crate) struct Browser {
     http: reqwest::Client,
     pub(crate) cookies: BTreeMap<String, String>,
     pub(crate) accept_language: Option<String>,
+    /// `X-Forwarded-For`, as a trusted proxy in front would send it.
+    pub(crate) forwarded_for: Option<String>,
 }
 
 /// A response, read whole.
@@ -85,6 +87,7 @@ impl Browser {
                 .unwrap(),
             cookies: BTreeMap::new(),
             accept_language: None,
+            forwarded_for: None,
         }
     }
 
@@ -104,6 +107,9 @@ impl Browser {
         }
         if let Some(lang) = &self.accept_language {
             request = request.header("accept-language", lang);
+        }
+        if let Some(address) = &self.forwarded_for {
+            request = request.header("x-forwarded-for", address);
         }
         let response = request.send().await?;
         for value in response.headers().get_all(SET_COOKIE) {

@@ -1348,3 +1348,18 @@ server_test!(
         server.stop().await;
     }
 );
+
+server_test!(
+    latchkey_discover_finds_nothing_wrong_with_the_openid_configuration,
+    |db: TestDatabase| async move {
+        let server = TestServer::builder()
+            .issuer_path("/v3/oauth")
+            .toml("[registration]\npolicy = \"open\"\n[openid]\nenabled = true")
+            .start(&db)
+            .await;
+        let (ok, report) = crate::discover::discover(&server.issuer).await;
+        assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+        assert!(ok);
+        server.stop().await;
+    }
+);

@@ -164,3 +164,51 @@ server_test!(a_group_can_be_turned_off, |db: TestDatabase| async move {
     assert!(header(&response, "x-ratelimit-limit").is_none());
     server.stop().await;
 });
+
+server_test!(
+    the_login_throttle_counts_an_ipv6_client_per_64_behind_a_trusted_proxy,
+    |db: TestDatabase| async move {
+        let server = TestServer::builder()
+            .toml(
+                "[http]\ntrusted_proxies = [\"127.0.0.1\"]\n\
+                 [login]\naddress_delay_after = 3\naddress_lock_after = 3\n",
+            )
+            .start(&db)
+            .await;
+        let app = server
+            .create_app(
+                AuthMethod::None,
+                &[GrantType::AuthorizationCode],
+                "",
+                &["https://app.example/cb"],
+            )
+            .await;
+        let (_, challenge) = crate::browser::pkce();
+        let authorize = server.authorize_url(&[
+            ("response_type", "code"),
+            ("client_id", &app.id),
+            ("redirect_uri", "https://app.example/cb"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ]);
+        let attempt = |address: &'static str, username: &'static str| {
+            let (server, authorize) = (&server, authorize.clone());
+            async move {
+                let mut browser = crate::browser::Browser::new();
+                browser.forwarded_for = Some(address.into());
+                let login = browser.get(&authorize).await;
+                browser
+                    .sign_in(server, &login, username, "wrong")
+                    .await
+                    .status
+            }
+        };
+        // Three hosts of one /64, each guessing another account: the /64 is locked.
+        assert_eq!(attempt("2001:db8:5:6::1", "a").await, 401);
+        assert_eq!(attempt("2001:db8:5:6::2", "b").await, 401);
+        assert_eq!(attempt("2001:db8:5:6::3", "c").await, 401);
+        assert_eq!(attempt("2001:db8:5:6::4", "d").await, 429);
+        assert_eq!(attempt("2001:db8:5:7::1", "e").await, 401, "another /64");
+        server.stop().await;
+    }
+);
