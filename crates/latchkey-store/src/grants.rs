@@ -131,7 +131,8 @@ macro_rules! impl_grant_traits {
                         .bind(code.client_id.as_str())
                         .bind(&code.redirect_uri)
                         .bind(i16::from(code.redirect_uri_sent))
-                        .bind(code.code_challenge.as_str())
+                        // "" for a code bound by an OpenID nonce instead of PKCE.
+                        .bind(code.code_challenge.as_ref().map_or("", |c| c.as_str()))
                         .bind(code.expires_at.0)
                         .bind(&code.nonce)
                         .execute(&mut *tx)
@@ -166,8 +167,13 @@ macro_rules! impl_grant_traits {
                             .map_err(|_| corrupt("code: client_id"))?,
                         redirect_uri: row.try_get("redirect_uri")?,
                         redirect_uri_sent: row.try_get::<i16, _>("redirect_uri_sent")? != 0,
-                        code_challenge: CodeChallenge::from_stored(&challenge)
-                            .ok_or_else(|| corrupt("code: code_challenge"))?,
+                        code_challenge: match challenge.as_str() {
+                            "" => None,
+                            stored => Some(
+                                CodeChallenge::from_stored(stored)
+                                    .ok_or_else(|| corrupt("code: code_challenge"))?,
+                            ),
+                        },
                         expires_at: Timestamp(row.try_get("expires_at")?),
                         nonce: row.try_get("nonce")?,
                     };

@@ -541,7 +541,15 @@ async fn a_person_signs_in_with_openid_sees_the_claims_shared_and_signs_out_in_c
     tokio::time::sleep(Duration::from_millis(700)).await;
     driver.screenshot("logout-en").await;
     driver.click("button[value=logout]").await;
-    let done = driver.text("h1").await;
+    // The form post navigates; wait for the page it lands on.
+    let mut done = String::new();
+    for _ in 0..100 {
+        done = driver.text("h1").await;
+        if done == "You are signed out" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(done, "You are signed out");
     driver.quit().await;
     server.stop().await;

@@ -1363,3 +1363,75 @@ server_test!(
         server.stop().await;
     }
 );
+
+server_test!(
+    a_confidential_client_may_use_the_nonce_instead_of_pkce_as_the_suite_does,
+    |db: TestDatabase| async move {
+        let server = provider(&db, "").await;
+        let client = rp_client(&server).await;
+        maria(&server).await;
+        let rp = discover(&server, &client).await;
+        // The conformance suite's static client: a nonce, no PKCE (OAuth 2.1 §7.5.1).
+        let (url, state, nonce) = rp
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .url();
+        let mut browser = Browser::new();
+        let page = sign_in_and_approve(&server, &mut browser, url.as_str(), "maria").await;
+        assert_eq!(page.redirect_params().get("state"), Some(state.secret()));
+        let code = page.redirect_params()["code"].clone();
+        let tokens = rp
+            .exchange_code(AuthorizationCode::new(code))
+            .unwrap()
+            .request_async(&http)
+            .await
+            .expect("no code_verifier is needed for a nonce-bound code");
+        let claims = tokens
+            .id_token()
+            .unwrap()
+            .claims(&rp.id_token_verifier(), &nonce)
+            .unwrap();
+        assert_eq!(claims.nonce().map(|n| n.secret()), Some(nonce.secret()));
+        // A verifier for such a code is a downgrade attempt (RFC 9700 §2.1.1).
+        let (url, _, _) = rp
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .url();
+        let page = browser.get(url.as_str()).await;
+        let code = page.redirect_params()["code"].clone();
+        let (_, verifier) = PkceCodeChallenge::new_random_sha256();
+        let refused = rp
+            .exchange_code(AuthorizationCode::new(code))
+            .unwrap()
+            .set_pkce_verifier(verifier)
+            .request_async(&http)
+            .await;
+        assert!(refused.is_err());
+        // Neither nonce nor PKCE, or a public client: PKCE is required.
+        let bare = without(url.as_str(), "nonce");
+        let page = browser.get(&bare).await;
+        assert_eq!(page.redirect_params()["error"], "invalid_request");
+        let public = server
+            .create_app(
+                AuthMethod::None,
+                &[GrantType::AuthorizationCode],
+                "openid",
+                &[REDIRECT],
+            )
+            .await;
+        let public_url = with(
+            &without(&without(url.as_str(), "client_id"), "scope"),
+            "client_id",
+            &public.id,
+        );
+        let page = browser.get(&with(&public_url, "scope", "openid")).await;
+        assert_eq!(page.redirect_params()["error"], "invalid_request");
+        server.stop().await;
+    }
+);
