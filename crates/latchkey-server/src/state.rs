@@ -110,6 +110,9 @@ pub struct OpenIdSettings {
     pub signing_algs: Vec<latchkey_core::keys::KeyAlg>,
     /// Whether clients may register `subject_type=pairwise`.
     pub pairwise: bool,
+    /// Whether RP-initiated logout also revokes what the logging-out client was granted in the
+    /// session (its refresh and access tokens).
+    pub logout_revokes_grants: bool,
 }
 
 /// Everything configuration decides for the server.

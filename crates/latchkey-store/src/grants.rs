@@ -10,6 +10,8 @@ pub(crate) const SELECT_TOKEN_GRANT: &str = "SELECT g.grant_id, g.client_id, g.u
     FROM issued_tokens t JOIN grants g ON g.grant_id = t.grant_id WHERE t.jti = $1";
 pub(crate) const SELECT_GRANT: &str = "SELECT grant_id, client_id, user_id, scope, resource, auth_time, \
     created_at, expires_at, revoked_at, sid, claims FROM grants WHERE grant_id = $1";
+pub(crate) const REVOKE_SESSION_GRANTS: &str = "UPDATE grants SET revoked_at = $3 \
+    WHERE sid = $1 AND client_id = $2 AND revoked_at IS NULL RETURNING grant_id";
 pub(crate) const REVOKE_GRANT: &str =
     "UPDATE grants SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL";
 
@@ -254,6 +256,30 @@ macro_rules! impl_grant_traits {
                         .await?;
                     tx.commit().await?;
                     Ok(())
+                }
+
+                async fn revoke_session_grants(
+                    &self,
+                    sid: &str,
+                    client_id: &ClientId,
+                    now: Timestamp,
+                ) -> Result<u64, StoreError> {
+                    let mut tx = self.write.begin().await?;
+                    let rows = sqlx::query(q::REVOKE_SESSION_GRANTS)
+                        .bind(sid)
+                        .bind(client_id.as_str())
+                        .bind(now.0)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    for row in &rows {
+                        let grant_id: String = row.try_get("grant_id")?;
+                        sqlx::query(crate::tokens::REVOKE_GRANT_TOKENS)
+                            .bind(grant_id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    tx.commit().await?;
+                    Ok(rows.len() as u64)
                 }
             }
         }

@@ -15,7 +15,7 @@ use latchkey_core::oidc::id_token::HintClaims;
 use latchkey_core::oidc::logout::EndSessionRequest;
 use latchkey_core::params::Params;
 use latchkey_core::types::ClientId;
-use latchkey_store::SessionStore;
+use latchkey_store::{GrantStore, SessionStore};
 
 use crate::pages::logout::logout_page;
 use crate::pages::visit::Visit;
@@ -146,6 +146,25 @@ async fn end_session(
             return Ok(logout_page_stayed(app, visit, back));
         }
         app.store().delete_session(hash).await?;
+        // Optionally the logging-out client's grants of this session end too, so its refresh
+        // tokens stop working; other clients keep theirs (they did not ask to sign out).
+        let revoke = app
+            .settings()
+            .openid
+            .as_ref()
+            .is_some_and(|o| o.logout_revokes_grants);
+        if revoke
+            && let Some(client) = &client
+            && let Some(sid) = session.and_then(|(_, s, _)| s.sid.as_deref())
+        {
+            let revoked = app
+                .store()
+                .revoke_session_grants(sid, &client.client_id, app.clock().now())
+                .await?;
+            if revoked > 0 {
+                app.registry().revoked();
+            }
+        }
         cookies.push(pages::set_cookie(app, &app.cookies().session, "", Some(0)));
     }
     match back {

@@ -114,6 +114,7 @@ pub(crate) fn openid(
             id_token_ttl: id_token_ttl.as_secs(),
             signing_algs,
             pairwise: subject_types.iter().any(|t| t == "pairwise"),
+            logout_revokes_grants: raw.logout_revokes_grants.unwrap_or(false),
         },
     }))
 }

@@ -64,6 +64,7 @@ pub(crate) struct RawOpenId {
     pub(crate) id_token_ttl: Option<String>,
     pub(crate) signing_algs: Option<Vec<String>>,
     pub(crate) subject_types: Option<Vec<String>>,
+    pub(crate) logout_revokes_grants: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1435,3 +1435,56 @@ server_test!(
         server.stop().await;
     }
 );
+
+server_test!(
+    logout_can_revoke_the_clients_grants_of_that_session,
+    |db: TestDatabase| async move {
+        use latchkey_core::oidc::client::OpenIdClient;
+        use latchkey_core::types::RedirectUri;
+        let server = provider(&db, "logout_revokes_grants = true").await;
+        maria(&server).await;
+        let client = rp_client_with(
+            &server,
+            REDIRECT,
+            OpenIdClient {
+                post_logout_redirect_uris: vec![
+                    RedirectUri::parse("https://rp.example/bye").unwrap(),
+                ],
+                ..OpenIdClient::default()
+            },
+        )
+        .await;
+        let rp = discover(&server, &client).await;
+        let mut browser = Browser::new();
+        let (tokens, _) = sign_in_flow(&server, &rp, &mut browser, "maria", &[], &[]).await;
+        let hint = tokens.id_token().unwrap().to_string();
+        let logout = format!(
+            "{}/authorize/logout?{}",
+            server.issuer,
+            crate::harness::form_encode(&[
+                ("id_token_hint", &hint),
+                ("post_logout_redirect_uri", "https://rp.example/bye"),
+            ])
+        );
+        assert_eq!(browser.get(&logout).await.status, 303);
+        let refreshed = rp
+            .exchange_refresh_token(tokens.refresh_token().unwrap())
+            .unwrap()
+            .request_async(&http)
+            .await;
+        assert!(
+            refreshed.is_err(),
+            "the refresh token ended with the session"
+        );
+        let (status, _, _) = userinfo_call(
+            &server,
+            server
+                .http
+                .get(userinfo_url(&server))
+                .bearer_auth(tokens.access_token().secret()),
+        )
+        .await;
+        assert_eq!(status, 401, "and so did the access token");
+        server.stop().await;
+    }
+);
