@@ -137,8 +137,14 @@ pub(crate) async fn next_step(
         }
         return Ok(login_page(app, visit, request, params, None, ""));
     };
-    // prompt=consent asks whatever is remembered, so there is nothing to look up.
-    let remembered = match request.prompt.consent {
+    // prompt=consent asks whatever is remembered, so there is nothing to look up. Nor does a
+    // `claims` request for claims beyond what the scopes release: remembered consent covers scopes,
+    // and those claims were never shown to the person.
+    let beyond_scopes = request
+        .openid
+        .as_ref()
+        .is_some_and(|o| latchkey_core::oidc::claims::beyond_scopes(&request.scope, &o.claims));
+    let remembered = match request.prompt.consent || beyond_scopes {
         true => None,
         false => {
             app.store()

@@ -684,6 +684,13 @@ server_test!(oidcc_claims_essential, |db: TestDatabase| async move {
         info.name().unwrap().get(None).unwrap().as_str(),
         "María García"
     );
+    // Consent is remembered for the scopes; claims beyond them bring the page back, and prompt=none
+    // then cannot answer with a code.
+    let started = start(&rp, &[], &[("claims", claims), ("prompt", "none")]);
+    let page = browser.get(&started.url).await;
+    assert_eq!(page.redirect_params()["error"], "consent_required");
+    let started = start(&rp, &[], &[("prompt", "none")]);
+    code_of(&browser.get(&started.url).await, &started, &server);
     server.stop().await;
 });
 
