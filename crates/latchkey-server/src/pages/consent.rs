@@ -56,8 +56,9 @@ pub(crate) struct ConsentPage {
 }
 
 /// What a person approves on the consent page, in the order the binding covers it: the client, the
-/// name it is shown by, where the answer goes, the scope and the resource.
-fn shown(request: &AuthorizationRequest) -> [String; 5] {
+/// name it is shown by, where the answer goes, the scope, the resource, and (OpenID) the claims
+/// requested beyond the scopes, which the page lists too.
+fn shown(request: &AuthorizationRequest) -> [String; 6] {
     [
         request.client.client_id.as_str().to_owned(),
         request.client.name.clone(),
@@ -67,6 +68,11 @@ fn shown(request: &AuthorizationRequest) -> [String; 5] {
             .resource
             .as_ref()
             .map(|r| r.as_str().to_owned())
+            .unwrap_or_default(),
+        request
+            .openid
+            .as_ref()
+            .map(|o| serde_json::to_string(&o.claims).expect("a claims request serialises"))
             .unwrap_or_default(),
     ]
 }

@@ -1495,3 +1495,29 @@ server_test!(
         server.stop().await;
     }
 );
+
+server_test!(
+    consent_is_bound_to_the_claims_the_page_showed,
+    |db: TestDatabase| async move {
+        let server = provider(&db, "").await;
+        let client = rp_client(&server).await;
+        maria(&server).await;
+        let rp = discover(&server, &client).await;
+        let started = start(&rp, &[], &[("claims", r#"{"id_token":{"email":null}}"#)]);
+        let mut browser = Browser::new();
+        let login = browser.get(&started.url).await;
+        let consent = browser.sign_in(&server, &login, "maria", PASSWORD).await;
+        // The form comes back asking for more than the page showed: the page is shown again.
+        let (action, mut fields) = consent.form("/consent");
+        for (name, value) in &mut fields {
+            if name == "claims" {
+                *value = r#"{"id_token":{"email":null,"address":null,"phone_number":null}}"#.into();
+            }
+        }
+        fields.push(("decision".into(), "approve".into()));
+        let again = browser.post(&server.url(&action), &fields).await;
+        assert_eq!(again.status, 200, "no code for what the person did not see");
+        assert!(again.body.contains("/consent\""));
+        server.stop().await;
+    }
+);
