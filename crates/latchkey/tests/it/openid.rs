@@ -1521,3 +1521,30 @@ server_test!(
         server.stop().await;
     }
 );
+
+server_test!(
+    logout_on_one_instance_ends_the_session_on_every_instance,
+    |db: TestDatabase| async move {
+        // Two servers on one database, as several instances of one deployment run.
+        let a = provider(&db, "").await;
+        let b = provider(&db, "").await;
+        let client = rp_client(&a).await;
+        maria(&a).await;
+        let rp = discover(&a, &client).await;
+        let mut browser = Browser::new();
+        sign_in_flow(&a, &rp, &mut browser, "maria", &[], &[]).await;
+        // The same browser (its cookies) asks the other instance to sign it out, and confirms.
+        let confirm = browser.get(&format!("{}/authorize/logout", b.issuer)).await;
+        assert!(confirm.body.contains("Sign out?"), "{}", confirm.body);
+        let (action, mut fields) = confirm.form("/authorize/logout");
+        fields.push(("decision".into(), "logout".into()));
+        let done = browser.post(&b.url(&action), &fields).await;
+        assert!(done.body.contains("You are signed out"));
+        // The first instance no longer knows the session.
+        let started = start(&rp, &[], &[("prompt", "none")]);
+        let after = browser.get(&started.url).await;
+        assert_eq!(after.redirect_params()["error"], "login_required");
+        b.stop().await;
+        a.stop().await;
+    }
+);
