@@ -133,6 +133,8 @@ scopes = ["{CLIENT_SCOPE}"]
 format = "opaque"
 # Rate limits stay on (their cost is part of what is measured) with budgets no scenario reaches:
 # every request still pays its check and its headers, none is refused.
+[openid]
+enabled = true
 [rate_limits.discovery]
 limit = 4000000000
 window = "1h"
@@ -194,6 +196,11 @@ window = "1h"
         app = json.loads(self.cli("client", "create", "--name", "bench app", "--auth-method", "none",
                                   "--scope", CLIENT_SCOPE, "--redirect-uri", FLOW_REDIRECT, "--json"))
         self.app_id = app["client_id"]
+        # The same kind of app for OpenID sign-ins: ID tokens are RS256, the OpenID default.
+        oidc_app = json.loads(self.cli("client", "create", "--name", "bench oidc app", "--auth-method", "none",
+                                       "--scope", "openid profile email", "--redirect-uri", FLOW_REDIRECT,
+                                       "--json"))
+        self.oidc_app_id = oidc_app["client_id"]
         subprocess.run([self.binary, "user", "add", FLOW_USER, "--password-stdin", "--database", self.database],
                        env=self.env, input=FLOW_PASSWORD + "\n", text=True, check=True, capture_output=True)
 
@@ -283,8 +290,9 @@ def wrk(url, lua, duration, connections, threads, workdir):
 
 
 def flow(driver, server, mode, duration, workers):
+    app = server.oidc_app_id if mode == "openid" else server.app_id
     out = subprocess.run(
-        [driver, mode, server.origin, server.app_id, FLOW_REDIRECT, FLOW_USER, FLOW_PASSWORD,
+        [driver, mode, server.origin, app, FLOW_REDIRECT, FLOW_USER, FLOW_PASSWORD,
          str(duration), str(workers)],
         capture_output=True, text=True, check=True).stdout
     line = next(l for l in out.splitlines() if l.startswith("WRK_JSON "))
@@ -323,6 +331,7 @@ def scenarios(server):
         # node-oidc-provider's login and consent are left to the integrator (its dev pages are not a
         # product), so the flow scenarios have no peer figure.
         out["authorization code flow, signed in (flows/s)"] = ("flow", "flows")
+        out["authorization code flow with openid, signed in (flows/s)"] = ("flow", "openid")
         out["password login, Argon2id (logins/s)"] = ("flow", "logins")
         out["refresh_token with rotation"] = ("flow", "refresh")
     # Revoking one token over and over would measure "already revoked"; an unknown token makes both

@@ -25,8 +25,8 @@ pub struct AuthorizationRequest {
     pub state: Option<String>,
     /// The requested scope (the client's allowed set when the request names none).
     pub scope: Scope,
-    /// The PKCE challenge.
-    pub code_challenge: CodeChallenge,
+    /// The PKCE challenge; `None` only for a confidential client's OpenID request with a `nonce`.
+    pub code_challenge: Option<CodeChallenge>,
     /// `prompt`.
     pub prompt: Prompt,
     /// RFC 8707 `resource`: the audience of the tokens.
@@ -177,11 +177,6 @@ impl AuthorizationRequest {
                 "this client may not use the authorization code grant",
             )));
         }
-        let code_challenge = CodeChallenge::parse(
-            params.get("code_challenge"),
-            params.get("code_challenge_method"),
-        )
-        .map_err(redirect)?;
         let scope = match params.get("scope") {
             None => client.scope.clone(),
             Some(text) => {
@@ -200,6 +195,17 @@ impl AuthorizationRequest {
             }
         };
         let openid = openid && scope.contains(crate::oidc::OPENID_SCOPE);
+        // OAuth 2.1 §7.5.1: a confidential client may bind the code to its transaction with the
+        // OpenID Connect `nonce` instead of PKCE (the ID token echoes it); every other request needs
+        // PKCE. The token endpoint then refuses a `code_verifier` (RFC 9700 §2.1.1 downgrade).
+        let nonce_binds = openid && params.get("nonce").is_some() && !client.is_public();
+        let code_challenge = match (
+            params.get("code_challenge"),
+            params.get("code_challenge_method"),
+        ) {
+            (None, None) if nonce_binds => None,
+            (challenge, method) => Some(CodeChallenge::parse(challenge, method).map_err(redirect)?),
+        };
         let prompt = parse_prompt(params.get("prompt"), openid).map_err(redirect)?;
         let openid = match openid {
             true => Some(OpenIdRequest::parse(params, &client.policy.openid).map_err(redirect)?),
@@ -511,5 +517,65 @@ mod tests {
             "client_id=app&response_type=id_token&scope=openid&nonce=n",
         ));
         assert_eq!(r.error.code, ErrorCode::UnsupportedResponseType);
+    }
+
+    #[test]
+    fn a_confidential_openid_client_may_bind_the_code_with_nonce_instead_of_pkce() {
+        let confidential = |uris: &[&str]| {
+            let mut c = client(uris);
+            c.auth = crate::client::ClientAuth::Secret {
+                method: crate::types::AuthMethod::ClientSecretBasic,
+                hash: crate::secret::SecretHash::of(b"secret"),
+            };
+            c.scope = Scope::parse("openid").unwrap();
+            c
+        };
+        let parse_with = |query: &str, c: Client, openid: bool| {
+            AuthorizationRequest::parse_with(
+                &Params::parse_urlencoded(query.as_bytes()).unwrap(),
+                Some(c),
+                openid,
+            )
+        };
+        let no_pkce = "client_id=app&response_type=code&scope=openid&state=s";
+        let req = parse_with(
+            &format!("{no_pkce}&nonce=n"),
+            confidential(&["https://app.example/cb"]),
+            true,
+        )
+        .unwrap();
+        assert!(req.code_challenge.is_none());
+        // Without a nonce, for a public client, or with OpenID off: PKCE stays required.
+        for (query, c, openid) in [
+            (
+                no_pkce.to_owned(),
+                confidential(&["https://app.example/cb"]),
+                true,
+            ),
+            (
+                format!("{no_pkce}&nonce=n"),
+                {
+                    let mut c = client(&["https://app.example/cb"]);
+                    c.scope = Scope::parse("openid").unwrap();
+                    c
+                },
+                true,
+            ),
+            (
+                format!("{no_pkce}&nonce=n"),
+                confidential(&["https://app.example/cb"]),
+                false,
+            ),
+        ] {
+            let r = redirected(parse_with(&query, c, openid));
+            assert_eq!(r.error.code, ErrorCode::InvalidRequest, "{query}");
+        }
+        // A challenge that is sent is checked as ever.
+        let bad = redirected(parse_with(
+            &format!("{no_pkce}&nonce=n&code_challenge=short&code_challenge_method=S256"),
+            confidential(&["https://app.example/cb"]),
+            true,
+        ));
+        assert_eq!(bad.error.code, ErrorCode::InvalidRequest);
     }
 }

@@ -44,8 +44,9 @@ pub struct AuthorizationCodeRequest {
     pub code: SecretHash,
     /// `redirect_uri`, required when the authorization request carried one.
     pub redirect_uri: Option<String>,
-    /// `code_verifier` (PKCE).
-    pub code_verifier: CodeVerifier,
+    /// `code_verifier` (PKCE); absent only for a code whose request was bound by an OpenID `nonce`
+    /// instead (the grant rule decides whether that is acceptable).
+    pub code_verifier: Option<CodeVerifier>,
     /// `resource`, which must name the resource the grant was for.
     pub resource: Option<ResourceUri>,
 }
@@ -82,7 +83,10 @@ impl TokenRequest {
                 TokenRequest::AuthorizationCode(AuthorizationCodeRequest {
                     code: SecretHash::of(params.require("code")?.as_bytes()),
                     redirect_uri: params.get("redirect_uri").map(str::to_owned),
-                    code_verifier: CodeVerifier::parse(params.require("code_verifier")?)?,
+                    code_verifier: params
+                        .get("code_verifier")
+                        .map(CodeVerifier::parse)
+                        .transpose()?,
                     resource,
                 })
             }
@@ -255,12 +259,12 @@ mod tests {
             .code,
             ErrorCode::InvalidRequest
         );
-        assert_eq!(
-            parse("grant_type=authorization_code&code=abc")
-                .unwrap_err()
-                .code,
-            ErrorCode::InvalidRequest
-        );
+        // Without a verifier the request parses; the code's own binding decides (see
+        // `authorization_code::tests::a_nonce_bound_code_takes_no_verifier_and_a_pkce_code_needs_one`).
+        assert!(matches!(
+            parse("grant_type=authorization_code&code=abc"),
+            Ok(TokenRequest::AuthorizationCode(r)) if r.code_verifier.is_none()
+        ));
         assert_eq!(
             parse("grant_type=authorization_code&code=abc&code_verifier=short")
                 .unwrap_err()

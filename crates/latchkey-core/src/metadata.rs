@@ -13,6 +13,22 @@ use crate::types::{AuthMethod, GrantType, Issuer};
 /// The well-known suffix of RFC 8414 §3.
 pub const WELL_KNOWN_SUFFIX: &str = "/.well-known/oauth-authorization-server";
 
+/// The well-known suffix of OpenID Connect Discovery 1.0 §4.
+pub const OPENID_WELL_KNOWN_SUFFIX: &str = "/.well-known/openid-configuration";
+
+/// What OpenID Connect adds when it is on (Discovery 1.0 §3, RP-Initiated Logout 1.0 §2.1).
+#[derive(Clone, Debug)]
+pub struct OpenIdFeatures {
+    /// Core §5.3.
+    pub userinfo_endpoint: String,
+    /// RP-Initiated Logout 1.0.
+    pub end_session_endpoint: String,
+    /// Algorithms ID tokens and UserInfo responses may be signed with; RS256 always among them.
+    pub signing_algs: Vec<crate::keys::KeyAlg>,
+    /// `public`, `pairwise`, or both, in the published order.
+    pub subject_types: Vec<String>,
+}
+
 /// Where each endpoint is published. URLs are absolute; they may sit on another host than the issuer.
 #[derive(Clone, Debug)]
 pub struct Endpoints {
@@ -65,25 +81,39 @@ pub struct Features {
     pub extra: Map<String, Value>,
     /// Members to publish right after `issuer`, in this order; the others follow in the default order.
     pub member_order: Vec<String>,
+    /// OpenID Connect, when it is on.
+    pub openid: Option<OpenIdFeatures>,
 }
 
-/// Members Latchkey generates, in their default order; configured extras may not replace them.
+/// Members Latchkey generates, in their default order (RFC 8414 §2's, with OpenID Connect Discovery
+/// 1.0 §3's members where that document places them); configured extras may not replace them.
 pub const GENERATED_MEMBERS: &[&str] = &[
     "issuer",
     "authorization_endpoint",
     "token_endpoint",
+    "userinfo_endpoint",
     "jwks_uri",
     "registration_endpoint",
     "scopes_supported",
     "response_types_supported",
     "response_modes_supported",
     "grant_types_supported",
+    "subject_types_supported",
+    "id_token_signing_alg_values_supported",
+    "userinfo_signing_alg_values_supported",
     "token_endpoint_auth_methods_supported",
     "token_endpoint_auth_signing_alg_values_supported",
+    "display_values_supported",
+    "claim_types_supported",
+    "claims_supported",
     "service_documentation",
     "ui_locales_supported",
+    "claims_parameter_supported",
+    "request_parameter_supported",
+    "request_uri_parameter_supported",
     "op_policy_uri",
     "op_tos_uri",
+    "end_session_endpoint",
     "revocation_endpoint",
     "revocation_endpoint_auth_methods_supported",
     "revocation_endpoint_auth_signing_alg_values_supported",
@@ -242,6 +272,34 @@ impl Features {
         if self.resource_parameter_supported {
             doc.insert("resource_parameter_supported".into(), json!(true));
         }
+        if let Some(openid) = &self.openid {
+            let algs: Vec<&str> = openid.signing_algs.iter().map(|a| a.as_str()).collect();
+            doc.insert("userinfo_endpoint".into(), json!(openid.userinfo_endpoint));
+            doc.insert(
+                "end_session_endpoint".into(),
+                json!(openid.end_session_endpoint),
+            );
+            doc.insert(
+                "subject_types_supported".into(),
+                json!(openid.subject_types),
+            );
+            doc.insert("id_token_signing_alg_values_supported".into(), json!(algs));
+            doc.insert("userinfo_signing_alg_values_supported".into(), json!(algs));
+            doc.insert(
+                "display_values_supported".into(),
+                json!(["page", "popup", "touch", "wap"]),
+            );
+            // Core §5.6: aggregated and distributed claims are not offered.
+            doc.insert("claim_types_supported".into(), json!(["normal"]));
+            doc.insert(
+                "claims_supported".into(),
+                json!(crate::oidc::claims::claims_supported()),
+            );
+            doc.insert("claims_parameter_supported".into(), json!(true));
+            doc.insert("request_parameter_supported".into(), json!(false));
+            // Discovery §3: absent means true, so `false` is said out loud.
+            doc.insert("request_uri_parameter_supported".into(), json!(false));
+        }
         // Inserted by topic above; published in the default order, then the extras.
         let mut ordered = Map::new();
         for name in GENERATED_MEMBERS {
@@ -283,16 +341,26 @@ impl Features {
     /// RFC 8414 §3.1 inserts the well-known suffix between host and path, so `https://h/v3/oauth` is
     /// described at `/.well-known/oauth-authorization-server/v3/oauth`. Some clients instead append it
     /// to the issuer (`/v3/oauth/.well-known/oauth-authorization-server`), so both are served.
+    ///
+    /// With OpenID on, the same document is also the OpenID Provider configuration: Discovery §4
+    /// appends `/.well-known/openid-configuration` to the issuer, and RFC 8414 §5 inserts it, so an
+    /// issuer with a path is described at both.
     pub fn well_known_paths(&self) -> Vec<String> {
         let path = self.issuer.path();
-        if path.is_empty() {
-            vec![WELL_KNOWN_SUFFIX.to_owned()]
-        } else {
-            vec![
-                format!("{WELL_KNOWN_SUFFIX}{path}"),
-                format!("{path}{WELL_KNOWN_SUFFIX}"),
-            ]
+        let mut suffixes = vec![WELL_KNOWN_SUFFIX];
+        if self.openid.is_some() {
+            suffixes.push(OPENID_WELL_KNOWN_SUFFIX);
         }
+        let mut paths = Vec::new();
+        for suffix in suffixes {
+            if path.is_empty() {
+                paths.push(suffix.to_owned());
+            } else {
+                paths.push(format!("{suffix}{path}"));
+                paths.push(format!("{path}{suffix}"));
+            }
+        }
+        paths
     }
 }
 
@@ -327,6 +395,7 @@ mod tests {
             ui_locales_supported: vec![],
             extra: Map::new(),
             member_order: vec![],
+            openid: None,
         }
     }
 
@@ -537,6 +606,78 @@ mod tests {
             [
                 "/.well-known/oauth-authorization-server/v3/oauth",
                 "/v3/oauth/.well-known/oauth-authorization-server"
+            ]
+        );
+    }
+
+    fn with_openid(issuer: &str) -> Features {
+        let mut f = features(issuer);
+        f.endpoints.authorization = Some(format!("{issuer}/authorize"));
+        f.openid = Some(OpenIdFeatures {
+            userinfo_endpoint: format!("{issuer}/userinfo"),
+            end_session_endpoint: format!("{issuer}/logout"),
+            signing_algs: vec![crate::keys::KeyAlg::RS256, crate::keys::KeyAlg::ES256],
+            subject_types: vec!["public".into(), "pairwise".into()],
+        });
+        f
+    }
+
+    #[test]
+    fn openid_brings_the_discovery_members_in_their_order() {
+        assert!(
+            features("https://as.example.com")
+                .document()
+                .get("userinfo_endpoint")
+                .is_none()
+        );
+        let doc = with_openid("https://as.example.com").document();
+        assert_eq!(doc["userinfo_endpoint"], "https://as.example.com/userinfo");
+        assert_eq!(doc["end_session_endpoint"], "https://as.example.com/logout");
+        assert_eq!(
+            doc["subject_types_supported"],
+            json!(["public", "pairwise"])
+        );
+        assert_eq!(
+            doc["id_token_signing_alg_values_supported"],
+            json!(["RS256", "ES256"])
+        );
+        assert_eq!(doc["claims_parameter_supported"], true);
+        assert_eq!(doc["request_parameter_supported"], false);
+        assert_eq!(doc["request_uri_parameter_supported"], false);
+        assert_eq!(doc["claim_types_supported"], json!(["normal"]));
+        assert!(
+            doc["claims_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("email"))
+        );
+        let names: Vec<&str> = doc
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let at = |n: &str| names.iter().position(|m| *m == n).unwrap();
+        assert!(at("token_endpoint") < at("userinfo_endpoint"));
+        assert!(at("userinfo_endpoint") < at("jwks_uri"));
+    }
+
+    #[test]
+    fn openid_configuration_is_served_at_both_well_known_places() {
+        assert_eq!(
+            with_openid("https://as.example.com").well_known_paths(),
+            [
+                "/.well-known/oauth-authorization-server",
+                "/.well-known/openid-configuration"
+            ]
+        );
+        assert_eq!(
+            with_openid("https://api.example.com/v3/oauth").well_known_paths(),
+            [
+                "/.well-known/oauth-authorization-server/v3/oauth",
+                "/v3/oauth/.well-known/oauth-authorization-server",
+                "/.well-known/openid-configuration/v3/oauth",
+                "/v3/oauth/.well-known/openid-configuration"
             ]
         );
     }

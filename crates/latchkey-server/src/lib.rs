@@ -14,6 +14,7 @@ mod extract;
 pub mod fetch;
 pub mod http_error;
 pub mod keyring;
+mod oidc;
 mod pages;
 mod passwords;
 pub mod rate_limit;

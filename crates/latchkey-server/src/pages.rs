@@ -3,6 +3,7 @@
 pub(crate) mod consent;
 pub(crate) mod i18n;
 pub(crate) mod login;
+pub(crate) mod logout;
 pub(crate) mod visit;
 
 use askama::Template;

@@ -15,7 +15,8 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::endpoint::{
-    authorize, consent, health, introspect, jwks, login, metadata, register, revoke, token,
+    authorize, consent, health, introspect, jwks, login, logout, metadata, register, revoke, token,
+    userinfo,
 };
 use crate::error::InternalCause;
 use crate::http_error;
@@ -53,7 +54,9 @@ pub(crate) fn router(state: AppState) -> Router {
         router = router
             .route(
                 &path,
-                get(authorize::authorize).layer(limited(Group::Authorization)),
+                get(authorize::authorize)
+                    .post(authorize::authorize_post)
+                    .layer(limited(Group::Authorization)),
             )
             .route(
                 &format!("{path}/login"),
@@ -90,6 +93,21 @@ pub(crate) fn router(state: AppState) -> Router {
             &path_of(revocation),
             post(revoke::revoke).layer(limited(Group::IntrospectionRevocation)),
         );
+    }
+    if let Some(openid) = &features.openid {
+        router = router
+            .route(
+                &path_of(&openid.userinfo_endpoint),
+                get(userinfo::userinfo)
+                    .post(userinfo::userinfo)
+                    .layer(userinfo_cors()),
+            )
+            .route(
+                &path_of(&openid.end_session_endpoint),
+                get(logout::logout)
+                    .post(logout::logout)
+                    .layer(limited(Group::Authorization)),
+            );
     }
     router
         .route(
@@ -138,6 +156,17 @@ fn discovery_cors() -> CorsLayer {
             HeaderName::from_static("x-ratelimit-remaining"),
             HeaderName::from_static("x-ratelimit-reset"),
         ])
+        .max_age(Duration::from_secs(86_400))
+}
+
+/// CORS for UserInfo (OpenID Connect Core §5.3): a browser app calls it with its access token as a
+/// Bearer header; no cookie is involved, so any origin may.
+fn userinfo_cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .expose_headers([header::WWW_AUTHENTICATE])
         .max_age(Duration::from_secs(86_400))
 }
 

@@ -101,6 +101,20 @@ pub struct LoginSettings {
     pub throttle: ThrottleSettings,
 }
 
+/// OpenID Connect, when it is on.
+#[derive(Clone, Debug)]
+pub struct OpenIdSettings {
+    /// ID token lifetime in seconds.
+    pub id_token_ttl: u64,
+    /// Algorithms clients may choose for ID tokens and UserInfo (RS256 always among them).
+    pub signing_algs: Vec<latchkey_core::keys::KeyAlg>,
+    /// Whether clients may register `subject_type=pairwise`.
+    pub pairwise: bool,
+    /// Whether RP-initiated logout also revokes what the logging-out client was granted in the
+    /// session (its refresh and access tokens).
+    pub logout_revokes_grants: bool,
+}
+
 /// Everything configuration decides for the server.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -128,6 +142,8 @@ pub struct Settings {
     pub resources: BTreeMap<latchkey_core::types::ResourceUri, latchkey_core::resource::Resource>,
     /// Signing in.
     pub login: LoginSettings,
+    /// OpenID Connect; `None` when off.
+    pub openid: Option<OpenIdSettings>,
     /// Rate limits per endpoint group.
     pub rate_limits: crate::rate_limit::RateLimitSettings,
 }
@@ -183,6 +199,7 @@ struct Inner {
     settings: Settings,
     master: MasterKey,
     metadata: CachedJson,
+    pairwise: latchkey_core::oidc::subject::PairwiseKey,
     keys: RwLock<Arc<KeySet>>,
     csrf: CsrfKey,
     cookies: CookiePolicy,
@@ -203,6 +220,10 @@ impl AppState {
         let clock = Clock;
         let now = clock.now();
         keyring::ensure_active_key(&store, &master, settings.keys.alg, now).await?;
+        // Core §15.1: an OpenID Provider signs ID tokens with RS256 unless a client asks otherwise.
+        if settings.openid.is_some() {
+            keyring::ensure_key(&store, &master, latchkey_core::keys::KeyAlg::RS256, now).await?;
+        }
         let keys = keyring::load(&store, &master, now, settings.keys.publish_window).await?;
         let metadata = CachedJson::new(&settings.features.document());
         let csrf = CsrfKey::new(
@@ -218,12 +239,21 @@ impl AppState {
                 .as_deref()
                 .unwrap_or("/authorize"),
         );
+        let pairwise =
+            latchkey_core::oidc::subject::PairwiseKey::new(master.derive("latchkey pairwise v1"));
         let registry = Registry::new(&store).await?;
         let endpoints = &settings.features.endpoints;
         let protocol_paths = std::iter::once(&endpoints.token)
             .chain(&endpoints.introspection)
             .chain(&endpoints.revocation)
             .chain(&endpoints.registration)
+            .chain(
+                settings
+                    .features
+                    .openid
+                    .as_ref()
+                    .map(|o| &o.userinfo_endpoint),
+            )
             .map(|url| crate::router::path_of(url))
             .collect();
         let rate_limits = crate::rate_limit::RateLimits::new(&settings.rate_limits);
@@ -232,6 +262,7 @@ impl AppState {
             clock,
             master,
             metadata,
+            pairwise,
             keys: RwLock::new(keys.shared()),
             csrf,
             cookies,
@@ -247,6 +278,16 @@ impl AppState {
     /// The store.
     pub fn store(&self) -> &Store {
         &self.0.store
+    }
+
+    /// The key pairwise subjects are computed with.
+    pub(crate) fn pairwise(&self) -> &latchkey_core::oidc::subject::PairwiseKey {
+        &self.0.pairwise
+    }
+
+    /// The master key, for creating signing keys on demand.
+    pub(crate) fn master(&self) -> &MasterKey {
+        &self.0.master
     }
 
     /// The clock.

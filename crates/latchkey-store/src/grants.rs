@@ -10,6 +10,8 @@ pub(crate) const SELECT_TOKEN_GRANT: &str = "SELECT g.grant_id, g.client_id, g.u
     FROM issued_tokens t JOIN grants g ON g.grant_id = t.grant_id WHERE t.jti = $1";
 pub(crate) const SELECT_GRANT: &str = "SELECT grant_id, client_id, user_id, scope, resource, auth_time, \
     created_at, expires_at, revoked_at, sid, claims FROM grants WHERE grant_id = $1";
+pub(crate) const REVOKE_SESSION_GRANTS: &str = "UPDATE grants SET revoked_at = $3 \
+    WHERE sid = $1 AND client_id = $2 AND revoked_at IS NULL RETURNING grant_id";
 pub(crate) const REVOKE_GRANT: &str =
     "UPDATE grants SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL";
 
@@ -131,7 +133,8 @@ macro_rules! impl_grant_traits {
                         .bind(code.client_id.as_str())
                         .bind(&code.redirect_uri)
                         .bind(i16::from(code.redirect_uri_sent))
-                        .bind(code.code_challenge.as_str())
+                        // "" for a code bound by an OpenID nonce instead of PKCE.
+                        .bind(code.code_challenge.as_ref().map_or("", |c| c.as_str()))
                         .bind(code.expires_at.0)
                         .bind(&code.nonce)
                         .execute(&mut *tx)
@@ -166,8 +169,13 @@ macro_rules! impl_grant_traits {
                             .map_err(|_| corrupt("code: client_id"))?,
                         redirect_uri: row.try_get("redirect_uri")?,
                         redirect_uri_sent: row.try_get::<i16, _>("redirect_uri_sent")? != 0,
-                        code_challenge: CodeChallenge::from_stored(&challenge)
-                            .ok_or_else(|| corrupt("code: code_challenge"))?,
+                        code_challenge: match challenge.as_str() {
+                            "" => None,
+                            stored => Some(
+                                CodeChallenge::from_stored(stored)
+                                    .ok_or_else(|| corrupt("code: code_challenge"))?,
+                            ),
+                        },
                         expires_at: Timestamp(row.try_get("expires_at")?),
                         nonce: row.try_get("nonce")?,
                     };
@@ -248,6 +256,30 @@ macro_rules! impl_grant_traits {
                         .await?;
                     tx.commit().await?;
                     Ok(())
+                }
+
+                async fn revoke_session_grants(
+                    &self,
+                    sid: &str,
+                    client_id: &ClientId,
+                    now: Timestamp,
+                ) -> Result<u64, StoreError> {
+                    let mut tx = self.write.begin().await?;
+                    let rows = sqlx::query(q::REVOKE_SESSION_GRANTS)
+                        .bind(sid)
+                        .bind(client_id.as_str())
+                        .bind(now.0)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    for row in &rows {
+                        let grant_id: String = row.try_get("grant_id")?;
+                        sqlx::query(crate::tokens::REVOKE_GRANT_TOKENS)
+                            .bind(grant_id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    tx.commit().await?;
+                    Ok(rows.len() as u64)
                 }
             }
         }

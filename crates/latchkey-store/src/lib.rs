@@ -295,6 +295,14 @@ pub trait GrantStore {
         hash: &SecretHash,
         now: Timestamp,
     ) -> impl Future<Output = Result<Redemption<RefreshTokenRecord>, StoreError>> + Send;
+    /// Revokes the grants `client_id` was given in browser session `sid`, with their refresh and
+    /// access tokens (RP-initiated logout, when configured); returns how many.
+    fn revoke_session_grants(
+        &self,
+        sid: &str,
+        client_id: &ClientId,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
     /// The grant an access token (by `jti`) was issued from, if it came from one.
     fn find_grant_of_token(
         &self,
@@ -827,6 +835,14 @@ impl GrantStore for Store {
     }
     async fn find_grant_of_token(&self, jti: &str) -> Result<Option<Grant>, StoreError> {
         dispatch!(self.find_grant_of_token(jti))
+    }
+    async fn revoke_session_grants(
+        &self,
+        sid: &str,
+        client_id: &ClientId,
+        now: Timestamp,
+    ) -> Result<u64, StoreError> {
+        dispatch!(self.revoke_session_grants(sid, client_id, now))
     }
 }
 

@@ -3,6 +3,8 @@
 //!
 //! Usage: flow_bench MODE ISSUER CLIENT_ID REDIRECT_URI USERNAME PASSWORD SECONDS WORKERS
 //!   flows:   GET authorize (prompt=consent, signed in) -> POST consent -> POST token, per flow
+//!   openid:  the same with scope=openid profile email and a nonce; the token response carries an
+//!            ID token (one signature more), which must be there
 //!   logins:  GET authorize (prompt=login) -> POST login (an Argon2id check) -> redirect, per login
 //!   refresh: POST token with grant_type=refresh_token, rotating, per request
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -132,17 +134,20 @@ fn origin(issuer: &str) -> String {
 }
 
 fn authorize_url(c: &Config, challenge: &str, prompt: &str) -> String {
-    let query = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs([
-            ("response_type", "code"),
-            ("client_id", c.client_id.as_str()),
-            ("redirect_uri", c.redirect_uri.as_str()),
-            ("code_challenge", challenge),
-            ("code_challenge_method", "S256"),
-            ("state", "bench"),
-            ("prompt", prompt),
-        ])
-        .finish();
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.extend_pairs([
+        ("response_type", "code"),
+        ("client_id", c.client_id.as_str()),
+        ("redirect_uri", c.redirect_uri.as_str()),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+        ("state", "bench"),
+        ("prompt", prompt),
+    ]);
+    if c.mode == "openid" {
+        query.extend_pairs([("scope", "openid profile email"), ("nonce", "bench-nonce")]);
+    }
+    let query = query.finish();
     format!("{}/authorize?{query}", c.issuer)
 }
 
@@ -190,7 +195,7 @@ async fn redeem(c: &Config, b: &mut Browser, code: &str, verifier: &str) -> Valu
 /// One unit of work in `mode`; `state` carries the refresh token between calls.
 async fn once(c: &Config, b: &mut Browser, state: &mut String) -> bool {
     match c.mode.as_str() {
-        "flows" => {
+        mode @ ("flows" | "openid") => {
             let (verifier, challenge) = pkce();
             let (status, _, page) = b.get(&authorize_url(c, &challenge, "consent")).await;
             if status != 200 {
@@ -204,7 +209,9 @@ async fn once(c: &Config, b: &mut Browser, state: &mut String) -> bool {
             let Some(location) = location else {
                 return false;
             };
-            redeem(c, b, &code_of(&location), &verifier).await["access_token"].is_string()
+            let tokens = redeem(c, b, &code_of(&location), &verifier).await;
+            tokens["access_token"].is_string()
+                && (mode == "flows" || tokens["id_token"].is_string())
         }
         "logins" => {
             let (_, challenge) = pkce();

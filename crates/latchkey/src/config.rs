@@ -17,6 +17,7 @@ mod error;
 mod http;
 mod logging;
 mod master_key;
+mod openid;
 mod pages;
 mod policy;
 mod rate_limits;
@@ -209,7 +210,6 @@ impl Config {
             MasterKeySource::resolve(&raw.master_key, &raw.master_key_file, file, env, flags.dev);
         let log = logging::log(&raw.log, file, env)?;
         let policy = tokens::tokens(&raw.tokens, file, &issuer)?;
-        let keys = tokens::keys(&raw.keys, file, policy.access_token_ttl)?;
         let http = http::http(&raw.http, file)?;
         let scopes = scopes::scopes(&raw.scopes, file)?;
         let registration = registration::registration(&raw.registration, file)?;
@@ -222,6 +222,23 @@ impl Config {
             &server_policy,
             registration.is_some(),
         )?;
+        let openid = openid::openid(
+            &raw.openid,
+            &raw.endpoints,
+            file,
+            &issuer,
+            endpoints.authorization.as_deref(),
+        )?;
+        // A retired key stays published until the last token it signed, ID tokens included, expires.
+        let longest_token_ttl = openid
+            .as_ref()
+            .map_or(0, |o| o.settings.id_token_ttl)
+            .max(policy.access_token_ttl);
+        let keys = tokens::keys(&raw.keys, file, longest_token_ttl)?;
+        let mut scopes = scopes;
+        if openid.is_some() {
+            scopes::add_openid_scopes(&mut scopes);
+        }
         let stylesheet_path = format!(
             "{}/assets/latchkey.css",
             endpoints
@@ -242,6 +259,7 @@ impl Config {
                 .map(|(n, _)| n.clone())
                 .collect(),
             client_id_documents.is_some(),
+            openid.as_ref().map(|o| o.features.clone()),
         )?;
         let ui = pages::ui(
             &raw.ui,
@@ -279,6 +297,7 @@ impl Config {
                 cache_refresh_interval,
                 registration,
                 configured_scopes,
+                openid: openid.map(|o| o.settings),
                 client_id_documents,
                 fetch,
                 rate_limits,

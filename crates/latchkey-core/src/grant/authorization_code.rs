@@ -23,8 +23,8 @@ pub struct AuthorizationCodeRecord {
     pub redirect_uri: String,
     /// Whether the authorization request named redirect_uri, so the token request must too.
     pub redirect_uri_sent: bool,
-    /// The PKCE challenge.
-    pub code_challenge: CodeChallenge,
+    /// The PKCE challenge; `None` when the request was bound by an OpenID `nonce` instead.
+    pub code_challenge: Option<CodeChallenge>,
     /// When the code expires.
     pub expires_at: Timestamp,
     /// OpenID `nonce`, for the ID token this code yields.
@@ -118,10 +118,23 @@ pub fn authorization_code(
             ));
         }
     }
-    if !code.code_challenge.verify(&req.code_verifier) {
-        return Err(OAuthError::invalid_grant(
-            "code_verifier does not match the code_challenge",
-        ));
+    match (&code.code_challenge, &req.code_verifier) {
+        (Some(challenge), Some(verifier)) if challenge.verify(verifier) => {}
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier does not match the code_challenge",
+            ));
+        }
+        (Some(_), None) => {
+            return Err(OAuthError::invalid_request("code_verifier is required"));
+        }
+        // RFC 9700 §2.1.1: a verifier for a code issued without a challenge is a downgrade attempt.
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "the authorization request had no code_challenge, so no code_verifier is accepted",
+            ));
+        }
+        (None, None) => {}
     }
     check_resource(&req.resource, &grant.resource)?;
     let target = target(
@@ -209,7 +222,7 @@ pub(crate) mod tests {
         AuthorizationCodeRequest {
             code: SecretHash::of(b"ignored: the store looked it up"),
             redirect_uri: redirect_uri.map(str::to_owned),
-            code_verifier: CodeVerifier::parse(verifier).unwrap(),
+            code_verifier: Some(CodeVerifier::parse(verifier).unwrap()),
             resource: resource.map(|r| ResourceUri::parse(r).unwrap()),
         }
     }
@@ -362,5 +375,36 @@ pub(crate) mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn a_nonce_bound_code_takes_no_verifier_and_a_pkce_code_needs_one() {
+        let c = client(&[GrantType::AuthorizationCode]);
+        let pkce = issued("", &c);
+        let mut nonce_bound = issued("", &c);
+        nonce_bound.record.code_challenge = None;
+        let run = |code: &IssuedCode, verifier: Option<&str>| {
+            let mut req = redeem(None, VERIFIER, None);
+            req.code_verifier = verifier.map(|v| CodeVerifier::parse(v).unwrap());
+            authorization_code(
+                &c,
+                &req,
+                &code.record,
+                &code.grant,
+                None,
+                &policy(),
+                Timestamp(1010),
+            )
+            .map(|_| ())
+            .map_err(|e| e.code)
+        };
+        assert_eq!(run(&nonce_bound, None), Ok(()));
+        // RFC 9700 §2.1.1: a verifier for a code issued without a challenge is a downgrade.
+        assert_eq!(
+            run(&nonce_bound, Some(VERIFIER)),
+            Err(ErrorCode::InvalidGrant)
+        );
+        assert_eq!(run(&pkce, None), Err(ErrorCode::InvalidRequest));
+        assert_eq!(run(&pkce, Some(VERIFIER)), Ok(()));
     }
 }

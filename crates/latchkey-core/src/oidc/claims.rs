@@ -184,6 +184,16 @@ pub fn released(
     names
 }
 
+/// Whether `request` asks for user claims the scopes alone would not release: remembered consent is
+/// for scopes, so such a request needs the consent page again.
+pub fn beyond_scopes(scope: &Scope, request: &ClaimsRequest) -> bool {
+    let by_scope = released(scope, None, Destination::UserInfo);
+    [Destination::UserInfo, Destination::IdToken]
+        .into_iter()
+        .flat_map(|d| released(scope, Some(request), d))
+        .any(|name| !by_scope.contains(name))
+}
+
 /// Every claim the user has, by name: `preferred_username` is the username, `updated_at` is always
 /// known, the rest only when set.
 pub fn user_claims(user: &User) -> Map<String, Value> {
@@ -317,6 +327,22 @@ pub(crate) mod tests {
         ] {
             assert!(ClaimsRequest::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn claims_beyond_the_scopes_are_told_apart() {
+        let email = ClaimsRequest::parse(r#"{"id_token":{"email":null}}"#).unwrap();
+        assert!(!beyond_scopes(
+            &Scope::parse("openid email").unwrap(),
+            &email
+        ));
+        assert!(beyond_scopes(&Scope::parse("openid").unwrap(), &email));
+        assert!(!beyond_scopes(
+            &Scope::parse("openid").unwrap(),
+            &ClaimsRequest::default()
+        ));
+        let sub_only = ClaimsRequest::parse(r#"{"id_token":{"sub":{"value":"x"}}}"#).unwrap();
+        assert!(!beyond_scopes(&Scope::parse("openid").unwrap(), &sub_only));
     }
 
     #[test]

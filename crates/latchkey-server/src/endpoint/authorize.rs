@@ -35,8 +35,22 @@ pub(crate) async fn authorize(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
+    request(app, headers, query.unwrap_or_default().as_bytes()).await
+}
+
+/// `POST authorization_endpoint` with the request form-encoded in the body: OpenID Connect Core
+/// §3.1.2.1 requires the authorization endpoint to take POST as well as GET.
+pub(crate) async fn authorize_post(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    request(app, headers, &body).await
+}
+
+async fn request(app: AppState, headers: HeaderMap, encoded: &[u8]) -> Response {
     // Partly: whether an undecodable parameter is shown or sent back depends on the client.
-    let params = Params::parse_urlencoded_partly(query.unwrap_or_default().as_bytes());
+    let params = Params::parse_urlencoded_partly(encoded);
     let ui_locales = params
         .as_ref()
         .ok()
@@ -55,11 +69,48 @@ pub(crate) async fn authorize(
 async fn show(app: &AppState, visit: &Visit, params: &Params) -> Result<Response, Stop> {
     let request = load_request(app, params).await?;
     // prompt=login: sign in again even with a session.
-    let user = match request.prompt.login {
+    let mut user = match request.prompt.login {
         true => None,
         false => visit.signed_in_user(),
     };
+    // OpenID Connect Core §3.1.2.1: a session older than max_age, or of another person than
+    // id_token_hint (or a demanded `sub`) names, counts as no session.
+    if let (Some(openid), Some(signed_in)) = (&request.openid, &user) {
+        let stale = openid.needs_fresh_login(signed_in.auth_time, app.clock().now());
+        if stale || !is_expected_user(app, &request, signed_in)? {
+            user = None;
+        }
+    }
     next_step(app, visit, &request, params, user).await
+}
+
+/// Whether the signed-in person is the one `id_token_hint` and a `claims` request for a specific
+/// `sub` name (Core §3.1.2.1, §5.5.1), comparing with the `sub` this client sees. A hint that is not
+/// an ID token this server issued to this client is `invalid_request`.
+fn is_expected_user(
+    app: &AppState,
+    request: &AuthorizationRequest,
+    signed_in: &SignedIn,
+) -> Result<bool, Stop> {
+    let Some(openid) = &request.openid else {
+        return Ok(true);
+    };
+    let sub = crate::oidc::subject(app, &request.client, &signed_in.user.user_id);
+    if let Some(hint) = &openid.id_token_hint {
+        let issuer = app.settings().features.issuer.as_str();
+        let claims = crate::oidc::verify_hint(app, hint)
+            .filter(|h| h.client_id() == Some(request.client.client_id.as_str()))
+            .ok_or_else(|| {
+                let error = OAuthError::invalid_request(
+                    "id_token_hint is not an ID token this server issued to this client",
+                );
+                Stop::Redirect(request.error(error).location(issuer))
+            })?;
+        if claims.sub != sub {
+            return Ok(false);
+        }
+    }
+    Ok(openid.claims.required_sub().is_none_or(|s| s == sub))
 }
 
 /// The response of a step: what it produced, or where it stopped.
@@ -86,8 +137,14 @@ pub(crate) async fn next_step(
         }
         return Ok(login_page(app, visit, request, params, None, ""));
     };
-    // prompt=consent asks whatever is remembered, so there is nothing to look up.
-    let remembered = match request.prompt.consent {
+    // prompt=consent asks whatever is remembered, so there is nothing to look up. Nor does a
+    // `claims` request for claims beyond what the scopes release: remembered consent covers scopes,
+    // and those claims were never shown to the person.
+    let beyond_scopes = request
+        .openid
+        .as_ref()
+        .is_some_and(|o| latchkey_core::oidc::claims::beyond_scopes(&request.scope, &o.claims));
+    let remembered = match request.prompt.consent || beyond_scopes {
         true => None,
         false => {
             app.store()
@@ -117,6 +174,16 @@ pub(crate) async fn issue(
     signed_in: &SignedIn,
 ) -> Result<Response, Stop> {
     let settings = app.settings();
+    // Whoever signed in on the way, the code is only for the person the request names.
+    if !is_expected_user(app, request, signed_in)? {
+        let error = OAuthError::login_required(
+            "the signed-in user is not the one id_token_hint or claims names",
+        );
+        let location = request
+            .error(error)
+            .location(settings.features.issuer.as_str());
+        return Err(Stop::Redirect(location));
+    }
     let issued = issue_code(
         request,
         &signed_in.user.user_id,
@@ -155,10 +222,12 @@ pub(crate) async fn load_request(
         }
     };
     let issuer = app.settings().features.issuer.as_str();
-    let mut request = AuthorizationRequest::parse(params, client).map_err(|e| match e {
-        AuthorizeError::Page(e) => Stop::Page(e),
-        AuthorizeError::Redirect(r) => Stop::Redirect(r.location(issuer)),
-    })?;
+    let openid = app.settings().openid.is_some();
+    let mut request =
+        AuthorizationRequest::parse_with(params, client, openid).map_err(|e| match e {
+            AuthorizeError::Page(e) => Stop::Page(e),
+            AuthorizeError::Redirect(r) => Stop::Redirect(r.location(issuer)),
+        })?;
     // RFC 8707: the resource must be configured and allowed to the client; the scope is fitted to it.
     if request.resource.is_some() {
         let registered = tokens::find_resource(app, request.resource.as_ref()).await?;

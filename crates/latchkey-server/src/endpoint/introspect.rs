@@ -4,7 +4,8 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use latchkey_core::OAuthError;
-use latchkey_core::introspection;
+use latchkey_core::introspection::{self, Active};
+use latchkey_core::oidc::subject::SubjectType;
 use latchkey_store::UserStore;
 
 use crate::error::ApiError;
@@ -36,12 +37,28 @@ pub(crate) async fn introspect(
                 None => None,
             };
             let settings = app.settings();
-            introspection::active(
+            let mut body = introspection::active(
                 &active,
                 settings.features.issuer.as_str(),
                 &settings.policy.default_audience,
                 username.as_deref(),
-            )
+            );
+            // OpenID Connect Core §8: a pairwise client's refresh token answers with the `sub` its
+            // ID tokens carry, and never with the username that would correlate it (its access
+            // tokens carry the pairwise `sub` already, which names no user here).
+            if let Active::Refresh(record, grant) = &active
+                && let Some(owner) = app
+                    .registry()
+                    .client(app.store(), &record.client_id)
+                    .await?
+                && owner.policy.openid.subject_type != SubjectType::Public
+            {
+                body["sub"] = crate::oidc::subject(&app, &owner, &grant.user_id).into();
+                if let Some(members) = body.as_object_mut() {
+                    members.remove("username");
+                }
+            }
+            body
         }
         // Expired, revoked, malformed, unknown, another server's, or not the caller's to see: the
         // same answer, so nothing leaks about tokens the caller may not inspect.

@@ -7,6 +7,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use latchkey_core::OAuthError;
 use latchkey_core::client::{Client, ClientAuth, ClientPolicy, DynamicRegistration};
+use latchkey_core::oidc::client::{OpenIdClient, OpenIdMetadata};
+use latchkey_core::oidc::subject::{SubjectType, check_sector_document};
 use latchkey_core::registration::{self, ClientMetadata, Registration};
 use latchkey_core::secret::{ClientSecret, SecretHash};
 use latchkey_core::types::{AuthMethod, ClientId};
@@ -110,6 +112,7 @@ pub(crate) async fn register(
         jwks,
         jwks_uri,
     } = json_body(&headers, &body)?.validate(&app.settings().registration_rules())?;
+    let openid = openid_metadata(&app, &body, &redirect_uris).await?;
     let client_id = ClientId::generate();
     let secret = method.uses_secret().then(ClientSecret::generate);
     let registration_token = ClientSecret::generate();
@@ -132,6 +135,7 @@ pub(crate) async fn register(
                 token_hash: registration_token.hash(),
                 activated_at: None,
             }),
+            openid,
             ..ClientPolicy::default()
         },
         client_id,
@@ -139,7 +143,7 @@ pub(crate) async fn register(
     // The server's policy (grant types, auth methods) bounds what a client may register.
     app.settings().features.check_client(&client)?;
     app.store().insert_client(&client).await?;
-    let mut body = registration::describe(&client, &client_uri(&app, &client.client_id));
+    let mut body = describe(&app, &client);
     body["registration_access_token"] = registration_token.expose().into();
     if let Some(secret) = &secret {
         body["client_secret"] = secret.expose().into();
@@ -174,10 +178,62 @@ pub(crate) async fn read(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let client = managed(&app, &id, &headers).await?;
-    Ok(no_store(
-        StatusCode::OK,
-        registration::describe(&client, &client_uri(&app, &client.client_id)),
-    ))
+    Ok(no_store(StatusCode::OK, describe(&app, &client)))
+}
+
+/// RFC 7591 §3.2.1 and OpenID Dynamic Registration §3.2: the client's metadata, with its OpenID
+/// members when OpenID is on.
+fn describe(app: &AppState, client: &Client) -> serde_json::Value {
+    let mut body = registration::describe(client, &client_uri(app, &client.client_id));
+    if app.settings().openid.is_some()
+        && let serde_json::Value::Object(members) = &mut body
+    {
+        members.extend(client.policy.openid.describe());
+    }
+    body
+}
+
+/// The OpenID members of a registration (Dynamic Registration 1.0 §2), checked against what the
+/// server offers; the defaults when OpenID is off, where they are unknown members and ignored.
+///
+/// # Security
+/// A `sector_identifier_uri` is fetched through the one outbound fetcher (https only, public addresses
+/// only, size and time limits), and must list every redirect URI (Core §8.1), so a client cannot claim
+/// another sector's pairwise subjects.
+async fn openid_metadata(
+    app: &AppState,
+    body: &[u8],
+    redirect_uris: &[latchkey_core::types::RedirectUri],
+) -> Result<OpenIdClient, ApiError> {
+    let Some(settings) = &app.settings().openid else {
+        return Ok(OpenIdClient::default());
+    };
+    let openid =
+        OpenIdMetadata::from_json(body)?.validate(&settings.signing_algs, redirect_uris)?;
+    if openid.subject_type != SubjectType::Public && !settings.pairwise {
+        return Err(OAuthError::invalid_client_metadata(
+            "subject_type pairwise is not offered by this server",
+        )
+        .into());
+    }
+    if let Some(uri) = &openid.sector_identifier_uri {
+        let fetched = crate::fetch::fetch_json(uri, &app.settings().fetch)
+            .await
+            .map_err(|e| {
+                OAuthError::invalid_client_metadata(format!(
+                    "sector_identifier_uri could not be fetched: {e}"
+                ))
+            })?;
+        check_sector_document(&fetched.json, redirect_uris)
+            .map_err(OAuthError::invalid_client_metadata)?;
+    }
+    // The keys of the chosen algorithms exist before the first ID token needs them.
+    for alg in std::iter::once(openid.id_token_signed_response_alg)
+        .chain(openid.userinfo_signed_response_alg)
+    {
+        crate::oidc::keys_for(app, alg).await?;
+    }
+    Ok(openid)
 }
 
 pub(crate) async fn update(
@@ -195,6 +251,7 @@ pub(crate) async fn update(
         );
     }
     let r = metadata.validate(&app.settings().registration_rules())?;
+    let openid = openid_metadata(&app, &body, &r.redirect_uris).await?;
     if r.method != client.auth.method() {
         return Err(OAuthError::invalid_client_metadata(
             "token_endpoint_auth_method cannot change; register a new client instead",
@@ -215,15 +272,16 @@ pub(crate) async fn update(
         grant_types: r.grant_types,
         scope: r.scope,
         redirect_uris: r.redirect_uris,
+        policy: ClientPolicy {
+            openid,
+            ..client.policy.clone()
+        },
         ..client
     };
     app.settings().features.check_client(&updated)?;
     app.store().update_client_metadata(&updated).await?;
     app.registry().invalidate();
-    Ok(no_store(
-        StatusCode::OK,
-        registration::describe(&updated, &client_uri(&app, &updated.client_id)),
-    ))
+    Ok(no_store(StatusCode::OK, describe(&app, &updated)))
 }
 
 pub(crate) async fn delete(

@@ -4,8 +4,10 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use latchkey_core::OAuthError;
+use latchkey_core::client::Client;
 use latchkey_core::grant::token_exchange::ACCESS_TOKEN_TYPE;
 use latchkey_core::grant::{self, Grant, TokenRequest};
+use latchkey_core::oidc::subject::SubjectType;
 use latchkey_core::token::IssuedTokens;
 use latchkey_core::types::Timestamp;
 use latchkey_store::{GrantStore, Redemption, RegistrationStore, TokenStore};
@@ -29,6 +31,9 @@ pub(crate) struct TokenResponse {
     scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     refresh_token: Option<String>,
+    /// OpenID Connect Core §3.1.3.3, when the grant's scope holds `openid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token: Option<String>,
 }
 
 impl IntoResponse for TokenResponse {
@@ -82,6 +87,8 @@ pub(crate) async fn token(
     let store = app.store();
     let mut grant_id = None;
     let mut issued_token_type = None;
+    // The grant and nonce of an ID token to issue alongside (OpenID only).
+    let mut openid: Option<(Grant, Option<String>)> = None;
     let issued = match TokenRequest::parse(&params, &app.settings().features.grant_types)? {
         TokenRequest::ClientCredentials(req) => {
             // A JWT needs nothing written: this path reads at most the resource.
@@ -106,7 +113,7 @@ pub(crate) async fn token(
             let (code, grant) =
                 redeem(&app, store.consume_code(&req.code, now).await?, "code", now).await?;
             let resource = tokens::find_resource(&app, grant.resource.as_ref()).await?;
-            let issued = grant::authorization_code(
+            let mut issued = grant::authorization_code(
                 &client,
                 &req,
                 &code,
@@ -115,7 +122,11 @@ pub(crate) async fn token(
                 policy,
                 now,
             )?;
-            grant_id = Some(grant.grant_id);
+            grant_id = Some(grant.grant_id.clone());
+            pairwise_subject(&app, &client, &grant, &mut issued);
+            if grant.is_openid() {
+                openid = Some((grant, code.nonce));
+            }
             issued
         }
         TokenRequest::RefreshToken(req) => {
@@ -127,7 +138,7 @@ pub(crate) async fn token(
             )
             .await?;
             let resource = tokens::find_resource(&app, grant.resource.as_ref()).await?;
-            let issued = grant::refresh_token(
+            let mut issued = grant::refresh_token(
                 &client,
                 &req,
                 &record,
@@ -136,7 +147,19 @@ pub(crate) async fn token(
                 policy,
                 now,
             )?;
-            grant_id = Some(grant.grant_id);
+            grant_id = Some(grant.grant_id.clone());
+            // Core §12.2: a refresh of an OpenID grant brings a new ID token, unless the client
+            // narrowed the scope to leave `openid` out; never a nonce.
+            pairwise_subject(&app, &client, &grant, &mut issued);
+            if grant.is_openid() {
+                let asked_openid = req
+                    .scope
+                    .as_ref()
+                    .is_none_or(|s| s.contains(latchkey_core::oidc::OPENID_SCOPE));
+                if asked_openid {
+                    openid = Some((grant, None));
+                }
+            }
             issued
         }
         TokenRequest::TokenExchange(req) => {
@@ -202,6 +225,13 @@ pub(crate) async fn token(
         store.activate_client(&client.client_id, now).await?;
     }
     let access_token = tokens::encode(&app, &issued.access).await?;
+    // One signature more, only when the grant is an OpenID one.
+    let id_token = match openid {
+        Some((grant, nonce)) => {
+            Some(crate::oidc::id_token(&app, &client, &grant, nonce, &access_token, now).await?)
+        }
+        None => None,
+    };
     Ok(TokenResponse {
         access_token,
         issued_token_type,
@@ -209,5 +239,15 @@ pub(crate) async fn token(
         expires_in: issued.access.expires_in,
         scope: issued.access.claims.scope.to_string(),
         refresh_token: issued.refresh.map(|r| r.token.expose().to_owned()),
+        id_token,
     })
+}
+
+/// Core §8: a pairwise client's access tokens carry the same `sub` as its ID tokens, so a resource
+/// server, introspection and UserInfo all agree with the ID token, and the user id never reaches the
+/// client. A public client's `sub` is the user id already.
+fn pairwise_subject(app: &AppState, client: &Client, grant: &Grant, issued: &mut IssuedTokens) {
+    if client.policy.openid.subject_type != SubjectType::Public {
+        issued.access.claims.sub = crate::oidc::subject(app, client, &grant.user_id);
+    }
 }

@@ -3,8 +3,10 @@ use askama::Template;
 use axum::http::StatusCode;
 use axum::response::Response;
 use latchkey_core::authorize::AuthorizationRequest;
+use latchkey_core::oidc::claims::{self, ClaimsRequest, Destination};
 use latchkey_core::params::Params;
 use latchkey_core::user::User;
+use serde_json::Value;
 
 use super::visit::Visit;
 use super::{Chrome, authorization_path, chrome, form_target, hidden_fields, html, language_links};
@@ -14,6 +16,20 @@ use crate::state::AppState;
 pub(crate) struct ScopeLine {
     pub(crate) name: String,
     pub(crate) description: String,
+}
+
+/// One claim the client will receive, with the user's value.
+pub(crate) struct ClaimLine {
+    pub(crate) label: &'static str,
+    pub(crate) value: String,
+    /// Asked for as essential (OpenID Connect Core §5.5.1).
+    pub(crate) essential: bool,
+}
+
+/// A link the client registered (`client_uri`, `policy_uri`, `tos_uri`).
+pub(crate) struct ClientLink {
+    pub(crate) label: &'static str,
+    pub(crate) href: String,
 }
 
 #[derive(Template)]
@@ -27,6 +43,11 @@ pub(crate) struct ConsentPage {
     pub(crate) username: String,
     pub(crate) scopes: Vec<ScopeLine>,
     pub(crate) resource: Option<String>,
+    /// OpenID: the claims released to the client, with their values.
+    pub(crate) claims: Vec<ClaimLine>,
+    /// The client's registered logo (https only, as registration checks).
+    pub(crate) client_logo: Option<String>,
+    pub(crate) client_links: Vec<ClientLink>,
     pub(crate) redirect_host: String,
     pub(crate) fields: Vec<(String, String)>,
     pub(crate) csrf: String,
@@ -35,8 +56,9 @@ pub(crate) struct ConsentPage {
 }
 
 /// What a person approves on the consent page, in the order the binding covers it: the client, the
-/// name it is shown by, where the answer goes, the scope and the resource.
-fn shown(request: &AuthorizationRequest) -> [String; 5] {
+/// name it is shown by, where the answer goes, the scope, the resource, and (OpenID) the claims
+/// requested beyond the scopes, which the page lists too.
+fn shown(request: &AuthorizationRequest) -> [String; 6] {
     [
         request.client.client_id.as_str().to_owned(),
         request.client.name.clone(),
@@ -46,6 +68,11 @@ fn shown(request: &AuthorizationRequest) -> [String; 5] {
             .resource
             .as_ref()
             .map(|r| r.as_str().to_owned())
+            .unwrap_or_default(),
+        request
+            .openid
+            .as_ref()
+            .map(|o| serde_json::to_string(&o.claims).expect("a claims request serialises"))
             .unwrap_or_default(),
     ]
 }
@@ -100,7 +127,24 @@ pub(crate) fn consent_page(
             None => format!("{}:", u.scheme()),
         })
         .unwrap_or_default();
+    let t = visit.locale.text();
+    let claims = match &request.openid {
+        Some(openid) => claim_lines(t, request, &openid.claims, user),
+        None => Vec::new(),
+    };
+    let registered = &request.client.policy.openid;
+    let client_links = [
+        (t.client_home, &registered.client_uri),
+        (t.client_policy, &registered.policy_uri),
+        (t.client_terms, &registered.tos_uri),
+    ]
+    .into_iter()
+    .filter_map(|(label, href)| href.clone().map(|href| ClientLink { label, href }))
+    .collect();
     let page = ConsentPage {
+        claims,
+        client_logo: registered.logo_uri.clone(),
+        client_links,
         c: chrome(app, visit.locale, language_links(app, visit, params)),
         action: format!("{}/consent", authorization_path(app)),
         client_host: latchkey_core::cimd::host_of(&request.client.client_id),
@@ -127,4 +171,74 @@ pub(crate) fn consent_page(
         target.as_deref(),
         &visit.cookies,
     )
+}
+
+/// The claims the client will receive (at UserInfo and in the ID token) that the user has, labelled in
+/// the page's language; the values are the user's own, so they see exactly what is shared.
+fn claim_lines(
+    t: &'static super::i18n::Text,
+    request: &AuthorizationRequest,
+    asked: &ClaimsRequest,
+    user: &User,
+) -> Vec<ClaimLine> {
+    let mut names = claims::released(&request.scope, Some(asked), Destination::UserInfo);
+    names.extend(claims::released(
+        &request.scope,
+        Some(asked),
+        Destination::IdToken,
+    ));
+    let values = claims::select(user, &names);
+    // A person reads "maria@example.com (verified)" more easily than two lines; `updated_at` is
+    // bookkeeping rather than something about them.
+    let folded = ["email_verified", "phone_number_verified", "updated_at"];
+    t.claim_labels
+        .iter()
+        .filter(|(name, _)| !folded.contains(name))
+        .filter_map(|(name, label)| {
+            let value = values.get(*name)?;
+            let verified = match *name {
+                "email" => values.get("email_verified"),
+                "phone_number" => values.get("phone_number_verified"),
+                _ => None,
+            };
+            let mut text = display(t, name, value);
+            if verified == Some(&Value::Bool(true)) {
+                text = format!("{text} ({})", t.verified);
+            }
+            let essential = [&asked.userinfo, &asked.id_token]
+                .iter()
+                .any(|m| m.get(*name).is_some_and(|r| r.essential));
+            Some(ClaimLine {
+                label,
+                value: text,
+                essential,
+            })
+        })
+        .collect()
+}
+
+/// A claim's value as a person reads it.
+fn display(t: &'static super::i18n::Text, name: &str, value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Bool(true) => t.yes.to_owned(),
+        Value::Bool(false) => t.no.to_owned(),
+        Value::Object(address) if name == "address" => {
+            if let Some(formatted) = address.get("formatted").and_then(Value::as_str) {
+                return formatted.to_owned();
+            }
+            [
+                "street_address",
+                "postal_code",
+                "locality",
+                "region",
+                "country",
+            ]
+            .iter()
+            .filter_map(|k| address.get(*k).and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join(", ")
+        }
+        other => other.to_string(),
+    }
 }

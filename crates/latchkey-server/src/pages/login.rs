@@ -55,7 +55,11 @@ pub(crate) fn login_page(
         fields: hidden_fields(params),
         csrf: visit.csrf_token(app),
         error,
-        username: username.to_owned(),
+        // OpenID Connect Core §3.1.2.1: login_hint prefills the username until one is typed.
+        username: match (username, request.openid.as_ref()) {
+            ("", Some(openid)) => openid.login_hint.clone().unwrap_or_default(),
+            _ => username.to_owned(),
+        },
     };
     let target = form_target(&request.redirect_uri);
     html(status, page.render(), target.as_deref(), &visit.cookies)

@@ -222,6 +222,27 @@ store_test!(
                 .is_none()
         );
 
+        // Logout may end what this client was granted in the session, and nothing else.
+        assert_eq!(
+            store
+                .revoke_session_grants("sid-other", &grant.client_id, Timestamp(12))
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            store
+                .revoke_session_grants("sid-1", &grant.client_id, Timestamp(12))
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(
+            store.is_revoked("jti-1").await.unwrap(),
+            "its access token too"
+        );
+        let found = store.find_grant_of_token("jti-1").await.unwrap().unwrap();
+        assert_eq!(found.revoked_at, Some(Timestamp(12)));
         // A plain OAuth grant has no claims request.
         let plain = setup_plain(&store, &user.user_id).await;
         assert!(!plain.grant.is_openid());

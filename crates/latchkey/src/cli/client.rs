@@ -15,7 +15,7 @@ use crate::config::Config;
 #[derive(Debug, clap::Subcommand)]
 pub enum ClientCommand {
     /// Register a client and print its client_id and client_secret (the secret is shown only once).
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// List registered clients.
     List {
         /// Print a JSON array.
@@ -79,6 +79,16 @@ pub struct CreateArgs {
     /// For --auth-method private_key_jwt: a JSON file with the client's public keys ({"keys": [...]}).
     #[arg(long, value_name = "FILE")]
     pub jwks: Option<std::path::PathBuf>,
+    /// OpenID Connect: `public` (default) or `pairwise` subject identifiers (the sector is the one
+    /// host of the redirect URIs).
+    #[arg(long, value_name = "TYPE")]
+    pub subject_type: Option<String>,
+    /// OpenID Connect: the algorithm of this client's ID tokens (RS256 default, PS256, ES256, EdDSA).
+    #[arg(long, value_name = "ALG")]
+    pub id_token_signed_response_alg: Option<String>,
+    /// OpenID Connect RP-Initiated Logout: where the client may send people after logout (repeatable).
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    pub post_logout_redirect_uris: Vec<String>,
     /// Use this client_id instead of a random one.
     #[arg(long, value_name = "ID")]
     pub client_id: Option<String>,
@@ -98,7 +108,7 @@ async fn dispatch(command: ClientCommand, config: &Config, store: &Store) -> Res
     match command {
         ClientCommand::Create(args) => {
             let json = args.json;
-            let client = build_client(config, args)?;
+            let client = build_client(config, *args)?;
             let (client, secret) = client;
             store.insert_client(&client).await?;
             print_with_secret(&client, secret.as_ref(), json);
@@ -163,6 +173,11 @@ fn build_client(config: &Config, args: CreateArgs) -> Result<(Client, Option<Cli
         args.access_token_format.as_deref(),
         &args.allowed_resources,
     )?;
+    let openid_members = serde_json::json!({
+        "subject_type": args.subject_type,
+        "id_token_signed_response_alg": args.id_token_signed_response_alg,
+        "post_logout_redirect_uris": args.post_logout_redirect_uris,
+    });
     let CreateArgs {
         name,
         grant_types,
@@ -256,6 +271,8 @@ fn build_client(config: &Config, args: CreateArgs) -> Result<(Client, Option<Cli
         created_at: latchkey_server::clock::Clock.now(),
         policy,
     };
+    let mut client = client;
+    client.policy.openid = openid_client(config, &openid_members, &client.redirect_uris)?;
     config.settings.features.check_client(&client).map_err(|e| {
         anyhow!(
             "{}; see policy.grant_types and policy.token_endpoint_auth_methods in the configuration",
@@ -263,6 +280,36 @@ fn build_client(config: &Config, args: CreateArgs) -> Result<(Client, Option<Cli
         )
     })?;
     Ok((client, secret))
+}
+
+/// The OpenID members given as flags, checked as registration checks them.
+fn openid_client(
+    config: &Config,
+    members: &Value,
+    redirect_uris: &[latchkey_core::types::RedirectUri],
+) -> Result<latchkey_core::oidc::client::OpenIdClient> {
+    let algs = config
+        .settings
+        .openid
+        .as_ref()
+        .map_or(latchkey_core::keys::KeyAlg::ALL.to_vec(), |o| {
+            o.signing_algs.clone()
+        });
+    let body = serde_json::to_vec(members).expect("JSON values serialise");
+    latchkey_core::oidc::client::OpenIdMetadata::from_json(&body)
+        .and_then(|m| m.validate(&algs, redirect_uris))
+        .map_err(|e| {
+            let flag = [
+                "subject_type",
+                "id_token_signed_response_alg",
+                "post_logout_redirect_uris",
+            ]
+            .into_iter()
+            .find(|m| e.description().contains(m))
+            .map(|m| format!("--{}: ", m.trim_end_matches('s').replace('_', "-")))
+            .unwrap_or_default();
+            anyhow!("{flag}{}", e.description())
+        })
 }
 
 fn build_policy(

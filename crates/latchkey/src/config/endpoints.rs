@@ -66,6 +66,8 @@ pub(crate) fn endpoints(
 }
 
 /// The whole `Features` value; `scopes_supported` are the public configured scopes.
+// Each argument is what another section resolved; a struct to carry them would only rename them.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn features(
     raw: &RawMetadata,
     file: &str,
@@ -74,6 +76,7 @@ pub(crate) fn features(
     policy: Policy,
     scopes_supported: Vec<String>,
     client_id_metadata_document_supported: bool,
+    openid: Option<latchkey_core::metadata::OpenIdFeatures>,
 ) -> Result<Features, ConfigError> {
     let s = Section::new(file, "metadata");
     for key in raw.extra.keys() {
@@ -117,6 +120,7 @@ pub(crate) fn features(
         ui_locales_supported: ui_locales(s, &raw.ui_locales_supported)?,
         extra: raw.extra.clone(),
         member_order: raw.member_order.clone(),
+        openid,
     };
     check_member_order(s, &features)?;
     check_distinct_paths(&features, file)?;
@@ -196,6 +200,20 @@ fn check_distinct_paths(features: &Features, file: &str) -> Result<(), ConfigErr
         (&endpoints.introspection, "endpoints.introspection_endpoint"),
         (&endpoints.revocation, "endpoints.revocation_endpoint"),
         (&endpoints.registration, "endpoints.registration_endpoint"),
+        (
+            &features
+                .openid
+                .as_ref()
+                .map(|o| o.userinfo_endpoint.clone()),
+            "endpoints.userinfo_endpoint",
+        ),
+        (
+            &features
+                .openid
+                .as_ref()
+                .map(|o| o.end_session_endpoint.clone()),
+            "endpoints.end_session_endpoint",
+        ),
     ] {
         if let Some(url) = url {
             paths.push((path_of(url), owner));

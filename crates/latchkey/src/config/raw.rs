@@ -52,7 +52,19 @@ pub struct RawConfig {
     #[serde(default)]
     pub(crate) fetch: RawFetch,
     #[serde(default)]
+    pub(crate) openid: RawOpenId,
+    #[serde(default)]
     pub(crate) rate_limits: RawRateLimits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOpenId {
+    pub(crate) enabled: Option<bool>,
+    pub(crate) id_token_ttl: Option<String>,
+    pub(crate) signing_algs: Option<Vec<String>>,
+    pub(crate) subject_types: Option<Vec<String>>,
+    pub(crate) logout_revokes_grants: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -191,6 +203,8 @@ pub(crate) struct RawEndpoints {
     pub(crate) registration_endpoint: Option<String>,
     pub(crate) token_endpoint: Option<String>,
     pub(crate) jwks_uri: Option<String>,
+    pub(crate) userinfo_endpoint: Option<String>,
+    pub(crate) end_session_endpoint: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -30,6 +30,22 @@ pub(crate) fn scopes(
     Ok(scopes)
 }
 
+/// With OpenID on, `openid` and the claim scopes (Core §5.4) are offered and published first, unless
+/// the operator configured them (then their settings, such as `public = false`, stay).
+pub(crate) fn add_openid_scopes(scopes: &mut IndexMap<String, ScopeConfig>) {
+    let names = std::iter::once(latchkey_core::oidc::OPENID_SCOPE)
+        .chain(latchkey_core::oidc::claims::CLAIM_SCOPES);
+    for (i, name) in names.enumerate() {
+        if !scopes.contains_key(name) {
+            scopes.shift_insert(
+                i.min(scopes.len()),
+                name.to_owned(),
+                ScopeConfig { public: true },
+            );
+        }
+    }
+}
+
 /// Scope descriptions for the consent page: `""` is the default text, other keys are language tags.
 pub(crate) fn descriptions(
     raw: &IndexMap<String, RawScope>,
@@ -45,6 +61,35 @@ pub(crate) fn descriptions(
             ("es".into(), "Mantener el acceso cuando no estés".into()),
         ]),
     );
+    // OpenID's scopes, described in the pages' languages; only used when OpenID is on.
+    for (name, en, es) in [
+        ("openid", "Know who you are", "Saber quién eres"),
+        (
+            "profile",
+            "See your name and profile details",
+            "Ver tu nombre y los datos de tu perfil",
+        ),
+        (
+            "email",
+            "See your e-mail address",
+            "Ver tu dirección de correo electrónico",
+        ),
+        (
+            "address",
+            "See your postal address",
+            "Ver tu dirección postal",
+        ),
+        (
+            "phone",
+            "See your phone number",
+            "Ver tu número de teléfono",
+        ),
+    ] {
+        out.insert(
+            name.into(),
+            BTreeMap::from([("en".into(), en.into()), ("es".into(), es.into())]),
+        );
+    }
     for (name, scope) in raw {
         let mut texts = BTreeMap::new();
         if let Some(description) = &scope.description {

@@ -439,9 +439,9 @@ fn scopes_are_published_in_the_file_order() {
 #[test]
 fn extra_members_may_state_facts_but_never_claim_features() {
     for name in [
-        "userinfo_endpoint",
-        "subject_types_supported",
-        "id_token_signing_alg_values_supported",
+        "backchannel_logout_supported",
+        "acr_values_supported",
+        "check_session_iframe",
         "require_pushed_authorization_requests",
     ] {
         let err = resolve(
@@ -453,6 +453,25 @@ fn extra_members_may_state_facts_but_never_claim_features() {
         assert!(
             err.starts_with(&format!(
                 "latchkey.toml: metadata.extra.{name}: names a feature"
+            )),
+            "{err}"
+        );
+    }
+    // The OpenID members Latchkey publishes itself (when OpenID is on) are its own.
+    for name in [
+        "userinfo_endpoint",
+        "subject_types_supported",
+        "id_token_signing_alg_values_supported",
+    ] {
+        let err = resolve(
+            &format!("[metadata.extra]\n{name} = [\"x\"]"),
+            &[],
+            Flags::default(),
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with(&format!(
+                "latchkey.toml: metadata.extra.{name}: Latchkey sets this member itself"
             )),
             "{err}"
         );

@@ -1,7 +1,9 @@
 //! The authorization code flow in a real browser: Debian's Chromium, headless, driven over WebDriver
 //! by chromedriver. A user created by the CLI signs in, approves, and the code arrives at a local
 //! callback; then remembered consent and denial. Screenshots of the login and consent pages, in
-//! English and Spanish, are saved under `artifacts/screenshots/` at the repository root.
+//! English and Spanish, are saved under `artifacts/screenshots/` at the repository root; so are the
+//! OpenID consent page listing the claims shared (`consent-claims-en`, `consent-claims-es`) and the
+//! logout confirmation (`logout-en`).
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -152,6 +154,16 @@ impl Driver {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("no element matches {css} at {}", self.url().await);
+    }
+
+    /// The rendered text of the first element matching `css`, once it exists.
+    async fn text(&self, css: &str) -> String {
+        let id = self.find(css).await;
+        self.call("GET", &self.session(&format!("/element/{id}/text")), None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     async fn type_into(&self, css: &str, text: &str) {
@@ -402,6 +414,143 @@ async fn a_person_signs_in_approves_and_the_client_gets_tokens_in_chromium() {
         .await;
     driver.screenshot("error-en").await;
 
+    driver.quit().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_signs_in_with_openid_sees_the_claims_shared_and_signs_out_in_chromium() {
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let db = TestDatabase::sqlite();
+    let server = TestServer::builder()
+        .toml("[ui]\noperator_name = \"Acme Commerce\"\n[openid]\nenabled = true")
+        .start(&db)
+        .await;
+    // The user and their claims come from the real CLI, as an operator would add them.
+    let mut add = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args([
+            "user",
+            "add",
+            "maria",
+            "--password-stdin",
+            "--name",
+            "María García",
+            "--given-name",
+            "María",
+            "--family-name",
+            "García",
+            "--email",
+            "maria@example.com",
+            "--email-verified",
+            "--locale",
+            "es-ES",
+            "--database",
+            db.url(),
+        ])
+        .env_clear()
+        .env("LATCHKEY_MASTER_KEY", MASTER_KEY)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(add.stdin.as_mut().unwrap(), b"s3cret passphrase\n").unwrap();
+    assert!(add.wait().unwrap().success());
+
+    let (callback, _) = callback_server().await;
+    let client = server
+        .create_app_with(
+            AuthMethod::None,
+            &[GrantType::AuthorizationCode],
+            "openid profile email",
+            &[&callback],
+            latchkey_core::client::ClientPolicy {
+                openid: latchkey_core::oidc::client::OpenIdClient {
+                    policy_uri: Some("https://recipes.example/privacy".into()),
+                    tos_uri: Some("https://recipes.example/terms".into()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .await;
+    let (verifier, challenge) = pkce();
+    let authorize = |extra: &[(&str, &str)]| {
+        let mut params = vec![
+            ("response_type", "code"),
+            ("client_id", client.id.as_str()),
+            ("redirect_uri", callback.as_str()),
+            ("scope", "openid profile email"),
+            ("state", "oidc-state"),
+            ("nonce", "oidc-nonce"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ];
+        params.extend_from_slice(extra);
+        server.authorize_url(&params)
+    };
+
+    driver.open(&authorize(&[("ui_locales", "en")])).await;
+    driver.type_into("#username", "maria").await;
+    driver.type_into("#password", "s3cret passphrase").await;
+    driver.click("button[type=submit]").await;
+    let claims = driver.text(".claims").await;
+    assert!(claims.contains("maria@example.com"), "{claims}");
+    assert!(claims.contains("María García"), "{claims}");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    driver.screenshot("consent-claims-en").await;
+    driver.click("button[value=approve]").await;
+    let landed = driver.wait_for_url(&callback).await;
+    let params = query_of(&landed);
+    assert_eq!(params["state"], "oidc-state");
+    let response = server
+        .token_request(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &params["code"]),
+                ("redirect_uri", &callback),
+                ("code_verifier", &verifier),
+                ("client_id", &client.id),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let tokens: Value = response.json().await.unwrap();
+    let (_, id_token) =
+        crate::harness::verify(tokens["id_token"].as_str().unwrap(), &server.jwks().await);
+    assert_eq!(id_token["nonce"], "oidc-nonce");
+
+    // The same consent in Spanish.
+    driver
+        .open(&authorize(&[("ui_locales", "es"), ("prompt", "consent")]))
+        .await;
+    let claims = driver.text(".claims").await;
+    assert!(claims.contains("Correo electrónico"), "{claims}");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    driver.screenshot("consent-claims-es").await;
+
+    // RP-initiated logout without a hint: the person is asked first.
+    driver
+        .open(&format!("{}/authorize/logout?ui_locales=en", server.issuer))
+        .await;
+    driver.find("button[value=logout]").await;
+    assert_eq!(driver.title().await, "Sign out? · Acme Commerce");
+    // As on the consent page, the primary button arms itself after a moment.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    driver.screenshot("logout-en").await;
+    driver.click("button[value=logout]").await;
+    // The form post navigates; wait for the page it lands on.
+    let mut done = String::new();
+    for _ in 0..100 {
+        done = driver.text("h1").await;
+        if done == "You are signed out" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(done, "You are signed out");
     driver.quit().await;
     server.stop().await;
 }

@@ -18,6 +18,7 @@ mod instances;
 mod keys;
 mod lockout;
 mod moving;
+mod openid;
 mod operations;
 mod policy;
 mod profiles;

@@ -68,12 +68,23 @@ const ARCHERA: Profile = Profile {
 const WHATALO: Profile = Profile {
     name: "whatalo",
     origins: &["https://app.whatalo.com"],
+    // OpenID Connect is on (the seed shows subject_types_supported): Discovery's members come after
+    // the seed's.
     additions: &[
+        "userinfo_endpoint",
         "response_modes_supported",
+        "id_token_signing_alg_values_supported",
+        "userinfo_signing_alg_values_supported",
+        "display_values_supported",
+        "claim_types_supported",
+        "claims_supported",
+        "claims_parameter_supported",
+        "request_parameter_supported",
+        "request_uri_parameter_supported",
+        "end_session_endpoint",
         "authorization_response_iss_parameter_supported",
     ],
-    // OpenID Connect's member: published once OpenID Connect is implemented.
-    not_yet: &["subject_types_supported"],
+    not_yet: &[],
 };
 
 const TELNYX: Profile = Profile {

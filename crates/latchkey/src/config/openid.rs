@@ -1,0 +1,120 @@
+//! `[openid]`: whether Latchkey is an OpenID Provider (OpenID Connect Core 1.0 on top of the
+//! authorization code flow), how long ID tokens live, which algorithms and subject types it offers,
+//! and where UserInfo and logout are served.
+use std::time::Duration;
+
+use latchkey_core::keys::KeyAlg;
+use latchkey_core::metadata::OpenIdFeatures;
+use latchkey_core::types::Issuer;
+use latchkey_server::state::OpenIdSettings;
+
+use super::error::{ConfigError, Section};
+use super::raw::{RawEndpoints, RawOpenId};
+use super::value::{absolute_url, duration};
+
+/// What `[openid]` decides: the published members and the server's own settings. `None` when off.
+pub(crate) struct OpenId {
+    pub(crate) features: OpenIdFeatures,
+    pub(crate) settings: OpenIdSettings,
+}
+
+/// Off unless `enabled = true`: turning it on changes what the metadata says, so it is a decision.
+pub(crate) fn openid(
+    raw: &RawOpenId,
+    endpoints: &RawEndpoints,
+    file: &str,
+    issuer: &Issuer,
+    authorization_endpoint: Option<&str>,
+) -> Result<Option<OpenId>, ConfigError> {
+    let s = Section::new(file, "openid");
+    if raw.enabled != Some(true) {
+        return Ok(None);
+    }
+    let Some(authorization_endpoint) = authorization_endpoint else {
+        return Err(s.error(
+            "enabled",
+            "OpenID Connect needs the authorization endpoint (policy turns it off)",
+        ));
+    };
+    let id_token_ttl = duration(
+        s,
+        "id_token_ttl",
+        &raw.id_token_ttl,
+        Duration::from_secs(3600),
+    )?;
+    if id_token_ttl.as_secs() == 0 || id_token_ttl.as_secs() > 86_400 {
+        return Err(s.error("id_token_ttl", "must be between 1s and 24h"));
+    }
+    let signing_algs = match &raw.signing_algs {
+        None => KeyAlg::ALL.to_vec(),
+        Some(list) => {
+            let mut algs = Vec::new();
+            for text in list {
+                let alg = text
+                    .parse::<KeyAlg>()
+                    .map_err(|e| s.error("signing_algs", e))?;
+                if algs.contains(&alg) {
+                    return Err(s.error("signing_algs", format!("`{text}` is listed twice")));
+                }
+                algs.push(alg);
+            }
+            // Core §15.1: every OpenID Provider supports RS256.
+            if !algs.contains(&KeyAlg::RS256) {
+                return Err(s.error(
+                    "signing_algs",
+                    "must include RS256, which OpenID Connect requires",
+                ));
+            }
+            algs
+        }
+    };
+    let subject_types = match &raw.subject_types {
+        None => vec!["public".to_owned(), "pairwise".to_owned()],
+        Some(list) => {
+            if list.is_empty() {
+                return Err(s.error("subject_types", "name public, pairwise or both"));
+            }
+            for (i, t) in list.iter().enumerate() {
+                if !matches!(t.as_str(), "public" | "pairwise") || list[..i].contains(t) {
+                    return Err(s.error(
+                        "subject_types",
+                        format!("`{t}` is not public or pairwise, or is listed twice"),
+                    ));
+                }
+            }
+            list.clone()
+        }
+    };
+    let e = Section::new(file, "endpoints");
+    let base = match &endpoints.base_url {
+        Some(base) => base.trim_end_matches('/').to_owned(),
+        None => issuer.as_str().to_owned(),
+    };
+    let endpoint = |key: &str, value: &Option<String>, suffix: &str| match value {
+        Some(url) => absolute_url(e, key, url),
+        None => Ok(format!("{base}{suffix}")),
+    };
+    Ok(Some(OpenId {
+        features: OpenIdFeatures {
+            userinfo_endpoint: endpoint(
+                "userinfo_endpoint",
+                &endpoints.userinfo_endpoint,
+                "/userinfo",
+            )?,
+            // Beside login and consent, under the path the session cookie is scoped to (an https
+            // issuer with a path scopes it to the authorization endpoint).
+            end_session_endpoint: match &endpoints.end_session_endpoint {
+                Some(url) => absolute_url(e, "end_session_endpoint", url)?,
+                None => format!("{authorization_endpoint}/logout"),
+            },
+            signing_algs: signing_algs.clone(),
+            subject_types: subject_types.clone(),
+        },
+        settings: OpenIdSettings {
+            id_token_ttl: id_token_ttl.as_secs(),
+            signing_algs,
+            pairwise: subject_types.iter().any(|t| t == "pairwise"),
+            logout_revokes_grants: raw.logout_revokes_grants.unwrap_or(false),
+        },
+    }))
+}
