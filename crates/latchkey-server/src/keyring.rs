@@ -15,6 +15,8 @@ use crate::state::{AppState, CachedJson};
 pub struct KeySet {
     /// Signs every new token.
     pub active: SigningKey,
+    /// When the active key was created.
+    pub active_created_at: Timestamp,
     /// Public keys of the active key and of retired keys whose tokens may still be valid.
     pub published: Vec<Jwk>,
     /// The JWKS document, serialised once per reload.
@@ -134,13 +136,14 @@ pub async fn load(
         let opened = master.open(&key.kid, key.alg, &key.sealed_private)?;
         published.push(opened.public_jwk().clone());
         if key.retired_at.is_none() {
-            active = Some(opened);
+            active = Some((opened, key.created_at));
         }
     }
-    let active = active.ok_or(KeyringError::NoActiveKey)?;
+    let (active, active_created_at) = active.ok_or(KeyringError::NoActiveKey)?;
     let jwks = CachedJson::new(&json!({ "keys": published }));
     Ok(KeySet {
         active,
+        active_created_at,
         published,
         jwks,
     })

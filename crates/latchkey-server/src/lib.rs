@@ -14,6 +14,7 @@ mod extract;
 pub mod fetch;
 pub mod http_error;
 pub mod keyring;
+pub mod metrics;
 mod pages;
 mod passwords;
 pub mod registry;
@@ -23,7 +24,7 @@ pub mod throttle;
 mod tokens;
 
 pub use pages::i18n::Locale;
-pub use state::{AppState, Settings};
+pub use state::{AppState, MetricsSettings, Settings};
 
 /// Serves `state` on an already-bound listener until `shutdown` resolves, then drains open requests.
 ///

@@ -60,7 +60,10 @@ pub(crate) fn router(state: AppState) -> Router {
     if let Some(revocation) = &features.endpoints.revocation {
         router = router.route(&path_of(revocation), post(revoke::revoke));
     }
-    router
+    if settings.metrics.public {
+        router = router.route("/metrics", get(crate::metrics::scrape));
+    }
+    let router = router
         .route(
             &path_of(&features.endpoints.jwks),
             get(jwks::jwks).layer(cors),
@@ -80,8 +83,17 @@ pub(crate) fn router(state: AppState) -> Router {
             http_error::shape_errors,
         ))
         .layer(middleware::from_fn(log_and_harden))
-        .layer(DefaultBodyLimit::disable())
-        .with_state(state)
+        .layer(DefaultBodyLimit::disable());
+    // Outside the log, so the time counted is the whole request's; per route, so the route label is
+    // the template that matched (`MatchedPath`), never the path asked.
+    let router = match settings.metrics.enabled {
+        true => router.layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track,
+        )),
+        false => router,
+    };
+    router.with_state(state)
 }
 
 /// CORS for the public discovery documents (metadata and JWKS): any origin may `GET` them with any

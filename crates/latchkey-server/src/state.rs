@@ -101,6 +101,15 @@ pub struct LoginSettings {
     pub throttle: ThrottleSettings,
 }
 
+/// Prometheus metrics (`[metrics]`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MetricsSettings {
+    /// Whether requests are timed and counted per route (`metrics.listen` or `metrics.public` set).
+    pub enabled: bool,
+    /// Whether `/metrics` is also routed on the public listener (`metrics.public = true`).
+    pub public: bool,
+}
+
 /// Everything configuration decides for the server.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -128,6 +137,8 @@ pub struct Settings {
     pub resources: BTreeMap<latchkey_core::types::ResourceUri, latchkey_core::resource::Resource>,
     /// Signing in.
     pub login: LoginSettings,
+    /// Metrics.
+    pub metrics: MetricsSettings,
 }
 
 impl Settings {
@@ -189,6 +200,7 @@ struct Inner {
     passwords: Arc<PasswordChecker>,
     registrations: RateLimiter,
     protocol_paths: Vec<String>,
+    metrics: crate::metrics::Metrics,
 }
 
 impl AppState {
@@ -205,7 +217,8 @@ impl AppState {
         let metadata = CachedJson::new(&settings.features.document());
         let csrf = CsrfKey::new(master.derive("latchkey csrf v1"));
         let throttle = LoginThrottle::new(settings.login.throttle);
-        let registry = Registry::new(&store).await?;
+        let metrics = crate::metrics::Metrics::new();
+        let registry = Registry::new(&store, &metrics).await?;
         let rate_limit = settings.registration.as_ref().map_or(0, |r| r.rate_limit);
         let endpoints = &settings.features.endpoints;
         let protocol_paths = std::iter::once(&endpoints.token)
@@ -224,10 +237,11 @@ impl AppState {
             csrf,
             throttle,
             registry,
-            verified: VerifiedTokens::default(),
+            verified: VerifiedTokens::new(metrics.cache("verified_jwts")),
             passwords: Arc::new(PasswordChecker::new()),
             registrations: RateLimiter::new(rate_limit),
             protocol_paths,
+            metrics,
         })))
     }
 
@@ -254,6 +268,11 @@ impl AppState {
     /// Cached clients and resources.
     pub fn registry(&self) -> &Registry {
         &self.0.registry
+    }
+
+    /// Counters and histograms for `/metrics`.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.0.metrics
     }
 
     /// JWTs whose signatures were checked.

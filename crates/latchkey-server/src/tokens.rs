@@ -12,6 +12,7 @@ use latchkey_core::types::{ResourceUri, Timestamp};
 use latchkey_store::{RefreshTokenState, StoreError, TokenStore};
 
 use crate::error::ApiError;
+use crate::metrics::CacheCounters;
 use crate::state::AppState;
 
 /// The configured resource named `uri`: the configuration file first, then `latchkey resource add`.
@@ -94,19 +95,34 @@ pub(crate) async fn active_access_token(
 
 /// Claims of JWTs whose signature was already checked, by SHA-256 of the token: verifying an ES256
 /// signature costs more than the rest of an introspection. Bounded; emptied when full.
-#[derive(Debug, Default)]
-pub(crate) struct VerifiedTokens(RwLock<HashMap<[u8; 32], Arc<AccessTokenClaims>>>);
+#[derive(Debug)]
+pub(crate) struct VerifiedTokens {
+    map: RwLock<HashMap<[u8; 32], Arc<AccessTokenClaims>>>,
+    lookups: CacheCounters,
+}
 
 const MAX_VERIFIED: usize = 50_000;
 
 impl VerifiedTokens {
+    pub(crate) fn new(lookups: CacheCounters) -> Self {
+        VerifiedTokens {
+            map: RwLock::default(),
+            lookups,
+        }
+    }
+
     fn get(&self, key: &SecretHash) -> Option<Arc<AccessTokenClaims>> {
-        let map = self.0.read().unwrap_or_else(|p| p.into_inner());
-        map.get(key.as_bytes()).cloned()
+        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
+        let found = map.get(key.as_bytes()).cloned();
+        match found {
+            Some(_) => self.lookups.hit(),
+            None => self.lookups.miss(),
+        }
+        found
     }
 
     fn insert(&self, key: SecretHash, claims: Arc<AccessTokenClaims>) {
-        let mut map = self.0.write().unwrap_or_else(|p| p.into_inner());
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
         if map.len() >= MAX_VERIFIED {
             map.clear();
         }

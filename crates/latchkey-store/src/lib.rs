@@ -56,8 +56,14 @@ pub enum StoreError {
     UnsupportedUrl(String),
 }
 
+/// Requests that waited for a pooled connection until the acquire timeout, in this process.
+static ACQUIRE_TIMEOUTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
+        if matches!(e, sqlx::Error::PoolTimedOut) {
+            ACQUIRE_TIMEOUTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         if is_unavailable(&e) {
             StoreError::Unavailable(e)
         } else {
@@ -594,6 +600,45 @@ impl Store {
         Ok(())
     }
 
+    /// How the connection pools stand, for metrics.
+    pub fn pool_status(&self) -> PoolStatus {
+        let of = |size: u32, idle: usize, max: u32| PoolStatus {
+            in_use: u64::from(size).saturating_sub(idle as u64),
+            idle: idle as u64,
+            max: u64::from(max),
+            acquire_timeouts: ACQUIRE_TIMEOUTS.load(std::sync::atomic::Ordering::Relaxed),
+        };
+        match self {
+            Store::Sqlite(s) => {
+                let (read, write) = s.pools();
+                let r = of(
+                    read.size(),
+                    read.num_idle(),
+                    read.options().get_max_connections(),
+                );
+                let w = of(
+                    write.size(),
+                    write.num_idle(),
+                    write.options().get_max_connections(),
+                );
+                PoolStatus {
+                    in_use: r.in_use + w.in_use,
+                    idle: r.idle + w.idle,
+                    max: r.max + w.max,
+                    acquire_timeouts: r.acquire_timeouts,
+                }
+            }
+            Store::Postgres(p) => {
+                let pool = p.pool();
+                of(
+                    pool.size(),
+                    pool.num_idle(),
+                    pool.options().get_max_connections(),
+                )
+            }
+        }
+    }
+
     /// Which backend this is, for logs.
     pub fn backend(&self) -> &'static str {
         match self {
@@ -609,6 +654,19 @@ impl Store {
             Store::Postgres(p) => p.pool().close().await,
         }
     }
+}
+
+/// Connections of the pools (on SQLite, the readers' and the writer's together).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Lent out to a statement or transaction.
+    pub in_use: u64,
+    /// Open and waiting for work.
+    pub idle: u64,
+    /// The most the pools open.
+    pub max: u64,
+    /// Requests that waited for a connection until the acquire timeout, since the process started.
+    pub acquire_timeouts: u64,
 }
 
 /// Where a database's schema stands against this build's migrations.

@@ -56,6 +56,11 @@ impl SqliteStore {
         self.write.close().await;
     }
 
+    /// The readers' pool and the writer's.
+    pub(crate) fn pools(&self) -> (&SqlitePool, &SqlitePool) {
+        (&self.pool, &self.write)
+    }
+
     pub(crate) fn write_pool(&self) -> &SqlitePool {
         &self.write
     }

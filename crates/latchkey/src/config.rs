@@ -16,6 +16,7 @@ mod error;
 mod http;
 mod logging;
 mod master_key;
+mod metrics;
 mod pages;
 mod policy;
 mod raw;
@@ -28,6 +29,7 @@ mod value;
 pub use error::{ConfigError, Origin};
 pub use logging::{LogConfig, LogFormat};
 pub use master_key::{DEV_MASTER_KEY_FILE, MasterKeySource};
+pub use metrics::MetricsConfig;
 pub use raw::RawConfig;
 pub use value::parse_duration;
 
@@ -77,6 +79,8 @@ pub struct Config {
     pub settings: Settings,
     /// Shortest password `user add` and `user set-password` accept, in characters.
     pub min_password_length: usize,
+    /// The metrics listener.
+    pub metrics: MetricsConfig,
 }
 
 /// Reads configuration from `flags.config`, the process environment and `flags`.
@@ -130,6 +134,7 @@ const KNOWN_ENV: &[&str] = &[
     "LATCHKEY_MASTER_KEY_FILE",
     "LATCHKEY_LOG_LEVEL",
     "LATCHKEY_LOG_FORMAT",
+    "LATCHKEY_METRICS_LISTEN",
 ];
 
 /// Picks the highest-precedence value and says where it came from.
@@ -247,6 +252,7 @@ impl Config {
         let cache_refresh_interval = http::cache(&raw.cache, file)?;
         let fetch = registration::fetch(&raw.fetch, file)?;
         let resources = resources::resources(&raw.resources, file)?;
+        let metrics = metrics::metrics(&raw.metrics, file, env, listen)?;
         let configured_scopes = scopes
             .keys()
             .filter_map(|s| ScopeToken::parse(s.clone()).ok())
@@ -271,8 +277,10 @@ impl Config {
                 configured_scopes,
                 client_id_documents,
                 fetch,
+                metrics: metrics.settings,
             },
             min_password_length,
+            metrics,
         })
     }
 

@@ -13,6 +13,7 @@ use latchkey_core::user::Username;
 use latchkey_store::{Session, SessionStore, UserStore};
 
 use super::authorize::{PAGE_FIELDS, finish, load_request, next_step};
+use crate::metrics::LoginResult;
 use crate::pages::login::{LoginNotice, login_page};
 use crate::pages::visit::Visit;
 use crate::pages::{self, SESSION_COOKIE, Stop};
@@ -47,6 +48,7 @@ async fn sign_in(
     let address = peer.ip().to_string();
     let wait = match app.throttle().check(&username, &address, now) {
         Verdict::Locked => {
+            app.metrics().login(LoginResult::Locked);
             let notice = Some(LoginNotice::Locked);
             return Ok(login_page(app, visit, &request, &params, notice, &username));
         }
@@ -65,10 +67,12 @@ async fn sign_in(
         .then_some(user)
         .flatten();
     let Some(user) = verified else {
+        app.metrics().login(LoginResult::Failure);
         app.throttle().record_failure(&username, &address, now);
         let notice = Some(LoginNotice::BadCredentials);
         return Ok(login_page(app, visit, &request, &params, notice, &username));
     };
+    app.metrics().login(LoginResult::Success);
     app.throttle().record_success(&username);
     // A new session id at every sign-in, so a session id planted before it (fixation) is worthless.
     if let Some((old, _, _)) = visit.session.take() {

@@ -71,6 +71,17 @@ pub(crate) async fn register(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let registered = register_client(&app, peer, &headers, &body).await;
+    app.metrics().registration(registered.is_ok());
+    registered
+}
+
+async fn register_client(
+    app: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
     let now = app.clock().now();
     let settings = app
         .settings()
@@ -84,7 +95,7 @@ pub(crate) async fn register(
         .into());
     }
     if settings.policy == RegistrationPolicy::Token {
-        let valid = match bearer(&headers) {
+        let valid = match bearer(headers) {
             Some(token) => {
                 app.store()
                     .initial_access_token_valid(&SecretHash::of(token.as_bytes()), now)
@@ -96,7 +107,7 @@ pub(crate) async fn register(
             return Err(ApiError::from(OAuthError::invalid_token(
                 "registration requires a valid initial access token",
             ))
-            .challenging(challenge(&headers)));
+            .challenging(challenge(headers)));
         }
     }
     let Registration {
@@ -107,7 +118,7 @@ pub(crate) async fn register(
         scope,
         jwks,
         jwks_uri,
-    } = json_body(&headers, &body)?.validate(&app.settings().registration_rules())?;
+    } = json_body(headers, body)?.validate(&app.settings().registration_rules())?;
     let client_id = ClientId::generate();
     let secret = method.uses_secret().then(ClientSecret::generate);
     let registration_token = ClientSecret::generate();
@@ -137,7 +148,7 @@ pub(crate) async fn register(
     // The server's policy (grant types, auth methods) bounds what a client may register.
     app.settings().features.check_client(&client)?;
     app.store().insert_client(&client).await?;
-    let mut body = registration::describe(&client, &client_uri(&app, &client.client_id));
+    let mut body = registration::describe(&client, &client_uri(app, &client.client_id));
     body["registration_access_token"] = registration_token.expose().into();
     if let Some(secret) = &secret {
         body["client_secret"] = secret.expose().into();

@@ -82,7 +82,9 @@ pub(crate) async fn token(
     let store = app.store();
     let mut grant_id = None;
     let mut issued_token_type = None;
-    let issued = match TokenRequest::parse(&params, &app.settings().features.grant_types)? {
+    let request = TokenRequest::parse(&params, &app.settings().features.grant_types)?;
+    let grant_type = request.grant_type();
+    let issued = match request {
         TokenRequest::ClientCredentials(req) => {
             // A JWT needs nothing written: this path reads at most the resource.
             let resource = tokens::find_resource(&app, req.resource.as_ref()).await?;
@@ -202,6 +204,7 @@ pub(crate) async fn token(
         store.activate_client(&client.client_id, now).await?;
     }
     let access_token = tokens::encode(&app, &issued.access).await?;
+    app.metrics().token_issued(grant_type, issued.access.format);
     Ok(TokenResponse {
         access_token,
         issued_token_type,

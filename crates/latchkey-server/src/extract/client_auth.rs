@@ -66,15 +66,21 @@ impl<E: ClientEndpoint> FromRequest<AppState> for AuthenticatedClient<E> {
             .headers()
             .contains_key(header::AUTHORIZATION)
             .then_some(Scheme::Basic);
-        authenticate_request::<E>(req, state)
+        let mut tried = None;
+        authenticate_request::<E>(req, state, &mut tried)
             .await
-            .map_err(|e| e.challenging(scheme))
+            .map_err(|e| {
+                state.metrics().client_auth_error(&e, tried);
+                e.challenging(scheme)
+            })
     }
 }
 
+/// `tried` is set to the method the client used as soon as its credentials are read.
 async fn authenticate_request<E: ClientEndpoint>(
     req: Request,
     state: &AppState,
+    tried: &mut Option<AuthMethod>,
 ) -> Result<AuthenticatedClient<E>, ApiError> {
     let authorization = match req.headers().get(header::AUTHORIZATION) {
         None => None,
@@ -89,6 +95,7 @@ async fn authenticate_request<E: ClientEndpoint>(
     };
     let OAuthForm(mut params) = OAuthForm::from_request(req, state).await?;
     let presented = parse_credentials(authorization.as_deref(), &mut params)?;
+    *tried = Some(presented.method);
     check_method(&presented, E::accepted(&state.settings().features))?;
     let registered = match state.registry().find(state, &presented.client_id).await {
         Ok(found) => found,

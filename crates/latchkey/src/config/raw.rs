@@ -49,6 +49,15 @@ pub struct RawConfig {
     pub(crate) client_id_metadata_documents: RawDocuments,
     #[serde(default)]
     pub(crate) fetch: RawFetch,
+    #[serde(default)]
+    pub(crate) metrics: RawMetrics,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMetrics {
+    pub(crate) listen: Option<String>,
+    pub(crate) public: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -552,3 +552,46 @@ fn h1_machine_registration_is_off_unless_allowed_and_lists_only_valid_resources(
         "{err}"
     );
 }
+
+#[test]
+fn metrics_are_off_by_default_and_kept_off_the_public_listener_unless_asked() {
+    let config = resolve("", &[], Flags::default()).unwrap();
+    assert!(config.metrics.listen.is_none());
+    assert!(!config.settings.metrics.enabled);
+    assert!(!config.settings.metrics.public);
+
+    let config = resolve(
+        "[metrics]\nlisten = \"127.0.0.1:9090\"",
+        &[],
+        Flags::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        config.metrics.listen,
+        Some("127.0.0.1:9090".parse().unwrap())
+    );
+    assert!(config.settings.metrics.enabled && !config.settings.metrics.public);
+
+    let env = [("LATCHKEY_METRICS_LISTEN", "127.0.0.1:9191")];
+    let config = resolve("", &env, Flags::default()).unwrap();
+    assert_eq!(
+        config.metrics.listen,
+        Some("127.0.0.1:9191".parse().unwrap())
+    );
+
+    assert_eq!(
+        resolve(
+            "[metrics]\nlisten = \"127.0.0.1:8080\"",
+            &[],
+            Flags::default()
+        )
+        .unwrap_err(),
+        "latchkey.toml: metrics.listen: 127.0.0.1:8080 is the public listener; set metrics.public = true to serve /metrics there"
+    );
+    assert_eq!(
+        resolve("[metrics]\nlisten = \"nine\"", &[], Flags::default()).unwrap_err(),
+        "latchkey.toml: metrics.listen: `nine` is not an address such as 127.0.0.1:9090"
+    );
+    let config = resolve("[metrics]\npublic = true", &[], Flags::default()).unwrap();
+    assert!(config.settings.metrics.enabled && config.settings.metrics.public);
+}

@@ -12,6 +12,7 @@ mod documents;
 mod harness;
 mod http_errors;
 mod keys;
+mod metrics;
 mod operations;
 mod policy;
 mod registration;

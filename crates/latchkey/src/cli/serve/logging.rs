@@ -24,6 +24,11 @@ pub(crate) struct Logging {
 }
 
 impl Logging {
+    /// A handle on the count of dropped lines, for the metrics.
+    pub(crate) fn drop_counter(&self) -> ErrorCounter {
+        self.dropped.clone()
+    }
+
     /// Lines dropped because the queue was full, since start.
     pub(crate) fn dropped_lines(&self) -> usize {
         self.dropped.dropped_lines()
