@@ -14,10 +14,10 @@ use latchkey_store::Store;
 
 use crate::clock::Clock;
 use crate::keyring::{self, KeySet, KeyringError};
-use crate::pages::CsrfKey;
+use crate::pages::{CookiePolicy, CsrfKey};
 use crate::passwords::PasswordChecker;
 use crate::registry::Registry;
-use crate::throttle::{LoginThrottle, RateLimiter, ThrottleSettings};
+use crate::throttle::{LoginThrottle, ThrottleSettings};
 use crate::tokens::VerifiedTokens;
 
 /// Limits applied to every route.
@@ -194,11 +194,11 @@ struct Inner {
     metadata: CachedJson,
     keys: RwLock<Arc<KeySet>>,
     csrf: CsrfKey,
+    cookies: CookiePolicy,
     throttle: LoginThrottle,
     registry: Registry,
     verified: VerifiedTokens,
     passwords: Arc<PasswordChecker>,
-    registrations: RateLimiter,
     protocol_paths: Vec<String>,
     metrics: crate::metrics::Metrics,
 }
@@ -215,11 +215,22 @@ impl AppState {
         keyring::ensure_active_key(&store, &master, settings.keys.alg, now).await?;
         let keys = keyring::load(&store, &master, now, settings.keys.publish_window).await?;
         let metadata = CachedJson::new(&settings.features.document());
-        let csrf = CsrfKey::new(master.derive("latchkey csrf v1"));
+        let csrf = CsrfKey::new(
+            master.derive("latchkey csrf v2"),
+            master.derive("latchkey consent v1"),
+        );
+        let cookies = CookiePolicy::new(
+            settings.features.issuer.as_str(),
+            settings
+                .features
+                .endpoints
+                .authorization
+                .as_deref()
+                .unwrap_or("/authorize"),
+        );
         let throttle = LoginThrottle::new(settings.login.throttle);
         let metrics = crate::metrics::Metrics::new();
         let registry = Registry::new(&store, &metrics).await?;
-        let rate_limit = settings.registration.as_ref().map_or(0, |r| r.rate_limit);
         let endpoints = &settings.features.endpoints;
         let protocol_paths = std::iter::once(&endpoints.token)
             .chain(&endpoints.introspection)
@@ -235,11 +246,11 @@ impl AppState {
             metadata,
             keys: RwLock::new(keys.shared()),
             csrf,
+            cookies,
             throttle,
             registry,
             verified: VerifiedTokens::new(metrics.cache("verified_jwts")),
             passwords: Arc::new(PasswordChecker::new()),
-            registrations: RateLimiter::new(rate_limit),
             protocol_paths,
             metrics,
         })))
@@ -260,9 +271,14 @@ impl AppState {
         &self.0.settings
     }
 
-    /// CSRF token key.
+    /// CSRF token and consent binding keys.
     pub(crate) fn csrf(&self) -> &CsrfKey {
         &self.0.csrf
+    }
+
+    /// How the page cookies are named and scoped.
+    pub(crate) fn cookies(&self) -> &CookiePolicy {
+        &self.0.cookies
     }
 
     /// Cached clients and resources.
@@ -296,11 +312,6 @@ impl AppState {
                 path.strip_prefix(r.as_str())
                     .is_some_and(|rest| rest.starts_with('/'))
             })
-    }
-
-    /// Registrations per address.
-    pub(crate) fn registrations(&self) -> &RateLimiter {
-        &self.0.registrations
     }
 
     /// Password checks for the login page.

@@ -11,6 +11,7 @@ use latchkey_core::types::{Issuer, ScopeToken};
 use latchkey_server::Settings;
 use latchkey_server::router::path_of;
 
+mod database;
 mod endpoints;
 mod error;
 mod http;
@@ -67,6 +68,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Database URL.
     pub database_url: String,
+    /// The connection pool (`[database]`).
+    pub database: latchkey_store::ConnectOptions,
+    /// Whether opening the database applies pending migrations (`serve --no-migrate` turns it off).
+    pub migrate: bool,
     /// The master key's source; read only by commands that need it.
     pub master_key: MasterKeySource,
     /// `--dev` was given.
@@ -203,6 +208,7 @@ impl Config {
         )
         .unwrap_or_else(|| (DEFAULT_DATABASE.to_owned(), "default".to_owned()));
 
+        let database = database::database(&raw.database, file)?;
         let master_key =
             MasterKeySource::resolve(&raw.master_key, &raw.master_key_file, file, env, flags.dev);
         let log = logging::log(&raw.log, file, env)?;
@@ -260,6 +266,8 @@ impl Config {
         Ok(Config {
             listen,
             database_url,
+            database,
+            migrate: true,
             master_key,
             dev: flags.dev,
             log,

@@ -24,7 +24,13 @@ use crate::state::AppState;
 use crate::tokens;
 
 /// Form fields that belong to the pages, not to the authorization request.
-pub(crate) const PAGE_FIELDS: [&str; 4] = ["csrf_token", "username", "password", "decision"];
+pub(crate) const PAGE_FIELDS: [&str; 5] = [
+    "csrf_token",
+    "consent_binding",
+    "username",
+    "password",
+    "decision",
+];
 
 pub(crate) async fn authorize(
     State(app): State<AppState>,

@@ -12,6 +12,7 @@ use latchkey_store::SessionStore;
 
 use super::authorize::{PAGE_FIELDS, finish, issue, load_request};
 use crate::pages::Stop;
+use crate::pages::consent::{binds, consent_page};
 use crate::pages::login::login_page;
 use crate::pages::visit::Visit;
 use crate::state::AppState;
@@ -44,6 +45,11 @@ async fn decide(app: &AppState, visit: &Visit, form: &Params) -> Result<Response
                 .location(issuer),
         )),
         Some("approve") => {
+            let binding = form.get("consent_binding").unwrap_or("");
+            if !binds(app, visit, &request, binding) {
+                // Not what the person saw (M1): ask again, showing what the request means now.
+                return Ok(consent_page(app, visit, &request, &params, &user));
+            }
             let client_id = &request.client.client_id;
             let resource = request.resource.as_ref();
             let earlier = app

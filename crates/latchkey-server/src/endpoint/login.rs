@@ -14,9 +14,9 @@ use latchkey_store::{Session, SessionStore, UserStore};
 
 use super::authorize::{PAGE_FIELDS, finish, load_request, next_step};
 use crate::metrics::LoginResult;
+use crate::pages::Stop;
 use crate::pages::login::{LoginNotice, login_page};
 use crate::pages::visit::Visit;
-use crate::pages::{self, SESSION_COOKIE, Stop};
 use crate::state::AppState;
 use crate::throttle::Verdict;
 
@@ -88,8 +88,6 @@ async fn sign_in(
     app.store()
         .insert_session(&SecretHash::of(secret.as_bytes()), &session)
         .await?;
-    visit
-        .cookies
-        .push(pages::set_cookie(app, SESSION_COOKIE, &secret, Some(ttl)));
+    visit.start_session(app, &secret, ttl);
     next_step(app, visit, &request, &params, Some((user, now))).await
 }

@@ -1,10 +1,8 @@
 //! `POST registration_endpoint` (RFC 7591) and `GET`/`PUT`/`DELETE registration_endpoint/{client_id}`
 //! (RFC 7592). The metadata rules live in `latchkey_core::registration`.
-use std::net::SocketAddr;
-
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use latchkey_core::OAuthError;
@@ -14,6 +12,7 @@ use latchkey_core::secret::{ClientSecret, SecretHash};
 use latchkey_core::types::{AuthMethod, ClientId};
 use latchkey_store::{ClientStore, RegistrationStore};
 
+use crate::client_address::ClientAddress;
 use crate::error::{ApiError, Scheme};
 use crate::router::path_of;
 use crate::state::{AppState, RegistrationPolicy};
@@ -67,18 +66,18 @@ fn client_uri(app: &AppState, id: &ClientId) -> String {
 
 pub(crate) async fn register(
     State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    address: ClientAddress,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let registered = register_client(&app, peer, &headers, &body).await;
+    let registered = register_client(&app, &address, &headers, &body).await;
     app.metrics().registration(registered.is_ok());
     registered
 }
 
 async fn register_client(
     app: &AppState,
-    peer: SocketAddr,
+    address: &ClientAddress,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, ApiError> {
@@ -88,7 +87,9 @@ async fn register_client(
         .registration
         .as_ref()
         .ok_or_else(|| ApiError::from(OAuthError::invalid_request("registration is off")))?;
-    if !app.registrations().allow(&peer.ip().to_string(), now) {
+    let allowed =
+        crate::throttle::allow_registration(app.store(), address, settings.rate_limit, now).await?;
+    if !allowed {
         return Err(OAuthError::temporarily_unavailable(
             "too many registrations from this address; try again in a minute",
         )

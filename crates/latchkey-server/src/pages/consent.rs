@@ -30,6 +30,42 @@ pub(crate) struct ConsentPage {
     pub(crate) redirect_host: String,
     pub(crate) fields: Vec<(String, String)>,
     pub(crate) csrf: String,
+    /// The MAC over what this page shows (M1), posted back as `consent_binding`.
+    pub(crate) binding: String,
+}
+
+/// What a person approves on the consent page, in the order the binding covers it: the client, the
+/// name it is shown by, where the answer goes, the scope and the resource.
+fn shown(request: &AuthorizationRequest) -> [String; 5] {
+    [
+        request.client.client_id.as_str().to_owned(),
+        request.client.name.clone(),
+        request.redirect_uri.clone(),
+        request.scope.to_string(),
+        request
+            .resource
+            .as_ref()
+            .map(|r| r.as_str().to_owned())
+            .unwrap_or_default(),
+    ]
+}
+
+/// Whether `binding` (the `consent_binding` field) covers `request` as it is derived now.
+///
+/// # Security
+/// The consent POST parses the authorization request again against the client as it is *now*. A
+/// client that changed its metadata after the page was shown (RFC 7592 `PUT`, a re-fetched metadata
+/// document) would otherwise turn an approval of `read` into one of whatever it registered since:
+/// the approval counts only for exactly what was displayed, and anything else shows the page again.
+pub(crate) fn binds(
+    app: &AppState,
+    visit: &Visit,
+    request: &AuthorizationRequest,
+    binding: &str,
+) -> bool {
+    let shown = shown(request);
+    let parts: Vec<&str> = shown.iter().map(String::as_str).collect();
+    app.csrf().verify_consent(&visit.browser, &parts, binding)
 }
 
 /// The consent page for `request`, shown to `user`.
@@ -77,7 +113,12 @@ pub(crate) fn consent_page(
         resource: request.resource.as_ref().map(|r| r.as_str().to_owned()),
         redirect_host,
         fields: hidden_fields(params),
-        csrf: app.csrf().token(&visit.browser),
+        csrf: visit.csrf_token(app),
+        binding: {
+            let shown = shown(request);
+            let parts: Vec<&str> = shown.iter().map(String::as_str).collect();
+            app.csrf().consent(&visit.browser, &parts)
+        },
     };
     let target = form_target(&request.redirect_uri);
     html(

@@ -50,7 +50,7 @@ pub(crate) fn login_page(
         action: format!("{}/login", authorization_path(app)),
         client_name: request.client.name.clone(),
         fields: hidden_fields(params),
-        csrf: app.csrf().token(&visit.browser),
+        csrf: visit.csrf_token(app),
         error,
         username: username.to_owned(),
     };

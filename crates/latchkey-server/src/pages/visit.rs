@@ -6,9 +6,14 @@ use latchkey_core::types::Timestamp;
 use latchkey_core::user::User;
 use latchkey_store::{Session, SessionStore, StoreError};
 
+use super::Stop;
 use super::i18n::Locale;
-use super::{BROWSER_COOKIE, SESSION_COOKIE, Stop};
 use crate::state::AppState;
+
+fn binding(session: &SecretHash) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(session.as_bytes())
+}
 
 /// One page request's browser.
 pub(crate) struct Visit {
@@ -19,6 +24,9 @@ pub(crate) struct Visit {
     pub(crate) cookies: Vec<HeaderValue>,
     /// The signed-in session, by the hash of its cookie, with its user.
     pub(crate) session: Option<(SecretHash, Session, User)>,
+    /// The session cookie the forms are bound to (L5): as presented, valid or not, or the one this
+    /// visit just issued. Its hash, so the cookie itself is never an input anywhere else.
+    pub(crate) session_binding: Option<String>,
 }
 
 impl Visit {
@@ -31,19 +39,21 @@ impl Visit {
             .get(header::ACCEPT_LANGUAGE)
             .and_then(|v| v.to_str().ok());
         let mut cookies = Vec::new();
-        let browser = match super::cookie(headers, BROWSER_COOKIE).filter(|b| b.len() == 43) {
+        let names = app.cookies();
+        let browser = match super::cookie(headers, &names.browser).filter(|b| b.len() == 43) {
             Some(browser) => browser,
             None => {
                 let browser = random_base64url(32);
-                cookies.push(super::set_cookie(app, BROWSER_COOKIE, &browser, None));
+                cookies.push(super::set_cookie(app, &names.browser, &browser, None));
                 browser
             }
         };
-        let session = match super::cookie(headers, SESSION_COOKIE) {
-            Some(value) => {
-                let hash = SecretHash::of(value.as_bytes());
-                let found = app.store().find_signed_in(&hash, app.clock().now()).await?;
-                found.map(|(s, u)| (hash, s, u))
+        let presented =
+            super::cookie(headers, &names.session).map(|v| SecretHash::of(v.as_bytes()));
+        let session = match &presented {
+            Some(hash) => {
+                let found = app.store().find_signed_in(hash, app.clock().now()).await?;
+                found.map(|(s, u)| (hash.clone(), s, u))
             }
             None => None,
         };
@@ -52,7 +62,22 @@ impl Visit {
             browser,
             cookies,
             session,
+            session_binding: presented.as_ref().map(binding),
         })
+    }
+
+    /// The CSRF token for forms shown on this visit.
+    pub(crate) fn csrf_token(&self, app: &AppState) -> String {
+        app.csrf()
+            .token(&self.browser, self.session_binding.as_deref())
+    }
+
+    /// Starts a new session on this visit: its cookie is set, and forms shown from now on bind to it.
+    pub(crate) fn start_session(&mut self, app: &AppState, secret: &str, ttl: u64) {
+        let names = app.cookies();
+        self.cookies
+            .push(super::set_cookie(app, &names.session, secret, Some(ttl)));
+        self.session_binding = Some(binding(&SecretHash::of(secret.as_bytes())));
     }
 
     /// Reads a page form and checks its CSRF token; a failure is answered with an error page.
@@ -77,7 +102,8 @@ impl Visit {
         // A browser cookie created on this very request cannot have been given a token yet.
         let browser_known = visit.cookies.is_empty();
         let token = form.get("csrf_token").unwrap_or("");
-        if !browser_known || !app.csrf().verify(&visit.browser, token) {
+        let binding = visit.session_binding.as_deref();
+        if !browser_known || !app.csrf().verify(&visit.browser, binding, token) {
             return Err(Stop::Forged.respond(app, Some(&visit)));
         }
         Ok((visit, form))

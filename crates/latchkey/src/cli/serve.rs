@@ -22,6 +22,10 @@ pub struct ServeArgs {
     /// Address to listen on, e.g. 127.0.0.1:8080 (also LATCHKEY_LISTEN).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+    /// Do not apply migrations; refuse to start unless the database is at this version's schema
+    /// (run `latchkey migrate` first).
+    #[arg(long)]
+    pub no_migrate: bool,
 }
 
 /// The client `--dev` creates, so a first token is one curl away.

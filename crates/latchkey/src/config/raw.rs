@@ -17,6 +17,8 @@ pub struct RawConfig {
     pub(crate) master_key: Option<String>,
     pub(crate) master_key_file: Option<PathBuf>,
     #[serde(default)]
+    pub(crate) database: RawDatabase,
+    #[serde(default)]
     pub(crate) tokens: RawTokens,
     #[serde(default)]
     pub(crate) keys: RawKeys,
@@ -58,6 +60,14 @@ pub struct RawConfig {
 pub(crate) struct RawMetrics {
     pub(crate) listen: Option<String>,
     pub(crate) public: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDatabase {
+    pub(crate) max_connections: Option<u32>,
+    pub(crate) statement_timeout: Option<String>,
+    pub(crate) acquire_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -554,6 +554,46 @@ fn h1_machine_registration_is_off_unless_allowed_and_lists_only_valid_resources(
 }
 
 #[test]
+fn database_pool_settings_have_defaults_and_ranges() {
+    let config = resolve("", &[], Flags::default()).unwrap();
+    assert_eq!(config.database, latchkey_store::ConnectOptions::default());
+    let config = resolve(
+        "[database]\nmax_connections = 4\nstatement_timeout = \"2s\"\nacquire_timeout = \"250ms\"",
+        &[],
+        Flags::default(),
+    )
+    .unwrap();
+    assert_eq!(config.database.max_connections, 4);
+    assert_eq!(
+        config.database.statement_timeout,
+        std::time::Duration::from_secs(2)
+    );
+    assert_eq!(
+        config.database.acquire_timeout,
+        std::time::Duration::from_millis(250)
+    );
+    for (text, message) in [
+        (
+            "max_connections = 0",
+            "latchkey.toml: database.max_connections: must be between 1 and 1000",
+        ),
+        (
+            "statement_timeout = \"10ms\"",
+            "latchkey.toml: database.statement_timeout: must be between 100ms and 1h",
+        ),
+        (
+            "acquire_timeout = \"soon\"",
+            "latchkey.toml: database.acquire_timeout: expected a duration such as \"10m\", got `soon`",
+        ),
+    ] {
+        assert_eq!(
+            resolve(&format!("[database]\n{text}"), &[], Flags::default()).unwrap_err(),
+            message
+        );
+    }
+}
+
+#[test]
 fn metrics_are_off_by_default_and_kept_off_the_public_listener_unless_asked() {
     let config = resolve("", &[], Flags::default()).unwrap();
     assert!(config.metrics.listen.is_none());

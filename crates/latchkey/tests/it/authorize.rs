@@ -705,3 +705,44 @@ server_test!(
         flow.server.stop().await;
     }
 );
+
+server_test!(
+    l5_a_form_token_from_before_sign_in_is_refused_after_it,
+    |db: TestDatabase| async move {
+        let flow = setup(&db, "", AuthMethod::None).await;
+        let mut browser = Browser::new();
+        let login = browser.get(&flow.authorize_url(&[])).await;
+        // A dev issuer (http loopback): plain cookie names, Path=/, no Secure.
+        let set = login.headers["set-cookie"].to_str().unwrap().to_owned();
+        assert!(
+            set.starts_with("latchkey_browser=") && set.contains("Path=/;"),
+            "{set}"
+        );
+        let (_, before) = login.form("/login");
+        let consent = browser
+            .sign_in(&flow.server, &login, "alice", "correct horse battery")
+            .await;
+        let (action, mut after) = consent.form("/consent");
+        let token = |fields: &[(String, String)]| {
+            fields
+                .iter()
+                .find(|(n, _)| n == "csrf_token")
+                .unwrap()
+                .1
+                .clone()
+        };
+        assert_ne!(token(&before), token(&after), "bound to the new session");
+        // The browser-only token (what a planted browser cookie would give an attacker) is refused.
+        for (name, value) in after.iter_mut() {
+            if name == "csrf_token" {
+                *value = token(&before);
+            }
+        }
+        after.push(("decision".into(), "approve".into()));
+        let refused = browser.post(&flow.server.url(&action), &after).await;
+        assert_eq!(refused.status, 403);
+        let done = browser.decide(&flow.server, &consent, "approve").await;
+        assert_eq!(done.status, 303);
+        flow.server.stop().await;
+    }
+);

@@ -318,6 +318,18 @@ async fn a_person_signs_in_approves_and_the_client_gets_tokens_in_chromium() {
     driver.click("button[type=submit]").await;
     driver.find("button[value=approve]").await;
     assert_eq!(driver.title().await, "Allow access? · Acme Commerce");
+    // I1: Deny comes first, and Allow arms itself only after a moment, so the second click of a
+    // double click on a page opened under the cursor cannot land on it.
+    let guard = driver
+        .call(
+            "POST",
+            &driver.session("/execute/sync"),
+            Some(json!({"args": [], "script": "const allow = document.querySelector('button[value=approve]'); const deny = document.querySelector('button[value=deny]'); return [getComputedStyle(allow).animationName, (deny.compareDocumentPosition(allow) & Node.DOCUMENT_POSITION_FOLLOWING) ? 'deny first' : 'allow first'];"})),
+        )
+        .await;
+    assert_eq!(guard, json!(["latchkey-arm", "deny first"]));
+    // The screenshot shows the page as a person reads it, once Allow is armed.
+    tokio::time::sleep(Duration::from_millis(700)).await;
     driver.screenshot("consent-en").await;
     driver.click("button[value=approve]").await;
     // The redirect after the form post reached the client: the CSP did not block it.

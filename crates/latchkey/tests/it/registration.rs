@@ -515,3 +515,135 @@ server_test!(
         server.stop().await;
     }
 );
+
+server_test!(
+    m1_consent_approves_only_what_the_page_showed,
+    |db: TestDatabase| async move {
+        let server = TestServer::builder().toml(OPEN).start(&db).await;
+        server.create_user("erin", "erin's passphrase").await;
+        let callback = "https://app.example/cb";
+        let registered: Value = server
+            .register(
+                json!({"redirect_uris": [callback], "token_endpoint_auth_method": "none", "scope": "read", "client_name": "Bait"}),
+                None,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let id = registered["client_id"].as_str().unwrap();
+        let token = registered["registration_access_token"].as_str().unwrap();
+        let (_, challenge) = pkce();
+        let mut browser = Browser::new();
+        // No scope in the request: the page shows the client's registered `read`.
+        let login = browser
+            .get(&server.authorize_url(&[
+                ("response_type", "code"),
+                ("client_id", id),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+                ("state", "s"),
+            ]))
+            .await;
+        let consent = browser
+            .sign_in(&server, &login, "erin", "erin's passphrase")
+            .await;
+        assert_eq!(consent.status, 200);
+        assert!(consent.body.contains("<code>read</code>") && !consent.body.contains("write"));
+        // Before the person clicks, the client swaps in a broader scope (RFC 7592 PUT).
+        let put = server
+            .http
+            .put(format!("{}/register/{id}", server.issuer))
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {token}"))
+            .body(
+                json!({"client_id": id, "redirect_uris": [callback], "token_endpoint_auth_method": "none", "scope": "read write", "client_name": "Bait"})
+                    .to_string(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(put.status(), 200);
+        let again = browser.decide(&server, &consent, "approve").await;
+        assert_eq!(again.status, 200, "no code for what was not shown");
+        assert!(again.body.contains("<code>write</code>"), "{}", again.body);
+        // Approving the page that shows the new scope works.
+        let done = browser.decide(&server, &again, "approve").await;
+        assert_eq!(done.status, 303);
+        assert!(done.redirect_params().contains_key("code"));
+        // A forged binding is not an approval either.
+        let (action, mut fields) = again.form("/consent");
+        for (name, value) in fields.iter_mut() {
+            if name == "consent_binding" {
+                *value = "AAAA".into();
+            }
+        }
+        fields.push(("decision".into(), "approve".into()));
+        let forged = browser.post(&server.url(&action), &fields).await;
+        assert_eq!(forged.status, 200);
+        assert!(forged.body.contains("consent_binding"));
+        server.stop().await;
+    }
+);
+
+/// Registers through a trusted proxy that says the client is `client`.
+async fn register_via_proxy(server: &TestServer, client: &str) -> u16 {
+    server
+        .http
+        .post(server.url("/register"))
+        .header("content-type", "application/json")
+        .header("x-forwarded-for", client)
+        .body(json!({"redirect_uris": ["https://app.example/cb"]}).to_string())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+server_test!(
+    issue_15_the_registration_limit_is_one_window_for_every_instance_and_per_forwarded_client,
+    |db: TestDatabase| async move {
+        // Two instances on one database, behind one proxy (review M5: the proxy's own address is not
+        // the client's).
+        let toml = "[registration]\npolicy = \"open\"\nrate_limit = 4\n\
+                    [http]\ntrusted_proxies = [\"127.0.0.1\"]";
+        let a = TestServer::builder().toml(toml).start(&db).await;
+        let b = TestServer::builder().toml(toml).start(&db).await;
+        // The window is a clock minute: start well inside one.
+        let second = latchkey_server::clock::Clock.now().0.rem_euclid(60);
+        if second > 50 {
+            tokio::time::sleep(std::time::Duration::from_secs((61 - second) as u64)).await;
+        }
+        let mut statuses = Vec::new();
+        for i in 0..6 {
+            let server = if i % 2 == 0 { &a } else { &b };
+            statuses.push(register_via_proxy(server, "203.0.113.7").await);
+        }
+        // Each instance saw three; together they allowed four.
+        assert_eq!(statuses, [201, 201, 201, 201, 503, 503]);
+        assert_eq!(
+            register_via_proxy(&b, "203.0.113.8").await,
+            201,
+            "another client behind the same proxy has its own window"
+        );
+        assert_eq!(
+            register_via_proxy(&a, "2001:db8:1:2::1").await,
+            201,
+            "an IPv6 client"
+        );
+        let v6 = [
+            register_via_proxy(&a, "2001:db8:1:2::2").await,
+            register_via_proxy(&b, "2001:db8:1:2::3").await,
+            register_via_proxy(&a, "2001:db8:1:2:ffff::4").await,
+            register_via_proxy(&b, "2001:db8:1:2:ffff::5").await,
+        ];
+        assert_eq!(
+            v6,
+            [201, 201, 201, 503],
+            "addresses of one /64 share a window"
+        );
+        a.stop().await;
+        b.stop().await;
+    }
+);
