@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+pub mod audit;
 pub mod client_address;
 pub mod clock;
 mod endpoint;
@@ -24,7 +25,7 @@ pub mod throttle;
 mod tokens;
 
 pub use pages::i18n::Locale;
-pub use state::{AppState, MetricsSettings, Settings};
+pub use state::{AppState, AuditSettings, MetricsSettings, Settings};
 
 /// Serves `state` on an already-bound listener until `shutdown` resolves, then drains open requests.
 ///
@@ -42,6 +43,7 @@ pub async fn serve(
     ));
     let pruner = tokio::spawn(prune_periodically(state.clone(), stop_rx.clone()));
     let watcher = tokio::spawn(registry::watch(state.clone(), stop_rx));
+    let state_for_flush = state.clone();
     let app = router::router(state);
     let result = axum::serve(
         listener,
@@ -50,6 +52,10 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await;
     stop_tx.send(true).ok();
+    // Records of the last requests reach the database before the store closes.
+    tokio::time::timeout(Duration::from_secs(5), state_for_flush.audit().flush())
+        .await
+        .ok();
     // The refresher only sleeps and reloads; waiting briefly for it keeps shutdown orderly.
     tokio::time::timeout(Duration::from_secs(1), refresher)
         .await
@@ -96,6 +102,13 @@ async fn prune_periodically(state: AppState, mut stop: tokio::sync::watch::Recei
         {
             Ok(removed) => tracing::debug!(removed, "pruned expired login counters"),
             Err(e) => tracing::warn!(error = %e, "pruning login counters failed"),
+        }
+        let before_ms = state.clock().now_ms().saturating_sub(
+            i64::try_from(state.settings().audit.retention.as_millis()).unwrap_or(i64::MAX),
+        );
+        match latchkey_store::AuditStore::prune_audit(state.store(), before_ms).await {
+            Ok(removed) => tracing::debug!(removed, "pruned audit records past their retention"),
+            Err(e) => tracing::warn!(error = %e, "pruning audit records failed"),
         }
         if let Some(registration) = &state.settings().registration {
             use latchkey_store::RegistrationStore;

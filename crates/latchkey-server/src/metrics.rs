@@ -440,12 +440,11 @@ impl Metrics {
         self.fetches.get_or_create(&ResultLabel { result }).inc();
     }
 
-    /// Audit records written to the database (`true`) or lost to a database failure.
-    pub fn audit_records(&self, written: bool, count: u64) {
+    /// The counter of audit records written to the database (`true`) or not stored after retries.
+    pub fn audit_counter(&self, written: bool) -> Counter {
         let result = if written { "written" } else { "failed" };
         self.audit_records
-            .get_or_create(&ResultLabel { result })
-            .inc_by(count);
+            .get_or_create_owned(&ResultLabel { result })
     }
 
     /// The exposition: every series, in the Prometheus text format.

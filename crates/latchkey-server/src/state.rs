@@ -101,6 +101,21 @@ pub struct LoginSettings {
     pub throttle: ThrottleSettings,
 }
 
+/// The audit trail (`[audit]`).
+#[derive(Clone, Copy, Debug)]
+pub struct AuditSettings {
+    /// How long records are kept.
+    pub retention: Duration,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        AuditSettings {
+            retention: Duration::from_secs(90 * 86_400),
+        }
+    }
+}
+
 /// Prometheus metrics (`[metrics]`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct MetricsSettings {
@@ -139,6 +154,8 @@ pub struct Settings {
     pub login: LoginSettings,
     /// Metrics.
     pub metrics: MetricsSettings,
+    /// The audit trail.
+    pub audit: AuditSettings,
 }
 
 impl Settings {
@@ -201,6 +218,7 @@ struct Inner {
     passwords: Arc<PasswordChecker>,
     protocol_paths: Vec<String>,
     metrics: crate::metrics::Metrics,
+    audit: crate::audit::Audit,
 }
 
 impl AppState {
@@ -212,7 +230,7 @@ impl AppState {
     ) -> Result<AppState, KeyringError> {
         let clock = Clock;
         let now = clock.now();
-        keyring::ensure_active_key(&store, &master, settings.keys.alg, now).await?;
+        let created = keyring::ensure_active_key(&store, &master, settings.keys.alg, now).await?;
         let keys = keyring::load(&store, &master, now, settings.keys.publish_window).await?;
         let metadata = CachedJson::new(&settings.features.document());
         let csrf = CsrfKey::new(
@@ -230,6 +248,12 @@ impl AppState {
         );
         let throttle = LoginThrottle::new(settings.login.throttle);
         let metrics = crate::metrics::Metrics::new();
+        let audit = crate::audit::Audit::start(store.clone(), &metrics);
+        if created {
+            audit
+                .record(crate::audit::key_created(&keys.active, clock))
+                .await;
+        }
         let registry = Registry::new(&store, &metrics).await?;
         let endpoints = &settings.features.endpoints;
         let protocol_paths = std::iter::once(&endpoints.token)
@@ -253,6 +277,7 @@ impl AppState {
             passwords: Arc::new(PasswordChecker::new()),
             protocol_paths,
             metrics,
+            audit,
         })))
     }
 
@@ -289,6 +314,11 @@ impl AppState {
     /// Counters and histograms for `/metrics`.
     pub fn metrics(&self) -> &crate::metrics::Metrics {
         &self.0.metrics
+    }
+
+    /// The audit trail.
+    pub fn audit(&self) -> &crate::audit::Audit {
+        &self.0.audit
     }
 
     /// JWTs whose signatures were checked.

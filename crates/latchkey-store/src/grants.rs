@@ -7,6 +7,9 @@ pub(crate) const INSERT_GRANT: &str = "INSERT INTO grants \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)";
 pub(crate) const SELECT_GRANT: &str = "SELECT grant_id, client_id, user_id, scope, resource, auth_time, \
     created_at, expires_at, revoked_at FROM grants WHERE grant_id = $1";
+pub(crate) const LIST_USER_GRANTS: &str = "SELECT grant_id, client_id, user_id, scope, resource, \
+    auth_time, created_at, expires_at, revoked_at FROM grants \
+    WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at, grant_id";
 pub(crate) const REVOKE_GRANT: &str =
     "UPDATE grants SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL";
 
@@ -92,6 +95,33 @@ macro_rules! impl_grant_traits {
             }
 
             impl GrantStore for $store {
+                async fn find_grant(
+                    &self,
+                    grant_id: &GrantId,
+                ) -> Result<Option<Grant>, StoreError> {
+                    sqlx::query(q::SELECT_GRANT)
+                        .bind(grant_id.as_str())
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .map(|row| grant_from_row(&row))
+                        .transpose()
+                }
+
+                async fn list_grants(
+                    &self,
+                    user_id: &str,
+                    now: Timestamp,
+                ) -> Result<Vec<Grant>, StoreError> {
+                    sqlx::query(q::LIST_USER_GRANTS)
+                        .bind(user_id)
+                        .bind(now.0)
+                        .fetch_all(&self.pool)
+                        .await?
+                        .iter()
+                        .map(grant_from_row)
+                        .collect()
+                }
+
                 async fn insert_code(
                     &self,
                     grant: &Grant,

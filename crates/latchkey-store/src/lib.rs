@@ -15,6 +15,7 @@ use latchkey_core::token::RefreshTokenRecord;
 use latchkey_core::types::{AuthMethod, ClientId, ResourceUri, Scope, Timestamp};
 use latchkey_core::user::{User, Username};
 
+mod audit;
 mod copy;
 mod grants;
 mod postgres;
@@ -27,6 +28,7 @@ mod throttle;
 mod tokens;
 mod users;
 
+pub use audit::{AuditEvent, AuditQuery, AuditRecord, Outcome};
 pub use copy::CopyReport;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -237,6 +239,13 @@ pub trait SessionStore {
         client_id: &ClientId,
         resource: Option<&ResourceUri>,
     ) -> impl Future<Output = Result<Option<Scope>, StoreError>> + Send;
+    /// Forgets what a user approved for a client and resource; `false` if nothing was recorded.
+    fn delete_consent(
+        &self,
+        user_id: &str,
+        client_id: &ClientId,
+        resource: Option<&ResourceUri>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Records approval of `scope` (replacing what was recorded for that user, client and resource).
     fn save_consent(
         &self,
@@ -284,6 +293,17 @@ pub trait GrantStore {
         hash: &SecretHash,
         now: Timestamp,
     ) -> impl Future<Output = Result<Redemption<RefreshTokenRecord>, StoreError>> + Send;
+    /// A grant by id, whatever its state.
+    fn find_grant(
+        &self,
+        grant_id: &GrantId,
+    ) -> impl Future<Output = Result<Option<Grant>, StoreError>> + Send;
+    /// A user's grants that are neither revoked nor expired at `now`, oldest first.
+    fn list_grants(
+        &self,
+        user_id: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<Grant>, StoreError>> + Send;
     /// Revokes a grant, and with it every code and refresh token issued from it.
     fn revoke_grant(
         &self,
@@ -435,6 +455,22 @@ pub trait ThrottleStore {
         now: Timestamp,
         windows_before: Timestamp,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// The audit trail (`audit_events`).
+pub trait AuditStore {
+    /// Stores `records` in one transaction.
+    fn insert_audit(
+        &self,
+        records: &[AuditRecord],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The latest records `query` matches, oldest first.
+    fn list_audit(
+        &self,
+        query: &AuditQuery,
+    ) -> impl Future<Output = Result<Vec<AuditRecord>, StoreError>> + Send;
+    /// Deletes records older than `before_ms`, in bounded batches; returns how many.
+    fn prune_audit(&self, before_ms: i64) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
 /// Liveness of the database itself, and the change counter caches watch.
@@ -825,6 +861,14 @@ impl SessionStore for Store {
     ) -> Result<(), StoreError> {
         dispatch!(self.save_consent(user_id, client_id, resource, scope, now))
     }
+    async fn delete_consent(
+        &self,
+        user_id: &str,
+        client_id: &ClientId,
+        resource: Option<&ResourceUri>,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self.delete_consent(user_id, client_id, resource))
+    }
 }
 
 impl GrantStore for Store {
@@ -851,6 +895,12 @@ impl GrantStore for Store {
         now: Timestamp,
     ) -> Result<Redemption<RefreshTokenRecord>, StoreError> {
         dispatch!(self.use_refresh_token(hash, now))
+    }
+    async fn find_grant(&self, grant_id: &GrantId) -> Result<Option<Grant>, StoreError> {
+        dispatch!(self.find_grant(grant_id))
+    }
+    async fn list_grants(&self, user_id: &str, now: Timestamp) -> Result<Vec<Grant>, StoreError> {
+        dispatch!(self.list_grants(user_id, now))
     }
     async fn revoke_grant(&self, grant_id: &GrantId, now: Timestamp) -> Result<(), StoreError> {
         dispatch!(self.revoke_grant(grant_id, now))
@@ -944,6 +994,18 @@ impl ResourceStore for Store {
     }
     async fn delete_resource(&self, uri: &ResourceUri) -> Result<bool, StoreError> {
         dispatch!(self.delete_resource(uri))
+    }
+}
+
+impl AuditStore for Store {
+    async fn insert_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        dispatch!(self.insert_audit(records))
+    }
+    async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        dispatch!(self.list_audit(query))
+    }
+    async fn prune_audit(&self, before_ms: i64) -> Result<u64, StoreError> {
+        dispatch!(self.prune_audit(before_ms))
     }
 }
 

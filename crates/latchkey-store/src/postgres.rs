@@ -79,6 +79,11 @@ fn migrator() -> Migrator {
             "shared_throttle",
             include_str!("../migrations/postgres/0010_shared_throttle.sql"),
         ),
+        (
+            18,
+            "audit",
+            include_str!("../migrations/postgres/0018_audit.sql"),
+        ),
     ])
 }
 
@@ -87,3 +92,4 @@ crate::users::impl_user_traits!(super::PgStore, sqlx::postgres::PgRow);
 crate::grants::impl_grant_traits!(super::PgStore, sqlx::postgres::PgRow);
 crate::tokens::impl_token_traits!(super::PgStore, sqlx::postgres::PgRow);
 crate::throttle::impl_throttle_traits!(super::PgStore, sqlx::postgres::PgRow);
+crate::audit::impl_audit_traits!(super::PgStore, sqlx::postgres::PgRow);

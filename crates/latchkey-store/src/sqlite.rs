@@ -107,6 +107,11 @@ fn migrator() -> Migrator {
             "shared_throttle",
             include_str!("../migrations/sqlite/0010_shared_throttle.sql"),
         ),
+        (
+            18,
+            "audit",
+            include_str!("../migrations/sqlite/0018_audit.sql"),
+        ),
     ])
 }
 
@@ -115,3 +120,4 @@ crate::users::impl_user_traits!(super::SqliteStore, sqlx::sqlite::SqliteRow);
 crate::grants::impl_grant_traits!(super::SqliteStore, sqlx::sqlite::SqliteRow);
 crate::tokens::impl_token_traits!(super::SqliteStore, sqlx::sqlite::SqliteRow);
 crate::throttle::impl_throttle_traits!(super::SqliteStore, sqlx::sqlite::SqliteRow);
+crate::audit::impl_audit_traits!(super::SqliteStore, sqlx::sqlite::SqliteRow);

@@ -11,6 +11,7 @@ use latchkey_core::types::{Issuer, ScopeToken};
 use latchkey_server::Settings;
 use latchkey_server::router::path_of;
 
+mod audit;
 mod database;
 mod endpoints;
 mod error;
@@ -259,6 +260,7 @@ impl Config {
         let fetch = registration::fetch(&raw.fetch, file)?;
         let resources = resources::resources(&raw.resources, file)?;
         let metrics = metrics::metrics(&raw.metrics, file, env, listen)?;
+        let audit = audit::audit(&raw.audit, file)?;
         let configured_scopes = scopes
             .keys()
             .filter_map(|s| ScopeToken::parse(s.clone()).ok())
@@ -286,6 +288,7 @@ impl Config {
                 client_id_documents,
                 fetch,
                 metrics: metrics.settings,
+                audit,
             },
             min_password_length,
             metrics,

@@ -49,6 +49,7 @@ async fn sign_in(
     let wait = match app.throttle().check(&username, &address, now) {
         Verdict::Locked => {
             app.metrics().login(LoginResult::Locked);
+            crate::audit::sign_in_locked(app, &request.client.client_id, &address).await;
             let notice = Some(LoginNotice::Locked);
             return Ok(login_page(app, visit, &request, &params, notice, &username));
         }
@@ -60,6 +61,7 @@ async fn sign_in(
         Err(_) => None,
     };
     let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let known = user.as_ref().map(|u| u.user_id.clone());
     let verified = app
         .passwords()
         .verify(password, stored)
@@ -68,11 +70,14 @@ async fn sign_in(
         .flatten();
     let Some(user) = verified else {
         app.metrics().login(LoginResult::Failure);
+        let client_id = &request.client.client_id;
+        crate::audit::sign_in(app, Err(known.as_deref()), client_id, &address).await;
         app.throttle().record_failure(&username, &address, now);
         let notice = Some(LoginNotice::BadCredentials);
         return Ok(login_page(app, visit, &request, &params, notice, &username));
     };
     app.metrics().login(LoginResult::Success);
+    crate::audit::sign_in(app, Ok(&user.user_id), &request.client.client_id, &address).await;
     app.throttle().record_success(&username);
     // A new session id at every sign-in, so a session id planted before it (fixation) is worthless.
     if let Some((old, _, _)) = visit.session.take() {

@@ -10,7 +10,7 @@ use latchkey_core::client::{Client, ClientAuth, ClientPolicy, DynamicRegistratio
 use latchkey_core::registration::{self, ClientMetadata, Registration};
 use latchkey_core::secret::{ClientSecret, SecretHash};
 use latchkey_core::types::{AuthMethod, ClientId};
-use latchkey_store::{ClientStore, RegistrationStore};
+use latchkey_store::{AuditEvent, ClientStore, RegistrationStore};
 
 use crate::client_address::ClientAddress;
 use crate::error::{ApiError, Scheme};
@@ -149,6 +149,7 @@ async fn register_client(
     // The server's policy (grant types, auth methods) bounds what a client may register.
     app.settings().features.check_client(&client)?;
     app.store().insert_client(&client).await?;
+    crate::audit::client_registered(app, &client, &address.ip().to_string()).await;
     let mut body = registration::describe(&client, &client_uri(app, &client.client_id));
     body["registration_access_token"] = registration_token.expose().into();
     if let Some(secret) = &secret {
@@ -230,6 +231,7 @@ pub(crate) async fn update(
     app.settings().features.check_client(&updated)?;
     app.store().update_client_metadata(&updated).await?;
     app.registry().invalidate();
+    crate::audit::client_managed(&app, AuditEvent::ClientUpdated, &updated.client_id).await;
     Ok(no_store(
         StatusCode::OK,
         registration::describe(&updated, &client_uri(&app, &updated.client_id)),
@@ -244,6 +246,7 @@ pub(crate) async fn delete(
     let client = managed(&app, &id, &headers).await?;
     app.store().delete_client(&client.client_id).await?;
     app.registry().invalidate();
+    crate::audit::client_managed(&app, AuditEvent::ClientDeleted, &client.client_id).await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

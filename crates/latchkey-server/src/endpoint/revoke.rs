@@ -55,6 +55,7 @@ pub(crate) async fn revoke(
                         .revoke_grant(&state.record.grant_id, now)
                         .await?;
                     app.registry().revoked();
+                    crate::audit::refresh_token_revoked(&app, &state).await;
                     found = crate::metrics::Revoked::RefreshToken;
                     break;
                 }

@@ -62,6 +62,7 @@ async fn redeem<T>(
         Redemption::Reused(grant_id) => {
             app.store().revoke_grant(&grant_id, now).await?;
             app.registry().revoked();
+            crate::audit::reuse_detected(app, what, &grant_id).await;
             Err(OAuthError::invalid_grant(format!(
                 "the {what} was already used; its grant and the tokens issued from it are revoked"
             ))
@@ -170,6 +171,7 @@ pub(crate) async fn token(
                 policy,
                 now,
             )?;
+            crate::audit::token_exchanged(&app, &client.client_id, &access.claims).await;
             issued_token_type = Some(ACCESS_TOKEN_TYPE);
             IssuedTokens {
                 access,

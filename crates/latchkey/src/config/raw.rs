@@ -53,6 +53,14 @@ pub struct RawConfig {
     pub(crate) fetch: RawFetch,
     #[serde(default)]
     pub(crate) metrics: RawMetrics,
+    #[serde(default)]
+    pub(crate) audit: RawAudit,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAudit {
+    pub(crate) retention: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -635,3 +635,21 @@ fn metrics_are_off_by_default_and_kept_off_the_public_listener_unless_asked() {
     let config = resolve("[metrics]\npublic = true", &[], Flags::default()).unwrap();
     assert!(config.settings.metrics.enabled && config.settings.metrics.public);
 }
+
+#[test]
+fn audit_retention_defaults_to_ninety_days_and_has_a_floor() {
+    let config = resolve("", &[], Flags::default()).unwrap();
+    assert_eq!(
+        config.settings.audit.retention,
+        std::time::Duration::from_secs(90 * 86_400)
+    );
+    let config = resolve("[audit]\nretention = \"30d\"", &[], Flags::default()).unwrap();
+    assert_eq!(
+        config.settings.audit.retention,
+        std::time::Duration::from_secs(30 * 86_400)
+    );
+    assert_eq!(
+        resolve("[audit]\nretention = \"5m\"", &[], Flags::default()).unwrap_err(),
+        "latchkey.toml: audit.retention: must be at least 1h"
+    );
+}

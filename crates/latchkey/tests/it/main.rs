@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod assertions;
+mod audit;
 mod authorize;
 mod browser;
 mod chromium;
