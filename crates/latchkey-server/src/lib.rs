@@ -16,6 +16,7 @@ pub mod fetch;
 pub mod http_error;
 pub mod keyring;
 pub mod metrics;
+pub mod openapi;
 mod pages;
 mod passwords;
 pub mod registry;

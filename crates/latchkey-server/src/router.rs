@@ -60,6 +60,9 @@ pub(crate) fn router(state: AppState) -> Router {
     if let Some(revocation) = &features.endpoints.revocation {
         router = router.route(&path_of(revocation), post(revoke::revoke));
     }
+    if let Some(path) = &settings.openapi_path {
+        router = router.route(path, get(openapi).layer(cors.clone()));
+    }
     if settings.metrics.public {
         router = router.route("/metrics", get(crate::metrics::scrape));
     }
@@ -94,6 +97,15 @@ pub(crate) fn router(state: AppState) -> Router {
         false => router,
     };
     router.with_state(state)
+}
+
+/// `GET openapi.path`: this server's OpenAPI document, prepared once.
+async fn openapi(
+    axum::extract::State(app): axum::extract::State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    app.openapi()
+        .respond(&headers, app.settings().http.discovery_max_age)
 }
 
 /// CORS for the public discovery documents (metadata and JWKS): any origin may `GET` them with any

@@ -156,6 +156,8 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     /// The audit trail.
     pub audit: AuditSettings,
+    /// Where the OpenAPI document is served (`openapi.path`); `None`: it is not.
+    pub openapi_path: Option<String>,
 }
 
 impl Settings {
@@ -209,6 +211,7 @@ struct Inner {
     settings: Settings,
     master: MasterKey,
     metadata: CachedJson,
+    openapi: CachedJson,
     keys: RwLock<Arc<KeySet>>,
     csrf: CsrfKey,
     cookies: CookiePolicy,
@@ -233,6 +236,7 @@ impl AppState {
         let created = keyring::ensure_active_key(&store, &master, settings.keys.alg, now).await?;
         let keys = keyring::load(&store, &master, now, settings.keys.publish_window).await?;
         let metadata = CachedJson::new(&settings.features.document());
+        let openapi = CachedJson::new(&crate::openapi::document(&settings));
         let csrf = CsrfKey::new(
             master.derive("latchkey csrf v2"),
             master.derive("latchkey consent v1"),
@@ -268,6 +272,7 @@ impl AppState {
             settings,
             master,
             metadata,
+            openapi,
             keys: RwLock::new(keys.shared()),
             csrf,
             cookies,
@@ -352,6 +357,11 @@ impl AppState {
     /// Failed-login counters.
     pub(crate) fn throttle(&self) -> &LoginThrottle {
         &self.0.throttle
+    }
+
+    /// The prepared OpenAPI document.
+    pub fn openapi(&self) -> &CachedJson {
+        &self.0.openapi
     }
 
     /// The prepared metadata document.

@@ -44,6 +44,8 @@ enum Command {
     /// Manage registered clients.
     #[command(subcommand)]
     Client(client::ClientCommand),
+    /// Print the OpenAPI 3.1 document of this server as configured.
+    Openapi,
     /// What users have granted to clients, and revoking it.
     #[command(subcommand)]
     Grant(grant::GrantCommand),
@@ -85,6 +87,14 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Audit(command) => audit::run(command, &config).await,
         Command::Client(command) => client::run(command, &config).await,
         Command::Grant(command) => grant::run(command, &config).await,
+        Command::Openapi => {
+            let document = latchkey_server::openapi::document(&config.settings);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&document).expect("JSON values serialise")
+            );
+            Ok(())
+        }
         Command::Keys(command) => keys::run(command, &config).await,
         Command::User(command) => user::run(command, &config).await,
         Command::Resource(command) => resource::run(command, &config).await,

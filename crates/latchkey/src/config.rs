@@ -19,6 +19,7 @@ mod http;
 mod logging;
 mod master_key;
 mod metrics;
+mod openapi;
 mod pages;
 mod policy;
 mod raw;
@@ -261,6 +262,7 @@ impl Config {
         let resources = resources::resources(&raw.resources, file)?;
         let metrics = metrics::metrics(&raw.metrics, file, env, listen)?;
         let audit = audit::audit(&raw.audit, file)?;
+        let openapi_path = openapi::openapi(&raw.openapi, file, &features, &ui.stylesheet_path)?;
         let configured_scopes = scopes
             .keys()
             .filter_map(|s| ScopeToken::parse(s.clone()).ok())
@@ -289,6 +291,7 @@ impl Config {
                 fetch,
                 metrics: metrics.settings,
                 audit,
+                openapi_path,
             },
             min_password_length,
             metrics,

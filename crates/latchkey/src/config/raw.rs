@@ -55,6 +55,14 @@ pub struct RawConfig {
     pub(crate) metrics: RawMetrics,
     #[serde(default)]
     pub(crate) audit: RawAudit,
+    #[serde(default)]
+    pub(crate) openapi: RawOpenApi,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOpenApi {
+    pub(crate) path: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

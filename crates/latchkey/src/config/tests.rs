@@ -653,3 +653,22 @@ fn audit_retention_defaults_to_ninety_days_and_has_a_floor() {
         "latchkey.toml: audit.retention: must be at least 1h"
     );
 }
+
+#[test]
+fn the_openapi_path_is_off_by_default_and_may_not_shadow_an_endpoint() {
+    let config = resolve("", &[], Flags::default()).unwrap();
+    assert_eq!(config.settings.openapi_path, None);
+    let config = resolve("[openapi]\npath = \"/openapi.json\"", &[], Flags::default()).unwrap();
+    assert_eq!(
+        config.settings.openapi_path.as_deref(),
+        Some("/openapi.json")
+    );
+    assert_eq!(
+        resolve("[openapi]\npath = \"/token\"", &[], Flags::default()).unwrap_err(),
+        "latchkey.toml: openapi.path: /token is already served by another endpoint"
+    );
+    assert_eq!(
+        resolve("[openapi]\npath = \"openapi.json\"", &[], Flags::default()).unwrap_err(),
+        "latchkey.toml: openapi.path: `openapi.json` is not a path such as /openapi.json"
+    );
+}

@@ -17,6 +17,7 @@ mod http_errors;
 mod instances;
 mod keys;
 mod metrics;
+mod openapi;
 mod operations;
 mod policy;
 mod races;
