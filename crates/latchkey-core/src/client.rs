@@ -38,6 +38,8 @@ pub struct ClientPolicy {
     pub resources: Vec<ResourceUri>,
     /// Set for a client that registered itself (RFC 7591).
     pub registration: Option<DynamicRegistration>,
+    /// OpenID Connect metadata (Dynamic Client Registration 1.0 §2), defaults when none registered.
+    pub openid: crate::oidc::client::OpenIdClient,
 }
 
 /// What a dynamically registered client has beyond its metadata.

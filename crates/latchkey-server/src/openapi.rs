@@ -8,6 +8,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::http_error::ErrorShape;
+use crate::rate_limit::Group;
 use crate::router::path_of;
 use crate::state::{RegistrationPolicy, Settings};
 
@@ -367,6 +368,8 @@ pub fn document(settings: &Settings) -> Value {
         );
     }
 
+    let components = components(settings);
+    rate_limited(&mut paths, &components, settings);
     let ui = &settings.ui;
     json!({
         "openapi": "3.1.0",
@@ -387,8 +390,67 @@ pub fn document(settings: &Settings) -> Value {
             { "name": "registration" }, { "name": "operations" },
         ],
         "paths": paths,
-        "components": components(settings),
+        "components": components,
     })
+}
+
+/// The rate-limit group an operation belongs to (`rate_limit.rs`), by its id.
+fn group_of(operation_id: &str) -> Option<Group> {
+    Some(match operation_id {
+        "getJwks" => Group::Discovery,
+        id if id.starts_with("getAuthorizationServerMetadata") => Group::Discovery,
+        "token" => Group::Token,
+        "introspect" | "revoke" => Group::IntrospectionRevocation,
+        "authorize" => Group::Authorization,
+        "register" | "readRegistration" | "updateRegistration" | "deleteRegistration" => {
+            Group::Registration
+        }
+        _ => return None,
+    })
+}
+
+/// Every response of an operation whose group is limited carries the `X-RateLimit-*` headers, and the
+/// operation may answer 429 with `Retry-After`.
+fn rate_limited(paths: &mut Map<String, Value>, components: &Value, settings: &Settings) {
+    let limited = |group: Group| {
+        Group::ALL
+            .iter()
+            .position(|g| *g == group)
+            .and_then(|i| settings.rate_limits.groups[i])
+            .is_some()
+    };
+    for item in paths.values_mut() {
+        for (method, operation) in item.as_object_mut().into_iter().flatten() {
+            if method == "servers" {
+                continue;
+            }
+            let Some(group) = operation["operationId"].as_str().and_then(group_of) else {
+                continue;
+            };
+            if !limited(group) {
+                continue;
+            }
+            let responses = operation["responses"]
+                .as_object_mut()
+                .expect("every operation has responses");
+            responses.insert("429".into(), response_ref("RateLimited"));
+            for response in responses.values_mut() {
+                // A reference cannot carry headers of its own: the limited operation gets a copy.
+                if let Some(name) = response["$ref"].as_str() {
+                    let name = name.trim_start_matches("#/components/responses/");
+                    *response = components["responses"][name].clone();
+                }
+                for header in [
+                    "X-RateLimit-Limit",
+                    "X-RateLimit-Remaining",
+                    "X-RateLimit-Reset",
+                ] {
+                    response["headers"][header] =
+                        json!({ "$ref": format!("#/components/headers/{header}") });
+                }
+            }
+        }
+    }
 }
 
 /// Inserts an operation at the path of `url`; an endpoint published on another origin (a reverse
@@ -736,6 +798,11 @@ fn components(settings: &Settings) -> Value {
             "OAuthInvalidClient": invalid_client,
             "OAuthInvalidToken": invalid_token,
             "OAuthUnavailable": oauth_error("`temporarily_unavailable`: the database cannot serve, or too many registrations from this address"),
+            "RateLimited": {
+                "description": "Too many requests from this client or address (`rate_limits`)",
+                "headers": { "Retry-After": { "$ref": "#/components/headers/Retry-After" } },
+                "content": json_content(schema_ref("HttpError")),
+            },
             "HttpUnavailable": {
                 "description": "The database does not answer",
                 "content": json_content(schema_ref("HttpError")),
@@ -745,9 +812,13 @@ fn components(settings: &Settings) -> Value {
             "IfNoneMatch": { "name": "If-None-Match", "in": "header", "required": false, "schema": { "type": "string" } },
         },
         "headers": {
-            "NoStore": { "description": "RFC 6749 §5.1", "schema": { "const": "no-store" } },
-            "ETag": { "description": "A strong tag of this version", "schema": { "type": "string" } },
-            "PublicCache": { "schema": { "type": "string", "const": format!("public, max-age={}", settings.http.discovery_max_age) } },
+            "NoStore": { "description": "RFC 6749 §5.1", "required": true, "schema": { "const": "no-store" } },
+            "X-RateLimit-Limit": { "description": "Requests allowed per window", "required": true, "schema": { "type": "integer", "minimum": 1 } },
+            "X-RateLimit-Remaining": { "description": "Requests left now", "required": true, "schema": { "type": "integer", "minimum": 0 } },
+            "X-RateLimit-Reset": { "description": "Seconds until the whole budget is back", "required": true, "schema": { "type": "integer", "minimum": 0 } },
+            "Retry-After": { "description": "Seconds until one more request is allowed", "required": true, "schema": { "type": "integer", "minimum": 1 } },
+            "ETag": { "description": "A strong tag of this version", "required": true, "schema": { "type": "string" } },
+            "PublicCache": { "required": true, "schema": { "type": "string", "const": format!("public, max-age={}", settings.http.discovery_max_age) } },
         },
         "securitySchemes": {
             "clientSecretBasic": { "type": "http", "scheme": "basic", "description": "client_secret_basic: client_id and secret, each form-encoded first (RFC 6749 §2.3.1)" },

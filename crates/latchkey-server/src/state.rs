@@ -158,6 +158,8 @@ pub struct Settings {
     pub audit: AuditSettings,
     /// Where the OpenAPI document is served (`openapi.path`); `None`: it is not.
     pub openapi_path: Option<String>,
+    /// Rate limits per endpoint group.
+    pub rate_limits: crate::rate_limit::RateLimitSettings,
 }
 
 impl Settings {
@@ -222,6 +224,7 @@ struct Inner {
     protocol_paths: Vec<String>,
     metrics: crate::metrics::Metrics,
     audit: crate::audit::Audit,
+    rate_limits: crate::rate_limit::RateLimits,
 }
 
 impl AppState {
@@ -266,10 +269,10 @@ impl AppState {
             .chain(&endpoints.registration)
             .map(|url| crate::router::path_of(url))
             .collect();
+        let rate_limits = crate::rate_limit::RateLimits::new(&settings.rate_limits);
         Ok(AppState(Arc::new(Inner {
             store,
             clock,
-            settings,
             master,
             metadata,
             openapi,
@@ -283,6 +286,8 @@ impl AppState {
             protocol_paths,
             metrics,
             audit,
+            rate_limits,
+            settings,
         })))
     }
 
@@ -329,6 +334,11 @@ impl AppState {
     /// JWTs whose signatures were checked.
     pub(crate) fn verified(&self) -> &VerifiedTokens {
         &self.0.verified
+    }
+
+    /// The rate limiters.
+    pub fn rate_limits(&self) -> &crate::rate_limit::RateLimits {
+        &self.0.rate_limits
     }
 
     /// Whether `path` is served by an OAuth protocol endpoint (token, introspection, revocation,

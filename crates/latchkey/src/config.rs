@@ -22,6 +22,7 @@ mod metrics;
 mod openapi;
 mod pages;
 mod policy;
+mod rate_limits;
 mod raw;
 mod registration;
 mod resources;
@@ -263,6 +264,7 @@ impl Config {
         let metrics = metrics::metrics(&raw.metrics, file, env, listen)?;
         let audit = audit::audit(&raw.audit, file)?;
         let openapi_path = openapi::openapi(&raw.openapi, file, &features, &ui.stylesheet_path)?;
+        let rate_limits = rate_limits::rate_limits(&raw.rate_limits, file)?;
         let configured_scopes = scopes
             .keys()
             .filter_map(|s| ScopeToken::parse(s.clone()).ok())
@@ -292,6 +294,7 @@ impl Config {
                 metrics: metrics.settings,
                 audit,
                 openapi_path,
+                rate_limits,
             },
             min_password_length,
             metrics,

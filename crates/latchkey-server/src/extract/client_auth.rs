@@ -3,6 +3,7 @@
 //! parameter names the endpoint, whose accepted methods (the server's policy) are checked first.
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use latchkey_core::OAuthError;
 use latchkey_core::client::{Client, ClientAuth};
 use latchkey_core::client_auth::{
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 use crate::error::{ApiError, Scheme};
 use crate::extract::form::OAuthForm;
+use crate::rate_limit::LimitSlot;
 use crate::registry::LookupError;
 use crate::state::AppState;
 
@@ -58,21 +60,35 @@ pub(crate) struct AuthenticatedClient<E> {
 }
 
 impl<E: ClientEndpoint> FromRequest<AppState> for AuthenticatedClient<E> {
-    type Rejection = ApiError;
+    type Rejection = Response;
 
+    /// Authenticates, then spends the rate-limit budget of the client it found, or of the address
+    /// when it found none: guessing credentials is limited like any other request.
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         // Whatever scheme the header named, Basic is the one this endpoint takes (RFC 6749 §5.2).
         let scheme = req
             .headers()
             .contains_key(header::AUTHORIZATION)
             .then_some(Scheme::Basic);
+        let slot = req.extensions().get::<Arc<LimitSlot>>().cloned();
         let mut tried = None;
-        authenticate_request::<E>(req, state, &mut tried)
-            .await
-            .map_err(|e| {
+        match authenticate_request::<E>(req, state, &mut tried).await {
+            Ok(authenticated) => {
+                if let Some(slot) = &slot {
+                    slot.check_client(state, &authenticated.client)
+                        .map_err(IntoResponse::into_response)?;
+                }
+                Ok(authenticated)
+            }
+            Err(e) => {
                 state.metrics().client_auth_error(&e, tried);
-                e.challenging(scheme)
-            })
+                if let Some(slot) = &slot {
+                    slot.check_address(state)
+                        .map_err(IntoResponse::into_response)?;
+                }
+                Err(e.challenging(scheme).into_response())
+            }
+        }
     }
 }
 

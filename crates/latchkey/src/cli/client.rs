@@ -289,6 +289,7 @@ fn build_policy(
         );
     }
     Ok(ClientPolicy {
+        openid: Default::default(),
         registration: None,
         introspect_any,
         access_token_format: format

@@ -57,12 +57,26 @@ pub struct RawConfig {
     pub(crate) audit: RawAudit,
     #[serde(default)]
     pub(crate) openapi: RawOpenApi,
+    #[serde(default)]
+    pub(crate) rate_limits: RawRateLimits,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawOpenApi {
     pub(crate) path: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRateLimits {
+    pub(crate) enabled: Option<bool>,
+    pub(crate) max_keys: Option<usize>,
+    pub(crate) discovery: Option<RawLimit>,
+    pub(crate) token: Option<RawLimit>,
+    pub(crate) introspection_revocation: Option<RawLimit>,
+    pub(crate) authorization: Option<RawLimit>,
+    pub(crate) registration: Option<RawLimit>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -76,6 +90,14 @@ pub(crate) struct RawAudit {
 pub(crate) struct RawMetrics {
     pub(crate) listen: Option<String>,
     pub(crate) public: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLimit {
+    pub(crate) enabled: Option<bool>,
+    pub(crate) limit: Option<u32>,
+    pub(crate) window: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -25,6 +25,7 @@ struct Described {
 struct Seen {
     status: u16,
     content_type: Option<String>,
+    headers: Vec<(String, String)>,
     body: Vec<u8>,
 }
 
@@ -35,6 +36,11 @@ async fn seen(response: reqwest::Response) -> Seen {
             .headers()
             .get("content-type")
             .map(|v| v.to_str().unwrap().to_owned()),
+        headers: response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().to_owned()))
+            .collect(),
         body: response.bytes().await.unwrap().to_vec(),
     }
 }
@@ -66,6 +72,52 @@ impl Described {
             .insert((method.to_owned(), path.to_owned(), seen.status));
     }
 
+    /// Every described header that is `required` is present, and every described header present
+    /// matches its schema (digits read as a number).
+    fn headers_conform(
+        &mut self,
+        pointer: &str,
+        response: &Value,
+        seen: &Seen,
+    ) -> Result<(), String> {
+        for (name, header) in response["headers"].as_object().into_iter().flatten() {
+            let (location, header) = match header["$ref"].as_str() {
+                Some(reference) => {
+                    let at = reference.trim_start_matches('#').to_owned();
+                    let resolved = self.document.pointer(&at).ok_or("dangling $ref")?.clone();
+                    (at, resolved)
+                }
+                None => (
+                    format!("{pointer}/headers/{}", escape(name)),
+                    header.clone(),
+                ),
+            };
+            let value = seen
+                .headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone());
+            let Some(value) = value else {
+                if header["required"] == true {
+                    return Err(format!("header {name} is missing"));
+                }
+                continue;
+            };
+            let instance = match value.parse::<u64>() {
+                Ok(n) => json!(n),
+                Err(_) => json!(value),
+            };
+            let index = self
+                .compiler
+                .compile(&format!("{BASE}#{location}/schema"), &mut self.schemas)
+                .map_err(|e| format!("header {name}: the schema does not compile: {e:#}"))?;
+            self.schemas
+                .validate(&instance, index)
+                .map_err(|e| format!("header {name}: {instance} does not match: {e:#}"))?;
+        }
+        Ok(())
+    }
+
     /// Whether `seen` is a response `method path` is described to give, and if not why.
     fn conforms(&mut self, method: &str, path: &str, seen: &Seen) -> Result<(), String> {
         let operation = &self.document["paths"][path][method];
@@ -82,6 +134,8 @@ impl Described {
             pointer = reference.trim_start_matches('#').to_owned();
             response = self.document.pointer(&pointer).ok_or("dangling $ref")?;
         }
+        let response = response.clone();
+        self.headers_conform(&pointer, &response, seen)?;
         let Some(content) = response.get("content").and_then(Value::as_object) else {
             return match seen.body.is_empty() {
                 true => Ok(()),
@@ -223,6 +277,12 @@ fn the_response_check_refuses_what_the_document_does_not_describe() {
     let json = |status: u16, body: Value| Seen {
         status,
         content_type: Some("application/json".into()),
+        headers: vec![
+            ("cache-control".into(), "no-store".into()),
+            ("x-ratelimit-limit".into(), "10".into()),
+            ("x-ratelimit-remaining".into(), "9".into()),
+            ("x-ratelimit-reset".into(), "1".into()),
+        ],
         body: body.to_string().into_bytes(),
     };
     let token = json!({"access_token": "a.b.c", "token_type": "Bearer", "expires_in": 600});
@@ -254,9 +314,29 @@ fn the_response_check_refuses_what_the_document_does_not_describe() {
             Seen {
                 status: 200,
                 content_type: Some("text/plain".into()),
+                headers: json(200, json!({})).headers,
                 body: b"x".to_vec(),
             },
             "is not among",
+        ),
+        (
+            Seen {
+                headers: vec![],
+                ..json(200, token.clone())
+            },
+            "header Cache-Control is missing",
+        ),
+        (
+            Seen {
+                headers: vec![
+                    ("cache-control".into(), "no-store".into()),
+                    ("x-ratelimit-limit".into(), "0".into()),
+                    ("x-ratelimit-remaining".into(), "0".into()),
+                    ("x-ratelimit-reset".into(), "1".into()),
+                ],
+                ..json(200, token.clone())
+            },
+            "header X-RateLimit-Limit",
         ),
     ] {
         let refused = doc.conforms("post", "/token", &seen).unwrap_err();
@@ -279,6 +359,8 @@ server_test!(
         let server = TestServer::builder()
             .toml("[registration]\npolicy = \"open\"")
             .toml("[openapi]\npath = \"/openapi.json\"")
+            // Six registration requests below; the seventh meets the limit.
+            .toml("[rate_limits.registration]\nlimit = 6\nwindow = \"1h\"")
             .toml("[scopes.profile]\ndescription = \"Your profile\"")
             .toml("[resources.\"https://opaque.example/\"]\nformat = \"opaque\"")
             .start(&db)
@@ -553,6 +635,11 @@ server_test!(
             .await
             .unwrap();
         doc.check("delete", "/register/{client_id}", &seen(deleted).await);
+        let limited = json_post(json!({ "redirect_uris": ["https://described.example/cb"] }))
+            .await
+            .unwrap();
+        assert_eq!(limited.status(), 429);
+        doc.check("post", "/register", &seen(limited).await);
 
         // What was covered: every described operation, with its success and error answers.
         let statuses = |method: &str, path: &str| -> BTreeSet<u16> {
@@ -565,7 +652,10 @@ server_test!(
         assert_eq!(statuses("post", "/token"), BTreeSet::from([200, 400, 401]));
         assert_eq!(statuses("post", "/introspect"), BTreeSet::from([200, 401]));
         assert_eq!(statuses("post", "/revoke"), BTreeSet::from([200, 400]));
-        assert_eq!(statuses("post", "/register"), BTreeSet::from([201, 400]));
+        assert_eq!(
+            statuses("post", "/register"),
+            BTreeSet::from([201, 400, 429])
+        );
         assert_eq!(
             statuses("get", "/.well-known/oauth-authorization-server"),
             BTreeSet::from([200, 304])
