@@ -122,6 +122,7 @@ def main():
     parser.add_argument("--flow-seconds", type=int, default=0,
                         help="seconds of single-worker flows (default 40 under callgrind, 5 otherwise)")
     parser.add_argument("--only", action="append", default=[])
+    parser.add_argument("--keep", help="copy callgrind's dumps into this directory (for callgrind_annotate)")
     args = parser.parse_args()
     counting = args.mode == "instructions"
     if counting and not shutil.which("callgrind_control"):
@@ -210,6 +211,10 @@ def main():
             results["metadata GET, static ceiling"] = Callgrind(ceiling.pid, out).measure(
                 lambda: [c.request("GET", "/.well-known/oauth-authorization-server") for _ in range(n)]) / n
     finally:
+        if args.keep:
+            os.makedirs(args.keep, exist_ok=True)
+            for dump in glob.glob(f"{workroot}/**/callgrind.out.*.*", recursive=True):
+                shutil.copy(dump, args.keep)
         bench.stop(ceiling)
         server.close()
         shutil.rmtree(workroot, ignore_errors=True)

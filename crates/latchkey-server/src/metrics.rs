@@ -9,12 +9,11 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, OnceLock, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use latchkey_core::client::TokenFormat;
@@ -458,20 +457,6 @@ impl Metrics {
             .expect("writing to a String cannot fail");
         text
     }
-}
-
-/// Times every request and counts it under its route template and status class. Installed only when
-/// metrics are on.
-pub(crate) async fn track(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let response = next.run(request).await;
-    app.metrics().request(
-        route.as_ref().map(MatchedPath::as_str),
-        response.status(),
-        started.elapsed(),
-    );
-    response
 }
 
 /// `GET /metrics`: the exposition, with the values read at scrape time.
