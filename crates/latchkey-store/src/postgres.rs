@@ -15,6 +15,9 @@ pub struct PgStore {
 }
 
 impl PgStore {
+    /// A transaction's statements are round trips on one connection already: no views needed.
+    pub(crate) const ONE_TRIP_FLOW_WRITES: bool = false;
+
     /// Connects to `url` without migrating.
     pub async fn open(url: &str, options: &ConnectOptions) -> Result<PgStore, StoreError> {
         let timeout_ms = options.statement_timeout.as_millis().to_string();
@@ -98,6 +101,11 @@ fn migrator() -> Migrator {
             18,
             "audit",
             include_str!("../migrations/postgres/0018_audit.sql"),
+        ),
+        (
+            19,
+            "flow_writes",
+            include_str!("../migrations/postgres/0019_flow_writes.sql"),
         ),
     ])
 }

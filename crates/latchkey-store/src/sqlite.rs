@@ -19,6 +19,10 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// Each write of the authorization code flow is one statement (migration 0019's views), and a
+    /// redemption reads its grant in the same round trip to the connection's thread.
+    pub(crate) const ONE_TRIP_FLOW_WRITES: bool = true;
+
     /// Opens (creating if missing) the database at `url` (`sqlite:PATH`, `sqlite://PATH` or a plain path)
     /// without migrating it.
     pub async fn open(url: &str, options: &ConnectOptions) -> Result<SqliteStore, StoreError> {
@@ -126,6 +130,11 @@ fn migrator() -> Migrator {
             18,
             "audit",
             include_str!("../migrations/sqlite/0018_audit.sql"),
+        ),
+        (
+            19,
+            "flow_writes",
+            include_str!("../migrations/sqlite/0019_flow_writes.sql"),
         ),
     ])
 }
