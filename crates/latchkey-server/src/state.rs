@@ -188,6 +188,9 @@ pub struct CachedJson {
     pub bytes: Bytes,
     /// `ETag` header value.
     pub etag: HeaderValue,
+    /// `Cache-Control`, made on the first response (the max-age is configuration, the same for every
+    /// response) instead of formatted for each.
+    cache_control: std::sync::OnceLock<HeaderValue>,
 }
 
 impl CachedJson {
@@ -197,6 +200,7 @@ impl CachedJson {
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes);
         let etag = format!("\"{}\"", URL_SAFE_NO_PAD.encode(&digest.as_ref()[..18]));
         CachedJson {
+            cache_control: std::sync::OnceLock::new(),
             bytes,
             etag: HeaderValue::from_str(&etag).expect("base64url is a valid header value"),
         }
@@ -424,8 +428,13 @@ impl CachedJson {
                 tags.split(',')
                     .any(|t| t.trim() == self.etag || t.trim() == "*")
             });
-        let cache_control =
-            HeaderValue::from_str(&format!("public, max-age={max_age}")).expect("digits are valid");
+        let cache_control = self
+            .cache_control
+            .get_or_init(|| {
+                HeaderValue::from_str(&format!("public, max-age={max_age}"))
+                    .expect("digits are valid")
+            })
+            .clone();
         // Cross-origin reads are the router's CORS layer's business.
         let headers = [
             (header::ETAG, self.etag.clone()),
