@@ -176,10 +176,10 @@ async fn edge(State(app): State<AppState>, request: Request, next: Next) -> Resp
     let path = uri.path();
     match response.extensions().get::<InternalCause>() {
         Some(InternalCause(cause)) => {
-            tracing::error!(%method, path, status, elapsed_ms, %cause, "request failed")
+            tracing::error!(%method, %path, status, elapsed_ms, %cause, "request failed")
         }
         None => {
-            tracing::info!(target: "latchkey::access", %method, path, status, elapsed_ms, "request")
+            tracing::info!(target: "latchkey::access", %method, %path, status, elapsed_ms, "request")
         }
     }
     if app.settings().metrics.enabled {
