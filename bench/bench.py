@@ -150,7 +150,7 @@ window = "1h"
     # Prefix of the serve command (measure.py runs the server under valgrind).
     wrapper = []
 
-    def __init__(self, binary, backend, workdir, postgres_url, metrics=False):
+    def __init__(self, binary, backend, workdir, postgres_url, metrics=False, extra_config=""):
         self.name = f"latchkey ({backend}, metrics on)" if metrics else f"latchkey ({backend})"
         self.binary, self.backend, self.workdir = binary, backend, workdir
         self.metrics = metrics
@@ -158,7 +158,7 @@ window = "1h"
         self.origin = f"http://127.0.0.1:{self.port}"
         config = os.path.join(workdir, "latchkey.toml")
         with open(config, "w") as f:
-            f.write(self.CONFIG)
+            f.write(self.CONFIG + extra_config)
         self.env = {
             "PATH": os.environ.get("PATH", ""),
             "LATCHKEY_MASTER_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
@@ -367,6 +367,9 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--backend", choices=["sqlite", "postgres", "all"], default="all")
     parser.add_argument("--no-peer", action="store_true", help="skip node-oidc-provider")
+    parser.add_argument("--config", default="",
+                        help="TOML appended to every Latchkey server's configuration, e.g. "
+                             "'[keys]\\nalgorithm = \"EdDSA\"' (\\n for a line break)")
     parser.add_argument("--no-metrics-variant", action="store_true",
                         help="skip the SQLite server with metrics on (metadata, JWKS, client_credentials)")
     parser.add_argument("--postgres-url", default=os.environ.get(
@@ -384,6 +387,7 @@ def main():
     if peer and not shutil.which("node"):
         raise SystemExit("bench: node is missing; install Node.js or pass --no-peer")
 
+    extra_config = "\n" + args.config.replace("\\n", "\n")
     workroot = tempfile.mkdtemp(prefix="latchkey-bench-")
     servers = []
     rows = []
@@ -391,11 +395,13 @@ def main():
         for backend in backends:
             workdir = os.path.join(workroot, backend)
             os.makedirs(workdir)
-            servers.append(Latchkey(args.binary, backend, workdir, args.postgres_url))
+            servers.append(Latchkey(args.binary, backend, workdir, args.postgres_url,
+                                    extra_config=extra_config))
         if "sqlite" in backends and not args.no_metrics_variant:
             workdir = os.path.join(workroot, "sqlite-metrics")
             os.makedirs(workdir)
-            servers.append(Latchkey(args.binary, "sqlite", workdir, args.postgres_url, metrics=True))
+            servers.append(Latchkey(args.binary, "sqlite", workdir, args.postgres_url, metrics=True,
+                                    extra_config=extra_config))
         if peer:
             servers.append(OidcProvider())
         for server in servers:

@@ -122,6 +122,8 @@ def main():
     parser.add_argument("--flow-seconds", type=int, default=0,
                         help="seconds of single-worker flows (default 40 under callgrind, 5 otherwise)")
     parser.add_argument("--only", action="append", default=[])
+    parser.add_argument("--config", default="", help="TOML appended to the server's configuration, "
+                        "e.g. '[keys]\\nalgorithm = \"EdDSA\"'")
     parser.add_argument("--keep", help="copy callgrind's dumps into this directory (for callgrind_annotate)")
     args = parser.parse_args()
     counting = args.mode == "instructions"
@@ -131,7 +133,8 @@ def main():
     flow_seconds = args.flow_seconds or (40 if counting else 5)
 
     workroot = tempfile.mkdtemp(prefix="latchkey-measure-")
-    server = bench.Latchkey(args.binary, "sqlite", workroot, None)
+    server = bench.Latchkey(args.binary, "sqlite", workroot, None,
+                            extra_config="\n" + args.config.replace("\\n", "\n"))
     results = {}
     ceiling = None
     try:
