@@ -69,23 +69,23 @@ def post(url, form, basic=None):
     request.add_header("content-type", "application/x-www-form-urlencoded")
     if basic:
         request.add_header("authorization", f"Basic {basic}")
-    with urllib.request.urlopen(request, timeout=10) as r:
+    with urllib.request.urlopen(request, timeout=120) as r:
         body = r.read()
         return json.loads(body) if body else {}
 
 
-def wait_until_up(url, process, what):
-    deadline = time.monotonic() + 30
+def wait_until_up(url, process, what, patience=30):
+    deadline = time.monotonic() + patience
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=1) as r:
+            with urllib.request.urlopen(url, timeout=max(1, patience / 30)) as r:
                 if r.status == 200:
                     return
-        except (urllib.error.URLError, ConnectionError):
+        except (urllib.error.URLError, OSError):
             if process.poll() is not None:
                 raise SystemExit(f"bench: {what} exited with {process.returncode}")
             time.sleep(0.001)
-    raise SystemExit(f"bench: {what} did not start within 30s")
+    raise SystemExit(f"bench: {what} did not start within {patience}s")
 
 
 def stop(process):
@@ -149,21 +149,27 @@ limit = 4000000000
 window = "1h"
 """
 
-    def __init__(self, binary, backend, workdir, postgres_url):
-        self.name = f"latchkey ({backend})"
+    # Prefix of the serve command (measure.py runs the server under valgrind).
+    wrapper = []
+
+    def __init__(self, binary, backend, workdir, postgres_url, metrics=False, extra_config=""):
+        self.name = f"latchkey ({backend}, metrics on)" if metrics else f"latchkey ({backend})"
         self.binary, self.backend, self.workdir = binary, backend, workdir
+        self.metrics = metrics
         self.port = free_port()
         self.origin = f"http://127.0.0.1:{self.port}"
         config = os.path.join(workdir, "latchkey.toml")
         with open(config, "w") as f:
-            f.write(self.CONFIG)
+            f.write(self.CONFIG + extra_config)
         self.env = {
             "PATH": os.environ.get("PATH", ""),
             "LATCHKEY_MASTER_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
             "LATCHKEY_CONFIG": config,
-            # Per-request access logs cost a write per request; operators who bench turn them off too.
-            "LATCHKEY_LOG_LEVEL": "warn",
         }
+        if metrics:
+            # Its own listener, as an operator configures it; nothing scrapes it during the run, so
+            # what is measured is the counting on the request path.
+            self.env["LATCHKEY_METRICS_LISTEN"] = f"127.0.0.1:{free_port()}"
         self.pg_admin = self.pg_db = None
         if backend == "sqlite":
             self.database = f"sqlite://{workdir}/latchkey.db"
@@ -205,11 +211,15 @@ window = "1h"
                        env=self.env, input=FLOW_PASSWORD + "\n", text=True, check=True, capture_output=True)
 
     def _spawn(self):
+        # As a user runs it: `serve --dev`, info-level logs with one access-log line per request, here
+        # into a file rather than a terminal.
+        log = open(os.path.join(self.workdir, "latchkey.log"), "ab")
         self.process = subprocess.Popen(
-            [self.binary, "serve", "--listen", f"127.0.0.1:{self.port}", "--issuer", self.origin,
-             "--database", self.database],
-            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until_up(f"{self.origin}/health/live", self.process, self.name)
+            [*self.wrapper, self.binary, "serve", "--dev", "--listen", f"127.0.0.1:{self.port}",
+             "--issuer", self.origin, "--database", self.database],
+            env=self.env, cwd=self.workdir, stdout=subprocess.DEVNULL, stderr=log)
+        log.close()
+        wait_until_up(f"{self.origin}/health/live", self.process, self.name, 300 if self.wrapper else 30)
 
     def close(self):
         stop(self.process)
@@ -322,6 +332,9 @@ def scenarios(server):
     grant = {"grant_type": "client_credentials", "scope": CLIENT_SCOPE}
     out["client_credentials, JWT (client_secret_basic)"] = (
         u["token"], post_lua({**grant, "resource": JWT_RESOURCE}, basic))
+    if isinstance(server, Latchkey) and server.metrics:
+        # Only what the "≥ 97 % with metrics on" comparison needs.
+        return out
     out["client_credentials, opaque"] = (u["token"], post_lua({**grant, "resource": OPAQUE_RESOURCE}, basic))
     # node-oidc-provider refuses to introspect structured (JWT) access tokens.
     if not isinstance(server, OidcProvider):
@@ -363,6 +376,11 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--backend", choices=["sqlite", "postgres", "all"], default="all")
     parser.add_argument("--no-peer", action="store_true", help="skip node-oidc-provider")
+    parser.add_argument("--config", default="",
+                        help="TOML appended to every Latchkey server's configuration, e.g. "
+                             "'[keys]\\nalgorithm = \"EdDSA\"' (\\n for a line break)")
+    parser.add_argument("--no-metrics-variant", action="store_true",
+                        help="skip the SQLite server with metrics on (metadata, JWKS, client_credentials)")
     parser.add_argument("--postgres-url", default=os.environ.get(
         "LATCHKEY_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
     parser.add_argument("--only", action="append", default=[],
@@ -378,6 +396,7 @@ def main():
     if peer and not shutil.which("node"):
         raise SystemExit("bench: node is missing; install Node.js or pass --no-peer")
 
+    extra_config = "\n" + args.config.replace("\\n", "\n")
     workroot = tempfile.mkdtemp(prefix="latchkey-bench-")
     servers = []
     rows = []
@@ -385,7 +404,13 @@ def main():
         for backend in backends:
             workdir = os.path.join(workroot, backend)
             os.makedirs(workdir)
-            servers.append(Latchkey(args.binary, backend, workdir, args.postgres_url))
+            servers.append(Latchkey(args.binary, backend, workdir, args.postgres_url,
+                                    extra_config=extra_config))
+        if "sqlite" in backends and not args.no_metrics_variant:
+            workdir = os.path.join(workroot, "sqlite-metrics")
+            os.makedirs(workdir)
+            servers.append(Latchkey(args.binary, "sqlite", workdir, args.postgres_url, metrics=True,
+                                    extra_config=extra_config))
         if peer:
             servers.append(OidcProvider())
         for server in servers:
@@ -443,6 +468,12 @@ def main():
         print(f"| {r['scenario']} | {r['server']} | {r['rps']:,.0f} | {versus(peer_rps)} | "
               f"{versus(ceiling_rps)} | {r['p50_us'] / 1000:.2f} | {r['p99_us'] / 1000:.2f} | {r['errors']} | "
               f"{r['rss_kib'] / 1024:.1f} ({r['peak_rss_kib'] / 1024:.1f}) |")
+    metrics_off = {r["scenario"]: r["rps"] for r in rows if r["server"] == "latchkey (sqlite)"}
+    for r in rows:
+        if r["server"].endswith("metrics on)") and metrics_off.get(r["scenario"]):
+            print(f"\nwith metrics on, {r['scenario']} keeps {r['rps'] / metrics_off[r['scenario']]:.0%} "
+                  f"of its throughput (SQLite)", end="")
+    print()
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=2)

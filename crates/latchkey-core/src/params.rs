@@ -157,6 +157,10 @@ fn repeated(name: &str) -> OAuthError {
 /// `application/x-www-form-urlencoded` decoding of one name or value (RFC 6749 Appendix B): `+` is a
 /// space, `%XX` a byte, and the bytes must be UTF-8. `None` for a broken escape or invalid UTF-8.
 pub(crate) fn form_decode(input: &[u8]) -> Option<String> {
+    // Most values (tokens, client ids, grant types) have nothing to decode: one copy, one UTF-8 check.
+    if !input.iter().any(|&b| b == b'+' || b == b'%') {
+        return String::from_utf8(input.to_vec()).ok();
+    }
     let mut out = Vec::with_capacity(input.len());
     let mut i = 0;
     while i < input.len() {

@@ -8,9 +8,8 @@ use std::str::FromStr;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use latchkey_core::OAuthError;
 use serde_json::json;
@@ -93,13 +92,8 @@ pub(crate) async fn not_found(State(app): State<AppState>) -> Response {
 /// Gives the bodiless or plain-text errors produced by axum and tower layers (405 with its `Allow`
 /// header, 408, 413) a JSON body: RFC 6749 `invalid_request` in front of a protocol endpoint, the
 /// configured shape elsewhere. Responses that are already JSON pass untouched.
-pub(crate) async fn shape_errors(
-    State(app): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let uri = request.uri().clone();
-    let response = next.run(request).await;
+/// `path` is the request's; the router's edge middleware calls this on every response.
+pub(crate) fn shape_errors(app: &AppState, path: &str, response: Response) -> Response {
     let status = response.status();
     if !matches!(
         status,
@@ -116,7 +110,7 @@ pub(crate) async fn shape_errors(
         StatusCode::REQUEST_TIMEOUT => "the request took too long",
         _ => "the request body is too large",
     };
-    let protocol = status != StatusCode::METHOD_NOT_ALLOWED && app.is_protocol_path(uri.path());
+    let protocol = status != StatusCode::METHOD_NOT_ALLOWED && app.is_protocol_path(path);
     let (mut parts, _) = response.into_parts();
     let mut shaped = if protocol {
         let mut r = ApiError::from(OAuthError::invalid_request(message)).into_response();

@@ -17,6 +17,8 @@ use crate::state::{AppState, CachedJson};
 pub struct KeySet {
     /// Signs every new access token.
     pub active: SigningKey,
+    /// When the active key was created.
+    pub active_created_at: Timestamp,
     /// The current keys of the other algorithms.
     pub others: Vec<SigningKey>,
     /// Public keys of the active key and of retired keys whose tokens may still be valid.
@@ -170,15 +172,16 @@ pub async fn load(
         let opened = master.open(&key.kid, key.alg, &key.sealed_private)?;
         published.push(opened.public_jwk().clone());
         match (key.retired_at, key.active) {
-            (None, true) => active = Some(opened),
+            (None, true) => active = Some((opened, key.created_at)),
             (None, false) => others.push(opened),
             (Some(_), _) => {}
         }
     }
-    let active = active.ok_or(KeyringError::NoActiveKey)?;
+    let (active, active_created_at) = active.ok_or(KeyringError::NoActiveKey)?;
     let jwks = CachedJson::new(&json!({ "keys": published }));
     Ok(KeySet {
         active,
+        active_created_at,
         others,
         published,
         jwks,

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+pub mod audit;
 pub mod client_address;
 pub mod clock;
 mod endpoint;
@@ -14,7 +15,9 @@ mod extract;
 pub mod fetch;
 pub mod http_error;
 pub mod keyring;
+pub mod metrics;
 mod oidc;
+pub mod openapi;
 mod pages;
 mod passwords;
 pub mod rate_limit;
@@ -25,7 +28,7 @@ pub mod throttle;
 mod tokens;
 
 pub use pages::i18n::Locale;
-pub use state::{AppState, Settings};
+pub use state::{AppState, AuditSettings, MetricsSettings, Settings};
 
 /// Serves `state` on an already-bound listener until `shutdown` resolves, then drains open requests.
 ///
@@ -44,6 +47,7 @@ pub async fn serve(
     let pruner = tokio::spawn(prune_periodically(state.clone(), stop_rx.clone()));
     let sweeper = tokio::spawn(sweep_periodically(state.clone(), stop_rx.clone()));
     let watcher = tokio::spawn(registry::watch(state.clone(), stop_rx));
+    let state_for_flush = state.clone();
     let app = router::router(state);
     let result = axum::serve(
         listener,
@@ -52,6 +56,10 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await;
     stop_tx.send(true).ok();
+    // Records of the last requests reach the database before the store closes.
+    tokio::time::timeout(Duration::from_secs(5), state_for_flush.audit().flush())
+        .await
+        .ok();
     // The refresher only sleeps and reloads; waiting briefly for it keeps shutdown orderly.
     tokio::time::timeout(Duration::from_secs(1), refresher)
         .await
@@ -110,6 +118,13 @@ async fn prune_periodically(state: AppState, mut stop: tokio::sync::watch::Recei
         {
             Ok(removed) => tracing::debug!(removed, "pruned expired login counters"),
             Err(e) => tracing::warn!(error = %e, "pruning login counters failed"),
+        }
+        let before_ms = state.clock().now_ms().saturating_sub(
+            i64::try_from(state.settings().audit.retention.as_millis()).unwrap_or(i64::MAX),
+        );
+        match latchkey_store::AuditStore::prune_audit(state.store(), before_ms).await {
+            Ok(removed) => tracing::debug!(removed, "pruned audit records past their retention"),
+            Err(e) => tracing::warn!(error = %e, "pruning audit records failed"),
         }
         if let Some(registration) = &state.settings().registration {
             use latchkey_store::RegistrationStore;

@@ -15,6 +15,7 @@ use latchkey_store::{
     ClientStore, HealthStore, ResourceStore, Store, StoreError, TokenStore, Versions,
 };
 
+use crate::metrics::{CacheCounters, Metrics};
 use crate::state::AppState;
 
 /// Beyond this many entries a map is emptied rather than grown: unknown resource identifiers are
@@ -54,12 +55,18 @@ pub struct Registry {
     documents: RwLock<HashMap<ClientId, (Arc<Client>, std::time::Instant)>>,
     revocation_epoch: AtomicU64,
     revocation_version: AtomicI64,
+    client_lookups: CacheCounters,
+    document_lookups: CacheCounters,
 }
 
 impl Registry {
     /// A registry that starts from the database's current counter.
-    pub(crate) async fn new(store: &Store) -> Result<Self, StoreError> {
-        let registry = Registry::default();
+    pub(crate) async fn new(store: &Store, metrics: &Metrics) -> Result<Self, StoreError> {
+        let registry = Registry {
+            client_lookups: metrics.cache("clients"),
+            document_lookups: metrics.cache("documents"),
+            ..Registry::default()
+        };
         let versions = store.versions().await?;
         registry.version.store(versions.registry, Ordering::SeqCst);
         registry
@@ -75,8 +82,10 @@ impl Registry {
         id: &ClientId,
     ) -> Result<Option<Arc<Client>>, StoreError> {
         if let Some(client) = read(&self.clients).get(id) {
+            self.client_lookups.hit();
             return Ok(Some(client.clone()));
         }
+        self.client_lookups.miss();
         let epoch = self.epoch.load(Ordering::SeqCst);
         let Some(client) = store.find_client(id).await? else {
             // Unknown ids are not remembered: a guesser would only fill memory.
@@ -105,11 +114,13 @@ impl Registry {
             .get(id)
             .filter(|(_, until)| std::time::Instant::now() < *until)
         {
+            self.document_lookups.hit();
             return Ok(Some(client.clone()));
         }
-        let fetched = crate::fetch::fetch_json(id.as_str(), &settings.fetch)
-            .await
-            .map_err(|e| LookupError::Document(e.0))?;
+        self.document_lookups.miss();
+        let fetched = crate::fetch::fetch_json(id.as_str(), &settings.fetch).await;
+        app.metrics().fetch(fetched.is_ok());
+        let fetched = fetched.map_err(|e| LookupError::Document(e.0))?;
         let client = latchkey_core::cimd::client_from_document(
             id,
             &fetched.json,
@@ -156,9 +167,9 @@ impl Registry {
         {
             return Ok(keys.clone());
         }
-        let fetched = crate::fetch::fetch_json(uri, &app.settings().fetch)
-            .await
-            .map_err(|e| e.0)?;
+        let fetched = crate::fetch::fetch_json(uri, &app.settings().fetch).await;
+        app.metrics().fetch(fetched.is_ok());
+        let fetched = fetched.map_err(|e| e.0)?;
         let keys = fetched
             .json
             .get("keys")

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -109,7 +109,13 @@ pub(crate) fn router(state: AppState) -> Router {
                     .layer(limited(Group::Authorization)),
             );
     }
-    router
+    if let Some(path) = &settings.openapi_path {
+        router = router.route(path, get(openapi).layer(cors.clone()));
+    }
+    if settings.metrics.public {
+        router = router.route("/metrics", get(crate::metrics::scrape));
+    }
+    let router = router
         .route(
             &path_of(&features.endpoints.jwks),
             get(jwks::jwks).layer(
@@ -131,13 +137,19 @@ pub(crate) fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             settings.http.request_timeout,
         ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            http_error::shape_errors,
-        ))
-        .layer(middleware::from_fn(log_and_harden))
-        .layer(DefaultBodyLimit::disable())
-        .with_state(state)
+        // Per route, so the metrics' route label is the template that matched (`MatchedPath`).
+        .layer(middleware::from_fn_with_state(state.clone(), edge))
+        .layer(DefaultBodyLimit::disable());
+    router.with_state(state)
+}
+
+/// `GET openapi.path`: this server's OpenAPI document, prepared once.
+async fn openapi(
+    axum::extract::State(app): axum::extract::State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    app.openapi()
+        .respond(&headers, app.settings().http.discovery_max_age)
 }
 
 /// CORS for the public discovery documents (metadata and JWKS): any origin may `GET` them with any
@@ -170,17 +182,27 @@ fn userinfo_cors() -> CorsLayer {
         .max_age(Duration::from_secs(86_400))
 }
 
-/// Logs one line per request and adds headers every response carries.
+/// The one middleware around every route: the error shapes, one log line, the headers every response
+/// carries, and (when on) the request metrics. One middleware rather than one per concern: axum's
+/// `from_fn` boxes the future and clones the whole inner stack on every request, per layer.
 ///
 /// # Security
 /// Only method and path are logged: query strings and bodies can carry codes, tokens and secrets.
-async fn log_and_harden(request: Request, next: Next) -> Response {
+async fn edge(State(app): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let mut response = next.run(request).await;
+    // A cheap clone (shared bytes), where the path as a String would be an allocation per request.
+    let uri = request.uri().clone();
+    let route = match app.settings().metrics.enabled {
+        true => request.extensions().get::<MatchedPath>().cloned(),
+        false => None,
+    };
+    let response = next.run(request).await;
+    let mut response = http_error::shape_errors(&app, uri.path(), response);
     let status = response.status().as_u16();
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed();
+    let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
+    let path = uri.path();
     match response.extensions().get::<InternalCause>() {
         Some(InternalCause(cause)) => {
             tracing::error!(%method, %path, status, elapsed_ms, %cause, "request failed")
@@ -188,6 +210,13 @@ async fn log_and_harden(request: Request, next: Next) -> Response {
         None => {
             tracing::info!(target: "latchkey::access", %method, %path, status, elapsed_ms, "request")
         }
+    }
+    if app.settings().metrics.enabled {
+        app.metrics().request(
+            route.as_ref().map(MatchedPath::as_str),
+            response.status(),
+            elapsed,
+        );
     }
     response.headers_mut().insert(
         header::X_CONTENT_TYPE_OPTIONS,

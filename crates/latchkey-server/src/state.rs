@@ -115,6 +115,30 @@ pub struct OpenIdSettings {
     pub logout_revokes_grants: bool,
 }
 
+/// The audit trail (`[audit]`).
+#[derive(Clone, Copy, Debug)]
+pub struct AuditSettings {
+    /// How long records are kept.
+    pub retention: Duration,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        AuditSettings {
+            retention: Duration::from_secs(90 * 86_400),
+        }
+    }
+}
+
+/// Prometheus metrics (`[metrics]`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MetricsSettings {
+    /// Whether requests are timed and counted per route (`metrics.listen` or `metrics.public` set).
+    pub enabled: bool,
+    /// Whether `/metrics` is also routed on the public listener (`metrics.public = true`).
+    pub public: bool,
+}
+
 /// Everything configuration decides for the server.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -144,6 +168,12 @@ pub struct Settings {
     pub login: LoginSettings,
     /// OpenID Connect; `None` when off.
     pub openid: Option<OpenIdSettings>,
+    /// Metrics.
+    pub metrics: MetricsSettings,
+    /// The audit trail.
+    pub audit: AuditSettings,
+    /// Where the OpenAPI document is served (`openapi.path`); `None`: it is not.
+    pub openapi_path: Option<String>,
     /// Rate limits per endpoint group.
     pub rate_limits: crate::rate_limit::RateLimitSettings,
 }
@@ -174,6 +204,9 @@ pub struct CachedJson {
     pub bytes: Bytes,
     /// `ETag` header value.
     pub etag: HeaderValue,
+    /// `Cache-Control`, made on the first response (the max-age is configuration, the same for every
+    /// response) instead of formatted for each.
+    cache_control: std::sync::OnceLock<HeaderValue>,
 }
 
 impl CachedJson {
@@ -183,6 +216,7 @@ impl CachedJson {
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes);
         let etag = format!("\"{}\"", URL_SAFE_NO_PAD.encode(&digest.as_ref()[..18]));
         CachedJson {
+            cache_control: std::sync::OnceLock::new(),
             bytes,
             etag: HeaderValue::from_str(&etag).expect("base64url is a valid header value"),
         }
@@ -200,6 +234,7 @@ struct Inner {
     master: MasterKey,
     metadata: CachedJson,
     pairwise: latchkey_core::oidc::subject::PairwiseKey,
+    openapi: CachedJson,
     keys: RwLock<Arc<KeySet>>,
     csrf: CsrfKey,
     cookies: CookiePolicy,
@@ -207,6 +242,8 @@ struct Inner {
     verified: VerifiedTokens,
     passwords: Arc<PasswordChecker>,
     protocol_paths: Vec<String>,
+    metrics: crate::metrics::Metrics,
+    audit: crate::audit::Audit,
     rate_limits: crate::rate_limit::RateLimits,
 }
 
@@ -219,13 +256,14 @@ impl AppState {
     ) -> Result<AppState, KeyringError> {
         let clock = Clock;
         let now = clock.now();
-        keyring::ensure_active_key(&store, &master, settings.keys.alg, now).await?;
+        let created = keyring::ensure_active_key(&store, &master, settings.keys.alg, now).await?;
         // Core §15.1: an OpenID Provider signs ID tokens with RS256 unless a client asks otherwise.
         if settings.openid.is_some() {
             keyring::ensure_key(&store, &master, latchkey_core::keys::KeyAlg::RS256, now).await?;
         }
         let keys = keyring::load(&store, &master, now, settings.keys.publish_window).await?;
         let metadata = CachedJson::new(&settings.features.document());
+        let openapi = CachedJson::new(&crate::openapi::document(&settings));
         let csrf = CsrfKey::new(
             master.derive("latchkey csrf v2"),
             master.derive("latchkey consent v1"),
@@ -241,7 +279,14 @@ impl AppState {
         );
         let pairwise =
             latchkey_core::oidc::subject::PairwiseKey::new(master.derive("latchkey pairwise v1"));
-        let registry = Registry::new(&store).await?;
+        let metrics = crate::metrics::Metrics::new();
+        let audit = crate::audit::Audit::start(store.clone(), &metrics);
+        if created {
+            audit
+                .record(crate::audit::key_created(&keys.active, clock))
+                .await;
+        }
+        let registry = Registry::new(&store, &metrics).await?;
         let endpoints = &settings.features.endpoints;
         let protocol_paths = std::iter::once(&endpoints.token)
             .chain(&endpoints.introspection)
@@ -263,13 +308,16 @@ impl AppState {
             master,
             metadata,
             pairwise,
+            openapi,
             keys: RwLock::new(keys.shared()),
             csrf,
             cookies,
             registry,
-            verified: VerifiedTokens::default(),
+            verified: VerifiedTokens::new(metrics.cache("verified_jwts")),
             passwords: Arc::new(PasswordChecker::new()),
             protocol_paths,
+            metrics,
+            audit,
             rate_limits,
             settings,
         })))
@@ -315,6 +363,16 @@ impl AppState {
         &self.0.registry
     }
 
+    /// Counters and histograms for `/metrics`.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.0.metrics
+    }
+
+    /// The audit trail.
+    pub fn audit(&self) -> &crate::audit::Audit {
+        &self.0.audit
+    }
+
     /// JWTs whose signatures were checked.
     pub(crate) fn verified(&self) -> &VerifiedTokens {
         &self.0.verified
@@ -346,6 +404,11 @@ impl AppState {
     /// Password checks for the login page.
     pub(crate) fn passwords(&self) -> &Arc<PasswordChecker> {
         &self.0.passwords
+    }
+
+    /// The prepared OpenAPI document.
+    pub fn openapi(&self) -> &CachedJson {
+        &self.0.openapi
     }
 
     /// The prepared metadata document.
@@ -398,8 +461,13 @@ impl CachedJson {
                 tags.split(',')
                     .any(|t| t.trim() == self.etag || t.trim() == "*")
             });
-        let cache_control =
-            HeaderValue::from_str(&format!("public, max-age={max_age}")).expect("digits are valid");
+        let cache_control = self
+            .cache_control
+            .get_or_init(|| {
+                HeaderValue::from_str(&format!("public, max-age={max_age}"))
+                    .expect("digits are valid")
+            })
+            .clone();
         // Cross-origin reads are the router's CORS layer's business.
         let headers = [
             (header::ETAG, self.etag.clone()),

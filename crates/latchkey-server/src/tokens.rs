@@ -12,6 +12,7 @@ use latchkey_core::types::{ResourceUri, Timestamp};
 use latchkey_store::{RefreshTokenState, StoreError, TokenStore};
 
 use crate::error::ApiError;
+use crate::metrics::CacheCounters;
 use crate::state::AppState;
 
 /// The configured resource named `uri`: the configuration file first, then `latchkey resource add`.
@@ -56,15 +57,14 @@ pub(crate) async fn active_access_token(
     now: Timestamp,
 ) -> Result<Option<AccessTokenClaims>, StoreError> {
     let claims = if looks_like_jwt(token) {
-        let key = SecretHash::of(token.as_bytes());
-        match app.verified().get(&key) {
+        match app.verified().get(token) {
             Some(claims) => claims,
             None => {
                 let keys = app.keys();
                 match jwt::verify::<AccessTokenClaims>(token, &keys.published) {
                     Ok((header, claims)) if header.typ == jwt::ACCESS_TOKEN_TYP => {
                         let claims = Arc::new(claims);
-                        app.verified().insert(key, claims.clone());
+                        app.verified().insert(token, claims.clone());
                         claims
                     }
                     _ => return Ok(None),
@@ -92,27 +92,46 @@ pub(crate) async fn active_access_token(
     Ok(Some(Arc::unwrap_or_clone(claims)))
 }
 
-/// Claims of JWTs whose signature was already checked, by SHA-256 of the token: verifying an ES256
+/// Claims of JWTs whose signature was already checked, by the token itself: verifying an ES256
 /// signature costs more than the rest of an introspection. Bounded; emptied when full.
-#[derive(Debug, Default)]
-pub(crate) struct VerifiedTokens(RwLock<HashMap<[u8; 32], Arc<AccessTokenClaims>>>);
+///
+/// # Security
+/// Keyed by the whole token and found by equality, so only the very token that was verified is
+/// trusted from here. (A SHA-256 of the token as the key cost more than the rest of a cached
+/// introspection's cryptography; a shorter hash would let a crafted collision skip verification.)
+#[derive(Debug)]
+pub(crate) struct VerifiedTokens {
+    map: RwLock<HashMap<Box<str>, Arc<AccessTokenClaims>>>,
+    lookups: CacheCounters,
+}
 
-const MAX_VERIFIED: usize = 50_000;
+/// Tokens are a few hundred bytes: this bounds the cache to about 10 MiB.
+const MAX_VERIFIED: usize = 16_384;
 
 impl VerifiedTokens {
-    fn get(&self, key: &SecretHash) -> Option<Arc<AccessTokenClaims>> {
-        let map = self.0.read().unwrap_or_else(|p| p.into_inner());
-        map.get(key.as_bytes()).cloned()
+    pub(crate) fn new(lookups: CacheCounters) -> Self {
+        VerifiedTokens {
+            map: RwLock::default(),
+            lookups,
+        }
     }
 
-    fn insert(&self, key: SecretHash, claims: Arc<AccessTokenClaims>) {
-        let mut map = self.0.write().unwrap_or_else(|p| p.into_inner());
+    fn get(&self, token: &str) -> Option<Arc<AccessTokenClaims>> {
+        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
+        let found = map.get(token).cloned();
+        match found {
+            Some(_) => self.lookups.hit(),
+            None => self.lookups.miss(),
+        }
+        found
+    }
+
+    fn insert(&self, token: &str, claims: Arc<AccessTokenClaims>) {
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
         if map.len() >= MAX_VERIFIED {
             map.clear();
         }
-        let mut bytes = [0u8; 32];
-        bytes.copy_from_slice(key.as_bytes());
-        map.insert(bytes, claims);
+        map.insert(token.into(), claims);
     }
 }
 

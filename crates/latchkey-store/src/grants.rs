@@ -12,6 +12,9 @@ pub(crate) const SELECT_GRANT: &str = "SELECT grant_id, client_id, user_id, scop
     created_at, expires_at, revoked_at, sid, claims FROM grants WHERE grant_id = $1";
 pub(crate) const REVOKE_SESSION_GRANTS: &str = "UPDATE grants SET revoked_at = $3 \
     WHERE sid = $1 AND client_id = $2 AND revoked_at IS NULL RETURNING grant_id";
+pub(crate) const LIST_USER_GRANTS: &str = "SELECT grant_id, client_id, user_id, scope, resource, \
+    auth_time, created_at, expires_at, revoked_at, sid, claims FROM grants \
+    WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at, grant_id";
 pub(crate) const REVOKE_GRANT: &str =
     "UPDATE grants SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL";
 
@@ -23,6 +26,24 @@ pub(crate) const CONSUME_CODE: &str = "UPDATE authorization_codes SET used_at = 
     RETURNING grant_id, client_id, redirect_uri, redirect_uri_sent, code_challenge, expires_at, nonce";
 pub(crate) const SELECT_CODE_GRANT: &str =
     "SELECT grant_id FROM authorization_codes WHERE code_hash = $1";
+
+/// SQLite (migration 0019): a grant and its code as one statement.
+pub(crate) const INSERT_GRANT_CODE: &str = "INSERT INTO grant_codes \
+    (grant_id, client_id, user_id, scope, resource, auth_time, created_at, expires_at, sid, claims, \
+    code_hash, code_client_id, redirect_uri, redirect_uri_sent, code_challenge, code_expires_at, nonce) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
+/// SQLite: spending a code and reading its grant in one round trip. The second statement finds the
+/// grant whether or not the first spent the code, so a reused code names its grant too.
+pub(crate) const CONSUME_CODE_WITH_GRANT: &str = "UPDATE authorization_codes SET used_at = $2 \
+    WHERE code_hash = $1 AND used_at IS NULL \
+    RETURNING grant_id, client_id, redirect_uri, redirect_uri_sent, code_challenge, expires_at, nonce; \
+    SELECT grant_id, client_id, user_id, scope, resource, auth_time, created_at, expires_at, revoked_at, \
+    sid, claims FROM grants WHERE grant_id = (SELECT grant_id FROM authorization_codes WHERE code_hash = $1)";
+/// SQLite: the same for a refresh token.
+pub(crate) const USE_REFRESH_WITH_GRANT: &str = "UPDATE refresh_tokens SET used_at = $2 \
+    WHERE token_hash = $1 AND used_at IS NULL RETURNING grant_id, client_id, created_at, expires_at; \
+    SELECT grant_id, client_id, user_id, scope, resource, auth_time, created_at, expires_at, revoked_at, \
+    sid, claims FROM grants WHERE grant_id = (SELECT grant_id FROM refresh_tokens WHERE token_hash = $1)";
 
 pub(crate) const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens \
     (token_hash, grant_id, client_id, created_at, expires_at, used_at) VALUES ($1, $2, $3, $4, $5, NULL)";
@@ -78,6 +99,21 @@ macro_rules! impl_grant_traits {
                 })
             }
 
+            /// The rows of a spend-and-read (`*_WITH_GRANT`): the spent record's row, if this call spent
+            /// it, and the grant, if the code or token exists. Told apart by a column only grants have.
+            fn split_spent(rows: Vec<$row>) -> Result<(Option<$row>, Option<Grant>), StoreError> {
+                let mut spent = None;
+                let mut grant = None;
+                for row in rows {
+                    if row.try_column("user_id").is_ok() {
+                        grant = Some(grant_from_row(&row)?);
+                    } else {
+                        spent = Some(row);
+                    }
+                }
+                Ok((spent, grant))
+            }
+
             impl $store {
                 pub(crate) async fn load_grant(&self, grant_id: &str) -> Result<Grant, StoreError> {
                     let row = sqlx::query(q::SELECT_GRANT)
@@ -103,11 +139,65 @@ macro_rules! impl_grant_traits {
             }
 
             impl GrantStore for $store {
+                async fn find_grant(
+                    &self,
+                    grant_id: &GrantId,
+                ) -> Result<Option<Grant>, StoreError> {
+                    sqlx::query(q::SELECT_GRANT)
+                        .bind(grant_id.as_str())
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .map(|row| grant_from_row(&row))
+                        .transpose()
+                }
+
+                async fn list_grants(
+                    &self,
+                    user_id: &str,
+                    now: Timestamp,
+                ) -> Result<Vec<Grant>, StoreError> {
+                    sqlx::query(q::LIST_USER_GRANTS)
+                        .bind(user_id)
+                        .bind(now.0)
+                        .fetch_all(&self.pool)
+                        .await?
+                        .iter()
+                        .map(grant_from_row)
+                        .collect()
+                }
+
                 async fn insert_code(
                     &self,
                     grant: &Grant,
                     code: &AuthorizationCodeRecord,
                 ) -> Result<(), StoreError> {
+                    let claims = grant
+                        .claims
+                        .as_ref()
+                        .map(|c| serde_json::to_string(c).expect("claims serialise"));
+                    if <$store>::ONE_TRIP_FLOW_WRITES {
+                        sqlx::query(q::INSERT_GRANT_CODE)
+                            .bind(grant.grant_id.as_str())
+                            .bind(grant.client_id.as_str())
+                            .bind(&grant.user_id)
+                            .bind(grant.scope.to_string())
+                            .bind(grant.resource.as_ref().map(|r| r.as_str()))
+                            .bind(grant.auth_time.0)
+                            .bind(grant.created_at.0)
+                            .bind(grant.expires_at.0)
+                            .bind(&grant.sid)
+                            .bind(&claims)
+                            .bind(code.hash.as_bytes())
+                            .bind(code.client_id.as_str())
+                            .bind(&code.redirect_uri)
+                            .bind(i16::from(code.redirect_uri_sent))
+                            .bind(code.code_challenge.as_ref().map_or("", |c| c.as_str()))
+                            .bind(code.expires_at.0)
+                            .bind(&code.nonce)
+                            .execute(&self.write)
+                            .await?;
+                        return Ok(());
+                    }
                     let mut tx = self.write.begin().await?;
                     sqlx::query(q::INSERT_GRANT)
                         .bind(grant.grant_id.as_str())
@@ -119,12 +209,7 @@ macro_rules! impl_grant_traits {
                         .bind(grant.created_at.0)
                         .bind(grant.expires_at.0)
                         .bind(&grant.sid)
-                        .bind(
-                            grant
-                                .claims
-                                .as_ref()
-                                .map(|c| serde_json::to_string(c).expect("claims serialise")),
-                        )
+                        .bind(&claims)
                         .execute(&mut *tx)
                         .await?;
                     sqlx::query(q::INSERT_CODE)
@@ -148,16 +233,35 @@ macro_rules! impl_grant_traits {
                     hash: &SecretHash,
                     now: Timestamp,
                 ) -> Result<Redemption<AuthorizationCodeRecord>, StoreError> {
-                    let row = sqlx::query(q::CONSUME_CODE)
-                        .bind(hash.as_bytes())
-                        .bind(now.0)
-                        .fetch_optional(&self.write)
-                        .await?;
-                    let Some(row) = row else {
-                        return Ok(match self.previous_use(q::SELECT_CODE_GRANT, hash).await? {
-                            Some(grant_id) => Redemption::Reused(grant_id),
-                            None => Redemption::Unknown,
-                        });
+                    let (row, mut grant) = if <$store>::ONE_TRIP_FLOW_WRITES {
+                        let rows = sqlx::query(q::CONSUME_CODE_WITH_GRANT)
+                            .bind(hash.as_bytes())
+                            .bind(now.0)
+                            .fetch_all(&self.write)
+                            .await?;
+                        match split_spent(rows)? {
+                            (None, Some(grant)) => return Ok(Redemption::Reused(grant.grant_id)),
+                            (None, None) => return Ok(Redemption::Unknown),
+                            (Some(_), None) => {
+                                return Err(corrupt("a code refers to a missing grant"));
+                            }
+                            (Some(row), grant) => (row, grant),
+                        }
+                    } else {
+                        let row = sqlx::query(q::CONSUME_CODE)
+                            .bind(hash.as_bytes())
+                            .bind(now.0)
+                            .fetch_optional(&self.write)
+                            .await?;
+                        let Some(row) = row else {
+                            return Ok(
+                                match self.previous_use(q::SELECT_CODE_GRANT, hash).await? {
+                                    Some(grant_id) => Redemption::Reused(grant_id),
+                                    None => Redemption::Unknown,
+                                },
+                            );
+                        };
+                        (row, None)
                     };
                     let grant_id: String = row.try_get("grant_id")?;
                     let client_id: String = row.try_get("client_id")?;
@@ -179,7 +283,11 @@ macro_rules! impl_grant_traits {
                         expires_at: Timestamp(row.try_get("expires_at")?),
                         nonce: row.try_get("nonce")?,
                     };
-                    Ok(Redemption::Fresh(code, self.load_grant(&grant_id).await?))
+                    let grant = match grant.take() {
+                        Some(grant) => grant,
+                        None => self.load_grant(&grant_id).await?,
+                    };
+                    Ok(Redemption::Fresh(code, grant))
                 }
 
                 async fn insert_refresh_token(
@@ -202,18 +310,35 @@ macro_rules! impl_grant_traits {
                     hash: &SecretHash,
                     now: Timestamp,
                 ) -> Result<Redemption<RefreshTokenRecord>, StoreError> {
-                    let row = sqlx::query(q::USE_REFRESH)
-                        .bind(hash.as_bytes())
-                        .bind(now.0)
-                        .fetch_optional(&self.write)
-                        .await?;
-                    let Some(row) = row else {
-                        return Ok(
-                            match self.previous_use(q::SELECT_REFRESH_GRANT, hash).await? {
-                                Some(grant_id) => Redemption::Reused(grant_id),
-                                None => Redemption::Unknown,
-                            },
-                        );
+                    let (row, mut grant) = if <$store>::ONE_TRIP_FLOW_WRITES {
+                        let rows = sqlx::query(q::USE_REFRESH_WITH_GRANT)
+                            .bind(hash.as_bytes())
+                            .bind(now.0)
+                            .fetch_all(&self.write)
+                            .await?;
+                        match split_spent(rows)? {
+                            (None, Some(grant)) => return Ok(Redemption::Reused(grant.grant_id)),
+                            (None, None) => return Ok(Redemption::Unknown),
+                            (Some(_), None) => {
+                                return Err(corrupt("a refresh token refers to a missing grant"));
+                            }
+                            (Some(row), grant) => (row, grant),
+                        }
+                    } else {
+                        let row = sqlx::query(q::USE_REFRESH)
+                            .bind(hash.as_bytes())
+                            .bind(now.0)
+                            .fetch_optional(&self.write)
+                            .await?;
+                        let Some(row) = row else {
+                            return Ok(
+                                match self.previous_use(q::SELECT_REFRESH_GRANT, hash).await? {
+                                    Some(grant_id) => Redemption::Reused(grant_id),
+                                    None => Redemption::Unknown,
+                                },
+                            );
+                        };
+                        (row, None)
                     };
                     let grant_id: String = row.try_get("grant_id")?;
                     let client_id: String = row.try_get("client_id")?;
@@ -225,7 +350,11 @@ macro_rules! impl_grant_traits {
                         created_at: Timestamp(row.try_get("created_at")?),
                         expires_at: Timestamp(row.try_get("expires_at")?),
                     };
-                    Ok(Redemption::Fresh(token, self.load_grant(&grant_id).await?))
+                    let grant = match grant.take() {
+                        Some(grant) => grant,
+                        None => self.load_grant(&grant_id).await?,
+                    };
+                    Ok(Redemption::Fresh(token, grant))
                 }
 
                 async fn find_grant_of_token(

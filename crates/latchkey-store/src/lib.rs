@@ -15,6 +15,7 @@ use latchkey_core::token::RefreshTokenRecord;
 use latchkey_core::types::{AuthMethod, ClientId, ResourceUri, Scope, Timestamp};
 use latchkey_core::user::{User, Username};
 
+mod audit;
 mod copy;
 mod grants;
 mod postgres;
@@ -27,6 +28,7 @@ mod throttle;
 mod tokens;
 mod users;
 
+pub use audit::{AuditEvent, AuditQuery, AuditRecord, Outcome};
 pub use copy::CopyReport;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -60,8 +62,14 @@ pub enum StoreError {
     UnsupportedUrl(String),
 }
 
+/// Requests that waited for a pooled connection until the acquire timeout, in this process.
+static ACQUIRE_TIMEOUTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
+        if matches!(e, sqlx::Error::PoolTimedOut) {
+            ACQUIRE_TIMEOUTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         if is_unavailable(&e) {
             StoreError::Unavailable(e)
         } else {
@@ -246,6 +254,13 @@ pub trait SessionStore {
         client_id: &ClientId,
         resource: Option<&ResourceUri>,
     ) -> impl Future<Output = Result<Option<Scope>, StoreError>> + Send;
+    /// Forgets what a user approved for a client and resource; `false` if nothing was recorded.
+    fn delete_consent(
+        &self,
+        user_id: &str,
+        client_id: &ClientId,
+        resource: Option<&ResourceUri>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Records approval of `scope` (replacing what was recorded for that user, client and resource).
     fn save_consent(
         &self,
@@ -303,6 +318,17 @@ pub trait GrantStore {
         client_id: &ClientId,
         now: Timestamp,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// A grant by id, whatever its state.
+    fn find_grant(
+        &self,
+        grant_id: &GrantId,
+    ) -> impl Future<Output = Result<Option<Grant>, StoreError>> + Send;
+    /// A user's grants that are neither revoked nor expired at `now`, oldest first.
+    fn list_grants(
+        &self,
+        user_id: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<Grant>, StoreError>> + Send;
     /// The grant an access token (by `jti`) was issued from, if it came from one.
     fn find_grant_of_token(
         &self,
@@ -459,6 +485,22 @@ pub trait ThrottleStore {
         now: Timestamp,
         windows_before: Timestamp,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// The audit trail (`audit_events`).
+pub trait AuditStore {
+    /// Stores `records` in one transaction.
+    fn insert_audit(
+        &self,
+        records: &[AuditRecord],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The latest records `query` matches, oldest first.
+    fn list_audit(
+        &self,
+        query: &AuditQuery,
+    ) -> impl Future<Output = Result<Vec<AuditRecord>, StoreError>> + Send;
+    /// Deletes records older than `before_ms`, in bounded batches; returns how many.
+    fn prune_audit(&self, before_ms: i64) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
 /// Liveness of the database itself, and the change counter caches watch.
@@ -628,6 +670,45 @@ impl Store {
         Ok(())
     }
 
+    /// How the connection pools stand, for metrics.
+    pub fn pool_status(&self) -> PoolStatus {
+        let of = |size: u32, idle: usize, max: u32| PoolStatus {
+            in_use: u64::from(size).saturating_sub(idle as u64),
+            idle: idle as u64,
+            max: u64::from(max),
+            acquire_timeouts: ACQUIRE_TIMEOUTS.load(std::sync::atomic::Ordering::Relaxed),
+        };
+        match self {
+            Store::Sqlite(s) => {
+                let (read, write) = s.pools();
+                let r = of(
+                    read.size(),
+                    read.num_idle(),
+                    read.options().get_max_connections(),
+                );
+                let w = of(
+                    write.size(),
+                    write.num_idle(),
+                    write.options().get_max_connections(),
+                );
+                PoolStatus {
+                    in_use: r.in_use + w.in_use,
+                    idle: r.idle + w.idle,
+                    max: r.max + w.max,
+                    acquire_timeouts: r.acquire_timeouts,
+                }
+            }
+            Store::Postgres(p) => {
+                let pool = p.pool();
+                of(
+                    pool.size(),
+                    pool.num_idle(),
+                    pool.options().get_max_connections(),
+                )
+            }
+        }
+    }
+
     /// Copies everything this SQLite database holds into the PostgreSQL database `target`, in one
     /// transaction: `target` is migrated first and must then be empty, unless `force`, which deletes
     /// its rows in the same transaction. This database must be at this build's schema (it is only read).
@@ -664,6 +745,19 @@ impl Store {
             Store::Postgres(p) => p.pool().close().await,
         }
     }
+}
+
+/// Connections of the pools (on SQLite, the readers' and the writer's together).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Lent out to a statement or transaction.
+    pub in_use: u64,
+    /// Open and waiting for work.
+    pub idle: u64,
+    /// The most the pools open.
+    pub max: u64,
+    /// Requests that waited for a connection until the acquire timeout, since the process started.
+    pub acquire_timeouts: u64,
 }
 
 /// Where a database's schema stands against this build's migrations.
@@ -803,6 +897,14 @@ impl SessionStore for Store {
     ) -> Result<(), StoreError> {
         dispatch!(self.save_consent(user_id, client_id, resource, scope, now))
     }
+    async fn delete_consent(
+        &self,
+        user_id: &str,
+        client_id: &ClientId,
+        resource: Option<&ResourceUri>,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self.delete_consent(user_id, client_id, resource))
+    }
 }
 
 impl GrantStore for Store {
@@ -829,6 +931,12 @@ impl GrantStore for Store {
         now: Timestamp,
     ) -> Result<Redemption<RefreshTokenRecord>, StoreError> {
         dispatch!(self.use_refresh_token(hash, now))
+    }
+    async fn find_grant(&self, grant_id: &GrantId) -> Result<Option<Grant>, StoreError> {
+        dispatch!(self.find_grant(grant_id))
+    }
+    async fn list_grants(&self, user_id: &str, now: Timestamp) -> Result<Vec<Grant>, StoreError> {
+        dispatch!(self.list_grants(user_id, now))
     }
     async fn revoke_grant(&self, grant_id: &GrantId, now: Timestamp) -> Result<(), StoreError> {
         dispatch!(self.revoke_grant(grant_id, now))
@@ -933,6 +1041,18 @@ impl ResourceStore for Store {
     }
     async fn delete_resource(&self, uri: &ResourceUri) -> Result<bool, StoreError> {
         dispatch!(self.delete_resource(uri))
+    }
+}
+
+impl AuditStore for Store {
+    async fn insert_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        dispatch!(self.insert_audit(records))
+    }
+    async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        dispatch!(self.list_audit(query))
+    }
+    async fn prune_audit(&self, before_ms: i64) -> Result<u64, StoreError> {
+        dispatch!(self.prune_audit(before_ms))
     }
 }
 

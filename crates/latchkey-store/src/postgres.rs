@@ -15,6 +15,9 @@ pub struct PgStore {
 }
 
 impl PgStore {
+    /// A transaction's statements are round trips on one connection already: no views needed.
+    pub(crate) const ONE_TRIP_FLOW_WRITES: bool = false;
+
     /// Connects to `url` without migrating.
     pub async fn open(url: &str, options: &ConnectOptions) -> Result<PgStore, StoreError> {
         let timeout_ms = options.statement_timeout.as_millis().to_string();
@@ -94,6 +97,16 @@ fn migrator() -> Migrator {
             "signing_keys_per_alg",
             include_str!("../migrations/postgres/0017_signing_keys_per_alg.sql"),
         ),
+        (
+            18,
+            "audit",
+            include_str!("../migrations/postgres/0018_audit.sql"),
+        ),
+        (
+            19,
+            "flow_writes",
+            include_str!("../migrations/postgres/0019_flow_writes.sql"),
+        ),
     ])
 }
 
@@ -106,3 +119,4 @@ crate::throttle::impl_throttle_traits!(
     sqlx::postgres::PgRow,
     crate::throttle::POSTGRES_BEGIN
 );
+crate::audit::impl_audit_traits!(super::PgStore, sqlx::postgres::PgRow);

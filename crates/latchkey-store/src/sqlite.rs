@@ -19,6 +19,10 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// Each write of the authorization code flow is one statement (migration 0019's views), and a
+    /// redemption reads its grant in the same round trip to the connection's thread.
+    pub(crate) const ONE_TRIP_FLOW_WRITES: bool = true;
+
     /// Opens (creating if missing) the database at `url` (`sqlite:PATH`, `sqlite://PATH` or a plain path)
     /// without migrating it.
     pub async fn open(url: &str, options: &ConnectOptions) -> Result<SqliteStore, StoreError> {
@@ -54,6 +58,11 @@ impl SqliteStore {
     pub(crate) async fn close(&self) {
         self.pool.close().await;
         self.write.close().await;
+    }
+
+    /// The readers' pool and the writer's.
+    pub(crate) fn pools(&self) -> (&SqlitePool, &SqlitePool) {
+        (&self.pool, &self.write)
     }
 
     pub(crate) fn write_pool(&self) -> &SqlitePool {
@@ -117,6 +126,16 @@ fn migrator() -> Migrator {
             "signing_keys_per_alg",
             include_str!("../migrations/sqlite/0017_signing_keys_per_alg.sql"),
         ),
+        (
+            18,
+            "audit",
+            include_str!("../migrations/sqlite/0018_audit.sql"),
+        ),
+        (
+            19,
+            "flow_writes",
+            include_str!("../migrations/sqlite/0019_flow_writes.sql"),
+        ),
     ])
 }
 
@@ -129,3 +148,4 @@ crate::throttle::impl_throttle_traits!(
     sqlx::sqlite::SqliteRow,
     crate::throttle::SQLITE_BEGIN
 );
+crate::audit::impl_audit_traits!(super::SqliteStore, sqlx::sqlite::SqliteRow);

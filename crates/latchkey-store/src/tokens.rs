@@ -3,6 +3,10 @@
 
 pub(crate) const RECORD_ISSUED: &str =
     "INSERT INTO issued_tokens (jti, grant_id, expires_at) VALUES ($1, $2, $3)";
+/// SQLite (migration 0019): an access token's record and its refresh token as one statement.
+pub(crate) const RECORD_ISSUED_REFRESH: &str = "INSERT INTO issued_refresh \
+    (jti, grant_id, expires_at, token_hash, refresh_grant_id, refresh_client_id, refresh_created_at, \
+    refresh_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 pub(crate) const INSERT_OPAQUE: &str =
     "INSERT INTO opaque_tokens (token_hash, jti, claims, expires_at) VALUES ($1, $2, $3, $4)";
 pub(crate) const SELECT_OPAQUE: &str = "SELECT claims FROM opaque_tokens WHERE token_hash = $1";
@@ -73,6 +77,20 @@ macro_rules! impl_token_traits {
                     expires_at: Timestamp,
                     refresh: Option<&RefreshTokenRecord>,
                 ) -> Result<(), StoreError> {
+                    if <$store>::ONE_TRIP_FLOW_WRITES {
+                        sqlx::query(q::RECORD_ISSUED_REFRESH)
+                            .bind(jti)
+                            .bind(grant_id.as_str())
+                            .bind(expires_at.0)
+                            .bind(refresh.map(|t| t.hash.as_bytes()))
+                            .bind(refresh.map(|t| t.grant_id.as_str()))
+                            .bind(refresh.map(|t| t.client_id.as_str()))
+                            .bind(refresh.map(|t| t.created_at.0))
+                            .bind(refresh.map(|t| t.expires_at.0))
+                            .execute(&self.write)
+                            .await?;
+                        return Ok(());
+                    }
                     let mut tx = self.write.begin().await?;
                     sqlx::query(q::RECORD_ISSUED)
                         .bind(jti)

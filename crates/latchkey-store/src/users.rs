@@ -37,6 +37,8 @@ pub(crate) const DELETE_SESSION: &str = "DELETE FROM sessions WHERE session_hash
 
 pub(crate) const SELECT_CONSENT: &str =
     "SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2 AND resource = $3";
+pub(crate) const DELETE_CONSENT: &str =
+    "DELETE FROM consents WHERE user_id = $1 AND client_id = $2 AND resource = $3";
 pub(crate) const UPSERT_CONSENT: &str = "INSERT INTO consents \
     (user_id, client_id, resource, scope, granted_at) VALUES ($1, $2, $3, $4, $5) \
     ON CONFLICT (user_id, client_id, resource) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at";
@@ -262,6 +264,22 @@ macro_rules! impl_user_traits {
                         })
                     })
                     .transpose()
+                }
+
+                async fn delete_consent(
+                    &self,
+                    user_id: &str,
+                    client_id: &ClientId,
+                    resource: Option<&ResourceUri>,
+                ) -> Result<bool, StoreError> {
+                    let deleted = sqlx::query(q::DELETE_CONSENT)
+                        .bind(user_id)
+                        .bind(client_id.as_str())
+                        .bind(resource.map(|r| r.as_str()).unwrap_or(""))
+                        .execute(&self.write)
+                        .await?
+                        .rows_affected();
+                    Ok(deleted > 0)
                 }
 
                 async fn save_consent(

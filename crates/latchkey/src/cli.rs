@@ -8,8 +8,10 @@ use latchkey_store::Store;
 
 use crate::config::{self, Config, Flags};
 
+pub mod audit;
 pub mod client;
 pub mod discover;
+pub mod grant;
 pub mod keys;
 pub mod metadata;
 pub mod registration;
@@ -39,9 +41,17 @@ pub struct Cli {
 enum Command {
     /// Run the authorization server.
     Serve(serve::ServeArgs),
+    /// The audit trail: sign-ins, consents, client and key changes, revoked grants.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Manage registered clients.
     #[command(subcommand)]
     Client(client::ClientCommand),
+    /// Print the OpenAPI 3.1 document of this server as configured.
+    Openapi,
+    /// What users have granted to clients, and revoking it.
+    #[command(subcommand)]
+    Grant(grant::GrantCommand),
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -81,7 +91,17 @@ pub async fn run(cli: Cli) -> Result<()> {
     config.migrate = migrate;
     match cli.command {
         Command::Serve(_) => serve::run(config).await,
+        Command::Audit(command) => audit::run(command, &config).await,
         Command::Client(command) => client::run(command, &config).await,
+        Command::Grant(command) => grant::run(command, &config).await,
+        Command::Openapi => {
+            let document = latchkey_server::openapi::document(&config.settings);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&document).expect("JSON values serialise")
+            );
+            Ok(())
+        }
         Command::Keys(command) => keys::run(command, &config).await,
         Command::User(command) => user::run(command, &config).await,
         Command::Resource(command) => resource::run(command, &config).await,

@@ -11,12 +11,15 @@ use latchkey_core::types::{Issuer, ScopeToken};
 use latchkey_server::Settings;
 use latchkey_server::router::path_of;
 
+mod audit;
 mod database;
 mod endpoints;
 mod error;
 mod http;
 mod logging;
 mod master_key;
+mod metrics;
+mod openapi;
 mod openid;
 mod pages;
 mod policy;
@@ -31,6 +34,7 @@ mod value;
 pub use error::{ConfigError, Origin};
 pub use logging::{LogConfig, LogFormat};
 pub use master_key::{DEV_MASTER_KEY_FILE, MasterKeySource};
+pub use metrics::MetricsConfig;
 pub use raw::RawConfig;
 pub use value::parse_duration;
 
@@ -84,6 +88,8 @@ pub struct Config {
     pub settings: Settings,
     /// Shortest password `user add` and `user set-password` accept, in characters.
     pub min_password_length: usize,
+    /// The metrics listener.
+    pub metrics: MetricsConfig,
 }
 
 /// Reads configuration from `flags.config`, the process environment and `flags`.
@@ -137,6 +143,7 @@ const KNOWN_ENV: &[&str] = &[
     "LATCHKEY_MASTER_KEY_FILE",
     "LATCHKEY_LOG_LEVEL",
     "LATCHKEY_LOG_FORMAT",
+    "LATCHKEY_METRICS_LISTEN",
 ];
 
 /// Picks the highest-precedence value and says where it came from.
@@ -272,6 +279,9 @@ impl Config {
         let cache_refresh_interval = http::cache(&raw.cache, file)?;
         let fetch = registration::fetch(&raw.fetch, file)?;
         let resources = resources::resources(&raw.resources, file)?;
+        let metrics = metrics::metrics(&raw.metrics, file, env, listen)?;
+        let audit = audit::audit(&raw.audit, file)?;
+        let openapi_path = openapi::openapi(&raw.openapi, file, &features, &ui.stylesheet_path)?;
         let rate_limits = rate_limits::rate_limits(&raw.rate_limits, file)?;
         let configured_scopes = scopes
             .keys()
@@ -300,9 +310,13 @@ impl Config {
                 openid: openid.map(|o| o.settings),
                 client_id_documents,
                 fetch,
+                metrics: metrics.settings,
+                audit,
+                openapi_path,
                 rate_limits,
             },
             min_password_length,
+            metrics,
         })
     }
 

@@ -73,6 +73,8 @@ async fn decide(app: &AppState, visit: &Visit, form: &Params) -> Result<Response
                         app.clock().now(),
                     )
                     .await?;
+                crate::audit::consent_granted(app, &user.user_id, client_id, resource, &approved)
+                    .await;
             }
             issue(app, visit, &request, &signed_in).await
         }

@@ -64,6 +64,7 @@ pub(crate) async fn introspect(
         // same answer, so nothing leaks about tokens the caller may not inspect.
         _ => introspection::inactive(),
     };
+    app.metrics().introspection(body["active"] == true);
     let mut response = Json(body).into_response();
     response
         .headers_mut()

@@ -13,6 +13,7 @@ use latchkey_store::{Session, SessionStore, UserStore};
 
 use super::authorize::{PAGE_FIELDS, finish, load_request, next_step};
 use crate::client_address::ClientAddress;
+use crate::metrics::LoginResult;
 use crate::pages::Stop;
 use crate::pages::login::{LoginNotice, login_page};
 use crate::pages::visit::{SignedIn, Visit};
@@ -44,10 +45,16 @@ async fn sign_in(
     let username = form.get("username").unwrap_or("").to_owned();
     let password = Password::new(form.get("password").unwrap_or("").to_owned());
     let now = app.clock().now();
+    let client_id = &request.client.client_id;
+    let ip = address.ip().to_string();
     // Reserved (and counted as a failure) before anything is checked; see `throttle`.
     let (attempt, wait) = match throttle::reserve_login(app, &username, address).await? {
         Ok(reserved) => reserved,
         Err(refusal) => {
+            if refusal == Refusal::Locked {
+                app.metrics().login(LoginResult::Locked);
+                crate::audit::sign_in_locked(app, client_id, &ip).await;
+            }
             let notice = Some(match refusal {
                 Refusal::Locked => LoginNotice::Locked,
                 Refusal::Busy => LoginNotice::Busy,
@@ -60,6 +67,7 @@ async fn sign_in(
         Ok(name) => app.store().find_user_by_username(&name).await?,
         Err(_) => None,
     };
+    let known = user.as_ref().map(|u| u.user_id.clone());
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let verified = app
         .passwords()
@@ -69,10 +77,14 @@ async fn sign_in(
         .flatten();
     let Some(user) = verified else {
         attempt.settle(Outcome::Failure).await?;
+        app.metrics().login(LoginResult::Failure);
+        crate::audit::sign_in(app, Err(known.as_deref()), client_id, &ip).await;
         let notice = Some(LoginNotice::BadCredentials);
         return Ok(login_page(app, visit, &request, &params, notice, &username));
     };
     attempt.settle(Outcome::Success).await?;
+    app.metrics().login(LoginResult::Success);
+    crate::audit::sign_in(app, Ok(&user.user_id), client_id, &ip).await;
     // A new session id at every sign-in, so a session id planted before it (fixation) is worthless.
     if let Some((old, _, _)) = visit.session.take() {
         app.store().delete_session(&old).await?;

@@ -12,7 +12,7 @@ use latchkey_core::oidc::subject::{SubjectType, check_sector_document};
 use latchkey_core::registration::{self, ClientMetadata, Registration};
 use latchkey_core::secret::{ClientSecret, SecretHash};
 use latchkey_core::types::{AuthMethod, ClientId};
-use latchkey_store::{ClientStore, RegistrationStore};
+use latchkey_store::{AuditEvent, ClientStore, RegistrationStore};
 
 use crate::client_address::ClientAddress;
 use crate::error::{ApiError, Scheme};
@@ -72,6 +72,17 @@ pub(crate) async fn register(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let registered = register_client(&app, &address, &headers, &body).await;
+    app.metrics().registration(registered.is_ok());
+    registered
+}
+
+async fn register_client(
+    app: &AppState,
+    address: &ClientAddress,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
     let now = app.clock().now();
     let settings = app
         .settings()
@@ -79,8 +90,7 @@ pub(crate) async fn register(
         .as_ref()
         .ok_or_else(|| ApiError::from(OAuthError::invalid_request("registration is off")))?;
     let allowed =
-        crate::throttle::allow_registration(app.store(), &address, settings.rate_limit, now)
-            .await?;
+        crate::throttle::allow_registration(app.store(), address, settings.rate_limit, now).await?;
     if !allowed {
         return Err(OAuthError::temporarily_unavailable(
             "too many registrations from this address; try again in a minute",
@@ -88,7 +98,7 @@ pub(crate) async fn register(
         .into());
     }
     if settings.policy == RegistrationPolicy::Token {
-        let valid = match bearer(&headers) {
+        let valid = match bearer(headers) {
             Some(token) => {
                 app.store()
                     .initial_access_token_valid(&SecretHash::of(token.as_bytes()), now)
@@ -100,7 +110,7 @@ pub(crate) async fn register(
             return Err(ApiError::from(OAuthError::invalid_token(
                 "registration requires a valid initial access token",
             ))
-            .challenging(challenge(&headers)));
+            .challenging(challenge(headers)));
         }
     }
     let Registration {
@@ -111,8 +121,8 @@ pub(crate) async fn register(
         scope,
         jwks,
         jwks_uri,
-    } = json_body(&headers, &body)?.validate(&app.settings().registration_rules())?;
-    let openid = openid_metadata(&app, &body, &redirect_uris).await?;
+    } = json_body(headers, body)?.validate(&app.settings().registration_rules())?;
+    let openid = openid_metadata(app, body, &redirect_uris).await?;
     let client_id = ClientId::generate();
     let secret = method.uses_secret().then(ClientSecret::generate);
     let registration_token = ClientSecret::generate();
@@ -143,7 +153,8 @@ pub(crate) async fn register(
     // The server's policy (grant types, auth methods) bounds what a client may register.
     app.settings().features.check_client(&client)?;
     app.store().insert_client(&client).await?;
-    let mut body = describe(&app, &client);
+    crate::audit::client_registered(app, &client, &address.ip().to_string()).await;
+    let mut body = describe(app, &client);
     body["registration_access_token"] = registration_token.expose().into();
     if let Some(secret) = &secret {
         body["client_secret"] = secret.expose().into();
@@ -281,6 +292,7 @@ pub(crate) async fn update(
     app.settings().features.check_client(&updated)?;
     app.store().update_client_metadata(&updated).await?;
     app.registry().invalidate();
+    crate::audit::client_managed(&app, AuditEvent::ClientUpdated, &updated.client_id).await;
     Ok(no_store(StatusCode::OK, describe(&app, &updated)))
 }
 
@@ -292,6 +304,7 @@ pub(crate) async fn delete(
     let client = managed(&app, &id, &headers).await?;
     app.store().delete_client(&client.client_id).await?;
     app.registry().invalidate();
+    crate::audit::client_managed(&app, AuditEvent::ClientDeleted, &client.client_id).await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -32,6 +32,7 @@ pub(crate) async fn revoke(
     if params.get("token_type_hint") == Some("refresh_token") {
         kinds.reverse();
     }
+    let mut found = crate::metrics::Revoked::Unknown;
     for kind in kinds {
         match kind {
             Kind::Access => {
@@ -41,6 +42,7 @@ pub(crate) async fn revoke(
                     }
                     app.store().revoke_jti(&claims.jti, claims.exp).await?;
                     app.registry().revoked();
+                    found = crate::metrics::Revoked::AccessToken;
                     break;
                 }
             }
@@ -53,11 +55,14 @@ pub(crate) async fn revoke(
                         .revoke_grant(&state.record.grant_id, now)
                         .await?;
                     app.registry().revoked();
+                    crate::audit::refresh_token_revoked(&app, &state).await;
+                    found = crate::metrics::Revoked::RefreshToken;
                     break;
                 }
             }
         }
     }
+    app.metrics().revocation(found);
     // RFC 7009 §2.2: 200 also for tokens that are unknown or already invalid.
     let mut response = StatusCode::OK.into_response();
     response

@@ -67,6 +67,7 @@ async fn redeem<T>(
         Redemption::Reused(grant_id) => {
             app.store().revoke_grant(&grant_id, now).await?;
             app.registry().revoked();
+            crate::audit::reuse_detected(app, what, &grant_id).await;
             Err(OAuthError::invalid_grant(format!(
                 "the {what} was already used; its grant and the tokens issued from it are revoked"
             ))
@@ -89,7 +90,9 @@ pub(crate) async fn token(
     let mut issued_token_type = None;
     // The grant and nonce of an ID token to issue alongside (OpenID only).
     let mut openid: Option<(Grant, Option<String>)> = None;
-    let issued = match TokenRequest::parse(&params, &app.settings().features.grant_types)? {
+    let request = TokenRequest::parse(&params, &app.settings().features.grant_types)?;
+    let grant_type = request.grant_type();
+    let issued = match request {
         TokenRequest::ClientCredentials(req) => {
             // A JWT needs nothing written: this path reads at most the resource.
             let resource = tokens::find_resource(&app, req.resource.as_ref()).await?;
@@ -191,6 +194,7 @@ pub(crate) async fn token(
                 policy,
                 now,
             )?;
+            crate::audit::token_exchanged(&app, &client.client_id, &access.claims).await;
             issued_token_type = Some(ACCESS_TOKEN_TYPE);
             IssuedTokens {
                 access,
@@ -232,6 +236,7 @@ pub(crate) async fn token(
         }
         None => None,
     };
+    app.metrics().token_issued(grant_type, issued.access.format);
     Ok(TokenResponse {
         access_token,
         issued_token_type,

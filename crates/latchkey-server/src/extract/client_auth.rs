@@ -71,7 +71,8 @@ impl<E: ClientEndpoint> FromRequest<AppState> for AuthenticatedClient<E> {
             .contains_key(header::AUTHORIZATION)
             .then_some(Scheme::Basic);
         let slot = req.extensions().get::<Arc<LimitSlot>>().cloned();
-        match authenticate_request::<E>(req, state).await {
+        let mut tried = None;
+        match authenticate_request::<E>(req, state, &mut tried).await {
             Ok(authenticated) => {
                 if let Some(slot) = &slot {
                     slot.check_client(state, &authenticated.client)
@@ -80,6 +81,7 @@ impl<E: ClientEndpoint> FromRequest<AppState> for AuthenticatedClient<E> {
                 Ok(authenticated)
             }
             Err(e) => {
+                state.metrics().client_auth_error(&e, tried);
                 if let Some(slot) = &slot {
                     slot.check_address(state)
                         .map_err(IntoResponse::into_response)?;
@@ -90,9 +92,11 @@ impl<E: ClientEndpoint> FromRequest<AppState> for AuthenticatedClient<E> {
     }
 }
 
+/// `tried` is set to the method the client used as soon as its credentials are read.
 async fn authenticate_request<E: ClientEndpoint>(
     req: Request,
     state: &AppState,
+    tried: &mut Option<AuthMethod>,
 ) -> Result<AuthenticatedClient<E>, ApiError> {
     let authorization = match req.headers().get(header::AUTHORIZATION) {
         None => None,
@@ -107,6 +111,7 @@ async fn authenticate_request<E: ClientEndpoint>(
     };
     let OAuthForm(mut params) = OAuthForm::from_request(req, state).await?;
     let presented = parse_credentials(authorization.as_deref(), &mut params)?;
+    *tried = Some(presented.method);
     check_method(&presented, E::accepted(&state.settings().features))?;
     let registered = match state.registry().find(state, &presented.client_id).await {
         Ok(found) => found,

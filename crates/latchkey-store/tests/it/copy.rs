@@ -7,8 +7,8 @@ use latchkey_core::token::RefreshTokenRecord;
 use latchkey_core::types::{ClientId, ResourceUri, Scope, Timestamp};
 use latchkey_store::testing::TestDatabase;
 use latchkey_store::{
-    ClientStore, GrantStore, KeyStore, Redemption, RegistrationStore, ResourceStore, Session,
-    SessionStore, Store, StoreError, StoredKey, ThrottleStore, TokenStore, UserStore,
+    AuditStore, ClientStore, GrantStore, KeyStore, Redemption, RegistrationStore, ResourceStore,
+    Session, SessionStore, Store, StoreError, StoredKey, ThrottleStore, TokenStore, UserStore,
 };
 use sqlx::Row as _;
 
@@ -35,6 +35,15 @@ async fn populated_sqlite() -> (TestDatabase, Store) {
         .unwrap();
     store
         .revoke_jti("revoked-jti", Timestamp(4_000_000_000))
+        .await
+        .unwrap();
+    store
+        .insert_audit(&[latchkey_store::AuditRecord::new(
+            latchkey_store::AuditEvent::ClientCreated,
+            "operator",
+            1_000,
+        )
+        .client("app")])
         .await
         .unwrap();
     store

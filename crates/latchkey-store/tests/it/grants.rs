@@ -169,6 +169,60 @@ store_test!(
 );
 
 store_test!(
+    a_users_live_grants_are_listed_and_found_until_revoked_or_expired,
+    |store: Store| async move {
+        let code = setup(&store).await;
+        let user = code.grant.user_id.clone();
+        let listed = store.list_grants(&user, Timestamp(20)).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].grant_id, code.grant.grant_id);
+        assert_eq!(listed[0].client_id, code.grant.client_id);
+        assert_eq!(listed[0].scope, code.grant.scope);
+        assert_eq!(listed[0].resource, code.grant.resource);
+        let found = store
+            .find_grant(&code.grant.grant_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.expires_at, code.grant.expires_at);
+        assert!(
+            store
+                .list_grants("nobody", Timestamp(20))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // Past its absolute lifetime it is no longer listed, but still found.
+        assert!(
+            store
+                .list_grants(&user, code.grant.expires_at)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        store
+            .revoke_grant(&code.grant.grant_id, Timestamp(30))
+            .await
+            .unwrap();
+        assert!(
+            store
+                .list_grants(&user, Timestamp(31))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let revoked = store
+            .find_grant(&code.grant.grant_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(revoked.revoked_at, Some(Timestamp(30)));
+        let unknown = latchkey_core::grant::GrantId::from_stored("nope".into());
+        assert!(store.find_grant(&unknown).await.unwrap().is_none());
+    }
+);
+
+store_test!(
     openid_grants_keep_their_session_claims_and_nonce,
     |store: Store| async move {
         use latchkey_core::oidc::claims::ClaimsRequest;

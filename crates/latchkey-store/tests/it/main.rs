@@ -2,6 +2,7 @@
 //! `store_test!` runs it on SQLite and on PostgreSQL.
 #![allow(clippy::unwrap_used)]
 
+mod audit;
 mod clients;
 mod copy;
 mod grants;

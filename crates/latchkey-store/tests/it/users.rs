@@ -161,6 +161,43 @@ store_test!(
                 .unwrap(),
             None
         );
+        // Withdrawn for one resource, it stays for the others.
+        store
+            .save_consent(
+                &alice.user_id,
+                &id,
+                Some(&api),
+                &Scope::parse("read").unwrap(),
+                Timestamp(3),
+            )
+            .await
+            .unwrap();
+        assert!(
+            store
+                .delete_consent(&alice.user_id, &id, Some(&api))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .delete_consent(&alice.user_id, &id, Some(&api))
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store
+                .find_consent(&alice.user_id, &id, Some(&api))
+                .await
+                .unwrap(),
+            None
+        );
+        assert!(
+            store
+                .find_consent(&alice.user_id, &id, None)
+                .await
+                .unwrap()
+                .is_some()
+        );
         // Deleting the client forgets the consent given to it.
         store.delete_client(&id).await.unwrap();
         assert_eq!(

@@ -9,8 +9,9 @@ use latchkey_core::types::{AuthMethod, ClientId, GrantType, RedirectUri, Scope};
 use latchkey_store::{ClientStore, Store};
 use serde_json::{Value, json};
 
-use crate::cli::open_store;
+use crate::cli::{audit, open_store};
 use crate::config::Config;
+use latchkey_store::AuditEvent;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ClientCommand {
@@ -111,6 +112,10 @@ async fn dispatch(command: ClientCommand, config: &Config, store: &Store) -> Res
             let client = build_client(config, *args)?;
             let (client, secret) = client;
             store.insert_client(&client).await?;
+            let created = audit::operator(AuditEvent::ClientCreated)
+                .client(client.client_id.as_str())
+                .reason(format!("{} ({})", client.name, client.auth.method()));
+            audit::record(store, &[created]).await?;
             print_with_secret(&client, secret.as_ref(), json);
         }
         ClientCommand::List { json } => {
@@ -149,6 +154,10 @@ async fn dispatch(command: ClientCommand, config: &Config, store: &Store) -> Res
             if !store.delete_client(&id).await? {
                 bail!("client `{id}` does not exist");
             }
+            let deleted = audit::operator(AuditEvent::ClientDeleted)
+                .client(id.as_str())
+                .reason("its grants, consents and tokens ended with it");
+            audit::record(store, &[deleted]).await?;
             println!("deleted client {id}");
         }
         ClientCommand::RotateSecret { id, json } => {
@@ -160,6 +169,9 @@ async fn dispatch(command: ClientCommand, config: &Config, store: &Store) -> Res
             store
                 .set_client_secret(&client.client_id, client.auth.method(), &secret.hash())
                 .await?;
+            let rotated =
+                audit::operator(AuditEvent::ClientSecretRotated).client(client.client_id.as_str());
+            audit::record(store, &[rotated]).await?;
             print_with_secret(&client, Some(&secret), json);
         }
     }

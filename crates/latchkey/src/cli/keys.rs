@@ -5,8 +5,9 @@ use latchkey_server::clock::Clock;
 use latchkey_server::keyring;
 use latchkey_store::KeyStore;
 
-use crate::cli::open_store;
+use crate::cli::{audit, open_store};
 use crate::config::Config;
+use latchkey_store::AuditEvent;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum KeysCommand {
@@ -85,8 +86,17 @@ pub async fn run(command: KeysCommand, config: &Config) -> Result<()> {
                 config.settings.keys.publish_window,
             )
             .await;
+            let recorded = match &rotated {
+                Ok(kid) => {
+                    let record = audit::operator(AuditEvent::KeyRotated)
+                        .reason(format!("new active key {kid} ({alg})"));
+                    audit::record(&store, &[record]).await
+                }
+                Err(_) => Ok(()),
+            };
             store.close().await;
             let kid = rotated.map_err(|e| anyhow!("keys rotate: {e}"))?;
+            recorded?;
             println!(
                 "new active key {kid} ({alg}); running servers pick it up within {}s",
                 config.settings.keys.refresh_interval.as_secs().max(1)

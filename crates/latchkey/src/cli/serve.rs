@@ -67,11 +67,34 @@ pub async fn run(config: Config) -> Result<()> {
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listen: cannot bind {}", config.listen))?;
+    let metrics_listener = match config.metrics.listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("metrics.listen: cannot bind {addr}"))?,
+        ),
+        None => None,
+    };
     let Prepared {
         store,
         state,
         demo_secret,
     } = prepare(&config).await?;
+    let dropped = logging.drop_counter();
+    state
+        .metrics()
+        .set_log_drop_source(move || dropped.dropped_lines() as u64);
+    // Stopped when the public listener has drained: a scrape is never worth delaying shutdown for.
+    let metrics_task = metrics_listener.map(|listener| {
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, "serving Prometheus metrics at /metrics");
+        }
+        tokio::spawn(latchkey_server::metrics::serve(
+            listener,
+            state.clone(),
+            std::future::pending(),
+        ))
+    });
     let issuer = config.settings.features.issuer.as_str();
     let listen = listener.local_addr().unwrap_or(config.listen);
     tracing::info!(%listen, issuer, database = store.backend(), kid = state.keys().active.kid(), "latchkey is serving");
@@ -85,6 +108,9 @@ pub async fn run(config: Config) -> Result<()> {
         served = latchkey_server::serve(listener, state, shutdown_signal()) => served,
         () = logging.report_drops(std::time::Duration::from_secs(10)) => unreachable!("reports forever"),
     };
+    if let Some(task) = metrics_task {
+        task.abort();
+    }
     served.context("serving")?;
     store.close().await;
     tracing::info!("latchkey stopped");

@@ -8,8 +8,9 @@ use latchkey_core::user::{User, Username};
 use latchkey_store::{Store, UserStore};
 use serde_json::{Value, json};
 
-use crate::cli::open_store;
+use crate::cli::{audit, open_store};
 use crate::config::Config;
+use latchkey_store::{AuditEvent, GrantStore};
 
 /// The standard claims a user can have (OpenID Connect Core §5.1), one flag each.
 #[derive(Debug, Default, clap::Args)]
@@ -200,6 +201,10 @@ async fn dispatch(command: UserCommand, password: Option<Password>, store: &Stor
             };
             claims.apply(&mut user)?;
             store.insert_user(&user).await?;
+            let created = audit::operator(AuditEvent::UserCreated)
+                .subject(user.user_id.as_str())
+                .reason(format!("username {}", user.username));
+            audit::record(store, &[created]).await?;
             println!("added user {} (sub {})", user.username, user.user_id);
         }
         UserCommand::Set { username, claims } => {
@@ -239,9 +244,33 @@ async fn dispatch(command: UserCommand, password: Option<Password>, store: &Stor
         }
         UserCommand::Delete { username } => {
             let username = parse_username(&username)?;
+            let Some(user) = store.find_user_by_username(&username).await? else {
+                bail!("user `{username}` does not exist");
+            };
+            let grants = store
+                .list_grants(&user.user_id, latchkey_server::clock::Clock.now())
+                .await?;
             if !store.delete_user(&username).await? {
                 bail!("user `{username}` does not exist");
             }
+            let mut records: Vec<_> = grants
+                .iter()
+                .map(|g| {
+                    audit::operator(AuditEvent::GrantRevoked)
+                        .client(g.client_id.as_str())
+                        .subject(user.user_id.as_str())
+                        .reason(format!(
+                            "grant {}: its user was deleted",
+                            g.grant_id.as_str()
+                        ))
+                })
+                .collect();
+            records.push(
+                audit::operator(AuditEvent::UserDeleted)
+                    .subject(user.user_id.as_str())
+                    .reason(format!("username {username}")),
+            );
+            audit::record(store, &records).await?;
             println!("deleted user {username}");
         }
         UserCommand::SetPassword { username, .. } => {
@@ -250,6 +279,12 @@ async fn dispatch(command: UserCommand, password: Option<Password>, store: &Stor
             let hash = tokio::task::spawn_blocking(move || password.hash()).await?;
             if !store.set_password(&username, &hash).await? {
                 bail!("user `{username}` does not exist");
+            }
+            if let Some(user) = store.find_user_by_username(&username).await? {
+                let changed = audit::operator(AuditEvent::UserPasswordChanged)
+                    .subject(user.user_id.as_str())
+                    .reason("set by an operator; the user's sessions ended");
+                audit::record(store, &[changed]).await?;
             }
             println!("password of {username} changed; their sessions have ended");
         }

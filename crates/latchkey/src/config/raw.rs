@@ -54,6 +54,12 @@ pub struct RawConfig {
     #[serde(default)]
     pub(crate) openid: RawOpenId,
     #[serde(default)]
+    pub(crate) metrics: RawMetrics,
+    #[serde(default)]
+    pub(crate) audit: RawAudit,
+    #[serde(default)]
+    pub(crate) openapi: RawOpenApi,
+    #[serde(default)]
     pub(crate) rate_limits: RawRateLimits,
 }
 
@@ -69,6 +75,12 @@ pub(crate) struct RawOpenId {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub(crate) struct RawOpenApi {
+    pub(crate) path: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct RawRateLimits {
     pub(crate) enabled: Option<bool>,
     pub(crate) max_keys: Option<usize>,
@@ -77,6 +89,19 @@ pub(crate) struct RawRateLimits {
     pub(crate) introspection_revocation: Option<RawLimit>,
     pub(crate) authorization: Option<RawLimit>,
     pub(crate) registration: Option<RawLimit>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAudit {
+    pub(crate) retention: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMetrics {
+    pub(crate) listen: Option<String>,
+    pub(crate) public: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

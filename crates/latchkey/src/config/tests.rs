@@ -683,3 +683,83 @@ fn login_attempts_in_flight_are_capped_per_account_and_address() {
         (1, 32)
     );
 }
+
+#[test]
+fn metrics_are_off_by_default_and_kept_off_the_public_listener_unless_asked() {
+    let config = resolve("", &[], Flags::default()).unwrap();
+    assert!(config.metrics.listen.is_none());
+    assert!(!config.settings.metrics.enabled);
+    assert!(!config.settings.metrics.public);
+
+    let config = resolve(
+        "[metrics]\nlisten = \"127.0.0.1:9090\"",
+        &[],
+        Flags::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        config.metrics.listen,
+        Some("127.0.0.1:9090".parse().unwrap())
+    );
+    assert!(config.settings.metrics.enabled && !config.settings.metrics.public);
+
+    let env = [("LATCHKEY_METRICS_LISTEN", "127.0.0.1:9191")];
+    let config = resolve("", &env, Flags::default()).unwrap();
+    assert_eq!(
+        config.metrics.listen,
+        Some("127.0.0.1:9191".parse().unwrap())
+    );
+
+    assert_eq!(
+        resolve(
+            "[metrics]\nlisten = \"127.0.0.1:8080\"",
+            &[],
+            Flags::default()
+        )
+        .unwrap_err(),
+        "latchkey.toml: metrics.listen: 127.0.0.1:8080 is the public listener; set metrics.public = true to serve /metrics there"
+    );
+    assert_eq!(
+        resolve("[metrics]\nlisten = \"nine\"", &[], Flags::default()).unwrap_err(),
+        "latchkey.toml: metrics.listen: `nine` is not an address such as 127.0.0.1:9090"
+    );
+    let config = resolve("[metrics]\npublic = true", &[], Flags::default()).unwrap();
+    assert!(config.settings.metrics.enabled && config.settings.metrics.public);
+}
+
+#[test]
+fn audit_retention_defaults_to_ninety_days_and_has_a_floor() {
+    let config = resolve("", &[], Flags::default()).unwrap();
+    assert_eq!(
+        config.settings.audit.retention,
+        std::time::Duration::from_secs(90 * 86_400)
+    );
+    let config = resolve("[audit]\nretention = \"30d\"", &[], Flags::default()).unwrap();
+    assert_eq!(
+        config.settings.audit.retention,
+        std::time::Duration::from_secs(30 * 86_400)
+    );
+    assert_eq!(
+        resolve("[audit]\nretention = \"5m\"", &[], Flags::default()).unwrap_err(),
+        "latchkey.toml: audit.retention: must be at least 1h"
+    );
+}
+
+#[test]
+fn the_openapi_path_is_off_by_default_and_may_not_shadow_an_endpoint() {
+    let config = resolve("", &[], Flags::default()).unwrap();
+    assert_eq!(config.settings.openapi_path, None);
+    let config = resolve("[openapi]\npath = \"/openapi.json\"", &[], Flags::default()).unwrap();
+    assert_eq!(
+        config.settings.openapi_path.as_deref(),
+        Some("/openapi.json")
+    );
+    assert_eq!(
+        resolve("[openapi]\npath = \"/token\"", &[], Flags::default()).unwrap_err(),
+        "latchkey.toml: openapi.path: /token is already served by another endpoint"
+    );
+    assert_eq!(
+        resolve("[openapi]\npath = \"openapi.json\"", &[], Flags::default()).unwrap_err(),
+        "latchkey.toml: openapi.path: `openapi.json` is not a path such as /openapi.json"
+    );
+}

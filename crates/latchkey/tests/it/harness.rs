@@ -138,12 +138,24 @@ impl Builder {
         }
         let config = config::from_parts(&toml, &env, &flags).unwrap();
         let Prepared { store, state, .. } = prepare(&config).await.unwrap();
+        // `metrics.listen = "127.0.0.1:0"` in a test: its own ephemeral port, as `serve` binds it.
+        let mut metrics_origin = None;
+        if let Some(addr) = config.metrics.listen {
+            let listener = TcpListener::bind(addr).await.unwrap();
+            metrics_origin = Some(format!("http://{}", listener.local_addr().unwrap()));
+            tokio::spawn(latchkey_server::metrics::serve(
+                listener,
+                state.clone(),
+                std::future::pending(),
+            ));
+        }
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(latchkey_server::serve(listener, state, async {
             stopped.await.ok();
         }));
         TestServer {
             origin,
+            metrics_origin,
             issuer: config.settings.features.issuer.as_str().to_owned(),
             config,
             store,
@@ -158,6 +170,8 @@ impl Builder {
 pub(crate) struct TestServer {
     /// `http://127.0.0.1:PORT`.
     pub(crate) origin: String,
+    /// The metrics listener's origin, when `metrics.listen` is configured.
+    pub(crate) metrics_origin: Option<String>,
     /// The configured issuer (origin plus any path).
     pub(crate) issuer: String,
     pub(crate) config: Config,

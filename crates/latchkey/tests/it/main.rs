@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod assertions;
+mod audit;
 mod authorize;
 mod browser;
 mod chromium;
@@ -17,7 +18,9 @@ mod http_errors;
 mod instances;
 mod keys;
 mod lockout;
+mod metrics;
 mod moving;
+mod openapi;
 mod openid;
 mod operations;
 mod policy;
