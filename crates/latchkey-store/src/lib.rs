@@ -238,15 +238,17 @@ pub trait SessionStore {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// The outcome of presenting a code or refresh token: single use is decided by the database.
+/// A code or refresh token as presented, before anything is spent: its record, its grant, and
+/// whether it was used already. The token endpoint checks the presenting client, grant type, scope and
+/// resource against it first (L2), so a request that fails a check spends nothing.
 #[derive(Debug)]
-pub enum Redemption<T> {
-    /// Unused until this call, which marked it used; with its grant.
-    Fresh(T, Grant),
-    /// Used before: the caller revokes the grant.
-    Reused(GrantId),
-    /// No such code or token.
-    Unknown,
+pub struct Presented<T> {
+    /// The stored code or token.
+    pub record: T,
+    /// Whether it was used (a code redeemed, a refresh token rotated out).
+    pub used: bool,
+    /// Its grant.
+    pub grant: Grant,
 }
 
 /// Grants and the codes and refresh tokens issued from them.
@@ -257,23 +259,30 @@ pub trait GrantStore {
         grant: &Grant,
         code: &AuthorizationCodeRecord,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Marks the code used and returns it. Of two concurrent calls, exactly one gets `Fresh`.
+    /// The code with this hash and its grant, used or not, in one query.
+    fn find_code(
+        &self,
+        hash: &SecretHash,
+    ) -> impl Future<Output = Result<Option<Presented<AuthorizationCodeRecord>>, StoreError>> + Send;
+    /// Marks the code used: `true` when this call did. Of two concurrent calls, exactly one gets
+    /// `true`; `false` means it was used (or is gone) and the caller applies the reuse rule.
     fn consume_code(
         &self,
         hash: &SecretHash,
         now: Timestamp,
-    ) -> impl Future<Output = Result<Redemption<AuthorizationCodeRecord>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Stores a refresh token.
     fn insert_refresh_token(
         &self,
         token: &RefreshTokenRecord,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Marks a refresh token used and returns it. Of two concurrent calls, exactly one gets `Fresh`.
+    /// Marks a refresh token used (rotated out): `true` when this call did. Of two concurrent calls,
+    /// exactly one gets `true`.
     fn use_refresh_token(
         &self,
         hash: &SecretHash,
         now: Timestamp,
-    ) -> impl Future<Output = Result<Redemption<RefreshTokenRecord>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Revokes a grant, and with it every code and refresh token issued from it.
     fn revoke_grant(
         &self,
@@ -282,28 +291,22 @@ pub trait GrantStore {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// A refresh token as found by introspection or revocation, rotated out or not.
-#[derive(Debug)]
-pub struct RefreshTokenState {
-    /// The stored token.
-    pub record: RefreshTokenRecord,
-    /// Whether it was used (rotated out).
-    pub used: bool,
-    /// Its grant.
-    pub grant: Grant,
-}
+/// A refresh token as found by the token endpoint, introspection or revocation, rotated out or not.
+pub type RefreshTokenState = Presented<RefreshTokenRecord>;
 
 /// Opaque access tokens, the access tokens of grants, and revocation.
 pub trait TokenStore {
     /// Remembers that access token `jti` was issued from `grant_id`, so revoking the grant reaches it,
-    /// and stores the refresh token issued with it, in one transaction.
+    /// and stores the refresh token issued with it, in one transaction. `false` (and nothing stored)
+    /// when the grant is revoked: a revocation and an issuance never interleave so that the new token
+    /// escapes the deny-list (L3); the caller must not hand the token out.
     fn record_issued(
         &self,
         jti: &str,
         grant_id: &GrantId,
         expires_at: Timestamp,
         refresh: Option<&RefreshTokenRecord>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Stores an opaque access token: its hash and the claims it stands for.
     fn insert_opaque(
         &self,
@@ -752,11 +755,13 @@ impl GrantStore for Store {
     ) -> Result<(), StoreError> {
         dispatch!(self.insert_code(grant, code))
     }
-    async fn consume_code(
+    async fn find_code(
         &self,
         hash: &SecretHash,
-        now: Timestamp,
-    ) -> Result<Redemption<AuthorizationCodeRecord>, StoreError> {
+    ) -> Result<Option<Presented<AuthorizationCodeRecord>>, StoreError> {
+        dispatch!(self.find_code(hash))
+    }
+    async fn consume_code(&self, hash: &SecretHash, now: Timestamp) -> Result<bool, StoreError> {
         dispatch!(self.consume_code(hash, now))
     }
     async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> Result<(), StoreError> {
@@ -766,7 +771,7 @@ impl GrantStore for Store {
         &self,
         hash: &SecretHash,
         now: Timestamp,
-    ) -> Result<Redemption<RefreshTokenRecord>, StoreError> {
+    ) -> Result<bool, StoreError> {
         dispatch!(self.use_refresh_token(hash, now))
     }
     async fn revoke_grant(&self, grant_id: &GrantId, now: Timestamp) -> Result<(), StoreError> {
@@ -816,7 +821,7 @@ impl TokenStore for Store {
         grant_id: &GrantId,
         expires_at: Timestamp,
         refresh: Option<&RefreshTokenRecord>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         dispatch!(self.record_issued(jti, grant_id, expires_at, refresh))
     }
     async fn insert_opaque(

@@ -12,8 +12,6 @@ pub(crate) const IS_REVOKED: &str = "SELECT 1 AS one FROM revoked_tokens WHERE j
 /// Revoking a grant puts every access token issued from it on the deny-list, in the same transaction.
 pub(crate) const REVOKE_GRANT_TOKENS: &str = "INSERT INTO revoked_tokens (jti, expires_at) \
     SELECT jti, expires_at FROM issued_tokens WHERE grant_id = $1 ON CONFLICT DO NOTHING";
-pub(crate) const SELECT_REFRESH: &str = "SELECT grant_id, client_id, created_at, expires_at, used_at \
-    FROM refresh_tokens WHERE token_hash = $1";
 pub(crate) const PRUNE: [&str; 6] = [
     "DELETE FROM used_assertions WHERE expires_at < $1",
     "DELETE FROM revoked_tokens WHERE expires_at < $1",
@@ -42,7 +40,7 @@ macro_rules! impl_token_traits {
             use latchkey_core::resource::Resource;
             use latchkey_core::secret::SecretHash;
             use latchkey_core::token::{AccessTokenClaims, RefreshTokenRecord};
-            use latchkey_core::types::{ClientId, ResourceUri, Scope, Timestamp};
+            use latchkey_core::types::{ResourceUri, Scope, Timestamp};
 
             use crate::tokens as q;
             use crate::{RefreshTokenState, ResourceStore, StoreError, TokenStore};
@@ -72,8 +70,16 @@ macro_rules! impl_token_traits {
                     grant_id: &GrantId,
                     expires_at: Timestamp,
                     refresh: Option<&RefreshTokenRecord>,
-                ) -> Result<(), StoreError> {
+                ) -> Result<bool, StoreError> {
                     let mut tx = self.write.begin().await?;
+                    let held = sqlx::query(crate::grants::HOLD_GRANT)
+                        .bind(grant_id.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                    if held.rows_affected() == 0 {
+                        tx.rollback().await?;
+                        return Ok(false);
+                    }
                     sqlx::query(q::RECORD_ISSUED)
                         .bind(jti)
                         .bind(grant_id.as_str())
@@ -91,7 +97,7 @@ macro_rules! impl_token_traits {
                             .await?;
                     }
                     tx.commit().await?;
-                    Ok(())
+                    Ok(true)
                 }
 
                 async fn insert_opaque(
@@ -152,30 +158,10 @@ macro_rules! impl_token_traits {
                     &self,
                     hash: &SecretHash,
                 ) -> Result<Option<RefreshTokenState>, StoreError> {
-                    let row = sqlx::query(q::SELECT_REFRESH)
-                        .bind(hash.as_bytes())
-                        .fetch_optional(&self.pool)
-                        .await?;
-                    let Some(row) = row else {
-                        return Ok(None);
-                    };
-                    let grant_id: String = row.try_get("grant_id")?;
-                    let client_id: String = row.try_get("client_id")?;
-                    let record = RefreshTokenRecord {
-                        hash: hash.clone(),
-                        grant_id: GrantId::from_stored(grant_id.clone()),
-                        client_id: ClientId::parse(client_id)
-                            .map_err(|_| StoreError::Corrupt("refresh token: client_id".into()))?,
-                        created_at: Timestamp(row.try_get("created_at")?),
-                        expires_at: Timestamp(row.try_get("expires_at")?),
-                    };
-                    let used = row.try_get::<Option<i64>, _>("used_at")?.is_some();
-                    let grant = self.load_grant(&grant_id).await?;
-                    Ok(Some(RefreshTokenState {
-                        record,
-                        used,
-                        grant,
-                    }))
+                    self.presented(crate::grants::SELECT_REFRESH, hash, |row| {
+                        super::grant_traits::refresh_from_row(row, hash)
+                    })
+                    .await
                 }
 
                 async fn prune(&self, before: Timestamp) -> Result<u64, StoreError> {
