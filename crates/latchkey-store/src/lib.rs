@@ -307,6 +307,11 @@ pub trait TokenStore {
         expires_at: Timestamp,
         refresh: Option<&RefreshTokenRecord>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// The grant access token `jti` was issued from (`None`: no grant, such as client_credentials).
+    fn grant_of_token(
+        &self,
+        jti: &str,
+    ) -> impl Future<Output = Result<Option<GrantId>, StoreError>> + Send;
     /// Stores an opaque access token: its hash and the claims it stands for.
     fn insert_opaque(
         &self,
@@ -823,6 +828,9 @@ impl TokenStore for Store {
         refresh: Option<&RefreshTokenRecord>,
     ) -> Result<bool, StoreError> {
         dispatch!(self.record_issued(jti, grant_id, expires_at, refresh))
+    }
+    async fn grant_of_token(&self, jti: &str) -> Result<Option<GrantId>, StoreError> {
+        dispatch!(self.grant_of_token(jti))
     }
     async fn insert_opaque(
         &self,

@@ -3,6 +3,7 @@
 
 pub(crate) const RECORD_ISSUED: &str =
     "INSERT INTO issued_tokens (jti, grant_id, expires_at) VALUES ($1, $2, $3)";
+pub(crate) const GRANT_OF_TOKEN: &str = "SELECT grant_id FROM issued_tokens WHERE jti = $1";
 pub(crate) const INSERT_OPAQUE: &str =
     "INSERT INTO opaque_tokens (token_hash, jti, claims, expires_at) VALUES ($1, $2, $3, $4)";
 pub(crate) const SELECT_OPAQUE: &str = "SELECT claims FROM opaque_tokens WHERE token_hash = $1";
@@ -98,6 +99,15 @@ macro_rules! impl_token_traits {
                     }
                     tx.commit().await?;
                     Ok(true)
+                }
+
+                async fn grant_of_token(&self, jti: &str) -> Result<Option<GrantId>, StoreError> {
+                    let row = sqlx::query(q::GRANT_OF_TOKEN)
+                        .bind(jti)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.map(|r| Ok(GrantId::from_stored(r.try_get("grant_id")?)))
+                        .transpose()
                 }
 
                 async fn insert_opaque(
