@@ -156,6 +156,23 @@ pub fn parse_credentials(
     }
 }
 
+/// Refuses credentials presented by a method the endpoint does not accept under the server's policy
+/// (`*_endpoint_auth_methods_supported`). Checked before any lookup, so a client registered with a
+/// method that was turned off later is refused, never silently served.
+pub fn check_method(
+    presented: &PresentedCredentials,
+    accepted: &[AuthMethod],
+) -> Result<(), OAuthError> {
+    if accepted.contains(&presented.method) {
+        Ok(())
+    } else {
+        Err(OAuthError::invalid_client(format!(
+            "client authentication by {} is not accepted at this endpoint",
+            presented.method
+        )))
+    }
+}
+
 fn decode_part<T: for<'de> Deserialize<'de>>(jwt: &str, index: usize) -> Option<T> {
     let part = jwt.split('.').nth(index)?;
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).ok()?).ok()
@@ -371,6 +388,16 @@ mod tests {
             panic!("a secret")
         };
         assert_eq!(secret.expose(), "s:cret+");
+    }
+
+    #[test]
+    fn a_method_the_endpoint_does_not_accept_is_invalid_client() {
+        let mut params = Params::parse_urlencoded(b"client_id=a").unwrap();
+        let presented = parse_credentials(None, &mut params).unwrap();
+        let err = check_method(&presented, &[AuthMethod::ClientSecretBasic]).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidClient);
+        assert!(err.description().contains("none"));
+        assert!(check_method(&presented, &[AuthMethod::None]).is_ok());
     }
 
     #[test]

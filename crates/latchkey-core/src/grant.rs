@@ -63,8 +63,15 @@ pub struct RefreshTokenRequest {
 
 impl TokenRequest {
     /// Parses a token request whose client credentials have already been taken out of `params`.
-    pub fn parse(params: &Params) -> Result<TokenRequest, OAuthError> {
+    /// `enabled` are the grant types the server has switched on; any other is
+    /// `unsupported_grant_type`, decided before the grant's own parameters are read.
+    pub fn parse(params: &Params, enabled: &[GrantType]) -> Result<TokenRequest, OAuthError> {
         let grant_type: GrantType = params.require("grant_type")?.parse()?;
+        if !enabled.contains(&grant_type) {
+            return Err(OAuthError::unsupported_grant_type(format!(
+                "grant_type {grant_type} is not enabled on this server"
+            )));
+        }
         let scope = params.get("scope").map(Scope::parse).transpose()?;
         let resource = params.get("resource").map(ResourceUri::parse).transpose()?;
         Ok(match grant_type {
@@ -166,7 +173,10 @@ mod tests {
     use crate::ErrorCode;
 
     fn parse(body: &str) -> Result<TokenRequest, OAuthError> {
-        TokenRequest::parse(&Params::parse_urlencoded(body.as_bytes()).unwrap())
+        TokenRequest::parse(
+            &Params::parse_urlencoded(body.as_bytes()).unwrap(),
+            &GrantType::ALL,
+        )
     }
 
     #[test]
@@ -184,6 +194,14 @@ mod tests {
             parse("grant_type=password&scope=%22").unwrap_err().code,
             ErrorCode::UnsupportedGrantType
         );
+    }
+
+    #[test]
+    fn a_grant_type_turned_off_is_unsupported_before_its_parameters_are_read() {
+        let params = Params::parse_urlencoded(b"grant_type=authorization_code").unwrap();
+        let err = TokenRequest::parse(&params, &[GrantType::ClientCredentials]).unwrap_err();
+        assert_eq!(err.code, ErrorCode::UnsupportedGrantType);
+        assert!(err.description().contains("authorization_code"));
     }
 
     #[test]

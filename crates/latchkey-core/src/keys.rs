@@ -126,7 +126,7 @@ impl Jwk {
             "OKP" => serde_json::json!({"crv": self.crv, "kty": self.kty, "x": self.x}),
             _ => serde_json::json!({"e": self.e, "kty": self.kty, "n": self.n}),
         };
-        // serde_json's map is ordered by key, and json! of plain strings has no whitespace.
+        // Written in lexicographic order, which json! keeps; plain strings serialise without whitespace.
         let digest =
             aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.to_string().as_bytes());
         URL_SAFE_NO_PAD.encode(digest.as_ref())

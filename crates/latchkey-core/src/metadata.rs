@@ -1,9 +1,13 @@
 //! RFC 8414 authorization server metadata, built from one `Features` value so that the document and
 //! the routes can never disagree about what exists.
-use std::collections::BTreeSet;
-
+//!
+//! Members come out in a stable order: `issuer` first, then the operator's `member_order`, then the
+//! rest in the order of [`GENERATED_MEMBERS`] (RFC 8414 §2's order, then the later RFCs'), then the
+//! operator's extra members in the order configured. Lists keep the order the operator configured.
 use serde_json::{Map, Value, json};
 
+use crate::OAuthError;
+use crate::client::Client;
 use crate::types::{AuthMethod, GrantType, Issuer};
 
 /// The well-known suffix of RFC 8414 §3.
@@ -18,30 +22,35 @@ pub struct Endpoints {
     pub token: String,
     /// RFC 8414 `jwks_uri`.
     pub jwks: String,
-    /// RFC 7662 introspection endpoint.
+    /// RFC 7662 introspection endpoint; `None` when introspection is off.
     pub introspection: Option<String>,
-    /// RFC 7009 revocation endpoint.
+    /// RFC 7009 revocation endpoint; `None` when revocation is off.
     pub revocation: Option<String>,
     /// RFC 7591 registration endpoint; `None` when registration is off.
     pub registration: Option<String>,
 }
 
-/// Everything the server implements and has enabled.
+/// Everything the server implements and has enabled. Lists are in the order they are published and
+/// hold no duplicates.
 #[derive(Clone, Debug)]
 pub struct Features {
     /// The issuer identifier.
     pub issuer: Issuer,
     /// Endpoint URLs.
     pub endpoints: Endpoints,
-    /// Grant types served by the token endpoint.
-    pub grant_types: BTreeSet<GrantType>,
+    /// Grant types served by the token endpoint; any other is `unsupported_grant_type`.
+    pub grant_types: Vec<GrantType>,
     /// Client authentication methods accepted at the token endpoint.
-    pub token_endpoint_auth_methods: BTreeSet<AuthMethod>,
+    pub token_endpoint_auth_methods: Vec<AuthMethod>,
+    /// Client authentication methods accepted at the introspection endpoint, when it is served.
+    pub introspection_endpoint_auth_methods: Vec<AuthMethod>,
+    /// Client authentication methods accepted at the revocation endpoint, when it is served.
+    pub revocation_endpoint_auth_methods: Vec<AuthMethod>,
     /// Whether `resource` (RFC 8707) is accepted.
     pub resource_parameter_supported: bool,
     /// Whether https client_ids are resolved as Client ID Metadata Documents.
     pub client_id_metadata_document_supported: bool,
-    /// Scopes to publish in `scopes_supported` (the public ones).
+    /// Scopes to publish in `scopes_supported` (the public ones), in the configured order.
     pub scopes_supported: Vec<String>,
     /// Human-readable documentation for developers.
     pub service_documentation: Option<String>,
@@ -51,11 +60,14 @@ pub struct Features {
     pub op_tos_uri: Option<String>,
     /// Languages of the user interface, as BCP 47 tags; omitted when empty.
     pub ui_locales_supported: Vec<String>,
-    /// Operator-defined extra members, checked not to collide with the ones above.
+    /// Operator-defined extra members: facts about the operator, never claims about features (see
+    /// [`describes_a_feature`]).
     pub extra: Map<String, Value>,
+    /// Members to publish right after `issuer`, in this order; the others follow in the default order.
+    pub member_order: Vec<String>,
 }
 
-/// Members Latchkey generates; configured extras may not replace them.
+/// Members Latchkey generates, in their default order; configured extras may not replace them.
 pub const GENERATED_MEMBERS: &[&str] = &[
     "issuer",
     "authorization_endpoint",
@@ -84,9 +96,49 @@ pub const GENERATED_MEMBERS: &[&str] = &[
     "resource_parameter_supported",
 ];
 
+/// Whether a metadata member name claims a feature (RFC 8414 §2, OpenID Connect Discovery 1.0 §3 and
+/// the registries that extend them): an endpoint, a `*_supported` list or flag, a `require_*` policy,
+/// signed metadata, a session iframe, endpoint aliases or certificate-bound tokens. Such a member is
+/// published only when Latchkey implements what it describes, so `[metadata.extra]` may not add one.
+pub fn describes_a_feature(name: &str) -> bool {
+    GENERATED_MEMBERS.contains(&name)
+        || name.ends_with("_endpoint")
+        || name.ends_with("_supported")
+        || name.ends_with("_iframe")
+        || name.ends_with("_aliases")
+        || name.starts_with("require_")
+        || matches!(
+            name,
+            "signed_metadata" | "tls_client_certificate_bound_access_tokens"
+        )
+}
+
+/// A list of methods as published.
+fn methods(list: &[AuthMethod]) -> Value {
+    json!(list.iter().map(|m| m.as_str()).collect::<Vec<_>>())
+}
+
 impl Features {
     /// The metadata document (RFC 8414 §2). Members appear only for what is implemented and enabled.
     pub fn document(&self) -> Value {
+        let members = self.members();
+        if self.member_order.is_empty() {
+            return Value::Object(members);
+        }
+        let mut ordered = Map::new();
+        for name in std::iter::once("issuer").chain(self.member_order.iter().map(String::as_str)) {
+            if let Some(value) = members.get(name) {
+                ordered.insert(name.to_owned(), value.clone());
+            }
+        }
+        for (name, value) in members {
+            ordered.entry(name).or_insert(value);
+        }
+        Value::Object(ordered)
+    }
+
+    /// Every member in the default order.
+    fn members(&self) -> Map<String, Value> {
         let mut doc = Map::new();
         doc.insert("issuer".into(), json!(self.issuer.as_str()));
         if let Some(authorization) = &self.endpoints.authorization {
@@ -94,6 +146,9 @@ impl Features {
         }
         doc.insert("token_endpoint".into(), json!(self.endpoints.token));
         doc.insert("jwks_uri".into(), json!(self.endpoints.jwks));
+        if let Some(registration) = &self.endpoints.registration {
+            doc.insert("registration_endpoint".into(), json!(registration));
+        }
         if !self.scopes_supported.is_empty() {
             doc.insert("scopes_supported".into(), json!(self.scopes_supported));
         }
@@ -101,14 +156,8 @@ impl Features {
         // honest value is the empty list.
         if self.endpoints.authorization.is_some() {
             doc.insert("response_types_supported".into(), json!(["code"]));
+            // RFC 8414 §2: an absent list means `query` and `fragment`; only `query` is true.
             doc.insert("response_modes_supported".into(), json!(["query"]));
-            // RFC 7636 §4.2: `plain` is not offered, so a client cannot downgrade.
-            doc.insert("code_challenge_methods_supported".into(), json!(["S256"]));
-            // RFC 9207 §3: every authorization response carries `iss`.
-            doc.insert(
-                "authorization_response_iss_parameter_supported".into(),
-                json!(true),
-            );
         } else {
             doc.insert("response_types_supported".into(), json!([]));
         }
@@ -121,56 +170,21 @@ impl Features {
                     .collect::<Vec<_>>()
             ),
         );
-        if self
-            .token_endpoint_auth_methods
-            .contains(&AuthMethod::PrivateKeyJwt)
-        {
-            doc.insert(
-                "token_endpoint_auth_signing_alg_values_supported".into(),
-                json!(crate::client_auth::ASSERTION_ALGS),
-            );
-        }
+        // RFC 8414 §2: each `*_auth_signing_alg_values_supported` list MUST be present when its
+        // endpoint accepts `private_key_jwt`.
+        let signing_algs = |list: &[AuthMethod]| {
+            list.contains(&AuthMethod::PrivateKeyJwt)
+                .then(|| json!(crate::client_auth::ASSERTION_ALGS))
+        };
         doc.insert(
             "token_endpoint_auth_methods_supported".into(),
-            json!(
-                self.token_endpoint_auth_methods
-                    .iter()
-                    .map(|m| m.as_str())
-                    .collect::<Vec<_>>()
-            ),
+            methods(&self.token_endpoint_auth_methods),
         );
-        let methods =
-            |set: &BTreeSet<AuthMethod>| json!(set.iter().map(|m| m.as_str()).collect::<Vec<_>>());
-        if let Some(introspection) = &self.endpoints.introspection {
-            doc.insert("introspection_endpoint".into(), json!(introspection));
-            // RFC 7662 §2.1 requires authorisation; a public client has nothing to prove.
-            let confidential: BTreeSet<_> = self
-                .token_endpoint_auth_methods
-                .iter()
-                .copied()
-                .filter(|m| m.is_confidential())
-                .collect();
+        if let Some(algs) = signing_algs(&self.token_endpoint_auth_methods) {
             doc.insert(
-                "introspection_endpoint_auth_methods_supported".into(),
-                methods(&confidential),
+                "token_endpoint_auth_signing_alg_values_supported".into(),
+                algs,
             );
-        }
-        if let Some(revocation) = &self.endpoints.revocation {
-            doc.insert("revocation_endpoint".into(), json!(revocation));
-            // RFC 7009 §2.1: public clients revoke their own tokens with their client_id.
-            doc.insert(
-                "revocation_endpoint_auth_methods_supported".into(),
-                methods(&self.token_endpoint_auth_methods),
-            );
-        }
-        if let Some(registration) = &self.endpoints.registration {
-            doc.insert("registration_endpoint".into(), json!(registration));
-        }
-        if self.client_id_metadata_document_supported {
-            doc.insert("client_id_metadata_document_supported".into(), json!(true));
-        }
-        if self.resource_parameter_supported {
-            doc.insert("resource_parameter_supported".into(), json!(true));
         }
         for (name, value) in [
             ("service_documentation", &self.service_documentation),
@@ -187,10 +201,81 @@ impl Features {
                 json!(self.ui_locales_supported),
             );
         }
-        for (name, value) in &self.extra {
-            doc.entry(name.clone()).or_insert_with(|| value.clone());
+        if let Some(revocation) = &self.endpoints.revocation {
+            doc.insert("revocation_endpoint".into(), json!(revocation));
+            doc.insert(
+                "revocation_endpoint_auth_methods_supported".into(),
+                methods(&self.revocation_endpoint_auth_methods),
+            );
+            if let Some(algs) = signing_algs(&self.revocation_endpoint_auth_methods) {
+                doc.insert(
+                    "revocation_endpoint_auth_signing_alg_values_supported".into(),
+                    algs,
+                );
+            }
         }
-        Value::Object(doc)
+        if let Some(introspection) = &self.endpoints.introspection {
+            doc.insert("introspection_endpoint".into(), json!(introspection));
+            doc.insert(
+                "introspection_endpoint_auth_methods_supported".into(),
+                methods(&self.introspection_endpoint_auth_methods),
+            );
+            if let Some(algs) = signing_algs(&self.introspection_endpoint_auth_methods) {
+                doc.insert(
+                    "introspection_endpoint_auth_signing_alg_values_supported".into(),
+                    algs,
+                );
+            }
+        }
+        if self.endpoints.authorization.is_some() {
+            // RFC 7636 §4.2: `plain` is not offered, so a client cannot downgrade.
+            doc.insert("code_challenge_methods_supported".into(), json!(["S256"]));
+            // RFC 9207 §3: every authorization response carries `iss`; absent would claim it does not.
+            doc.insert(
+                "authorization_response_iss_parameter_supported".into(),
+                json!(true),
+            );
+        }
+        if self.client_id_metadata_document_supported {
+            doc.insert("client_id_metadata_document_supported".into(), json!(true));
+        }
+        if self.resource_parameter_supported {
+            doc.insert("resource_parameter_supported".into(), json!(true));
+        }
+        // Inserted by topic above; published in the default order, then the extras.
+        let mut ordered = Map::new();
+        for name in GENERATED_MEMBERS {
+            if let Some(value) = doc.get(*name) {
+                ordered.insert((*name).to_owned(), value.clone());
+            }
+        }
+        for (name, value) in &self.extra {
+            ordered.entry(name.clone()).or_insert_with(|| value.clone());
+        }
+        ordered
+    }
+
+    /// Whether a client's registration stays within what the server has enabled: every grant type
+    /// and its authentication method. The error names the first thing that is off
+    /// (`invalid_client_metadata`, RFC 7591 §3.2.2), for registration, metadata documents, the CLI
+    /// and the warnings `serve` prints for existing clients.
+    pub fn check_client(&self, client: &Client) -> Result<(), OAuthError> {
+        if let Some(off) = client
+            .grant_types
+            .iter()
+            .find(|g| !self.grant_types.contains(g))
+        {
+            return Err(OAuthError::invalid_client_metadata(format!(
+                "grant type {off} is not enabled on this server"
+            )));
+        }
+        let method = client.auth.method();
+        if !self.token_endpoint_auth_methods.contains(&method) {
+            return Err(OAuthError::invalid_client_metadata(format!(
+                "token_endpoint_auth_method {method} is not enabled on this server"
+            )));
+        }
+        Ok(())
     }
 
     /// Request paths at which the document is served.
@@ -226,12 +311,13 @@ mod tests {
                 revocation: None,
                 registration: None,
             },
-            grant_types: [GrantType::ClientCredentials].into(),
-            token_endpoint_auth_methods: [
+            grant_types: vec![GrantType::ClientCredentials],
+            token_endpoint_auth_methods: vec![
                 AuthMethod::ClientSecretBasic,
                 AuthMethod::ClientSecretPost,
-            ]
-            .into(),
+            ],
+            introspection_endpoint_auth_methods: vec![],
+            revocation_endpoint_auth_methods: vec![],
             resource_parameter_supported: false,
             client_id_metadata_document_supported: false,
             scopes_supported: vec!["read:orders".into()],
@@ -240,6 +326,7 @@ mod tests {
             op_tos_uri: None,
             ui_locales_supported: vec![],
             extra: Map::new(),
+            member_order: vec![],
         }
     }
 
@@ -288,6 +375,12 @@ mod tests {
     fn token_services_bring_their_members() {
         let mut f = features("https://as.example.com");
         f.token_endpoint_auth_methods = AuthMethod::ALL.into();
+        f.introspection_endpoint_auth_methods = vec![
+            AuthMethod::ClientSecretBasic,
+            AuthMethod::ClientSecretPost,
+            AuthMethod::PrivateKeyJwt,
+        ];
+        f.revocation_endpoint_auth_methods = AuthMethod::ALL.into();
         f.endpoints.introspection = Some("https://as.example.com/introspect".into());
         f.endpoints.revocation = Some("https://as.example.com/revoke".into());
         f.resource_parameter_supported = true;
@@ -314,6 +407,112 @@ mod tests {
             json!(["ES256", "EdDSA", "PS256", "RS256"])
         );
         assert_eq!(doc["resource_parameter_supported"], true);
+        // RFC 8414 §2: private_key_jwt at an endpoint needs that endpoint's signing algorithms too.
+        for endpoint in ["introspection", "revocation"] {
+            assert_eq!(
+                doc[format!("{endpoint}_endpoint_auth_signing_alg_values_supported")],
+                json!(["ES256", "EdDSA", "PS256", "RS256"])
+            );
+        }
+    }
+
+    #[test]
+    fn lists_keep_the_configured_order() {
+        let mut f = features("https://as.example.com");
+        f.grant_types = vec![GrantType::RefreshToken, GrantType::AuthorizationCode];
+        f.token_endpoint_auth_methods = vec![AuthMethod::None, AuthMethod::ClientSecretPost];
+        f.scopes_supported = vec!["write:b".into(), "read:a".into()];
+        let doc = f.document();
+        assert_eq!(
+            doc["grant_types_supported"],
+            json!(["refresh_token", "authorization_code"])
+        );
+        assert_eq!(
+            doc["token_endpoint_auth_methods_supported"],
+            json!(["none", "client_secret_post"])
+        );
+        assert_eq!(doc["scopes_supported"], json!(["write:b", "read:a"]));
+    }
+
+    fn names(doc: &Value) -> Vec<&str> {
+        doc.as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect()
+    }
+
+    #[test]
+    fn members_come_in_the_default_order_with_issuer_first_and_extras_last() {
+        let mut f = features("https://as.example.com");
+        f.endpoints.authorization = Some("https://as.example.com/authorize".into());
+        f.extra.insert("x_b".into(), json!(1));
+        f.extra.insert("x_a".into(), json!(2));
+        let doc = f.document();
+        let names = names(&doc);
+        assert_eq!(names.first(), Some(&"issuer"));
+        assert_eq!(names[names.len() - 2..], ["x_b", "x_a"]);
+        let positions: Vec<usize> = names[..names.len() - 2]
+            .iter()
+            .map(|n| GENERATED_MEMBERS.iter().position(|g| g == n).unwrap())
+            .collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{names:?}");
+    }
+
+    #[test]
+    fn a_configured_member_order_comes_right_after_issuer() {
+        let mut f = features("https://as.example.com");
+        f.member_order = vec!["jwks_uri".into(), "op_policy_uri".into()];
+        let doc = f.document();
+        assert_eq!(
+            names(&doc)[..4],
+            ["issuer", "jwks_uri", "op_policy_uri", "token_endpoint"]
+        );
+    }
+
+    #[test]
+    fn extras_that_claim_features_are_recognised() {
+        for claim in [
+            "userinfo_endpoint",
+            "subject_types_supported",
+            "id_token_signing_alg_values_supported",
+            "require_pushed_authorization_requests",
+            "check_session_iframe",
+            "mtls_endpoint_aliases",
+            "signed_metadata",
+            "jwks_uri",
+            "issuer",
+        ] {
+            assert!(describes_a_feature(claim), "{claim}");
+        }
+        for fact in ["x_vendor", "status_page_uri", "support_email"] {
+            assert!(!describes_a_feature(fact), "{fact}");
+        }
+    }
+
+    #[test]
+    fn a_client_outside_the_enabled_policy_is_named() {
+        let f = features("https://as.example.com");
+        let mut client = Client {
+            client_id: crate::types::ClientId::parse("c").unwrap(),
+            name: "c".into(),
+            auth: crate::client::ClientAuth::Public,
+            grant_types: [GrantType::ClientCredentials].into(),
+            scope: crate::types::Scope::default(),
+            redirect_uris: vec![],
+            created_at: crate::types::Timestamp(0),
+            policy: crate::client::ClientPolicy::default(),
+        };
+        let err = f.check_client(&client).unwrap_err();
+        assert_eq!(err.code, crate::ErrorCode::InvalidClientMetadata);
+        assert!(err.description().contains("none"), "{}", err.description());
+        client.grant_types = [GrantType::RefreshToken].into();
+        assert!(
+            f.check_client(&client)
+                .unwrap_err()
+                .description()
+                .contains("refresh_token")
+        );
     }
 
     #[test]

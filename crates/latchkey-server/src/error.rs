@@ -19,6 +19,9 @@ pub enum ApiError {
     Challenged(OAuthError, Scheme),
     /// Reported as a bare `server_error`; the cause is logged, never sent.
     Internal(Cow<'static, str>),
+    /// The database cannot serve right now: 503 `temporarily_unavailable` (RFC 6749 §5.2 lets a
+    /// client tell "try again later" from a broken request); the cause is logged, never sent.
+    Unavailable(Cow<'static, str>),
 }
 
 /// An HTTP authentication scheme a failed request used in its `Authorization` header.
@@ -57,9 +60,15 @@ impl From<OAuthError> for ApiError {
 // A storage or key failure is the server's fault: never a client error such as `invalid_request`.
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError::Internal(Cow::Owned(e.to_string()))
+        match e {
+            StoreError::Unavailable(_) => ApiError::Unavailable(Cow::Owned(e.to_string())),
+            e => ApiError::Internal(Cow::Owned(e.to_string())),
+        }
     }
 }
+
+/// What a client is told while the database is away; the same words on every endpoint and page.
+pub(crate) const UNAVAILABLE: &str = "the service is temporarily unavailable; try again shortly";
 
 impl From<KeyError> for ApiError {
     fn from(e: KeyError) -> Self {
@@ -94,6 +103,11 @@ impl IntoResponse for ApiError {
             ApiError::OAuth(e) => (e, None, None),
             ApiError::Challenged(e, scheme) => (e, Some(scheme), None),
             ApiError::Internal(cause) => (OAuthError::server_error(), None, Some(cause)),
+            ApiError::Unavailable(cause) => (
+                OAuthError::temporarily_unavailable(UNAVAILABLE),
+                None,
+                Some(cause),
+            ),
         };
         let status = status_of(error.code);
         let body = json!({"error": error.code.as_str(), "error_description": error.description()});
@@ -114,6 +128,10 @@ impl IntoResponse for ApiError {
                     HeaderValue::from_static(challenge),
                 );
             }
+        }
+        if error.code == ErrorCode::TemporarilyUnavailable {
+            // RFC 9110 §10.2.3: when to try again; a database back within seconds is the usual case.
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         if let Some(cause) = cause {
             response.extensions_mut().insert(InternalCause(cause));
@@ -150,6 +168,21 @@ mod tests {
             .challenging(Some(Scheme::Basic))
             .into_response();
         assert!(!not_401.headers().contains_key(header::WWW_AUTHENTICATE));
+    }
+
+    #[test]
+    fn an_unavailable_database_is_503_temporarily_unavailable_with_its_cause_kept_for_the_log() {
+        let e = StoreError::Unavailable(sqlx_pool_timed_out());
+        let response = ApiError::from(e).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+        let cause = response.extensions().get::<InternalCause>().unwrap();
+        assert!(cause.0.contains("database unavailable"), "{}", cause.0);
+    }
+
+    fn sqlx_pool_timed_out() -> latchkey_store::SqlxError {
+        latchkey_store::SqlxError::PoolTimedOut
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod endpoint;
 pub mod error;
 mod extract;
 pub mod fetch;
+pub mod http_error;
 pub mod keyring;
 mod pages;
 mod passwords;
@@ -61,7 +62,8 @@ pub async fn serve(
     result
 }
 
-/// Deletes expired deny-list entries, opaque tokens, codes and sessions every ten minutes. Entries stay
+/// Deletes expired deny-list entries, opaque tokens, codes, sessions and login counters every ten
+/// minutes. Entries stay
 /// a minute past their expiry, the clock leeway verifiers are allowed.
 async fn prune_periodically(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
     use latchkey_store::TokenStore;
@@ -74,6 +76,25 @@ async fn prune_periodically(state: AppState, mut stop: tokio::sync::watch::Recei
         match state.store().prune(now.minus(60)).await {
             Ok(removed) => tracing::debug!(removed, "pruned expired tokens and sessions"),
             Err(e) => tracing::warn!(error = %e, "pruning expired tokens failed"),
+        }
+        // Failed-login counters and event windows with nothing left to remember; the request path
+        // never sweeps them.
+        let throttle = state.settings().login.throttle;
+        let horizon = throttle
+            .account
+            .lock_seconds
+            .max(throttle.address.lock_seconds);
+        let this_minute = latchkey_core::types::Timestamp(now.0 - now.0.rem_euclid(60));
+        match latchkey_store::ThrottleStore::prune_throttle(
+            state.store(),
+            now.minus(horizon),
+            now,
+            this_minute,
+        )
+        .await
+        {
+            Ok(removed) => tracing::debug!(removed, "pruned expired login counters"),
+            Err(e) => tracing::warn!(error = %e, "pruning login counters failed"),
         }
         if let Some(registration) = &state.settings().registration {
             use latchkey_store::RegistrationStore;

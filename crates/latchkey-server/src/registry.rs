@@ -116,6 +116,7 @@ impl Registry {
             &settings.registration_rules().scopes,
             app.clock().now(),
         )
+        .and_then(|client| settings.features.check_client(&client).map(|()| client))
         .map_err(|e| LookupError::Document(e.into_description()))?;
         // Grants and consents refer to clients by foreign key, so the document's client is kept as a
         // row too, refreshed with every fetch.

@@ -1,12 +1,15 @@
-//! Every route the server answers, derived from `Features` so the metadata and the routes agree.
-use std::time::Instant;
+//! Every route the server answers, derived from `Features` so the metadata and the routes agree, and
+//! the layers around them: access log, error shapes, timeout, body limit, and CORS on the discovery
+//! documents.
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
+use tower_http::cors::{AllowHeaders, Any, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
@@ -14,6 +17,7 @@ use crate::endpoint::{
     authorize, consent, health, introspect, jwks, login, metadata, register, revoke, token,
 };
 use crate::error::InternalCause;
+use crate::http_error;
 use crate::state::AppState;
 
 /// The request path of an endpoint URL; endpoints may be published on another host, but a reverse
@@ -27,9 +31,10 @@ pub fn path_of(endpoint: &str) -> String {
 pub(crate) fn router(state: AppState) -> Router {
     let settings = state.settings();
     let features = &settings.features;
+    let cors = discovery_cors();
     let mut router = Router::new();
     for path in features.well_known_paths() {
-        router = router.route(&path, get(metadata::metadata).options(preflight));
+        router = router.route(&path, get(metadata::metadata).layer(cors.clone()));
     }
     if let Some(authorization) = &features.endpoints.authorization {
         let path = path_of(authorization);
@@ -58,39 +63,44 @@ pub(crate) fn router(state: AppState) -> Router {
     router
         .route(
             &path_of(&features.endpoints.jwks),
-            get(jwks::jwks).options(preflight),
+            get(jwks::jwks).layer(cors),
         )
         .route(&path_of(&features.endpoints.token), post(token::token))
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
-        .fallback(not_found)
-        .layer(middleware::from_fn(log_and_harden))
+        .fallback(http_error::not_found)
+        // Outermost last: the log sees the final status, error shapes see what the limits produced.
+        .layer(RequestBodyLimitLayer::new(settings.http.body_limit))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             settings.http.request_timeout,
         ))
-        .layer(RequestBodyLimitLayer::new(settings.http.body_limit))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            http_error::shape_errors,
+        ))
+        .layer(middleware::from_fn(log_and_harden))
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }
 
-/// CORS preflight for the public discovery documents.
-async fn preflight() -> impl IntoResponse {
-    (
-        StatusCode::NO_CONTENT,
-        [
-            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
-            (header::ACCESS_CONTROL_ALLOW_METHODS, "GET, OPTIONS"),
-            (header::ACCESS_CONTROL_MAX_AGE, "86400"),
-        ],
-    )
-}
-
-async fn not_found() -> impl IntoResponse {
-    (
-        StatusCode::NOT_FOUND,
-        axum::Json(serde_json::json!({"error": "not_found"})),
-    )
+/// CORS for the public discovery documents (metadata and JWKS): any origin may `GET` them with any
+/// request headers it asks for (a browser app may send `Authorization` or an API key to every call),
+/// and read the caching and rate-limit headers. They carry nothing secret and set no cookies.
+fn discovery_cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET])
+        .allow_headers(AllowHeaders::mirror_request())
+        .expose_headers([
+            header::ETAG,
+            header::CACHE_CONTROL,
+            header::RETRY_AFTER,
+            HeaderName::from_static("x-ratelimit-limit"),
+            HeaderName::from_static("x-ratelimit-remaining"),
+            HeaderName::from_static("x-ratelimit-reset"),
+        ])
+        .max_age(Duration::from_secs(86_400))
 }
 
 /// Logs one line per request and adds headers every response carries.

@@ -17,7 +17,7 @@ use crate::keyring::{self, KeySet, KeyringError};
 use crate::pages::{CookiePolicy, CsrfKey};
 use crate::passwords::PasswordChecker;
 use crate::registry::Registry;
-use crate::throttle::{LoginThrottle, RateLimiter, ThrottleSettings};
+use crate::throttle::{LoginThrottle, ThrottleSettings};
 use crate::tokens::VerifiedTokens;
 
 /// Limits applied to every route.
@@ -31,6 +31,8 @@ pub struct HttpSettings {
     pub discovery_max_age: u64,
     /// Proxies whose forwarded headers name the client's address.
     pub trusted_proxies: crate::client_address::TrustedProxies,
+    /// The JSON shape of errors outside the OAuth protocol endpoints.
+    pub error_shape: crate::http_error::ErrorShape,
 }
 
 /// Signing key settings.
@@ -186,7 +188,7 @@ struct Inner {
     registry: Registry,
     verified: VerifiedTokens,
     passwords: Arc<PasswordChecker>,
-    registrations: RateLimiter,
+    protocol_paths: Vec<String>,
 }
 
 impl AppState {
@@ -216,7 +218,13 @@ impl AppState {
         );
         let throttle = LoginThrottle::new(settings.login.throttle);
         let registry = Registry::new(&store).await?;
-        let rate_limit = settings.registration.as_ref().map_or(0, |r| r.rate_limit);
+        let endpoints = &settings.features.endpoints;
+        let protocol_paths = std::iter::once(&endpoints.token)
+            .chain(&endpoints.introspection)
+            .chain(&endpoints.revocation)
+            .chain(&endpoints.registration)
+            .map(|url| crate::router::path_of(url))
+            .collect();
         Ok(AppState(Arc::new(Inner {
             store,
             clock,
@@ -230,7 +238,7 @@ impl AppState {
             registry,
             verified: VerifiedTokens::default(),
             passwords: Arc::new(PasswordChecker::new()),
-            registrations: RateLimiter::new(rate_limit),
+            protocol_paths,
         })))
     }
 
@@ -269,9 +277,22 @@ impl AppState {
         &self.0.verified
     }
 
-    /// Registrations per address.
-    pub(crate) fn registrations(&self) -> &RateLimiter {
-        &self.0.registrations
+    /// Whether `path` is served by an OAuth protocol endpoint (token, introspection, revocation,
+    /// registration and its client URIs), whose errors are always RFC 6749 §5.2.
+    pub(crate) fn is_protocol_path(&self, path: &str) -> bool {
+        let registration = self
+            .0
+            .settings
+            .features
+            .endpoints
+            .registration
+            .as_deref()
+            .map(crate::router::path_of);
+        self.0.protocol_paths.iter().any(|p| p == path)
+            || registration.is_some_and(|r| {
+                path.strip_prefix(r.as_str())
+                    .is_some_and(|rest| rest.starts_with('/'))
+            })
     }
 
     /// Password checks for the login page.
@@ -336,14 +357,10 @@ impl CachedJson {
             });
         let cache_control =
             HeaderValue::from_str(&format!("public, max-age={max_age}")).expect("digits are valid");
+        // Cross-origin reads are the router's CORS layer's business.
         let headers = [
             (header::ETAG, self.etag.clone()),
             (header::CACHE_CONTROL, cache_control),
-            // Browser-based clients read discovery documents cross-origin; they carry nothing secret.
-            (
-                header::ACCESS_CONTROL_ALLOW_ORIGIN,
-                HeaderValue::from_static("*"),
-            ),
         ];
         if fresh {
             (StatusCode::NOT_MODIFIED, headers).into_response()

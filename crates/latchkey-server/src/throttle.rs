@@ -8,7 +8,11 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use latchkey_core::throttle::ThrottleKey;
 use latchkey_core::types::Timestamp;
+use latchkey_store::{Store, StoreError, ThrottleStore};
+
+use crate::client_address::ClientAddress;
 
 /// Limits for one kind of key.
 #[derive(Clone, Copy, Debug)]
@@ -134,36 +138,18 @@ impl LoginThrottle {
     }
 }
 
-/// A fixed-window counter per client address: at most `per_minute` events in any clock minute.
-#[derive(Debug)]
-pub struct RateLimiter {
+/// Counts a registration from `address` in the database and says whether it is within
+/// `registration.rate_limit` for this clock minute. The window is shared by every instance on the
+/// database, so N instances do not give N times the limit.
+pub(crate) async fn allow_registration(
+    store: &Store,
+    address: &ClientAddress,
     per_minute: u32,
-    windows: Mutex<HashMap<String, (i64, u32)>>,
-}
-
-impl RateLimiter {
-    /// A limiter allowing `per_minute` events per address and minute.
-    pub fn new(per_minute: u32) -> Self {
-        Self {
-            per_minute,
-            windows: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Counts an event; `false` when the address is over its limit for this minute.
-    pub fn allow(&self, address: &str, now: Timestamp) -> bool {
-        let minute = now.0 / 60;
-        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        if windows.len() > SWEEP_ABOVE {
-            windows.retain(|_, (m, _)| *m == minute);
-        }
-        let entry = windows.entry(address.to_owned()).or_insert((minute, 0));
-        if entry.0 != minute {
-            *entry = (minute, 0);
-        }
-        entry.1 += 1;
-        entry.1 <= self.per_minute
-    }
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let key = ThrottleKey::event("register", &address.limit_key().to_string());
+    let window_start = Timestamp(now.0 - now.0.rem_euclid(60));
+    Ok(store.count_event(&key, window_start).await? <= per_minute)
 }
 
 fn account_key(username: &str) -> String {
@@ -237,16 +223,6 @@ mod tests {
             t.check("someone-new", "8.8.8.8", now),
             Verdict::Proceed(Duration::ZERO)
         );
-    }
-
-    #[test]
-    fn the_rate_limiter_counts_per_address_and_minute() {
-        let limiter = RateLimiter::new(2);
-        assert!(limiter.allow("a", Timestamp(60)));
-        assert!(limiter.allow("a", Timestamp(61)));
-        assert!(!limiter.allow("a", Timestamp(62)));
-        assert!(limiter.allow("b", Timestamp(62)));
-        assert!(limiter.allow("a", Timestamp(120)), "a new minute");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use latchkey_core::token::RefreshTokenRecord;
 use latchkey_core::types::{AuthMethod, ClientId, ResourceUri, Scope, Timestamp};
 use latchkey_core::user::{User, Username};
 
+mod copy;
 mod grants;
 mod postgres;
 mod row;
@@ -26,8 +27,11 @@ mod throttle;
 mod tokens;
 mod users;
 
+pub use copy::CopyReport;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+/// The driver error `StoreError` wraps, for callers that build or inspect one.
+pub use sqlx::Error as SqlxError;
 
 /// A storage failure. "Not found" is never an error: lookups return `Ok(None)`.
 #[derive(Debug, thiserror::Error)]
@@ -600,6 +604,27 @@ impl Store {
             )));
         }
         Ok(())
+    }
+
+    /// Copies everything this SQLite database holds into the PostgreSQL database `target`, in one
+    /// transaction: `target` is migrated first and must then be empty, unless `force`, which deletes
+    /// its rows in the same transaction. This database must be at this build's schema (it is only read).
+    pub async fn copy_into(&self, target: &Store, force: bool) -> Result<CopyReport, StoreError> {
+        let (Store::Sqlite(from), Store::Postgres(to)) = (self, target) else {
+            return Err(StoreError::UnsupportedUrl(
+                "store copy copies an SQLite database (--from sqlite://…) into PostgreSQL (--to postgres://…)"
+                    .into(),
+            ));
+        };
+        self.check_schema()
+            .await
+            .map_err(|e| StoreError::Schema(format!("the source: {e}")))?;
+        target.migrate().await?;
+        target
+            .check_schema()
+            .await
+            .map_err(|e| StoreError::Schema(format!("the target: {e}")))?;
+        copy::copy(from, to, force).await
     }
 
     /// Which backend this is, for logs.

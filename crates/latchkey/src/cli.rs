@@ -12,6 +12,7 @@ pub mod keys;
 pub mod registration;
 pub mod resource;
 pub mod serve;
+pub mod store;
 pub mod user;
 
 /// Latchkey: an OAuth 2.1 authorization server.
@@ -50,6 +51,11 @@ enum Command {
     /// Manage users (the people who sign in on the login page).
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Apply pending database migrations without serving (for deployment pipelines).
+    Migrate,
+    /// Move data between databases.
+    #[command(subcommand)]
+    Store(store::StoreCommand),
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
@@ -63,7 +69,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         flags.issuer = args.issuer.clone();
         flags.listen = args.listen.clone();
     }
-    let config = config::load(&flags).map_err(anyhow::Error::msg)?;
+    let migrate = !matches!(&cli.command, Command::Serve(args) if args.no_migrate);
+    let mut config = config::load(&flags).map_err(anyhow::Error::msg)?;
+    config.migrate = migrate;
     match cli.command {
         Command::Serve(_) => serve::run(config).await,
         Command::Client(command) => client::run(command, &config).await,
@@ -71,12 +79,29 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::User(command) => user::run(command, &config).await,
         Command::Resource(command) => resource::run(command, &config).await,
         Command::Registration(command) => registration::run(command, &config).await,
+        Command::Migrate => store::migrate(&config).await,
+        Command::Store(command) => store::run(command, &config).await,
     }
 }
 
-/// Opens the configured database (running migrations), naming it in the error.
+/// Opens the configured database and applies pending migrations, or, when `config.migrate` is off
+/// (`serve --no-migrate`), refuses a database whose schema is not this build's; naming it in the error.
 pub async fn open_store(config: &Config) -> Result<Store> {
-    Store::connect(&config.database_url)
+    let store = open_unmigrated(config).await?;
+    let checked = match config.migrate {
+        true => store.migrate().await.map(drop),
+        false => store.check_schema().await,
+    };
+    if let Err(e) = checked {
+        store.close().await;
+        return Err(e).with_context(|| format!("database {}", redact(&config.database_url)));
+    }
+    Ok(store)
+}
+
+/// Opens the configured database with the configured pool, leaving its schema alone.
+pub async fn open_unmigrated(config: &Config) -> Result<Store> {
+    Store::open(&config.database_url, &config.database)
         .await
         .with_context(|| format!("database: cannot open {}", redact(&config.database_url)))
 }

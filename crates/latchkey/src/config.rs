@@ -11,12 +11,14 @@ use latchkey_core::types::{Issuer, ScopeToken};
 use latchkey_server::Settings;
 use latchkey_server::router::path_of;
 
+mod database;
 mod endpoints;
 mod error;
 mod http;
 mod logging;
 mod master_key;
 mod pages;
+mod policy;
 mod raw;
 mod registration;
 mod resources;
@@ -64,14 +66,18 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Database URL.
     pub database_url: String,
+    /// The connection pool (`[database]`).
+    pub database: latchkey_store::ConnectOptions,
+    /// Whether opening the database applies pending migrations (`serve --no-migrate` turns it off).
+    pub migrate: bool,
     /// The master key's source; read only by commands that need it.
     pub master_key: MasterKeySource,
     /// `--dev` was given.
     pub dev: bool,
     /// Logging.
     pub log: LogConfig,
-    /// Configured scopes by name.
-    pub scopes: BTreeMap<String, ScopeConfig>,
+    /// Configured scopes by name, in the file's order.
+    pub scopes: indexmap::IndexMap<String, ScopeConfig>,
     /// What the server serves.
     pub settings: Settings,
     /// Shortest password `user add` and `user set-password` accept, in characters.
@@ -197,6 +203,7 @@ impl Config {
         )
         .unwrap_or_else(|| (DEFAULT_DATABASE.to_owned(), "default".to_owned()));
 
+        let database = database::database(&raw.database, file)?;
         let master_key =
             MasterKeySource::resolve(&raw.master_key, &raw.master_key_file, file, env, flags.dev);
         let log = logging::log(&raw.log, file, env)?;
@@ -206,8 +213,14 @@ impl Config {
         let scopes = scopes::scopes(&raw.scopes, file)?;
         let registration = registration::registration(&raw.registration, file)?;
         let client_id_documents = registration::documents(&raw.client_id_metadata_documents, file)?;
-        let endpoints =
-            endpoints::endpoints(&raw.endpoints, file, &issuer, registration.is_some())?;
+        let server_policy = policy::policy(&raw.policy, file)?;
+        let endpoints = endpoints::endpoints(
+            &raw.endpoints,
+            file,
+            &issuer,
+            &server_policy,
+            registration.is_some(),
+        )?;
         let stylesheet_path = format!(
             "{}/assets/latchkey.css",
             endpoints
@@ -221,6 +234,7 @@ impl Config {
             file,
             issuer,
             endpoints,
+            server_policy,
             scopes
                 .iter()
                 .filter(|(_, s)| s.public)
@@ -246,6 +260,8 @@ impl Config {
         Ok(Config {
             listen,
             database_url,
+            database,
+            migrate: true,
             master_key,
             dev: flags.dev,
             log,

@@ -8,13 +8,13 @@ use latchkey_core::introspection;
 use latchkey_store::UserStore;
 
 use crate::error::ApiError;
-use crate::extract::client_auth::AuthenticatedClient;
+use crate::extract::client_auth::{AuthenticatedClient, IntrospectionEndpoint};
 use crate::state::AppState;
 use crate::tokens;
 
 pub(crate) async fn introspect(
     State(app): State<AppState>,
-    AuthenticatedClient { client, params }: AuthenticatedClient,
+    AuthenticatedClient { client, params, .. }: AuthenticatedClient<IntrospectionEndpoint>,
 ) -> Result<Response, ApiError> {
     // RFC 7662 §2.1: the endpoint requires authorisation; a public client proves nothing.
     if client.is_public() {

@@ -1,10 +1,8 @@
 //! `POST registration_endpoint` (RFC 7591) and `GET`/`PUT`/`DELETE registration_endpoint/{client_id}`
 //! (RFC 7592). The metadata rules live in `latchkey_core::registration`.
-use std::net::SocketAddr;
-
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use latchkey_core::OAuthError;
@@ -14,6 +12,7 @@ use latchkey_core::secret::{ClientSecret, SecretHash};
 use latchkey_core::types::{AuthMethod, ClientId};
 use latchkey_store::{ClientStore, RegistrationStore};
 
+use crate::client_address::ClientAddress;
 use crate::error::{ApiError, Scheme};
 use crate::router::path_of;
 use crate::state::{AppState, RegistrationPolicy};
@@ -67,7 +66,7 @@ fn client_uri(app: &AppState, id: &ClientId) -> String {
 
 pub(crate) async fn register(
     State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    address: ClientAddress,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -77,7 +76,10 @@ pub(crate) async fn register(
         .registration
         .as_ref()
         .ok_or_else(|| ApiError::from(OAuthError::invalid_request("registration is off")))?;
-    if !app.registrations().allow(&peer.ip().to_string(), now) {
+    let allowed =
+        crate::throttle::allow_registration(app.store(), &address, settings.rate_limit, now)
+            .await?;
+    if !allowed {
         return Err(OAuthError::temporarily_unavailable(
             "too many registrations from this address; try again in a minute",
         )
@@ -134,6 +136,8 @@ pub(crate) async fn register(
         },
         client_id,
     };
+    // The server's policy (grant types, auth methods) bounds what a client may register.
+    app.settings().features.check_client(&client)?;
     app.store().insert_client(&client).await?;
     let mut body = registration::describe(&client, &client_uri(&app, &client.client_id));
     body["registration_access_token"] = registration_token.expose().into();
@@ -213,6 +217,7 @@ pub(crate) async fn update(
         redirect_uris: r.redirect_uris,
         ..client
     };
+    app.settings().features.check_client(&updated)?;
     app.store().update_client_metadata(&updated).await?;
     app.registry().invalidate();
     Ok(no_store(

@@ -7,7 +7,7 @@ use latchkey_core::OAuthError;
 use latchkey_store::{GrantStore, TokenStore};
 
 use crate::error::ApiError;
-use crate::extract::client_auth::AuthenticatedClient;
+use crate::extract::client_auth::{AuthenticatedClient, RevocationEndpoint};
 use crate::state::AppState;
 use crate::tokens;
 
@@ -18,7 +18,7 @@ enum Kind {
 
 pub(crate) async fn revoke(
     State(app): State<AppState>,
-    AuthenticatedClient { client, params }: AuthenticatedClient,
+    AuthenticatedClient { client, params, .. }: AuthenticatedClient<RevocationEndpoint>,
 ) -> Result<Response, ApiError> {
     let token = params.require("token")?;
     let now = app.clock().now();

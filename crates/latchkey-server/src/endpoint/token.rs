@@ -13,7 +13,7 @@ use latchkey_store::{GrantStore, Presented, RegistrationStore, TokenStore};
 use serde::Serialize;
 
 use crate::error::ApiError;
-use crate::extract::client_auth::AuthenticatedClient;
+use crate::extract::client_auth::{AuthenticatedClient, TokenEndpoint};
 use crate::state::AppState;
 use crate::tokens;
 
@@ -100,14 +100,14 @@ async fn reused(app: &AppState, grant_id: &GrantId, what: &str, now: Timestamp) 
 
 pub(crate) async fn token(
     State(app): State<AppState>,
-    AuthenticatedClient { client, params }: AuthenticatedClient,
+    AuthenticatedClient { client, params, .. }: AuthenticatedClient<TokenEndpoint>,
 ) -> Result<TokenResponse, ApiError> {
     let now = app.clock().now();
     let policy = &app.settings().policy;
     let store = app.store();
     let mut grant_id = None;
     let mut issued_token_type = None;
-    let issued = match TokenRequest::parse(&params)? {
+    let issued = match TokenRequest::parse(&params, &app.settings().features.grant_types)? {
         TokenRequest::ClientCredentials(req) => {
             // A JWT needs nothing written: this path reads at most the resource.
             let resource = tokens::find_resource(&app, req.resource.as_ref()).await?;

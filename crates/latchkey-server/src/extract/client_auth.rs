@@ -1,15 +1,18 @@
 //! `AuthenticatedClient`: the one client-authentication step every endpoint that authenticates
-//! clients uses (RFC 6749 §2.3), reading the `Authorization` header and the form together.
+//! clients uses (RFC 6749 §2.3), reading the `Authorization` header and the form together. The type
+//! parameter names the endpoint, whose accepted methods (the server's policy) are checked first.
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
 use latchkey_core::OAuthError;
 use latchkey_core::client::{Client, ClientAuth};
 use latchkey_core::client_auth::{
-    AssertionContext, Authenticated, authenticate, parse_credentials,
+    AssertionContext, Authenticated, authenticate, check_method, parse_credentials,
 };
+use latchkey_core::metadata::Features;
 use latchkey_core::params::Params;
 use latchkey_core::types::AuthMethod;
 use latchkey_store::RegistrationStore;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use crate::error::{ApiError, Scheme};
@@ -17,13 +20,44 @@ use crate::extract::form::OAuthForm;
 use crate::registry::LookupError;
 use crate::state::AppState;
 
-/// An authenticated client and the rest of its request's parameters (credentials removed).
-pub(crate) struct AuthenticatedClient {
-    pub(crate) client: Arc<Client>,
-    pub(crate) params: Params,
+/// An endpoint that authenticates clients, and the methods the server accepts there.
+pub(crate) trait ClientEndpoint {
+    fn accepted(features: &Features) -> &[AuthMethod];
 }
 
-impl FromRequest<AppState> for AuthenticatedClient {
+/// `token_endpoint_auth_methods_supported`.
+pub(crate) struct TokenEndpoint;
+/// `introspection_endpoint_auth_methods_supported`.
+pub(crate) struct IntrospectionEndpoint;
+/// `revocation_endpoint_auth_methods_supported`.
+pub(crate) struct RevocationEndpoint;
+
+impl ClientEndpoint for TokenEndpoint {
+    fn accepted(features: &Features) -> &[AuthMethod] {
+        &features.token_endpoint_auth_methods
+    }
+}
+
+impl ClientEndpoint for IntrospectionEndpoint {
+    fn accepted(features: &Features) -> &[AuthMethod] {
+        &features.introspection_endpoint_auth_methods
+    }
+}
+
+impl ClientEndpoint for RevocationEndpoint {
+    fn accepted(features: &Features) -> &[AuthMethod] {
+        &features.revocation_endpoint_auth_methods
+    }
+}
+
+/// An authenticated client and the rest of its request's parameters (credentials removed).
+pub(crate) struct AuthenticatedClient<E> {
+    pub(crate) client: Arc<Client>,
+    pub(crate) params: Params,
+    pub(crate) endpoint: PhantomData<E>,
+}
+
+impl<E: ClientEndpoint> FromRequest<AppState> for AuthenticatedClient<E> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
@@ -32,16 +66,16 @@ impl FromRequest<AppState> for AuthenticatedClient {
             .headers()
             .contains_key(header::AUTHORIZATION)
             .then_some(Scheme::Basic);
-        authenticate_request(req, state)
+        authenticate_request::<E>(req, state)
             .await
             .map_err(|e| e.challenging(scheme))
     }
 }
 
-async fn authenticate_request(
+async fn authenticate_request<E: ClientEndpoint>(
     req: Request,
     state: &AppState,
-) -> Result<AuthenticatedClient, ApiError> {
+) -> Result<AuthenticatedClient<E>, ApiError> {
     let authorization = match req.headers().get(header::AUTHORIZATION) {
         None => None,
         Some(value) => Some(
@@ -55,6 +89,7 @@ async fn authenticate_request(
     };
     let OAuthForm(mut params) = OAuthForm::from_request(req, state).await?;
     let presented = parse_credentials(authorization.as_deref(), &mut params)?;
+    check_method(&presented, E::accepted(&state.settings().features))?;
     let registered = match state.registry().find(state, &presented.client_id).await {
         Ok(found) => found,
         Err(LookupError::Store(e)) => return Err(e.into()),
@@ -118,5 +153,9 @@ async fn authenticate_request(
             .into());
         }
     }
-    Ok(AuthenticatedClient { client, params })
+    Ok(AuthenticatedClient {
+        client,
+        params,
+        endpoint: PhantomData,
+    })
 }

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod clients;
+mod copy;
 mod grants;
 mod keys;
 mod schema;

@@ -9,7 +9,7 @@ use latchkey_store::{GrantStore, ResourceStore, Store, StoreError, TokenStore};
 
 use crate::store_test;
 
-fn claims(jti: &str) -> AccessTokenClaims {
+pub(crate) fn claims(jti: &str) -> AccessTokenClaims {
     AccessTokenClaims {
         iss: "https://as.example".into(),
         sub: "svc".into(),

@@ -256,6 +256,12 @@ fn build_client(config: &Config, args: CreateArgs) -> Result<(Client, Option<Cli
         created_at: latchkey_server::clock::Clock.now(),
         policy,
     };
+    config.settings.features.check_client(&client).map_err(|e| {
+        anyhow!(
+            "{}; see policy.grant_types and policy.token_endpoint_auth_methods in the configuration",
+            e.description()
+        )
+    })?;
     Ok((client, secret))
 }
 

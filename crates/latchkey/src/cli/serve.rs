@@ -22,6 +22,10 @@ pub struct ServeArgs {
     /// Address to listen on, e.g. 127.0.0.1:8080 (also LATCHKEY_LISTEN).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+    /// Do not apply migrations; refuse to start unless the database is at this version's schema
+    /// (run `latchkey migrate` first).
+    #[arg(long)]
+    pub no_migrate: bool,
 }
 
 /// The client `--dev` creates, so a first token is one curl away.
@@ -71,6 +75,9 @@ pub async fn run(config: Config) -> Result<()> {
     let issuer = config.settings.features.issuer.as_str();
     let listen = listener.local_addr().unwrap_or(config.listen);
     tracing::info!(%listen, issuer, database = store.backend(), kid = state.keys().active.kid(), "latchkey is serving");
+    for warning in policy_warnings(&store, &config).await? {
+        tracing::warn!("{warning}");
+    }
     if config.dev {
         print_dev_banner(&config, demo_secret.as_ref());
     }
@@ -82,6 +89,28 @@ pub async fn run(config: Config) -> Result<()> {
     store.close().await;
     tracing::info!("latchkey stopped");
     Ok(())
+}
+
+/// One line per registered client whose registration names a grant type or authentication method the
+/// configuration has turned off. Such a client's requests that need it are refused; the operator
+/// should know before its developers do.
+pub async fn policy_warnings(store: &Store, config: &Config) -> Result<Vec<String>> {
+    let features = &config.settings.features;
+    Ok(store
+        .list_clients()
+        .await?
+        .iter()
+        .filter_map(|client| {
+            features.check_client(client).err().map(|e| {
+                format!(
+                    "client {} ({}): {}; its requests that need it are refused",
+                    client.client_id,
+                    client.name,
+                    e.description()
+                )
+            })
+        })
+        .collect())
 }
 
 /// Creates the demo client unless it exists; returns its secret when created.
@@ -98,7 +127,7 @@ async fn ensure_demo_client(store: &Store, config: &Config) -> Result<Option<Cli
         .collect::<Result<_, _>>()
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let client = Client {
-        client_id: id,
+        client_id: id.clone(),
         name: "Demo client (created by --dev)".into(),
         auth: ClientAuth::Secret {
             method: AuthMethod::ClientSecretBasic,
@@ -110,6 +139,10 @@ async fn ensure_demo_client(store: &Store, config: &Config) -> Result<Option<Cli
         created_at: latchkey_server::clock::Clock.now(),
         policy: latchkey_core::client::ClientPolicy::default(),
     };
+    if let Err(e) = config.settings.features.check_client(&client) {
+        println!("  no demo client `{id}`: {}", e.description());
+        return Ok(None);
+    }
     store.insert_client(&client).await?;
     Ok(Some(secret))
 }

@@ -2,12 +2,13 @@
 //! besides, gathered into the one `Features` value that both the routes and the document come from.
 use std::collections::BTreeMap;
 
-use latchkey_core::metadata::{Endpoints, Features, WELL_KNOWN_SUFFIX};
-use latchkey_core::types::{AuthMethod, GrantType, Issuer};
+use latchkey_core::metadata::{Endpoints, Features, WELL_KNOWN_SUFFIX, describes_a_feature};
+use latchkey_core::types::Issuer;
 use latchkey_server::Locale;
 use latchkey_server::router::path_of;
 
 use super::error::{ConfigError, Section};
+use super::policy::Policy;
 use super::raw::{RawEndpoints, RawMetadata};
 use super::value::absolute_url;
 
@@ -15,6 +16,7 @@ pub(crate) fn endpoints(
     raw: &RawEndpoints,
     file: &str,
     issuer: &Issuer,
+    policy: &Policy,
     registration_on: bool,
 ) -> Result<Endpoints, ConfigError> {
     let s = Section::new(file, "endpoints");
@@ -28,33 +30,38 @@ pub(crate) fn endpoints(
         Some(url) => absolute_url(s, key, url),
         None => Ok(format!("{base}{suffix}")),
     };
+    // An endpoint that is off is neither routed nor published; its URL, if configured, is still
+    // checked, so turning it back on cannot surface a typo later.
+    let optional = |on: bool, key: &str, value: &Option<String>, suffix: &str| {
+        endpoint(key, value, suffix).map(|url| on.then_some(url))
+    };
     Ok(Endpoints {
-        authorization: Some(endpoint(
+        authorization: optional(
+            policy.authorization,
             "authorization_endpoint",
             &raw.authorization_endpoint,
             "/authorize",
-        )?),
+        )?,
         token: endpoint("token_endpoint", &raw.token_endpoint, "/token")?,
         jwks: endpoint("jwks_uri", &raw.jwks_uri, "/jwks")?,
-        introspection: Some(endpoint(
+        introspection: optional(
+            policy.introspection.is_some(),
             "introspection_endpoint",
             &raw.introspection_endpoint,
             "/introspect",
-        )?),
-        revocation: Some(endpoint(
+        )?,
+        revocation: optional(
+            policy.revocation.is_some(),
             "revocation_endpoint",
             &raw.revocation_endpoint,
             "/revoke",
-        )?),
-        registration: if registration_on {
-            Some(endpoint(
-                "registration_endpoint",
-                &raw.registration_endpoint,
-                "/register",
-            )?)
-        } else {
-            None
-        },
+        )?,
+        registration: optional(
+            registration_on,
+            "registration_endpoint",
+            &raw.registration_endpoint,
+            "/register",
+        )?,
     })
 }
 
@@ -64,6 +71,7 @@ pub(crate) fn features(
     file: &str,
     issuer: Issuer,
     endpoints: Endpoints,
+    policy: Policy,
     scopes_supported: Vec<String>,
     client_id_metadata_document_supported: bool,
 ) -> Result<Features, ConfigError> {
@@ -73,6 +81,14 @@ pub(crate) fn features(
             return Err(s.error(
                 &format!("extra.{key}"),
                 "Latchkey sets this member itself; remove it",
+            ));
+        }
+        // An extra member is a fact about the operator; one that claims a feature would advertise
+        // something nothing here implements or tests.
+        if describes_a_feature(key) {
+            return Err(s.error(
+                &format!("extra.{key}"),
+                "names a feature (an endpoint, a *_supported list, a require_* policy…); only members Latchkey implements may claim one",
             ));
         }
     }
@@ -88,8 +104,10 @@ pub(crate) fn features(
     let features = Features {
         issuer,
         endpoints,
-        grant_types: GrantType::ALL.into(),
-        token_endpoint_auth_methods: AuthMethod::ALL.into(),
+        grant_types: policy.grant_types,
+        token_endpoint_auth_methods: policy.token_endpoint_auth_methods,
+        introspection_endpoint_auth_methods: policy.introspection.unwrap_or_default(),
+        revocation_endpoint_auth_methods: policy.revocation.unwrap_or_default(),
         resource_parameter_supported: true,
         client_id_metadata_document_supported,
         scopes_supported,
@@ -98,9 +116,36 @@ pub(crate) fn features(
         op_tos_uri: raw.op_tos_uri.clone(),
         ui_locales_supported: ui_locales(s, &raw.ui_locales_supported)?,
         extra: raw.extra.clone(),
+        member_order: raw.member_order.clone(),
     };
+    check_member_order(s, &features)?;
     check_distinct_paths(&features, file)?;
     Ok(features)
+}
+
+/// `metadata.member_order` names members this configuration publishes, each once, `issuer` (always
+/// first) at most at the front.
+fn check_member_order(s: Section<'_>, features: &Features) -> Result<(), ConfigError> {
+    let document = Features {
+        member_order: Vec::new(),
+        ..features.clone()
+    }
+    .document();
+    for (i, name) in features.member_order.iter().enumerate() {
+        if document.get(name).is_none() {
+            return Err(s.error(
+                "member_order",
+                format!("`{name}` is not a member this configuration publishes"),
+            ));
+        }
+        if features.member_order[..i].contains(name) {
+            return Err(s.error("member_order", format!("`{name}` is listed twice")));
+        }
+        if name == "issuer" && i != 0 {
+            return Err(s.error("member_order", "`issuer` is always the first member"));
+        }
+    }
+    Ok(())
 }
 
 /// `ui_locales_supported` (RFC 8414 §2): the pages' languages, or the subset of them the operator lists.

@@ -1,7 +1,9 @@
-//! `[http]` and `[cache]`: limits every route applies, and how often cached data is re-checked.
+//! `[http]` and `[cache]`: limits every route applies, the shape of non-protocol errors, and how often
+//! cached data is re-checked.
 use std::time::Duration;
 
 use latchkey_server::client_address::{ForwardedHeader, TrustedProxies};
+use latchkey_server::http_error::ErrorShape;
 use latchkey_server::state::HttpSettings;
 
 use super::error::{ConfigError, Section};
@@ -26,6 +28,10 @@ pub(crate) fn http(raw: &RawHttp, file: &str) -> Result<HttpSettings, ConfigErro
         )?
         .as_secs(),
         trusted_proxies: trusted_proxies(s, raw)?,
+        error_shape: match &raw.error_shape {
+            Some(shape) => shape.parse().map_err(|e| s.error("error_shape", e))?,
+            None => ErrorShape::default(),
+        },
     };
     if http.body_limit < 1024 {
         return Err(s.error("body_limit", "must be at least 1024 bytes"));

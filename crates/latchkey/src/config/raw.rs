@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -16,6 +17,8 @@ pub struct RawConfig {
     pub(crate) master_key: Option<String>,
     pub(crate) master_key_file: Option<PathBuf>,
     #[serde(default)]
+    pub(crate) database: RawDatabase,
+    #[serde(default)]
     pub(crate) tokens: RawTokens,
     #[serde(default)]
     pub(crate) keys: RawKeys,
@@ -26,7 +29,10 @@ pub struct RawConfig {
     #[serde(default)]
     pub(crate) metadata: RawMetadata,
     #[serde(default)]
-    pub(crate) scopes: BTreeMap<String, RawScope>,
+    pub(crate) policy: RawPolicy,
+    /// In the file's order: `scopes_supported` is published in it.
+    #[serde(default)]
+    pub(crate) scopes: IndexMap<String, RawScope>,
     #[serde(default)]
     pub(crate) log: RawLog,
     #[serde(default)]
@@ -45,6 +51,14 @@ pub struct RawConfig {
     pub(crate) client_id_metadata_documents: RawDocuments,
     #[serde(default)]
     pub(crate) fetch: RawFetch,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDatabase {
+    pub(crate) max_connections: Option<u32>,
+    pub(crate) statement_timeout: Option<String>,
+    pub(crate) acquire_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -140,6 +154,7 @@ pub(crate) struct RawHttp {
     #[serde(default)]
     pub(crate) trusted_proxies: Vec<String>,
     pub(crate) forwarded_header: Option<String>,
+    pub(crate) error_shape: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -162,7 +177,22 @@ pub(crate) struct RawMetadata {
     pub(crate) op_tos_uri: Option<String>,
     pub(crate) ui_locales_supported: Option<Vec<String>>,
     #[serde(default)]
+    pub(crate) member_order: Vec<String>,
+    #[serde(default)]
     pub(crate) extra: Map<String, Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPolicy {
+    pub(crate) grant_types: Option<Vec<String>>,
+    pub(crate) token_endpoint_auth_methods: Option<Vec<String>>,
+    pub(crate) introspection: Option<bool>,
+    pub(crate) introspection_endpoint_auth_methods: Option<Vec<String>>,
+    pub(crate) revocation: Option<bool>,
+    pub(crate) revocation_endpoint_auth_methods: Option<Vec<String>>,
+    pub(crate) code_challenge_methods: Option<Vec<String>>,
+    pub(crate) response_types: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -2,6 +2,7 @@
 //! describes them.
 use std::collections::BTreeMap;
 
+use indexmap::IndexMap;
 use latchkey_core::types::ScopeToken;
 use latchkey_server::Locale;
 
@@ -9,12 +10,13 @@ use super::ScopeConfig;
 use super::error::{ConfigError, Section};
 use super::raw::RawScope;
 
+/// The configured scopes, in the file's order.
 pub(crate) fn scopes(
-    raw: &BTreeMap<String, RawScope>,
+    raw: &IndexMap<String, RawScope>,
     file: &str,
-) -> Result<BTreeMap<String, ScopeConfig>, ConfigError> {
+) -> Result<IndexMap<String, ScopeConfig>, ConfigError> {
     let s = Section::new(file, "scopes");
-    let mut scopes = BTreeMap::new();
+    let mut scopes = IndexMap::new();
     for (name, scope) in raw {
         ScopeToken::parse(name.clone())
             .map_err(|_| s.error(name, "not a valid scope token (RFC 6749 §3.3)"))?;
@@ -30,7 +32,7 @@ pub(crate) fn scopes(
 
 /// Scope descriptions for the consent page: `""` is the default text, other keys are language tags.
 pub(crate) fn descriptions(
-    raw: &BTreeMap<String, RawScope>,
+    raw: &IndexMap<String, RawScope>,
     file: &str,
 ) -> Result<BTreeMap<String, BTreeMap<String, String>>, ConfigError> {
     let s = Section::new(file, "scopes");

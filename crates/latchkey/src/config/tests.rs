@@ -319,6 +319,192 @@ fn trusted_proxies_are_addresses_or_cidr_blocks_and_name_their_header() {
 }
 
 #[test]
+fn policy_lists_keep_their_order_and_drop_repeats() {
+    let config = resolve(
+        "[policy]\ngrant_types = [\"refresh_token\", \"authorization_code\", \"refresh_token\"]\n\
+         token_endpoint_auth_methods = [\"none\", \"client_secret_post\"]\n\
+         introspection = false",
+        &[],
+        Flags::default(),
+    )
+    .unwrap();
+    let features = &config.settings.features;
+    let doc = features.document();
+    assert_eq!(
+        doc["grant_types_supported"],
+        serde_json::json!(["refresh_token", "authorization_code"])
+    );
+    assert_eq!(
+        doc["token_endpoint_auth_methods_supported"],
+        serde_json::json!(["none", "client_secret_post"])
+    );
+    // Revocation defaults to the token endpoint's methods; introspection is off and unpublished.
+    assert_eq!(
+        doc["revocation_endpoint_auth_methods_supported"],
+        serde_json::json!(["none", "client_secret_post"])
+    );
+    assert!(doc.get("introspection_endpoint").is_none());
+    assert!(features.endpoints.introspection.is_none());
+}
+
+#[test]
+fn without_authorization_code_there_is_no_authorization_endpoint() {
+    let config = resolve(
+        "[policy]\ngrant_types = [\"client_credentials\"]\nrevocation = false",
+        &[],
+        Flags::default(),
+    )
+    .unwrap();
+    let features = &config.settings.features;
+    assert!(features.endpoints.authorization.is_none());
+    assert!(features.endpoints.revocation.is_none());
+    let doc = features.document();
+    assert_eq!(doc["response_types_supported"], serde_json::json!([]));
+    assert!(doc.get("code_challenge_methods_supported").is_none());
+}
+
+#[test]
+fn policy_values_that_are_not_implemented_or_inconsistent_are_one_line_errors() {
+    for (toml_text, expected) in [
+        (
+            "[policy]\ngrant_types = [\"password\"]",
+            "latchkey.toml: policy.grant_types: `password` is not a grant type Latchkey implements",
+        ),
+        (
+            "[policy]\ngrant_types = []",
+            "latchkey.toml: policy.grant_types: must name at least one",
+        ),
+        (
+            "[policy]\ngrant_types = [\"client_credentials\", \"refresh_token\"]",
+            "latchkey.toml: policy.grant_types: refresh_token is only issued with authorization_code",
+        ),
+        (
+            "[policy]\ntoken_endpoint_auth_methods = [\"client_secret_jwt\"]",
+            "latchkey.toml: policy.token_endpoint_auth_methods: unknown client authentication method `client_secret_jwt`",
+        ),
+        (
+            "[policy]\nintrospection_endpoint_auth_methods = [\"none\"]",
+            "latchkey.toml: policy.introspection_endpoint_auth_methods: `none` proves nothing",
+        ),
+        (
+            "[policy]\ntoken_endpoint_auth_methods = [\"client_secret_basic\"]\nrevocation_endpoint_auth_methods = [\"client_secret_post\"]",
+            "latchkey.toml: policy.revocation_endpoint_auth_methods: `client_secret_post` is not in policy.token_endpoint_auth_methods",
+        ),
+        (
+            "[policy]\nintrospection = false\nintrospection_endpoint_auth_methods = [\"client_secret_basic\"]",
+            "latchkey.toml: policy.introspection_endpoint_auth_methods: policy.introspection is false",
+        ),
+        (
+            "[policy]\ncode_challenge_methods = [\"plain\", \"S256\"]",
+            "latchkey.toml: policy.code_challenge_methods: only [\"S256\"] is implemented",
+        ),
+        (
+            "[policy]\nresponse_types = [\"token\"]",
+            "latchkey.toml: policy.response_types: `token` is not implemented",
+        ),
+        (
+            "[policy]\ngrant_types = [\"client_credentials\"]\nresponse_types = [\"code\"]",
+            "latchkey.toml: policy.response_types: response type code and the authorization_code grant go together",
+        ),
+        ("[policy]\nspeed = \"fast\"", "unknown field `speed`"),
+    ] {
+        let err = resolve(toml_text, &[], Flags::default()).unwrap_err();
+        assert!(
+            err.starts_with(expected) || err.contains(expected),
+            "{toml_text}: {err}"
+        );
+        assert!(!err.contains('\n'), "{err}");
+    }
+}
+
+#[test]
+fn scopes_are_published_in_the_file_order() {
+    let config = resolve(
+        "[scopes.\"write:b\"]\n[scopes.\"read:c\"]\n[scopes.\"read:a\"]\n[scopes.hidden]\npublic = false",
+        &[],
+        Flags::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        config.settings.features.scopes_supported,
+        ["write:b", "read:c", "read:a"]
+    );
+}
+
+#[test]
+fn extra_members_may_state_facts_but_never_claim_features() {
+    for name in [
+        "userinfo_endpoint",
+        "subject_types_supported",
+        "id_token_signing_alg_values_supported",
+        "require_pushed_authorization_requests",
+    ] {
+        let err = resolve(
+            &format!("[metadata.extra]\n{name} = [\"x\"]"),
+            &[],
+            Flags::default(),
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with(&format!(
+                "latchkey.toml: metadata.extra.{name}: names a feature"
+            )),
+            "{err}"
+        );
+    }
+    let config = resolve(
+        "[metadata.extra]\nx_support_email = \"oauth@example.com\"",
+        &[],
+        Flags::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        config.settings.features.document()["x_support_email"],
+        "oauth@example.com"
+    );
+}
+
+#[test]
+fn member_order_names_published_members_once() {
+    let config = resolve(
+        "[metadata]\nmember_order = [\"issuer\", \"jwks_uri\", \"token_endpoint\"]",
+        &[],
+        Flags::default(),
+    )
+    .unwrap();
+    let doc = config.settings.features.document();
+    let names: Vec<&str> = doc
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(names[..3], ["issuer", "jwks_uri", "token_endpoint"]);
+    for (order, problem) in [
+        (
+            "[\"registration_endpoint\"]",
+            "`registration_endpoint` is not a member this configuration publishes",
+        ),
+        ("[\"jwks_uri\", \"jwks_uri\"]", "`jwks_uri` is listed twice"),
+        (
+            "[\"jwks_uri\", \"issuer\"]",
+            "`issuer` is always the first member",
+        ),
+    ] {
+        let err = resolve(
+            &format!("[metadata]\nmember_order = {order}"),
+            &[],
+            Flags::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            format!("latchkey.toml: metadata.member_order: {problem}")
+        );
+    }
+}
+
+#[test]
 fn h1_machine_registration_is_off_unless_allowed_and_lists_only_valid_resources() {
     let open = "[registration]\npolicy = \"open\"\n";
     let off = resolve(open, &[], Flags::default()).unwrap();
@@ -365,4 +551,44 @@ fn h1_machine_registration_is_off_unless_allowed_and_lists_only_valid_resources(
         err.contains("registration.client_credentials_resources"),
         "{err}"
     );
+}
+
+#[test]
+fn database_pool_settings_have_defaults_and_ranges() {
+    let config = resolve("", &[], Flags::default()).unwrap();
+    assert_eq!(config.database, latchkey_store::ConnectOptions::default());
+    let config = resolve(
+        "[database]\nmax_connections = 4\nstatement_timeout = \"2s\"\nacquire_timeout = \"250ms\"",
+        &[],
+        Flags::default(),
+    )
+    .unwrap();
+    assert_eq!(config.database.max_connections, 4);
+    assert_eq!(
+        config.database.statement_timeout,
+        std::time::Duration::from_secs(2)
+    );
+    assert_eq!(
+        config.database.acquire_timeout,
+        std::time::Duration::from_millis(250)
+    );
+    for (text, message) in [
+        (
+            "max_connections = 0",
+            "latchkey.toml: database.max_connections: must be between 1 and 1000",
+        ),
+        (
+            "statement_timeout = \"10ms\"",
+            "latchkey.toml: database.statement_timeout: must be between 100ms and 1h",
+        ),
+        (
+            "acquire_timeout = \"soon\"",
+            "latchkey.toml: database.acquire_timeout: expected a duration such as \"10m\", got `soon`",
+        ),
+    ] {
+        assert_eq!(
+            resolve(&format!("[database]\n{text}"), &[], Flags::default()).unwrap_err(),
+            message
+        );
+    }
 }

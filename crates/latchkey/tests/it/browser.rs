@@ -88,6 +88,10 @@ impl Browser {
     }
 
     async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
+        self.try_send(request).await.unwrap()
+    }
+
+    async fn try_send(&mut self, request: reqwest::RequestBuilder) -> Result<Page, reqwest::Error> {
         let mut request = request;
         if !self.cookies.is_empty() {
             let header: Vec<String> = self
@@ -100,23 +104,29 @@ impl Browser {
         if let Some(lang) = &self.accept_language {
             request = request.header("accept-language", lang);
         }
-        let response = request.send().await.unwrap();
+        let response = request.send().await?;
         for value in response.headers().get_all(SET_COOKIE) {
             let text = value.to_str().unwrap();
             let (pair, _) = text.split_once(';').unwrap_or((text, ""));
             let (name, value) = pair.split_once('=').unwrap();
             self.cookies.insert(name.to_owned(), value.to_owned());
         }
-        Page {
+        Ok(Page {
             status: response.status().as_u16(),
             headers: response.headers().clone(),
-            body: response.text().await.unwrap(),
-        }
+            body: response.text().await?,
+        })
     }
 
     pub(crate) async fn get(&mut self, url: &str) -> Page {
         let request = self.http.get(url);
         self.send(request).await
+    }
+
+    /// `get`, for a server that may be down.
+    pub(crate) async fn try_get(&mut self, url: &str) -> Result<Page, reqwest::Error> {
+        let request = self.http.get(url);
+        self.try_send(request).await
     }
 
     pub(crate) async fn post(&mut self, url: &str, fields: &[(String, String)]) -> Page {
@@ -139,10 +149,22 @@ impl Browser {
         username: &str,
         password: &str,
     ) -> Page {
+        self.sign_in_at(&server.origin, page, username, password)
+            .await
+    }
+
+    /// Submits the page's login form to the server at `origin` (any instance of several).
+    pub(crate) async fn sign_in_at(
+        &mut self,
+        origin: &str,
+        page: &Page,
+        username: &str,
+        password: &str,
+    ) -> Page {
         let (action, mut fields) = page.form("/login");
         fields.push(("username".into(), username.into()));
         fields.push(("password".into(), password.into()));
-        self.post(&server.url(&action), &fields).await
+        self.post(&format!("{origin}{action}"), &fields).await
     }
 
     /// Submits the consent form with `approve` or `deny`.
@@ -152,9 +174,14 @@ impl Browser {
         page: &Page,
         decision: &str,
     ) -> Page {
+        self.decide_at(&server.origin, page, decision).await
+    }
+
+    /// Submits the consent form to the server at `origin`.
+    pub(crate) async fn decide_at(&mut self, origin: &str, page: &Page, decision: &str) -> Page {
         let (action, mut fields) = page.form("/consent");
         fields.push(("decision".into(), decision.into()));
-        self.post(&server.url(&action), &fields).await
+        self.post(&format!("{origin}{action}"), &fields).await
     }
 }
 

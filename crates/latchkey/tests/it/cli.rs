@@ -784,3 +784,64 @@ server_test!(
         server.stop().await;
     }
 );
+
+#[test]
+fn client_create_refuses_what_the_policy_turned_off_in_one_line() {
+    let db = TestDatabase::sqlite();
+    let dir = Path::new(db.url().trim_start_matches("sqlite://"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let config = dir.join("policy.toml");
+    std::fs::write(
+        &config,
+        "[policy]\ngrant_types = [\"authorization_code\", \"refresh_token\"]\n\
+         token_endpoint_auth_methods = [\"client_secret_basic\", \"private_key_jwt\"]\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let error = one_line_error(&latchkey(
+        &db,
+        &["client", "create", "--name", "svc", "--config", config],
+    ));
+    assert!(
+        error.contains("client_credentials") && error.contains("policy.grant_types"),
+        "{error}"
+    );
+    let error = one_line_error(&latchkey(
+        &db,
+        &[
+            "client",
+            "create",
+            "--name",
+            "app",
+            "--auth-method",
+            "none",
+            "--redirect-uri",
+            "https://app.example/cb",
+            "--config",
+            config,
+        ],
+    ));
+    assert!(error.contains("none"), "{error}");
+    let created = json_of(&latchkey(
+        &db,
+        &[
+            "client",
+            "create",
+            "--name",
+            "web",
+            "--grant-type",
+            "authorization_code",
+            "--redirect-uri",
+            "https://app.example/cb",
+            "--json",
+            "--config",
+            config,
+        ],
+    ));
+    assert_eq!(
+        created["grant_types"],
+        serde_json::json!(["authorization_code"])
+    );
+}

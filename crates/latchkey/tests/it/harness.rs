@@ -129,6 +129,7 @@ pub(crate) struct TestServer {
 }
 
 /// A client registered for a test, with its secret in clear.
+#[derive(Clone)]
 pub(crate) struct TestClient {
     pub(crate) id: String,
     pub(crate) secret: String,
@@ -199,34 +200,7 @@ impl TestServer {
         redirect_uris: &[&str],
         policy: ClientPolicy,
     ) -> TestClient {
-        let secret = ClientSecret::generate();
-        let client = Client {
-            client_id: ClientId::generate(),
-            name: "Test App".into(),
-            auth: match method {
-                AuthMethod::None => ClientAuth::Public,
-                method => ClientAuth::Secret {
-                    method,
-                    hash: secret.hash(),
-                },
-            },
-            grant_types: grants.iter().copied().collect::<BTreeSet<_>>(),
-            scope: Scope::parse(scope).unwrap(),
-            redirect_uris: redirect_uris
-                .iter()
-                .map(|u| RedirectUri::parse(*u).unwrap())
-                .collect(),
-            created_at: latchkey_server::clock::Clock.now(),
-            policy,
-        };
-        self.store.insert_client(&client).await.unwrap();
-        TestClient {
-            id: client.client_id.to_string(),
-            secret: match method {
-                AuthMethod::None => String::new(),
-                _ => secret.expose().to_owned(),
-            },
-        }
+        insert_client(&self.store, method, grants, scope, redirect_uris, policy).await
     }
 
     pub(crate) async fn metadata(&self) -> Value {
@@ -314,6 +288,46 @@ impl Drop for TestServer {
         if let Some(stop) = self.stop.take() {
             stop.send(()).ok();
         }
+    }
+}
+
+/// Registers a client in `store` the way `latchkey client create` does; `AuthMethod::None` makes a
+/// public one (empty secret).
+pub(crate) async fn insert_client(
+    store: &latchkey_store::Store,
+    method: AuthMethod,
+    grants: &[GrantType],
+    scope: &str,
+    redirect_uris: &[&str],
+    policy: ClientPolicy,
+) -> TestClient {
+    let secret = ClientSecret::generate();
+    let client = Client {
+        client_id: ClientId::generate(),
+        name: "Test App".into(),
+        auth: match method {
+            AuthMethod::None => ClientAuth::Public,
+            method => ClientAuth::Secret {
+                method,
+                hash: secret.hash(),
+            },
+        },
+        grant_types: grants.iter().copied().collect::<BTreeSet<_>>(),
+        scope: Scope::parse(scope).unwrap(),
+        redirect_uris: redirect_uris
+            .iter()
+            .map(|u| RedirectUri::parse(*u).unwrap())
+            .collect(),
+        created_at: latchkey_server::clock::Clock.now(),
+        policy,
+    };
+    store.insert_client(&client).await.unwrap();
+    TestClient {
+        id: client.client_id.to_string(),
+        secret: match method {
+            AuthMethod::None => String::new(),
+            _ => secret.expose().to_owned(),
+        },
     }
 }
 

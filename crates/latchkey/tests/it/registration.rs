@@ -585,3 +585,65 @@ server_test!(
         server.stop().await;
     }
 );
+
+/// Registers through a trusted proxy that says the client is `client`.
+async fn register_via_proxy(server: &TestServer, client: &str) -> u16 {
+    server
+        .http
+        .post(server.url("/register"))
+        .header("content-type", "application/json")
+        .header("x-forwarded-for", client)
+        .body(json!({"redirect_uris": ["https://app.example/cb"]}).to_string())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+server_test!(
+    issue_15_the_registration_limit_is_one_window_for_every_instance_and_per_forwarded_client,
+    |db: TestDatabase| async move {
+        // Two instances on one database, behind one proxy (review M5: the proxy's own address is not
+        // the client's).
+        let toml = "[registration]\npolicy = \"open\"\nrate_limit = 4\n\
+                    [http]\ntrusted_proxies = [\"127.0.0.1\"]";
+        let a = TestServer::builder().toml(toml).start(&db).await;
+        let b = TestServer::builder().toml(toml).start(&db).await;
+        // The window is a clock minute: start well inside one.
+        let second = latchkey_server::clock::Clock.now().0.rem_euclid(60);
+        if second > 50 {
+            tokio::time::sleep(std::time::Duration::from_secs((61 - second) as u64)).await;
+        }
+        let mut statuses = Vec::new();
+        for i in 0..6 {
+            let server = if i % 2 == 0 { &a } else { &b };
+            statuses.push(register_via_proxy(server, "203.0.113.7").await);
+        }
+        // Each instance saw three; together they allowed four.
+        assert_eq!(statuses, [201, 201, 201, 201, 503, 503]);
+        assert_eq!(
+            register_via_proxy(&b, "203.0.113.8").await,
+            201,
+            "another client behind the same proxy has its own window"
+        );
+        assert_eq!(
+            register_via_proxy(&a, "2001:db8:1:2::1").await,
+            201,
+            "an IPv6 client"
+        );
+        let v6 = [
+            register_via_proxy(&a, "2001:db8:1:2::2").await,
+            register_via_proxy(&b, "2001:db8:1:2::3").await,
+            register_via_proxy(&a, "2001:db8:1:2:ffff::4").await,
+            register_via_proxy(&b, "2001:db8:1:2:ffff::5").await,
+        ];
+        assert_eq!(
+            v6,
+            [201, 201, 201, 503],
+            "addresses of one /64 share a window"
+        );
+        a.stop().await;
+        b.stop().await;
+    }
+);
