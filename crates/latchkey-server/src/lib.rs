@@ -96,6 +96,15 @@ async fn prune_periodically(state: AppState, mut stop: tokio::sync::watch::Recei
             Ok(removed) => tracing::debug!(removed, "pruned expired login counters"),
             Err(e) => tracing::warn!(error = %e, "pruning login counters failed"),
         }
+        if let Some(documents) = &state.settings().client_id_documents {
+            use latchkey_store::RegistrationStore;
+            // A document client's row outlives its cache entry only while a grant or consent needs it.
+            let before = now.minus(documents.max_cache.as_secs());
+            match state.store().prune_document_clients(before).await {
+                Ok(removed) => tracing::debug!(removed, "deleted unused document clients"),
+                Err(e) => tracing::warn!(error = %e, "deleting unused document clients failed"),
+            }
+        }
         if let Some(registration) = &state.settings().registration {
             use latchkey_store::RegistrationStore;
             let before = now.minus(registration.unused_client_ttl);

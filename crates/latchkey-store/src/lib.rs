@@ -386,6 +386,17 @@ pub trait RegistrationStore {
         id: &ClientId,
         now: Timestamp,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Writes a Client ID Metadata Document's client whole (insert or replace) and marks it as one;
+    /// `false` when the id belongs to a client that is not a document client, which is never touched.
+    fn upsert_document_client(
+        &self,
+        client: &Client,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Deletes document clients last fetched before `before` that no grant or consent refers to.
+    fn prune_document_clients(
+        &self,
+        before: Timestamp,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
     /// Deletes dynamically registered clients created before `before` that never obtained a token.
     fn prune_unused_clients(
         &self,
@@ -826,6 +837,12 @@ impl RegistrationStore for Store {
     }
     async fn prune_unused_clients(&self, before: Timestamp) -> Result<u64, StoreError> {
         dispatch!(self.prune_unused_clients(before))
+    }
+    async fn upsert_document_client(&self, client: &Client) -> Result<bool, StoreError> {
+        dispatch!(self.upsert_document_client(client))
+    }
+    async fn prune_document_clients(&self, before: Timestamp) -> Result<u64, StoreError> {
+        dispatch!(self.prune_document_clients(before))
     }
     async fn insert_initial_access_token(
         &self,

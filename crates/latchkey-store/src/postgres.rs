@@ -75,6 +75,11 @@ fn migrator() -> Migrator {
             include_str!("../migrations/postgres/0006_registration.sql"),
         ),
         (
+            7,
+            "document_clients",
+            include_str!("../migrations/postgres/0007_document_clients.sql"),
+        ),
+        (
             10,
             "shared_throttle",
             include_str!("../migrations/postgres/0010_shared_throttle.sql"),

@@ -24,6 +24,7 @@ pub(crate) struct ClientRow {
     pub(crate) registration_token_hash: Option<Vec<u8>>,
     pub(crate) activated_at: Option<i64>,
     pub(crate) jwks: Option<String>,
+    pub(crate) document: i16,
 }
 
 impl From<&Client> for ClientRow {
@@ -77,6 +78,7 @@ impl From<&Client> for ClientRow {
                 .as_ref()
                 .and_then(|r| r.activated_at.map(|t| t.0)),
             jwks,
+            document: i16::from(client.policy.metadata_document),
         }
     }
 }
@@ -149,6 +151,7 @@ impl TryFrom<ClientRow> for Client {
                     .map_err(|_| corrupt("unknown access_token_format"))?,
                 resources: serde_json::from_str::<Vec<ResourceUri>>(&row.allowed_resources)
                     .map_err(|_| corrupt("invalid allowed_resources"))?,
+                metadata_document: row.document != 0,
                 registration: match row.registration_token_hash.as_deref() {
                     None => None,
                     Some(bytes) => Some(DynamicRegistration {

@@ -33,14 +33,29 @@ pub(crate) const APPLIED_MIGRATIONS: &str =
 
 pub(crate) const INSERT_CLIENT: &str = "INSERT INTO clients \
     (client_id, name, auth_method, secret_hash, grant_types, scope, redirect_uris, created_at, \
-    introspect_any, access_token_format, allowed_resources, registration_token_hash, activated_at, jwks) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+    introspect_any, access_token_format, allowed_resources, registration_token_hash, activated_at, jwks, \
+    document) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+/// A document client's row, written whole (auth method, secret, keys and metadata together) by one
+/// statement; never over a client that is not a document client (`document = 0`).
+pub(crate) const UPSERT_DOCUMENT_CLIENT: &str = "INSERT INTO clients \
+    (client_id, name, auth_method, secret_hash, grant_types, scope, redirect_uris, created_at, \
+    introspect_any, access_token_format, allowed_resources, registration_token_hash, activated_at, jwks, \
+    document) VALUES ($1, $2, $3, NULL, $4, $5, $6, $7, 0, NULL, '[]', NULL, NULL, $8, 1) \
+    ON CONFLICT (client_id) DO UPDATE SET name = excluded.name, auth_method = excluded.auth_method, \
+    secret_hash = NULL, grant_types = excluded.grant_types, scope = excluded.scope, \
+    redirect_uris = excluded.redirect_uris, created_at = excluded.created_at, jwks = excluded.jwks \
+    WHERE clients.document = 1";
+/// Document clients fetched before `$1` that no grant or consent refers to.
+pub(crate) const PRUNE_DOCUMENT_CLIENTS: &str = "DELETE FROM clients WHERE document = 1 \
+    AND created_at < $1 \
+    AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.client_id = clients.client_id) \
+    AND NOT EXISTS (SELECT 1 FROM consents c WHERE c.client_id = clients.client_id)";
 pub(crate) const SELECT_CLIENT: &str = "SELECT client_id, name, auth_method, secret_hash, grant_types, scope, \
     redirect_uris, created_at, introspect_any, access_token_format, allowed_resources, \
-    registration_token_hash, activated_at, jwks FROM clients WHERE client_id = $1";
+    registration_token_hash, activated_at, jwks, document FROM clients WHERE client_id = $1";
 pub(crate) const SELECT_CLIENTS: &str = "SELECT client_id, name, auth_method, secret_hash, grant_types, scope, \
     redirect_uris, created_at, introspect_any, access_token_format, allowed_resources, \
-    registration_token_hash, activated_at, jwks FROM clients ORDER BY created_at, client_id";
+    registration_token_hash, activated_at, jwks, document FROM clients ORDER BY created_at, client_id";
 pub(crate) const UPDATE_CLIENT_METADATA: &str = "UPDATE clients SET name = $2, grant_types = $3, \
     scope = $4, redirect_uris = $5, jwks = $6 WHERE client_id = $1";
 pub(crate) const RECORD_ASSERTION: &str = "INSERT INTO used_assertions (client_id, jti, expires_at) \
@@ -97,6 +112,7 @@ macro_rules! impl_role_traits {
                 registration_token_hash: row.try_get("registration_token_hash")?,
                 activated_at: row.try_get("activated_at")?,
                 jwks: row.try_get("jwks")?,
+                document: row.try_get("document")?,
             })
         }
 
@@ -128,6 +144,7 @@ macro_rules! impl_role_traits {
                     .bind(row.registration_token_hash)
                     .bind(row.activated_at)
                     .bind(row.jwks)
+                    .bind(row.document)
                     .execute(&self.write)
                     .await;
                 match result {
@@ -182,6 +199,30 @@ macro_rules! impl_role_traits {
         }
 
         impl crate::RegistrationStore for $store {
+            async fn upsert_document_client(&self, client: &Client) -> Result<bool, StoreError> {
+                let row = ClientRow::from(client);
+                let done = sqlx::query(sql::UPSERT_DOCUMENT_CLIENT)
+                    .bind(row.client_id)
+                    .bind(row.name)
+                    .bind(row.auth_method)
+                    .bind(row.grant_types)
+                    .bind(row.scope)
+                    .bind(row.redirect_uris)
+                    .bind(row.created_at)
+                    .bind(row.jwks)
+                    .execute(&self.write)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn prune_document_clients(&self, before: Timestamp) -> Result<u64, StoreError> {
+                let done = sqlx::query(sql::PRUNE_DOCUMENT_CLIENTS)
+                    .bind(before.0)
+                    .execute(&self.write)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
             async fn update_client_metadata(&self, client: &Client) -> Result<bool, StoreError> {
                 let row = ClientRow::from(client);
                 let done = sqlx::query(sql::UPDATE_CLIENT_METADATA)

@@ -98,6 +98,11 @@ fn migrator() -> Migrator {
             include_str!("../migrations/sqlite/0006_registration.sql"),
         ),
         (
+            7,
+            "document_clients",
+            include_str!("../migrations/sqlite/0007_document_clients.sql"),
+        ),
+        (
             10,
             "shared_throttle",
             include_str!("../migrations/sqlite/0010_shared_throttle.sql"),

@@ -13,6 +13,7 @@ use latchkey_core::user::Username;
 use latchkey_store::{Session, SessionStore, UserStore};
 
 use super::authorize::{PAGE_FIELDS, finish, load_request, next_step};
+use crate::client_address::ClientAddress;
 use crate::pages::Stop;
 use crate::pages::login::{LoginNotice, login_page};
 use crate::pages::visit::Visit;
@@ -22,10 +23,11 @@ use crate::throttle::Verdict;
 pub(crate) async fn login(
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    address: ClientAddress,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (mut visit, form) = match Visit::submitted(&app, &headers, &body).await {
+    let (mut visit, form) = match Visit::submitted(&app, &headers, address, &body).await {
         Ok(pair) => pair,
         Err(response) => return response,
     };
@@ -40,7 +42,7 @@ async fn sign_in(
     peer: SocketAddr,
 ) -> Result<Response, Stop> {
     let params = form.without(&PAGE_FIELDS);
-    let request = load_request(app, &params).await?;
+    let request = load_request(app, visit, &params).await?;
     let username = form.get("username").unwrap_or("").to_owned();
     let password = Password::new(form.get("password").unwrap_or("").to_owned());
     let now = app.clock().now();

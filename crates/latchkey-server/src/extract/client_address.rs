@@ -14,16 +14,24 @@ impl FromRequestParts<AppState> for ClientAddress {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip())
-            // Only a server built without connect info (never `serve`) lacks it.
-            .unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
-        Ok(state
-            .settings()
-            .http
-            .trusted_proxies
-            .client_address(peer, &parts.headers))
+        Ok(address_of(&parts.extensions, &parts.headers, state))
     }
+}
+
+/// The client address of a request, from its extensions (the TCP peer) and headers.
+pub(crate) fn address_of(
+    extensions: &axum::http::Extensions,
+    headers: &axum::http::HeaderMap,
+    state: &AppState,
+) -> ClientAddress {
+    let peer = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+        // Only a server built without connect info (never `serve`) lacks it.
+        .unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
+    state
+        .settings()
+        .http
+        .trusted_proxies
+        .client_address(peer, headers)
 }

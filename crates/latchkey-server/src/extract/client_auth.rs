@@ -72,10 +72,16 @@ impl<E: ClientEndpoint> FromRequest<AppState> for AuthenticatedClient<E> {
     }
 }
 
+fn limited() -> OAuthError {
+    OAuthError::temporarily_unavailable("too many metadata fetches; try again in a minute")
+}
+
 async fn authenticate_request<E: ClientEndpoint>(
     req: Request,
     state: &AppState,
 ) -> Result<AuthenticatedClient<E>, ApiError> {
+    let address =
+        crate::extract::client_address::address_of(req.extensions(), req.headers(), state);
     let authorization = match req.headers().get(header::AUTHORIZATION) {
         None => None,
         Some(value) => Some(
@@ -90,9 +96,14 @@ async fn authenticate_request<E: ClientEndpoint>(
     let OAuthForm(mut params) = OAuthForm::from_request(req, state).await?;
     let presented = parse_credentials(authorization.as_deref(), &mut params)?;
     check_method(&presented, E::accepted(&state.settings().features))?;
-    let registered = match state.registry().find(state, &presented.client_id).await {
+    let registered = match state
+        .registry()
+        .find(state, &presented.client_id, &address)
+        .await
+    {
         Ok(found) => found,
         Err(LookupError::Store(e)) => return Err(e.into()),
+        Err(LookupError::Limited) => return Err(limited().into()),
         // An unusable metadata document authenticates nobody.
         Err(LookupError::Document(why)) => {
             return Err(OAuthError::invalid_client(format!(
@@ -109,11 +120,17 @@ async fn authenticate_request<E: ClientEndpoint>(
                 jwks_uri: Some(uri),
                 ..
             } if presented.method == AuthMethod::PrivateKeyJwt => {
-                let keys = state.registry().key_set(state, uri).await.map_err(|why| {
-                    OAuthError::invalid_client(format!(
-                        "the client's jwks_uri could not be used: {why}"
-                    ))
-                })?;
+                let keys = match state.registry().key_set(state, uri, &address).await {
+                    Ok(keys) => keys,
+                    Err(LookupError::Store(e)) => return Err(e.into()),
+                    Err(LookupError::Limited) => return Err(limited().into()),
+                    Err(LookupError::Document(why)) => {
+                        return Err(OAuthError::invalid_client(format!(
+                            "the client's jwks_uri could not be used: {why}"
+                        ))
+                        .into());
+                    }
+                };
                 let mut with_keys = (*client).clone();
                 with_keys.auth = ClientAuth::PrivateKeyJwt {
                     jwks: keys,

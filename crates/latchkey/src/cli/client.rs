@@ -278,6 +278,7 @@ fn build_policy(
     }
     Ok(ClientPolicy {
         registration: None,
+        metadata_document: false,
         introspect_any,
         access_token_format: format
             .map(|f| {

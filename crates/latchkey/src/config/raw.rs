@@ -77,6 +77,7 @@ pub(crate) struct RawFetch {
     pub(crate) connect_timeout: Option<String>,
     pub(crate) timeout: Option<String>,
     pub(crate) max_bytes: Option<usize>,
+    pub(crate) rate_limit: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -255,7 +255,9 @@ server_test!(
             .get(&authorize_url(&server, &client_id, CALLBACK, &challenge))
             .await;
         assert_eq!(page.status, 400);
-        assert!(page.body.contains("not a public address"), "{}", page.body);
+        // L1: the caller learns that the fetch failed, never what the network answered.
+        assert!(page.body.contains("could not be fetched"), "{}", page.body);
+        assert!(!page.body.contains("public address"), "{}", page.body);
         assert!(
             canary.seen.lock().unwrap().is_empty(),
             "the canary saw a request"
@@ -355,13 +357,9 @@ server_test!(
         let response = crate::assertions::token_with(&server, &jwt).await;
         assert_eq!(response.status(), 401);
         let body: Value = response.json().await.unwrap();
-        assert!(
-            body["error_description"]
-                .as_str()
-                .unwrap()
-                .contains("not a public address"),
-            "{body}"
-        );
+        let description = body["error_description"].as_str().unwrap();
+        assert!(description.contains("could not be fetched"), "{body}");
+        assert!(!description.contains("127.0.0.1"), "{body}");
         assert!(
             canary.seen.lock().unwrap().is_empty(),
             "the canary saw a request"
@@ -371,7 +369,7 @@ server_test!(
 );
 
 server_test!(
-    misbehaving_document_servers_are_refused,
+    l1_misbehaving_document_servers_are_refused_without_saying_how,
     |db: TestDatabase| async move {
         let https = https_server(|origin| {
             let doc = |path: &str| {
@@ -408,8 +406,118 @@ server_test!(
                 .get(&authorize_url(&server, &client_id, CALLBACK, &challenge))
                 .await;
             assert_eq!(page.status, 400, "{path}");
-            assert!(page.body.contains(why), "{path}: {}", page.body);
+            assert!(
+                page.body.contains("could not be fetched") && !page.body.contains(why),
+                "{path}: {}",
+                page.body
+            );
         }
         server.stop().await;
+    }
+);
+
+server_test!(
+    m6_document_fetches_are_single_flight_negative_cached_and_rate_limited,
+    |db: TestDatabase| async move {
+        let https = site(None).await;
+        let server = TestServer::builder()
+            .toml(&config(&https, true))
+            .toml("rate_limit = 4")
+            .start(&db)
+            .await;
+        let (_, challenge) = pkce();
+        let missing = format!("{}/missing.json", https.origin);
+        let url = authorize_url(&server, &missing, CALLBACK, &challenge);
+        // Three lookups at once and one after: the failing URL is fetched once.
+        let pages = futures_join(&url, 3).await;
+        assert!(pages.iter().all(|status| *status == 400), "{pages:?}");
+        assert_eq!(Browser::new().get(&url).await.status, 400);
+        let fetched = |path: &str| {
+            https
+                .seen
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|l| l.contains(path))
+                .count()
+        };
+        assert_eq!(
+            fetched("/missing.json"),
+            1,
+            "single flight, then the failure cached"
+        );
+        // Four fetches a minute per address: new URLs beyond that are refused before any fetch.
+        for n in 0..3 {
+            let other = format!("{}/other-{n}.json", https.origin);
+            let page = Browser::new()
+                .get(&authorize_url(&server, &other, CALLBACK, &challenge))
+                .await;
+            assert_eq!(page.status, 400, "{n}");
+        }
+        let page = Browser::new()
+            .get(&authorize_url(
+                &server,
+                &format!("{}/client.json", https.origin),
+                CALLBACK,
+                &challenge,
+            ))
+            .await;
+        assert_eq!(page.status, 503, "{}", page.body);
+        assert!(page.body.contains("temporarily_unavailable"));
+        assert_eq!(fetched("/client.json"), 0);
+        server.stop().await;
+    }
+);
+
+/// `n` GETs of `url` at once; their statuses.
+async fn futures_join(url: &str, n: usize) -> Vec<u16> {
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let url = url.to_owned();
+            tokio::spawn(async move { Browser::new().get(&url).await.status })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    statuses
+}
+
+server_test!(
+    m6_document_clients_are_ignored_when_documents_are_off,
+    |db: TestDatabase| async move {
+        let https = site(None).await;
+        let client_id = format!("{}/client.json", https.origin);
+        let (_, challenge) = pkce();
+        let on = TestServer::builder()
+            .toml(&config(&https, true))
+            .start(&db)
+            .await;
+        let page = Browser::new()
+            .get(&authorize_url(&on, &client_id, CALLBACK, &challenge))
+            .await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        on.stop().await;
+        // The row the document left behind is not a registered client.
+        let off = TestServer::builder().start(&db).await;
+        let page = Browser::new()
+            .get(&authorize_url(&off, &client_id, CALLBACK, &challenge))
+            .await;
+        assert_eq!(page.status, 400);
+        assert!(page.body.contains("not registered"), "{}", page.body);
+        let response = off
+            .token_request(
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", "x"),
+                    ("code_verifier", &"v".repeat(43)),
+                    ("client_id", &client_id),
+                ],
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), 401);
+        off.stop().await;
     }
 );
