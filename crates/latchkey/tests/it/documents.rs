@@ -326,7 +326,7 @@ server_test!(
     a_private_key_jwt_client_publishes_its_keys_at_a_jwks_uri,
     |db: TestDatabase| async move {
         let (server, https, id, key) = jwks_uri_client(&db, true).await;
-        let token_url = format!("{}/token", server.issuer);
+        let token_url = server.issuer.clone();
         for _ in 0..2 {
             let now = latchkey_server::clock::Clock.now().0;
             let jwt = crate::assertions::assertion(
@@ -352,7 +352,7 @@ server_test!(
         let jwt = crate::assertions::assertion(
             &key,
             "ES256",
-            crate::assertions::claims(&id, &format!("{}/token", server.issuer), now),
+            crate::assertions::claims(&id, &server.issuer, now),
         );
         let response = crate::assertions::token_with(&server, &jwt).await;
         assert_eq!(response.status(), 401);
