@@ -127,7 +127,8 @@ pub trait ClientStore {
     ) -> impl Future<Output = Result<Option<Client>, StoreError>> + Send;
     /// All clients, oldest first.
     fn list_clients(&self) -> impl Future<Output = Result<Vec<Client>, StoreError>> + Send;
-    /// Removes a client; `false` if there was none.
+    /// Removes a client, after deny-listing every access token still outstanding for it (from its
+    /// grants, and its opaque tokens); `false` if there was none.
     fn delete_client(&self, id: &ClientId)
     -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Replaces a client's secret hash (and its secret method); `false` if there is no such client.
@@ -175,16 +176,19 @@ pub trait UserStore {
     ) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
     /// All users, oldest first.
     fn list_users(&self) -> impl Future<Output = Result<Vec<User>, StoreError>> + Send;
-    /// Removes a user with their sessions, consents and grants; `false` if there was none.
+    /// Removes a user with their sessions, consents and grants, after deny-listing every access token
+    /// still outstanding for them; `false` if there was none.
     fn delete_user(
         &self,
         username: &Username,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-    /// Replaces a user's password hash and ends their sessions; `false` if there is no such user.
+    /// Replaces a user's password hash and ends their sessions; with `revoke_grants_at`, also revokes
+    /// their grants (refresh tokens) and deny-lists their access tokens. `false` if there is no such user.
     fn set_password(
         &self,
         username: &Username,
         hash: &PasswordHash,
+        revoke_grants_at: Option<Timestamp>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
@@ -742,8 +746,9 @@ impl UserStore for Store {
         &self,
         username: &Username,
         hash: &PasswordHash,
+        revoke_grants_at: Option<Timestamp>,
     ) -> Result<bool, StoreError> {
-        dispatch!(self.set_password(username, hash))
+        dispatch!(self.set_password(username, hash, revoke_grants_at))
     }
 }
 

@@ -80,6 +80,11 @@ fn migrator() -> Migrator {
             include_str!("../migrations/postgres/0007_document_clients.sql"),
         ),
         (
+            8,
+            "opaque_token_owners",
+            include_str!("../migrations/postgres/0008_opaque_token_owners.sql"),
+        ),
+        (
             10,
             "shared_throttle",
             include_str!("../migrations/postgres/0010_shared_throttle.sql"),

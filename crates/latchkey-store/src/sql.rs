@@ -175,10 +175,18 @@ macro_rules! impl_role_traits {
             }
 
             async fn delete_client(&self, id: &ClientId) -> Result<bool, StoreError> {
+                let mut tx = self.write.begin().await?;
+                for statement in crate::tokens::DENY_CLIENT_TOKENS {
+                    sqlx::query(statement)
+                        .bind(id.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 let done = sqlx::query(sql::DELETE_CLIENT)
                     .bind(id.as_str())
-                    .execute(&self.write)
+                    .execute(&mut *tx)
                     .await?;
+                tx.commit().await?;
                 Ok(done.rows_affected() > 0)
             }
 

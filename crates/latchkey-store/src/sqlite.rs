@@ -103,6 +103,11 @@ fn migrator() -> Migrator {
             include_str!("../migrations/sqlite/0007_document_clients.sql"),
         ),
         (
+            8,
+            "opaque_token_owners",
+            include_str!("../migrations/sqlite/0008_opaque_token_owners.sql"),
+        ),
+        (
             10,
             "shared_throttle",
             include_str!("../migrations/sqlite/0010_shared_throttle.sql"),

@@ -4,8 +4,26 @@
 pub(crate) const RECORD_ISSUED: &str =
     "INSERT INTO issued_tokens (jti, grant_id, expires_at) VALUES ($1, $2, $3)";
 pub(crate) const GRANT_OF_TOKEN: &str = "SELECT grant_id FROM issued_tokens WHERE jti = $1";
-pub(crate) const INSERT_OPAQUE: &str =
-    "INSERT INTO opaque_tokens (token_hash, jti, claims, expires_at) VALUES ($1, $2, $3, $4)";
+pub(crate) const INSERT_OPAQUE: &str = "INSERT INTO opaque_tokens \
+    (token_hash, jti, claims, expires_at, client_id, sub) VALUES ($1, $2, $3, $4, $5, $6)";
+/// L4: before a user's or a client's rows go, every access token still outstanding for them is put on
+/// the deny-list: those issued from their grants (JWT or opaque, exchanged ones included), and opaque
+/// tokens by owner. (`$1` is the user id or client id.)
+pub(crate) const DENY_USER_TOKENS: [&str; 2] = [
+    "INSERT INTO revoked_tokens (jti, expires_at) SELECT i.jti, i.expires_at FROM issued_tokens i \
+    JOIN grants g ON g.grant_id = i.grant_id WHERE g.user_id = $1 ON CONFLICT DO NOTHING",
+    "INSERT INTO revoked_tokens (jti, expires_at) SELECT jti, expires_at FROM opaque_tokens \
+    WHERE sub = $1 ON CONFLICT DO NOTHING",
+];
+pub(crate) const DENY_CLIENT_TOKENS: [&str; 2] = [
+    "INSERT INTO revoked_tokens (jti, expires_at) SELECT i.jti, i.expires_at FROM issued_tokens i \
+    JOIN grants g ON g.grant_id = i.grant_id WHERE g.client_id = $1 ON CONFLICT DO NOTHING",
+    "INSERT INTO revoked_tokens (jti, expires_at) SELECT jti, expires_at FROM opaque_tokens \
+    WHERE client_id = $1 ON CONFLICT DO NOTHING",
+];
+/// Revokes every grant of a user (a new password ends what the old one allowed).
+pub(crate) const REVOKE_USER_GRANTS: &str =
+    "UPDATE grants SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL";
 pub(crate) const SELECT_OPAQUE: &str = "SELECT claims FROM opaque_tokens WHERE token_hash = $1";
 pub(crate) const REVOKE_JTI: &str =
     "INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING";
@@ -122,6 +140,8 @@ macro_rules! impl_token_traits {
                         .bind(&claims.jti)
                         .bind(json)
                         .bind(claims.exp.0)
+                        .bind(claims.client_id.as_str())
+                        .bind(&claims.sub)
                         .execute(&self.write)
                         .await?;
                     Ok(())

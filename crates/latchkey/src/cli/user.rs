@@ -37,13 +37,17 @@ pub enum UserCommand {
         /// The username.
         username: String,
     },
-    /// Set a user's password; their sessions end.
+    /// Set a user's password; their sessions end, and their grants (refresh tokens) and access tokens
+    /// are revoked: whatever someone holding the old password obtained stops working.
     SetPassword {
         /// The username.
         username: String,
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
+        /// Keep the user's grants and tokens (only the sessions end).
+        #[arg(long)]
+        keep_grants: bool,
     },
 }
 
@@ -110,14 +114,24 @@ async fn dispatch(command: UserCommand, password: Option<Password>, store: &Stor
             }
             println!("deleted user {username}");
         }
-        UserCommand::SetPassword { username, .. } => {
+        UserCommand::SetPassword {
+            username,
+            keep_grants,
+            ..
+        } => {
             let username = parse_username(&username)?;
             let password = password.ok_or_else(|| anyhow!("no password"))?;
             let hash = tokio::task::spawn_blocking(move || password.hash()).await?;
-            if !store.set_password(&username, &hash).await? {
+            let revoke = (!keep_grants).then(|| latchkey_server::clock::Clock.now());
+            if !store.set_password(&username, &hash, revoke).await? {
                 bail!("user `{username}` does not exist");
             }
-            println!("password of {username} changed; their sessions have ended");
+            match keep_grants {
+                true => println!("password of {username} changed; their sessions have ended"),
+                false => println!(
+                    "password of {username} changed; their sessions, grants and tokens have ended"
+                ),
+            }
         }
     }
     Ok(())

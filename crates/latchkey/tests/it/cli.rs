@@ -529,6 +529,21 @@ server_test!(
             "a new passphrase\n",
         );
         assert!(changed.status.success());
+        // L4: by default the grants and tokens the old password allowed go too.
+        assert!(String::from_utf8_lossy(&changed.stdout).contains("grants and tokens have ended"));
+        let kept = latchkey_with_stdin(
+            &db,
+            &[
+                "user",
+                "set-password",
+                "alice",
+                "--password-stdin",
+                "--keep-grants",
+            ],
+            "a new passphrase\n",
+        );
+        assert!(kept.status.success());
+        assert!(!String::from_utf8_lossy(&kept.stdout).contains("grants"));
         let missing = latchkey_with_stdin(
             &db,
             &["user", "set-password", "nobody", "--password-stdin"],
