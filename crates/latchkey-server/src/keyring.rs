@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use latchkey_core::keys::{Jwk, KeyAlg, KeyError, MasterKey, SigningKey};
 use latchkey_core::types::Timestamp;
-use latchkey_store::{KeyStore, Store, StoreError, StoredKey};
+use latchkey_store::{KeyStore, ResourceStore, Store, StoreError, StoredKey};
 use serde_json::json;
 
 use crate::state::{AppState, CachedJson};
@@ -107,8 +107,26 @@ pub async fn rotate(
     }
     let key = new_stored_key(master, alg, now)?;
     store.rotate_key(&key, now).await?;
+    let publish_window = self::publish_window(store, publish_window).await?;
     store.prune_keys(now.minus(publish_window)).await?;
     Ok(key.kid)
+}
+
+/// Clock leeway verifiers allow past `exp`.
+const LEEWAY: u64 = 60;
+
+/// How long a retired key stays published: the configured window (the longest lifetime of the
+/// configuration's tokens), or longer when a resource added with `latchkey resource add` gives its
+/// tokens a longer lifetime (L6). Read at every load, so a resource added later counts at once.
+pub async fn publish_window(store: &Store, configured: u64) -> Result<u64, KeyringError> {
+    let longest = store
+        .list_resources()
+        .await?
+        .iter()
+        .filter_map(|r| r.access_token_ttl)
+        .max()
+        .map_or(0, |ttl| ttl + LEEWAY);
+    Ok(configured.max(longest))
 }
 
 /// Whether a stored key's public half is still published at `now`.
@@ -124,6 +142,7 @@ pub async fn load(
     now: Timestamp,
     publish_window: u64,
 ) -> Result<KeySet, KeyringError> {
+    let publish_window = self::publish_window(store, publish_window).await?;
     let stored = store.list_keys().await?;
     let mut active = None;
     let mut published = Vec::new();

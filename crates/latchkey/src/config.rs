@@ -208,7 +208,14 @@ impl Config {
             MasterKeySource::resolve(&raw.master_key, &raw.master_key_file, file, env, flags.dev);
         let log = logging::log(&raw.log, file, env)?;
         let policy = tokens::tokens(&raw.tokens, file, &issuer)?;
-        let keys = tokens::keys(&raw.keys, file, policy.access_token_ttl)?;
+        let resources = resources::resources(&raw.resources, file)?;
+        // L6: a retired key stays published until the longest-lived token it may have signed
+        // expires; resources may give their tokens longer lifetimes than the default.
+        let longest_ttl = resources
+            .values()
+            .filter_map(|r| r.access_token_ttl)
+            .fold(policy.access_token_ttl, u64::max);
+        let keys = tokens::keys(&raw.keys, file, longest_ttl)?;
         let http = http::http(&raw.http, file)?;
         let scopes = scopes::scopes(&raw.scopes, file)?;
         let registration = registration::registration(&raw.registration, file)?;
@@ -252,7 +259,6 @@ impl Config {
         let min_password_length = pages::users(&raw.users, file)?;
         let cache_refresh_interval = http::cache(&raw.cache, file)?;
         let fetch = registration::fetch(&raw.fetch, file)?;
-        let resources = resources::resources(&raw.resources, file)?;
         let configured_scopes = scopes
             .keys()
             .filter_map(|s| ScopeToken::parse(s.clone()).ok())

@@ -29,9 +29,10 @@ pub async fn run(command: KeysCommand, config: &Config) -> Result<()> {
         KeysCommand::List { json } => {
             let store = open_store(config).await?;
             let keys = store.list_keys().await;
+            let window = keyring::publish_window(&store, config.settings.keys.publish_window).await;
             store.close().await;
             let now = Clock.now();
-            let window = config.settings.keys.publish_window;
+            let window = window.map_err(|e| anyhow!("keys list: {e}"))?;
             let rows: Vec<_> = keys?
                 .iter()
                 .map(|k| {

@@ -138,3 +138,44 @@ server_test!(
         restarted.stop().await;
     }
 );
+
+server_test!(
+    l6_retired_keys_stay_published_for_the_longest_resource_ttl,
+    |db: TestDatabase| async move {
+        let server = TestServer::builder()
+            .toml("[tokens]\naccess_token_ttl = \"5m\"\n[resources.\"https://reports.example/\"]\nttl = \"2h\"")
+            .start(&db)
+            .await;
+        let configured = server.config.settings.keys.publish_window;
+        assert_eq!(configured, 7200 + 60, "the configured resource's lifetime");
+        // A resource added to the database later with a longer lifetime counts too.
+        let now = latchkey_server::clock::Clock.now();
+        latchkey_store::ResourceStore::insert_resource(
+            &server.store,
+            &latchkey_core::resource::Resource {
+                uri: latchkey_core::types::ResourceUri::parse("https://ledger.example/").unwrap(),
+                scopes: latchkey_core::types::Scope::default(),
+                format: None,
+                access_token_ttl: Some(86_400),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+        let window = keyring::publish_window(&server.store, configured)
+            .await
+            .unwrap();
+        assert_eq!(window, 86_400 + 60);
+        let master = server.config.master_key().unwrap();
+        let first = server.jwks().await[0].kid.clone();
+        keyring::rotate(&server.store, &master, KeyAlg::ES256, now, configured)
+            .await
+            .unwrap();
+        // Twelve hours on, a token of the ledger signed before the rotation still verifies.
+        let later = keyring::load(&server.store, &master, now.plus(12 * 3600), configured)
+            .await
+            .unwrap();
+        assert!(later.published.iter().any(|k| k.kid == first));
+        server.stop().await;
+    }
+);
