@@ -27,6 +27,10 @@ pub struct HttpSettings {
     pub body_limit: usize,
     /// Time allowed for one request.
     pub request_timeout: Duration,
+    /// Time allowed for a request's head (request line and headers) to arrive.
+    pub header_read_timeout: Duration,
+    /// Most connections open at once; further clients wait in the listen backlog.
+    pub max_connections: usize,
     /// `max-age` of metadata and JWKS responses, in seconds.
     pub discovery_max_age: u64,
     /// Proxies whose forwarded headers name the client's address.

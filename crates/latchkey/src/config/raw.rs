@@ -156,6 +156,8 @@ pub(crate) struct RawHttp {
     pub(crate) trusted_proxies: Vec<String>,
     pub(crate) forwarded_header: Option<String>,
     pub(crate) error_shape: Option<String>,
+    pub(crate) header_read_timeout: Option<String>,
+    pub(crate) max_connections: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
