@@ -344,7 +344,8 @@ pub trait TokenStore {
         &self,
         hash: &SecretHash,
     ) -> impl Future<Output = Result<Option<RefreshTokenState>, StoreError>> + Send;
-    /// Deletes what expired before `before` (deny-list entries, opaque tokens, codes, sessions).
+    /// Deletes what expired before `before` (deny-list entries, opaque tokens, codes, sessions, and in
+    /// bounded batches refresh tokens, grants and initial access tokens).
     fn prune(&self, before: Timestamp) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 

@@ -108,6 +108,11 @@ fn migrator() -> Migrator {
             include_str!("../migrations/sqlite/0008_opaque_token_owners.sql"),
         ),
         (
+            9,
+            "prune_indexes",
+            include_str!("../migrations/sqlite/0009_prune_indexes.sql"),
+        ),
+        (
             10,
             "shared_throttle",
             include_str!("../migrations/sqlite/0010_shared_throttle.sql"),

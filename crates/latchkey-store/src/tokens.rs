@@ -39,6 +39,21 @@ pub(crate) const PRUNE: [&str; 6] = [
     "DELETE FROM authorization_codes WHERE expires_at < $1",
     "DELETE FROM sessions WHERE expires_at < $1",
 ];
+/// What grows with every sign-in and rotation (L8), deleted `PRUNE_BATCH` rows per statement so one
+/// sweep over a large backlog never holds the write lock for long: expired refresh tokens, expired
+/// grants (their codes, refresh tokens and issued-token records go with them by cascade), and expired
+/// initial access tokens.
+pub(crate) const PRUNE_BATCHED: [&str; 3] = [
+    "DELETE FROM refresh_tokens WHERE token_hash IN \
+    (SELECT token_hash FROM refresh_tokens WHERE expires_at < $1 LIMIT 1000)",
+    "DELETE FROM grants WHERE grant_id IN \
+    (SELECT grant_id FROM grants WHERE expires_at < $1 LIMIT 1000)",
+    "DELETE FROM initial_access_tokens WHERE token_hash IN \
+    (SELECT token_hash FROM initial_access_tokens WHERE expires_at < $1 LIMIT 1000)",
+];
+/// The `LIMIT` above, and how many batches of each one sweep runs at most.
+pub(crate) const PRUNE_BATCH: u64 = 1000;
+pub(crate) const PRUNE_MAX_BATCHES: usize = 50;
 
 pub(crate) const INSERT_RESOURCE: &str = "INSERT INTO resources \
     (uri, scopes, token_format, access_token_ttl, created_at) VALUES ($1, $2, $3, $4, $5)";
@@ -202,6 +217,19 @@ macro_rules! impl_token_traits {
                             .execute(&self.write)
                             .await?
                             .rows_affected();
+                    }
+                    for statement in q::PRUNE_BATCHED {
+                        for _ in 0..q::PRUNE_MAX_BATCHES {
+                            let batch = sqlx::query(statement)
+                                .bind(before.0)
+                                .execute(&self.write)
+                                .await?
+                                .rows_affected();
+                            removed += batch;
+                            if batch < q::PRUNE_BATCH {
+                                break;
+                            }
+                        }
                     }
                     Ok(removed)
                 }

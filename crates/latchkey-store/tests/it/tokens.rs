@@ -245,3 +245,72 @@ store_test!(
         assert!(store.is_revoked("machine-opaque").await.unwrap());
     }
 );
+
+store_test!(
+    l8_expired_grants_refresh_tokens_and_initial_access_tokens_are_pruned,
+    |store: Store| async move {
+        use latchkey_store::RegistrationStore;
+        // The grant of `setup` ends at 10 + 86 400 (the policy's absolute lifetime).
+        let code = crate::grants::setup(&store).await;
+        let client = latchkey_store::ClientStore::find_client(&store, &code.grant.client_id)
+            .await
+            .unwrap()
+            .unwrap();
+        let target = latchkey_core::resource::Target {
+            audience: "https://as.example".into(),
+            resource: None,
+            scope: code.grant.scope.clone(),
+            format: TokenFormat::Jwt,
+            ttl: 600,
+        };
+        let refresh = crate::grants::policy()
+            .issue_for_grant(&client, &code.grant, &target, Timestamp(30))
+            .refresh
+            .unwrap();
+        store.insert_refresh_token(&refresh.record).await.unwrap();
+        store
+            .record_issued("l8-jti", &code.grant.grant_id, Timestamp(200_000), None)
+            .await
+            .unwrap();
+        let initial = SecretHash::of(b"initial");
+        store
+            .insert_initial_access_token(&initial, Timestamp(0), Timestamp(100))
+            .await
+            .unwrap();
+        // Nothing unexpired goes.
+        store.prune(Timestamp(99)).await.unwrap();
+        assert!(
+            store
+                .initial_access_token_valid(&initial, Timestamp(50))
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .find_refresh_token(&refresh.record.hash)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(store.grant_of_token("l8-jti").await.unwrap().is_some());
+        // Past the grant's end: the grant, its code and refresh token, and the initial token.
+        store.prune(Timestamp(86_411)).await.unwrap();
+        assert!(
+            !store
+                .initial_access_token_valid(&initial, Timestamp(50))
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .find_refresh_token(&refresh.record.hash)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store.grant_of_token("l8-jti").await.unwrap().is_none(),
+            "the grant is gone, and its records with it"
+        );
+    }
+);
