@@ -7,6 +7,7 @@ use url::Url;
 
 use crate::OAuthError;
 use crate::client::Client;
+use crate::oidc::request::OpenIdRequest;
 use crate::params::Params;
 use crate::pkce::CodeChallenge;
 use crate::types::{GrantType, ResourceUri, Scope};
@@ -32,6 +33,8 @@ pub struct AuthorizationRequest {
     pub resource: Option<ResourceUri>,
     /// `ui_locales`, the user's preferred languages for the pages.
     pub ui_locales: Option<String>,
+    /// The OpenID Connect parameters, when OpenID is on and the scope holds `openid`.
+    pub openid: Option<OpenIdRequest>,
 }
 
 /// `prompt` values (OpenID Connect Core §3.1.2.1), the ones an OAuth server has use for.
@@ -98,10 +101,20 @@ pub fn requested_client_id(params: &Params) -> Result<crate::types::ClientId, Au
 }
 
 impl AuthorizationRequest {
-    /// Validates a request for `client` (`None`: the client_id is unknown). A parameter that could
-    /// not be decoded (`Params::parse_urlencoded_partly`) is `invalid_request`, shown when it is the
-    /// client or redirect URI, and otherwise sent back (without `state` when that is the one).
+    /// Validates an OAuth request for `client` (`None`: the client_id is unknown). A parameter that
+    /// could not be decoded (`Params::parse_urlencoded_partly`) is `invalid_request`, shown when it is
+    /// the client or redirect URI, and otherwise sent back (without `state` when that is the one).
     pub fn parse(params: &Params, client: Option<Client>) -> Result<Self, AuthorizeError> {
+        Self::parse_with(params, client, false)
+    }
+
+    /// Validates a request for `client`; with `openid`, a request whose scope holds `openid` is an
+    /// OpenID Connect authentication request (Core §3.1.2.1) and its parameters are read too.
+    pub fn parse_with(
+        params: &Params,
+        client: Option<Client>,
+        openid: bool,
+    ) -> Result<Self, AuthorizeError> {
         let client = client.ok_or_else(|| {
             AuthorizeError::Page(OAuthError::invalid_request(
                 "the client_id is not registered here",
@@ -186,7 +199,12 @@ impl AuthorizationRequest {
                 requested
             }
         };
-        let prompt = parse_prompt(params.get("prompt")).map_err(redirect)?;
+        let openid = openid && scope.contains(crate::oidc::OPENID_SCOPE);
+        let prompt = parse_prompt(params.get("prompt"), openid).map_err(redirect)?;
+        let openid = match openid {
+            true => Some(OpenIdRequest::parse(params, &client.policy.openid).map_err(redirect)?),
+            false => None,
+        };
         let resource = params
             .get("resource")
             .map(ResourceUri::parse)
@@ -202,6 +220,7 @@ impl AuthorizationRequest {
             prompt,
             resource,
             ui_locales: params.get("ui_locales").map(str::to_owned),
+            openid,
         })
     }
 
@@ -225,13 +244,15 @@ impl AuthorizationRequest {
     }
 }
 
-fn parse_prompt(value: Option<&str>) -> Result<Prompt, OAuthError> {
+fn parse_prompt(value: Option<&str>, openid: bool) -> Result<Prompt, OAuthError> {
     let mut prompt = Prompt::default();
+    let mut select_account = false;
     for word in value.unwrap_or("").split(' ').filter(|w| !w.is_empty()) {
         match word {
             "none" => prompt.none = true,
             "login" => prompt.login = true,
             "consent" => prompt.consent = true,
+            "select_account" if openid => select_account = true,
             _ => {
                 return Err(OAuthError::invalid_request(
                     "prompt must be none, login or consent",
@@ -239,9 +260,15 @@ fn parse_prompt(value: Option<&str>) -> Result<Prompt, OAuthError> {
             }
         }
     }
-    if prompt.none && (prompt.login || prompt.consent) {
+    if prompt.none && (prompt.login || prompt.consent || select_account) {
         return Err(OAuthError::invalid_request(
             "prompt=none cannot be combined with another value",
+        ));
+    }
+    // Core §3.1.2.6: a person signs in to one account at a time here; there is nothing to select.
+    if select_account {
+        return Err(OAuthError::account_selection_required(
+            "this server does not offer a choice of accounts",
         ));
     }
     Ok(prompt)
@@ -431,5 +458,58 @@ mod tests {
             }
         );
         assert_eq!(req.resource.unwrap().as_str(), "https://api.example/");
+    }
+
+    fn parse_openid(query: &str) -> Result<AuthorizationRequest, AuthorizeError> {
+        let mut c = client(&["https://app.example/cb"]);
+        c.scope = Scope::parse("openid profile read").unwrap();
+        AuthorizationRequest::parse_with(
+            &Params::parse_urlencoded(query.as_bytes()).unwrap(),
+            Some(c),
+            true,
+        )
+    }
+
+    #[test]
+    fn openid_requests_read_their_parameters_only_with_openid_scope_and_on() {
+        let req = parse_openid(&good("&scope=openid+profile&nonce=n1")).unwrap();
+        assert_eq!(req.openid.unwrap().nonce.as_deref(), Some("n1"));
+        assert!(
+            parse_openid(&good("&scope=read&nonce=n1"))
+                .unwrap()
+                .openid
+                .is_none()
+        );
+        // OpenID off: `openid` is only a scope, and its parameters mean nothing.
+        let mut c = client(&["https://app.example/cb"]);
+        c.scope = Scope::parse("openid").unwrap();
+        let off = parse(&good("&scope=openid&request=x"), Some(c)).unwrap();
+        assert!(off.openid.is_none());
+    }
+
+    #[test]
+    fn openid_errors_redirect_with_their_codes() {
+        for (extra, code) in [
+            (
+                "&prompt=select_account",
+                ErrorCode::AccountSelectionRequired,
+            ),
+            ("&prompt=none+select_account", ErrorCode::InvalidRequest),
+            ("&prompt=unknown", ErrorCode::InvalidRequest),
+            ("&request=e30.e30.", ErrorCode::RequestNotSupported),
+            (
+                "&request_uri=https%3A%2F%2Fa.example%2F",
+                ErrorCode::RequestUriNotSupported,
+            ),
+            ("&max_age=x", ErrorCode::InvalidRequest),
+        ] {
+            let r = redirected(parse_openid(&good(&format!("&scope=openid{extra}"))));
+            assert_eq!(r.error.code, code, "{extra}");
+        }
+        // An OpenID request still needs response_type=code.
+        let r = redirected(parse_openid(
+            "client_id=app&response_type=id_token&scope=openid&nonce=n",
+        ));
+        assert_eq!(r.error.code, ErrorCode::UnsupportedResponseType);
     }
 }

@@ -41,6 +41,8 @@ pub struct ClientPolicy {
     /// Set for a client described by its Client ID Metadata Document: served only while documents
     /// are enabled, from the document, never as a registered client.
     pub metadata_document: bool,
+    /// OpenID Connect metadata (Dynamic Client Registration 1.0 §2), defaults when none registered.
+    pub openid: crate::oidc::client::OpenIdClient,
 }
 
 /// What a dynamically registered client has beyond its metadata.

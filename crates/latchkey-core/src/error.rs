@@ -27,6 +27,15 @@ pub enum ErrorCode {
     LoginRequired,
     /// OpenID Connect Core §3.1.2.6: `prompt=none`, but the user has not consented.
     ConsentRequired,
+    /// OpenID Connect Core §3.1.2.6: the user would have to choose an account, which Latchkey does not
+    /// offer (`prompt=select_account`).
+    AccountSelectionRequired,
+    /// OpenID Connect Core §3.1.2.6: the `request` parameter is not supported.
+    RequestNotSupported,
+    /// OpenID Connect Core §3.1.2.6: the `request_uri` parameter is not supported.
+    RequestUriNotSupported,
+    /// RFC 6750 §3.1: the access token lacks the scope the resource needs.
+    InsufficientScope,
     /// RFC 7591 §3.2.2: a redirect URI is not acceptable.
     InvalidRedirectUri,
     /// RFC 7591 §3.2.2: a metadata value is not acceptable.
@@ -54,6 +63,10 @@ impl ErrorCode {
             Self::AccessDenied => "access_denied",
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
+            Self::AccountSelectionRequired => "account_selection_required",
+            Self::RequestNotSupported => "request_not_supported",
+            Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::InsufficientScope => "insufficient_scope",
             Self::InvalidRedirectUri => "invalid_redirect_uri",
             Self::InvalidClientMetadata => "invalid_client_metadata",
             Self::InvalidToken => "invalid_token",
@@ -130,6 +143,10 @@ constructors! {
     access_denied => AccessDenied,
     login_required => LoginRequired,
     consent_required => ConsentRequired,
+    account_selection_required => AccountSelectionRequired,
+    request_not_supported => RequestNotSupported,
+    request_uri_not_supported => RequestUriNotSupported,
+    insufficient_scope => InsufficientScope,
     invalid_redirect_uri => InvalidRedirectUri,
     invalid_client_metadata => InvalidClientMetadata,
     invalid_token => InvalidToken,

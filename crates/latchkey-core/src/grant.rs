@@ -151,6 +151,18 @@ pub struct Grant {
     pub expires_at: crate::types::Timestamp,
     /// Set when code reuse, refresh-token reuse or revocation ended it.
     pub revoked_at: Option<crate::types::Timestamp>,
+    /// The browser session it was approved in (OpenID `sid`), for logout.
+    pub sid: Option<String>,
+    /// OpenID: the `claims` request it was made with, `Some` (possibly empty) when the scope held
+    /// `openid` on a server with OpenID on.
+    pub claims: Option<crate::oidc::claims::ClaimsRequest>,
+}
+
+impl Grant {
+    /// Whether the tokens of this grant come with an ID token (OpenID Connect Core §3.1.3.3).
+    pub fn is_openid(&self) -> bool {
+        self.claims.is_some()
+    }
 }
 
 /// RFC 8707 §2.2: a token request may repeat the grant's resource, never name another.

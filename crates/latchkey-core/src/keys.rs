@@ -23,6 +23,9 @@ pub enum KeyAlg {
     EdDSA,
     /// RSASSA-PKCS1-v1_5 with SHA-256, 2048-bit keys, for verifiers that know nothing else.
     RS256,
+    /// RSASSA-PSS with SHA-256, 2048-bit keys. A key of its own: an RSA key is published with one
+    /// `alg`, so it is never used for both RS256 and PS256.
+    PS256,
 }
 
 impl KeyAlg {
@@ -32,7 +35,21 @@ impl KeyAlg {
             Self::ES256 => "ES256",
             Self::EdDSA => "EdDSA",
             Self::RS256 => "RS256",
+            Self::PS256 => "PS256",
         }
+    }
+
+    /// Every algorithm, in the order they are listed in metadata.
+    pub const ALL: [KeyAlg; 4] = [KeyAlg::RS256, KeyAlg::PS256, KeyAlg::ES256, KeyAlg::EdDSA];
+
+    /// The hash whose left half makes `at_hash` and `c_hash` (OpenID Connect Core §3.1.3.6): the
+    /// hash of the JWS algorithm, SHA-512 for Ed25519 as node-oidc-provider and openidconnect-rs do.
+    pub fn hash(self, data: &[u8]) -> Vec<u8> {
+        let algorithm = match self {
+            Self::ES256 | Self::RS256 | Self::PS256 => &aws_lc_rs::digest::SHA256,
+            Self::EdDSA => &aws_lc_rs::digest::SHA512,
+        };
+        aws_lc_rs::digest::digest(algorithm, data).as_ref().to_vec()
     }
 }
 
@@ -43,8 +60,9 @@ impl FromStr for KeyAlg {
             "ES256" => Ok(Self::ES256),
             "EdDSA" => Ok(Self::EdDSA),
             "RS256" => Ok(Self::RS256),
+            "PS256" => Ok(Self::PS256),
             other => Err(format!(
-                "unknown signing algorithm `{other}` (expected ES256, EdDSA or RS256)"
+                "unknown signing algorithm `{other}` (expected ES256, EdDSA, RS256 or PS256)"
             )),
         }
     }
@@ -107,12 +125,17 @@ impl Jwk {
                     .verify(message, sig)
                     .is_ok()
             }
-            ("RS256", "RSA") => {
+            (alg @ ("RS256" | "PS256"), "RSA") => {
                 let (Some(n), Some(e)) = (decode(&self.n), decode(&self.e)) else {
                     return false;
                 };
+                let params = if alg == "RS256" {
+                    &signature::RSA_PKCS1_2048_8192_SHA256
+                } else {
+                    &signature::RSA_PSS_2048_8192_SHA256
+                };
                 signature::RsaPublicKeyComponents { n, e }
-                    .verify(&signature::RSA_PKCS1_2048_8192_SHA256, message, sig)
+                    .verify(params, message, sig)
                     .is_ok()
             }
             _ => false,
@@ -177,9 +200,9 @@ impl SigningKey {
                 .map_err(|_| KeyError("could not generate an EdDSA key"))?
                 .as_ref()
                 .to_vec(),
-            KeyAlg::RS256 => aws_lc_rs::rsa::KeyPair::generate(KeySize::Rsa2048)
+            KeyAlg::RS256 | KeyAlg::PS256 => aws_lc_rs::rsa::KeyPair::generate(KeySize::Rsa2048)
                 .and_then(|k| k.as_der())
-                .map_err(|_| KeyError("could not generate an RS256 key"))?
+                .map_err(|_| KeyError("could not generate an RSA key"))?
                 .as_ref()
                 .to_vec(),
         };
@@ -213,7 +236,7 @@ impl SigningKey {
                 );
                 (KeyPairInner::EdDsa(pair), jwk)
             }
-            KeyAlg::RS256 => {
+            KeyAlg::RS256 | KeyAlg::PS256 => {
                 let pair = aws_lc_rs::rsa::KeyPair::from_pkcs8(der).map_err(rejected)?;
                 let public = signature::RsaPublicKeyComponents::<Vec<u8>>::from(pair.public_key());
                 let mut jwk = Jwk::blank("RSA", alg);
@@ -253,13 +276,12 @@ impl SigningKey {
             KeyPairInner::EdDsa(pair) => Ok(pair.sign(message).as_ref().to_vec()),
             KeyPairInner::Rs256(pair) => {
                 let mut sig = vec![0u8; pair.public_modulus_len()];
-                pair.sign(
-                    &signature::RSA_PKCS1_SHA256,
-                    &SystemRandom::new(),
-                    message,
-                    &mut sig,
-                )
-                .map_err(failed)?;
+                let padding: &'static dyn signature::RsaEncoding = match self.alg {
+                    KeyAlg::PS256 => &signature::RSA_PSS_SHA256,
+                    _ => &signature::RSA_PKCS1_SHA256,
+                };
+                pair.sign(padding, &SystemRandom::new(), message, &mut sig)
+                    .map_err(failed)?;
                 Ok(sig)
             }
         }
@@ -487,7 +509,7 @@ mod tests {
 
     #[test]
     fn every_algorithm_signs_what_its_jwk_verifies() {
-        for alg in [KeyAlg::ES256, KeyAlg::EdDSA, KeyAlg::RS256] {
+        for alg in KeyAlg::ALL {
             let (key, _) = SigningKey::generate(alg).unwrap();
             let sig = key.sign(b"payload").unwrap();
             assert!(key.public_jwk().verify(b"payload", &sig), "{alg}");

@@ -81,6 +81,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
     match code {
         ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
         ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
         ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::InvalidRequest
         | ErrorCode::InvalidGrant
@@ -92,6 +93,9 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::AccessDenied
         | ErrorCode::LoginRequired
         | ErrorCode::ConsentRequired
+        | ErrorCode::AccountSelectionRequired
+        | ErrorCode::RequestNotSupported
+        | ErrorCode::RequestUriNotSupported
         | ErrorCode::InvalidRedirectUri
         | ErrorCode::InvalidClientMetadata => StatusCode::BAD_REQUEST,
     }

@@ -1,6 +1,7 @@
-//! All outbound HTTP: Client ID Metadata Documents and the like. One fetcher, so every rule holds for
-//! every fetch: https only, no redirects, connect and total timeouts, a size limit, a JSON content
-//! type, and no request to an address that is not public.
+//! All outbound HTTP: Client ID Metadata Documents, client key sets, and `latchkey discover`. One
+//! fetcher, so every rule holds for every fetch: https only (plain http only to loopback, for
+//! `discover`, when loopback is allowed), no redirects, connect and total timeouts, a size limit, a JSON
+//! content type where JSON is expected, and no request to an address that is not public.
 //!
 //! # Security
 //! A client_id URL is chosen by whoever sends it, so a fetch is server-side request forgery waiting to
@@ -118,11 +119,106 @@ fn v4_is_public(v4: Ipv4Addr, allow_loopback: bool) -> bool {
 
 /// Fetches `url` as JSON under every rule above.
 pub async fn fetch_json(url: &str, settings: &FetchSettings) -> Result<Fetched, FetchError> {
+    json_of(
+        url,
+        send(Outbound::get(url), settings, Scheme::HttpsOnly).await?,
+    )
+}
+
+/// Fetches `url` as JSON, where plain http may reach loopback when loopback is allowed: what `latchkey
+/// discover` reads a development server's JWKS with.
+pub async fn fetch_document(url: &str, settings: &FetchSettings) -> Result<Value, FetchError> {
+    json_of(
+        url,
+        send(Outbound::get(url), settings, Scheme::HttpToLoopback).await?,
+    )
+    .map(|f| f.json)
+}
+
+fn json_of(url: &str, answer: Answer) -> Result<Fetched, FetchError> {
+    if !(200..300).contains(&answer.status) {
+        return Err(FetchError(format!("{url} answered {}", answer.status)));
+    }
+    if !answer.is_json() {
+        return Err(FetchError(format!("{url} is not application/json")));
+    }
+    let json = serde_json::from_slice(&answer.body)
+        .map_err(|_| FetchError(format!("{url} is not JSON")))?;
+    Ok(Fetched {
+        json,
+        max_age: answer.max_age,
+    })
+}
+
+/// An outbound request: a `GET`, or a `POST` of a form body.
+#[derive(Clone, Copy, Debug)]
+pub struct Outbound<'a> {
+    /// The URL.
+    pub url: &'a str,
+    /// `Some` for a `POST` of this `application/x-www-form-urlencoded` body.
+    pub form: Option<&'a str>,
+}
+
+impl<'a> Outbound<'a> {
+    /// `GET url`, asking for JSON.
+    pub fn get(url: &'a str) -> Outbound<'a> {
+        Outbound { url, form: None }
+    }
+
+    /// `POST url` with a form body.
+    pub fn post_form(url: &'a str, form: &'a str) -> Outbound<'a> {
+        Outbound {
+            url,
+            form: Some(form),
+        }
+    }
+}
+
+/// Which schemes a request may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    /// https only: what the server fetches on a client's word.
+    HttpsOnly,
+    /// https, or plain http to a loopback address when `allow_loopback` is set: what `latchkey
+    /// discover` needs to examine a development server.
+    HttpToLoopback,
+}
+
+/// A response read under the fetcher's rules, whatever its status.
+#[derive(Debug)]
+pub struct Answer {
+    /// The HTTP status.
+    pub status: u16,
+    /// The media type, lowercased, without parameters.
+    pub content_type: String,
+    /// The body, at most `max_bytes`.
+    pub body: Vec<u8>,
+    /// `Cache-Control: max-age` (zero for `no-store`/`no-cache`).
+    pub max_age: Option<Duration>,
+}
+
+impl Answer {
+    /// Whether the media type is JSON (`application/json` or `+json`).
+    pub fn is_json(&self) -> bool {
+        self.content_type == "application/json" || self.content_type.ends_with("+json")
+    }
+}
+
+/// Sends one request under every rule above: the host resolved and every address checked, the
+/// connection pinned to a checked address, no redirects, connect and total timeouts, a size limit.
+pub async fn send(
+    request: Outbound<'_>,
+    settings: &FetchSettings,
+    schemes: Scheme,
+) -> Result<Answer, FetchError> {
+    let url = request.url;
     let err = |m: String| FetchError(m);
     let parsed = url::Url::parse(url).map_err(|_| err(format!("`{url}` is not a URL")))?;
-    if parsed.scheme() != "https" {
-        return Err(err("only https URLs are fetched".into()));
-    }
+    let plain_http = match parsed.scheme() {
+        "https" => false,
+        "http" if schemes == Scheme::HttpToLoopback && settings.allow_loopback => true,
+        _ => return Err(err("only https URLs are fetched".into())),
+    };
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err(err("the URL carries credentials".into()));
     }
@@ -155,6 +251,10 @@ pub async fn fetch_json(url: &str, settings: &FetchSettings) -> Result<Fetched, 
             bad.ip()
         )));
     }
+    // Clear text only where it never leaves the machine.
+    if plain_http && !addresses.iter().all(|a| a.ip().is_loopback()) {
+        return Err(err("only https URLs are fetched".into()));
+    }
     let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(settings.connect_timeout)
@@ -171,15 +271,18 @@ pub async fn fetch_json(url: &str, settings: &FetchSettings) -> Result<Fetched, 
     let client = builder
         .build()
         .map_err(|e| err(format!("cannot build the HTTP client: {e}")))?;
-    let mut response = client
-        .get(parsed.as_str())
+    let outbound = match request.form {
+        None => client.get(parsed.as_str()),
+        Some(form) => client
+            .post(parsed.as_str())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.to_owned()),
+    };
+    let mut response = outbound
         .header("accept", "application/json")
         .send()
         .await
         .map_err(|e| err(format!("fetching {url} failed: {}", short(&e))))?;
-    if !response.status().is_success() {
-        return Err(err(format!("{url} answered {}", response.status())));
-    }
     let content_type = response
         .headers()
         .get(reqwest::header::CONTENT_TYPE)
@@ -190,9 +293,6 @@ pub async fn fetch_json(url: &str, settings: &FetchSettings) -> Result<Fetched, 
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    if content_type != "application/json" && !content_type.ends_with("+json") {
-        return Err(err(format!("{url} is not application/json")));
-    }
     let max_age = max_age(response.headers());
     let mut body = Vec::new();
     while let Some(chunk) = response
@@ -208,8 +308,12 @@ pub async fn fetch_json(url: &str, settings: &FetchSettings) -> Result<Fetched, 
         }
         body.extend_from_slice(&chunk);
     }
-    let json = serde_json::from_slice(&body).map_err(|_| err(format!("{url} is not JSON")))?;
-    Ok(Fetched { json, max_age })
+    Ok(Answer {
+        status: response.status().as_u16(),
+        content_type,
+        body,
+        max_age,
+    })
 }
 
 fn short(e: &reqwest::Error) -> String {
@@ -337,5 +441,33 @@ mod tests {
             .await
             .unwrap_err();
         assert!(e.0.contains("credentials"), "{e}");
+        // Plain http only ever reaches loopback, and only when loopback is allowed.
+        let e = send(
+            Outbound::get("http://127.0.0.1:9/doc"),
+            &settings,
+            Scheme::HttpToLoopback,
+        )
+        .await
+        .unwrap_err();
+        assert!(e.0.contains("https"), "{e}");
+        let loopback = FetchSettings {
+            allow_loopback: true,
+            ..settings
+        };
+        let e = send(
+            Outbound::get("http://93.184.216.34/doc"),
+            &loopback,
+            Scheme::HttpToLoopback,
+        )
+        .await
+        .unwrap_err();
+        assert!(e.0.contains("https"), "{e}");
+        let e = fetch_json("http://127.0.0.1:9/doc", &loopback)
+            .await
+            .unwrap_err();
+        assert!(
+            e.0.contains("https"),
+            "the server's own fetches stay https: {e}"
+        );
     }
 }

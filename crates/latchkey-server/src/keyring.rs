@@ -1,5 +1,7 @@
-//! Signing keys in memory: the active key that signs new tokens and the public keys still published,
-//! reloaded from the store so a rotation made by the CLI (or another instance) takes effect.
+//! Signing keys in memory: the active key that signs access tokens, the current key of every other
+//! algorithm (ID tokens and signed UserInfo use the algorithm each client registered; one key per
+//! algorithm, so every JWK's `alg` is true), and the public keys still published, reloaded from the
+//! store so a rotation made by the CLI (or another instance) takes effect.
 use std::fmt;
 use std::sync::Arc;
 
@@ -13,8 +15,10 @@ use crate::state::{AppState, CachedJson};
 /// The keys one instance works with, swapped as a whole on reload.
 #[derive(Debug)]
 pub struct KeySet {
-    /// Signs every new token.
+    /// Signs every new access token.
     pub active: SigningKey,
+    /// The current keys of the other algorithms.
+    pub others: Vec<SigningKey>,
     /// Public keys of the active key and of retired keys whose tokens may still be valid.
     pub published: Vec<Jwk>,
     /// The JWKS document, serialised once per reload.
@@ -56,7 +60,12 @@ impl From<KeyError> for KeyringError {
     }
 }
 
-fn new_stored_key(master: &MasterKey, alg: KeyAlg, now: Timestamp) -> Result<StoredKey, KeyError> {
+fn new_stored_key(
+    master: &MasterKey,
+    alg: KeyAlg,
+    now: Timestamp,
+    active: bool,
+) -> Result<StoredKey, KeyError> {
     let (key, pkcs8) = SigningKey::generate(alg)?;
     Ok(StoredKey {
         kid: key.kid().to_owned(),
@@ -64,11 +73,13 @@ fn new_stored_key(master: &MasterKey, alg: KeyAlg, now: Timestamp) -> Result<Sto
         sealed_private: master.seal(key.kid(), &pkcs8),
         created_at: now,
         retired_at: None,
+        active,
     })
 }
 
-/// Creates the first signing key unless one exists. Returns whether this call created it.
-pub async fn ensure_active_key(
+/// Creates a current key for `alg` unless one exists (the active key counts). Returns whether this
+/// call created it; of several instances doing this at once, the database lets one win.
+pub async fn ensure_key(
     store: &Store,
     master: &MasterKey,
     alg: KeyAlg,
@@ -78,17 +89,35 @@ pub async fn ensure_active_key(
         .list_keys()
         .await?
         .iter()
-        .any(|k| k.retired_at.is_none())
+        .any(|k| k.retired_at.is_none() && k.alg == alg)
     {
         return Ok(false);
     }
     Ok(store
-        .insert_first_key(&new_stored_key(master, alg, now)?)
+        .insert_key(&new_stored_key(master, alg, now, false)?)
         .await?)
 }
 
-/// Makes a new key active and retires the current one, which stays published for `publish_window`
-/// seconds so tokens it signed keep verifying until they expire. Returns the new key id.
+/// Creates the first signing key unless one exists. Returns whether this call created it.
+pub async fn ensure_active_key(
+    store: &Store,
+    master: &MasterKey,
+    alg: KeyAlg,
+    now: Timestamp,
+) -> Result<bool, KeyringError> {
+    if store.list_keys().await?.iter().any(|k| k.active) {
+        return Ok(false);
+    }
+    Ok(store
+        .insert_first_key(&new_stored_key(master, alg, now, true)?)
+        .await?)
+}
+
+/// Makes a new key of `alg` the one that signs access tokens and replaces every other current key with
+/// a new one of the same algorithm. When `alg` changes, the old access-token key retires without a
+/// successor (one is created again if a client's ID tokens need its algorithm). The retired keys stay
+/// published for `publish_window` seconds so tokens they signed keep verifying until they expire.
+/// Returns the id of the new access-token key.
 pub async fn rotate(
     store: &Store,
     master: &MasterKey,
@@ -97,19 +126,25 @@ pub async fn rotate(
     publish_window: u64,
 ) -> Result<String, KeyringError> {
     // Opening the active key first proves the master key is the right one before anything changes.
-    if let Some(active) = store
+    if let Some(active) = store.list_keys().await?.iter().find(|k| k.active) {
+        master.open(&active.kid, active.alg, &active.sealed_private)?;
+    }
+    let mut algs: Vec<KeyAlg> = store
         .list_keys()
         .await?
         .iter()
-        .find(|k| k.retired_at.is_none())
-    {
-        master.open(&active.kid, active.alg, &active.sealed_private)?;
-    }
-    let key = new_stored_key(master, alg, now)?;
-    store.rotate_key(&key, now).await?;
+        .filter(|k| k.retired_at.is_none() && !k.active && k.alg != alg)
+        .map(|k| k.alg)
+        .collect();
+    algs.insert(0, alg);
+    let keys = algs
+        .iter()
+        .map(|&a| new_stored_key(master, a, now, a == alg))
+        .collect::<Result<Vec<_>, _>>()?;
+    store.rotate_keys(&keys, now).await?;
     let publish_window = self::publish_window(store, publish_window).await?;
     store.prune_keys(now.minus(publish_window)).await?;
-    Ok(key.kid)
+    Ok(keys[0].kid.clone())
 }
 
 /// Clock leeway verifiers allow past `exp`.
@@ -145,6 +180,7 @@ pub async fn load(
     let publish_window = self::publish_window(store, publish_window).await?;
     let stored = store.list_keys().await?;
     let mut active = None;
+    let mut others = Vec::new();
     let mut published = Vec::new();
     for key in stored
         .iter()
@@ -152,14 +188,17 @@ pub async fn load(
     {
         let opened = master.open(&key.kid, key.alg, &key.sealed_private)?;
         published.push(opened.public_jwk().clone());
-        if key.retired_at.is_none() {
-            active = Some(opened);
+        match (key.retired_at, key.active) {
+            (None, true) => active = Some(opened),
+            (None, false) => others.push(opened),
+            (Some(_), _) => {}
         }
     }
     let active = active.ok_or(KeyringError::NoActiveKey)?;
     let jwks = CachedJson::new(&json!({ "keys": published }));
     Ok(KeySet {
         active,
+        others,
         published,
         jwks,
     })
@@ -184,6 +223,13 @@ pub(crate) async fn refresh_periodically(
 }
 
 impl KeySet {
+    /// The current key of `alg`, if the server has one.
+    pub fn for_alg(&self, alg: KeyAlg) -> Option<&SigningKey> {
+        std::iter::once(&self.active)
+            .chain(&self.others)
+            .find(|k| k.alg() == alg)
+    }
+
     /// Shares the set between requests.
     pub fn shared(self) -> Arc<KeySet> {
         Arc::new(self)

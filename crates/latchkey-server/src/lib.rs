@@ -15,6 +15,7 @@ pub mod http_error;
 pub mod keyring;
 mod pages;
 mod passwords;
+pub mod rate_limit;
 pub mod registry;
 pub mod router;
 pub mod state;
@@ -39,6 +40,7 @@ pub async fn serve(
         stop_rx.clone(),
     ));
     let pruner = tokio::spawn(prune_periodically(state.clone(), stop_rx.clone()));
+    let sweeper = tokio::spawn(sweep_periodically(state.clone(), stop_rx.clone()));
     let watcher = tokio::spawn(registry::watch(state.clone(), stop_rx));
     let limits = state.settings().http.clone();
     let app = router::router(state);
@@ -52,6 +54,9 @@ pub async fn serve(
         .await
         .ok();
     tokio::time::timeout(Duration::from_secs(1), watcher)
+        .await
+        .ok();
+    tokio::time::timeout(Duration::from_secs(1), sweeper)
         .await
         .ok();
     result
@@ -123,9 +128,18 @@ async fn accept(
     Ok(())
 }
 
+/// Drops rate-limit keys whose budget is whole again, so the limiters hold only the keys in use.
+async fn sweep_periodically(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(rate_limit::SWEEP_EVERY) => state.rate_limits().sweep(),
+            _ = stop.changed() => return,
+        }
+    }
+}
+
 /// Deletes expired deny-list entries, opaque tokens, codes, sessions and login counters every ten
-/// minutes. Entries stay
-/// a minute past their expiry, the clock leeway verifiers are allowed.
+/// minutes. Entries stay a minute past their expiry, the clock leeway verifiers are allowed.
 async fn prune_periodically(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
     use latchkey_store::TokenStore;
     loop {

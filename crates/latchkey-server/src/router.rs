@@ -9,6 +9,7 @@ use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
+use tower::ServiceBuilder;
 use tower_http::cors::{AllowHeaders, Any, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -18,6 +19,7 @@ use crate::endpoint::{
 };
 use crate::error::InternalCause;
 use crate::http_error;
+use crate::rate_limit::{self, Group};
 use crate::state::AppState;
 
 /// The request path of an endpoint URL; endpoints may be published on another host, but a reverse
@@ -32,40 +34,76 @@ pub(crate) fn router(state: AppState) -> Router {
     let settings = state.settings();
     let features = &settings.features;
     let cors = discovery_cors();
+    // Each group's routes share one limit; CORS stays outside it so a browser can read a 429.
+    let limited =
+        |group: Group| middleware::from_fn_with_state((state.clone(), group), rate_limit::limit);
     let mut router = Router::new();
     for path in features.well_known_paths() {
-        router = router.route(&path, get(metadata::metadata).layer(cors.clone()));
+        router = router.route(
+            &path,
+            get(metadata::metadata).layer(
+                ServiceBuilder::new()
+                    .layer(cors.clone())
+                    .layer(limited(Group::Discovery)),
+            ),
+        );
     }
     if let Some(authorization) = &features.endpoints.authorization {
         let path = path_of(authorization);
         router = router
-            .route(&path, get(authorize::authorize))
-            .route(&format!("{path}/login"), post(login::login))
-            .route(&format!("{path}/consent"), post(consent::consent))
+            .route(
+                &path,
+                get(authorize::authorize).layer(limited(Group::Authorization)),
+            )
+            .route(
+                &format!("{path}/login"),
+                post(login::login).layer(limited(Group::Authorization)),
+            )
+            .route(
+                &format!("{path}/consent"),
+                post(consent::consent).layer(limited(Group::Authorization)),
+            )
             .route(&settings.ui.stylesheet_path, get(crate::pages::stylesheet));
     }
     if let Some(introspection) = &features.endpoints.introspection {
-        router = router.route(&path_of(introspection), post(introspect::introspect));
+        router = router.route(
+            &path_of(introspection),
+            post(introspect::introspect).layer(limited(Group::IntrospectionRevocation)),
+        );
     }
     if let Some(registration) = &features.endpoints.registration {
         router = router
-            .route(&path_of(registration), post(register::register))
+            .route(
+                &path_of(registration),
+                post(register::register).layer(limited(Group::Registration)),
+            )
             .route(
                 &register::client_route(registration),
                 get(register::read)
                     .put(register::update)
-                    .delete(register::delete),
+                    .delete(register::delete)
+                    .layer(limited(Group::Registration)),
             );
     }
     if let Some(revocation) = &features.endpoints.revocation {
-        router = router.route(&path_of(revocation), post(revoke::revoke));
+        router = router.route(
+            &path_of(revocation),
+            post(revoke::revoke).layer(limited(Group::IntrospectionRevocation)),
+        );
     }
     router
         .route(
             &path_of(&features.endpoints.jwks),
-            get(jwks::jwks).layer(cors),
+            get(jwks::jwks).layer(
+                ServiceBuilder::new()
+                    .layer(cors)
+                    .layer(limited(Group::Discovery)),
+            ),
         )
-        .route(&path_of(&features.endpoints.token), post(token::token))
+        .route(
+            &path_of(&features.endpoints.token),
+            post(token::token).layer(limited(Group::Token)),
+        )
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
         .fallback(http_error::not_found)

@@ -132,6 +132,8 @@ pub struct Settings {
     pub resources: BTreeMap<latchkey_core::types::ResourceUri, latchkey_core::resource::Resource>,
     /// Signing in.
     pub login: LoginSettings,
+    /// Rate limits per endpoint group.
+    pub rate_limits: crate::rate_limit::RateLimitSettings,
 }
 
 impl Settings {
@@ -193,6 +195,7 @@ struct Inner {
     verified: VerifiedTokens,
     passwords: Arc<PasswordChecker>,
     protocol_paths: Vec<String>,
+    rate_limits: crate::rate_limit::RateLimits,
 }
 
 impl AppState {
@@ -229,10 +232,10 @@ impl AppState {
             .chain(&endpoints.registration)
             .map(|url| crate::router::path_of(url))
             .collect();
+        let rate_limits = crate::rate_limit::RateLimits::new(&settings.rate_limits);
         Ok(AppState(Arc::new(Inner {
             store,
             clock,
-            settings,
             master,
             metadata,
             keys: RwLock::new(keys.shared()),
@@ -243,6 +246,8 @@ impl AppState {
             verified: VerifiedTokens::default(),
             passwords: Arc::new(PasswordChecker::new()),
             protocol_paths,
+            rate_limits,
+            settings,
         })))
     }
 
@@ -279,6 +284,11 @@ impl AppState {
     /// JWTs whose signatures were checked.
     pub(crate) fn verified(&self) -> &VerifiedTokens {
         &self.0.verified
+    }
+
+    /// The rate limiters.
+    pub fn rate_limits(&self) -> &crate::rate_limit::RateLimits {
+        &self.0.rate_limits
     }
 
     /// Whether `path` is served by an OAuth protocol endpoint (token, introspection, revocation,

@@ -3,25 +3,28 @@
 //! the database lets exactly one through.
 
 pub(crate) const INSERT_GRANT: &str = "INSERT INTO grants \
-    (grant_id, client_id, user_id, scope, resource, auth_time, created_at, expires_at, revoked_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)";
+    (grant_id, client_id, user_id, scope, resource, auth_time, created_at, expires_at, revoked_at, \
+    sid, claims) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, $10)";
+pub(crate) const SELECT_TOKEN_GRANT: &str = "SELECT g.grant_id, g.client_id, g.user_id, g.scope, \
+    g.resource, g.auth_time, g.created_at, g.expires_at, g.revoked_at, g.sid, g.claims \
+    FROM issued_tokens t JOIN grants g ON g.grant_id = t.grant_id WHERE t.jti = $1";
 pub(crate) const REVOKE_GRANT: &str =
     "UPDATE grants SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL";
 
 pub(crate) const INSERT_CODE: &str = "INSERT INTO authorization_codes \
-    (code_hash, grant_id, client_id, redirect_uri, redirect_uri_sent, code_challenge, expires_at, used_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)";
+    (code_hash, grant_id, client_id, redirect_uri, redirect_uri_sent, code_challenge, expires_at, used_at, \
+    nonce) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8)";
 /// The grant's columns under their own names (the code's or token's are selected as `c_…`), as a
 /// macro so `concat!` can build whole statements at compile time.
 macro_rules! grant_columns {
     () => {
         "g.grant_id, g.client_id, g.user_id, g.scope, g.resource, g.auth_time, g.created_at, \
-        g.expires_at, g.revoked_at"
+        g.expires_at, g.revoked_at, g.sid, g.claims"
     };
 }
 pub(crate) const SELECT_CODE: &str = concat!(
     "SELECT c.client_id AS c_client_id, c.redirect_uri, c.redirect_uri_sent, c.code_challenge, \
-    c.expires_at AS c_expires_at, c.used_at, ",
+    c.expires_at AS c_expires_at, c.used_at, c.nonce, ",
     grant_columns!(),
     " FROM authorization_codes c JOIN grants g ON g.grant_id = c.grant_id WHERE c.code_hash = $1"
 );
@@ -68,7 +71,13 @@ macro_rules! impl_grant_traits {
                 let scope: String = row.try_get("scope")?;
                 let resource: Option<String> = row.try_get("resource")?;
                 let client_id: String = row.try_get("client_id")?;
+                let claims: Option<String> = row.try_get("claims")?;
                 Ok(Grant {
+                    sid: row.try_get("sid")?,
+                    claims: claims
+                        .map(|c| serde_json::from_str(&c))
+                        .transpose()
+                        .map_err(|_| corrupt("grant: claims"))?,
                     grant_id: GrantId::from_stored(row.try_get("grant_id")?),
                     client_id: ClientId::parse(client_id)
                         .map_err(|_| corrupt("grant: client_id"))?,
@@ -140,6 +149,13 @@ macro_rules! impl_grant_traits {
                         .bind(grant.auth_time.0)
                         .bind(grant.created_at.0)
                         .bind(grant.expires_at.0)
+                        .bind(&grant.sid)
+                        .bind(
+                            grant
+                                .claims
+                                .as_ref()
+                                .map(|c| serde_json::to_string(c).expect("claims serialise")),
+                        )
                         .execute(&mut *tx)
                         .await?;
                     sqlx::query(q::INSERT_CODE)
@@ -150,6 +166,7 @@ macro_rules! impl_grant_traits {
                         .bind(i16::from(code.redirect_uri_sent))
                         .bind(code.code_challenge.as_str())
                         .bind(code.expires_at.0)
+                        .bind(&code.nonce)
                         .execute(&mut *tx)
                         .await?;
                     tx.commit().await?;
@@ -173,6 +190,7 @@ macro_rules! impl_grant_traits {
                             code_challenge: CodeChallenge::from_stored(&challenge)
                                 .ok_or_else(|| corrupt("code: code_challenge"))?,
                             expires_at: Timestamp(row.try_get("c_expires_at")?),
+                            nonce: row.try_get("nonce")?,
                         })
                     })
                     .await
@@ -217,6 +235,17 @@ macro_rules! impl_grant_traits {
                         .execute(&self.write)
                         .await?;
                     Ok(done.rows_affected() == 1)
+                }
+
+                async fn find_grant_of_token(
+                    &self,
+                    jti: &str,
+                ) -> Result<Option<Grant>, StoreError> {
+                    let row = sqlx::query(q::SELECT_TOKEN_GRANT)
+                        .bind(jti)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.as_ref().map(grant_from_row).transpose()
                 }
 
                 async fn revoke_grant(

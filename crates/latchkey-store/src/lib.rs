@@ -111,8 +111,10 @@ pub struct StoredKey {
     pub sealed_private: Vec<u8>,
     /// When the key was created.
     pub created_at: Timestamp,
-    /// When a newer key replaced it; `None` for the active key.
+    /// When a newer key replaced it; `None` while it is current (one current key per algorithm).
     pub retired_at: Option<Timestamp>,
+    /// Whether it signs access tokens: exactly one current key does.
+    pub active: bool,
 }
 
 /// Registered clients.
@@ -147,10 +149,15 @@ pub trait KeyStore {
         &self,
         key: &StoredKey,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-    /// Retires the active key at `now` and makes `key` active, in one transaction.
-    fn rotate_key(
+    /// Stores `key` as the current key of its algorithm, not signing access tokens, unless that
+    /// algorithm has one already; `false` when another was there first.
+    fn insert_key(&self, key: &StoredKey) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Replaces keys in one transaction: each of `keys` retires the current key of its algorithm at
+    /// `now` and becomes current; the one marked `active` also takes over signing access tokens from
+    /// the key that did (which is retired too).
+    fn rotate_keys(
         &self,
-        key: &StoredKey,
+        keys: &[StoredKey],
         now: Timestamp,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Every stored key: the active one first, then the others newest first.
@@ -182,6 +189,9 @@ pub trait UserStore {
         &self,
         username: &Username,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Replaces a user's e-mail, name, other attributes and `updated_at`; `false` if there is no such
+    /// user.
+    fn update_user(&self, user: &User) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Replaces a user's password hash and ends their sessions; with `revoke_grants_at`, also revokes
     /// their grants (refresh tokens) and deny-lists their access tokens. `false` if there is no such user.
     fn set_password(
@@ -201,6 +211,8 @@ pub struct Session {
     pub auth_time: Timestamp,
     /// When the session ends.
     pub expires_at: Timestamp,
+    /// The session's public id (OpenID Connect `sid`); `None` for sessions older than OpenID support.
+    pub sid: Option<String>,
 }
 
 /// Browser sessions and remembered consent.
@@ -291,6 +303,11 @@ pub trait GrantStore {
         hash: &SecretHash,
         now: Timestamp,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// The grant an access token (by `jti`) was issued from, if it came from one.
+    fn find_grant_of_token(
+        &self,
+        jti: &str,
+    ) -> impl Future<Output = Result<Option<Grant>, StoreError>> + Send;
     /// Revokes a grant, and with it every code and refresh token issued from it.
     fn revoke_grant(
         &self,
@@ -315,11 +332,6 @@ pub trait TokenStore {
         expires_at: Timestamp,
         refresh: Option<&RefreshTokenRecord>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-    /// The grant access token `jti` was issued from (`None`: no grant, such as client_credentials).
-    fn grant_of_token(
-        &self,
-        jti: &str,
-    ) -> impl Future<Output = Result<Option<GrantId>, StoreError>> + Send;
     /// Stores an opaque access token: its hash and the claims it stands for.
     fn insert_opaque(
         &self,
@@ -716,8 +728,11 @@ impl KeyStore for Store {
     async fn insert_first_key(&self, key: &StoredKey) -> Result<bool, StoreError> {
         dispatch!(self.insert_first_key(key))
     }
-    async fn rotate_key(&self, key: &StoredKey, now: Timestamp) -> Result<(), StoreError> {
-        dispatch!(self.rotate_key(key, now))
+    async fn insert_key(&self, key: &StoredKey) -> Result<bool, StoreError> {
+        dispatch!(self.insert_key(key))
+    }
+    async fn rotate_keys(&self, keys: &[StoredKey], now: Timestamp) -> Result<(), StoreError> {
+        dispatch!(self.rotate_keys(keys, now))
     }
     async fn list_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
         dispatch!(self.list_keys())
@@ -750,6 +765,9 @@ impl UserStore for Store {
         revoke_grants_at: Option<Timestamp>,
     ) -> Result<bool, StoreError> {
         dispatch!(self.set_password(username, hash, revoke_grants_at))
+    }
+    async fn update_user(&self, user: &User) -> Result<bool, StoreError> {
+        dispatch!(self.update_user(user))
     }
 }
 
@@ -824,6 +842,9 @@ impl GrantStore for Store {
     async fn revoke_grant(&self, grant_id: &GrantId, now: Timestamp) -> Result<(), StoreError> {
         dispatch!(self.revoke_grant(grant_id, now))
     }
+    async fn find_grant_of_token(&self, jti: &str) -> Result<Option<Grant>, StoreError> {
+        dispatch!(self.find_grant_of_token(jti))
+    }
 }
 
 impl RegistrationStore for Store {
@@ -876,9 +897,6 @@ impl TokenStore for Store {
         refresh: Option<&RefreshTokenRecord>,
     ) -> Result<bool, StoreError> {
         dispatch!(self.record_issued(jti, grant_id, expires_at, refresh))
-    }
-    async fn grant_of_token(&self, jti: &str) -> Result<Option<GrantId>, StoreError> {
-        dispatch!(self.grant_of_token(jti))
     }
     async fn insert_opaque(
         &self,

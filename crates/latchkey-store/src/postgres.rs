@@ -94,6 +94,21 @@ fn migrator() -> Migrator {
             "shared_throttle",
             include_str!("../migrations/postgres/0010_shared_throttle.sql"),
         ),
+        (
+            15,
+            "user_attributes",
+            include_str!("../migrations/postgres/0015_user_attributes.sql"),
+        ),
+        (
+            16,
+            "openid",
+            include_str!("../migrations/postgres/0016_openid.sql"),
+        ),
+        (
+            17,
+            "signing_keys_per_alg",
+            include_str!("../migrations/postgres/0017_signing_keys_per_alg.sql"),
+        ),
     ])
 }
 

@@ -1,6 +1,7 @@
 //! Conversions between core records and the column values both backends store.
 use latchkey_core::client::{Client, ClientAuth, ClientPolicy, DynamicRegistration, TokenFormat};
 use latchkey_core::keys::KeyAlg;
+use latchkey_core::oidc::client::OpenIdClient;
 use latchkey_core::secret::SecretHash;
 use latchkey_core::types::{
     AuthMethod, ClientId, GrantType, RedirectUri, ResourceUri, Scope, Timestamp,
@@ -24,6 +25,7 @@ pub(crate) struct ClientRow {
     pub(crate) registration_token_hash: Option<Vec<u8>>,
     pub(crate) activated_at: Option<i64>,
     pub(crate) jwks: Option<String>,
+    pub(crate) openid: Option<String>,
     pub(crate) document: i16,
 }
 
@@ -78,6 +80,10 @@ impl From<&Client> for ClientRow {
                 .as_ref()
                 .and_then(|r| r.activated_at.map(|t| t.0)),
             jwks,
+            // The defaults are not stored, so a client that registered nothing follows them.
+            openid: (client.policy.openid != OpenIdClient::default()).then(|| {
+                serde_json::to_string(&client.policy.openid).expect("metadata serialises")
+            }),
             document: i16::from(client.policy.metadata_document),
         }
     }
@@ -151,6 +157,11 @@ impl TryFrom<ClientRow> for Client {
                     .map_err(|_| corrupt("unknown access_token_format"))?,
                 resources: serde_json::from_str::<Vec<ResourceUri>>(&row.allowed_resources)
                     .map_err(|_| corrupt("invalid allowed_resources"))?,
+                openid: match row.openid.as_deref() {
+                    None => OpenIdClient::default(),
+                    Some(json) => serde_json::from_str(json)
+                        .map_err(|_| corrupt("invalid OpenID metadata"))?,
+                },
                 metadata_document: row.document != 0,
                 registration: match row.registration_token_hash.as_deref() {
                     None => None,
@@ -172,6 +183,7 @@ pub(crate) struct KeyRow {
     pub(crate) sealed_private: Vec<u8>,
     pub(crate) created_at: i64,
     pub(crate) retired_at: Option<i64>,
+    pub(crate) active: bool,
 }
 
 impl TryFrom<KeyRow> for StoredKey {
@@ -188,6 +200,7 @@ impl TryFrom<KeyRow> for StoredKey {
             sealed_private: row.sealed_private,
             created_at: Timestamp(row.created_at),
             retired_at: row.retired_at.map(Timestamp),
+            active: row.active,
         })
     }
 }

@@ -34,16 +34,17 @@ pub(crate) const APPLIED_MIGRATIONS: &str =
 pub(crate) const INSERT_CLIENT: &str = "INSERT INTO clients \
     (client_id, name, auth_method, secret_hash, grant_types, scope, redirect_uris, created_at, \
     introspect_any, access_token_format, allowed_resources, registration_token_hash, activated_at, jwks, \
-    document) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+    openid, document) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
 /// A document client's row, written whole (auth method, secret, keys and metadata together) by one
 /// statement; never over a client that is not a document client (`document = 0`).
 pub(crate) const UPSERT_DOCUMENT_CLIENT: &str = "INSERT INTO clients \
     (client_id, name, auth_method, secret_hash, grant_types, scope, redirect_uris, created_at, \
     introspect_any, access_token_format, allowed_resources, registration_token_hash, activated_at, jwks, \
-    document) VALUES ($1, $2, $3, NULL, $4, $5, $6, $7, 0, NULL, '[]', NULL, NULL, $8, 1) \
+    openid, document) VALUES ($1, $2, $3, NULL, $4, $5, $6, $7, 0, NULL, '[]', NULL, NULL, $8, $9, 1) \
     ON CONFLICT (client_id) DO UPDATE SET name = excluded.name, auth_method = excluded.auth_method, \
     secret_hash = NULL, grant_types = excluded.grant_types, scope = excluded.scope, \
-    redirect_uris = excluded.redirect_uris, created_at = excluded.created_at, jwks = excluded.jwks \
+    redirect_uris = excluded.redirect_uris, created_at = excluded.created_at, jwks = excluded.jwks, \
+    openid = excluded.openid \
     WHERE clients.document = 1";
 /// Document clients fetched before `$1` that no grant or consent refers to.
 pub(crate) const PRUNE_DOCUMENT_CLIENTS: &str = "DELETE FROM clients WHERE document = 1 \
@@ -52,12 +53,12 @@ pub(crate) const PRUNE_DOCUMENT_CLIENTS: &str = "DELETE FROM clients WHERE docum
     AND NOT EXISTS (SELECT 1 FROM consents c WHERE c.client_id = clients.client_id)";
 pub(crate) const SELECT_CLIENT: &str = "SELECT client_id, name, auth_method, secret_hash, grant_types, scope, \
     redirect_uris, created_at, introspect_any, access_token_format, allowed_resources, \
-    registration_token_hash, activated_at, jwks, document FROM clients WHERE client_id = $1";
+    registration_token_hash, activated_at, jwks, openid, document FROM clients WHERE client_id = $1";
 pub(crate) const SELECT_CLIENTS: &str = "SELECT client_id, name, auth_method, secret_hash, grant_types, scope, \
     redirect_uris, created_at, introspect_any, access_token_format, allowed_resources, \
-    registration_token_hash, activated_at, jwks, document FROM clients ORDER BY created_at, client_id";
+    registration_token_hash, activated_at, jwks, openid, document FROM clients ORDER BY created_at, client_id";
 pub(crate) const UPDATE_CLIENT_METADATA: &str = "UPDATE clients SET name = $2, grant_types = $3, \
-    scope = $4, redirect_uris = $5, jwks = $6 WHERE client_id = $1";
+    scope = $4, redirect_uris = $5, jwks = $6, openid = $7 WHERE client_id = $1";
 pub(crate) const RECORD_ASSERTION: &str = "INSERT INTO used_assertions (client_id, jti, expires_at) \
     VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
 pub(crate) const ACTIVATE_CLIENT: &str =
@@ -74,12 +75,16 @@ pub(crate) const SET_CLIENT_SECRET: &str =
 
 pub(crate) const INSERT_FIRST_KEY: &str = "INSERT INTO signing_keys (kid, alg, sealed_private, created_at, active) \
     VALUES ($1, $2, $3, $4, 1) ON CONFLICT DO NOTHING";
+pub(crate) const INSERT_KEY: &str = "INSERT INTO signing_keys (kid, alg, sealed_private, created_at, active) \
+    VALUES ($1, $2, $3, $4, NULL) ON CONFLICT DO NOTHING";
 pub(crate) const RETIRE_ACTIVE_KEY: &str =
     "UPDATE signing_keys SET active = NULL, retired_at = $1 WHERE active = 1";
+pub(crate) const RETIRE_ALG_KEY: &str = "UPDATE signing_keys SET active = NULL, retired_at = $1 \
+    WHERE alg = $2 AND retired_at IS NULL";
 // The active key first, then newest first. `active IS NULL` rather than `active`: the backends sort NULL
 // at opposite ends, and a rotation within the same second ties on created_at.
-pub(crate) const SELECT_KEYS: &str = "SELECT kid, alg, sealed_private, created_at, retired_at FROM signing_keys \
-    ORDER BY (active IS NULL), created_at DESC, kid";
+pub(crate) const SELECT_KEYS: &str = "SELECT kid, alg, sealed_private, created_at, retired_at, active \
+    FROM signing_keys ORDER BY (active IS NULL), created_at DESC, kid";
 pub(crate) const PRUNE_KEYS: &str =
     "DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < $1";
 
@@ -112,6 +117,7 @@ macro_rules! impl_role_traits {
                 registration_token_hash: row.try_get("registration_token_hash")?,
                 activated_at: row.try_get("activated_at")?,
                 jwks: row.try_get("jwks")?,
+                openid: row.try_get("openid")?,
                 document: row.try_get("document")?,
             })
         }
@@ -123,6 +129,7 @@ macro_rules! impl_role_traits {
                 sealed_private: row.try_get("sealed_private")?,
                 created_at: row.try_get("created_at")?,
                 retired_at: row.try_get("retired_at")?,
+                active: row.try_get::<Option<i16>, _>("active")?.is_some(),
             })
         }
 
@@ -144,6 +151,7 @@ macro_rules! impl_role_traits {
                     .bind(row.registration_token_hash)
                     .bind(row.activated_at)
                     .bind(row.jwks)
+                    .bind(row.openid)
                     .bind(row.document)
                     .execute(&self.write)
                     .await;
@@ -218,6 +226,7 @@ macro_rules! impl_role_traits {
                     .bind(row.redirect_uris)
                     .bind(row.created_at)
                     .bind(row.jwks)
+                    .bind(row.openid)
                     .execute(&self.write)
                     .await?;
                 Ok(done.rows_affected() > 0)
@@ -240,6 +249,7 @@ macro_rules! impl_role_traits {
                     .bind(row.scope)
                     .bind(row.redirect_uris)
                     .bind(row.jwks)
+                    .bind(row.openid)
                     .execute(&self.write)
                     .await?;
                 Ok(done.rows_affected() > 0)
@@ -322,23 +332,52 @@ macro_rules! impl_role_traits {
                 Ok(done.rows_affected() > 0)
             }
 
-            async fn rotate_key(&self, key: &StoredKey, now: Timestamp) -> Result<(), StoreError> {
-                let mut tx = self.write.begin().await?;
-                sqlx::query(sql::RETIRE_ACTIVE_KEY)
-                    .bind(now.0)
-                    .execute(&mut *tx)
-                    .await?;
-                let inserted = sqlx::query(sql::INSERT_FIRST_KEY)
+            async fn insert_key(&self, key: &StoredKey) -> Result<bool, StoreError> {
+                let done = sqlx::query(sql::INSERT_KEY)
                     .bind(&key.kid)
                     .bind(key.alg.as_str())
                     .bind(&key.sealed_private)
                     .bind(key.created_at.0)
-                    .execute(&mut *tx)
+                    .execute(&self.write)
                     .await?;
-                if inserted.rows_affected() == 0 {
-                    return Err(StoreError::Conflict(
-                        "another rotation committed first; try again".into(),
-                    ));
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn rotate_keys(
+                &self,
+                keys: &[StoredKey],
+                now: Timestamp,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.write.begin().await?;
+                if keys.iter().any(|k| k.active) {
+                    sqlx::query(sql::RETIRE_ACTIVE_KEY)
+                        .bind(now.0)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for key in keys {
+                    sqlx::query(sql::RETIRE_ALG_KEY)
+                        .bind(now.0)
+                        .bind(key.alg.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                    let statement = if key.active {
+                        sql::INSERT_FIRST_KEY
+                    } else {
+                        sql::INSERT_KEY
+                    };
+                    let inserted = sqlx::query(statement)
+                        .bind(&key.kid)
+                        .bind(key.alg.as_str())
+                        .bind(&key.sealed_private)
+                        .bind(key.created_at.0)
+                        .execute(&mut *tx)
+                        .await?;
+                    if inserted.rows_affected() == 0 {
+                        return Err(StoreError::Conflict(
+                            "another rotation committed first; try again".into(),
+                        ));
+                    }
                 }
                 tx.commit().await?;
                 Ok(())

@@ -3,7 +3,6 @@
 
 pub(crate) const RECORD_ISSUED: &str =
     "INSERT INTO issued_tokens (jti, grant_id, expires_at) VALUES ($1, $2, $3)";
-pub(crate) const GRANT_OF_TOKEN: &str = "SELECT grant_id FROM issued_tokens WHERE jti = $1";
 pub(crate) const INSERT_OPAQUE: &str = "INSERT INTO opaque_tokens \
     (token_hash, jti, claims, expires_at, client_id, sub) VALUES ($1, $2, $3, $4, $5, $6)";
 /// L4: before a user's or a client's rows go, every access token still outstanding for them is put on
@@ -132,15 +131,6 @@ macro_rules! impl_token_traits {
                     }
                     tx.commit().await?;
                     Ok(true)
-                }
-
-                async fn grant_of_token(&self, jti: &str) -> Result<Option<GrantId>, StoreError> {
-                    let row = sqlx::query(q::GRANT_OF_TOKEN)
-                        .bind(jti)
-                        .fetch_optional(&self.pool)
-                        .await?;
-                    row.map(|r| Ok(GrantId::from_stored(r.try_get("grant_id")?)))
-                        .transpose()
                 }
 
                 async fn insert_opaque(

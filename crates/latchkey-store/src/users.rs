@@ -1,8 +1,12 @@
 //! `UserStore` and `SessionStore` on both backends: the statements are written once, as in `sql.rs`.
 
 pub(crate) const INSERT_USER: &str = "INSERT INTO users \
-    (user_id, username, email, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
-const USER_COLUMNS: &str = "user_id, username, email, name, password_hash, created_at";
+    (user_id, username, email, name, password_hash, created_at, attributes, updated_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+pub(crate) const UPDATE_USER: &str = "UPDATE users SET email = $2, name = $3, attributes = $4, \
+    updated_at = $5 WHERE user_id = $1";
+const USER_COLUMNS: &str =
+    "user_id, username, email, name, password_hash, created_at, attributes, updated_at";
 pub(crate) fn select_user(by: &str) -> String {
     format!("SELECT {USER_COLUMNS} FROM users WHERE {by} = $1")
 }
@@ -15,13 +19,13 @@ pub(crate) const SET_PASSWORD: &str =
     "UPDATE users SET password_hash = $2 WHERE username = $1 RETURNING user_id";
 pub(crate) const DELETE_USER_SESSIONS: &str = "DELETE FROM sessions WHERE user_id = $1";
 
-pub(crate) const INSERT_SESSION: &str =
-    "INSERT INTO sessions (session_hash, user_id, auth_time, expires_at) VALUES ($1, $2, $3, $4)";
-pub(crate) const SELECT_SESSION: &str = "SELECT user_id, auth_time, expires_at FROM sessions \
+pub(crate) const INSERT_SESSION: &str = "INSERT INTO sessions \
+    (session_hash, user_id, auth_time, expires_at, sid) VALUES ($1, $2, $3, $4, $5)";
+pub(crate) const SELECT_SESSION: &str = "SELECT user_id, auth_time, expires_at, sid FROM sessions \
     WHERE session_hash = $1 AND expires_at > $2";
 pub(crate) fn select_signed_in() -> String {
     format!(
-        "SELECT s.auth_time, s.expires_at, {} FROM sessions s JOIN users u ON u.user_id = s.user_id \
+        "SELECT s.auth_time, s.expires_at, s.sid, {} FROM sessions s JOIN users u ON u.user_id = s.user_id \
          WHERE s.session_hash = $1 AND s.expires_at > $2",
         USER_COLUMNS
             .split(", ")
@@ -55,7 +59,11 @@ macro_rules! impl_user_traits {
             fn user_from_row(row: &$row) -> Result<User, StoreError> {
                 let username: String = row.try_get("username")?;
                 let corrupt = |what: &str| StoreError::Corrupt(format!("user {username}: {what}"));
+                let attributes: String = row.try_get("attributes")?;
                 Ok(User {
+                    attributes: serde_json::from_str(&attributes)
+                        .map_err(|_| corrupt("invalid attributes"))?,
+                    updated_at: Timestamp(row.try_get("updated_at")?),
                     user_id: row.try_get("user_id")?,
                     username: Username::parse(&username)
                         .map_err(|_| corrupt("invalid username"))?,
@@ -67,7 +75,23 @@ macro_rules! impl_user_traits {
                 })
             }
 
+            fn attributes_json(user: &User) -> String {
+                serde_json::to_string(&user.attributes).expect("attributes serialise")
+            }
+
             impl UserStore for $store {
+                async fn update_user(&self, user: &User) -> Result<bool, StoreError> {
+                    let done = sqlx::query(q::UPDATE_USER)
+                        .bind(&user.user_id)
+                        .bind(&user.email)
+                        .bind(&user.name)
+                        .bind(attributes_json(user))
+                        .bind(user.updated_at.0)
+                        .execute(&self.write)
+                        .await?;
+                    Ok(done.rows_affected() > 0)
+                }
+
                 async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
                     let result = sqlx::query(q::INSERT_USER)
                         .bind(&user.user_id)
@@ -76,6 +100,8 @@ macro_rules! impl_user_traits {
                         .bind(&user.name)
                         .bind(user.password_hash.as_str())
                         .bind(user.created_at.0)
+                        .bind(attributes_json(user))
+                        .bind(user.updated_at.0)
                         .execute(&self.write)
                         .await;
                     match result {
@@ -191,6 +217,7 @@ macro_rules! impl_user_traits {
                         .bind(&session.user_id)
                         .bind(session.auth_time.0)
                         .bind(session.expires_at.0)
+                        .bind(&session.sid)
                         .execute(&self.write)
                         .await?;
                     Ok(())
@@ -211,6 +238,7 @@ macro_rules! impl_user_traits {
                             user_id: row.try_get("user_id")?,
                             auth_time: Timestamp(row.try_get("auth_time")?),
                             expires_at: Timestamp(row.try_get("expires_at")?),
+                            sid: row.try_get("sid")?,
                         })
                     })
                     .transpose()
@@ -232,6 +260,7 @@ macro_rules! impl_user_traits {
                             user_id: user.user_id.clone(),
                             auth_time: Timestamp(row.try_get("auth_time")?),
                             expires_at: Timestamp(row.try_get("expires_at")?),
+                            sid: row.try_get("sid")?,
                         };
                         Ok((session, user))
                     })

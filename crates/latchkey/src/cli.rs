@@ -1,4 +1,5 @@
-//! The command line: `serve`, `client …`, `keys …`. Every command reads the same configuration.
+//! The command line: `serve`, `client …`, `keys …`, `metadata`, `discover`. Every command reads the
+//! same configuration.
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -8,7 +9,9 @@ use latchkey_store::Store;
 use crate::config::{self, Config, Flags};
 
 pub mod client;
+pub mod discover;
 pub mod keys;
+pub mod metadata;
 pub mod registration;
 pub mod resource;
 pub mod serve;
@@ -51,6 +54,10 @@ enum Command {
     /// Manage users (the people who sign in on the login page).
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Print the RFC 8414 metadata this configuration publishes, or compare it with a file.
+    Metadata(metadata::MetadataArgs),
+    /// Fetch and check any authorization server's metadata, endpoints and JWKS.
+    Discover(discover::DiscoverArgs),
     /// Apply pending database migrations without serving (for deployment pipelines).
     Migrate,
     /// Move data between databases.
@@ -79,6 +86,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::User(command) => user::run(command, &config).await,
         Command::Resource(command) => resource::run(command, &config).await,
         Command::Registration(command) => registration::run(command, &config).await,
+        Command::Metadata(args) => metadata::run(args, &config),
+        Command::Discover(args) => discover::run(args, &config).await,
         Command::Migrate => store::migrate(&config).await,
         Command::Store(command) => store::run(command, &config).await,
     }

@@ -19,6 +19,7 @@ mod logging;
 mod master_key;
 mod pages;
 mod policy;
+mod rate_limits;
 mod raw;
 mod registration;
 mod resources;
@@ -259,6 +260,7 @@ impl Config {
         let min_password_length = pages::users(&raw.users, file)?;
         let cache_refresh_interval = http::cache(&raw.cache, file)?;
         let fetch = registration::fetch(&raw.fetch, file)?;
+        let rate_limits = rate_limits::rate_limits(&raw.rate_limits, file)?;
         let configured_scopes = scopes
             .keys()
             .filter_map(|s| ScopeToken::parse(s.clone()).ok())
@@ -285,6 +287,7 @@ impl Config {
                 configured_scopes,
                 client_id_documents,
                 fetch,
+                rate_limits,
             },
             min_password_length,
         })

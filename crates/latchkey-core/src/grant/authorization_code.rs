@@ -27,6 +27,8 @@ pub struct AuthorizationCodeRecord {
     pub code_challenge: CodeChallenge,
     /// When the code expires.
     pub expires_at: Timestamp,
+    /// OpenID `nonce`, for the ID token this code yields.
+    pub nonce: Option<String>,
 }
 
 /// A new code: the value for the redirect, and the records to store.
@@ -45,6 +47,7 @@ pub fn issue_code(
     request: &AuthorizationRequest,
     user_id: &str,
     auth_time: Timestamp,
+    sid: Option<&str>,
     policy: &TokenPolicy,
     now: Timestamp,
 ) -> IssuedCode {
@@ -59,6 +62,8 @@ pub fn issue_code(
         created_at: now,
         expires_at: now.plus(policy.refresh_token_absolute_ttl),
         revoked_at: None,
+        sid: sid.map(str::to_owned),
+        claims: request.openid.as_ref().map(|o| o.claims.clone()),
     };
     let record = AuthorizationCodeRecord {
         hash: code.hash(),
@@ -68,6 +73,7 @@ pub fn issue_code(
         redirect_uri_sent: request.redirect_uri_sent,
         code_challenge: request.code_challenge.clone(),
         expires_at: now.plus(policy.code_ttl),
+        nonce: request.openid.as_ref().and_then(|o| o.nonce.clone()),
     };
     IssuedCode {
         code,
@@ -189,6 +195,7 @@ pub(crate) mod tests {
             &request,
             "user-1",
             Timestamp(900),
+            None,
             &policy(),
             Timestamp(1000),
         )

@@ -20,11 +20,24 @@ pub struct Header {
 /// Media type of RFC 9068 access tokens, in its short form (RFC 7515 §4.1.9).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 
-/// Signs `claims` into a compact JWS with `key`.
+/// Media type of ID tokens and signed UserInfo responses: plain `JWT` (OpenID Connect Core §2 and
+/// RFC 7519 §5.1), which relying-party libraries accept and an access-token check refuses.
+pub const JWT_TYP: &str = "JWT";
+
+/// Signs access-token `claims` into a compact JWS with `key`.
 pub fn sign<T: Serialize>(claims: &T, key: &SigningKey) -> Result<String, KeyError> {
+    sign_typed(claims, key, ACCESS_TOKEN_TYP)
+}
+
+/// Signs `claims` into a compact JWS with `key`, naming the token's media type `typ`.
+pub fn sign_typed<T: Serialize>(
+    claims: &T,
+    key: &SigningKey,
+    typ: &str,
+) -> Result<String, KeyError> {
     let header = Header {
         alg: key.alg().as_str().into(),
-        typ: ACCESS_TOKEN_TYP.into(),
+        typ: typ.into(),
         kid: key.kid().into(),
     };
     let mut token = String::with_capacity(512);

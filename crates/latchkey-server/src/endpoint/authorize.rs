@@ -12,14 +12,12 @@ use latchkey_core::OAuthError;
 use latchkey_core::authorize::{AuthorizationRequest, AuthorizeError, requested_client_id};
 use latchkey_core::grant::authorization_code::issue_code;
 use latchkey_core::params::Params;
-use latchkey_core::types::Timestamp;
-use latchkey_core::user::User;
 use latchkey_store::{GrantStore, SessionStore};
 
 use crate::client_address::ClientAddress;
 use crate::pages::consent::consent_page;
 use crate::pages::login::login_page;
-use crate::pages::visit::Visit;
+use crate::pages::visit::{SignedIn, Visit};
 use crate::pages::{self, Stop};
 use crate::state::AppState;
 use crate::tokens;
@@ -80,10 +78,10 @@ pub(crate) async fn next_step(
     visit: &Visit,
     request: &AuthorizationRequest,
     params: &Params,
-    user: Option<(User, Timestamp)>,
+    signed_in: Option<SignedIn>,
 ) -> Result<Response, Stop> {
     let issuer = app.settings().features.issuer.as_str();
-    let Some((user, auth_time)) = user else {
+    let Some(signed_in) = signed_in else {
         if request.prompt.none {
             let error = OAuthError::login_required("the user is not signed in");
             return Err(Stop::Redirect(request.error(error).location(issuer)));
@@ -96,7 +94,7 @@ pub(crate) async fn next_step(
         false => {
             app.store()
                 .find_consent(
-                    &user.user_id,
+                    &signed_in.user.user_id,
                     &request.client.client_id,
                     request.resource.as_ref(),
                 )
@@ -104,13 +102,13 @@ pub(crate) async fn next_step(
         }
     };
     if remembered.is_some_and(|s| request.scope.is_subset(&s)) {
-        return issue(app, visit, request, &user, auth_time).await;
+        return issue(app, visit, request, &signed_in).await;
     }
     if request.prompt.none {
         let error = OAuthError::consent_required("the user has not approved this request");
         return Err(Stop::Redirect(request.error(error).location(issuer)));
     }
-    Ok(consent_page(app, visit, request, params, &user))
+    Ok(consent_page(app, visit, request, params, &signed_in.user))
 }
 
 /// The authorization code, sent back to the client.
@@ -118,14 +116,14 @@ pub(crate) async fn issue(
     app: &AppState,
     visit: &Visit,
     request: &AuthorizationRequest,
-    user: &User,
-    auth_time: Timestamp,
+    signed_in: &SignedIn,
 ) -> Result<Response, Stop> {
     let settings = app.settings();
     let issued = issue_code(
         request,
-        &user.user_id,
-        auth_time,
+        &signed_in.user.user_id,
+        signed_in.auth_time,
+        signed_in.sid.as_deref(),
         &settings.policy,
         app.clock().now(),
     );

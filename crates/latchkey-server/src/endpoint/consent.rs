@@ -35,10 +35,11 @@ pub(crate) async fn consent(
 async fn decide(app: &AppState, visit: &Visit, form: &Params) -> Result<Response, Stop> {
     let params = form.without(&PAGE_FIELDS);
     let request = load_request(app, visit, &params).await?;
-    let Some((user, auth_time)) = visit.signed_in_user() else {
+    let Some(signed_in) = visit.signed_in_user() else {
         // The session ended between the pages: sign in again, then the consent page comes back.
         return Ok(login_page(app, visit, &request, &params, None, ""));
     };
+    let user = &signed_in.user;
     let issuer = app.settings().features.issuer.as_str();
     match form.get("decision") {
         Some("deny") => Err(Stop::Redirect(
@@ -50,7 +51,7 @@ async fn decide(app: &AppState, visit: &Visit, form: &Params) -> Result<Response
             let binding = form.get("consent_binding").unwrap_or("");
             if !binds(app, visit, &request, binding) {
                 // Not what the person saw (M1): ask again, showing what the request means now.
-                return Ok(consent_page(app, visit, &request, &params, &user));
+                return Ok(consent_page(app, visit, &request, &params, user));
             }
             let client_id = &request.client.client_id;
             let resource = request.resource.as_ref();
@@ -75,7 +76,7 @@ async fn decide(app: &AppState, visit: &Visit, form: &Params) -> Result<Response
                     )
                     .await?;
             }
-            issue(app, visit, &request, &user, auth_time).await
+            issue(app, visit, &request, &signed_in).await
         }
         _ => Err(Stop::Page(OAuthError::invalid_request(
             "decision must be approve or deny",

@@ -1,9 +1,8 @@
 //! `POST authorization_endpoint/login`: the sign-in form of the authorization flow. A person proves
 //! who they are with a password (Argon2id), gets a fresh session, and the flow continues.
-use std::net::SocketAddr;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use latchkey_core::params::Params;
@@ -16,13 +15,12 @@ use super::authorize::{PAGE_FIELDS, finish, load_request, next_step};
 use crate::client_address::ClientAddress;
 use crate::pages::Stop;
 use crate::pages::login::{LoginNotice, login_page};
-use crate::pages::visit::Visit;
+use crate::pages::visit::{SignedIn, Visit};
 use crate::state::AppState;
 use crate::throttle::Verdict;
 
 pub(crate) async fn login(
     State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     address: ClientAddress,
     headers: HeaderMap,
     body: Bytes,
@@ -31,7 +29,7 @@ pub(crate) async fn login(
         Ok(pair) => pair,
         Err(response) => return response,
     };
-    let result = sign_in(&app, &mut visit, &form, peer).await;
+    let result = sign_in(&app, &mut visit, &form, address).await;
     finish(&app, &visit, result)
 }
 
@@ -39,14 +37,16 @@ async fn sign_in(
     app: &AppState,
     visit: &mut Visit,
     form: &Params,
-    peer: SocketAddr,
+    address: ClientAddress,
 ) -> Result<Response, Stop> {
     let params = form.without(&PAGE_FIELDS);
     let request = load_request(app, visit, &params).await?;
     let username = form.get("username").unwrap_or("").to_owned();
     let password = Password::new(form.get("password").unwrap_or("").to_owned());
     let now = app.clock().now();
-    let address = peer.ip().to_string();
+    // Behind `http.trusted_proxies`, the client's own address; IPv6 counted per /64, since one host
+    // can take any address of its /64.
+    let address = address.limit_key().to_string();
     let wait = match app.throttle().check(&username, &address, now) {
         Verdict::Locked => {
             let notice = Some(LoginNotice::Locked);
@@ -78,14 +78,21 @@ async fn sign_in(
     }
     let secret = random_base64url(32);
     let ttl = app.settings().login.session_ttl;
+    let sid = random_base64url(16);
     let session = Session {
         user_id: user.user_id.clone(),
         auth_time: now,
         expires_at: now.plus(ttl),
+        sid: Some(sid.clone()),
     };
     app.store()
         .insert_session(&SecretHash::of(secret.as_bytes()), &session)
         .await?;
     visit.start_session(app, &secret, ttl);
-    next_step(app, visit, &request, &params, Some((user, now))).await
+    let signed_in = SignedIn {
+        user,
+        auth_time: now,
+        sid: Some(sid),
+    };
+    next_step(app, visit, &request, &params, Some(signed_in)).await
 }

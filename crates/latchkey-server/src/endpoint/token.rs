@@ -195,7 +195,10 @@ pub(crate) async fn token(
             )?;
             // M2: the exchanged token joins the subject's grant, so revoking the grant (RFC 7009,
             // reuse detection, deleting the user or client) reaches it too.
-            grant_id = store.grant_of_token(&subject.jti).await?;
+            grant_id = store
+                .find_grant_of_token(&subject.jti)
+                .await?
+                .map(|g| g.grant_id);
             issued_token_type = Some(ACCESS_TOKEN_TYPE);
             IssuedTokens {
                 access,

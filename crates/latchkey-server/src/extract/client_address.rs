@@ -1,7 +1,9 @@
 //! `ClientAddress` as an extractor: the TCP peer, read through the configured trusted proxies.
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRequestParts, Request};
+use axum::http::Extensions;
+use axum::http::HeaderMap;
 use axum::http::request::Parts;
 
 use crate::client_address::ClientAddress;
@@ -14,16 +16,16 @@ impl FromRequestParts<AppState> for ClientAddress {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(address_of(&parts.extensions, &parts.headers, state))
+        Ok(address(state, &parts.extensions, &parts.headers))
     }
 }
 
-/// The client address of a request, from its extensions (the TCP peer) and headers.
-pub(crate) fn address_of(
-    extensions: &axum::http::Extensions,
-    headers: &axum::http::HeaderMap,
-    state: &AppState,
-) -> ClientAddress {
+/// The address of a whole request, for middleware.
+pub(crate) fn of_request(state: &AppState, request: &Request) -> ClientAddress {
+    address(state, request.extensions(), request.headers())
+}
+
+fn address(state: &AppState, extensions: &Extensions, headers: &HeaderMap) -> ClientAddress {
     let peer = extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip())

@@ -3,6 +3,7 @@
 //! parameter names the endpoint, whose accepted methods (the server's policy) are checked first.
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use latchkey_core::OAuthError;
 use latchkey_core::client::{Client, ClientAuth};
 use latchkey_core::client_auth::{
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 use crate::error::{ApiError, Scheme};
 use crate::extract::form::OAuthForm;
+use crate::rate_limit::LimitSlot;
 use crate::registry::LookupError;
 use crate::state::AppState;
 
@@ -58,17 +60,33 @@ pub(crate) struct AuthenticatedClient<E> {
 }
 
 impl<E: ClientEndpoint> FromRequest<AppState> for AuthenticatedClient<E> {
-    type Rejection = ApiError;
+    type Rejection = Response;
 
+    /// Authenticates, then spends the rate-limit budget of the client it found, or of the address
+    /// when it found none: guessing credentials is limited like any other request.
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         // Whatever scheme the header named, Basic is the one this endpoint takes (RFC 6749 §5.2).
         let scheme = req
             .headers()
             .contains_key(header::AUTHORIZATION)
             .then_some(Scheme::Basic);
-        authenticate_request::<E>(req, state)
-            .await
-            .map_err(|e| e.challenging(scheme))
+        let slot = req.extensions().get::<Arc<LimitSlot>>().cloned();
+        match authenticate_request::<E>(req, state).await {
+            Ok(authenticated) => {
+                if let Some(slot) = &slot {
+                    slot.check_client(state, &authenticated.client)
+                        .map_err(IntoResponse::into_response)?;
+                }
+                Ok(authenticated)
+            }
+            Err(e) => {
+                if let Some(slot) = &slot {
+                    slot.check_address(state)
+                        .map_err(IntoResponse::into_response)?;
+                }
+                Err(e.challenging(scheme).into_response())
+            }
+        }
     }
 }
 
@@ -80,8 +98,7 @@ async fn authenticate_request<E: ClientEndpoint>(
     req: Request,
     state: &AppState,
 ) -> Result<AuthenticatedClient<E>, ApiError> {
-    let address =
-        crate::extract::client_address::address_of(req.extensions(), req.headers(), state);
+    let address = crate::extract::client_address::of_request(state, &req);
     let authorization = match req.headers().get(header::AUTHORIZATION) {
         None => None,
         Some(value) => Some(

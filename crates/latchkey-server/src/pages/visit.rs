@@ -16,6 +16,14 @@ fn binding(session: &SecretHash) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(session.as_bytes())
 }
 
+/// The person signed in on this browser, since when, and the session's public id (OpenID `sid`).
+#[derive(Clone, Debug)]
+pub(crate) struct SignedIn {
+    pub(crate) user: User,
+    pub(crate) auth_time: Timestamp,
+    pub(crate) sid: Option<String>,
+}
+
 /// One page request's browser.
 pub(crate) struct Visit {
     pub(crate) locale: Locale,
@@ -116,9 +124,11 @@ impl Visit {
     }
 
     /// The signed-in user and when they signed in.
-    pub(crate) fn signed_in_user(&self) -> Option<(User, Timestamp)> {
-        self.session
-            .as_ref()
-            .map(|(_, session, user)| (user.clone(), session.auth_time))
+    pub(crate) fn signed_in_user(&self) -> Option<SignedIn> {
+        self.session.as_ref().map(|(_, session, user)| SignedIn {
+            user: user.clone(),
+            auth_time: session.auth_time,
+            sid: session.sid.clone(),
+        })
     }
 }

@@ -258,6 +258,53 @@ store_test!(
 );
 
 store_test!(
+    openid_client_metadata_reads_back_and_updates,
+    |store: Store| async move {
+        use latchkey_core::keys::KeyAlg;
+        use latchkey_core::oidc::client::OpenIdClient;
+        use latchkey_core::oidc::subject::SubjectType;
+        use latchkey_store::RegistrationStore;
+        let mut client = sample_client("rp", &ClientSecret::generate());
+        client.policy.openid = OpenIdClient {
+            id_token_signed_response_alg: KeyAlg::ES256,
+            userinfo_signed_response_alg: Some(KeyAlg::RS256),
+            subject_type: SubjectType::Pairwise {
+                sector: "app.example.com".into(),
+            },
+            default_max_age: Some(600),
+            require_auth_time: true,
+            post_logout_redirect_uris: vec![
+                RedirectUri::parse("https://app.example.com/bye").unwrap(),
+            ],
+            logo_uri: Some("https://app.example.com/logo.png".into()),
+            contacts: vec!["ops@app.example.com".into()],
+            ..OpenIdClient::default()
+        };
+        store.insert_client(&client).await.unwrap();
+        let id = ClientId::parse("rp").unwrap();
+        let loaded = store.find_client(&id).await.unwrap().unwrap();
+        assert_eq!(loaded.policy.openid, client.policy.openid);
+
+        let mut changed = loaded.clone();
+        changed.policy.openid = OpenIdClient::default();
+        assert!(store.update_client_metadata(&changed).await.unwrap());
+        let reloaded = store.find_client(&id).await.unwrap().unwrap();
+        assert_eq!(reloaded.policy.openid, OpenIdClient::default());
+        // A client that registered nothing for OpenID gets the defaults.
+        store
+            .insert_client(&sample_client("plain", &ClientSecret::generate()))
+            .await
+            .unwrap();
+        let plain = store
+            .find_client(&ClientId::parse("plain").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(plain.policy.openid, OpenIdClient::default());
+    }
+);
+
+store_test!(
     m6_document_clients_are_written_whole_apart_from_registered_ones,
     |store: Store| async move {
         use latchkey_store::{HealthStore, RegistrationStore};

@@ -49,6 +49,7 @@ async fn populated_sqlite() -> (TestDatabase, Store) {
                 user_id: user_id.clone(),
                 auth_time: Timestamp(5),
                 expires_at: Timestamp(4_000_000_000),
+                sid: Some("sid-1".into()),
             },
         )
         .await
@@ -70,6 +71,7 @@ async fn populated_sqlite() -> (TestDatabase, Store) {
             sealed_private: vec![1, 2, 3],
             created_at: Timestamp(1),
             retired_at: None,
+            active: true,
         })
         .await
         .unwrap();

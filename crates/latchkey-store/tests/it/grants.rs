@@ -52,6 +52,7 @@ pub(crate) async fn setup_named(store: &Store, name: &str) -> IssuedCode {
         &request,
         &user.user_id,
         Timestamp(5),
+        None,
         &policy(),
         Timestamp(10),
     );
@@ -224,3 +225,87 @@ store_test!(
         );
     }
 );
+
+store_test!(
+    openid_grants_keep_their_session_claims_and_nonce,
+    |store: Store| async move {
+        use latchkey_core::oidc::claims::ClaimsRequest;
+        use latchkey_store::TokenStore;
+        let user = crate::users::sample_user("maria");
+        store.insert_user(&user).await.unwrap();
+        let mut client = crate::clients::sample_client("rp", &ClientSecret::generate());
+        client.grant_types = [GrantType::AuthorizationCode].into();
+        client.scope = latchkey_core::types::Scope::parse("openid email").unwrap();
+        store.insert_client(&client).await.unwrap();
+        let params = Params::parse_urlencoded(
+            b"client_id=rp&response_type=code&scope=openid+email&nonce=n-0S6&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&claims=%7B%22id_token%22%3A%7B%22email%22%3A%7B%22essential%22%3Atrue%7D%7D%7D",
+        )
+        .unwrap();
+        let request = AuthorizationRequest::parse_with(&params, Some(client), true).unwrap();
+        let code = issue_code(
+            &request,
+            &user.user_id,
+            Timestamp(5),
+            Some("sid-1"),
+            &policy(),
+            Timestamp(10),
+        );
+        store.insert_code(&code.grant, &code.record).await.unwrap();
+        let found = store.find_code(&code.record.hash).await.unwrap().unwrap();
+        assert!(
+            store
+                .consume_code(&code.record.hash, Timestamp(11))
+                .await
+                .unwrap(),
+            "the code was fresh"
+        );
+        let (record, grant) = (found.record, found.grant);
+        assert_eq!(record.nonce.as_deref(), Some("n-0S6"));
+        assert_eq!(grant.sid.as_deref(), Some("sid-1"));
+        let claims: ClaimsRequest = grant.claims.clone().unwrap();
+        assert!(claims.id_token["email"].essential);
+        assert!(grant.is_openid());
+
+        // The access tokens issued from the grant lead back to it (UserInfo finds the user so).
+        store
+            .record_issued("jti-1", &grant.grant_id, Timestamp(700), None)
+            .await
+            .unwrap();
+        let found = store.find_grant_of_token("jti-1").await.unwrap().unwrap();
+        assert_eq!(found.grant_id, grant.grant_id);
+        assert_eq!(found.user_id, user.user_id);
+        assert!(
+            store
+                .find_grant_of_token("jti-unknown")
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        // A plain OAuth grant has no claims request.
+        let plain = setup_plain(&store, &user.user_id).await;
+        assert!(!plain.grant.is_openid());
+        assert!(plain.record.nonce.is_none());
+    }
+);
+
+async fn setup_plain(store: &Store, user_id: &str) -> IssuedCode {
+    let mut client = crate::clients::sample_client("plain", &ClientSecret::generate());
+    client.grant_types = [GrantType::AuthorizationCode].into();
+    store.insert_client(&client).await.unwrap();
+    let params = Params::parse_urlencoded(
+        b"client_id=plain&response_type=code&scope=read&nonce=ignored&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+    )
+    .unwrap();
+    let request = AuthorizationRequest::parse_with(&params, Some(client), true).unwrap();
+    let code = issue_code(
+        &request,
+        user_id,
+        Timestamp(5),
+        None,
+        &policy(),
+        Timestamp(10),
+    );
+    store.insert_code(&code.grant, &code.record).await.unwrap();
+    code
+}

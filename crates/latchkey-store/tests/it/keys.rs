@@ -12,6 +12,15 @@ fn key(kid: &str, created: i64) -> StoredKey {
         sealed_private: vec![1, 2, 3, kid.len() as u8],
         created_at: Timestamp(created),
         retired_at: None,
+        active: true,
+    }
+}
+
+fn alg_key(kid: &str, alg: KeyAlg, created: i64) -> StoredKey {
+    StoredKey {
+        alg,
+        active: false,
+        ..key(kid, created)
     }
 }
 
@@ -29,11 +38,11 @@ store_test!(only_one_first_key_wins, |store: Store| async move {
 store_test!(rotation_retires_the_active_key, |store: Store| async move {
     store.insert_first_key(&key("k1", 10)).await.unwrap();
     store
-        .rotate_key(&key("k2", 20), Timestamp(20))
+        .rotate_keys(&[key("k2", 20)], Timestamp(20))
         .await
         .unwrap();
     store
-        .rotate_key(&key("k3", 30), Timestamp(30))
+        .rotate_keys(&[key("k3", 30)], Timestamp(30))
         .await
         .unwrap();
     let keys = store.list_keys().await.unwrap();
@@ -56,11 +65,11 @@ store_test!(
     |store: Store| async move {
         store.insert_first_key(&key("k1", 10)).await.unwrap();
         store
-            .rotate_key(&key("k2", 20), Timestamp(20))
+            .rotate_keys(&[key("k2", 20)], Timestamp(20))
             .await
             .unwrap();
         store
-            .rotate_key(&key("k3", 30), Timestamp(30))
+            .rotate_keys(&[key("k3", 30)], Timestamp(30))
             .await
             .unwrap();
         assert_eq!(store.prune_keys(Timestamp(25)).await.unwrap(), 1);
@@ -82,12 +91,76 @@ store_test!(
     |store: Store| async move {
         store.insert_first_key(&key("zz-old", 10)).await.unwrap();
         store
-            .rotate_key(&key("aa-new", 10), Timestamp(10))
+            .rotate_keys(&[key("aa-new", 10)], Timestamp(10))
             .await
             .unwrap();
         let keys = store.list_keys().await.unwrap();
         assert_eq!(keys[0].kid, "aa-new");
         assert_eq!(keys[0].retired_at, None);
         assert_eq!(keys[1].kid, "zz-old");
+    }
+);
+
+store_test!(
+    one_current_key_per_algorithm_and_rotation_replaces_them_together,
+    |store: Store| async move {
+        store.insert_first_key(&key("es-1", 10)).await.unwrap();
+        assert!(
+            store
+                .insert_key(&alg_key("rs-1", KeyAlg::RS256, 11))
+                .await
+                .unwrap()
+        );
+        // Two instances ensuring the RS256 key at once: one wins.
+        assert!(
+            !store
+                .insert_key(&alg_key("rs-x", KeyAlg::RS256, 11))
+                .await
+                .unwrap()
+        );
+        // An algorithm that already has the active key gets no second current key.
+        assert!(
+            !store
+                .insert_key(&alg_key("es-x", KeyAlg::ES256, 11))
+                .await
+                .unwrap()
+        );
+        let keys = store.list_keys().await.unwrap();
+        let summary: Vec<_> = keys.iter().map(|k| (k.kid.as_str(), k.active)).collect();
+        assert_eq!(summary, [("es-1", true), ("rs-1", false)]);
+
+        // `keys rotate`: every current key is replaced; the active one stays with its algorithm.
+        store
+            .rotate_keys(
+                &[key("es-2", 20), alg_key("rs-2", KeyAlg::RS256, 20)],
+                Timestamp(20),
+            )
+            .await
+            .unwrap();
+        let keys = store.list_keys().await.unwrap();
+        let current: Vec<_> = keys
+            .iter()
+            .filter(|k| k.retired_at.is_none())
+            .map(|k| (k.kid.as_str(), k.active))
+            .collect();
+        assert_eq!(current, [("es-2", true), ("rs-2", false)]);
+        assert_eq!(keys.iter().filter(|k| k.retired_at.is_some()).count(), 2);
+
+        // `keys rotate --alg EdDSA`: access tokens move to a new EdDSA key, the ES256 one retires.
+        let ed = StoredKey {
+            alg: KeyAlg::EdDSA,
+            ..key("ed-1", 30)
+        };
+        store
+            .rotate_keys(&[ed, alg_key("rs-3", KeyAlg::RS256, 30)], Timestamp(30))
+            .await
+            .unwrap();
+        let keys = store.list_keys().await.unwrap();
+        let current: Vec<_> = keys
+            .iter()
+            .filter(|k| k.retired_at.is_none())
+            .map(|k| (k.kid.as_str(), k.active))
+            .collect();
+        assert_eq!(current, [("ed-1", true), ("rs-3", false)]);
     }
 );

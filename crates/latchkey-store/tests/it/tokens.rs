@@ -292,7 +292,7 @@ store_test!(
                 .unwrap()
                 .is_some()
         );
-        assert!(store.grant_of_token("l8-jti").await.unwrap().is_some());
+        assert!(store.find_grant_of_token("l8-jti").await.unwrap().is_some());
         // Past the grant's end: the grant, its code and refresh token, and the initial token.
         store.prune(Timestamp(86_411)).await.unwrap();
         assert!(
@@ -309,7 +309,7 @@ store_test!(
                 .is_none()
         );
         assert!(
-            store.grant_of_token("l8-jti").await.unwrap().is_none(),
+            store.find_grant_of_token("l8-jti").await.unwrap().is_none(),
             "the grant is gone, and its records with it"
         );
     }

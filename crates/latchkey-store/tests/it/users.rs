@@ -3,7 +3,7 @@ use latchkey_core::client::ClientAuth;
 use latchkey_core::password::Password;
 use latchkey_core::secret::{ClientSecret, SecretHash};
 use latchkey_core::types::{ClientId, ResourceUri, Scope, Timestamp};
-use latchkey_core::user::{User, Username};
+use latchkey_core::user::{Address, User, UserAttributes, Username};
 use latchkey_store::{ClientStore, Session, SessionStore, Store, StoreError, UserStore};
 
 use crate::store_test;
@@ -16,6 +16,8 @@ pub(crate) fn sample_user(name: &str) -> User {
         name: None,
         password_hash: Password::new("correct horse".into()).hash(),
         created_at: Timestamp(100),
+        attributes: UserAttributes::default(),
+        updated_at: Timestamp(100),
     }
 }
 
@@ -63,6 +65,7 @@ store_test!(
             user_id: alice.user_id.clone(),
             auth_time: Timestamp(100),
             expires_at: Timestamp(200),
+            sid: Some("sid-1".into()),
         };
         store.insert_session(&cookie, &session).await.unwrap();
         assert_eq!(
@@ -167,5 +170,69 @@ store_test!(
         // A public client reads back as public.
         store.insert_client(&client).await.unwrap();
         assert!(store.find_client(&id).await.unwrap().unwrap().is_public());
+    }
+);
+
+store_test!(
+    user_attributes_round_trip_and_update_in_place,
+    |store: Store| async move {
+        let mut maria = sample_user("maria");
+        maria.name = Some("María García".into());
+        maria.attributes = UserAttributes {
+            given_name: Some("María".into()),
+            family_name: Some("García".into()),
+            email_verified: Some(true),
+            locale: Some("es-ES".into()),
+            phone_number: Some("+34 600 000 000".into()),
+            address: Some(Address {
+                locality: Some("Madrid".into()),
+                country: Some("España".into()),
+                ..Address::default()
+            }),
+            ..UserAttributes::default()
+        };
+        store.insert_user(&maria).await.unwrap();
+        let loaded = store.find_user(&maria.user_id).await.unwrap().unwrap();
+        assert_eq!(loaded.attributes, maria.attributes);
+        assert_eq!(loaded.updated_at, Timestamp(100));
+
+        let mut changed = loaded.clone();
+        changed.email = Some("maria@example.org".into());
+        changed.attributes.email_verified = Some(false);
+        changed.attributes.address = None;
+        changed.updated_at = Timestamp(300);
+        assert!(store.update_user(&changed).await.unwrap());
+        let reloaded = store
+            .find_user_by_username(&maria.username)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(reloaded.email.as_deref(), Some("maria@example.org"));
+        assert_eq!(reloaded.attributes, changed.attributes);
+        assert_eq!(reloaded.updated_at, Timestamp(300));
+        assert!(
+            Password::new("correct horse".into()).verify(&reloaded.password_hash),
+            "the password is untouched"
+        );
+        let mut ghost = sample_user("ghost");
+        ghost.user_id = "nobody".into();
+        assert!(!store.update_user(&ghost).await.unwrap());
+
+        // Pages read the session with its user and its public id in one query.
+        let cookie = SecretHash::of(b"maria's browser");
+        let session = Session {
+            user_id: maria.user_id.clone(),
+            auth_time: Timestamp(100),
+            expires_at: Timestamp(200),
+            sid: Some("sid-maria".into()),
+        };
+        store.insert_session(&cookie, &session).await.unwrap();
+        let (found, user) = store
+            .find_signed_in(&cookie, Timestamp(150))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found, session);
+        assert_eq!(user.attributes, changed.attributes);
     }
 );

@@ -277,6 +277,7 @@ fn build_policy(
         );
     }
     Ok(ClientPolicy {
+        openid: Default::default(),
         registration: None,
         metadata_document: false,
         introspect_any,

@@ -10,15 +10,18 @@ use crate::config::Config;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum KeysCommand {
-    /// List signing keys: the active one and retired ones still published.
+    /// List signing keys: the active one (access tokens), the current key of each other algorithm
+    /// (ID tokens), and retired ones still published.
     List {
         /// Print a JSON array.
         #[arg(long)]
         json: bool,
     },
-    /// Create a new active signing key; the previous one stays published until its tokens expire.
+    /// Replace every current signing key with a new one; the previous ones stay published until their
+    /// tokens expire.
     Rotate {
-        /// Algorithm of the new key: ES256, EdDSA or RS256 (default: keys.algorithm, else ES256).
+        /// Algorithm of the new access-token key: ES256, EdDSA, RS256 or PS256 (default:
+        /// keys.algorithm, else ES256).
         #[arg(long, value_name = "ALG")]
         alg: Option<String>,
     },
@@ -37,7 +40,8 @@ pub async fn run(command: KeysCommand, config: &Config) -> Result<()> {
                 .iter()
                 .map(|k| {
                     let status = match k.retired_at {
-                        None => "active".to_owned(),
+                        None if k.active => "active".to_owned(),
+                        None => "current".to_owned(),
                         Some(_) if keyring::is_published(k, now, window) => {
                             "retired, published".to_owned()
                         }

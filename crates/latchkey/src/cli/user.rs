@@ -1,4 +1,5 @@
-//! `latchkey user …`: add, list, delete users and set their passwords.
+//! `latchkey user …`: add, list, change and delete users, set their passwords and their standard
+//! claims (OpenID Connect Core §5.1).
 use std::io::{BufRead, IsTerminal};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -10,6 +11,119 @@ use serde_json::{Value, json};
 use crate::cli::open_store;
 use crate::config::Config;
 
+/// The standard claims a user can have (OpenID Connect Core §5.1), one flag each.
+#[derive(Debug, Default, clap::Args)]
+pub struct ClaimArgs {
+    /// Display name (`name`), shown on the consent page.
+    #[arg(long, value_name = "N")]
+    name: Option<String>,
+    /// `given_name`.
+    #[arg(long, value_name = "N")]
+    given_name: Option<String>,
+    /// `family_name`.
+    #[arg(long, value_name = "N")]
+    family_name: Option<String>,
+    /// `middle_name`.
+    #[arg(long, value_name = "N")]
+    middle_name: Option<String>,
+    /// `nickname`.
+    #[arg(long, value_name = "N")]
+    nickname: Option<String>,
+    /// E-mail address (`email`).
+    #[arg(long, value_name = "E")]
+    email: Option<String>,
+    /// The e-mail address was verified (`email_verified`); `--email-verified=false` to say it was not.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    email_verified: Option<String>,
+    /// Telephone number (`phone_number`), E.164 such as +34600000000.
+    #[arg(long, value_name = "P")]
+    phone_number: Option<String>,
+    /// The telephone number was verified (`phone_number_verified`).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    phone_number_verified: Option<String>,
+    /// Locale (`locale`), a BCP 47 tag such as es-ES.
+    #[arg(long, value_name = "TAG")]
+    locale: Option<String>,
+    /// Time zone (`zoneinfo`), such as Europe/Madrid.
+    #[arg(long, value_name = "TZ")]
+    zoneinfo: Option<String>,
+    /// `birthdate`: YYYY-MM-DD or YYYY.
+    #[arg(long, value_name = "DATE")]
+    birthdate: Option<String>,
+    /// `gender`.
+    #[arg(long, value_name = "G")]
+    gender: Option<String>,
+    /// `picture`: an https URL.
+    #[arg(long, value_name = "URL")]
+    picture: Option<String>,
+    /// `profile`: an https URL.
+    #[arg(long, value_name = "URL")]
+    profile: Option<String>,
+    /// `website`: an https URL.
+    #[arg(long, value_name = "URL")]
+    website: Option<String>,
+    /// `address.street_address`.
+    #[arg(long, value_name = "S")]
+    street_address: Option<String>,
+    /// `address.locality` (city).
+    #[arg(long, value_name = "S")]
+    locality: Option<String>,
+    /// `address.region`.
+    #[arg(long, value_name = "S")]
+    region: Option<String>,
+    /// `address.postal_code`.
+    #[arg(long, value_name = "S")]
+    postal_code: Option<String>,
+    /// `address.country`.
+    #[arg(long, value_name = "S")]
+    country: Option<String>,
+    /// `address.formatted`: the whole address as printed on a label.
+    #[arg(long, value_name = "S")]
+    address_formatted: Option<String>,
+}
+
+impl ClaimArgs {
+    /// The claims given, by OpenID name.
+    fn given(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("name", &self.name),
+            ("given_name", &self.given_name),
+            ("family_name", &self.family_name),
+            ("middle_name", &self.middle_name),
+            ("nickname", &self.nickname),
+            ("email", &self.email),
+            ("email_verified", &self.email_verified),
+            ("phone_number", &self.phone_number),
+            ("phone_number_verified", &self.phone_number_verified),
+            ("locale", &self.locale),
+            ("zoneinfo", &self.zoneinfo),
+            ("birthdate", &self.birthdate),
+            ("gender", &self.gender),
+            ("picture", &self.picture),
+            ("profile", &self.profile),
+            ("website", &self.website),
+            ("street_address", &self.street_address),
+            ("locality", &self.locality),
+            ("region", &self.region),
+            ("postal_code", &self.postal_code),
+            ("country", &self.country),
+            ("formatted", &self.address_formatted),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.as_deref().map(|v| (name, v)))
+        .collect()
+    }
+
+    /// Applies the given claims to `user`; the first bad one stops with its message.
+    fn apply(&self, user: &mut User) -> Result<()> {
+        for (claim, value) in self.given() {
+            user.set_claim(claim, Some(value))
+                .map_err(|e| anyhow!("{e}"))?;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, clap::Subcommand)]
 pub enum UserCommand {
     /// Add a user. The password is asked for without echo, or read from standard input.
@@ -19,12 +133,15 @@ pub enum UserCommand {
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
-        /// E-mail address.
-        #[arg(long, value_name = "E")]
-        email: Option<String>,
-        /// Display name, shown on the consent page.
-        #[arg(long, value_name = "N")]
-        name: Option<String>,
+        #[command(flatten)]
+        claims: Box<ClaimArgs>,
+    },
+    /// Set or clear a user's standard claims (an empty value clears one).
+    Set {
+        /// The username.
+        username: String,
+        #[command(flatten)]
+        claims: Box<ClaimArgs>,
     },
     /// List users.
     List {
@@ -69,24 +186,41 @@ pub async fn run(command: UserCommand, config: &Config) -> Result<()> {
 async fn dispatch(command: UserCommand, password: Option<Password>, store: &Store) -> Result<()> {
     match command {
         UserCommand::Add {
-            username,
-            email,
-            name,
-            ..
+            username, claims, ..
         } => {
             let username = parse_username(&username)?;
             let password = password.ok_or_else(|| anyhow!("no password"))?;
             let hash = tokio::task::spawn_blocking(move || password.hash()).await?;
-            let user = User {
+            let now = latchkey_server::clock::Clock.now();
+            let mut user = User {
                 user_id: User::generate_id(),
                 username,
-                email: email.filter(|e| !e.trim().is_empty()),
-                name: name.filter(|n| !n.trim().is_empty()),
+                email: None,
+                name: None,
                 password_hash: hash,
-                created_at: latchkey_server::clock::Clock.now(),
+                created_at: now,
+                attributes: Default::default(),
+                updated_at: now,
             };
+            claims.apply(&mut user)?;
             store.insert_user(&user).await?;
             println!("added user {} (sub {})", user.username, user.user_id);
+        }
+        UserCommand::Set { username, claims } => {
+            let username = parse_username(&username)?;
+            if claims.given().is_empty() {
+                bail!("nothing to set: name a claim, such as --email or --given-name");
+            }
+            let mut user = store
+                .find_user_by_username(&username)
+                .await?
+                .ok_or_else(|| anyhow!("user `{username}` does not exist"))?;
+            claims.apply(&mut user)?;
+            user.updated_at = latchkey_server::clock::Clock.now();
+            if !store.update_user(&user).await? {
+                bail!("user `{username}` does not exist");
+            }
+            println!("updated user {username}");
         }
         UserCommand::List { json } => {
             let users = store.list_users().await?;
@@ -170,11 +304,18 @@ fn read_password(from_stdin: bool, min_length: usize) -> Result<Password> {
 
 /// A user's public fields; never the password hash.
 fn describe(user: &User) -> Value {
-    json!({
+    let mut out = json!({
         "username": user.username.as_str(),
         "sub": user.user_id,
         "email": user.email,
         "name": user.name,
         "created_at": user.created_at.0,
-    })
+        "updated_at": user.updated_at.0,
+    });
+    if let (Value::Object(out), Ok(Value::Object(attributes))) =
+        (&mut out, serde_json::to_value(&user.attributes))
+    {
+        out.extend(attributes);
+    }
+    out
 }

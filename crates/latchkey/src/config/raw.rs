@@ -51,6 +51,28 @@ pub struct RawConfig {
     pub(crate) client_id_metadata_documents: RawDocuments,
     #[serde(default)]
     pub(crate) fetch: RawFetch,
+    #[serde(default)]
+    pub(crate) rate_limits: RawRateLimits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRateLimits {
+    pub(crate) enabled: Option<bool>,
+    pub(crate) max_keys: Option<usize>,
+    pub(crate) discovery: Option<RawLimit>,
+    pub(crate) token: Option<RawLimit>,
+    pub(crate) introspection_revocation: Option<RawLimit>,
+    pub(crate) authorization: Option<RawLimit>,
+    pub(crate) registration: Option<RawLimit>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLimit {
+    pub(crate) enabled: Option<bool>,
+    pub(crate) limit: Option<u32>,
+    pub(crate) window: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

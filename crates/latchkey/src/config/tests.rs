@@ -505,6 +505,46 @@ fn member_order_names_published_members_once() {
 }
 
 #[test]
+fn rate_limits_default_on_and_are_checked() {
+    use latchkey_server::rate_limit::Group;
+    let config = resolve("", &[], Flags::default()).unwrap();
+    let limits = &config.settings.rate_limits;
+    let token = limits.groups[Group::Token as usize].unwrap();
+    assert_eq!((token.limit.get(), token.window.as_secs()), (600, 60));
+    assert!(limits.groups.iter().all(Option::is_some));
+    let config = resolve(
+        "[rate_limits]\nenabled = false\n[rate_limits.token]\nenabled = true\nlimit = 5\nwindow = \"1s\"",
+        &[],
+        Flags::default(),
+    )
+    .unwrap();
+    let groups = &config.settings.rate_limits.groups;
+    assert_eq!(groups.iter().filter(|g| g.is_some()).count(), 1);
+    assert_eq!(groups[Group::Token as usize].unwrap().limit.get(), 5);
+    for (toml_text, expected) in [
+        (
+            "[rate_limits.token]\nlimit = 0",
+            "latchkey.toml: rate_limits.token.limit: must be at least 1",
+        ),
+        (
+            "[rate_limits.discovery]\nwindow = \"500ms\"",
+            "latchkey.toml: rate_limits.discovery.window: must be between 1s and 24h",
+        ),
+        (
+            "[rate_limits.registration]\nwindow = \"soon\"",
+            "latchkey.toml: rate_limits.registration.window: expected a duration",
+        ),
+        (
+            "[rate_limits]\nmax_keys = 3",
+            "latchkey.toml: rate_limits.max_keys: must be between 16",
+        ),
+    ] {
+        let err = resolve(toml_text, &[], Flags::default()).unwrap_err();
+        assert!(err.starts_with(expected), "{toml_text}: {err}");
+    }
+}
+
+#[test]
 fn h1_machine_registration_is_off_unless_allowed_and_lists_only_valid_resources() {
     let open = "[registration]\npolicy = \"open\"\n";
     let off = resolve(open, &[], Flags::default()).unwrap();

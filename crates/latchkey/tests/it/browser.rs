@@ -16,6 +16,8 @@ pub(crate) struct Browser {
     http: reqwest::Client,
     pub(crate) cookies: BTreeMap<String, String>,
     pub(crate) accept_language: Option<String>,
+    /// `X-Forwarded-For`, as a trusted proxy in front would send it.
+    pub(crate) forwarded_for: Option<String>,
 }
 
 /// A response, read whole.
@@ -84,6 +86,7 @@ impl Browser {
                 .unwrap(),
             cookies: BTreeMap::new(),
             accept_language: None,
+            forwarded_for: None,
         }
     }
 
@@ -103,6 +106,9 @@ impl Browser {
         }
         if let Some(lang) = &self.accept_language {
             request = request.header("accept-language", lang);
+        }
+        if let Some(address) = &self.forwarded_for {
+            request = request.header("x-forwarded-for", address);
         }
         let response = request.send().await?;
         for value in response.headers().get_all(SET_COOKIE) {
@@ -208,6 +214,8 @@ impl TestServer {
             name: None,
             password_hash: Password::new(password.into()).hash(),
             created_at: latchkey_server::clock::Clock.now(),
+            attributes: Default::default(),
+            updated_at: latchkey_server::clock::Clock.now(),
         };
         self.store.insert_user(&user).await.unwrap();
         user.user_id

@@ -800,6 +800,98 @@ server_test!(
     }
 );
 
+server_test!(
+    user_claims_are_set_from_the_cli_and_bad_ones_refused,
+    |db: TestDatabase| async move {
+        let added = latchkey_with_stdin(
+            &db,
+            &[
+                "user",
+                "add",
+                "maria",
+                "--password-stdin",
+                "--name",
+                "María García",
+                "--given-name",
+                "María",
+                "--family-name",
+                "García",
+                "--email",
+                "maria@example.com",
+                "--email-verified",
+                "--locale",
+                "es-ES",
+                "--locality",
+                "Madrid",
+            ],
+            "a long passphrase\n",
+        );
+        assert!(
+            added.status.success(),
+            "{}",
+            String::from_utf8_lossy(&added.stderr)
+        );
+        let listed = json_of(&latchkey(&db, &["user", "list", "--json"]));
+        let maria = &listed[0];
+        assert_eq!(maria["given_name"], "María");
+        assert_eq!(maria["email_verified"], true);
+        assert_eq!(maria["address"]["locality"], "Madrid");
+        let created = maria["updated_at"].as_i64().unwrap();
+
+        let set = latchkey(
+            &db,
+            &[
+                "user",
+                "set",
+                "maria",
+                "--email-verified=false",
+                "--phone-number",
+                "+34600000000",
+                "--given-name",
+                "",
+            ],
+        );
+        assert!(
+            set.status.success(),
+            "{}",
+            String::from_utf8_lossy(&set.stderr)
+        );
+        let listed = json_of(&latchkey(&db, &["user", "list", "--json"]));
+        let maria = &listed[0];
+        assert_eq!(maria["email_verified"], false);
+        assert_eq!(maria["phone_number"], "+34600000000");
+        assert!(maria.get("given_name").is_none(), "an empty value clears");
+        assert_eq!(maria["family_name"], "García", "the others are kept");
+        assert!(maria["updated_at"].as_i64().unwrap() >= created);
+
+        for (args, expected) in [
+            (vec!["user", "set", "maria", "--email", "nope"], "email"),
+            (
+                vec!["user", "set", "maria", "--birthdate", "14/03/1990"],
+                "birthdate",
+            ),
+            (
+                vec![
+                    "user",
+                    "set",
+                    "maria",
+                    "--picture",
+                    "http://x.example/p.png",
+                ],
+                "picture",
+            ),
+            (
+                vec!["user", "set", "nobody", "--nickname", "n"],
+                "does not exist",
+            ),
+            (vec!["user", "set", "maria"], "nothing to set"),
+        ] {
+            let line = one_line_error(&latchkey(&db, &args));
+            assert!(line.contains(expected), "{line}");
+        }
+    }
+);
+
 #[test]
 fn client_create_refuses_what_the_policy_turned_off_in_one_line() {
     let db = TestDatabase::sqlite();
@@ -859,4 +951,104 @@ fn client_create_refuses_what_the_policy_turned_off_in_one_line() {
         created["grant_types"],
         serde_json::json!(["authorization_code"])
     );
+}
+
+#[test]
+fn metadata_prints_the_published_document_and_check_names_each_difference() {
+    let db = TestDatabase::sqlite();
+    let dir = Path::new(db.url().trim_start_matches("sqlite://"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let config = dir.join("metadata.toml");
+    std::fs::write(
+        &config,
+        "issuer = \"https://as.example.com\"\n\
+         [policy]\ngrant_types = [\"client_credentials\"]\nintrospection = false\nrevocation = false\n\
+         [metadata]\nui_locales_supported = []\nmember_order = [\"issuer\", \"jwks_uri\"]\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let output = latchkey(&db, &["metadata", "--json", "--config", config]);
+    let doc = json_of(&output);
+    let names: Vec<&str> = doc
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "issuer",
+            "jwks_uri",
+            "token_endpoint",
+            "response_types_supported",
+            "grant_types_supported",
+            "token_endpoint_auth_methods_supported",
+            "token_endpoint_auth_signing_alg_values_supported",
+            "resource_parameter_supported"
+        ]
+    );
+    let expected = dir.join("expected.json");
+    std::fs::write(&expected, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+    let output = latchkey(
+        &db,
+        &[
+            "metadata",
+            "--config",
+            config,
+            "--check",
+            expected.to_str().unwrap(),
+        ],
+    );
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("matches"));
+    // Another order, a member too many, one missing, one different.
+    let mut other = serde_json::Map::new();
+    other.insert("issuer".into(), doc["issuer"].clone());
+    other.insert("token_endpoint".into(), doc["token_endpoint"].clone());
+    other.insert("jwks_uri".into(), doc["jwks_uri"].clone());
+    other.insert(
+        "response_types_supported".into(),
+        serde_json::json!(["code"]),
+    );
+    other.insert(
+        "grant_types_supported".into(),
+        doc["grant_types_supported"].clone(),
+    );
+    other.insert(
+        "token_endpoint_auth_methods_supported".into(),
+        doc["token_endpoint_auth_methods_supported"].clone(),
+    );
+    other.insert(
+        "service_documentation".into(),
+        serde_json::json!("https://docs.example.com"),
+    );
+    std::fs::write(&expected, serde_json::to_string(&other).unwrap()).unwrap();
+    let output = latchkey(
+        &db,
+        &[
+            "metadata",
+            "--config",
+            config,
+            "--check",
+            expected.to_str().unwrap(),
+        ],
+    );
+    let error = one_line_error(&output);
+    assert!(
+        error.contains("differs") && error.contains("5 ways"),
+        "{error}"
+    );
+    let report = String::from_utf8_lossy(&output.stdout);
+    for line in [
+        "missing: service_documentation",
+        "different: response_types_supported: expected [\"code\"], published []",
+        "extra: token_endpoint_auth_signing_alg_values_supported",
+        "extra: resource_parameter_supported",
+        "order: expected issuer, token_endpoint, jwks_uri,",
+    ] {
+        assert!(report.contains(line), "{line} in {report}");
+    }
 }

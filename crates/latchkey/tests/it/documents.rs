@@ -13,9 +13,9 @@ use crate::browser::{Browser, pkce};
 use crate::harness::{TestServer, server_test};
 
 /// An https server on 127.0.0.1 with a fresh self-signed certificate; records request lines.
-struct HttpsServer {
-    origin: String,
-    ca_file: std::path::PathBuf,
+pub(crate) struct HttpsServer {
+    pub(crate) origin: String,
+    pub(crate) ca_file: std::path::PathBuf,
     seen: Arc<Mutex<Vec<String>>>,
 }
 
@@ -25,7 +25,9 @@ impl Drop for HttpsServer {
     }
 }
 
-async fn https_server(documents: impl FnOnce(&str) -> BTreeMap<String, Value>) -> HttpsServer {
+pub(crate) async fn https_server(
+    documents: impl FnOnce(&str) -> BTreeMap<String, Value>,
+) -> HttpsServer {
     let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
     let ca_file = std::env::temp_dir().join(format!(
         "latchkey-test-ca-{}.pem",

@@ -47,11 +47,12 @@ macro_rules! server_test {
 }
 pub(crate) use server_test;
 
-/// How to start a server: extra TOML and an issuer path.
+/// How to start a server: extra TOML and an issuer path, or a whole profile file.
 #[derive(Default)]
 pub(crate) struct Builder {
     toml: String,
     issuer_path: String,
+    profile: Option<(String, Vec<String>)>,
 }
 
 /// Until `check` passes or 3 s pass: for effects that reach a running server within its cache refresh
@@ -84,19 +85,43 @@ impl Builder {
         self
     }
 
+    /// Serves a whole configuration file, its issuer included, with extra TOML appended. Each origin
+    /// in `mapped` (such as `https://api.scalev.com`) is first replaced by this server's loopback
+    /// origin, so a profile can be served with a loopback issuer and its own paths; with none mapped,
+    /// it is served exactly as written (requests then reach its endpoints by their paths).
+    pub(crate) fn profile(mut self, text: &str, mapped: &[&str]) -> Self {
+        self.profile = Some((
+            text.to_owned(),
+            mapped.iter().map(|o| (*o).to_owned()).collect(),
+        ));
+        self
+    }
+
     pub(crate) async fn start(self, db: &TestDatabase) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let origin = format!("http://{addr}");
         let flags = Flags {
-            issuer: Some(format!("{origin}{}", self.issuer_path)),
+            issuer: self
+                .profile
+                .is_none()
+                .then(|| format!("{origin}{}", self.issuer_path)),
             listen: Some(addr.to_string()),
             database: Some(db.url().to_owned()),
             ..Flags::default()
         };
         let env = BTreeMap::from([("LATCHKEY_MASTER_KEY".to_owned(), MASTER_KEY.to_owned())]);
         // Changes made outside the server (the CLI, the store) reach it quickly in tests.
-        let toml = format!("[cache]\nrefresh_interval = \"50ms\"\n{}", self.toml);
+        let cache = "[cache]\nrefresh_interval = \"50ms\"\n";
+        let toml = match &self.profile {
+            None => format!("{cache}{}", self.toml),
+            Some((text, mapped)) => {
+                let text = mapped.iter().fold(text.clone(), |text, from| {
+                    text.replace(from.as_str(), &origin)
+                });
+                format!("{text}\n{cache}{}", self.toml)
+            }
+        };
         let config = config::from_parts(&toml, &env, &flags).unwrap();
         let Prepared { store, state, .. } = prepare(&config).await.unwrap();
         let (stop, stopped) = oneshot::channel::<()>();

@@ -78,6 +78,8 @@ pub(crate) async fn add_user(fleet: &Fleet, username: &str) {
         name: None,
         password_hash: Password::new(PASSWORD.into()).hash(),
         created_at: latchkey_server::clock::Clock.now(),
+        attributes: Default::default(),
+        updated_at: latchkey_server::clock::Clock.now(),
     };
     fleet.store.insert_user(&user).await.unwrap();
 }

@@ -1,0 +1,325 @@
+//! What a client registers for OpenID Connect (Dynamic Client Registration 1.0 §2): signing
+//! algorithms, subject type, authentication age, logout redirects, and the links and logo the consent
+//! page shows.
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::OAuthError;
+use crate::keys::KeyAlg;
+use crate::oidc::subject::{self, SubjectType};
+use crate::types::RedirectUri;
+
+/// A client's OpenID metadata, with the defaults of Registration §2 for what it did not register.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenIdClient {
+    /// `id_token_signed_response_alg`: RS256 unless the client registered another.
+    pub id_token_signed_response_alg: KeyAlg,
+    /// `userinfo_signed_response_alg`: when set, UserInfo answers with a signed JWT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userinfo_signed_response_alg: Option<KeyAlg>,
+    /// `subject_type`, with the sector for pairwise.
+    #[serde(flatten)]
+    pub subject_type: SubjectType,
+    /// `sector_identifier_uri`, when the client registered one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sector_identifier_uri: Option<String>,
+    /// `default_max_age` in seconds, used when a request has no `max_age`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_max_age: Option<u64>,
+    /// `require_auth_time`. Latchkey puts `auth_time` in every ID token, so this only records it.
+    #[serde(default)]
+    pub require_auth_time: bool,
+    /// `post_logout_redirect_uris` (RP-Initiated Logout 1.0 §3.1), matched exactly.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    /// `client_uri`: the client's home page, linked on the consent page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_uri: Option<String>,
+    /// `logo_uri`: shown on the consent page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo_uri: Option<String>,
+    /// `policy_uri`: how the client uses data, linked on the consent page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_uri: Option<String>,
+    /// `tos_uri`: the client's terms of service, linked on the consent page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tos_uri: Option<String>,
+    /// `contacts`: e-mail addresses of people responsible for the client.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<String>,
+}
+
+impl Default for OpenIdClient {
+    fn default() -> Self {
+        OpenIdClient {
+            id_token_signed_response_alg: KeyAlg::RS256,
+            userinfo_signed_response_alg: None,
+            subject_type: SubjectType::Public,
+            sector_identifier_uri: None,
+            default_max_age: None,
+            require_auth_time: false,
+            post_logout_redirect_uris: Vec::new(),
+            client_uri: None,
+            logo_uri: None,
+            policy_uri: None,
+            tos_uri: None,
+            contacts: Vec::new(),
+        }
+    }
+}
+
+/// The OpenID members of a registration request, as sent.
+#[derive(Debug, Default, Deserialize)]
+pub struct OpenIdMetadata {
+    id_token_signed_response_alg: Option<String>,
+    userinfo_signed_response_alg: Option<String>,
+    subject_type: Option<String>,
+    sector_identifier_uri: Option<String>,
+    default_max_age: Option<Value>,
+    require_auth_time: Option<bool>,
+    post_logout_redirect_uris: Option<Vec<String>>,
+    client_uri: Option<String>,
+    logo_uri: Option<String>,
+    policy_uri: Option<String>,
+    tos_uri: Option<String>,
+    contacts: Option<Vec<String>>,
+}
+
+/// Longest `default_max_age` accepted: a year.
+const MAX_AGE_LIMIT: u64 = 366 * 24 * 3600;
+
+impl OpenIdMetadata {
+    /// Reads the OpenID members of a registration body; other members are someone else's business.
+    pub fn from_json(body: &[u8]) -> Result<Self, OAuthError> {
+        serde_json::from_slice(body).map_err(|e| {
+            OAuthError::invalid_client_metadata(format!(
+                "the OpenID client metadata is invalid: {e}"
+            ))
+        })
+    }
+
+    /// Validates the members against what the server offers (`algs`: the ID token and UserInfo
+    /// signing algorithms it publishes) and the client's redirect URIs.
+    ///
+    /// A `sector_identifier_uri` is only checked for form here: the caller fetches it and checks it
+    /// with `subject::check_sector_document`.
+    pub fn validate(
+        self,
+        algs: &[KeyAlg],
+        redirect_uris: &[RedirectUri],
+    ) -> Result<OpenIdClient, OAuthError> {
+        let bad = |m: String| OAuthError::invalid_client_metadata(m);
+        let alg = |member: &str, value: &str| {
+            // `none` is never offered: an unsigned ID token proves nothing (Core §2).
+            value
+                .parse::<KeyAlg>()
+                .ok()
+                .filter(|a| algs.contains(a))
+                .ok_or_else(|| bad(format!("{member} `{value}` is not supported here")))
+        };
+        let id_token_signed_response_alg = match &self.id_token_signed_response_alg {
+            Some(a) => alg("id_token_signed_response_alg", a)?,
+            None => KeyAlg::RS256,
+        };
+        let userinfo_signed_response_alg = self
+            .userinfo_signed_response_alg
+            .as_deref()
+            .map(|a| alg("userinfo_signed_response_alg", a))
+            .transpose()?;
+        let sector_identifier_uri = self.sector_identifier_uri.clone();
+        let subject_type = match self.subject_type.as_deref() {
+            None | Some("public") => SubjectType::Public,
+            Some("pairwise") => SubjectType::Pairwise {
+                sector: match &sector_identifier_uri {
+                    Some(uri) => subject::sector_of_uri(uri).map_err(bad)?,
+                    None => subject::sector_of_redirect_uris(redirect_uris).map_err(bad)?,
+                },
+            },
+            Some(other) => return Err(bad(format!("subject_type `{other}` is not supported"))),
+        };
+        if let Some(uri) = &sector_identifier_uri {
+            subject::sector_of_uri(uri).map_err(bad)?;
+        }
+        let default_max_age = match &self.default_max_age {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(
+                v.as_u64()
+                    .filter(|&s| s <= MAX_AGE_LIMIT)
+                    .ok_or_else(|| bad("default_max_age must be a number of seconds".into()))?,
+            ),
+        };
+        let post_logout_redirect_uris = self
+            .post_logout_redirect_uris
+            .unwrap_or_default()
+            .into_iter()
+            .map(|u| {
+                RedirectUri::parse(u).map_err(|e| bad(format!("post_logout_redirect_uris: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let link = |member: &str, value: Option<String>| -> Result<Option<String>, OAuthError> {
+            let Some(value) = value else {
+                return Ok(None);
+            };
+            match url::Url::parse(&value) {
+                Ok(u) if u.scheme() == "https" && value.len() <= 2000 => Ok(Some(value)),
+                _ => Err(bad(format!("{member} must be an https URL"))),
+            }
+        };
+        let contacts = self.contacts.unwrap_or_default();
+        if contacts.len() > 10 || contacts.iter().any(|c| c.is_empty() || c.len() > 200) {
+            return Err(bad(
+                "contacts holds at most 10 addresses of up to 200 characters".into(),
+            ));
+        }
+        Ok(OpenIdClient {
+            id_token_signed_response_alg,
+            userinfo_signed_response_alg,
+            subject_type,
+            sector_identifier_uri,
+            default_max_age,
+            require_auth_time: self.require_auth_time.unwrap_or(false),
+            post_logout_redirect_uris,
+            client_uri: link("client_uri", self.client_uri)?,
+            logo_uri: link("logo_uri", self.logo_uri)?,
+            policy_uri: link("policy_uri", self.policy_uri)?,
+            tos_uri: link("tos_uri", self.tos_uri)?,
+            contacts,
+        })
+    }
+}
+
+impl OpenIdClient {
+    /// The members echoed in a registration response (Registration §3.2).
+    pub fn describe(&self) -> Map<String, Value> {
+        let mut out = Map::new();
+        out.insert(
+            "id_token_signed_response_alg".into(),
+            json!(self.id_token_signed_response_alg.as_str()),
+        );
+        if let Some(alg) = self.userinfo_signed_response_alg {
+            out.insert("userinfo_signed_response_alg".into(), json!(alg.as_str()));
+        }
+        out.insert("subject_type".into(), json!(self.subject_type.as_str()));
+        if let Some(age) = self.default_max_age {
+            out.insert("default_max_age".into(), json!(age));
+        }
+        out.insert("require_auth_time".into(), json!(self.require_auth_time));
+        if !self.post_logout_redirect_uris.is_empty() {
+            out.insert(
+                "post_logout_redirect_uris".into(),
+                json!(self.post_logout_redirect_uris),
+            );
+        }
+        if !self.contacts.is_empty() {
+            out.insert("contacts".into(), json!(self.contacts));
+        }
+        for (name, value) in [
+            ("sector_identifier_uri", &self.sector_identifier_uri),
+            ("client_uri", &self.client_uri),
+            ("logo_uri", &self.logo_uri),
+            ("policy_uri", &self.policy_uri),
+            ("tos_uri", &self.tos_uri),
+        ] {
+            if let Some(value) = value {
+                out.insert(name.into(), json!(value));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorCode;
+
+    const ALGS: [KeyAlg; 2] = [KeyAlg::RS256, KeyAlg::ES256];
+
+    fn validate(body: &str) -> Result<OpenIdClient, OAuthError> {
+        let uris = [RedirectUri::parse("https://app.example/cb").unwrap()];
+        OpenIdMetadata::from_json(body.as_bytes())?.validate(&ALGS, &uris)
+    }
+
+    #[test]
+    fn defaults_are_rs256_and_public() {
+        let client = validate("{}").unwrap();
+        assert_eq!(client, OpenIdClient::default());
+        let described = client.describe();
+        assert_eq!(described["id_token_signed_response_alg"], "RS256");
+        assert_eq!(described["subject_type"], "public");
+    }
+
+    #[test]
+    fn every_member_is_read_and_echoed() {
+        let client = validate(
+            r#"{"id_token_signed_response_alg":"ES256","userinfo_signed_response_alg":"RS256",
+                "subject_type":"pairwise","default_max_age":300,"require_auth_time":true,
+                "post_logout_redirect_uris":["https://app.example/bye"],
+                "client_uri":"https://app.example/","logo_uri":"https://app.example/logo.png",
+                "policy_uri":"https://app.example/privacy","tos_uri":"https://app.example/tos",
+                "contacts":["ops@app.example"]}"#,
+        )
+        .unwrap();
+        assert_eq!(client.id_token_signed_response_alg, KeyAlg::ES256);
+        assert_eq!(client.userinfo_signed_response_alg, Some(KeyAlg::RS256));
+        assert_eq!(
+            client.subject_type,
+            SubjectType::Pairwise {
+                sector: "app.example".into()
+            }
+        );
+        assert_eq!(client.default_max_age, Some(300));
+        let described = client.describe();
+        assert_eq!(described["subject_type"], "pairwise");
+        assert_eq!(described["logo_uri"], "https://app.example/logo.png");
+        assert_eq!(
+            described["post_logout_redirect_uris"][0],
+            "https://app.example/bye"
+        );
+        // Stored as JSON and read back unchanged.
+        let stored = serde_json::to_string(&client).unwrap();
+        assert_eq!(
+            serde_json::from_str::<OpenIdClient>(&stored).unwrap(),
+            client
+        );
+    }
+
+    #[test]
+    fn unsupported_or_malformed_members_are_refused() {
+        for body in [
+            r#"{"id_token_signed_response_alg":"none"}"#,
+            r#"{"id_token_signed_response_alg":"HS256"}"#,
+            r#"{"id_token_signed_response_alg":"EdDSA"}"#,
+            r#"{"userinfo_signed_response_alg":"none"}"#,
+            r#"{"subject_type":"random"}"#,
+            r#"{"subject_type":"pairwise","sector_identifier_uri":"http://s.example/x"}"#,
+            r#"{"default_max_age":-1}"#,
+            r#"{"default_max_age":"300"}"#,
+            r#"{"logo_uri":"javascript:alert(1)"}"#,
+            r#"{"policy_uri":"http://app.example/privacy"}"#,
+            r#"{"post_logout_redirect_uris":["https://app.example/bye#x"]}"#,
+            r#"{"contacts":[""]}"#,
+            r#"{"contacts":"ops@app.example"}"#,
+        ] {
+            assert_eq!(
+                validate(body).unwrap_err().code,
+                ErrorCode::InvalidClientMetadata,
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_sector_identifier_uri_names_the_sector() {
+        let client = validate(
+            r#"{"subject_type":"pairwise","sector_identifier_uri":"https://sector.example/uris.json"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            client.subject_type,
+            SubjectType::Pairwise {
+                sector: "sector.example".into()
+            }
+        );
+    }
+}
