@@ -192,8 +192,19 @@ async fn dispatch(command: UserCommand, password: Option<Password>, store: &Stor
             let password = password.ok_or_else(|| anyhow!("no password"))?;
             let hash = tokio::task::spawn_blocking(move || password.hash()).await?;
             let now = latchkey_server::clock::Clock.now();
+            // I5: a user's subject is never a client id (which client_credentials tokens carry as sub).
+            let mut user_id = User::generate_id();
+            while latchkey_store::ClientStore::find_client(
+                store,
+                &latchkey_core::types::ClientId::parse(user_id.clone())?,
+            )
+            .await?
+            .is_some()
+            {
+                user_id = User::generate_id();
+            }
             let mut user = User {
-                user_id: User::generate_id(),
+                user_id,
                 username,
                 email: None,
                 name: None,
