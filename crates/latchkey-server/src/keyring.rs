@@ -147,6 +147,34 @@ pub async fn rotate(
     Ok(keys[0].kid.clone())
 }
 
+/// Removes a compromised key at once (I7): a current key is first replaced by a rotation (every
+/// current key, as `rotate` does, since they share the same master key and store), then the key is
+/// deleted, so it leaves the JWKS and stops verifying on every instance at its next reload, without
+/// waiting for its publish window. Tokens it signed stop verifying too: that is the point. `false`
+/// when no key has that id.
+///
+/// # Security
+/// Running servers keep a cache of JWTs whose signature they checked; the reload that drops a key
+/// also empties it (`AppState::reload_keys`), so no cached verification outlives the key.
+pub async fn revoke(
+    store: &Store,
+    master: &MasterKey,
+    kid: &str,
+    now: Timestamp,
+    publish_window: u64,
+) -> Result<bool, KeyringError> {
+    let keys = store.list_keys().await?;
+    let Some(key) = keys.iter().find(|k| k.kid == kid) else {
+        return Ok(false);
+    };
+    if key.retired_at.is_none() {
+        // Access tokens keep their algorithm; only the keys change.
+        let alg = keys.iter().find(|k| k.active).map_or(key.alg, |a| a.alg);
+        rotate(store, master, alg, now, publish_window).await?;
+    }
+    Ok(store.delete_retired_key(kid).await?)
+}
+
 /// Clock leeway verifiers allow past `exp`.
 const LEEWAY: u64 = 60;
 

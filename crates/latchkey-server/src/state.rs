@@ -343,11 +343,23 @@ impl AppState {
             self.0.settings.keys.publish_window,
         )
         .await?;
-        *self
+        let mut current = self
             .0
             .keys
             .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = keys.shared();
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // A key that left the set (revoked, or past its publish window) must not keep vouching for
+        // tokens through the cache of verified signatures.
+        let kept: std::collections::HashSet<&str> =
+            keys.published.iter().map(|k| k.kid.as_str()).collect();
+        if current
+            .published
+            .iter()
+            .any(|k| !kept.contains(k.kid.as_str()))
+        {
+            self.0.verified.clear();
+        }
+        *current = keys.shared();
         Ok(())
     }
 }

@@ -100,6 +100,11 @@ pub(crate) struct VerifiedTokens(RwLock<HashMap<[u8; 32], Arc<AccessTokenClaims>
 const MAX_VERIFIED: usize = 50_000;
 
 impl VerifiedTokens {
+    /// Forgets every verification, when a key is no longer trusted.
+    pub(crate) fn clear(&self) {
+        self.0.write().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
     fn get(&self, key: &SecretHash) -> Option<Arc<AccessTokenClaims>> {
         let map = self.0.read().unwrap_or_else(|p| p.into_inner());
         map.get(key.as_bytes()).cloned()

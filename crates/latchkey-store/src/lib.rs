@@ -165,6 +165,11 @@ pub trait KeyStore {
     /// Deletes keys retired before `before`; returns how many.
     fn prune_keys(&self, before: Timestamp)
     -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Deletes one retired key at once (a compromised key); `false` if there is no such retired key.
+    fn delete_retired_key(
+        &self,
+        kid: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// Users: the resource owners who sign in.
@@ -739,6 +744,9 @@ impl KeyStore for Store {
     }
     async fn prune_keys(&self, before: Timestamp) -> Result<u64, StoreError> {
         dispatch!(self.prune_keys(before))
+    }
+    async fn delete_retired_key(&self, kid: &str) -> Result<bool, StoreError> {
+        dispatch!(self.delete_retired_key(kid))
     }
 }
 

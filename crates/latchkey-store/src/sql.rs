@@ -87,6 +87,8 @@ pub(crate) const SELECT_KEYS: &str = "SELECT kid, alg, sealed_private, created_a
     FROM signing_keys ORDER BY (active IS NULL), created_at DESC, kid";
 pub(crate) const PRUNE_KEYS: &str =
     "DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < $1";
+pub(crate) const DELETE_RETIRED_KEY: &str =
+    "DELETE FROM signing_keys WHERE kid = $1 AND retired_at IS NOT NULL";
 
 /// Implements the role traits for a backend struct with a `pool` field of its sqlx pool type.
 macro_rules! impl_role_traits {
@@ -394,6 +396,14 @@ macro_rules! impl_role_traits {
                     .execute(&self.write)
                     .await?;
                 Ok(done.rows_affected())
+            }
+
+            async fn delete_retired_key(&self, kid: &str) -> Result<bool, StoreError> {
+                let done = sqlx::query(sql::DELETE_RETIRED_KEY)
+                    .bind(kid)
+                    .execute(&self.write)
+                    .await?;
+                Ok(done.rows_affected() > 0)
             }
         }
 

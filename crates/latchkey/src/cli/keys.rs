@@ -25,6 +25,13 @@ pub enum KeysCommand {
         #[arg(long, value_name = "ALG")]
         alg: Option<String>,
     },
+    /// Remove a compromised key now: a current key is first replaced by a rotation, then the key is
+    /// deleted. Running servers stop trusting it, and drop verifications made with it, within
+    /// keys.refresh_interval; tokens it signed stop verifying.
+    Revoke {
+        /// The key id (`kid`), as `keys list` shows it.
+        kid: String,
+    },
 }
 
 pub async fn run(command: KeysCommand, config: &Config) -> Result<()> {
@@ -90,6 +97,27 @@ pub async fn run(command: KeysCommand, config: &Config) -> Result<()> {
             let kid = rotated.map_err(|e| anyhow!("keys rotate: {e}"))?;
             println!(
                 "new active key {kid} ({alg}); running servers pick it up within {}s",
+                config.settings.keys.refresh_interval.as_secs().max(1)
+            );
+            Ok(())
+        }
+        KeysCommand::Revoke { kid } => {
+            let master = config.master_key().map_err(anyhow::Error::msg)?;
+            let store = open_store(config).await?;
+            let revoked = keyring::revoke(
+                &store,
+                &master,
+                &kid,
+                Clock.now(),
+                config.settings.keys.publish_window,
+            )
+            .await;
+            store.close().await;
+            if !revoked.map_err(|e| anyhow!("keys revoke: {e}"))? {
+                anyhow::bail!("keys revoke: no key has the id `{kid}`");
+            }
+            println!(
+                "key {kid} removed; running servers stop trusting it within {}s",
                 config.settings.keys.refresh_interval.as_secs().max(1)
             );
             Ok(())

@@ -7,7 +7,7 @@ use latchkey_core::types::{AuthMethod, GrantType};
 use latchkey_server::keyring;
 use latchkey_store::testing::TestDatabase;
 
-use crate::harness::{TestServer, header_of, server_test, verify};
+use crate::harness::{TestServer, eventually, header_of, server_test, verify};
 
 server_test!(
     rotation_keeps_old_tokens_verifiable_and_signs_new_ones_with_the_new_key,
@@ -176,6 +176,79 @@ server_test!(
             .await
             .unwrap();
         assert!(later.published.iter().any(|k| k.kid == first));
+        server.stop().await;
+    }
+);
+
+server_test!(
+    i7_a_revoked_key_stops_verifying_at_once_cached_or_not,
+    |db: TestDatabase| async move {
+        let server = TestServer::builder()
+            .toml("[keys]\nrefresh_interval = \"100ms\"")
+            .start(&db)
+            .await;
+        let client = server
+            .create_client(
+                AuthMethod::ClientSecretBasic,
+                &[GrantType::ClientCredentials],
+                "",
+            )
+            .await;
+        let token = server.client_credentials(&client).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let kid = header_of(&token)["kid"].as_str().unwrap().to_owned();
+        let introspect = || async {
+            let body: serde_json::Value = server
+                .http
+                .post(server.url("/introspect"))
+                .header(
+                    "authorization",
+                    crate::harness::basic(&client.id, &client.secret),
+                )
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(crate::harness::form_encode(&[("token", &token)]))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            body["active"].as_bool().unwrap()
+        };
+        assert!(introspect().await, "verified once, and cached");
+        // `latchkey keys revoke KID` from outside the server; an unknown id is a one-line error.
+        let revoke = |kid: &str| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
+                .args(["keys", "revoke", kid, "--database", db.url()])
+                .env_clear()
+                .env("LATCHKEY_MASTER_KEY", crate::harness::MASTER_KEY)
+                .output()
+                .unwrap()
+        };
+        let unknown = revoke("no-such-kid");
+        assert!(!unknown.status.success());
+        assert!(String::from_utf8_lossy(&unknown.stderr).contains("no-such-kid"));
+        let done = revoke(&kid);
+        assert!(
+            done.status.success(),
+            "{}",
+            String::from_utf8_lossy(&done.stderr)
+        );
+        eventually("the revoked key leaves the JWKS", || async {
+            server.jwks().await.iter().all(|k| k.kid != kid)
+        })
+        .await;
+        assert!(
+            !introspect().await,
+            "the cached verification went with the key"
+        );
+        let fresh = server.client_credentials(&client).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_ne!(header_of(&fresh)["kid"], kid.as_str(), "a new key signs");
         server.stop().await;
     }
 );
