@@ -68,6 +68,8 @@ pub struct Registry {
     key_sets: RwLock<HashMap<String, Remembered<Vec<serde_json::Value>>>>,
     /// Clients described by metadata documents (or why not), until their cache time runs out.
     documents: RwLock<HashMap<ClientId, Remembered<Arc<Client>>>>,
+    /// When each key set was last fetched again because an assertion named an unknown key (I4).
+    key_refetches: Mutex<HashMap<String, Instant>>,
     /// One fetch at a time per URL: concurrent lookups of the same URL wait for the first.
     flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     revocation_epoch: AtomicU64,
@@ -178,6 +180,29 @@ impl Registry {
             Ok((keys, ttl))
         })
         .await
+    }
+
+    /// Whether the key set at `uri` may be fetched again now, outside its cache time: at most once a
+    /// minute per URL, so assertions with made-up key ids cannot turn into a fetch each (I4).
+    pub(crate) fn may_refetch_keys(&self, uri: &str) -> bool {
+        let mut last = lock(&self.key_refetches);
+        let now = Instant::now();
+        if last
+            .get(uri)
+            .is_some_and(|at| now.duration_since(*at) < Duration::from_secs(60))
+        {
+            return false;
+        }
+        if last.len() >= MAX_ENTRIES {
+            last.retain(|_, at| now.duration_since(*at) < Duration::from_secs(60));
+        }
+        last.insert(uri.to_owned(), now);
+        true
+    }
+
+    /// Drops the cached key set at `uri`, so the next lookup fetches it.
+    pub(crate) fn forget_keys(&self, uri: &str) {
+        write(&self.key_sets).remove(uri);
     }
 
     /// The cached value of `key`, or the result of `load`, which runs once per URL at a time (the

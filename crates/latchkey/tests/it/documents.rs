@@ -17,6 +17,8 @@ pub(crate) struct HttpsServer {
     pub(crate) origin: String,
     pub(crate) ca_file: std::path::PathBuf,
     seen: Arc<Mutex<Vec<String>>>,
+    /// What it serves, by path; a test may change it (a client rotating its keys).
+    documents: Arc<Mutex<BTreeMap<String, Value>>>,
 }
 
 impl Drop for HttpsServer {
@@ -49,7 +51,8 @@ pub(crate) async fn https_server(
     );
     let seen = Arc::new(Mutex::new(Vec::new()));
     let record = seen.clone();
-    let documents = Arc::new(documents(&origin));
+    let documents = Arc::new(Mutex::new(documents(&origin)));
+    let served = documents.clone();
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let (acceptor, record, documents) =
@@ -66,7 +69,8 @@ pub(crate) async fn https_server(
                 let path = line.split(' ').nth(1).unwrap_or("");
                 // Test documents may ask for a misbehaving answer: a redirect, another content type,
                 // or padding beyond the fetcher's size limit.
-                let doc = documents.get(path);
+                let doc = documents.lock().unwrap().get(path).cloned();
+                let doc = doc.as_ref();
                 let field = |name: &str| {
                     doc.and_then(|d| d.get(name))
                         .and_then(|v| v.as_str())
@@ -95,6 +99,7 @@ pub(crate) async fn https_server(
         origin,
         ca_file,
         seen,
+        documents: served,
     }
 }
 
@@ -521,5 +526,39 @@ server_test!(
             .await;
         assert_eq!(response.status(), 401);
         off.stop().await;
+    }
+);
+
+server_test!(
+    i4_a_rotated_client_key_is_found_by_fetching_the_jwks_uri_again_once_a_minute,
+    |db: TestDatabase| async move {
+        let (server, https, id, old_key) = jwks_uri_client(&db, true).await;
+        let token = |key: &latchkey_core::keys::SigningKey| {
+            let (server, id) = (&server, id.clone());
+            let now = latchkey_server::clock::Clock.now().0;
+            let jwt = crate::assertions::assertion(
+                key,
+                "ES256",
+                crate::assertions::claims(&id, &server.issuer, now),
+            );
+            async move { crate::assertions::token_with(server, &jwt).await.status() }
+        };
+        assert_eq!(token(&old_key).await, 200);
+        // The client rotates: its jwks_uri now serves a new key, and it signs with that one.
+        let (new_key, _) =
+            latchkey_core::keys::SigningKey::generate(latchkey_core::keys::KeyAlg::ES256).unwrap();
+        https.documents.lock().unwrap().insert(
+            "/jwks.json".to_owned(),
+            json!({ "keys": [new_key.public_jwk().clone()] }),
+        );
+        assert_eq!(token(&new_key).await, 200, "found by fetching again");
+        let fetched = || https.seen.lock().unwrap().len();
+        assert_eq!(fetched(), 2);
+        // An unknown key again within the minute: no further fetch.
+        let (stranger, _) =
+            latchkey_core::keys::SigningKey::generate(latchkey_core::keys::KeyAlg::ES256).unwrap();
+        assert_eq!(token(&stranger).await, 401);
+        assert_eq!(fetched(), 2);
+        server.stop().await;
     }
 );
