@@ -76,7 +76,10 @@ pub fn client_from_document(
         scope: r.scope,
         redirect_uris: r.redirect_uris,
         created_at: now,
-        policy: ClientPolicy::default(),
+        policy: ClientPolicy {
+            metadata_document: true,
+            ..ClientPolicy::default()
+        },
         client_id: client_id.clone(),
     })
 }

@@ -38,6 +38,9 @@ pub struct ClientPolicy {
     pub resources: Vec<ResourceUri>,
     /// Set for a client that registered itself (RFC 7591).
     pub registration: Option<DynamicRegistration>,
+    /// Set for a client described by its Client ID Metadata Document: served only while documents
+    /// are enabled, from the document, never as a registered client.
+    pub metadata_document: bool,
     /// OpenID Connect metadata (Dynamic Client Registration 1.0 §2), defaults when none registered.
     pub openid: crate::oidc::client::OpenIdClient,
 }

@@ -40,8 +40,8 @@ enum Credential {
 /// What the server checks an assertion against.
 #[derive(Debug)]
 pub struct AssertionContext<'a> {
-    /// Acceptable `aud` values: the issuer and the URL of the endpoint being called.
-    pub audiences: &'a [&'a str],
+    /// This server's issuer identifier: the only acceptable `aud`.
+    pub issuer: &'a str,
     /// The current time.
     pub now: Timestamp,
 }
@@ -60,7 +60,11 @@ pub struct Authenticated<C> {
 struct AssertionHeader {
     alg: String,
     kid: Option<String>,
+    typ: Option<String>,
 }
+
+/// The explicit type draft-ietf-oauth-rfc7523bis gives client assertions.
+pub const CLIENT_AUTHENTICATION_TYP: &str = "client-authentication+jwt";
 
 #[derive(Deserialize)]
 struct AssertionClaims {
@@ -274,6 +278,21 @@ fn verify_assertion(
             "client_assertion alg must be ES256, EdDSA, PS256 or RS256",
         ));
     }
+    // A JWT made for something else (an access token, an ID token) is never a client assertion.
+    let typ = header.typ.as_deref().map(|t| {
+        let t = t.to_ascii_lowercase();
+        t.strip_prefix("application/")
+            .map(str::to_owned)
+            .unwrap_or(t)
+    });
+    if !matches!(
+        typ.as_deref(),
+        None | Some("jwt" | CLIENT_AUTHENTICATION_TYP)
+    ) {
+        return Err(invalid(
+            "client_assertion typ must be client-authentication+jwt (or JWT)",
+        ));
+    }
     let (signed, signature) = jwt
         .rsplit_once('.')
         .ok_or_else(|| invalid("client_assertion is not a JWT"))?;
@@ -301,17 +320,21 @@ fn verify_assertion(
             "client_assertion iss and sub must be the client_id",
         ));
     }
+    // M7: the issuer identifier and nothing else (draft-ietf-oauth-rfc7523bis §5). Endpoint URLs or an
+    // array with other members are the audience-injection pattern: an assertion a client was led to
+    // make for another server, whose metadata named our token endpoint, would be accepted here. An
+    // array holding exactly the issuer means the same as the string (some JWT libraries always write
+    // arrays), so it is accepted during the transition the draft describes.
     let audience_ok = match &claims.aud {
-        Some(serde_json::Value::String(a)) => context.audiences.contains(&a.as_str()),
-        Some(serde_json::Value::Array(list)) => list
-            .iter()
-            .filter_map(|a| a.as_str())
-            .any(|a| context.audiences.contains(&a)),
+        Some(serde_json::Value::String(a)) => a == context.issuer,
+        Some(serde_json::Value::Array(list)) => {
+            matches!(list.as_slice(), [serde_json::Value::String(a)] if a == context.issuer)
+        }
         _ => false,
     };
     if !audience_ok {
         return Err(invalid(
-            "client_assertion aud must name this server's issuer or endpoint",
+            "client_assertion aud must be this server's issuer identifier",
         ));
     }
     let exp = Timestamp(
@@ -369,7 +392,7 @@ mod tests {
 
     fn ctx() -> AssertionContext<'static> {
         AssertionContext {
-            audiences: &["https://as.example", "https://as.example/token"],
+            issuer: "https://as.example",
             now: Timestamp(1000),
         }
     }
@@ -536,8 +559,12 @@ mod tests {
         }
 
         fn assertion(key: &SigningKey, alg: &str, claims: serde_json::Value) -> String {
+            typed(key, alg, "JWT", claims)
+        }
+
+        fn typed(key: &SigningKey, alg: &str, typ: &str, claims: serde_json::Value) -> String {
             let header = URL_SAFE_NO_PAD
-                .encode(json!({"alg": alg, "kid": key.kid(), "typ": "JWT"}).to_string());
+                .encode(json!({"alg": alg, "kid": key.kid(), "typ": typ}).to_string());
             let body = URL_SAFE_NO_PAD.encode(claims.to_string());
             let signed = format!("{header}.{body}");
             let sig = URL_SAFE_NO_PAD.encode(key.sign(signed.as_bytes()).unwrap());
@@ -545,7 +572,7 @@ mod tests {
         }
 
         fn good() -> serde_json::Value {
-            json!({"iss": "svc", "sub": "svc", "aud": "https://as.example/token", "exp": 1300, "jti": "j-1"})
+            json!({"iss": "svc", "sub": "svc", "aud": "https://as.example", "exp": 1300, "jti": "j-1"})
         }
 
         fn check(key: &SigningKey, jwt: &str) -> Result<Authenticated<Client>, OAuthError> {
@@ -570,10 +597,54 @@ mod tests {
                     "{alg}"
                 );
             }
+        }
+
+        #[test]
+        fn m7_the_audience_is_the_issuer_alone_and_typ_client_authentication_jwt_is_accepted() {
             let (key, _) = SigningKey::generate(KeyAlg::ES256).unwrap();
-            let mut list_aud = good();
-            list_aud["aud"] = json!(["https://other", "https://as.example"]);
-            assert!(check(&key, &assertion(&key, "ES256", list_aud)).is_ok());
+            let with_aud = |aud: serde_json::Value| {
+                let mut c = good();
+                c["aud"] = aud;
+                c
+            };
+            for aud in [json!("https://as.example"), json!(["https://as.example"])] {
+                assert!(
+                    check(&key, &assertion(&key, "ES256", with_aud(aud.clone()))).is_ok(),
+                    "{aud}"
+                );
+            }
+            for aud in [
+                json!("https://as.example/token"),
+                json!("https://as.example/introspect"),
+                json!(["https://other.example", "https://as.example"]),
+                json!(["https://as.example", "https://as.example/token"]),
+                json!([]),
+            ] {
+                let err =
+                    check(&key, &assertion(&key, "ES256", with_aud(aud.clone()))).unwrap_err();
+                assert_eq!(err.code, ErrorCode::InvalidClient, "{aud}");
+            }
+            assert!(
+                check(
+                    &key,
+                    &typed(&key, "ES256", "client-authentication+jwt", good())
+                )
+                .is_ok()
+            );
+            assert!(
+                check(
+                    &key,
+                    &typed(
+                        &key,
+                        "ES256",
+                        "application/client-authentication+jwt",
+                        good()
+                    )
+                )
+                .is_ok()
+            );
+            let err = check(&key, &typed(&key, "ES256", "at+jwt", good())).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidClient);
         }
 
         #[test]

@@ -560,6 +560,14 @@ impl RedirectUri {
                 "`{value}` uses http on a host that is not loopback; use https"
             ));
         }
+        // I2: credentials in a redirect URI would be sent to (and logged by) whatever the browser
+        // reaches, and `user@` is a classic way to make a URI read as another host to a person.
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(format!(
+                "`{}` carries credentials (user:password@); a redirect URI cannot",
+                url.host_str().unwrap_or("")
+            ));
+        }
         Ok(Self(value))
     }
 
@@ -626,6 +634,25 @@ mod redirect_uri_tests {
         assert!(RedirectUri::parse("https://app.example.com/cb#x").is_err());
         assert!(RedirectUri::parse("javascript:alert(1)").is_err());
         assert!(RedirectUri::parse("http://app.example.com/cb").is_err());
+    }
+
+    #[test]
+    fn i2_credentials_are_refused_and_localhost_stays_without_the_port_exception() {
+        for bad in [
+            "https://user:pw@app.example.com/cb",
+            "https://user@app.example.com/cb",
+            "http://u:p@127.0.0.1/cb",
+        ] {
+            let err = RedirectUri::parse(bad).unwrap_err();
+            assert!(
+                err.contains("credentials") && !err.contains("pw"),
+                "{bad}: {err}"
+            );
+        }
+        // Many native and MCP clients register http://localhost: still accepted, matched exactly.
+        let localhost = RedirectUri::parse("http://localhost:3000/callback").unwrap();
+        assert!(localhost.matches("http://localhost:3000/callback"));
+        assert!(!localhost.matches("http://localhost:3001/callback"));
     }
 
     #[test]

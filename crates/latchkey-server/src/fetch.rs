@@ -27,6 +27,8 @@ pub struct FetchSettings {
     pub timeout: Duration,
     /// Largest accepted body, in bytes.
     pub max_bytes: usize,
+    /// Fetches per minute for one client address, and to one host.
+    pub rate_limit: u32,
 }
 
 /// Why a fetch failed; the message is safe to show to the party that named the URL.
@@ -48,25 +50,48 @@ pub struct Fetched {
     pub max_age: Option<Duration>,
 }
 
-/// Whether an address may be fetched from.
+/// Whether an address may be fetched from: not in any range of the IANA IPv4 and IPv6
+/// Special-Purpose Address Registries that is not globally reachable, and for IPv6 forms that embed an
+/// IPv4 address (NAT64 `64:ff9b::/96`, 6to4 `2002::/16`), not embedding one that is refused itself.
+/// Loopback only with `allow_loopback`.
 pub fn is_public(ip: IpAddr, allow_loopback: bool) -> bool {
     match ip {
         IpAddr::V4(v4) => v4_is_public(v4, allow_loopback),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return v4_is_public(v4, allow_loopback);
-            }
-            if v6.is_loopback() {
-                return allow_loopback;
-            }
-            let first = v6.segments()[0];
-            !(v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00 // unique local fc00::/7
-                || (first & 0xffc0) == 0xfe80 // link-local fe80::/10
-                || (first == 0x2001 && v6.segments()[1] == 0x0db8) // documentation
-                || v6 == Ipv6Addr::from([0, 0, 0, 0, 0, 0xffff, 0, 0]))
-        }
+        IpAddr::V6(v6) => v6_is_public(v6, allow_loopback),
+    }
+}
+
+fn v6_is_public(v6: Ipv6Addr, allow_loopback: bool) -> bool {
+    if v6.is_loopback() {
+        return allow_loopback;
+    }
+    let s = v6.segments();
+    let embedded = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    match s {
+        // IPv4-mapped ::ffff:a.b.c.d: the IPv4 address is what a connection reaches.
+        [0, 0, 0, 0, 0, 0xffff, hi, lo] => v4_is_public(embedded(hi, lo), allow_loopback),
+        // The rest of ::/96 (unspecified, IPv4-compatible ::a.b.c.d) and SIIT ::ffff:0:a.b.c.d.
+        [0, 0, 0, 0, 0, 0, _, _] | [0, 0, 0, 0, 0xffff, 0, _, _] => false,
+        // NAT64 well-known prefix: reaches the embedded IPv4 address through the translator.
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => v4_is_public(embedded(hi, lo), false),
+        // Local-use NAT64 64:ff9b:1::/48: translates into the operator's own networks.
+        [0x64, 0xff9b, 1, ..] => false,
+        // 6to4: the IPv4 address in bits 16-47 is where the packets go.
+        [0x2002, hi, lo, ..] => v4_is_public(embedded(hi, lo), false),
+        // Discard-only 100::/64 and the dummy prefix 100:0:0:1::/64.
+        [0x100, 0, 0, 0 | 1, ..] => false,
+        // IETF protocol assignments 2001::/23: Teredo 2001::/32 (embeds an IPv4 address), benchmarking,
+        // ORCHID and the rest; nothing a client publishes metadata on.
+        [0x2001, b, ..] if b < 0x200 => false,
+        // Documentation 2001:db8::/32 and 3fff::/20.
+        [0x2001, 0xdb8, ..] => false,
+        [a, ..] if a & 0xfff0 == 0x3ff0 => false,
+        // Segment Routing SIDs 5f00::/16.
+        [0x5f00, ..] => false,
+        // Unique local fc00::/7, link-local fe80::/10, site-local fec0::/10, multicast ff00::/8.
+        [a, ..] if a & 0xfe00 == 0xfc00 || a & 0xffc0 == 0xfe80 || a & 0xffc0 == 0xfec0 => false,
+        [a, ..] if a & 0xff00 == 0xff00 => false,
+        _ => true,
     }
 }
 
@@ -84,6 +109,10 @@ fn v4_is_public(v4: Ipv4Addr, allow_loopback: bool) -> bool {
         || a == 0
         || (a == 100 && (64..128).contains(&b)) // shared address space 100.64.0.0/10
         || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 192 && b == 31 && c == 196) // AS112-v4
+        || (a == 192 && b == 52 && c == 193) // AMT
+        || (a == 192 && b == 88 && c == 99) // deprecated 6to4 relay anycast
+        || (a == 192 && b == 175 && c == 48) // direct delegation AS112
         || (a == 198 && (b == 18 || b == 19)) // benchmarking
         || a >= 240)
 }
@@ -320,7 +349,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_public_addresses_are_fetched() {
+    fn l1_only_public_addresses_are_fetched_whatever_the_form() {
         for blocked in [
             "127.0.0.1",
             "10.1.2.3",
@@ -339,11 +368,43 @@ mod tests {
             "::ffff:10.0.0.1",
             "::ffff:127.0.0.1",
             "2001:db8::1",
+            // L1: every special-purpose range, and IPv4 addresses embedded in IPv6 forms.
+            "64:ff9b::a00:5",
+            "64:ff9b::7f00:1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::5db8:d822",
+            "::10.0.0.5",
+            "::93.184.216.34",
+            "::ffff:0:10.0.0.5",
+            "::ffff:0:93.184.216.34",
+            "2002:a00:5::1",
+            "2002:7f00:1::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2001:2::1",
+            "2001:20::1",
+            "fec0::1",
+            "100::1",
+            "100:0:0:1::1",
+            "3fff::1",
+            "5f00::1",
+            "ff02::1",
+            "192.88.99.1",
+            "192.31.196.1",
+            "192.175.48.1",
+            "198.18.0.1",
         ] {
             let ip: IpAddr = blocked.parse().unwrap();
             assert!(!is_public(ip, false), "{blocked}");
         }
-        for public in ["93.184.216.34", "2606:4700:4700::1111", "1.1.1.1"] {
+        for public in [
+            "93.184.216.34",
+            "2606:4700:4700::1111",
+            "1.1.1.1",
+            // A public IPv4 address through the NAT64 well-known prefix or 6to4 is as public.
+            "64:ff9b::5db8:d822",
+            "2002:5db8:d822::1",
+            "2a00:1450:4001:81c::200e",
+        ] {
             assert!(is_public(public.parse().unwrap(), false), "{public}");
         }
         assert!(
@@ -366,6 +427,7 @@ mod tests {
             connect_timeout: Duration::from_secs(2),
             timeout: Duration::from_secs(2),
             max_bytes: 1024,
+            rate_limit: 30,
         };
         let e = fetch_json("http://example.com/doc", &settings)
             .await

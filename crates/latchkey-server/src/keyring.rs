@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use latchkey_core::keys::{Jwk, KeyAlg, KeyError, MasterKey, SigningKey};
 use latchkey_core::types::Timestamp;
-use latchkey_store::{KeyStore, Store, StoreError, StoredKey};
+use latchkey_store::{KeyStore, ResourceStore, Store, StoreError, StoredKey};
 use serde_json::json;
 
 use crate::state::{AppState, CachedJson};
@@ -144,8 +144,54 @@ pub async fn rotate(
         .map(|&a| new_stored_key(master, a, now, a == alg))
         .collect::<Result<Vec<_>, _>>()?;
     store.rotate_keys(&keys, now).await?;
+    let publish_window = self::publish_window(store, publish_window).await?;
     store.prune_keys(now.minus(publish_window)).await?;
     Ok(keys[0].kid.clone())
+}
+
+/// Removes a compromised key at once (I7): a current key is first replaced by a rotation (every
+/// current key, as `rotate` does, since they share the same master key and store), then the key is
+/// deleted, so it leaves the JWKS and stops verifying on every instance at its next reload, without
+/// waiting for its publish window. Tokens it signed stop verifying too: that is the point. `false`
+/// when no key has that id.
+///
+/// # Security
+/// Running servers keep a cache of JWTs whose signature they checked; the reload that drops a key
+/// also empties it (`AppState::reload_keys`), so no cached verification outlives the key.
+pub async fn revoke(
+    store: &Store,
+    master: &MasterKey,
+    kid: &str,
+    now: Timestamp,
+    publish_window: u64,
+) -> Result<bool, KeyringError> {
+    let keys = store.list_keys().await?;
+    let Some(key) = keys.iter().find(|k| k.kid == kid) else {
+        return Ok(false);
+    };
+    if key.retired_at.is_none() {
+        // Access tokens keep their algorithm; only the keys change.
+        let alg = keys.iter().find(|k| k.active).map_or(key.alg, |a| a.alg);
+        rotate(store, master, alg, now, publish_window).await?;
+    }
+    Ok(store.delete_retired_key(kid).await?)
+}
+
+/// Clock leeway verifiers allow past `exp`.
+const LEEWAY: u64 = 60;
+
+/// How long a retired key stays published: the configured window (the longest lifetime of the
+/// configuration's tokens), or longer when a resource added with `latchkey resource add` gives its
+/// tokens a longer lifetime (L6). Read at every load, so a resource added later counts at once.
+pub async fn publish_window(store: &Store, configured: u64) -> Result<u64, KeyringError> {
+    let longest = store
+        .list_resources()
+        .await?
+        .iter()
+        .filter_map(|r| r.access_token_ttl)
+        .max()
+        .map_or(0, |ttl| ttl + LEEWAY);
+    Ok(configured.max(longest))
 }
 
 /// Whether a stored key's public half is still published at `now`.
@@ -161,6 +207,7 @@ pub async fn load(
     now: Timestamp,
     publish_window: u64,
 ) -> Result<KeySet, KeyringError> {
+    let publish_window = self::publish_window(store, publish_window).await?;
     let stored = store.list_keys().await?;
     let mut active = None;
     let mut others = Vec::new();

@@ -1,7 +1,6 @@
 //! Latchkey's HTTP server: thin axum handlers over `latchkey_core` (the rules) and `latchkey_store`
 //! (the data). Handlers extract, parse, load, decide, persist and respond; nothing else.
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -47,14 +46,10 @@ pub async fn serve(
     let pruner = tokio::spawn(prune_periodically(state.clone(), stop_rx.clone()));
     let sweeper = tokio::spawn(sweep_periodically(state.clone(), stop_rx.clone()));
     let watcher = tokio::spawn(registry::watch(state.clone(), stop_rx));
+    let limits = state.settings().http.clone();
     let state_for_flush = state.clone();
     let app = router::router(state);
-    let result = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let result = accept(listener, app, &limits, shutdown).await;
     stop_tx.send(true).ok();
     // Records of the last requests reach the database before the store closes.
     tokio::time::timeout(Duration::from_secs(5), state_for_flush.audit().flush())
@@ -74,6 +69,72 @@ pub async fn serve(
         .await
         .ok();
     result
+}
+
+/// The connection loop: at most `max_connections` open at once (the next waits in the kernel's
+/// backlog), each read with `header_read_timeout` for its request head, and on shutdown every open
+/// connection finishes its request and closes.
+///
+/// # Security
+/// `axum::serve` sets no timer, so a client sending its headers a byte at a time held a connection
+/// (and a task) for ever, and there was no bound on how many (L7). The request timeout only starts once
+/// the head is read; the header-read timeout covers what comes before it.
+async fn accept(
+    listener: TcpListener,
+    app: axum::Router,
+    limits: &state::HttpSettings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
+
+    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of file descriptors or the like: wait a moment rather than spin.
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        stream.set_nodelay(true).ok();
+        let service = app.clone().map_request(
+            move |mut request: axum::extract::Request<hyper::body::Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                request.map(axum::body::Body::new)
+            },
+        );
+        let connection = http.serve_connection(
+            TokioIo::new(stream),
+            hyper_util::service::TowerToHyperService::new(service),
+        );
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _permit = permit;
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "a connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// Drops rate-limit keys whose budget is whole again, so the limiters hold only the keys in use.
@@ -118,6 +179,15 @@ async fn prune_periodically(state: AppState, mut stop: tokio::sync::watch::Recei
         {
             Ok(removed) => tracing::debug!(removed, "pruned expired login counters"),
             Err(e) => tracing::warn!(error = %e, "pruning login counters failed"),
+        }
+        if let Some(documents) = &state.settings().client_id_documents {
+            use latchkey_store::RegistrationStore;
+            // A document client's row outlives its cache entry only while a grant or consent needs it.
+            let before = now.minus(documents.max_cache.as_secs());
+            match state.store().prune_document_clients(before).await {
+                Ok(removed) => tracing::debug!(removed, "deleted unused document clients"),
+                Err(e) => tracing::warn!(error = %e, "deleting unused document clients failed"),
+            }
         }
         let before_ms = state.clock().now_ms().saturating_sub(
             i64::try_from(state.settings().audit.retention.as_millis()).unwrap_or(i64::MAX),

@@ -6,15 +6,18 @@
 //! revocations: which token ids are known not to be revoked is forgotten at every revocation.
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use latchkey_core::client::Client;
 use latchkey_core::resource::Resource;
 use latchkey_core::types::{ClientId, ResourceUri};
 use latchkey_store::{
-    ClientStore, HealthStore, ResourceStore, Store, StoreError, TokenStore, Versions,
+    ClientStore, HealthStore, RegistrationStore, ResourceStore, Store, StoreError, TokenStore,
+    Versions,
 };
 
+use crate::client_address::ClientAddress;
 use crate::metrics::{CacheCounters, Metrics};
 use crate::state::AppState;
 
@@ -27,8 +30,11 @@ const MAX_ENTRIES: usize = 10_000;
 pub(crate) enum LookupError {
     /// The database failed.
     Store(StoreError),
-    /// A metadata document could not be fetched or is not acceptable; the text says why.
+    /// A metadata document could not be fetched or is not acceptable; the text is safe to show to
+    /// whoever named the URL (fetch details are only logged).
     Document(String),
+    /// Too many fetches from this client address or to this host in the last minute.
+    Limited,
 }
 
 impl From<StoreError> for LookupError {
@@ -36,6 +42,16 @@ impl From<StoreError> for LookupError {
         Self::Store(e)
     }
 }
+
+/// How long a failed document or key-set fetch is remembered, so a failing URL is not fetched again
+/// for every request that names it.
+const NEGATIVE_TTL: Duration = Duration::from_secs(60);
+
+/// What the caller is told when a fetch fails: nothing about what the network answered (L1).
+pub(crate) const NOT_FETCHED: &str = "the document could not be fetched";
+
+/// A fetched value, or why it could not be had, until the instant it must be fetched again.
+type Remembered<T> = (Result<T, String>, Instant);
 
 /// The cache.
 #[derive(Debug, Default)]
@@ -49,10 +65,14 @@ pub struct Registry {
     version: AtomicI64,
     /// Access token ids found not revoked, so a cached JWT's introspection touches no database.
     not_revoked: RwLock<HashSet<String>>,
-    /// Keys fetched from clients' `jwks_uri`, until their cache time runs out.
-    key_sets: RwLock<HashMap<String, (Vec<serde_json::Value>, std::time::Instant)>>,
-    /// Clients described by metadata documents, until their cache time runs out.
-    documents: RwLock<HashMap<ClientId, (Arc<Client>, std::time::Instant)>>,
+    /// Keys fetched from clients' `jwks_uri` (or why not), until their cache time runs out.
+    key_sets: RwLock<HashMap<String, Remembered<Vec<serde_json::Value>>>>,
+    /// Clients described by metadata documents (or why not), until their cache time runs out.
+    documents: RwLock<HashMap<ClientId, Remembered<Arc<Client>>>>,
+    /// When each key set was last fetched again because an assertion named an unknown key (I4).
+    key_refetches: Mutex<HashMap<String, Instant>>,
+    /// One fetch at a time per URL: concurrent lookups of the same URL wait for the first.
+    flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     revocation_epoch: AtomicU64,
     revocation_version: AtomicI64,
     client_lookups: CacheCounters,
@@ -87,7 +107,13 @@ impl Registry {
         }
         self.client_lookups.miss();
         let epoch = self.epoch.load(Ordering::SeqCst);
-        let Some(client) = store.find_client(id).await? else {
+        let Some(client) = store
+            .find_client(id)
+            .await?
+            // A document client's row serves grants and consents; as a client it is only ever the
+            // document (`find`), and nothing at all while documents are off (M6).
+            .filter(|c| !c.policy.metadata_document)
+        else {
             // Unknown ids are not remembered: a guesser would only fill memory.
             return Ok(None);
         };
@@ -97,11 +123,13 @@ impl Registry {
     }
 
     /// A client by id, whether registered here or, for an https client_id with documents enabled,
-    /// described by its Client ID Metadata Document (fetched, checked and cached).
+    /// described by its Client ID Metadata Document (fetched, checked and cached). `address` is who
+    /// asked, for the fetch limits.
     pub(crate) async fn find(
         &self,
         app: &AppState,
         id: &ClientId,
+        address: &ClientAddress,
     ) -> Result<Option<Arc<Client>>, LookupError> {
         let settings = app.settings();
         let Some(documents) = settings
@@ -110,47 +138,38 @@ impl Registry {
         else {
             return Ok(self.client(app.store(), id).await?);
         };
-        if let Some((client, _)) = read(&self.documents)
+        let cached = read(&self.documents)
             .get(id)
-            .filter(|(_, until)| std::time::Instant::now() < *until)
-        {
-            self.document_lookups.hit();
-            return Ok(Some(client.clone()));
+            .is_some_and(|(_, until)| Instant::now() < *until);
+        match cached {
+            true => self.document_lookups.hit(),
+            false => self.document_lookups.miss(),
         }
-        self.document_lookups.miss();
-        let fetched = crate::fetch::fetch_json(id.as_str(), &settings.fetch).await;
-        app.metrics().fetch(fetched.is_ok());
-        let fetched = fetched.map_err(|e| LookupError::Document(e.0))?;
-        let client = latchkey_core::cimd::client_from_document(
-            id,
-            &fetched.json,
-            &settings.registration_rules().scopes,
-            app.clock().now(),
-        )
-        .and_then(|client| settings.features.check_client(&client).map(|()| client))
-        .map_err(|e| LookupError::Document(e.into_description()))?;
-        // Grants and consents refer to clients by foreign key, so the document's client is kept as a
-        // row too, refreshed with every fetch.
-        match app.store().insert_client(&client).await {
-            Err(StoreError::Conflict(_)) => {
-                latchkey_store::RegistrationStore::update_client_metadata(app.store(), &client)
-                    .await?;
-            }
-            other => other?,
-        }
-        let client = Arc::new(client);
-        let ttl = fetched
-            .max_age
-            .unwrap_or(documents.min_cache)
-            .clamp(documents.min_cache, documents.max_cache);
-        let mut map = write(&self.documents);
-        if map.len() >= MAX_ENTRIES {
-            map.clear();
-        }
-        map.insert(
-            id.clone(),
-            (client.clone(), std::time::Instant::now() + ttl),
-        );
+        let client = self
+            .fetch_once(&self.documents, id, id.as_str(), || async {
+                let fetched = self.fetch(app, id.as_str(), address).await?;
+                let client = latchkey_core::cimd::client_from_document(
+                    id,
+                    &fetched.json,
+                    &settings.registration_rules().scopes,
+                    app.clock().now(),
+                )
+                .and_then(|client| settings.features.check_client(&client).map(|()| client))
+                .map_err(|e| LookupError::Document(e.into_description()))?;
+                // Grants and consents refer to clients by foreign key, so the document's client is
+                // kept as a row too, written whole with every fetch, and never over an operator's.
+                if !app.store().upsert_document_client(&client).await? {
+                    return Err(LookupError::Document(
+                        "this client_id belongs to a client registered here".into(),
+                    ));
+                }
+                let ttl = fetched
+                    .max_age
+                    .unwrap_or(documents.min_cache)
+                    .clamp(documents.min_cache, documents.max_cache);
+                Ok((Arc::new(client), ttl))
+            })
+            .await?;
         Ok(Some(client))
     }
 
@@ -160,38 +179,123 @@ impl Registry {
         &self,
         app: &AppState,
         uri: &str,
-    ) -> Result<Vec<serde_json::Value>, String> {
-        if let Some((keys, _)) = read(&self.key_sets)
+        address: &ClientAddress,
+    ) -> Result<Vec<serde_json::Value>, LookupError> {
+        self.fetch_once(&self.key_sets, &uri.to_owned(), uri, || async {
+            let fetched = self.fetch(app, uri, address).await?;
+            let keys = fetched
+                .json
+                .get("keys")
+                .and_then(|k| k.as_array())
+                .cloned()
+                .ok_or_else(|| LookupError::Document("the document is not a JWK set".into()))?;
+            let ttl = fetched
+                .max_age
+                .unwrap_or(Duration::from_secs(300))
+                .clamp(Duration::from_secs(300), Duration::from_secs(3600));
+            Ok((keys, ttl))
+        })
+        .await
+    }
+
+    /// Whether the key set at `uri` may be fetched again now, outside its cache time: at most once a
+    /// minute per URL, so assertions with made-up key ids cannot turn into a fetch each (I4).
+    pub(crate) fn may_refetch_keys(&self, uri: &str) -> bool {
+        let mut last = lock(&self.key_refetches);
+        let now = Instant::now();
+        if last
             .get(uri)
-            .filter(|(_, until)| std::time::Instant::now() < *until)
+            .is_some_and(|at| now.duration_since(*at) < Duration::from_secs(60))
         {
-            return Ok(keys.clone());
+            return false;
         }
-        let fetched = crate::fetch::fetch_json(uri, &app.settings().fetch).await;
+        if last.len() >= MAX_ENTRIES {
+            last.retain(|_, at| now.duration_since(*at) < Duration::from_secs(60));
+        }
+        last.insert(uri.to_owned(), now);
+        true
+    }
+
+    /// Drops the cached key set at `uri`, so the next lookup fetches it.
+    pub(crate) fn forget_keys(&self, uri: &str) {
+        write(&self.key_sets).remove(uri);
+    }
+
+    /// The cached value of `key`, or the result of `load`, which runs once per URL at a time (the
+    /// others wait, then read what it left) and whose failures are remembered for `NEGATIVE_TTL`.
+    /// A database failure or a rate limit is not remembered: neither says anything about the URL.
+    async fn fetch_once<K, T, F, Fut>(
+        &self,
+        map: &RwLock<HashMap<K, Remembered<T>>>,
+        key: &K,
+        url: &str,
+        load: F,
+    ) -> Result<T, LookupError>
+    where
+        K: std::hash::Hash + Eq + Clone,
+        T: Clone,
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<(T, Duration), LookupError>>,
+    {
+        let cached = || {
+            read(map)
+                .get(key)
+                .filter(|(_, until)| Instant::now() < *until)
+                .map(|(found, _)| found.clone().map_err(LookupError::Document))
+        };
+        if let Some(found) = cached() {
+            return found;
+        }
+        let flight = lock(&self.flights)
+            .entry(url.to_owned())
+            .or_default()
+            .clone();
+        let result = {
+            let _turn = flight.lock().await;
+            match cached() {
+                Some(found) => found,
+                None => {
+                    let loaded = load().await;
+                    let remembered = match &loaded {
+                        Ok((value, ttl)) => Some((Ok(value.clone()), Instant::now() + *ttl)),
+                        Err(LookupError::Document(why)) => {
+                            Some((Err(why.clone()), Instant::now() + NEGATIVE_TTL))
+                        }
+                        Err(_) => None,
+                    };
+                    if let Some(entry) = remembered {
+                        insert_bounded(&mut write(map), key.clone(), entry);
+                    }
+                    loaded.map(|(value, _)| value)
+                }
+            }
+        };
+        lock(&self.flights).remove(url);
+        result
+    }
+
+    /// One outbound fetch, within the per-address and per-host limits. The fetcher's reason for a
+    /// failure is logged, never returned: it would tell an anonymous caller what internal names resolve
+    /// to and which ports answer (L1).
+    async fn fetch(
+        &self,
+        app: &AppState,
+        url: &str,
+        address: &ClientAddress,
+    ) -> Result<crate::fetch::Fetched, LookupError> {
+        let host = url::Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
+        if !allow_fetch(app, address, &host).await? {
+            return Err(LookupError::Limited);
+        }
+        let fetched = crate::fetch::fetch_json(url, &app.settings().fetch).await;
         app.metrics().fetch(fetched.is_ok());
-        let fetched = fetched.map_err(|e| e.0)?;
-        let keys = fetched
-            .json
-            .get("keys")
-            .and_then(|k| k.as_array())
-            .cloned()
-            .ok_or_else(|| format!("{uri} is not a JWK set"))?;
-        let ttl = fetched
-            .max_age
-            .unwrap_or(std::time::Duration::from_secs(300))
-            .clamp(
-                std::time::Duration::from_secs(300),
-                std::time::Duration::from_secs(3600),
-            );
-        let mut map = write(&self.key_sets);
-        if map.len() >= MAX_ENTRIES {
-            map.clear();
-        }
-        map.insert(
-            uri.to_owned(),
-            (keys.clone(), std::time::Instant::now() + ttl),
-        );
-        Ok(keys)
+        fetched.map_err(|e| {
+            tracing::info!(url, reason = %e, "an outbound fetch failed");
+            LookupError::Document(NOT_FETCHED.into())
+        })
     }
 
     /// A resource added with `latchkey resource add`, by identifier.
@@ -282,6 +386,48 @@ impl Registry {
         }
         Ok(())
     }
+}
+
+/// Inserts into a bounded map: expired entries go first, then, if it is still full, one entry; a
+/// flood of new URLs evicts, it never empties the cache whole.
+fn insert_bounded<K: std::hash::Hash + Eq + Clone, T>(
+    map: &mut HashMap<K, Remembered<T>>,
+    key: K,
+    entry: Remembered<T>,
+) {
+    if map.len() >= MAX_ENTRIES {
+        let now = Instant::now();
+        map.retain(|_, (_, until)| now < *until);
+    }
+    if map.len() >= MAX_ENTRIES
+        && let Some(victim) = map.keys().next().cloned()
+    {
+        map.remove(&victim);
+    }
+    map.insert(key, entry);
+}
+
+/// Counts one fetch for the asking address and for the target host in this minute's windows (in the
+/// database, so the limits hold across instances) and says whether both stay within
+/// `fetch.rate_limit`.
+async fn allow_fetch(
+    app: &AppState,
+    address: &ClientAddress,
+    host: &str,
+) -> Result<bool, StoreError> {
+    use latchkey_core::throttle::ThrottleKey;
+    use latchkey_store::ThrottleStore;
+    let now = app.clock().now();
+    let window = latchkey_core::types::Timestamp(now.0 - now.0.rem_euclid(60));
+    let limit = app.settings().fetch.rate_limit;
+    let by_address = ThrottleKey::event("fetch-address", &address.limit_key().to_string());
+    let by_host = ThrottleKey::event("fetch-host", host);
+    Ok(app.store().count_event(&by_address, window).await? <= limit
+        && app.store().count_event(&by_host, window).await? <= limit)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn read<K, V>(map: &RwLock<HashMap<K, V>>) -> std::sync::RwLockReadGuard<'_, HashMap<K, V>> {

@@ -27,6 +27,10 @@ pub struct HttpSettings {
     pub body_limit: usize,
     /// Time allowed for one request.
     pub request_timeout: Duration,
+    /// Time allowed for a request's head (request line and headers) to arrive.
+    pub header_read_timeout: Duration,
+    /// Most connections open at once; further clients wait in the listen backlog.
+    pub max_connections: usize,
     /// `max-age` of metadata and JWKS responses, in seconds.
     pub discovery_max_age: u64,
     /// Proxies whose forwarded headers name the client's address.
@@ -435,11 +439,23 @@ impl AppState {
             self.0.settings.keys.publish_window,
         )
         .await?;
-        *self
+        let mut current = self
             .0
             .keys
             .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = keys.shared();
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // A key that left the set (revoked, or past its publish window) must not keep vouching for
+        // tokens through the cache of verified signatures.
+        let kept: std::collections::HashSet<&str> =
+            keys.published.iter().map(|k| k.kid.as_str()).collect();
+        if current
+            .published
+            .iter()
+            .any(|k| !kept.contains(k.kid.as_str()))
+        {
+            self.0.verified.clear();
+        }
+        *current = keys.shared();
         Ok(())
     }
 }

@@ -116,6 +116,11 @@ impl VerifiedTokens {
         }
     }
 
+    /// Forgets every verification, when a key is no longer trusted.
+    pub(crate) fn clear(&self) {
+        self.map.write().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
     fn get(&self, token: &str) -> Option<Arc<AccessTokenClaims>> {
         let map = self.map.read().unwrap_or_else(|p| p.into_inner());
         let found = map.get(token).cloned();

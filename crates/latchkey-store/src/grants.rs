@@ -21,36 +21,43 @@ pub(crate) const REVOKE_GRANT: &str =
 pub(crate) const INSERT_CODE: &str = "INSERT INTO authorization_codes \
     (code_hash, grant_id, client_id, redirect_uri, redirect_uri_sent, code_challenge, expires_at, used_at, \
     nonce) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8)";
-pub(crate) const CONSUME_CODE: &str = "UPDATE authorization_codes SET used_at = $2 \
-    WHERE code_hash = $1 AND used_at IS NULL \
-    RETURNING grant_id, client_id, redirect_uri, redirect_uri_sent, code_challenge, expires_at, nonce";
-pub(crate) const SELECT_CODE_GRANT: &str =
-    "SELECT grant_id FROM authorization_codes WHERE code_hash = $1";
+/// The grant's columns under their own names (the code's or token's are selected as `c_…`), as a
+/// macro so `concat!` can build whole statements at compile time.
+macro_rules! grant_columns {
+    () => {
+        "g.grant_id, g.client_id, g.user_id, g.scope, g.resource, g.auth_time, g.created_at, \
+        g.expires_at, g.revoked_at, g.sid, g.claims"
+    };
+}
+pub(crate) const SELECT_CODE: &str = concat!(
+    "SELECT c.client_id AS c_client_id, c.redirect_uri, c.redirect_uri_sent, c.code_challenge, \
+    c.expires_at AS c_expires_at, c.used_at, c.nonce, ",
+    grant_columns!(),
+    " FROM authorization_codes c JOIN grants g ON g.grant_id = c.grant_id WHERE c.code_hash = $1"
+);
+pub(crate) const CONSUME_CODE: &str =
+    "UPDATE authorization_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL";
 
 /// SQLite (migration 0019): a grant and its code as one statement.
 pub(crate) const INSERT_GRANT_CODE: &str = "INSERT INTO grant_codes \
     (grant_id, client_id, user_id, scope, resource, auth_time, created_at, expires_at, sid, claims, \
     code_hash, code_client_id, redirect_uri, redirect_uri_sent, code_challenge, code_expires_at, nonce) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
-/// SQLite: spending a code and reading its grant in one round trip. The second statement finds the
-/// grant whether or not the first spent the code, so a reused code names its grant too.
-pub(crate) const CONSUME_CODE_WITH_GRANT: &str = "UPDATE authorization_codes SET used_at = $2 \
-    WHERE code_hash = $1 AND used_at IS NULL \
-    RETURNING grant_id, client_id, redirect_uri, redirect_uri_sent, code_challenge, expires_at, nonce; \
-    SELECT grant_id, client_id, user_id, scope, resource, auth_time, created_at, expires_at, revoked_at, \
-    sid, claims FROM grants WHERE grant_id = (SELECT grant_id FROM authorization_codes WHERE code_hash = $1)";
-/// SQLite: the same for a refresh token.
-pub(crate) const USE_REFRESH_WITH_GRANT: &str = "UPDATE refresh_tokens SET used_at = $2 \
-    WHERE token_hash = $1 AND used_at IS NULL RETURNING grant_id, client_id, created_at, expires_at; \
-    SELECT grant_id, client_id, user_id, scope, resource, auth_time, created_at, expires_at, revoked_at, \
-    sid, claims FROM grants WHERE grant_id = (SELECT grant_id FROM refresh_tokens WHERE token_hash = $1)";
-
 pub(crate) const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens \
     (token_hash, grant_id, client_id, created_at, expires_at, used_at) VALUES ($1, $2, $3, $4, $5, NULL)";
-pub(crate) const USE_REFRESH: &str = "UPDATE refresh_tokens SET used_at = $2 \
-    WHERE token_hash = $1 AND used_at IS NULL RETURNING grant_id, client_id, created_at, expires_at";
-pub(crate) const SELECT_REFRESH_GRANT: &str =
-    "SELECT grant_id FROM refresh_tokens WHERE token_hash = $1";
+pub(crate) const USE_REFRESH: &str =
+    "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL";
+pub(crate) const SELECT_REFRESH: &str = concat!(
+    "SELECT c.client_id AS c_client_id, c.created_at AS c_created_at, c.expires_at AS c_expires_at, \
+    c.used_at, ",
+    grant_columns!(),
+    " FROM refresh_tokens c JOIN grants g ON g.grant_id = c.grant_id WHERE c.token_hash = $1"
+);
+/// Locks the grant row for the rest of the transaction, or matches nothing when it is revoked (L3).
+/// A write rather than PostgreSQL's `SELECT … FOR SHARE`, which SQLite lacks: on PostgreSQL it waits
+/// for a concurrent `REVOKE_GRANT` and then sees its result; on SQLite writers are serialised anyway.
+pub(crate) const HOLD_GRANT: &str =
+    "UPDATE grants SET revoked_at = NULL WHERE grant_id = $1 AND revoked_at IS NULL";
 
 /// Implements `GrantStore` for a backend struct with a `pool` field.
 macro_rules! impl_grant_traits {
@@ -66,7 +73,7 @@ macro_rules! impl_grant_traits {
             use latchkey_core::types::{ClientId, ResourceUri, Scope, Timestamp};
 
             use crate::grants as q;
-            use crate::{GrantStore, Redemption, StoreError};
+            use crate::{GrantStore, Presented, StoreError};
 
             fn corrupt(what: &str) -> StoreError {
                 StoreError::Corrupt(what.to_owned())
@@ -99,43 +106,43 @@ macro_rules! impl_grant_traits {
                 })
             }
 
-            /// The rows of a spend-and-read (`*_WITH_GRANT`): the spent record's row, if this call spent
-            /// it, and the grant, if the code or token exists. Told apart by a column only grants have.
-            fn split_spent(rows: Vec<$row>) -> Result<(Option<$row>, Option<Grant>), StoreError> {
-                let mut spent = None;
-                let mut grant = None;
-                for row in rows {
-                    if row.try_column("user_id").is_ok() {
-                        grant = Some(grant_from_row(&row)?);
-                    } else {
-                        spent = Some(row);
-                    }
-                }
-                Ok((spent, grant))
-            }
-
             impl $store {
-                pub(crate) async fn load_grant(&self, grant_id: &str) -> Result<Grant, StoreError> {
-                    let row = sqlx::query(q::SELECT_GRANT)
-                        .bind(grant_id)
-                        .fetch_optional(&self.pool)
-                        .await?
-                        .ok_or_else(|| corrupt("a code or token refers to a missing grant"))?;
-                    grant_from_row(&row)
-                }
-
-                async fn previous_use(
+                /// A code or refresh token with its grant, from one `SELECT_CODE` / `SELECT_REFRESH`.
+                pub(crate) async fn presented<T>(
                     &self,
                     statement: &'static str,
                     hash: &SecretHash,
-                ) -> Result<Option<GrantId>, StoreError> {
+                    record: impl FnOnce(&$row) -> Result<T, StoreError>,
+                ) -> Result<Option<Presented<T>>, StoreError> {
                     let row = sqlx::query(statement)
                         .bind(hash.as_bytes())
                         .fetch_optional(&self.pool)
                         .await?;
-                    row.map(|row| Ok(GrantId::from_stored(row.try_get("grant_id")?)))
-                        .transpose()
+                    let Some(row) = row else {
+                        return Ok(None);
+                    };
+                    Ok(Some(Presented {
+                        record: record(&row)?,
+                        used: row.try_get::<Option<i64>, _>("used_at")?.is_some(),
+                        grant: grant_from_row(&row)?,
+                    }))
                 }
+            }
+
+            /// The refresh token of a `SELECT_REFRESH` row.
+            pub(crate) fn refresh_from_row(
+                row: &$row,
+                hash: &SecretHash,
+            ) -> Result<RefreshTokenRecord, StoreError> {
+                let client_id: String = row.try_get("c_client_id")?;
+                Ok(RefreshTokenRecord {
+                    hash: hash.clone(),
+                    grant_id: GrantId::from_stored(row.try_get("grant_id")?),
+                    client_id: ClientId::parse(client_id)
+                        .map_err(|_| corrupt("refresh token: client_id"))?,
+                    created_at: Timestamp(row.try_get("c_created_at")?),
+                    expires_at: Timestamp(row.try_get("c_expires_at")?),
+                })
             }
 
             impl GrantStore for $store {
@@ -228,66 +235,46 @@ macro_rules! impl_grant_traits {
                     Ok(())
                 }
 
+                async fn find_code(
+                    &self,
+                    hash: &SecretHash,
+                ) -> Result<Option<Presented<AuthorizationCodeRecord>>, StoreError> {
+                    self.presented(q::SELECT_CODE, hash, |row| {
+                        let client_id: String = row.try_get("c_client_id")?;
+                        let challenge: String = row.try_get("code_challenge")?;
+                        Ok(AuthorizationCodeRecord {
+                            hash: hash.clone(),
+                            grant_id: GrantId::from_stored(row.try_get("grant_id")?),
+                            client_id: ClientId::parse(client_id)
+                                .map_err(|_| corrupt("code: client_id"))?,
+                            redirect_uri: row.try_get("redirect_uri")?,
+                            redirect_uri_sent: row.try_get::<i16, _>("redirect_uri_sent")? != 0,
+                            // "" for a code bound by an OpenID nonce instead of PKCE.
+                            code_challenge: match challenge.as_str() {
+                                "" => None,
+                                stored => Some(
+                                    CodeChallenge::from_stored(stored)
+                                        .ok_or_else(|| corrupt("code: code_challenge"))?,
+                                ),
+                            },
+                            expires_at: Timestamp(row.try_get("c_expires_at")?),
+                            nonce: row.try_get("nonce")?,
+                        })
+                    })
+                    .await
+                }
+
                 async fn consume_code(
                     &self,
                     hash: &SecretHash,
                     now: Timestamp,
-                ) -> Result<Redemption<AuthorizationCodeRecord>, StoreError> {
-                    let (row, mut grant) = if <$store>::ONE_TRIP_FLOW_WRITES {
-                        let rows = sqlx::query(q::CONSUME_CODE_WITH_GRANT)
-                            .bind(hash.as_bytes())
-                            .bind(now.0)
-                            .fetch_all(&self.write)
-                            .await?;
-                        match split_spent(rows)? {
-                            (None, Some(grant)) => return Ok(Redemption::Reused(grant.grant_id)),
-                            (None, None) => return Ok(Redemption::Unknown),
-                            (Some(_), None) => {
-                                return Err(corrupt("a code refers to a missing grant"));
-                            }
-                            (Some(row), grant) => (row, grant),
-                        }
-                    } else {
-                        let row = sqlx::query(q::CONSUME_CODE)
-                            .bind(hash.as_bytes())
-                            .bind(now.0)
-                            .fetch_optional(&self.write)
-                            .await?;
-                        let Some(row) = row else {
-                            return Ok(
-                                match self.previous_use(q::SELECT_CODE_GRANT, hash).await? {
-                                    Some(grant_id) => Redemption::Reused(grant_id),
-                                    None => Redemption::Unknown,
-                                },
-                            );
-                        };
-                        (row, None)
-                    };
-                    let grant_id: String = row.try_get("grant_id")?;
-                    let client_id: String = row.try_get("client_id")?;
-                    let challenge: String = row.try_get("code_challenge")?;
-                    let code = AuthorizationCodeRecord {
-                        hash: hash.clone(),
-                        grant_id: GrantId::from_stored(grant_id.clone()),
-                        client_id: ClientId::parse(client_id)
-                            .map_err(|_| corrupt("code: client_id"))?,
-                        redirect_uri: row.try_get("redirect_uri")?,
-                        redirect_uri_sent: row.try_get::<i16, _>("redirect_uri_sent")? != 0,
-                        code_challenge: match challenge.as_str() {
-                            "" => None,
-                            stored => Some(
-                                CodeChallenge::from_stored(stored)
-                                    .ok_or_else(|| corrupt("code: code_challenge"))?,
-                            ),
-                        },
-                        expires_at: Timestamp(row.try_get("expires_at")?),
-                        nonce: row.try_get("nonce")?,
-                    };
-                    let grant = match grant.take() {
-                        Some(grant) => grant,
-                        None => self.load_grant(&grant_id).await?,
-                    };
-                    Ok(Redemption::Fresh(code, grant))
+                ) -> Result<bool, StoreError> {
+                    let done = sqlx::query(q::CONSUME_CODE)
+                        .bind(hash.as_bytes())
+                        .bind(now.0)
+                        .execute(&self.write)
+                        .await?;
+                    Ok(done.rows_affected() == 1)
                 }
 
                 async fn insert_refresh_token(
@@ -309,52 +296,13 @@ macro_rules! impl_grant_traits {
                     &self,
                     hash: &SecretHash,
                     now: Timestamp,
-                ) -> Result<Redemption<RefreshTokenRecord>, StoreError> {
-                    let (row, mut grant) = if <$store>::ONE_TRIP_FLOW_WRITES {
-                        let rows = sqlx::query(q::USE_REFRESH_WITH_GRANT)
-                            .bind(hash.as_bytes())
-                            .bind(now.0)
-                            .fetch_all(&self.write)
-                            .await?;
-                        match split_spent(rows)? {
-                            (None, Some(grant)) => return Ok(Redemption::Reused(grant.grant_id)),
-                            (None, None) => return Ok(Redemption::Unknown),
-                            (Some(_), None) => {
-                                return Err(corrupt("a refresh token refers to a missing grant"));
-                            }
-                            (Some(row), grant) => (row, grant),
-                        }
-                    } else {
-                        let row = sqlx::query(q::USE_REFRESH)
-                            .bind(hash.as_bytes())
-                            .bind(now.0)
-                            .fetch_optional(&self.write)
-                            .await?;
-                        let Some(row) = row else {
-                            return Ok(
-                                match self.previous_use(q::SELECT_REFRESH_GRANT, hash).await? {
-                                    Some(grant_id) => Redemption::Reused(grant_id),
-                                    None => Redemption::Unknown,
-                                },
-                            );
-                        };
-                        (row, None)
-                    };
-                    let grant_id: String = row.try_get("grant_id")?;
-                    let client_id: String = row.try_get("client_id")?;
-                    let token = RefreshTokenRecord {
-                        hash: hash.clone(),
-                        grant_id: GrantId::from_stored(grant_id.clone()),
-                        client_id: ClientId::parse(client_id)
-                            .map_err(|_| corrupt("refresh token: client_id"))?,
-                        created_at: Timestamp(row.try_get("created_at")?),
-                        expires_at: Timestamp(row.try_get("expires_at")?),
-                    };
-                    let grant = match grant.take() {
-                        Some(grant) => grant,
-                        None => self.load_grant(&grant_id).await?,
-                    };
-                    Ok(Redemption::Fresh(token, grant))
+                ) -> Result<bool, StoreError> {
+                    let done = sqlx::query(q::USE_REFRESH)
+                        .bind(hash.as_bytes())
+                        .bind(now.0)
+                        .execute(&self.write)
+                        .await?;
+                    Ok(done.rows_affected() == 1)
                 }
 
                 async fn find_grant_of_token(

@@ -140,7 +140,8 @@ pub trait ClientStore {
     ) -> impl Future<Output = Result<Option<Client>, StoreError>> + Send;
     /// All clients, oldest first.
     fn list_clients(&self) -> impl Future<Output = Result<Vec<Client>, StoreError>> + Send;
-    /// Removes a client; `false` if there was none.
+    /// Removes a client, after deny-listing every access token still outstanding for it (from its
+    /// grants, and its opaque tokens); `false` if there was none.
     fn delete_client(&self, id: &ClientId)
     -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Replaces a client's secret hash (and its secret method); `false` if there is no such client.
@@ -175,6 +176,11 @@ pub trait KeyStore {
     /// Deletes keys retired before `before`; returns how many.
     fn prune_keys(&self, before: Timestamp)
     -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Deletes one retired key at once (a compromised key); `false` if there is no such retired key.
+    fn delete_retired_key(
+        &self,
+        kid: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// Users: the resource owners who sign in.
@@ -193,7 +199,8 @@ pub trait UserStore {
     ) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
     /// All users, oldest first.
     fn list_users(&self) -> impl Future<Output = Result<Vec<User>, StoreError>> + Send;
-    /// Removes a user with their sessions, consents and grants; `false` if there was none.
+    /// Removes a user with their sessions, consents and grants, after deny-listing every access token
+    /// still outstanding for them; `false` if there was none.
     fn delete_user(
         &self,
         username: &Username,
@@ -201,11 +208,13 @@ pub trait UserStore {
     /// Replaces a user's e-mail, name, other attributes and `updated_at`; `false` if there is no such
     /// user.
     fn update_user(&self, user: &User) -> impl Future<Output = Result<bool, StoreError>> + Send;
-    /// Replaces a user's password hash and ends their sessions; `false` if there is no such user.
+    /// Replaces a user's password hash and ends their sessions; with `revoke_grants_at`, also revokes
+    /// their grants (refresh tokens) and deny-lists their access tokens. `false` if there is no such user.
     fn set_password(
         &self,
         username: &Username,
         hash: &PasswordHash,
+        revoke_grants_at: Option<Timestamp>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
@@ -272,17 +281,17 @@ pub trait SessionStore {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// The outcome of presenting a code or refresh token: single use is decided by the database.
+/// A code or refresh token as presented, before anything is spent: its record, its grant, and
+/// whether it was used already. The token endpoint checks the presenting client, grant type, scope and
+/// resource against it first (L2), so a request that fails a check spends nothing.
 #[derive(Debug)]
-// `Fresh` is the common case and lives a few lines; boxing it would allocate on every redemption.
-#[allow(clippy::large_enum_variant)]
-pub enum Redemption<T> {
-    /// Unused until this call, which marked it used; with its grant.
-    Fresh(T, Grant),
-    /// Used before: the caller revokes the grant.
-    Reused(GrantId),
-    /// No such code or token.
-    Unknown,
+pub struct Presented<T> {
+    /// The stored code or token.
+    pub record: T,
+    /// Whether it was used (a code redeemed, a refresh token rotated out).
+    pub used: bool,
+    /// Its grant.
+    pub grant: Grant,
 }
 
 /// Grants and the codes and refresh tokens issued from them.
@@ -293,23 +302,30 @@ pub trait GrantStore {
         grant: &Grant,
         code: &AuthorizationCodeRecord,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Marks the code used and returns it. Of two concurrent calls, exactly one gets `Fresh`.
+    /// The code with this hash and its grant, used or not, in one query.
+    fn find_code(
+        &self,
+        hash: &SecretHash,
+    ) -> impl Future<Output = Result<Option<Presented<AuthorizationCodeRecord>>, StoreError>> + Send;
+    /// Marks the code used: `true` when this call did. Of two concurrent calls, exactly one gets
+    /// `true`; `false` means it was used (or is gone) and the caller applies the reuse rule.
     fn consume_code(
         &self,
         hash: &SecretHash,
         now: Timestamp,
-    ) -> impl Future<Output = Result<Redemption<AuthorizationCodeRecord>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Stores a refresh token.
     fn insert_refresh_token(
         &self,
         token: &RefreshTokenRecord,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Marks a refresh token used and returns it. Of two concurrent calls, exactly one gets `Fresh`.
+    /// Marks a refresh token used (rotated out): `true` when this call did. Of two concurrent calls,
+    /// exactly one gets `true`.
     fn use_refresh_token(
         &self,
         hash: &SecretHash,
         now: Timestamp,
-    ) -> impl Future<Output = Result<Redemption<RefreshTokenRecord>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Revokes the grants `client_id` was given in browser session `sid`, with their refresh and
     /// access tokens (RP-initiated logout, when configured); returns how many.
     fn revoke_session_grants(
@@ -342,28 +358,22 @@ pub trait GrantStore {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// A refresh token as found by introspection or revocation, rotated out or not.
-#[derive(Debug)]
-pub struct RefreshTokenState {
-    /// The stored token.
-    pub record: RefreshTokenRecord,
-    /// Whether it was used (rotated out).
-    pub used: bool,
-    /// Its grant.
-    pub grant: Grant,
-}
+/// A refresh token as found by the token endpoint, introspection or revocation, rotated out or not.
+pub type RefreshTokenState = Presented<RefreshTokenRecord>;
 
 /// Opaque access tokens, the access tokens of grants, and revocation.
 pub trait TokenStore {
     /// Remembers that access token `jti` was issued from `grant_id`, so revoking the grant reaches it,
-    /// and stores the refresh token issued with it, in one transaction.
+    /// and stores the refresh token issued with it, in one transaction. `false` (and nothing stored)
+    /// when the grant is revoked: a revocation and an issuance never interleave so that the new token
+    /// escapes the deny-list (L3); the caller must not hand the token out.
     fn record_issued(
         &self,
         jti: &str,
         grant_id: &GrantId,
         expires_at: Timestamp,
         refresh: Option<&RefreshTokenRecord>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Stores an opaque access token: its hash and the claims it stands for.
     fn insert_opaque(
         &self,
@@ -388,7 +398,8 @@ pub trait TokenStore {
         &self,
         hash: &SecretHash,
     ) -> impl Future<Output = Result<Option<RefreshTokenState>, StoreError>> + Send;
-    /// Deletes what expired before `before` (deny-list entries, opaque tokens, codes, sessions).
+    /// Deletes what expired before `before` (deny-list entries, opaque tokens, codes, sessions, and in
+    /// bounded batches refresh tokens, grants and initial access tokens).
     fn prune(&self, before: Timestamp) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
@@ -434,6 +445,17 @@ pub trait RegistrationStore {
         id: &ClientId,
         now: Timestamp,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Writes a Client ID Metadata Document's client whole (insert or replace) and marks it as one;
+    /// `false` when the id belongs to a client that is not a document client, which is never touched.
+    fn upsert_document_client(
+        &self,
+        client: &Client,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Deletes document clients last fetched before `before` that no grant or consent refers to.
+    fn prune_document_clients(
+        &self,
+        before: Timestamp,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
     /// Deletes dynamically registered clients created before `before` that never obtained a token.
     fn prune_unused_clients(
         &self,
@@ -828,6 +850,9 @@ impl KeyStore for Store {
     async fn prune_keys(&self, before: Timestamp) -> Result<u64, StoreError> {
         dispatch!(self.prune_keys(before))
     }
+    async fn delete_retired_key(&self, kid: &str) -> Result<bool, StoreError> {
+        dispatch!(self.delete_retired_key(kid))
+    }
 }
 
 impl UserStore for Store {
@@ -850,8 +875,9 @@ impl UserStore for Store {
         &self,
         username: &Username,
         hash: &PasswordHash,
+        revoke_grants_at: Option<Timestamp>,
     ) -> Result<bool, StoreError> {
-        dispatch!(self.set_password(username, hash))
+        dispatch!(self.set_password(username, hash, revoke_grants_at))
     }
     async fn update_user(&self, user: &User) -> Result<bool, StoreError> {
         dispatch!(self.update_user(user))
@@ -915,11 +941,13 @@ impl GrantStore for Store {
     ) -> Result<(), StoreError> {
         dispatch!(self.insert_code(grant, code))
     }
-    async fn consume_code(
+    async fn find_code(
         &self,
         hash: &SecretHash,
-        now: Timestamp,
-    ) -> Result<Redemption<AuthorizationCodeRecord>, StoreError> {
+    ) -> Result<Option<Presented<AuthorizationCodeRecord>>, StoreError> {
+        dispatch!(self.find_code(hash))
+    }
+    async fn consume_code(&self, hash: &SecretHash, now: Timestamp) -> Result<bool, StoreError> {
         dispatch!(self.consume_code(hash, now))
     }
     async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> Result<(), StoreError> {
@@ -929,7 +957,7 @@ impl GrantStore for Store {
         &self,
         hash: &SecretHash,
         now: Timestamp,
-    ) -> Result<Redemption<RefreshTokenRecord>, StoreError> {
+    ) -> Result<bool, StoreError> {
         dispatch!(self.use_refresh_token(hash, now))
     }
     async fn find_grant(&self, grant_id: &GrantId) -> Result<Option<Grant>, StoreError> {
@@ -972,6 +1000,12 @@ impl RegistrationStore for Store {
     async fn prune_unused_clients(&self, before: Timestamp) -> Result<u64, StoreError> {
         dispatch!(self.prune_unused_clients(before))
     }
+    async fn upsert_document_client(&self, client: &Client) -> Result<bool, StoreError> {
+        dispatch!(self.upsert_document_client(client))
+    }
+    async fn prune_document_clients(&self, before: Timestamp) -> Result<u64, StoreError> {
+        dispatch!(self.prune_document_clients(before))
+    }
     async fn insert_initial_access_token(
         &self,
         hash: &SecretHash,
@@ -996,7 +1030,7 @@ impl TokenStore for Store {
         grant_id: &GrantId,
         expires_at: Timestamp,
         refresh: Option<&RefreshTokenRecord>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         dispatch!(self.record_issued(jti, grant_id, expires_at, refresh))
     }
     async fn insert_opaque(

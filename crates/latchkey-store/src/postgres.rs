@@ -78,6 +78,21 @@ fn migrator() -> Migrator {
             include_str!("../migrations/postgres/0006_registration.sql"),
         ),
         (
+            7,
+            "document_clients",
+            include_str!("../migrations/postgres/0007_document_clients.sql"),
+        ),
+        (
+            8,
+            "opaque_token_owners",
+            include_str!("../migrations/postgres/0008_opaque_token_owners.sql"),
+        ),
+        (
+            9,
+            "prune_indexes",
+            include_str!("../migrations/postgres/0009_prune_indexes.sql"),
+        ),
+        (
             10,
             "shared_throttle",
             include_str!("../migrations/postgres/0010_shared_throttle.sql"),

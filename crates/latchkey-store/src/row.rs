@@ -26,6 +26,7 @@ pub(crate) struct ClientRow {
     pub(crate) activated_at: Option<i64>,
     pub(crate) jwks: Option<String>,
     pub(crate) openid: Option<String>,
+    pub(crate) document: i16,
 }
 
 impl From<&Client> for ClientRow {
@@ -83,6 +84,7 @@ impl From<&Client> for ClientRow {
             openid: (client.policy.openid != OpenIdClient::default()).then(|| {
                 serde_json::to_string(&client.policy.openid).expect("metadata serialises")
             }),
+            document: i16::from(client.policy.metadata_document),
         }
     }
 }
@@ -160,6 +162,7 @@ impl TryFrom<ClientRow> for Client {
                     Some(json) => serde_json::from_str(json)
                         .map_err(|_| corrupt("invalid OpenID metadata"))?,
                 },
+                metadata_document: row.document != 0,
                 registration: match row.registration_token_hash.as_deref() {
                     None => None,
                     Some(bytes) => Some(DynamicRegistration {

@@ -34,13 +34,29 @@ pub(crate) const APPLIED_MIGRATIONS: &str =
 pub(crate) const INSERT_CLIENT: &str = "INSERT INTO clients \
     (client_id, name, auth_method, secret_hash, grant_types, scope, redirect_uris, created_at, \
     introspect_any, access_token_format, allowed_resources, registration_token_hash, activated_at, jwks, \
-    openid) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+    openid, document) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+/// A document client's row, written whole (auth method, secret, keys and metadata together) by one
+/// statement; never over a client that is not a document client (`document = 0`).
+pub(crate) const UPSERT_DOCUMENT_CLIENT: &str = "INSERT INTO clients \
+    (client_id, name, auth_method, secret_hash, grant_types, scope, redirect_uris, created_at, \
+    introspect_any, access_token_format, allowed_resources, registration_token_hash, activated_at, jwks, \
+    openid, document) VALUES ($1, $2, $3, NULL, $4, $5, $6, $7, 0, NULL, '[]', NULL, NULL, $8, $9, 1) \
+    ON CONFLICT (client_id) DO UPDATE SET name = excluded.name, auth_method = excluded.auth_method, \
+    secret_hash = NULL, grant_types = excluded.grant_types, scope = excluded.scope, \
+    redirect_uris = excluded.redirect_uris, created_at = excluded.created_at, jwks = excluded.jwks, \
+    openid = excluded.openid \
+    WHERE clients.document = 1";
+/// Document clients fetched before `$1` that no grant or consent refers to.
+pub(crate) const PRUNE_DOCUMENT_CLIENTS: &str = "DELETE FROM clients WHERE document = 1 \
+    AND created_at < $1 \
+    AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.client_id = clients.client_id) \
+    AND NOT EXISTS (SELECT 1 FROM consents c WHERE c.client_id = clients.client_id)";
 pub(crate) const SELECT_CLIENT: &str = "SELECT client_id, name, auth_method, secret_hash, grant_types, scope, \
     redirect_uris, created_at, introspect_any, access_token_format, allowed_resources, \
-    registration_token_hash, activated_at, jwks, openid FROM clients WHERE client_id = $1";
+    registration_token_hash, activated_at, jwks, openid, document FROM clients WHERE client_id = $1";
 pub(crate) const SELECT_CLIENTS: &str = "SELECT client_id, name, auth_method, secret_hash, grant_types, scope, \
     redirect_uris, created_at, introspect_any, access_token_format, allowed_resources, \
-    registration_token_hash, activated_at, jwks, openid FROM clients ORDER BY created_at, client_id";
+    registration_token_hash, activated_at, jwks, openid, document FROM clients ORDER BY created_at, client_id";
 pub(crate) const UPDATE_CLIENT_METADATA: &str = "UPDATE clients SET name = $2, grant_types = $3, \
     scope = $4, redirect_uris = $5, jwks = $6, openid = $7 WHERE client_id = $1";
 pub(crate) const RECORD_ASSERTION: &str = "INSERT INTO used_assertions (client_id, jti, expires_at) \
@@ -71,6 +87,8 @@ pub(crate) const SELECT_KEYS: &str = "SELECT kid, alg, sealed_private, created_a
     FROM signing_keys ORDER BY (active IS NULL), created_at DESC, kid";
 pub(crate) const PRUNE_KEYS: &str =
     "DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < $1";
+pub(crate) const DELETE_RETIRED_KEY: &str =
+    "DELETE FROM signing_keys WHERE kid = $1 AND retired_at IS NOT NULL";
 
 /// Implements the role traits for a backend struct with a `pool` field of its sqlx pool type.
 macro_rules! impl_role_traits {
@@ -102,6 +120,7 @@ macro_rules! impl_role_traits {
                 activated_at: row.try_get("activated_at")?,
                 jwks: row.try_get("jwks")?,
                 openid: row.try_get("openid")?,
+                document: row.try_get("document")?,
             })
         }
 
@@ -135,6 +154,7 @@ macro_rules! impl_role_traits {
                     .bind(row.activated_at)
                     .bind(row.jwks)
                     .bind(row.openid)
+                    .bind(row.document)
                     .execute(&self.write)
                     .await;
                 match result {
@@ -165,10 +185,18 @@ macro_rules! impl_role_traits {
             }
 
             async fn delete_client(&self, id: &ClientId) -> Result<bool, StoreError> {
+                let mut tx = self.write.begin().await?;
+                for statement in crate::tokens::DENY_CLIENT_TOKENS {
+                    sqlx::query(statement)
+                        .bind(id.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 let done = sqlx::query(sql::DELETE_CLIENT)
                     .bind(id.as_str())
-                    .execute(&self.write)
+                    .execute(&mut *tx)
                     .await?;
+                tx.commit().await?;
                 Ok(done.rows_affected() > 0)
             }
 
@@ -189,6 +217,31 @@ macro_rules! impl_role_traits {
         }
 
         impl crate::RegistrationStore for $store {
+            async fn upsert_document_client(&self, client: &Client) -> Result<bool, StoreError> {
+                let row = ClientRow::from(client);
+                let done = sqlx::query(sql::UPSERT_DOCUMENT_CLIENT)
+                    .bind(row.client_id)
+                    .bind(row.name)
+                    .bind(row.auth_method)
+                    .bind(row.grant_types)
+                    .bind(row.scope)
+                    .bind(row.redirect_uris)
+                    .bind(row.created_at)
+                    .bind(row.jwks)
+                    .bind(row.openid)
+                    .execute(&self.write)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn prune_document_clients(&self, before: Timestamp) -> Result<u64, StoreError> {
+                let done = sqlx::query(sql::PRUNE_DOCUMENT_CLIENTS)
+                    .bind(before.0)
+                    .execute(&self.write)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
             async fn update_client_metadata(&self, client: &Client) -> Result<bool, StoreError> {
                 let row = ClientRow::from(client);
                 let done = sqlx::query(sql::UPDATE_CLIENT_METADATA)
@@ -343,6 +396,14 @@ macro_rules! impl_role_traits {
                     .execute(&self.write)
                     .await?;
                 Ok(done.rows_affected())
+            }
+
+            async fn delete_retired_key(&self, kid: &str) -> Result<bool, StoreError> {
+                let done = sqlx::query(sql::DELETE_RETIRED_KEY)
+                    .bind(kid)
+                    .execute(&self.write)
+                    .await?;
+                Ok(done.rows_affected() > 0)
             }
         }
 

@@ -3,12 +3,26 @@
 
 pub(crate) const RECORD_ISSUED: &str =
     "INSERT INTO issued_tokens (jti, grant_id, expires_at) VALUES ($1, $2, $3)";
-/// SQLite (migration 0019): an access token's record and its refresh token as one statement.
-pub(crate) const RECORD_ISSUED_REFRESH: &str = "INSERT INTO issued_refresh \
-    (jti, grant_id, expires_at, token_hash, refresh_grant_id, refresh_client_id, refresh_created_at, \
-    refresh_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-pub(crate) const INSERT_OPAQUE: &str =
-    "INSERT INTO opaque_tokens (token_hash, jti, claims, expires_at) VALUES ($1, $2, $3, $4)";
+pub(crate) const INSERT_OPAQUE: &str = "INSERT INTO opaque_tokens \
+    (token_hash, jti, claims, expires_at, client_id, sub) VALUES ($1, $2, $3, $4, $5, $6)";
+/// L4: before a user's or a client's rows go, every access token still outstanding for them is put on
+/// the deny-list: those issued from their grants (JWT or opaque, exchanged ones included), and opaque
+/// tokens by owner. (`$1` is the user id or client id.)
+pub(crate) const DENY_USER_TOKENS: [&str; 2] = [
+    "INSERT INTO revoked_tokens (jti, expires_at) SELECT i.jti, i.expires_at FROM issued_tokens i \
+    JOIN grants g ON g.grant_id = i.grant_id WHERE g.user_id = $1 ON CONFLICT DO NOTHING",
+    "INSERT INTO revoked_tokens (jti, expires_at) SELECT jti, expires_at FROM opaque_tokens \
+    WHERE sub = $1 ON CONFLICT DO NOTHING",
+];
+pub(crate) const DENY_CLIENT_TOKENS: [&str; 2] = [
+    "INSERT INTO revoked_tokens (jti, expires_at) SELECT i.jti, i.expires_at FROM issued_tokens i \
+    JOIN grants g ON g.grant_id = i.grant_id WHERE g.client_id = $1 ON CONFLICT DO NOTHING",
+    "INSERT INTO revoked_tokens (jti, expires_at) SELECT jti, expires_at FROM opaque_tokens \
+    WHERE client_id = $1 ON CONFLICT DO NOTHING",
+];
+/// Revokes every grant of a user (a new password ends what the old one allowed).
+pub(crate) const REVOKE_USER_GRANTS: &str =
+    "UPDATE grants SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL";
 pub(crate) const SELECT_OPAQUE: &str = "SELECT claims FROM opaque_tokens WHERE token_hash = $1";
 pub(crate) const REVOKE_JTI: &str =
     "INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING";
@@ -16,8 +30,6 @@ pub(crate) const IS_REVOKED: &str = "SELECT 1 AS one FROM revoked_tokens WHERE j
 /// Revoking a grant puts every access token issued from it on the deny-list, in the same transaction.
 pub(crate) const REVOKE_GRANT_TOKENS: &str = "INSERT INTO revoked_tokens (jti, expires_at) \
     SELECT jti, expires_at FROM issued_tokens WHERE grant_id = $1 ON CONFLICT DO NOTHING";
-pub(crate) const SELECT_REFRESH: &str = "SELECT grant_id, client_id, created_at, expires_at, used_at \
-    FROM refresh_tokens WHERE token_hash = $1";
 pub(crate) const PRUNE: [&str; 6] = [
     "DELETE FROM used_assertions WHERE expires_at < $1",
     "DELETE FROM revoked_tokens WHERE expires_at < $1",
@@ -26,6 +38,21 @@ pub(crate) const PRUNE: [&str; 6] = [
     "DELETE FROM authorization_codes WHERE expires_at < $1",
     "DELETE FROM sessions WHERE expires_at < $1",
 ];
+/// What grows with every sign-in and rotation (L8), deleted `PRUNE_BATCH` rows per statement so one
+/// sweep over a large backlog never holds the write lock for long: expired refresh tokens, expired
+/// grants (their codes, refresh tokens and issued-token records go with them by cascade), and expired
+/// initial access tokens.
+pub(crate) const PRUNE_BATCHED: [&str; 3] = [
+    "DELETE FROM refresh_tokens WHERE token_hash IN \
+    (SELECT token_hash FROM refresh_tokens WHERE expires_at < $1 LIMIT 1000)",
+    "DELETE FROM grants WHERE grant_id IN \
+    (SELECT grant_id FROM grants WHERE expires_at < $1 LIMIT 1000)",
+    "DELETE FROM initial_access_tokens WHERE token_hash IN \
+    (SELECT token_hash FROM initial_access_tokens WHERE expires_at < $1 LIMIT 1000)",
+];
+/// The `LIMIT` above, and how many batches of each one sweep runs at most.
+pub(crate) const PRUNE_BATCH: u64 = 1000;
+pub(crate) const PRUNE_MAX_BATCHES: usize = 50;
 
 pub(crate) const INSERT_RESOURCE: &str = "INSERT INTO resources \
     (uri, scopes, token_format, access_token_ttl, created_at) VALUES ($1, $2, $3, $4, $5)";
@@ -46,7 +73,7 @@ macro_rules! impl_token_traits {
             use latchkey_core::resource::Resource;
             use latchkey_core::secret::SecretHash;
             use latchkey_core::token::{AccessTokenClaims, RefreshTokenRecord};
-            use latchkey_core::types::{ClientId, ResourceUri, Scope, Timestamp};
+            use latchkey_core::types::{ResourceUri, Scope, Timestamp};
 
             use crate::tokens as q;
             use crate::{RefreshTokenState, ResourceStore, StoreError, TokenStore};
@@ -76,22 +103,16 @@ macro_rules! impl_token_traits {
                     grant_id: &GrantId,
                     expires_at: Timestamp,
                     refresh: Option<&RefreshTokenRecord>,
-                ) -> Result<(), StoreError> {
-                    if <$store>::ONE_TRIP_FLOW_WRITES {
-                        sqlx::query(q::RECORD_ISSUED_REFRESH)
-                            .bind(jti)
-                            .bind(grant_id.as_str())
-                            .bind(expires_at.0)
-                            .bind(refresh.map(|t| t.hash.as_bytes()))
-                            .bind(refresh.map(|t| t.grant_id.as_str()))
-                            .bind(refresh.map(|t| t.client_id.as_str()))
-                            .bind(refresh.map(|t| t.created_at.0))
-                            .bind(refresh.map(|t| t.expires_at.0))
-                            .execute(&self.write)
-                            .await?;
-                        return Ok(());
-                    }
+                ) -> Result<bool, StoreError> {
                     let mut tx = self.write.begin().await?;
+                    let held = sqlx::query(crate::grants::HOLD_GRANT)
+                        .bind(grant_id.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                    if held.rows_affected() == 0 {
+                        tx.rollback().await?;
+                        return Ok(false);
+                    }
                     sqlx::query(q::RECORD_ISSUED)
                         .bind(jti)
                         .bind(grant_id.as_str())
@@ -109,7 +130,7 @@ macro_rules! impl_token_traits {
                             .await?;
                     }
                     tx.commit().await?;
-                    Ok(())
+                    Ok(true)
                 }
 
                 async fn insert_opaque(
@@ -124,6 +145,8 @@ macro_rules! impl_token_traits {
                         .bind(&claims.jti)
                         .bind(json)
                         .bind(claims.exp.0)
+                        .bind(claims.client_id.as_str())
+                        .bind(&claims.sub)
                         .execute(&self.write)
                         .await?;
                     Ok(())
@@ -170,30 +193,10 @@ macro_rules! impl_token_traits {
                     &self,
                     hash: &SecretHash,
                 ) -> Result<Option<RefreshTokenState>, StoreError> {
-                    let row = sqlx::query(q::SELECT_REFRESH)
-                        .bind(hash.as_bytes())
-                        .fetch_optional(&self.pool)
-                        .await?;
-                    let Some(row) = row else {
-                        return Ok(None);
-                    };
-                    let grant_id: String = row.try_get("grant_id")?;
-                    let client_id: String = row.try_get("client_id")?;
-                    let record = RefreshTokenRecord {
-                        hash: hash.clone(),
-                        grant_id: GrantId::from_stored(grant_id.clone()),
-                        client_id: ClientId::parse(client_id)
-                            .map_err(|_| StoreError::Corrupt("refresh token: client_id".into()))?,
-                        created_at: Timestamp(row.try_get("created_at")?),
-                        expires_at: Timestamp(row.try_get("expires_at")?),
-                    };
-                    let used = row.try_get::<Option<i64>, _>("used_at")?.is_some();
-                    let grant = self.load_grant(&grant_id).await?;
-                    Ok(Some(RefreshTokenState {
-                        record,
-                        used,
-                        grant,
-                    }))
+                    self.presented(crate::grants::SELECT_REFRESH, hash, |row| {
+                        super::grant_traits::refresh_from_row(row, hash)
+                    })
+                    .await
                 }
 
                 async fn prune(&self, before: Timestamp) -> Result<u64, StoreError> {
@@ -204,6 +207,19 @@ macro_rules! impl_token_traits {
                             .execute(&self.write)
                             .await?
                             .rows_affected();
+                    }
+                    for statement in q::PRUNE_BATCHED {
+                        for _ in 0..q::PRUNE_MAX_BATCHES {
+                            let batch = sqlx::query(statement)
+                                .bind(before.0)
+                                .execute(&self.write)
+                                .await?
+                                .rows_affected();
+                            removed += batch;
+                            if batch < q::PRUNE_BATCH {
+                                break;
+                            }
+                        }
                     }
                     Ok(removed)
                 }

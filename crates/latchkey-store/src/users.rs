@@ -14,6 +14,7 @@ pub(crate) fn select_users() -> String {
     format!("SELECT {USER_COLUMNS} FROM users ORDER BY created_at, username")
 }
 pub(crate) const DELETE_USER: &str = "DELETE FROM users WHERE username = $1";
+pub(crate) const SELECT_USER_ID: &str = "SELECT user_id FROM users WHERE username = $1";
 pub(crate) const SET_PASSWORD: &str =
     "UPDATE users SET password_hash = $2 WHERE username = $1 RETURNING user_id";
 pub(crate) const DELETE_USER_SESSIONS: &str = "DELETE FROM sessions WHERE user_id = $1";
@@ -144,10 +145,26 @@ macro_rules! impl_user_traits {
                 }
 
                 async fn delete_user(&self, username: &Username) -> Result<bool, StoreError> {
+                    let mut tx = self.write.begin().await?;
+                    let row = sqlx::query(q::SELECT_USER_ID)
+                        .bind(username.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    let Some(row) = row else {
+                        return Ok(false);
+                    };
+                    let user_id: String = row.try_get("user_id")?;
+                    for statement in crate::tokens::DENY_USER_TOKENS {
+                        sqlx::query(statement)
+                            .bind(&user_id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                     let done = sqlx::query(q::DELETE_USER)
                         .bind(username.as_str())
-                        .execute(&self.write)
+                        .execute(&mut *tx)
                         .await?;
+                    tx.commit().await?;
                     Ok(done.rows_affected() > 0)
                 }
 
@@ -155,6 +172,7 @@ macro_rules! impl_user_traits {
                     &self,
                     username: &Username,
                     hash: &PasswordHash,
+                    revoke_grants_at: Option<Timestamp>,
                 ) -> Result<bool, StoreError> {
                     let mut tx = self.write.begin().await?;
                     let row = sqlx::query(q::SET_PASSWORD)
@@ -171,6 +189,20 @@ macro_rules! impl_user_traits {
                         .bind(&user_id)
                         .execute(&mut *tx)
                         .await?;
+                    // L4: and, unless kept, every grant (refresh tokens) and access token it allowed.
+                    if let Some(now) = revoke_grants_at {
+                        sqlx::query(crate::tokens::REVOKE_USER_GRANTS)
+                            .bind(&user_id)
+                            .bind(now.0)
+                            .execute(&mut *tx)
+                            .await?;
+                        for statement in crate::tokens::DENY_USER_TOKENS {
+                            sqlx::query(statement)
+                                .bind(&user_id)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                    }
                     tx.commit().await?;
                     Ok(true)
                 }

@@ -217,6 +217,7 @@ impl Config {
             MasterKeySource::resolve(&raw.master_key, &raw.master_key_file, file, env, flags.dev);
         let log = logging::log(&raw.log, file, env)?;
         let policy = tokens::tokens(&raw.tokens, file, &issuer)?;
+        let resources = resources::resources(&raw.resources, file)?;
         let http = http::http(&raw.http, file)?;
         let scopes = scopes::scopes(&raw.scopes, file)?;
         let registration = registration::registration(&raw.registration, file)?;
@@ -236,11 +237,13 @@ impl Config {
             &issuer,
             endpoints.authorization.as_deref(),
         )?;
-        // A retired key stays published until the last token it signed, ID tokens included, expires.
-        let longest_token_ttl = openid
-            .as_ref()
-            .map_or(0, |o| o.settings.id_token_ttl)
-            .max(policy.access_token_ttl);
+        // A retired key stays published until the last token it may have signed expires (L6): ID
+        // tokens, and resources that give their tokens longer lifetimes than the default.
+        let longest_token_ttl = resources
+            .values()
+            .filter_map(|r| r.access_token_ttl)
+            .chain(openid.as_ref().map(|o| o.settings.id_token_ttl))
+            .fold(policy.access_token_ttl, u64::max);
         let keys = tokens::keys(&raw.keys, file, longest_token_ttl)?;
         let mut scopes = scopes;
         if openid.is_some() {
@@ -278,7 +281,6 @@ impl Config {
         let min_password_length = pages::users(&raw.users, file)?;
         let cache_refresh_interval = http::cache(&raw.cache, file)?;
         let fetch = registration::fetch(&raw.fetch, file)?;
-        let resources = resources::resources(&raw.resources, file)?;
         let metrics = metrics::metrics(&raw.metrics, file, env, listen)?;
         let audit = audit::audit(&raw.audit, file)?;
         let openapi_path = openapi::openapi(&raw.openapi, file, &features, &ui.stylesheet_path)?;

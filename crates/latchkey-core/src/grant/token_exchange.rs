@@ -85,6 +85,14 @@ impl TokenExchangeRequest {
 
 /// Decides the exchanged token. `subject` and `actor` are the claims of active tokens this server
 /// issued (the caller answers `invalid_request` for anything else, RFC 8693 §2.2.2).
+///
+/// # Security
+/// An exchanged token must never outlive or outrank what it came from (M2): it expires no later than
+/// the subject token, carries no scope beyond both the subject's and the caller's registered scope,
+/// names as actor only a token issued to the caller itself (another client's token, such as a
+/// gateway's that reached this service, would let the caller pose as that client in `act`), and a
+/// token already for the requested resource cannot be exchanged into it again (which only renews it).
+/// The caller records the new token with the subject's grant, so revoking that grant revokes it too.
 pub fn token_exchange(
     client: &Client,
     req: &TokenExchangeRequest,
@@ -110,12 +118,29 @@ pub fn token_exchange(
             "this client may not exchange tokens into that resource",
         ));
     }
+    if subject.aud == requested.as_str() {
+        return Err(OAuthError::invalid_target(
+            "the subject token is already for that resource",
+        ));
+    }
+    if actor.is_some_and(|a| a.client_id != client.client_id) {
+        return Err(OAuthError::invalid_request(
+            "actor_token was not issued to this client",
+        ));
+    }
+    // Both bounds: what the user granted, and what the operator lets this client hold.
+    let allowed: Scope = subject
+        .scope
+        .iter()
+        .filter(|t| client.scope.contains(t.as_str()))
+        .cloned()
+        .collect();
     let scope = match &req.scope {
-        None => subject.scope.clone(),
-        Some(s) if s.is_subset(&subject.scope) => s.clone(),
+        None => allowed,
+        Some(s) if s.is_subset(&allowed) => s.clone(),
         Some(_) => {
             return Err(OAuthError::invalid_scope(
-                "scope is broader than the subject token's",
+                "scope is broader than the subject token's or this client's",
             ));
         }
     };
@@ -135,6 +160,10 @@ pub fn token_exchange(
         subject.auth_time,
         now,
     );
+    if issued.claims.exp > subject.exp {
+        issued.claims.exp = subject.exp;
+        issued.expires_in = subject.exp.0.saturating_sub(now.0).try_into().unwrap_or(0);
+    }
     // RFC 8693 §4.1: the current actor outermost, earlier actors nested inside; without an actor
     // token the chain the subject token already carries stays as it is.
     issued.claims.act = match actor {
@@ -165,6 +194,7 @@ mod tests {
         };
         c.client_id = ClientId::parse("svc-a").unwrap();
         c.policy.resources = vec![ResourceUri::parse("https://b.example/").unwrap()];
+        c.scope = Scope::parse("read write").unwrap();
         c
     }
 
@@ -204,7 +234,8 @@ mod tests {
     #[test]
     fn exchanges_into_an_allowed_resource_with_act() {
         let req = request("&resource=https%3A%2F%2Fb.example%2F&scope=read").unwrap();
-        let actor = claims("svc-a", "");
+        let mut actor = claims("svc-a", "");
+        actor.client_id = ClientId::parse("svc-a").unwrap();
         let issued = token_exchange(
             &exchanger(),
             &req,
@@ -223,6 +254,47 @@ mod tests {
         assert_eq!(c.client_id.as_str(), "svc-a");
         assert_eq!(c.scope.to_string(), "read");
         assert_eq!(c.act.as_ref().unwrap()["sub"], "svc-a");
+    }
+
+    #[test]
+    fn m2_exchanged_tokens_never_outlive_or_outrank_their_subject() {
+        let req = |q: &str| request(&format!("&resource=https%3A%2F%2Fb.example%2F{q}")).unwrap();
+        let exchange = |client: &Client, subject: &AccessTokenClaims, actor, q: &str| {
+            token_exchange(
+                client,
+                &req(q),
+                subject,
+                actor,
+                Some(&b()),
+                &policy(),
+                Timestamp(500),
+            )
+        };
+        // Lifetime: the subject expires at 600, the policy would give 500 + 600.
+        let issued = exchange(&exchanger(), &claims("alice", "read"), None, "").unwrap();
+        assert_eq!(issued.claims.exp, Timestamp(600));
+        assert_eq!(issued.expires_in, 100);
+        // Scope: bounded by the caller's registered scope too.
+        let mut narrow = exchanger();
+        narrow.scope = Scope::parse("read").unwrap();
+        let issued = exchange(&narrow, &claims("alice", "read write"), None, "").unwrap();
+        assert_eq!(issued.claims.scope.to_string(), "read");
+        let err = exchange(
+            &narrow,
+            &claims("alice", "read write"),
+            None,
+            "&scope=write",
+        );
+        assert_eq!(err.unwrap_err().code, ErrorCode::InvalidScope);
+        // Actor: only a token issued to the caller.
+        let gateway = claims("gateway", "");
+        let err = exchange(&exchanger(), &claims("alice", "read"), Some(&gateway), "");
+        assert_eq!(err.unwrap_err().code, ErrorCode::InvalidRequest);
+        // Re-exchange into the same target: refused.
+        let mut exchanged = claims("alice", "read");
+        exchanged.aud = "https://b.example/".into();
+        let err = exchange(&exchanger(), &exchanged, None, "");
+        assert_eq!(err.unwrap_err().code, ErrorCode::InvalidTarget);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use latchkey_core::grant::authorization_code::issue_code;
 use latchkey_core::params::Params;
 use latchkey_store::{GrantStore, SessionStore};
 
+use crate::client_address::ClientAddress;
 use crate::pages::consent::consent_page;
 use crate::pages::login::login_page;
 use crate::pages::visit::{SignedIn, Visit};
@@ -32,30 +33,37 @@ pub(crate) const PAGE_FIELDS: [&str; 5] = [
 
 pub(crate) async fn authorize(
     State(app): State<AppState>,
+    address: ClientAddress,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    request(app, headers, query.unwrap_or_default().as_bytes()).await
+    request(app, address, headers, query.unwrap_or_default().as_bytes()).await
 }
 
 /// `POST authorization_endpoint` with the request form-encoded in the body: OpenID Connect Core
 /// §3.1.2.1 requires the authorization endpoint to take POST as well as GET.
 pub(crate) async fn authorize_post(
     State(app): State<AppState>,
+    address: ClientAddress,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    request(app, headers, &body).await
+    request(app, address, headers, &body).await
 }
 
-async fn request(app: AppState, headers: HeaderMap, encoded: &[u8]) -> Response {
+async fn request(
+    app: AppState,
+    address: ClientAddress,
+    headers: HeaderMap,
+    encoded: &[u8],
+) -> Response {
     // Partly: whether an undecodable parameter is shown or sent back depends on the client.
     let params = Params::parse_urlencoded_partly(encoded);
     let ui_locales = params
         .as_ref()
         .ok()
         .and_then(|p| p.get("ui_locales").map(str::to_owned));
-    let visit = match Visit::new(&app, &headers, ui_locales.as_deref()).await {
+    let visit = match Visit::new(&app, &headers, address, ui_locales.as_deref()).await {
         Ok(visit) => visit,
         Err(e) => return Stop::from(e).respond(&app, None),
     };
@@ -67,7 +75,7 @@ async fn request(app: AppState, headers: HeaderMap, encoded: &[u8]) -> Response 
 }
 
 async fn show(app: &AppState, visit: &Visit, params: &Params) -> Result<Response, Stop> {
-    let request = load_request(app, params).await?;
+    let request = load_request(app, visit, params).await?;
     // prompt=login: sign in again even with a session.
     let mut user = match request.prompt.login {
         true => None,
@@ -203,12 +211,18 @@ pub(crate) async fn issue(
 /// Parses and checks the authorization request against its client, as it is now.
 pub(crate) async fn load_request(
     app: &AppState,
+    visit: &Visit,
     params: &Params,
 ) -> Result<AuthorizationRequest, Stop> {
     let client = match requested_client_id(params) {
-        Ok(id) => match app.registry().find(app, &id).await {
+        Ok(id) => match app.registry().find(app, &id, &visit.address).await {
             Ok(found) => found.map(|c| (*c).clone()),
             Err(crate::registry::LookupError::Store(e)) => return Err(e.into()),
+            Err(crate::registry::LookupError::Limited) => {
+                return Err(Stop::Page(OAuthError::temporarily_unavailable(
+                    "too many metadata fetches; try again in a minute",
+                )));
+            }
             // Nothing is redirected for a client we cannot trust (RFC 6749 §4.1.2.1).
             Err(crate::registry::LookupError::Document(why)) => {
                 return Err(Stop::Page(OAuthError::invalid_request(format!(

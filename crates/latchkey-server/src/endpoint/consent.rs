@@ -11,6 +11,7 @@ use latchkey_core::types::Scope;
 use latchkey_store::SessionStore;
 
 use super::authorize::{PAGE_FIELDS, finish, issue, load_request};
+use crate::client_address::ClientAddress;
 use crate::pages::Stop;
 use crate::pages::consent::{binds, consent_page};
 use crate::pages::login::login_page;
@@ -19,10 +20,11 @@ use crate::state::AppState;
 
 pub(crate) async fn consent(
     State(app): State<AppState>,
+    address: ClientAddress,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (visit, form) = match Visit::submitted(&app, &headers, &body).await {
+    let (visit, form) = match Visit::submitted(&app, &headers, address, &body).await {
         Ok(pair) => pair,
         Err(response) => return response,
     };
@@ -32,7 +34,7 @@ pub(crate) async fn consent(
 
 async fn decide(app: &AppState, visit: &Visit, form: &Params) -> Result<Response, Stop> {
     let params = form.without(&PAGE_FIELDS);
-    let request = load_request(app, &params).await?;
+    let request = load_request(app, visit, &params).await?;
     let Some(signed_in) = visit.signed_in_user() else {
         // The session ended between the pages: sign in again, then the consent page comes back.
         return Ok(login_page(app, visit, &request, &params, None, ""));

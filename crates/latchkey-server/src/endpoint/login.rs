@@ -26,7 +26,7 @@ pub(crate) async fn login(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (mut visit, form) = match Visit::submitted(&app, &headers, &body).await {
+    let (mut visit, form) = match Visit::submitted(&app, &headers, address, &body).await {
         Ok(pair) => pair,
         Err(response) => return response,
     };
@@ -41,7 +41,7 @@ async fn sign_in(
     address: &ClientAddress,
 ) -> Result<Response, Stop> {
     let params = form.without(&PAGE_FIELDS);
-    let request = load_request(app, &params).await?;
+    let request = load_request(app, visit, &params).await?;
     let username = form.get("username").unwrap_or("").to_owned();
     let password = Password::new(form.get("password").unwrap_or("").to_owned());
     let now = app.clock().now();

@@ -17,6 +17,7 @@ use latchkey_core::params::Params;
 use latchkey_core::types::ClientId;
 use latchkey_store::{GrantStore, SessionStore};
 
+use crate::client_address::ClientAddress;
 use crate::pages::logout::logout_page;
 use crate::pages::visit::Visit;
 use crate::pages::{self, Stop};
@@ -33,6 +34,7 @@ const PARAMETERS: [&str; 5] = [
 
 pub(crate) async fn logout(
     State(app): State<AppState>,
+    address: ClientAddress,
     method: Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -44,19 +46,19 @@ pub(crate) async fn logout(
         let form = Params::parse_urlencoded(&body);
         let from_page = form.as_ref().is_ok_and(|f| f.get("csrf_token").is_some());
         if from_page {
-            match Visit::submitted(&app, &headers, &body).await {
+            match Visit::submitted(&app, &headers, address, &body).await {
                 Ok(pair) => pair,
                 Err(response) => return response,
             }
         } else {
-            match visit(&app, &headers, form).await {
+            match visit(&app, &headers, address, form).await {
                 Ok(pair) => pair,
                 Err(response) => return response,
             }
         }
     } else {
         let params = Params::parse_urlencoded(query.unwrap_or_default().as_bytes());
-        match visit(&app, &headers, params).await {
+        match visit(&app, &headers, address, params).await {
             Ok(pair) => pair,
             Err(response) => return response,
         }
@@ -71,13 +73,14 @@ pub(crate) async fn logout(
 async fn visit(
     app: &AppState,
     headers: &HeaderMap,
+    address: ClientAddress,
     params: Result<Params, OAuthError>,
 ) -> Result<(Visit, Params), Response> {
     let ui_locales = params
         .as_ref()
         .ok()
         .and_then(|p| p.get("ui_locales").map(str::to_owned));
-    let visit = Visit::new(app, headers, ui_locales.as_deref())
+    let visit = Visit::new(app, headers, address, ui_locales.as_deref())
         .await
         .map_err(|e| Stop::from(e).respond(app, None))?;
     match params {

@@ -304,6 +304,8 @@ pub(crate) async fn delete(
     let client = managed(&app, &id, &headers).await?;
     app.store().delete_client(&client.client_id).await?;
     app.registry().invalidate();
+    // Its outstanding access tokens were just deny-listed (L4).
+    app.registry().revoked();
     crate::audit::client_managed(&app, AuditEvent::ClientDeleted, &client.client_id).await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -6,11 +6,11 @@ use axum::response::{IntoResponse, Response};
 use latchkey_core::OAuthError;
 use latchkey_core::client::Client;
 use latchkey_core::grant::token_exchange::ACCESS_TOKEN_TYPE;
-use latchkey_core::grant::{self, Grant, TokenRequest};
+use latchkey_core::grant::{self, Grant, GrantId, TokenRequest};
 use latchkey_core::oidc::subject::SubjectType;
 use latchkey_core::token::IssuedTokens;
-use latchkey_core::types::Timestamp;
-use latchkey_store::{GrantStore, Redemption, RegistrationStore, TokenStore};
+use latchkey_core::types::{ClientId, Timestamp};
+use latchkey_store::{GrantStore, Presented, RegistrationStore, TokenStore};
 use serde::Serialize;
 
 use crate::error::ApiError;
@@ -50,33 +50,57 @@ impl IntoResponse for TokenResponse {
     }
 }
 
-/// What a presented code or refresh token (`what`) yields: the record and its grant when fresh.
+/// The code or refresh token (`what`) as presented, once it is known to be this client's.
 ///
 /// # Security
-/// One rule for both: a code or refresh token that comes back after it was used means two parties
-/// hold it, and the server cannot tell which is the attacker, so the whole grant is revoked with every
-/// token issued from it (RFC 6749 §4.1.2 for codes, OAuth 2.1 §4.3.1 for rotated refresh tokens).
-async fn redeem<T>(
+/// L2: nothing is spent before every check passed. A code or refresh token presented by another client
+/// is refused without a change, so a client that learned someone else's token cannot burn it (and
+/// with it, through the reuse rule below, the owner's whole grant).
+async fn presented<T>(
     app: &AppState,
-    redemption: Redemption<T>,
+    found: Option<Presented<T>>,
+    owner: impl Fn(&T) -> &ClientId,
+    client: &Client,
     what: &str,
     now: Timestamp,
-) -> Result<(T, Grant), ApiError> {
-    match redemption {
-        Redemption::Fresh(record, grant) => Ok((record, grant)),
-        Redemption::Reused(grant_id) => {
-            app.store().revoke_grant(&grant_id, now).await?;
-            app.registry().revoked();
-            crate::audit::reuse_detected(app, what, &grant_id).await;
-            Err(OAuthError::invalid_grant(format!(
-                "the {what} was already used; its grant and the tokens issued from it are revoked"
-            ))
-            .into())
-        }
-        Redemption::Unknown => {
-            Err(OAuthError::invalid_grant(format!("the {what} is invalid")).into())
-        }
+) -> Result<Presented<T>, ApiError> {
+    let found = found
+        .filter(|f| owner(&f.record) == &client.client_id)
+        .ok_or_else(|| OAuthError::invalid_grant(format!("the {what} is invalid")))?;
+    if found.used {
+        return Err(reused(app, &found.grant.grant_id, what, now).await);
     }
+    Ok(found)
+}
+
+/// Marks the code or refresh token used, after every check passed; `spent` is the store's answer.
+async fn spend(
+    app: &AppState,
+    spent: bool,
+    grant: &Grant,
+    what: &str,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    match spent {
+        true => Ok(()),
+        // Another request used it between our look and our update.
+        false => Err(reused(app, &grant.grant_id, what, now).await),
+    }
+}
+
+/// The reuse rule, for codes and refresh tokens alike: one that comes back after it was used means two
+/// parties hold it, and the server cannot tell which is the attacker, so the whole grant is revoked with
+/// every token issued from it (RFC 6749 §4.1.2 for codes, OAuth 2.1 §4.3.1 for rotated refresh tokens).
+async fn reused(app: &AppState, grant_id: &GrantId, what: &str, now: Timestamp) -> ApiError {
+    if let Err(e) = app.store().revoke_grant(grant_id, now).await {
+        return e.into();
+    }
+    app.registry().revoked();
+    crate::audit::reuse_detected(app, what, grant_id).await;
+    OAuthError::invalid_grant(format!(
+        "the {what} was already used; its grant and the tokens issued from it are revoked"
+    ))
+    .into()
 }
 
 pub(crate) async fn token(
@@ -113,54 +137,54 @@ pub(crate) async fn token(
             }
         }
         TokenRequest::AuthorizationCode(req) => {
-            let (code, grant) =
-                redeem(&app, store.consume_code(&req.code, now).await?, "code", now).await?;
-            let resource = tokens::find_resource(&app, grant.resource.as_ref()).await?;
+            let found = store.find_code(&req.code).await?;
+            let code = presented(&app, found, |c| &c.client_id, &client, "code", now).await?;
+            let resource = tokens::find_resource(&app, code.grant.resource.as_ref()).await?;
             let mut issued = grant::authorization_code(
                 &client,
                 &req,
-                &code,
-                &grant,
+                &code.record,
+                &code.grant,
                 resource.as_ref(),
                 policy,
                 now,
             )?;
-            grant_id = Some(grant.grant_id.clone());
-            pairwise_subject(&app, &client, &grant, &mut issued);
-            if grant.is_openid() {
-                openid = Some((grant, code.nonce));
+            let spent = store.consume_code(&req.code, now).await?;
+            spend(&app, spent, &code.grant, "code", now).await?;
+            grant_id = Some(code.grant.grant_id.clone());
+            pairwise_subject(&app, &client, &code.grant, &mut issued);
+            if code.grant.is_openid() {
+                openid = Some((code.grant, code.record.nonce));
             }
             issued
         }
         TokenRequest::RefreshToken(req) => {
-            let (record, grant) = redeem(
-                &app,
-                store.use_refresh_token(&req.refresh_token, now).await?,
-                "refresh token",
-                now,
-            )
-            .await?;
-            let resource = tokens::find_resource(&app, grant.resource.as_ref()).await?;
+            let found = store.find_refresh_token(&req.refresh_token).await?;
+            let token =
+                presented(&app, found, |t| &t.client_id, &client, "refresh token", now).await?;
+            let resource = tokens::find_resource(&app, token.grant.resource.as_ref()).await?;
             let mut issued = grant::refresh_token(
                 &client,
                 &req,
-                &record,
-                &grant,
+                &token.record,
+                &token.grant,
                 resource.as_ref(),
                 policy,
                 now,
             )?;
-            grant_id = Some(grant.grant_id.clone());
+            let spent = store.use_refresh_token(&req.refresh_token, now).await?;
+            spend(&app, spent, &token.grant, "refresh token", now).await?;
+            grant_id = Some(token.grant.grant_id.clone());
             // Core §12.2: a refresh of an OpenID grant brings a new ID token, unless the client
             // narrowed the scope to leave `openid` out; never a nonce.
-            pairwise_subject(&app, &client, &grant, &mut issued);
-            if grant.is_openid() {
+            pairwise_subject(&app, &client, &token.grant, &mut issued);
+            if token.grant.is_openid() {
                 let asked_openid = req
                     .scope
                     .as_ref()
                     .is_none_or(|s| s.contains(latchkey_core::oidc::OPENID_SCOPE));
                 if asked_openid {
-                    openid = Some((grant, None));
+                    openid = Some((token.grant, None));
                 }
             }
             issued
@@ -194,6 +218,12 @@ pub(crate) async fn token(
                 policy,
                 now,
             )?;
+            // M2: the exchanged token joins the subject's grant, so revoking the grant (RFC 7009,
+            // reuse detection, deleting the user or client) reaches it too.
+            grant_id = store
+                .find_grant_of_token(&subject.jti)
+                .await?
+                .map(|g| g.grant_id);
             crate::audit::token_exchanged(&app, &client.client_id, &access.claims).await;
             issued_token_type = Some(ACCESS_TOKEN_TYPE);
             IssuedTokens {
@@ -208,9 +238,13 @@ pub(crate) async fn token(
         // refresh token is stored in the same transaction.
         Some(grant_id) => {
             let claims = &issued.access.claims;
-            store
+            let recorded = store
                 .record_issued(&claims.jti, grant_id, claims.exp, refresh)
                 .await?;
+            if !recorded {
+                // L3: the grant was revoked while this token was being issued; it is never sent.
+                return Err(OAuthError::invalid_grant("the grant was revoked").into());
+            }
         }
         None => {
             if let Some(refresh) = refresh {

@@ -92,12 +92,47 @@ impl<E: ClientEndpoint> FromRequest<AppState> for AuthenticatedClient<E> {
     }
 }
 
+/// The keys a client publishes at `uri` (`fresh`: fetched again, not from the cache).
+async fn published_keys(
+    state: &AppState,
+    uri: &str,
+    address: &crate::client_address::ClientAddress,
+    fresh: bool,
+) -> Result<Vec<serde_json::Value>, ApiError> {
+    if fresh {
+        state.registry().forget_keys(uri);
+    }
+    match state.registry().key_set(state, uri, address).await {
+        Ok(keys) => Ok(keys),
+        Err(LookupError::Store(e)) => Err(e.into()),
+        Err(LookupError::Limited) => Err(limited().into()),
+        Err(LookupError::Document(why)) => Err(OAuthError::invalid_client(format!(
+            "the client's jwks_uri could not be used: {why}"
+        ))
+        .into()),
+    }
+}
+
+fn with_keys(client: &Client, uri: &str, keys: Vec<serde_json::Value>) -> Arc<Client> {
+    let mut with_keys = client.clone();
+    with_keys.auth = ClientAuth::PrivateKeyJwt {
+        jwks: keys,
+        jwks_uri: Some(uri.to_owned()),
+    };
+    Arc::new(with_keys)
+}
+
+fn limited() -> OAuthError {
+    OAuthError::temporarily_unavailable("too many metadata fetches; try again in a minute")
+}
+
 /// `tried` is set to the method the client used as soon as its credentials are read.
 async fn authenticate_request<E: ClientEndpoint>(
     req: Request,
     state: &AppState,
     tried: &mut Option<AuthMethod>,
 ) -> Result<AuthenticatedClient<E>, ApiError> {
+    let address = crate::extract::client_address::of_request(state, &req);
     let authorization = match req.headers().get(header::AUTHORIZATION) {
         None => None,
         Some(value) => Some(
@@ -113,9 +148,14 @@ async fn authenticate_request<E: ClientEndpoint>(
     let presented = parse_credentials(authorization.as_deref(), &mut params)?;
     *tried = Some(presented.method);
     check_method(&presented, E::accepted(&state.settings().features))?;
-    let registered = match state.registry().find(state, &presented.client_id).await {
+    let registered = match state
+        .registry()
+        .find(state, &presented.client_id, &address)
+        .await
+    {
         Ok(found) => found,
         Err(LookupError::Store(e)) => return Err(e.into()),
+        Err(LookupError::Limited) => return Err(limited().into()),
         // An unusable metadata document authenticates nobody.
         Err(LookupError::Document(why)) => {
             return Err(OAuthError::invalid_client(format!(
@@ -126,43 +166,39 @@ async fn authenticate_request<E: ClientEndpoint>(
     };
     // A client that publishes its keys at a jwks_uri: fetch them (through the safe fetcher, cached)
     // and authenticate against them, only when it actually presents an assertion.
-    let registered = match registered {
-        Some(client) => match &client.auth {
-            ClientAuth::PrivateKeyJwt {
-                jwks_uri: Some(uri),
-                ..
-            } if presented.method == AuthMethod::PrivateKeyJwt => {
-                let keys = state.registry().key_set(state, uri).await.map_err(|why| {
-                    OAuthError::invalid_client(format!(
-                        "the client's jwks_uri could not be used: {why}"
-                    ))
-                })?;
-                let mut with_keys = (*client).clone();
-                with_keys.auth = ClientAuth::PrivateKeyJwt {
-                    jwks: keys,
-                    jwks_uri: Some(uri.clone()),
-                };
-                Some(Arc::new(with_keys))
-            }
-            _ => Some(client),
-        },
-        None => None,
-    };
-    // RFC 7523 §3: `aud` identifies this server: its issuer or one of its endpoint URLs.
-    let features = &state.settings().features;
-    let endpoints = &features.endpoints;
-    let mut audiences = vec![features.issuer.as_str(), endpoints.token.as_str()];
-    audiences.extend(endpoints.introspection.as_deref());
-    audiences.extend(endpoints.revocation.as_deref());
+    let jwks_uri = registered.as_ref().and_then(|client| match &client.auth {
+        ClientAuth::PrivateKeyJwt {
+            jwks_uri: Some(uri),
+            ..
+        } if presented.method == AuthMethod::PrivateKeyJwt => Some(uri.clone()),
+        _ => None,
+    });
     let now = state.clock().now();
     let context = AssertionContext {
-        audiences: &audiences,
+        issuer: state.settings().features.issuer.as_str(),
         now,
+    };
+    let authenticated = match (&jwks_uri, registered) {
+        (Some(uri), Some(client)) => {
+            let keys = published_keys(state, uri, &address, false).await?;
+            let first = authenticate(Some(with_keys(&client, uri, keys)), &presented, &context);
+            match first {
+                // I4: a client that rotated its keys signs with one the cache has not seen yet; its
+                // key set is fetched again (at most once a minute per URL) before the answer is no.
+                Err(e) if state.registry().may_refetch_keys(uri) => {
+                    let keys = published_keys(state, uri, &address, true).await?;
+                    authenticate(Some(with_keys(&client, uri, keys)), &presented, &context)
+                        .map_err(|_| e)
+                }
+                other => other,
+            }
+        }
+        (_, registered) => authenticate(registered, &presented, &context),
     };
     let Authenticated {
         client,
         assertion_jti,
-    } = authenticate(registered, &presented, &context)?;
+    } = authenticated?;
     if let Some((jti, exp)) = assertion_jti {
         // Persisted until the assertion expires, so a replay is refused by every instance.
         let first_use = state

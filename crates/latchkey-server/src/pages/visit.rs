@@ -8,6 +8,7 @@ use latchkey_store::{Session, SessionStore, StoreError};
 
 use super::Stop;
 use super::i18n::Locale;
+use crate::client_address::ClientAddress;
 use crate::state::AppState;
 
 fn binding(session: &SecretHash) -> String {
@@ -32,6 +33,8 @@ pub(crate) struct Visit {
     pub(crate) cookies: Vec<HeaderValue>,
     /// The signed-in session, by the hash of its cookie, with its user.
     pub(crate) session: Option<(SecretHash, Session, User)>,
+    /// Who is asking (through trusted proxies), for the per-address limits.
+    pub(crate) address: ClientAddress,
     /// The session cookie the forms are bound to (L5): as presented, valid or not, or the one this
     /// visit just issued. Its hash, so the cookie itself is never an input anywhere else.
     pub(crate) session_binding: Option<String>,
@@ -41,6 +44,7 @@ impl Visit {
     pub(crate) async fn new(
         app: &AppState,
         headers: &HeaderMap,
+        address: ClientAddress,
         ui_locales: Option<&str>,
     ) -> Result<Self, StoreError> {
         let accept = headers
@@ -70,6 +74,7 @@ impl Visit {
             browser,
             cookies,
             session,
+            address,
             session_binding: presented.as_ref().map(binding),
         })
     }
@@ -92,6 +97,7 @@ impl Visit {
     pub(crate) async fn submitted(
         app: &AppState,
         headers: &HeaderMap,
+        address: ClientAddress,
         body: &[u8],
     ) -> Result<(Visit, Params), axum::response::Response> {
         let form = Params::parse_urlencoded(body);
@@ -99,7 +105,7 @@ impl Visit {
             .as_ref()
             .ok()
             .and_then(|f| f.get("ui_locales").map(str::to_owned));
-        let visit = match Visit::new(app, headers, ui_locales.as_deref()).await {
+        let visit = match Visit::new(app, headers, address, ui_locales.as_deref()).await {
             Ok(visit) => visit,
             Err(e) => return Err(Stop::from(e).respond(app, None)),
         };

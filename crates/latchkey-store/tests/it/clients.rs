@@ -303,3 +303,62 @@ store_test!(
         assert_eq!(plain.policy.openid, OpenIdClient::default());
     }
 );
+
+store_test!(
+    m6_document_clients_are_written_whole_apart_from_registered_ones,
+    |store: Store| async move {
+        use latchkey_store::{HealthStore, RegistrationStore};
+        let id = "https://app.example/client.json";
+        let mut doc = sample_client(id, &ClientSecret::generate());
+        doc.policy.metadata_document = true;
+        doc.auth = ClientAuth::PrivateKeyJwt {
+            jwks: vec![],
+            jwks_uri: Some("https://app.example/jwks".into()),
+        };
+        let before = store.versions().await.unwrap().registry;
+        assert!(store.upsert_document_client(&doc).await.unwrap());
+        // The document changes its auth method: keys and method change together (no corrupt row).
+        doc.auth = ClientAuth::Public;
+        doc.name = "renamed".into();
+        doc.created_at = Timestamp(1_800_000_000);
+        assert!(store.upsert_document_client(&doc).await.unwrap());
+        let stored = store.find_client(&doc.client_id).await.unwrap().unwrap();
+        assert!(stored.is_public() && stored.policy.metadata_document);
+        assert_eq!(stored.name, "renamed");
+        assert!(store.list_clients().await.is_ok(), "every row still reads");
+        assert_eq!(
+            store.versions().await.unwrap().registry,
+            before,
+            "document writes do not flush every instance's caches"
+        );
+        // An operator's client with a URL id is never overwritten by a document.
+        let operator = sample_client("https://ops.example/client.json", &ClientSecret::generate());
+        store.insert_client(&operator).await.unwrap();
+        let mut impostor = operator.clone();
+        impostor.policy.metadata_document = true;
+        impostor.auth = ClientAuth::Public;
+        assert!(!store.upsert_document_client(&impostor).await.unwrap());
+        let kept = store
+            .find_client(&operator.client_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!kept.is_public() && !kept.policy.metadata_document);
+        // Unused document clients are pruned once fetched long enough ago; operator clients never.
+        assert_eq!(
+            store
+                .prune_document_clients(Timestamp(1_800_000_001))
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(store.find_client(&doc.client_id).await.unwrap().is_none());
+        assert!(
+            store
+                .find_client(&operator.client_id)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+);

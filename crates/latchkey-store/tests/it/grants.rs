@@ -6,7 +6,7 @@ use latchkey_core::params::Params;
 use latchkey_core::secret::{ClientSecret, SecretHash};
 use latchkey_core::token::TokenPolicy;
 use latchkey_core::types::{GrantType, Issuer, Timestamp};
-use latchkey_store::{ClientStore, GrantStore, Redemption, Store, UserStore};
+use latchkey_store::{ClientStore, GrantStore, Store, TokenStore, UserStore};
 
 use crate::store_test;
 
@@ -32,14 +32,19 @@ fn target(code: &IssuedCode) -> latchkey_core::resource::Target {
 }
 
 pub(crate) async fn setup(store: &Store) -> IssuedCode {
-    let user = crate::users::sample_user("alice");
+    setup_named(store, "app").await
+}
+
+/// A user and a client both named `name`, and a code of theirs.
+pub(crate) async fn setup_named(store: &Store, name: &str) -> IssuedCode {
+    let user = crate::users::sample_user(if name == "app" { "alice" } else { name });
     store.insert_user(&user).await.unwrap();
-    let mut client = crate::clients::sample_client("app", &ClientSecret::generate());
+    let mut client = crate::clients::sample_client(name, &ClientSecret::generate());
     client.auth = ClientAuth::Public;
     client.grant_types = [GrantType::AuthorizationCode, GrantType::RefreshToken].into();
     store.insert_client(&client).await.unwrap();
     let params = Params::parse_urlencoded(
-        b"client_id=app&response_type=code&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&resource=https%3A%2F%2Fapi.example%2F",
+        format!("client_id={name}&response_type=code&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&resource=https%3A%2F%2Fapi.example%2F").as_bytes(),
     )
     .unwrap();
     let request = AuthorizationRequest::parse(&params, Some(client)).unwrap();
@@ -56,40 +61,58 @@ pub(crate) async fn setup(store: &Store) -> IssuedCode {
 }
 
 store_test!(
-    a_code_is_consumed_once_and_reuse_is_reported,
+    a_code_is_found_before_it_is_spent_and_consumed_once,
     |store: Store| async move {
         let code = setup(&store).await;
-        match store
-            .consume_code(&code.record.hash, Timestamp(20))
-            .await
-            .unwrap()
-        {
-            Redemption::Fresh(record, grant) => {
-                assert_eq!(record.redirect_uri, "https://app.example.com/cb");
-                assert!(!record.redirect_uri_sent);
-                assert_eq!(record.code_challenge, code.record.code_challenge);
-                assert_eq!(record.expires_at, Timestamp(70));
-                assert_eq!(grant.grant_id, code.grant.grant_id);
-                assert_eq!(grant.resource.unwrap().as_str(), "https://api.example/");
-                assert_eq!(grant.auth_time, Timestamp(5));
-            }
-            other => panic!("{other:?}"),
-        }
-        match store
-            .consume_code(&code.record.hash, Timestamp(21))
-            .await
-            .unwrap()
-        {
-            Redemption::Reused(grant_id) => assert_eq!(grant_id, code.grant.grant_id),
-            other => panic!("{other:?}"),
-        }
-        assert!(matches!(
-            store
-                .consume_code(&SecretHash::of(b"nope"), Timestamp(21))
+        let found = store.find_code(&code.record.hash).await.unwrap().unwrap();
+        assert!(!found.used);
+        assert_eq!(found.record.client_id.as_str(), "app");
+        assert_eq!(found.record.redirect_uri, "https://app.example.com/cb");
+        assert!(!found.record.redirect_uri_sent);
+        assert_eq!(found.record.code_challenge, code.record.code_challenge);
+        assert_eq!(found.record.expires_at, Timestamp(70));
+        assert_eq!(found.grant.grant_id, code.grant.grant_id);
+        assert_eq!(
+            found.grant.resource.unwrap().as_str(),
+            "https://api.example/"
+        );
+        assert_eq!(found.grant.auth_time, Timestamp(5));
+        // L2: looking spends nothing.
+        assert!(
+            !store
+                .find_code(&code.record.hash)
                 .await
-                .unwrap(),
-            Redemption::Unknown
-        ));
+                .unwrap()
+                .unwrap()
+                .used
+        );
+        assert!(
+            store
+                .consume_code(&code.record.hash, Timestamp(20))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .consume_code(&code.record.hash, Timestamp(21))
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .find_code(&code.record.hash)
+                .await
+                .unwrap()
+                .unwrap()
+                .used
+        );
+        assert!(
+            store
+                .find_code(&SecretHash::of(b"nope"))
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 );
 
@@ -103,7 +126,7 @@ store_test!(
         });
         let mut fresh = 0;
         for attempt in attempts {
-            if matches!(attempt.await.unwrap(), Redemption::Fresh(..)) {
+            if attempt.await.unwrap() {
                 fresh += 1;
             }
         }
@@ -123,25 +146,18 @@ store_test!(
         let tokens = policy().issue_for_grant(&client, &code.grant, &target(&code), Timestamp(30));
         let refresh = tokens.refresh.unwrap();
         store.insert_refresh_token(&refresh.record).await.unwrap();
-        match store
-            .use_refresh_token(&refresh.record.hash, Timestamp(40))
-            .await
-            .unwrap()
-        {
-            Redemption::Fresh(record, grant) => {
-                assert_eq!(record.grant_id, code.grant.grant_id);
-                assert_eq!(record.expires_at, refresh.record.expires_at);
-                assert_eq!(grant.revoked_at, None);
-            }
-            other => panic!("{other:?}"),
-        }
-        assert!(matches!(
+        assert!(
             store
+                .use_refresh_token(&refresh.record.hash, Timestamp(40))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
                 .use_refresh_token(&refresh.record.hash, Timestamp(41))
                 .await
-                .unwrap(),
-            Redemption::Reused(_)
-        ));
+                .unwrap()
+        );
         store
             .revoke_grant(&code.grant.grant_id, Timestamp(42))
             .await
@@ -153,18 +169,60 @@ store_test!(
         let next = policy().issue_for_grant(&client, &code.grant, &target(&code), Timestamp(43));
         let next = next.refresh.unwrap();
         store.insert_refresh_token(&next.record).await.unwrap();
-        match store
-            .use_refresh_token(&next.record.hash, Timestamp(44))
+        let found = store
+            .find_refresh_token(&next.record.hash)
             .await
             .unwrap()
-        {
-            Redemption::Fresh(_, grant) => assert_eq!(
-                grant.revoked_at,
-                Some(Timestamp(42)),
-                "first revocation wins"
-            ),
-            other => panic!("{other:?}"),
+            .unwrap();
+        assert_eq!(
+            found.grant.revoked_at,
+            Some(Timestamp(42)),
+            "first revocation wins"
+        );
+    }
+);
+
+store_test!(
+    l3_issuance_and_grant_revocation_never_interleave_so_a_token_escapes,
+    |store: Store| async move {
+        // Each round races one issuance against one revocation of the same grant. Whichever wins,
+        // the new token is either refused (nothing recorded) or on the deny-list afterwards.
+        for round in 0..12 {
+            let code = setup_named(&store, &format!("racer{round}")).await;
+            let jti = format!("raced-{round}");
+            let issue = {
+                let (store, grant, jti) = (store.clone(), code.grant.grant_id.clone(), jti.clone());
+                tokio::spawn(async move {
+                    store
+                        .record_issued(&jti, &grant, Timestamp(10_000), None)
+                        .await
+                        .unwrap()
+                })
+            };
+            let revoke = {
+                let (store, grant) = (store.clone(), code.grant.grant_id.clone());
+                tokio::spawn(
+                    async move { store.revoke_grant(&grant, Timestamp(50)).await.unwrap() },
+                )
+            };
+            let recorded = issue.await.unwrap();
+            revoke.await.unwrap();
+            if recorded {
+                assert!(store.is_revoked(&jti).await.unwrap(), "round {round}");
+            }
         }
+        // After a revocation, nothing more is recorded for the grant.
+        let code = setup_named(&store, "late").await;
+        store
+            .revoke_grant(&code.grant.grant_id, Timestamp(50))
+            .await
+            .unwrap();
+        assert!(
+            !store
+                .record_issued("late", &code.grant.grant_id, Timestamp(10_000), None)
+                .await
+                .unwrap()
+        );
     }
 );
 
@@ -247,13 +305,15 @@ store_test!(
             Timestamp(10),
         );
         store.insert_code(&code.grant, &code.record).await.unwrap();
-        let Redemption::Fresh(record, grant) = store
-            .consume_code(&code.record.hash, Timestamp(11))
-            .await
-            .unwrap()
-        else {
-            panic!("the code was fresh");
-        };
+        let found = store.find_code(&code.record.hash).await.unwrap().unwrap();
+        assert!(
+            store
+                .consume_code(&code.record.hash, Timestamp(11))
+                .await
+                .unwrap(),
+            "the code was fresh"
+        );
+        let (record, grant) = (found.record, found.grant);
         assert_eq!(record.nonce.as_deref(), Some("n-0S6"));
         assert_eq!(grant.sid.as_deref(), Some("sid-1"));
         let claims: ClaimsRequest = grant.claims.clone().unwrap();

@@ -181,3 +181,136 @@ store_test!(
         );
     }
 );
+
+store_test!(
+    l4_a_new_password_or_a_deletion_deny_lists_outstanding_access_tokens,
+    |store: Store| async move {
+        use latchkey_core::password::Password;
+        use latchkey_store::{ClientStore, UserStore};
+        // A user with a grant, a recorded JWT from it, and an opaque token of theirs.
+        let code = crate::grants::setup(&store).await;
+        let user = code.grant.user_id.clone();
+        store
+            .record_issued("users-jwt", &code.grant.grant_id, Timestamp(10_000), None)
+            .await
+            .unwrap();
+        let mut opaque = claims("users-opaque");
+        opaque.sub = user.clone();
+        opaque.exp = Timestamp(10_000);
+        store
+            .insert_opaque(&SecretHash::of(b"users-opaque"), &opaque)
+            .await
+            .unwrap();
+        let alice = latchkey_core::user::Username::parse("alice").unwrap();
+        // --keep-grants: only the sessions end.
+        let hash = Password::new("a new passphrase".into()).hash();
+        store.set_password(&alice, &hash, None).await.unwrap();
+        assert!(!store.is_revoked("users-jwt").await.unwrap());
+        // By default the grants and every token they gave go.
+        store
+            .set_password(&alice, &hash, Some(Timestamp(50)))
+            .await
+            .unwrap();
+        assert!(store.is_revoked("users-jwt").await.unwrap());
+        assert!(store.is_revoked("users-opaque").await.unwrap());
+        let grant = store.find_code(&code.record.hash).await.unwrap().unwrap();
+        assert_eq!(grant.grant.revoked_at, Some(Timestamp(50)));
+
+        // Deleting a user: their tokens are deny-listed before the cascade removes the records.
+        let other = crate::grants::setup_named(&store, "bob").await;
+        store
+            .record_issued("bobs-jwt", &other.grant.grant_id, Timestamp(10_000), None)
+            .await
+            .unwrap();
+        let bob = latchkey_core::user::Username::parse("bob").unwrap();
+        assert!(store.delete_user(&bob).await.unwrap());
+        assert!(store.is_revoked("bobs-jwt").await.unwrap());
+
+        // Deleting a client: the tokens of its grants, and its own opaque tokens.
+        let third = crate::grants::setup_named(&store, "carol").await;
+        store
+            .record_issued("carols-jwt", &third.grant.grant_id, Timestamp(10_000), None)
+            .await
+            .unwrap();
+        let mut machine = claims("machine-opaque");
+        machine.client_id = third.grant.client_id.clone();
+        machine.sub = third.grant.client_id.to_string();
+        machine.exp = Timestamp(10_000);
+        store
+            .insert_opaque(&SecretHash::of(b"machine-opaque"), &machine)
+            .await
+            .unwrap();
+        assert!(store.delete_client(&third.grant.client_id).await.unwrap());
+        assert!(store.is_revoked("carols-jwt").await.unwrap());
+        assert!(store.is_revoked("machine-opaque").await.unwrap());
+    }
+);
+
+store_test!(
+    l8_expired_grants_refresh_tokens_and_initial_access_tokens_are_pruned,
+    |store: Store| async move {
+        use latchkey_store::RegistrationStore;
+        // The grant of `setup` ends at 10 + 86 400 (the policy's absolute lifetime).
+        let code = crate::grants::setup(&store).await;
+        let client = latchkey_store::ClientStore::find_client(&store, &code.grant.client_id)
+            .await
+            .unwrap()
+            .unwrap();
+        let target = latchkey_core::resource::Target {
+            audience: "https://as.example".into(),
+            resource: None,
+            scope: code.grant.scope.clone(),
+            format: TokenFormat::Jwt,
+            ttl: 600,
+        };
+        let refresh = crate::grants::policy()
+            .issue_for_grant(&client, &code.grant, &target, Timestamp(30))
+            .refresh
+            .unwrap();
+        store.insert_refresh_token(&refresh.record).await.unwrap();
+        store
+            .record_issued("l8-jti", &code.grant.grant_id, Timestamp(200_000), None)
+            .await
+            .unwrap();
+        let initial = SecretHash::of(b"initial");
+        store
+            .insert_initial_access_token(&initial, Timestamp(0), Timestamp(100))
+            .await
+            .unwrap();
+        // Nothing unexpired goes.
+        store.prune(Timestamp(99)).await.unwrap();
+        assert!(
+            store
+                .initial_access_token_valid(&initial, Timestamp(50))
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .find_refresh_token(&refresh.record.hash)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(store.find_grant_of_token("l8-jti").await.unwrap().is_some());
+        // Past the grant's end: the grant, its code and refresh token, and the initial token.
+        store.prune(Timestamp(86_411)).await.unwrap();
+        assert!(
+            !store
+                .initial_access_token_valid(&initial, Timestamp(50))
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .find_refresh_token(&refresh.record.hash)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store.find_grant_of_token("l8-jti").await.unwrap().is_none(),
+            "the grant is gone, and its records with it"
+        );
+    }
+);

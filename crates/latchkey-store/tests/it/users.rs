@@ -81,7 +81,7 @@ store_test!(
         let new_hash = Password::new("battery staple".into()).hash();
         assert!(
             store
-                .set_password(&alice.username, &new_hash)
+                .set_password(&alice.username, &new_hash, None)
                 .await
                 .unwrap()
         );
@@ -93,7 +93,7 @@ store_test!(
         assert!(Password::new("battery staple".into()).verify(&loaded.password_hash));
         assert!(
             !store
-                .set_password(&Username::parse("nobody").unwrap(), &new_hash)
+                .set_password(&Username::parse("nobody").unwrap(), &new_hash, None)
                 .await
                 .unwrap()
         );

@@ -111,6 +111,17 @@ async fn dispatch(command: ClientCommand, config: &Config, store: &Store) -> Res
             let json = args.json;
             let client = build_client(config, *args)?;
             let (client, secret) = client;
+            // I5: a client_credentials token carries the client id as `sub` (RFC 9068 §2.2); if a
+            // user's subject were a client id, a resource server could not tell the two apart.
+            if latchkey_store::UserStore::find_user(store, client.client_id.as_str())
+                .await?
+                .is_some()
+            {
+                bail!(
+                    "--client-id: `{}` is a user's subject; choose another id",
+                    client.client_id
+                );
+            }
             store.insert_client(&client).await?;
             let created = audit::operator(AuditEvent::ClientCreated)
                 .client(client.client_id.as_str())
@@ -262,6 +273,16 @@ fn build_client(config: &Config, args: CreateArgs) -> Result<(Client, Option<Cli
             .map_err(|_| anyhow!("--client-id: must be 1 to 255 visible ASCII characters"))?,
         None => ClientId::generate(),
     };
+    // I6: with documents on, an https URL client_id names a metadata document; an operator's client
+    // with such an id would be shadowed by whatever that URL serves.
+    if config.settings.client_id_documents.is_some()
+        && latchkey_core::cimd::is_document_url(&client_id)
+    {
+        bail!(
+            "--client-id: `{client_id}` is an https URL with a path, which names a Client ID Metadata \
+             Document while client_id_metadata_documents is enabled; choose an id that is not a URL"
+        );
+    }
     let secret = method.uses_secret().then(ClientSecret::generate);
     let client = Client {
         client_id,
@@ -338,6 +359,7 @@ fn build_policy(
     Ok(ClientPolicy {
         openid: Default::default(),
         registration: None,
+        metadata_document: false,
         introspect_any,
         access_token_format: format
             .map(|f| {

@@ -26,6 +26,13 @@ pub enum KeysCommand {
         #[arg(long, value_name = "ALG")]
         alg: Option<String>,
     },
+    /// Remove a compromised key now: a current key is first replaced by a rotation, then the key is
+    /// deleted. Running servers stop trusting it, and drop verifications made with it, within
+    /// keys.refresh_interval; tokens it signed stop verifying.
+    Revoke {
+        /// The key id (`kid`), as `keys list` shows it.
+        kid: String,
+    },
 }
 
 pub async fn run(command: KeysCommand, config: &Config) -> Result<()> {
@@ -33,9 +40,10 @@ pub async fn run(command: KeysCommand, config: &Config) -> Result<()> {
         KeysCommand::List { json } => {
             let store = open_store(config).await?;
             let keys = store.list_keys().await;
+            let window = keyring::publish_window(&store, config.settings.keys.publish_window).await;
             store.close().await;
             let now = Clock.now();
-            let window = config.settings.keys.publish_window;
+            let window = window.map_err(|e| anyhow!("keys list: {e}"))?;
             let rows: Vec<_> = keys?
                 .iter()
                 .map(|k| {
@@ -99,6 +107,36 @@ pub async fn run(command: KeysCommand, config: &Config) -> Result<()> {
             recorded?;
             println!(
                 "new active key {kid} ({alg}); running servers pick it up within {}s",
+                config.settings.keys.refresh_interval.as_secs().max(1)
+            );
+            Ok(())
+        }
+        KeysCommand::Revoke { kid } => {
+            let master = config.master_key().map_err(anyhow::Error::msg)?;
+            let store = open_store(config).await?;
+            let revoked = keyring::revoke(
+                &store,
+                &master,
+                &kid,
+                Clock.now(),
+                config.settings.keys.publish_window,
+            )
+            .await;
+            let recorded = match &revoked {
+                Ok(true) => {
+                    let record = audit::operator(AuditEvent::KeyRevoked)
+                        .reason(format!("key {kid} removed before its publish window ended"));
+                    audit::record(&store, &[record]).await
+                }
+                _ => Ok(()),
+            };
+            store.close().await;
+            if !revoked.map_err(|e| anyhow!("keys revoke: {e}"))? {
+                anyhow::bail!("keys revoke: no key has the id `{kid}`");
+            }
+            recorded?;
+            println!(
+                "key {kid} removed; running servers stop trusting it within {}s",
                 config.settings.keys.refresh_interval.as_secs().max(1)
             );
             Ok(())

@@ -155,13 +155,17 @@ pub enum UserCommand {
         /// The username.
         username: String,
     },
-    /// Set a user's password; their sessions end.
+    /// Set a user's password; their sessions end, and their grants (refresh tokens) and access tokens
+    /// are revoked: whatever someone holding the old password obtained stops working.
     SetPassword {
         /// The username.
         username: String,
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
+        /// Keep the user's grants and tokens (only the sessions end).
+        #[arg(long)]
+        keep_grants: bool,
     },
 }
 
@@ -189,8 +193,19 @@ async fn dispatch(command: UserCommand, password: Option<Password>, store: &Stor
             let password = password.ok_or_else(|| anyhow!("no password"))?;
             let hash = tokio::task::spawn_blocking(move || password.hash()).await?;
             let now = latchkey_server::clock::Clock.now();
+            // I5: a user's subject is never a client id (which client_credentials tokens carry as sub).
+            let mut user_id = User::generate_id();
+            while latchkey_store::ClientStore::find_client(
+                store,
+                &latchkey_core::types::ClientId::parse(user_id.clone())?,
+            )
+            .await?
+            .is_some()
+            {
+                user_id = User::generate_id();
+            }
             let mut user = User {
-                user_id: User::generate_id(),
+                user_id,
                 username,
                 email: None,
                 name: None,
@@ -273,20 +288,34 @@ async fn dispatch(command: UserCommand, password: Option<Password>, store: &Stor
             audit::record(store, &records).await?;
             println!("deleted user {username}");
         }
-        UserCommand::SetPassword { username, .. } => {
+        UserCommand::SetPassword {
+            username,
+            keep_grants,
+            ..
+        } => {
             let username = parse_username(&username)?;
             let password = password.ok_or_else(|| anyhow!("no password"))?;
             let hash = tokio::task::spawn_blocking(move || password.hash()).await?;
-            if !store.set_password(&username, &hash).await? {
+            let revoke = (!keep_grants).then(|| latchkey_server::clock::Clock.now());
+            if !store.set_password(&username, &hash, revoke).await? {
                 bail!("user `{username}` does not exist");
             }
             if let Some(user) = store.find_user_by_username(&username).await? {
                 let changed = audit::operator(AuditEvent::UserPasswordChanged)
                     .subject(user.user_id.as_str())
-                    .reason("set by an operator; the user's sessions ended");
+                    .reason(if keep_grants {
+                        "set by an operator; the user's sessions ended"
+                    } else {
+                        "set by an operator; the user's sessions, grants and tokens ended"
+                    });
                 audit::record(store, &[changed]).await?;
             }
-            println!("password of {username} changed; their sessions have ended");
+            match keep_grants {
+                true => println!("password of {username} changed; their sessions have ended"),
+                false => println!(
+                    "password of {username} changed; their sessions, grants and tokens have ended"
+                ),
+            }
         }
     }
     Ok(())

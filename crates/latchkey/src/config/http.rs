@@ -20,6 +20,16 @@ pub(crate) fn http(raw: &RawHttp, file: &str) -> Result<HttpSettings, ConfigErro
             &raw.request_timeout,
             Duration::from_secs(15),
         )?,
+        header_read_timeout: duration(
+            s,
+            "header_read_timeout",
+            &raw.header_read_timeout,
+            Duration::from_secs(10),
+        )?,
+        max_connections: match raw.max_connections.unwrap_or(4096) {
+            0 => return Err(s.error("max_connections", "must be at least 1")),
+            n => usize::try_from(n).unwrap_or(usize::MAX),
+        },
         discovery_max_age: duration(
             s,
             "discovery_max_age",
@@ -33,6 +43,9 @@ pub(crate) fn http(raw: &RawHttp, file: &str) -> Result<HttpSettings, ConfigErro
             None => ErrorShape::default(),
         },
     };
+    if http.header_read_timeout.is_zero() {
+        return Err(s.error("header_read_timeout", "must be longer than zero"));
+    }
     if http.body_limit < 1024 {
         return Err(s.error("body_limit", "must be at least 1024 bytes"));
     }

@@ -136,6 +136,7 @@ pub(crate) struct RawFetch {
     pub(crate) connect_timeout: Option<String>,
     pub(crate) timeout: Option<String>,
     pub(crate) max_bytes: Option<usize>,
+    pub(crate) rate_limit: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -216,6 +217,8 @@ pub(crate) struct RawHttp {
     pub(crate) trusted_proxies: Vec<String>,
     pub(crate) forwarded_header: Option<String>,
     pub(crate) error_shape: Option<String>,
+    pub(crate) header_read_timeout: Option<String>,
+    pub(crate) max_connections: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]

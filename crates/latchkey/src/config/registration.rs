@@ -102,6 +102,10 @@ pub(crate) fn fetch(raw: &RawFetch, file: &str) -> Result<FetchSettings, ConfigE
             Duration::from_secs(3),
         )?,
         timeout: duration(s, "timeout", &raw.timeout, Duration::from_secs(5))?,
+        rate_limit: match raw.rate_limit.unwrap_or(30) {
+            0 => return Err(s.error("rate_limit", "must be at least 1 per minute")),
+            n => n,
+        },
         max_bytes: match raw.max_bytes.unwrap_or(64 * 1024) {
             n @ 1024..=1_048_576 => n,
             n => {

@@ -80,7 +80,9 @@ server_test!(
             "keys, not a secret"
         );
         let id = registered["client_id"].as_str().unwrap().to_owned();
-        let token_url = format!("{}/token", server.issuer);
+        // M7: the issuer identifier is the audience; the token endpoint's URL is refused below.
+        let token_url = server.issuer.clone();
+        let endpoint_url = format!("{}/token", server.issuer);
         let now = latchkey_server::clock::Clock.now().0;
 
         let good = assertion(&key, "ES256", claims(&id, &token_url, now));
@@ -97,8 +99,10 @@ server_test!(
                 .contains("replayed"),
             "{body}"
         );
-        // The issuer is an acceptable audience too.
-        let by_issuer = assertion(&key, "ES256", claims(&id, &server.issuer, now));
+        // A one-element array holding the issuer means the same.
+        let mut listed = claims(&id, &server.issuer, now);
+        listed["aud"] = json!([server.issuer]);
+        let by_issuer = assertion(&key, "ES256", listed);
         assert_eq!(token_with(&server, &by_issuer).await.status(), 200);
 
         let (stranger, _) = SigningKey::generate(KeyAlg::ES256).unwrap();
@@ -112,6 +116,10 @@ server_test!(
             URL_SAFE_NO_PAD.encode(claims(&id, &token_url, now).to_string())
         );
         for (why, jwt) in [
+            (
+                "m7: an endpoint URL as audience (audience injection)",
+                assertion(&key, "ES256", claims(&id, &endpoint_url, now)),
+            ),
             (
                 "wrong audience",
                 assertion(
@@ -163,7 +171,7 @@ server_test!(
                 ("client_assertion_type", JWT_BEARER),
                 (
                     "client_assertion",
-                    &assertion(&key, "ES256", claims(&id, &introspect_url, now)),
+                    &assertion(&key, "ES256", claims(&id, &server.issuer, now)),
                 ),
             ]))
             .send()
@@ -218,11 +226,7 @@ server_test!(
         assert!(created.get("client_secret").is_none());
         let id = created["client_id"].as_str().unwrap();
         let now = latchkey_server::clock::Clock.now().0;
-        let jwt = assertion(
-            &key,
-            "EdDSA",
-            claims(id, &format!("{}/token", server.issuer), now),
-        );
+        let jwt = assertion(&key, "EdDSA", claims(id, &server.issuer, now));
         assert_eq!(token_with(&server, &jwt).await.status(), 200);
         server.stop().await;
     }

@@ -746,3 +746,67 @@ server_test!(
         flow.server.stop().await;
     }
 );
+
+server_test!(
+    l2_a_refused_code_or_refresh_request_spends_nothing,
+    |db: TestDatabase| async move {
+        let flow = setup(&db, "", AuthMethod::None).await;
+        let other = flow
+            .server
+            .create_app(
+                AuthMethod::None,
+                &[GrantType::AuthorizationCode, GrantType::RefreshToken],
+                "read:orders",
+                &[CALLBACK],
+            )
+            .await;
+        let mut browser = Browser::new();
+        let done = flow.approve(&mut browser, &[]).await;
+        let code = done.redirect_params()["code"].clone();
+        // A wrong verifier, then another client: refused, and the code is still good.
+        let (wrong, _) = pkce();
+        assert_eq!(
+            error_of(flow.redeem(&code, &wrong).await).await,
+            (400, "invalid_grant".to_owned())
+        );
+        let stolen = flow
+            .server
+            .token_request(
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", CALLBACK),
+                    ("code_verifier", &flow.verifier),
+                    ("client_id", &other.id),
+                ],
+                None,
+            )
+            .await;
+        assert_eq!(error_of(stolen).await, (400, "invalid_grant".to_owned()));
+        let response = flow.redeem(&code, &flow.verifier).await;
+        assert_eq!(response.status(), 200);
+        let tokens: Value = response.json().await.unwrap();
+        let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+        // A broader scope, then another client presenting it: refused, and the token still rotates
+        // for its owner without tripping reuse detection.
+        assert_eq!(
+            error_of(flow.refresh(&refresh, Some("read:orders admin")).await).await,
+            (400, "invalid_scope".to_owned())
+        );
+        let stolen = flow
+            .server
+            .token_request(
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &refresh),
+                    ("client_id", &other.id),
+                ],
+                None,
+            )
+            .await;
+        assert_eq!(error_of(stolen).await, (400, "invalid_grant".to_owned()));
+        let rotated = flow.refresh(&refresh, None).await;
+        assert_eq!(rotated.status(), 200);
+        flow.server.stop().await;
+    }
+);

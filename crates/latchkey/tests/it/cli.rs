@@ -529,6 +529,21 @@ server_test!(
             "a new passphrase\n",
         );
         assert!(changed.status.success());
+        // L4: by default the grants and tokens the old password allowed go too.
+        assert!(String::from_utf8_lossy(&changed.stdout).contains("grants and tokens have ended"));
+        let kept = latchkey_with_stdin(
+            &db,
+            &[
+                "user",
+                "set-password",
+                "alice",
+                "--password-stdin",
+                "--keep-grants",
+            ],
+            "a new passphrase\n",
+        );
+        assert!(kept.status.success());
+        assert!(!String::from_utf8_lossy(&kept.stdout).contains("grants"));
         let missing = latchkey_with_stdin(
             &db,
             &["user", "set-password", "nobody", "--password-stdin"],
@@ -1036,4 +1051,59 @@ fn metadata_prints_the_published_document_and_check_names_each_difference() {
     ] {
         assert!(report.contains(line), "{line} in {report}");
     }
+}
+
+#[test]
+fn i5_i6_client_ids_never_take_a_users_subject_or_a_document_url() {
+    let db = TestDatabase::sqlite();
+    let added = latchkey_with_stdin(
+        &db,
+        &["user", "add", "maria", "--password-stdin"],
+        "a long passphrase\n",
+    );
+    assert!(added.status.success());
+    let sub = String::from_utf8_lossy(&added.stdout)
+        .split("(sub ")
+        .nth(1)
+        .unwrap()
+        .trim_end()
+        .trim_end_matches(')')
+        .to_owned();
+    let error = one_line_error(&latchkey(
+        &db,
+        &["client", "create", "--name", "svc", "--client-id", &sub],
+    ));
+    assert!(error.contains("user's subject"), "{error}");
+
+    let dir = Path::new(db.url().trim_start_matches("sqlite://"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let config = dir.join("documents.toml");
+    std::fs::write(&config, "[client_id_metadata_documents]\nenabled = true\n").unwrap();
+    let config = config.to_str().unwrap();
+    let url = "https://app.example/oauth/client.json";
+    let error = one_line_error(&latchkey(
+        &db,
+        &[
+            "client",
+            "create",
+            "--name",
+            "app",
+            "--client-id",
+            url,
+            "--config",
+            config,
+        ],
+    ));
+    assert!(error.contains("Client ID Metadata Document"), "{error}");
+    // Without documents the operator may still choose such an id.
+    assert!(
+        latchkey(
+            &db,
+            &["client", "create", "--name", "app", "--client-id", url]
+        )
+        .status
+        .success()
+    );
 }

@@ -17,6 +17,8 @@ pub(crate) struct HttpsServer {
     pub(crate) origin: String,
     pub(crate) ca_file: std::path::PathBuf,
     seen: Arc<Mutex<Vec<String>>>,
+    /// What it serves, by path; a test may change it (a client rotating its keys).
+    documents: Arc<Mutex<BTreeMap<String, Value>>>,
 }
 
 impl Drop for HttpsServer {
@@ -49,7 +51,8 @@ pub(crate) async fn https_server(
     );
     let seen = Arc::new(Mutex::new(Vec::new()));
     let record = seen.clone();
-    let documents = Arc::new(documents(&origin));
+    let documents = Arc::new(Mutex::new(documents(&origin)));
+    let served = documents.clone();
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let (acceptor, record, documents) =
@@ -66,7 +69,8 @@ pub(crate) async fn https_server(
                 let path = line.split(' ').nth(1).unwrap_or("");
                 // Test documents may ask for a misbehaving answer: a redirect, another content type,
                 // or padding beyond the fetcher's size limit.
-                let doc = documents.get(path);
+                let doc = documents.lock().unwrap().get(path).cloned();
+                let doc = doc.as_ref();
                 let field = |name: &str| {
                     doc.and_then(|d| d.get(name))
                         .and_then(|v| v.as_str())
@@ -95,6 +99,7 @@ pub(crate) async fn https_server(
         origin,
         ca_file,
         seen,
+        documents: served,
     }
 }
 
@@ -257,7 +262,9 @@ server_test!(
             .get(&authorize_url(&server, &client_id, CALLBACK, &challenge))
             .await;
         assert_eq!(page.status, 400);
-        assert!(page.body.contains("not a public address"), "{}", page.body);
+        // L1: the caller learns that the fetch failed, never what the network answered.
+        assert!(page.body.contains("could not be fetched"), "{}", page.body);
+        assert!(!page.body.contains("public address"), "{}", page.body);
         assert!(
             canary.seen.lock().unwrap().is_empty(),
             "the canary saw a request"
@@ -326,7 +333,7 @@ server_test!(
     a_private_key_jwt_client_publishes_its_keys_at_a_jwks_uri,
     |db: TestDatabase| async move {
         let (server, https, id, key) = jwks_uri_client(&db, true).await;
-        let token_url = format!("{}/token", server.issuer);
+        let token_url = server.issuer.clone();
         for _ in 0..2 {
             let now = latchkey_server::clock::Clock.now().0;
             let jwt = crate::assertions::assertion(
@@ -352,18 +359,14 @@ server_test!(
         let jwt = crate::assertions::assertion(
             &key,
             "ES256",
-            crate::assertions::claims(&id, &format!("{}/token", server.issuer), now),
+            crate::assertions::claims(&id, &server.issuer, now),
         );
         let response = crate::assertions::token_with(&server, &jwt).await;
         assert_eq!(response.status(), 401);
         let body: Value = response.json().await.unwrap();
-        assert!(
-            body["error_description"]
-                .as_str()
-                .unwrap()
-                .contains("not a public address"),
-            "{body}"
-        );
+        let description = body["error_description"].as_str().unwrap();
+        assert!(description.contains("could not be fetched"), "{body}");
+        assert!(!description.contains("127.0.0.1"), "{body}");
         assert!(
             canary.seen.lock().unwrap().is_empty(),
             "the canary saw a request"
@@ -373,7 +376,7 @@ server_test!(
 );
 
 server_test!(
-    misbehaving_document_servers_are_refused,
+    l1_misbehaving_document_servers_are_refused_without_saying_how,
     |db: TestDatabase| async move {
         let https = https_server(|origin| {
             let doc = |path: &str| {
@@ -410,8 +413,152 @@ server_test!(
                 .get(&authorize_url(&server, &client_id, CALLBACK, &challenge))
                 .await;
             assert_eq!(page.status, 400, "{path}");
-            assert!(page.body.contains(why), "{path}: {}", page.body);
+            assert!(
+                page.body.contains("could not be fetched") && !page.body.contains(why),
+                "{path}: {}",
+                page.body
+            );
         }
+        server.stop().await;
+    }
+);
+
+server_test!(
+    m6_document_fetches_are_single_flight_negative_cached_and_rate_limited,
+    |db: TestDatabase| async move {
+        let https = site(None).await;
+        let server = TestServer::builder()
+            .toml(&config(&https, true))
+            .toml("rate_limit = 4")
+            .start(&db)
+            .await;
+        let (_, challenge) = pkce();
+        let missing = format!("{}/missing.json", https.origin);
+        let url = authorize_url(&server, &missing, CALLBACK, &challenge);
+        // Three lookups at once and one after: the failing URL is fetched once.
+        let pages = futures_join(&url, 3).await;
+        assert!(pages.iter().all(|status| *status == 400), "{pages:?}");
+        assert_eq!(Browser::new().get(&url).await.status, 400);
+        let fetched = |path: &str| {
+            https
+                .seen
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|l| l.contains(path))
+                .count()
+        };
+        assert_eq!(
+            fetched("/missing.json"),
+            1,
+            "single flight, then the failure cached"
+        );
+        // Four fetches a minute per address: new URLs beyond that are refused before any fetch.
+        for n in 0..3 {
+            let other = format!("{}/other-{n}.json", https.origin);
+            let page = Browser::new()
+                .get(&authorize_url(&server, &other, CALLBACK, &challenge))
+                .await;
+            assert_eq!(page.status, 400, "{n}");
+        }
+        let page = Browser::new()
+            .get(&authorize_url(
+                &server,
+                &format!("{}/client.json", https.origin),
+                CALLBACK,
+                &challenge,
+            ))
+            .await;
+        assert_eq!(page.status, 503, "{}", page.body);
+        assert!(page.body.contains("temporarily_unavailable"));
+        assert_eq!(fetched("/client.json"), 0);
+        server.stop().await;
+    }
+);
+
+/// `n` GETs of `url` at once; their statuses.
+async fn futures_join(url: &str, n: usize) -> Vec<u16> {
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let url = url.to_owned();
+            tokio::spawn(async move { Browser::new().get(&url).await.status })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    statuses
+}
+
+server_test!(
+    m6_document_clients_are_ignored_when_documents_are_off,
+    |db: TestDatabase| async move {
+        let https = site(None).await;
+        let client_id = format!("{}/client.json", https.origin);
+        let (_, challenge) = pkce();
+        let on = TestServer::builder()
+            .toml(&config(&https, true))
+            .start(&db)
+            .await;
+        let page = Browser::new()
+            .get(&authorize_url(&on, &client_id, CALLBACK, &challenge))
+            .await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        on.stop().await;
+        // The row the document left behind is not a registered client.
+        let off = TestServer::builder().start(&db).await;
+        let page = Browser::new()
+            .get(&authorize_url(&off, &client_id, CALLBACK, &challenge))
+            .await;
+        assert_eq!(page.status, 400);
+        assert!(page.body.contains("not registered"), "{}", page.body);
+        let response = off
+            .token_request(
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", "x"),
+                    ("code_verifier", &"v".repeat(43)),
+                    ("client_id", &client_id),
+                ],
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), 401);
+        off.stop().await;
+    }
+);
+
+server_test!(
+    i4_a_rotated_client_key_is_found_by_fetching_the_jwks_uri_again_once_a_minute,
+    |db: TestDatabase| async move {
+        let (server, https, id, old_key) = jwks_uri_client(&db, true).await;
+        let token = |key: &latchkey_core::keys::SigningKey| {
+            let (server, id) = (&server, id.clone());
+            let now = latchkey_server::clock::Clock.now().0;
+            let jwt = crate::assertions::assertion(
+                key,
+                "ES256",
+                crate::assertions::claims(&id, &server.issuer, now),
+            );
+            async move { crate::assertions::token_with(server, &jwt).await.status() }
+        };
+        assert_eq!(token(&old_key).await, 200);
+        // The client rotates: its jwks_uri now serves a new key, and it signs with that one.
+        let (new_key, _) =
+            latchkey_core::keys::SigningKey::generate(latchkey_core::keys::KeyAlg::ES256).unwrap();
+        https.documents.lock().unwrap().insert(
+            "/jwks.json".to_owned(),
+            json!({ "keys": [new_key.public_jwk().clone()] }),
+        );
+        assert_eq!(token(&new_key).await, 200, "found by fetching again");
+        let fetched = || https.seen.lock().unwrap().len();
+        assert_eq!(fetched(), 2);
+        // An unknown key again within the minute: no further fetch.
+        let (stranger, _) =
+            latchkey_core::keys::SigningKey::generate(latchkey_core::keys::KeyAlg::ES256).unwrap();
+        assert_eq!(token(&stranger).await, 401);
+        assert_eq!(fetched(), 2);
         server.stop().await;
     }
 );

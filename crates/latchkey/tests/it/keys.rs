@@ -7,7 +7,7 @@ use latchkey_core::types::{AuthMethod, GrantType};
 use latchkey_server::keyring;
 use latchkey_store::testing::TestDatabase;
 
-use crate::harness::{TestServer, header_of, server_test, verify};
+use crate::harness::{TestServer, eventually, header_of, server_test, verify};
 
 server_test!(
     rotation_keeps_old_tokens_verifiable_and_signs_new_ones_with_the_new_key,
@@ -136,5 +136,133 @@ server_test!(
         assert_eq!(keys.len(), 1);
         verify(before["access_token"].as_str().unwrap(), &keys);
         restarted.stop().await;
+    }
+);
+
+server_test!(
+    l6_retired_keys_stay_published_for_the_longest_resource_ttl,
+    |db: TestDatabase| async move {
+        let server = TestServer::builder()
+            .toml("[tokens]\naccess_token_ttl = \"5m\"\n[resources.\"https://reports.example/\"]\nttl = \"2h\"")
+            .start(&db)
+            .await;
+        let configured = server.config.settings.keys.publish_window;
+        assert_eq!(configured, 7200 + 60, "the configured resource's lifetime");
+        // A resource added to the database later with a longer lifetime counts too.
+        let now = latchkey_server::clock::Clock.now();
+        latchkey_store::ResourceStore::insert_resource(
+            &server.store,
+            &latchkey_core::resource::Resource {
+                uri: latchkey_core::types::ResourceUri::parse("https://ledger.example/").unwrap(),
+                scopes: latchkey_core::types::Scope::default(),
+                format: None,
+                access_token_ttl: Some(86_400),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+        let window = keyring::publish_window(&server.store, configured)
+            .await
+            .unwrap();
+        assert_eq!(window, 86_400 + 60);
+        let master = server.config.master_key().unwrap();
+        let first = server.jwks().await[0].kid.clone();
+        keyring::rotate(&server.store, &master, KeyAlg::ES256, now, configured)
+            .await
+            .unwrap();
+        // Twelve hours on, a token of the ledger signed before the rotation still verifies.
+        let later = keyring::load(&server.store, &master, now.plus(12 * 3600), configured)
+            .await
+            .unwrap();
+        assert!(later.published.iter().any(|k| k.kid == first));
+        server.stop().await;
+    }
+);
+
+server_test!(
+    i7_a_revoked_key_stops_verifying_at_once_cached_or_not,
+    |db: TestDatabase| async move {
+        let server = TestServer::builder()
+            .toml("[keys]\nrefresh_interval = \"100ms\"")
+            .start(&db)
+            .await;
+        let client = server
+            .create_client(
+                AuthMethod::ClientSecretBasic,
+                &[GrantType::ClientCredentials],
+                "",
+            )
+            .await;
+        let token = server.client_credentials(&client).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let kid = header_of(&token)["kid"].as_str().unwrap().to_owned();
+        let introspect = || async {
+            let body: serde_json::Value = server
+                .http
+                .post(server.url("/introspect"))
+                .header(
+                    "authorization",
+                    crate::harness::basic(&client.id, &client.secret),
+                )
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(crate::harness::form_encode(&[("token", &token)]))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            body["active"].as_bool().unwrap()
+        };
+        assert!(introspect().await, "verified once, and cached");
+        // `latchkey keys revoke KID` from outside the server; an unknown id is a one-line error.
+        let revoke = |kid: &str| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
+                .args(["keys", "revoke", kid, "--database", db.url()])
+                .env_clear()
+                .env("LATCHKEY_MASTER_KEY", crate::harness::MASTER_KEY)
+                .output()
+                .unwrap()
+        };
+        let unknown = revoke("no-such-kid");
+        assert!(!unknown.status.success());
+        assert!(String::from_utf8_lossy(&unknown.stderr).contains("no-such-kid"));
+        let done = revoke(&kid);
+        assert!(
+            done.status.success(),
+            "{}",
+            String::from_utf8_lossy(&done.stderr)
+        );
+        eventually("the revoked key leaves the JWKS", || async {
+            server.jwks().await.iter().all(|k| k.kid != kid)
+        })
+        .await;
+        assert!(
+            !introspect().await,
+            "the cached verification went with the key"
+        );
+        let fresh = server.client_credentials(&client).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_ne!(header_of(&fresh)["kid"], kid.as_str(), "a new key signs");
+        // The operator's removal is in the audit trail.
+        let trail = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
+            .args(["audit", "list", "--json", "--database", db.url()])
+            .env_clear()
+            .output()
+            .unwrap();
+        let trail = String::from_utf8_lossy(&trail.stdout);
+        let record = trail
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|r| r["event"] == "key.revoked")
+            .expect("a key.revoked record");
+        assert_eq!(record["actor"], "operator");
+        assert!(record["reason"].as_str().unwrap().contains(&kid));
+        server.stop().await;
     }
 );

@@ -106,3 +106,45 @@ server_test!(
         server.stop().await;
     }
 );
+
+server_test!(
+    l7_slow_headers_time_out_and_connections_are_capped,
+    |db: TestDatabase| async move {
+        let server = TestServer::builder()
+            .toml("[http]\nheader_read_timeout = \"300ms\"\nmax_connections = 2")
+            .start(&db)
+            .await;
+        let address = server.issuer.trim_start_matches("http://").to_owned();
+        // A head sent a little at a time and never finished: the server closes the connection.
+        let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+        slow.write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        let mut buffer = Vec::new();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut buffer)).await;
+        assert!(closed.is_ok(), "the slow connection was never closed");
+        // Two idle connections take both places; a third client waits until one goes.
+        let first = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let second = tokio::net::TcpStream::connect(&address).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let third = {
+            let http = server.http.clone();
+            let url = server.url("/health/live");
+            tokio::spawn(async move { http.get(url).send().await.map(|r| r.status().as_u16()) })
+        };
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert!(
+            !third.is_finished(),
+            "a third connection was served beside two"
+        );
+        drop((first, second));
+        let status = tokio::time::timeout(Duration::from_secs(5), third)
+            .await
+            .expect("served once a place was free")
+            .unwrap()
+            .unwrap();
+        assert_eq!(status, 200);
+        server.stop().await;
+    }
+);

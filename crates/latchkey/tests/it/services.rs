@@ -501,7 +501,7 @@ server_test!(
         // Resource A's service: introspects anything, exchanges into B.
         let svc_a = server
             .service(
-                "",
+                "orders:read orders:write",
                 ClientPolicy {
                     introspect_any: true,
                     resources: vec![ResourceUri::parse("https://b.example/").unwrap()],
@@ -648,6 +648,70 @@ server_test!(
             server.introspect(&app, &token).await["active"] == false
         })
         .await;
+        server.stop().await;
+    }
+);
+
+server_test!(
+    m2_exchanged_tokens_follow_their_subjects_grant_and_never_outlive_it,
+    |db: TestDatabase| async move {
+        let server = start(&db).await;
+        let (app, user_token, refresh) = user_tokens(&server, Some("https://a.example/")).await;
+        let svc_a = server
+            .service(
+                "orders:read",
+                ClientPolicy {
+                    introspect_any: true,
+                    resources: vec![ResourceUri::parse("https://b.example/").unwrap()],
+                    ..ClientPolicy::default()
+                },
+                &[GrantType::TokenExchange, GrantType::ClientCredentials],
+            )
+            .await;
+        let gateway = server
+            .service("", ClientPolicy::default(), &[GrantType::ClientCredentials])
+            .await;
+        let exchange = |subject: String, actor: Option<String>| {
+            let (server, svc_a) = (&server, &svc_a);
+            async move {
+                let mut form = vec![
+                    ("grant_type", EXCHANGE),
+                    ("subject_token", subject.as_str()),
+                    ("subject_token_type", ACCESS_TOKEN_TYPE),
+                    ("resource", "https://b.example/"),
+                ];
+                if let Some(actor) = &actor {
+                    form.push(("actor_token", actor));
+                    form.push(("actor_token_type", ACCESS_TOKEN_TYPE));
+                }
+                server
+                    .token_request(&form, Some(basic(&svc_a.id, &svc_a.secret)))
+                    .await
+            }
+        };
+        // Another client's token is no actor for svc-a.
+        let gateway_token = server.access_token(&gateway, &[]).await;
+        let (_, error) = error_of(exchange(user_token.clone(), Some(gateway_token)).await).await;
+        assert_eq!(error, "invalid_request");
+        let response = exchange(user_token.clone(), None).await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        let exchanged = body["access_token"].as_str().unwrap().to_owned();
+        let keys = server.jwks().await;
+        let (_, claims) = verify(&exchanged, &keys);
+        let (_, original) = verify(&user_token, &keys);
+        assert!(claims["exp"].as_i64() <= original["exp"].as_i64());
+        assert_eq!(claims["scope"], "orders:read", "svc-a's registered scope");
+        // Exchanging the exchanged token into B again: refused.
+        let (_, error) = error_of(exchange(exchanged.clone(), None).await).await;
+        assert_eq!(error, "invalid_target");
+        // The user revokes the app's refresh token: the grant goes, and the exchanged token with it.
+        assert_eq!(
+            server.revoke(&app, &[("token", &refresh)]).await.status(),
+            200
+        );
+        let seen = server.introspect(&svc_a, &exchanged).await;
+        assert_eq!(seen["active"], false);
         server.stop().await;
     }
 );
