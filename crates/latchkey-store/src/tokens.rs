@@ -1,6 +1,13 @@
 //! `TokenStore` and `ResourceStore` on both backends: opaque access tokens, the access tokens issued from
 //! grants, the deny-list of revoked token ids, and configured resources.
 
+/// SQLite (migration 0019): an access token's record and its refresh token as one statement, refused
+/// by the view's trigger with `GRANT_NOT_LIVE` when the grant is revoked (L3).
+pub(crate) const RECORD_ISSUED_REFRESH: &str = "INSERT INTO issued_refresh \
+    (jti, grant_id, expires_at, token_hash, refresh_grant_id, refresh_client_id, refresh_created_at, \
+    refresh_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+/// The message `RECORD_ISSUED_REFRESH`'s trigger aborts with.
+pub(crate) const GRANT_NOT_LIVE: &str = "latchkey: grant not live";
 pub(crate) const RECORD_ISSUED: &str =
     "INSERT INTO issued_tokens (jti, grant_id, expires_at) VALUES ($1, $2, $3)";
 pub(crate) const INSERT_OPAQUE: &str = "INSERT INTO opaque_tokens \
@@ -104,6 +111,26 @@ macro_rules! impl_token_traits {
                     expires_at: Timestamp,
                     refresh: Option<&RefreshTokenRecord>,
                 ) -> Result<bool, StoreError> {
+                    if <$store>::ONE_TRIP_FLOW_WRITES {
+                        let recorded = sqlx::query(q::RECORD_ISSUED_REFRESH)
+                            .bind(jti)
+                            .bind(grant_id.as_str())
+                            .bind(expires_at.0)
+                            .bind(refresh.map(|t| t.hash.as_bytes()))
+                            .bind(refresh.map(|t| t.grant_id.as_str()))
+                            .bind(refresh.map(|t| t.client_id.as_str()))
+                            .bind(refresh.map(|t| t.created_at.0))
+                            .bind(refresh.map(|t| t.expires_at.0))
+                            .execute(&self.write)
+                            .await;
+                        return match recorded {
+                            Ok(_) => Ok(true),
+                            Err(sqlx::Error::Database(e)) if e.message() == q::GRANT_NOT_LIVE => {
+                                Ok(false)
+                            }
+                            Err(e) => Err(e.into()),
+                        };
+                    }
                     let mut tx = self.write.begin().await?;
                     let held = sqlx::query(crate::grants::HOLD_GRANT)
                         .bind(grant_id.as_str())

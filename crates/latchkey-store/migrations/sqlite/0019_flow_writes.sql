@@ -29,8 +29,13 @@ SELECT t.jti, t.grant_id, t.expires_at, r.token_hash, r.grant_id AS refresh_gran
        r.expires_at AS refresh_expires_at
 FROM issued_tokens t LEFT JOIN refresh_tokens r ON r.grant_id = t.grant_id;
 
+-- The access token is recorded only while its grant is live (L3): a grant revoked before this statement
+-- aborts it, and no revocation can run during it (SQLite has one writer, and a statement and its
+-- triggers are atomic).
 CREATE TRIGGER issued_refresh_insert INSTEAD OF INSERT ON issued_refresh
 BEGIN
+    SELECT RAISE(ABORT, 'latchkey: grant not live')
+    WHERE NOT EXISTS (SELECT 1 FROM grants WHERE grant_id = NEW.grant_id AND revoked_at IS NULL);
     INSERT INTO issued_tokens (jti, grant_id, expires_at)
     VALUES (NEW.jti, NEW.grant_id, NEW.expires_at);
     INSERT INTO refresh_tokens (token_hash, grant_id, client_id, created_at, expires_at, used_at)
