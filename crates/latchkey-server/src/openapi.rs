@@ -158,6 +158,27 @@ pub fn document(settings: &Settings) -> Value {
         );
     }
 
+    if let Some(authorization) = &endpoints.authorization {
+        // The same request form-encoded in a POST body (OpenID Connect Core §3.1.2.1).
+        let mut post = operation_at(&paths, authorization, "get");
+        post["operationId"] = json!("authorizePost");
+        post["summary"] =
+            json!("The authorization request as a form POST (OpenID Connect Core §3.1.2.1)");
+        let fields: Map<String, Value> = post["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| Some((p["name"].as_str()?.to_owned(), p["schema"].clone())))
+            .collect();
+        if let Some(op) = post.as_object_mut() {
+            op.remove("parameters");
+        }
+        post["requestBody"] = json!({ "required": true, "content": form_content(json!({
+            "type": "object", "properties": fields,
+        })) });
+        insert(&mut paths, &origin, authorization, "post", post);
+    }
+
     // The token endpoint.
     let grants: Vec<&str> = features.grant_types.iter().map(|g| g.as_str()).collect();
     let requests: Vec<Value> = features
@@ -323,6 +344,91 @@ pub fn document(settings: &Settings) -> Value {
         );
     }
 
+    // OpenID Connect: UserInfo (Core §5.3) and RP-Initiated Logout 1.0; the OpenID configuration is
+    // served with the metadata above (`well_known_paths`).
+    if let Some(openid) = &features.openid {
+        let userinfo = |operation: &str, body: bool| {
+            let mut op = json!({
+                "operationId": operation,
+                "summary": "The signed-in user's claims for the access token's scopes (OpenID Connect Core §5.3)",
+                "tags": ["openid"],
+                "security": [{ "bearerAccessToken": [] }],
+                "responses": {
+                    "200": {
+                        "description": "The claims as JSON, or a signed JWT (`application/jwt`) when the client registered `userinfo_signed_response_alg`",
+                        "headers": no_store_headers(),
+                        "content": {
+                            "application/json": { "schema": schema_ref("UserInfo") },
+                            "application/jwt": { "schema": { "type": "string" } },
+                        },
+                    },
+                    "400": response_ref("BearerError"),
+                    "401": response_ref("BearerError"),
+                    "403": response_ref("BearerError"),
+                    "503": response_ref("OAuthUnavailable"),
+                },
+            });
+            if body {
+                op["requestBody"] = json!({ "required": false, "content": form_content(object(
+                    json!({ "access_token": string("RFC 6750 §2.2: the token in the body instead of the header") }),
+                    &[],
+                    false,
+                )) });
+            }
+            op
+        };
+        insert(
+            &mut paths,
+            &origin,
+            &openid.userinfo_endpoint,
+            "get",
+            userinfo("userinfo", false),
+        );
+        insert(
+            &mut paths,
+            &origin,
+            &openid.userinfo_endpoint,
+            "post",
+            userinfo("userinfoPost", true),
+        );
+        let logout = |operation: &str| {
+            json!({
+                "operationId": operation,
+                "summary": "RP-Initiated Logout 1.0: ends the browser session, then returns to a registered post_logout_redirect_uri",
+                "tags": ["openid"],
+                "parameters": [
+                    { "name": "id_token_hint", "in": "query", "schema": { "type": "string" } },
+                    { "name": "client_id", "in": "query", "schema": { "type": "string" } },
+                    { "name": "post_logout_redirect_uri", "in": "query", "schema": { "type": "string", "format": "uri" } },
+                    { "name": "state", "in": "query", "schema": { "type": "string" } },
+                    { "name": "ui_locales", "in": "query", "schema": { "type": "string" } },
+                ],
+                "responses": {
+                    "200": { "description": "A confirmation page, or the signed-out page", "content": { "text/html": { "schema": { "type": "string" } } } },
+                    "303": {
+                        "description": "Signed out; back to the post_logout_redirect_uri with `state`",
+                        "headers": { "Location": { "schema": { "type": "string", "format": "uri" } } },
+                    },
+                    "400": { "description": "An error page", "content": { "text/html": { "schema": { "type": "string" } } } },
+                },
+            })
+        };
+        insert(
+            &mut paths,
+            &origin,
+            &openid.end_session_endpoint,
+            "get",
+            logout("endSession"),
+        );
+        insert(
+            &mut paths,
+            &origin,
+            &openid.end_session_endpoint,
+            "post",
+            logout("endSessionPost"),
+        );
+    }
+
     // Operations.
     paths.insert(
         "/health/live".into(),
@@ -387,7 +493,7 @@ pub fn document(settings: &Settings) -> Value {
         "servers": [{ "url": origin }],
         "tags": [
             { "name": "discovery" }, { "name": "authorization" }, { "name": "tokens" },
-            { "name": "registration" }, { "name": "operations" },
+            { "name": "registration" }, { "name": "openid" }, { "name": "operations" },
         ],
         "paths": paths,
         "components": components,
@@ -401,7 +507,7 @@ fn group_of(operation_id: &str) -> Option<Group> {
         id if id.starts_with("getAuthorizationServerMetadata") => Group::Discovery,
         "token" => Group::Token,
         "introspect" | "revoke" => Group::IntrospectionRevocation,
-        "authorize" => Group::Authorization,
+        "authorize" | "authorizePost" | "endSession" | "endSessionPost" => Group::Authorization,
         "register" | "readRegistration" | "updateRegistration" | "deleteRegistration" => {
             Group::Registration
         }
@@ -455,6 +561,15 @@ fn rate_limited(paths: &mut Map<String, Value>, components: &Value, settings: &S
 
 /// Inserts an operation at the path of `url`; an endpoint published on another origin (a reverse
 /// proxy) gets that origin as its path's server.
+/// The operation `insert` put at `url` for `method`.
+fn operation_at(paths: &Map<String, Value>, url: &str, method: &str) -> Value {
+    paths
+        .get(&path_of(url))
+        .and_then(|p| p.get(method))
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
 fn insert(paths: &mut Map<String, Value>, origin: &str, url: &str, method: &str, operation: Value) {
     insert_below(paths, origin, url, "", method, operation);
 }
@@ -619,6 +734,7 @@ fn components(settings: &Settings) -> Value {
                 "expires_in": { "type": "integer", "minimum": 1 },
                 "scope": string("The granted scope, when not empty"),
                 "refresh_token": string("Authorization code and refresh grants of clients registered for refresh_token"),
+                "id_token": string("OpenID Connect Core §3.1.3.3: a signed JWT, when the grant's scope holds `openid`"),
             }),
             &["access_token", "token_type", "expires_in"],
             false,
@@ -677,6 +793,29 @@ fn components(settings: &Settings) -> Value {
         "jwks": { "type": "object", "description": "private_key_jwt: public keys" },
         "jwks_uri": { "type": "string", "format": "uri" },
     });
+    let mut metadata_members = metadata_members;
+    if let Some(openid) = &features.openid {
+        // OpenID Connect Dynamic Client Registration 1.0 §2, as far as this server implements it.
+        let algs: Vec<&str> = openid.signing_algs.iter().map(|a| a.as_str()).collect();
+        let uri = json!({ "type": "string", "format": "uri" });
+        let members = json!({
+            "id_token_signed_response_alg": { "enum": algs },
+            "userinfo_signed_response_alg": { "enum": algs },
+            "subject_type": { "enum": openid.subject_types },
+            "sector_identifier_uri": uri,
+            "default_max_age": { "type": "integer", "minimum": 0 },
+            "require_auth_time": { "type": "boolean" },
+            "post_logout_redirect_uris": { "type": "array", "items": uri },
+            "client_uri": uri,
+            "logo_uri": uri,
+            "policy_uri": uri,
+            "tos_uri": uri,
+            "contacts": { "type": "array", "items": { "type": "string" } },
+        });
+        for (name, schema) in members.as_object().into_iter().flatten() {
+            metadata_members[name] = schema.clone();
+        }
+    }
     let mut request = metadata_members.clone();
     request["client_id"] = string("RFC 7592 updates: the client being replaced");
     // RFC 7591 §2: unknown members are ignored.
@@ -770,6 +909,14 @@ fn components(settings: &Settings) -> Value {
         ),
     );
     schemas.insert(
+        "UserInfo".into(),
+        object(
+            json!({ "sub": string("The same subject as the ID token's (OpenID Connect Core §5.3.2)") }),
+            &["sub"],
+            true,
+        ),
+    );
+    schemas.insert(
         "AuthorizationServerMetadata".into(),
         metadata_schema(&features.document()),
     );
@@ -797,6 +944,14 @@ fn components(settings: &Settings) -> Value {
             "OAuthBadRequest": oauth_error("An RFC 6749 §5.2 error"),
             "OAuthInvalidClient": invalid_client,
             "OAuthInvalidToken": invalid_token,
+            "BearerError": {
+                "description": "RFC 6750 §3: no, an invalid, or an insufficient access token",
+                "headers": {
+                    "WWW-Authenticate": { "required": true, "schema": { "type": "string", "pattern": "^Bearer" } },
+                    "Cache-Control": { "$ref": "#/components/headers/NoStore" },
+                },
+                "content": json_content(schema_ref("OAuthError")),
+            },
             "OAuthUnavailable": oauth_error("`temporarily_unavailable`: the database cannot serve, or too many registrations from this address"),
             "RateLimited": {
                 "description": "Too many requests from this client or address (`rate_limits`)",
@@ -824,6 +979,7 @@ fn components(settings: &Settings) -> Value {
             "clientSecretBasic": { "type": "http", "scheme": "basic", "description": "client_secret_basic: client_id and secret, each form-encoded first (RFC 6749 §2.3.1)" },
             "registrationAccessToken": { "type": "http", "scheme": "bearer", "description": "RFC 7592 registration access token" },
             "initialAccessToken": { "type": "http", "scheme": "bearer", "description": "RFC 7591 §3 initial access token (`latchkey registration token create`)" },
+            "bearerAccessToken": { "type": "http", "scheme": "bearer", "description": "RFC 6750: an access token this server issued with the `openid` scope" },
         },
     })
 }

@@ -291,7 +291,7 @@ fn the_response_check_refuses_what_the_document_does_not_describe() {
         Ok(())
     );
     let mut extra = token.clone();
-    extra["id_token"] = json!("x");
+    extra["mac_key"] = json!("x");
     for (seen, why) in [
         (json(200, extra), "does not match"),
         (
@@ -363,6 +363,7 @@ server_test!(
             .toml("[rate_limits.registration]\nlimit = 6\nwindow = \"1h\"")
             .toml("[scopes.profile]\ndescription = \"Your profile\"")
             .toml("[resources.\"https://opaque.example/\"]\nformat = \"opaque\"")
+            .toml("[openid]\nenabled = true")
             .start(&db)
             .await;
         let served: Value = server
@@ -415,7 +416,13 @@ server_test!(
             "/.well-known/oauth-authorization-server",
             &seen(cached).await,
         );
-        for path in ["/jwks", "/health/live", "/health/ready", "/openapi.json"] {
+        for path in [
+            "/.well-known/openid-configuration",
+            "/jwks",
+            "/health/live",
+            "/health/ready",
+            "/openapi.json",
+        ] {
             let response = http.get(server.url(path)).send().await.unwrap();
             doc.check("get", path, &seen(response).await);
         }
@@ -494,20 +501,27 @@ server_test!(
             .create_app(
                 AuthMethod::None,
                 &[GrantType::AuthorizationCode, GrantType::RefreshToken],
-                "profile",
+                "openid profile",
                 &["https://app.example/cb"],
             )
             .await;
         server.create_user("gail", "gail's passphrase").await;
         let (verifier, challenge) = pkce();
-        let url = server.authorize_url(&[
+        let request = [
             ("response_type", "code"),
             ("client_id", app.id.as_str()),
+            ("scope", "openid profile"),
+            ("nonce", "n-0S6_WzA2Mj"),
             ("code_challenge", challenge.as_str()),
             ("code_challenge_method", "S256"),
-        ]);
+        ];
+        let url = server.authorize_url(&request);
         let page = http.get(&url).send().await.unwrap();
         doc.check("get", "/authorize", &seen(page).await);
+        let posted = form(server.url("/authorize"), &request, None)
+            .await
+            .unwrap();
+        doc.check("post", "/authorize", &seen(posted).await);
         let mut browser = Browser::new();
         let login = browser.get(&url).await;
         let consent = browser
@@ -529,6 +543,38 @@ server_test!(
         .unwrap();
         let redeemed = seen(redeemed).await;
         doc.check("post", "/token", &redeemed);
+        let redeemed_json = serde_json::from_slice::<Value>(&redeemed.body).unwrap();
+        assert!(redeemed_json["id_token"].is_string(), "an OpenID grant");
+        let access = redeemed_json["access_token"].as_str().unwrap().to_owned();
+
+        // OpenID Connect: UserInfo with the header, in the body, and without a token; logout.
+        let userinfo = http
+            .get(server.url("/userinfo"))
+            .header("authorization", format!("Bearer {access}"))
+            .send()
+            .await
+            .unwrap();
+        doc.check("get", "/userinfo", &seen(userinfo).await);
+        let no_token = http.get(server.url("/userinfo")).send().await.unwrap();
+        doc.check("get", "/userinfo", &seen(no_token).await);
+        let in_body = form(server.url("/userinfo"), &[("access_token", &access)], None)
+            .await
+            .unwrap();
+        doc.check("post", "/userinfo", &seen(in_body).await);
+        let logout = http
+            .get(server.url("/authorize/logout"))
+            .send()
+            .await
+            .unwrap();
+        doc.check("get", "/authorize/logout", &seen(logout).await);
+        let logout = form(
+            server.url("/authorize/logout"),
+            &[("client_id", &app.id)],
+            None,
+        )
+        .await
+        .unwrap();
+        doc.check("post", "/authorize/logout", &seen(logout).await);
         let refresh = serde_json::from_slice::<Value>(&redeemed.body).unwrap()["refresh_token"]
             .as_str()
             .unwrap()
