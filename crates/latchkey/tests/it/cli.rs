@@ -1107,3 +1107,21 @@ fn i5_i6_client_ids_never_take_a_users_subject_or_a_document_url() {
         .success()
     );
 }
+
+#[test]
+fn a_reader_that_stops_reading_ends_the_command_quietly_not_with_a_panic() {
+    // `latchkey metadata | head -0`: the read end is closed before the command writes.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(["metadata", "--json"])
+        .env_clear()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(output.status.success(), "{stderr}");
+}
