@@ -29,6 +29,8 @@ enum Refusal {
     InsufficientScope,
     /// The server failed.
     Internal(String),
+    /// The database cannot serve right now (503, as on every other endpoint).
+    Unavailable(String),
 }
 
 pub(crate) async fn userinfo(
@@ -78,7 +80,10 @@ async fn answer(
         (None, None) => return Err(Refusal::NoToken),
     };
     let now = app.clock().now();
-    let internal = |e: latchkey_store::StoreError| Refusal::Internal(e.to_string());
+    let internal = |e: latchkey_store::StoreError| match e {
+        latchkey_store::StoreError::Unavailable(_) => Refusal::Unavailable(e.to_string()),
+        e => Refusal::Internal(e.to_string()),
+    };
     let access = tokens::active_access_token(app, &token, now)
         .await
         .map_err(internal)?
@@ -142,6 +147,9 @@ fn no_store(response: &mut Response) {
 
 /// RFC 6750 §3: the status, the `WWW-Authenticate` challenge, and the error as JSON.
 fn refuse(refusal: Refusal) -> Response {
+    if let Refusal::Unavailable(cause) = refusal {
+        return crate::error::ApiError::Unavailable(cause.into()).into_response();
+    }
     let (status, challenge, body) = match &refusal {
         Refusal::NoToken => (
             StatusCode::UNAUTHORIZED,
@@ -165,7 +173,7 @@ fn refuse(refusal: Refusal) -> Response {
             json!({"error": "insufficient_scope",
                    "error_description": "the access token was not issued with the openid scope"}),
         ),
-        Refusal::Internal(_) => (
+        Refusal::Internal(_) | Refusal::Unavailable(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             String::new(),
             json!({"error": "server_error",
