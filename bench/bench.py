@@ -147,6 +147,16 @@ window = "1h"
 [rate_limits.authorization]
 limit = 4000000000
 window = "1h"
+# The login scenario signs one user in from 16 workers at once. Against parallel guessing, every
+# attempt counts as a failure until its password is checked and at most 2 run at once per account;
+# one account under that load would measure lockouts and 429s, not password hashing.
+[login]
+max_in_flight = 64
+address_max_in_flight = 64
+delay_after = 1000000
+lock_after = 1000000
+address_delay_after = 1000000
+address_lock_after = 1000000
 """
 
     # Prefix of the serve command (measure.py runs the server under valgrind).
