@@ -694,12 +694,7 @@ impl Store {
 
     /// How the connection pools stand, for metrics.
     pub fn pool_status(&self) -> PoolStatus {
-        let of = |size: u32, idle: usize, max: u32| PoolStatus {
-            in_use: u64::from(size).saturating_sub(idle as u64),
-            idle: idle as u64,
-            max: u64::from(max),
-            acquire_timeouts: ACQUIRE_TIMEOUTS.load(std::sync::atomic::Ordering::Relaxed),
-        };
+        let of = PoolStatus::of;
         match self {
             Store::Sqlite(s) => {
                 let (read, write) = s.pools();
@@ -714,9 +709,9 @@ impl Store {
                     write.options().get_max_connections(),
                 );
                 PoolStatus {
-                    in_use: r.in_use + w.in_use,
-                    idle: r.idle + w.idle,
-                    max: r.max + w.max,
+                    in_use: r.in_use.saturating_add(w.in_use),
+                    idle: r.idle.saturating_add(w.idle),
+                    max: r.max.saturating_add(w.max),
                     acquire_timeouts: r.acquire_timeouts,
                 }
             }
@@ -780,6 +775,22 @@ pub struct PoolStatus {
     pub max: u64,
     /// Requests that waited for a connection until the acquire timeout, since the process started.
     pub acquire_timeouts: u64,
+}
+
+impl PoolStatus {
+    /// One pool's status from sqlx's counters. sqlx keeps the size and the idle count in separate
+    /// atomics, and the idle count can briefly wrap below zero while a connection is handed back: it
+    /// is clamped to the size, or the sums over pools overflow (a panic in a debug build).
+    fn of(size: u32, idle: usize, max: u32) -> PoolStatus {
+        let size = u64::from(size);
+        let idle = u64::try_from(idle).unwrap_or(u64::MAX).min(size);
+        PoolStatus {
+            in_use: size - idle,
+            idle,
+            max: u64::from(max),
+            acquire_timeouts: ACQUIRE_TIMEOUTS.load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
 }
 
 /// Where a database's schema stands against this build's migrations.
@@ -1126,5 +1137,23 @@ impl ThrottleStore for Store {
         windows_before: Timestamp,
     ) -> Result<u64, StoreError> {
         dispatch!(self.prune_throttle(forget_before, now, windows_before))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PoolStatus;
+
+    #[test]
+    fn an_idle_count_that_wrapped_below_zero_reads_as_all_idle_not_as_an_overflow() {
+        let wrapped = PoolStatus::of(3, usize::MAX, 8);
+        assert_eq!((wrapped.in_use, wrapped.idle, wrapped.max), (0, 3, 8));
+        // Two such pools summed, as the SQLite store does, stay small.
+        let sum = wrapped
+            .idle
+            .saturating_add(PoolStatus::of(1, usize::MAX, 1).idle);
+        assert_eq!(sum, 4);
+        let normal = PoolStatus::of(5, 2, 8);
+        assert_eq!((normal.in_use, normal.idle), (3, 2));
     }
 }
