@@ -96,18 +96,23 @@ impl Driver {
     }
 
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let response = self.try_call(method, path, body).await;
+        assert!(
+            response["value"].get("error").is_none(),
+            "WebDriver {method} {path}: {response}"
+        );
+        response["value"].clone()
+    }
+
+    /// The whole WebDriver answer, error or not.
+    async fn try_call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let url = format!("{}{path}", self.base);
         let request = match method {
             "GET" => self.http.get(url),
             "DELETE" => self.http.delete(url),
             _ => self.http.post(url).json(&body.unwrap_or(json!({}))),
         };
-        let response: Value = request.send().await.unwrap().json().await.unwrap();
-        assert!(
-            response["value"].get("error").is_none(),
-            "WebDriver {method} {path}: {response}"
-        );
-        response["value"].clone()
+        request.send().await.unwrap().json().await.unwrap()
     }
 
     fn session(&self, path: &str) -> String {
@@ -156,14 +161,23 @@ impl Driver {
         panic!("no element matches {css} at {}", self.url().await);
     }
 
-    /// The rendered text of the first element matching `css`, once it exists.
+    /// The rendered text of the first element matching `css`, once it exists. An element found on a
+    /// page that a form post is replacing goes stale before its text is read: it is found again on
+    /// the new page.
     async fn text(&self, css: &str) -> String {
-        let id = self.find(css).await;
-        self.call("GET", &self.session(&format!("/element/{id}/text")), None)
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        for _ in 0..100 {
+            let id = self.find(css).await;
+            let path = self.session(&format!("/element/{id}/text"));
+            let response = self.try_call("GET", &path, None).await;
+            match response["value"].get("error").and_then(Value::as_str) {
+                None => return response["value"].as_str().unwrap_or_default().to_owned(),
+                Some("stale element reference") => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                Some(_) => panic!("WebDriver GET {path}: {response}"),
+            }
+        }
+        panic!("{css} kept going stale at {}", self.url().await);
     }
 
     async fn type_into(&self, css: &str, text: &str) {
