@@ -118,9 +118,9 @@ impl TokenRequest {
 pub struct GrantId(String);
 
 impl GrantId {
-    /// A new random id, 128 bits.
+    /// A new random id, 128 bits, one an operator can type after `latchkey grant revoke`.
     pub fn generate() -> Self {
-        Self(crate::secret::random_base64url(16))
+        Self(crate::secret::random_id())
     }
 
     /// Rebuilds a stored id.

@@ -25,6 +25,18 @@ pub fn random_base64url(n: usize) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// A new random identifier that people type (client ids, user ids, grant ids): 128 bits, base64url,
+/// starting with a letter or digit so that it can follow a command or an option (`latchkey grant
+/// revoke ID`, `--user ID`) without being taken for an option itself.
+pub fn random_id() -> String {
+    loop {
+        let id = random_base64url(16);
+        if id.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            return id;
+        }
+    }
+}
+
 /// A client secret in clear text: exists only between generation and the one time it is shown.
 ///
 /// # Security
@@ -103,6 +115,15 @@ impl fmt::Debug for SecretHash {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn identifiers_never_start_like_an_option() {
+        for _ in 0..2000 {
+            let id = super::random_id();
+            assert_eq!(id.len(), 22);
+            assert!(id.starts_with(|c: char| c.is_ascii_alphanumeric()), "{id}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -56,12 +56,7 @@ impl ClientId {
     /// A new random client_id: 128 bits, base64url, starting with a letter or digit so that it can be
     /// typed after a command (`latchkey client show ID`) without being taken for an option.
     pub fn generate() -> Self {
-        loop {
-            let id = crate::secret::random_base64url(16);
-            if id.starts_with(|c: char| c.is_ascii_alphanumeric()) {
-                return Self(id);
-            }
-        }
+        Self(crate::secret::random_id())
     }
 
     /// The identifier as sent on the wire.

@@ -109,9 +109,9 @@ impl Address {
 }
 
 impl User {
-    /// A new random user id.
+    /// A new random user id (its `sub`), one an operator can type after `--user`.
     pub fn generate_id() -> String {
-        crate::secret::random_base64url(16)
+        crate::secret::random_id()
     }
 
     /// Sets one standard claim by its OpenID name (Core §5.1; the address parts by their §5.1.1

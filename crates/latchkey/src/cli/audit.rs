@@ -18,10 +18,10 @@ pub enum AuditCommand {
         #[arg(long, value_name = "WHEN")]
         since: Option<String>,
         /// Only records concerning this client_id.
-        #[arg(long, value_name = "CLIENT_ID")]
+        #[arg(long, value_name = "CLIENT_ID", allow_hyphen_values = true)]
         client: Option<String>,
         /// Only records concerning this user (username, or `sub`).
-        #[arg(long, value_name = "USER")]
+        #[arg(long, value_name = "USER", allow_hyphen_values = true)]
         user: Option<String>,
         /// At most this many records.
         #[arg(long, default_value_t = 100)]

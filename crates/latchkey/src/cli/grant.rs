@@ -21,7 +21,8 @@ pub enum GrantCommand {
     /// List a user's grants that are neither revoked nor expired.
     List {
         /// The user (username, or `sub`).
-        #[arg(long, value_name = "USER")]
+        // A `sub` made before ids were kept from starting with `-` still reads as a value here.
+        #[arg(long, value_name = "USER", allow_hyphen_values = true)]
         user: String,
         /// Print a JSON array.
         #[arg(long)]

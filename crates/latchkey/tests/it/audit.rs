@@ -440,6 +440,18 @@ server_test!(
             String::from_utf8_lossy(&nobody.stderr).trim(),
             "error: user `nobody` does not exist"
         );
+        // An id that starts like an option (a `sub` made by an older build) is still a value.
+        let dashed = latchkey(&db, &["grant", "list", "--user", "-R7xq"]);
+        assert_eq!(
+            String::from_utf8_lossy(&dashed.stderr).trim(),
+            "error: user `-R7xq` does not exist"
+        );
+        let dashed = latchkey(&db, &["audit", "list", "--user", "-R7xq", "--client", "-c"]);
+        assert!(
+            dashed.status.success(),
+            "{}",
+            String::from_utf8_lossy(&dashed.stderr)
+        );
         let bad_since = latchkey(&db, &["audit", "list", "--since", "soon"]);
         assert!(
             String::from_utf8_lossy(&bad_since.stderr)
