@@ -32,6 +32,7 @@ pub enum GrantCommand {
     /// client must ask the user's consent again.
     Revoke {
         /// The grant id, as `grant list` shows it.
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
 }

@@ -31,6 +31,8 @@ pub enum KeysCommand {
     /// keys.refresh_interval; tokens it signed stop verifying.
     Revoke {
         /// The key id (`kid`), as `keys list` shows it.
+        // A kid is a base64url thumbprint: one in 32 starts with `-`.
+        #[arg(allow_hyphen_values = true)]
         kid: String,
     },
 }

@@ -441,6 +441,11 @@ server_test!(
             "error: user `nobody` does not exist"
         );
         // An id that starts like an option (a `sub` made by an older build) is still a value.
+        let dashed = latchkey(&db, &["grant", "revoke", "-R7xq"]);
+        assert_eq!(
+            String::from_utf8_lossy(&dashed.stderr).trim(),
+            "error: grant `-R7xq` does not exist"
+        );
         let dashed = latchkey(&db, &["grant", "list", "--user", "-R7xq"]);
         assert_eq!(
             String::from_utf8_lossy(&dashed.stderr).trim(),

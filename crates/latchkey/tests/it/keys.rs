@@ -230,6 +230,12 @@ server_test!(
         let unknown = revoke("no-such-kid");
         assert!(!unknown.status.success());
         assert!(String::from_utf8_lossy(&unknown.stderr).contains("no-such-kid"));
+        // A kid is a thumbprint and may start with `-`: still the kid, not an option.
+        let dashed = revoke("-no-such-kid");
+        assert_eq!(
+            String::from_utf8_lossy(&dashed.stderr).trim(),
+            "error: keys revoke: no key has the id `-no-such-kid`"
+        );
         let done = revoke(&kid);
         assert!(
             done.status.success(),
