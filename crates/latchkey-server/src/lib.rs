@@ -79,12 +79,22 @@ pub async fn serve(
 /// `axum::serve` sets no timer, so a client sending its headers a byte at a time held a connection
 /// (and a task) for ever, and there was no bound on how many (L7). The request timeout only starts once
 /// the head is read; the header-read timeout covers what comes before it.
-async fn accept(
+async fn accept<S>(
     listener: TcpListener,
-    app: axum::Router,
+    app: S,
     limits: &state::HttpSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    S: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + 'static,
+{
     use hyper_util::rt::{TokioIo, TokioTimer};
     use tower::ServiceExt;
 
