@@ -242,6 +242,22 @@ pub(crate) async fn load_request(
             AuthorizeError::Page(e) => Stop::Page(e),
             AuthorizeError::Redirect(r) => Stop::Redirect(r.location(issuer)),
         })?;
+    // A client registered with an authentication method the policy has since turned off would have a
+    // person sign in and consent for a code it can never redeem: it is refused here, before anyone is
+    // asked anything (its redirect URI is registered, so the error goes back to it).
+    let method = request.client.auth.method();
+    if !app
+        .settings()
+        .features
+        .token_endpoint_auth_methods
+        .contains(&method)
+    {
+        let error = OAuthError::unauthorized_client(format!(
+            "the client's token_endpoint_auth_method {} is turned off on this server",
+            method.as_str()
+        ));
+        return Err(Stop::Redirect(request.error(error).location(issuer)));
+    }
     // RFC 8707: the resource must be configured and allowed to the client; the scope is fitted to it.
     if request.resource.is_some() {
         let registered = tokens::find_resource(app, request.resource.as_ref()).await?;

@@ -309,6 +309,44 @@ server_test!(
         assert!(line(&service.id).contains("client_credentials"));
         assert!(line(&post.id).contains("client_secret_post"));
         assert!(!warnings.iter().any(|w| w.contains(&fine.id)));
+        // Their requests are refused, never silently served: the client whose method is off cannot
+        // even start a sign-in (the error goes back to its registered redirect URI), while the
+        // public client still gets the login page.
+        let (_, challenge) = crate::browser::pkce();
+        let authorize = |id: &str| {
+            server.authorize_url(&[
+                ("response_type", "code"),
+                ("client_id", id),
+                ("code_challenge", challenge.as_str()),
+                ("code_challenge_method", "S256"),
+                ("state", "s1"),
+            ])
+        };
+        let refused = crate::browser::Browser::new()
+            .get(&authorize(&post.id))
+            .await;
+        let params = refused.redirect_params();
+        assert_eq!(params["error"], "unauthorized_client", "{params:?}");
+        assert_eq!(params["state"], "s1");
+        assert!(params["error_description"].contains("client_secret_post"));
+        let login = crate::browser::Browser::new()
+            .get(&authorize(&fine.id))
+            .await;
+        assert_eq!(login.status, 200);
+        assert!(login.body.contains("<form"), "{}", login.body);
+        // And the token endpoint refuses the method itself.
+        let token = server
+            .token_request(
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", "anything"),
+                    ("client_id", post.id.as_str()),
+                    ("client_secret", post.secret.as_str()),
+                ],
+                None,
+            )
+            .await;
+        assert_eq!(token.status(), 401);
         server.stop().await;
     }
 );
