@@ -90,6 +90,25 @@ pub struct CreateArgs {
     /// OpenID Connect RP-Initiated Logout: where the client may send people after logout (repeatable).
     #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
     pub post_logout_redirect_uris: Vec<String>,
+    /// OpenID Connect: the client's home page, shown on the consent page (https).
+    #[arg(long, value_name = "URL")]
+    pub client_uri: Option<String>,
+    /// OpenID Connect: the client's logo, shown on the consent page (https).
+    #[arg(long, value_name = "URL")]
+    pub logo_uri: Option<String>,
+    /// OpenID Connect: the client's privacy policy, linked from the consent page (https).
+    #[arg(long, value_name = "URL")]
+    pub policy_uri: Option<String>,
+    /// OpenID Connect: the client's terms of service, linked from the consent page (https).
+    #[arg(long, value_name = "URL")]
+    pub tos_uri: Option<String>,
+    /// OpenID Connect: a session older than this many seconds signs in again when the request has
+    /// no max_age.
+    #[arg(long, value_name = "SECONDS")]
+    pub default_max_age: Option<u64>,
+    /// OpenID Connect: every ID token carries auth_time.
+    #[arg(long)]
+    pub require_auth_time: bool,
     /// Use this client_id instead of a random one.
     #[arg(long, value_name = "ID")]
     pub client_id: Option<String>,
@@ -127,12 +146,15 @@ async fn dispatch(command: ClientCommand, config: &Config, store: &Store) -> Res
                 .client(client.client_id.as_str())
                 .reason(format!("{} ({})", client.name, client.auth.method()));
             audit::record(store, &[created]).await?;
-            print_with_secret(&client, secret.as_ref(), json);
+            let openid = config.settings.openid.is_some();
+            print_with_secret(&client, secret.as_ref(), openid, json);
         }
         ClientCommand::List { json } => {
             let clients = store.list_clients().await?;
             if json {
-                println!("{}", Value::Array(clients.iter().map(describe).collect()));
+                let openid = config.settings.openid.is_some();
+                let described = clients.iter().map(|c| describe(c, openid)).collect();
+                println!("{}", Value::Array(described));
             } else if clients.is_empty() {
                 println!("no clients registered");
             } else {
@@ -154,10 +176,11 @@ async fn dispatch(command: ClientCommand, config: &Config, store: &Store) -> Res
         }
         ClientCommand::Show { id, json } => {
             let client = find(store, &id).await?;
+            let described = describe(&client, config.settings.openid.is_some());
             if json {
-                println!("{}", describe(&client));
+                println!("{described}");
             } else {
-                print_plain(&describe(&client));
+                print_plain(&described);
             }
         }
         ClientCommand::Delete { id } => {
@@ -183,7 +206,8 @@ async fn dispatch(command: ClientCommand, config: &Config, store: &Store) -> Res
             let rotated =
                 audit::operator(AuditEvent::ClientSecretRotated).client(client.client_id.as_str());
             audit::record(store, &[rotated]).await?;
-            print_with_secret(&client, Some(&secret), json);
+            let openid = config.settings.openid.is_some();
+            print_with_secret(&client, Some(&secret), openid, json);
         }
     }
     Ok(())
@@ -200,6 +224,12 @@ fn build_client(config: &Config, args: CreateArgs) -> Result<(Client, Option<Cli
         "subject_type": args.subject_type,
         "id_token_signed_response_alg": args.id_token_signed_response_alg,
         "post_logout_redirect_uris": args.post_logout_redirect_uris,
+        "client_uri": args.client_uri,
+        "logo_uri": args.logo_uri,
+        "policy_uri": args.policy_uri,
+        "tos_uri": args.tos_uri,
+        "default_max_age": args.default_max_age,
+        "require_auth_time": args.require_auth_time.then_some(true),
     });
     let CreateArgs {
         name,
@@ -336,6 +366,11 @@ fn openid_client(
                 "subject_type",
                 "id_token_signed_response_alg",
                 "post_logout_redirect_uris",
+                "client_uri",
+                "logo_uri",
+                "policy_uri",
+                "tos_uri",
+                "default_max_age",
             ]
             .into_iter()
             .find(|m| e.description().contains(m))
@@ -417,9 +452,10 @@ async fn find(store: &Store, id: &str) -> Result<Client> {
         .ok_or_else(|| anyhow!("client `{id}` does not exist"))
 }
 
-/// The client's registered metadata (RFC 7591 §2 names); never the secret hash.
-fn describe(client: &Client) -> Value {
-    json!({
+/// The client's registered metadata (RFC 7591 §2 names, and OpenID Registration §2's when OpenID
+/// Connect is on); never the secret hash.
+fn describe(client: &Client, openid: bool) -> Value {
+    let mut value = json!({
         "client_id": client.client_id,
         "client_name": client.name,
         "token_endpoint_auth_method": client.auth.method().as_str(),
@@ -430,11 +466,15 @@ fn describe(client: &Client) -> Value {
         "introspect_any": client.policy.introspect_any,
         "access_token_format": client.policy.access_token_format.map(|f| f.as_str()),
         "allowed_resources": client.policy.resources,
-    })
+    });
+    if openid && let Value::Object(members) = &mut value {
+        members.extend(client.policy.openid.describe());
+    }
+    value
 }
 
-fn print_with_secret(client: &Client, secret: Option<&ClientSecret>, json: bool) {
-    let mut value = describe(client);
+fn print_with_secret(client: &Client, secret: Option<&ClientSecret>, openid: bool, json: bool) {
+    let mut value = describe(client, openid);
     if let Some(secret) = secret {
         value["client_secret"] = json!(secret.expose());
     }

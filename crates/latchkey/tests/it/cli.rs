@@ -954,6 +954,81 @@ fn client_create_refuses_what_the_policy_turned_off_in_one_line() {
 }
 
 #[test]
+fn client_create_sets_and_show_prints_the_openid_members() {
+    let db = TestDatabase::sqlite();
+    let dir = Path::new(db.url().trim_start_matches("sqlite://"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let config = dir.join("openid.toml");
+    std::fs::write(&config, "[openid]\nenabled = true\n").unwrap();
+    let config = config.to_str().unwrap();
+    let create = |extra: &[&str]| {
+        let mut args = vec![
+            "client",
+            "create",
+            "--name",
+            "web",
+            "--auth-method",
+            "none",
+            "--redirect-uri",
+            "https://app.example/cb",
+            "--json",
+            "--config",
+            config,
+        ];
+        args.extend_from_slice(extra);
+        latchkey(&db, &args)
+    };
+    let created = json_of(&create(&[
+        "--client-uri",
+        "https://app.example/",
+        "--logo-uri",
+        "https://app.example/logo.png",
+        "--policy-uri",
+        "https://app.example/privacy",
+        "--tos-uri",
+        "https://app.example/terms",
+        "--default-max-age",
+        "3600",
+        "--require-auth-time",
+        "--subject-type",
+        "pairwise",
+    ]));
+    let id = created["client_id"].as_str().unwrap();
+    let shown = json_of(&latchkey(
+        &db,
+        &["client", "show", id, "--json", "--config", config],
+    ));
+    for (member, value) in [
+        ("client_uri", serde_json::json!("https://app.example/")),
+        (
+            "logo_uri",
+            serde_json::json!("https://app.example/logo.png"),
+        ),
+        (
+            "policy_uri",
+            serde_json::json!("https://app.example/privacy"),
+        ),
+        ("tos_uri", serde_json::json!("https://app.example/terms")),
+        ("default_max_age", serde_json::json!(3600)),
+        ("require_auth_time", serde_json::json!(true)),
+        ("subject_type", serde_json::json!("pairwise")),
+        ("id_token_signed_response_alg", serde_json::json!("RS256")),
+    ] {
+        assert_eq!(created[member], value, "{member} in {created}");
+        assert_eq!(shown[member], value, "{member} in {shown}");
+    }
+    // A link that is not https is refused in one line naming the flag.
+    let error = one_line_error(&create(&["--logo-uri", "http://app.example/logo.png"]));
+    assert!(error.starts_with("error: --logo-uri: "), "{error}");
+    // With OpenID Connect off, the OpenID members are not shown: they would mean nothing.
+    let plain = json_of(&latchkey(&db, &["client", "show", id, "--json"]));
+    assert!(plain.get("subject_type").is_none(), "{plain}");
+    assert_eq!(plain["client_id"], id);
+}
+
+#[test]
 fn metadata_prints_the_published_document_and_check_names_each_difference() {
     let db = TestDatabase::sqlite();
     let dir = Path::new(db.url().trim_start_matches("sqlite://"))
