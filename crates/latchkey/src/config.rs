@@ -40,8 +40,18 @@ pub use value::parse_duration;
 
 /// Where the embedded database lives when nothing says otherwise: the working directory.
 pub const DEFAULT_DATABASE: &str = "sqlite://latchkey.db";
-/// The issuer of a server started with no configuration.
-pub const DEFAULT_ISSUER: &str = "http://127.0.0.1:8080";
+/// The issuer when none is configured: this machine's loopback address on the port listened on, so
+/// `serve --dev --listen 127.0.0.1:9000` publishes endpoints that answer. A listener on every address
+/// (`0.0.0.0`, `[::]`) or on another one still gets a loopback issuer: an http issuer is only allowed
+/// on loopback, and anything else needs `issuer` set.
+fn default_issuer(listen: SocketAddr) -> String {
+    let ip = listen.ip();
+    match ip {
+        std::net::IpAddr::V6(v6) if v6.is_loopback() => format!("http://[{v6}]:{}", listen.port()),
+        _ if ip.is_loopback() => format!("http://{ip}:{}", listen.port()),
+        _ => format!("http://127.0.0.1:{}", listen.port()),
+    }
+}
 
 /// Values given on the command line; `None` when the flag is absent.
 #[derive(Debug, Default, Clone)]
@@ -181,15 +191,6 @@ impl Config {
         let in_file =
             |key: &str, v: &Option<String>| v.clone().map(|v| (v, format!("{file}: {key}")));
 
-        let (issuer_text, issuer_origin) = pick(
-            flags.issuer.as_ref().map(|v| ("--issuer", v)),
-            env,
-            "LATCHKEY_ISSUER",
-            in_file("issuer", &raw.issuer),
-        )
-        .unwrap_or_else(|| (DEFAULT_ISSUER.to_owned(), "default issuer".to_owned()));
-        let issuer = Issuer::parse(&issuer_text).map_err(|e| ConfigError::at(&issuer_origin, e))?;
-
         let (listen_text, listen_origin) = pick(
             flags.listen.as_ref().map(|v| ("--listen", v)),
             env,
@@ -203,6 +204,15 @@ impl Config {
                 format!("`{listen_text}` is not an address such as 127.0.0.1:8080 or [::]:443"),
             )
         })?;
+
+        let (issuer_text, issuer_origin) = pick(
+            flags.issuer.as_ref().map(|v| ("--issuer", v)),
+            env,
+            "LATCHKEY_ISSUER",
+            in_file("issuer", &raw.issuer),
+        )
+        .unwrap_or_else(|| (default_issuer(listen), "default issuer".to_owned()));
+        let issuer = Issuer::parse(&issuer_text).map_err(|e| ConfigError::at(&issuer_origin, e))?;
 
         let (database_url, _) = pick(
             flags.database.as_ref().map(|v| ("--database", v)),

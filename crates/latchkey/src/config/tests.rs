@@ -28,6 +28,39 @@ fn defaults_give_a_loopback_server_on_sqlite() {
 }
 
 #[test]
+fn without_an_issuer_the_default_follows_the_port_listened_on() {
+    for (listen, issuer) in [
+        ("127.0.0.1:9000", "http://127.0.0.1:9000"),
+        ("127.0.0.2:9001", "http://127.0.0.2:9001"),
+        ("[::1]:9002", "http://[::1]:9002"),
+        ("0.0.0.0:9003", "http://127.0.0.1:9003"),
+        ("[::]:9004", "http://127.0.0.1:9004"),
+    ] {
+        let flags = Flags {
+            listen: Some(listen.to_owned()),
+            ..Flags::default()
+        };
+        let config = resolve("", &[], flags).unwrap();
+        assert_eq!(config.settings.features.issuer.as_str(), issuer, "{listen}");
+        assert_eq!(
+            config.settings.features.endpoints.token,
+            format!("{issuer}/token")
+        );
+    }
+    // A configured issuer wins, whatever the listener.
+    let flags = Flags {
+        listen: Some("127.0.0.1:9000".to_owned()),
+        issuer: Some("https://auth.example".to_owned()),
+        ..Flags::default()
+    };
+    let config = resolve("", &[], flags).unwrap();
+    assert_eq!(
+        config.settings.features.issuer.as_str(),
+        "https://auth.example"
+    );
+}
+
+#[test]
 fn flags_beat_env_beat_file() {
     let file = "issuer = \"https://file.example\"\nlisten = \"127.0.0.1:1\"";
     let env = [("LATCHKEY_ISSUER", "https://env.example")];
