@@ -6,7 +6,7 @@ use latchkey_core::keys::{KeyAlg, SigningKey};
 use latchkey_store::testing::TestDatabase;
 use serde_json::{Value, json};
 
-use crate::harness::{MASTER_KEY, TestServer, server_test};
+use crate::harness::{TestServer, server_test};
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -200,8 +200,9 @@ server_test!(
             latchkey_core::secret::random_base64url(6)
         ));
         std::fs::write(&file, json!({"keys": [key.public_jwk()]}).to_string()).unwrap();
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
-            .args([
+        let output = crate::command::latchkey(
+            &db,
+            &[
                 "client",
                 "create",
                 "--name",
@@ -209,20 +210,12 @@ server_test!(
                 "--auth-method",
                 "private_key_jwt",
                 "--jwks",
-            ])
-            .arg(&file)
-            .args(["--json", "--database", db.url()])
-            .env_clear()
-            .env("LATCHKEY_MASTER_KEY", MASTER_KEY)
-            .output()
-            .unwrap();
-        std::fs::remove_file(&file).ok();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
+                file.to_str().unwrap(),
+                "--json",
+            ],
         );
-        let created: Value = serde_json::from_slice(&output.stdout).unwrap();
+        std::fs::remove_file(&file).ok();
+        let created = crate::command::json_of(&output);
         assert!(created.get("client_secret").is_none());
         let id = created["client_id"].as_str().unwrap();
         let now = latchkey_server::clock::Clock.now().0;

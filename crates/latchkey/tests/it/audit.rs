@@ -1,16 +1,13 @@
 //! The audit trail: what a flow records (and what it never records), and the operator's commands to read
 //! it and to end a user's grants.
-use std::process::{Command, Output, Stdio};
-
 use latchkey_core::types::{AuthMethod, GrantType};
 use latchkey_store::testing::TestDatabase;
 use latchkey_store::{AuditQuery, AuditRecord, AuditStore, Outcome};
 use serde_json::Value;
 
 use crate::browser::{Browser, pkce};
-use crate::harness::{
-    MASTER_KEY, TestClient, TestServer, basic, eventually, form_encode, server_test,
-};
+use crate::command::{latchkey, stdout_of};
+use crate::harness::{TestClient, TestServer, basic, eventually, form_encode, server_test};
 
 const CALLBACK: &str = "https://app.example/cb";
 
@@ -32,27 +29,6 @@ async fn records_when(server: &TestServer, count: usize) -> Vec<AuditRecord> {
     })
     .await;
     records(server).await
-}
-
-fn latchkey(db: &TestDatabase, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args(args)
-        .arg("--database")
-        .arg(db.url())
-        .env_clear()
-        .env("LATCHKEY_MASTER_KEY", MASTER_KEY)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn stdout_of(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).unwrap()
 }
 
 struct App {

@@ -7,38 +7,8 @@ use std::time::Duration;
 use latchkey_store::testing::TestDatabase;
 use serde_json::Value;
 
+use crate::command::{json_of, latchkey, one_line_error};
 use crate::harness::{MASTER_KEY, TestServer, basic, eventually, server_test};
-
-fn latchkey(db: &TestDatabase, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args(args)
-        .arg("--database")
-        .arg(db.url())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("LATCHKEY_MASTER_KEY", MASTER_KEY)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn json_of(output: &Output) -> Value {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
-}
-
-/// Asserts a failed command printed exactly one line to stderr, and returns it.
-fn one_line_error(output: &Output) -> String {
-    assert!(!output.status.success(), "the command succeeded");
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
-    assert!(stderr.starts_with("error: "), "{stderr}");
-    stderr.trim_end().to_owned()
-}
 
 server_test!(
     clients_managed_by_the_cli_work_while_the_server_runs,

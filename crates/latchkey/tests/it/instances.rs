@@ -266,22 +266,10 @@ async fn issue_15_what_one_instance_does_the_other_honours() {
     eprintln!("revocation at B seen at A after {took:?}");
 
     // A client created by the CLI works at both at once.
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args([
-            "client",
-            "create",
-            "--name",
-            "Fresh",
-            "--json",
-            "--database",
-        ])
-        .arg(db.url())
-        .env_clear()
-        .env("LATCHKEY_MASTER_KEY", crate::harness::MASTER_KEY)
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-    let created: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let created = crate::command::json_of(&crate::command::latchkey(
+        &db,
+        &["client", "create", "--name", "Fresh", "--json"],
+    ));
     let fresh = TestClient {
         id: created["client_id"].as_str().unwrap().into(),
         secret: created["client_secret"].as_str().unwrap().into(),
@@ -328,14 +316,7 @@ async fn issue_15_what_one_instance_does_the_other_honours() {
 
     // A key rotated by the CLI (against A's database) signs at B within keys.refresh_interval (1 s).
     let before = kids(&fleet.store).await;
-    let rotated = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args(["keys", "rotate", "--database"])
-        .arg(db.url())
-        .env_clear()
-        .env("LATCHKEY_MASTER_KEY", crate::harness::MASTER_KEY)
-        .output()
-        .unwrap();
-    assert!(rotated.status.success());
+    crate::command::stdout_of(&crate::command::latchkey(&db, &["keys", "rotate"]));
     let new_kid = kids(&fleet.store)
         .await
         .into_iter()

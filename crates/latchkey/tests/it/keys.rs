@@ -219,14 +219,7 @@ server_test!(
         };
         assert!(introspect().await, "verified once, and cached");
         // `latchkey keys revoke KID` from outside the server; an unknown id is a one-line error.
-        let revoke = |kid: &str| {
-            std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
-                .args(["keys", "revoke", kid, "--database", db.url()])
-                .env_clear()
-                .env("LATCHKEY_MASTER_KEY", crate::harness::MASTER_KEY)
-                .output()
-                .unwrap()
-        };
+        let revoke = |kid: &str| crate::command::latchkey(&db, &["keys", "revoke", kid]);
         let unknown = revoke("no-such-kid");
         assert!(!unknown.status.success());
         assert!(String::from_utf8_lossy(&unknown.stderr).contains("no-such-kid"));
@@ -256,12 +249,8 @@ server_test!(
             .to_owned();
         assert_ne!(header_of(&fresh)["kid"], kid.as_str(), "a new key signs");
         // The operator's removal is in the audit trail.
-        let trail = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
-            .args(["audit", "list", "--json", "--database", db.url()])
-            .env_clear()
-            .output()
-            .unwrap();
-        let trail = String::from_utf8_lossy(&trail.stdout);
+        let trail =
+            crate::command::stdout_of(&crate::command::latchkey(&db, &["audit", "list", "--json"]));
         let record = trail
             .lines()
             .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())

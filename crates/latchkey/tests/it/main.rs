@@ -8,6 +8,7 @@ mod authorize;
 mod browser;
 mod chromium;
 mod cli;
+mod command;
 mod discover;
 mod discovery;
 mod documents;

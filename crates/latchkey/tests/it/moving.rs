@@ -14,38 +14,8 @@ use serde_json::{Value, json};
 
 use crate::assertions::{assertion, claims, token_with};
 use crate::browser::{Browser, pkce};
+use crate::command::{latchkey_args, one_line_error, stdout_of};
 use crate::harness::{MASTER_KEY, TestClient, TestServer, basic, server_test};
-
-fn latchkey(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("LATCHKEY_MASTER_KEY", MASTER_KEY)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn stdout(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// The one line a failed command printed.
-fn one_line_error(output: &Output) -> String {
-    assert!(!output.status.success(), "the command succeeded");
-    let stderr = String::from_utf8_lossy(&output.stderr)
-        .trim_end()
-        .to_owned();
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.starts_with("error: "), "{stderr}");
-    stderr
-}
 
 /// Starts `latchkey serve --no-migrate` and waits until it serves (then stops it) or exits.
 fn serve_no_migrate(db: &TestDatabase) -> Result<(), Output> {
@@ -121,13 +91,13 @@ server_test!(
                 && line.contains("run `latchkey migrate` first"),
             "{line}"
         );
-        let migrated = stdout(&latchkey(&["migrate", "--database", db.url()]));
+        let migrated = stdout_of(&latchkey_args(&["migrate", "--database", db.url()]));
         assert!(
             migrated.starts_with("applied ") && migrated.contains("up to date"),
             "{migrated}"
         );
         assert_eq!(
-            stdout(&latchkey(&["migrate", "--database", db.url()])).trim(),
+            stdout_of(&latchkey_args(&["migrate", "--database", db.url()])).trim(),
             "the database is up to date"
         );
         serve_no_migrate(&db).unwrap();
@@ -358,7 +328,7 @@ async fn issue_15_store_copy_moves_every_flow_to_postgres_and_its_tokens_keep_wo
     let source = TestDatabase::sqlite();
     let mut issued = every_flow(&source).await;
 
-    let copied = stdout(&latchkey(&[
+    let copied = stdout_of(&latchkey_args(&[
         "store",
         "copy",
         "--from",
@@ -390,7 +360,7 @@ async fn issue_15_store_copy_moves_every_flow_to_postgres_and_its_tokens_keep_wo
         assert!(tables[table].as_u64().unwrap() > 0, "{table}: {report}");
     }
     // A second copy finds the target occupied; --force replaces it.
-    let refused = latchkey(&[
+    let refused = latchkey_args(&[
         "store",
         "copy",
         "--from",
@@ -403,7 +373,7 @@ async fn issue_15_store_copy_moves_every_flow_to_postgres_and_its_tokens_keep_wo
         line.contains("not empty") && line.contains("--force"),
         "{line}"
     );
-    let forced = stdout(&latchkey(&[
+    let forced = stdout_of(&latchkey_args(&[
         "store",
         "copy",
         "--from",
@@ -414,7 +384,7 @@ async fn issue_15_store_copy_moves_every_flow_to_postgres_and_its_tokens_keep_wo
     ]));
     assert!(forced.starts_with("copied "), "{forced}");
     // A typo in --from copies nothing rather than an empty new file.
-    let missing = latchkey(&[
+    let missing = latchkey_args(&[
         "store",
         "copy",
         "--from",
