@@ -245,17 +245,8 @@ pub(crate) async fn load_request(
     // A client registered with an authentication method the policy has since turned off would have a
     // person sign in and consent for a code it can never redeem: it is refused here, before anyone is
     // asked anything (its redirect URI is registered, so the error goes back to it).
-    let method = request.client.auth.method();
-    if !app
-        .settings()
-        .features
-        .token_endpoint_auth_methods
-        .contains(&method)
-    {
-        let error = OAuthError::unauthorized_client(format!(
-            "the client's token_endpoint_auth_method {} is turned off on this server",
-            method.as_str()
-        ));
+    if let Err(off) = app.settings().features.check_client(&request.client) {
+        let error = OAuthError::unauthorized_client(off.description().to_owned());
         return Err(Stop::Redirect(request.error(error).location(issuer)));
     }
     // RFC 8707: the resource must be configured and allowed to the client; the scope is fitted to it.
@@ -271,6 +262,18 @@ pub(crate) async fn load_request(
         )
         .map_err(|e| Stop::Redirect(request.error(e).location(issuer)))?;
         request.scope = target.scope;
+        // A resource whose scopes leave `openid` out makes this a plain OAuth request: no ID token,
+        // and the nonce can no longer stand in for PKCE (OAuth 2.1 §7.5.1 allows that only for
+        // OpenID requests).
+        if request.openid.is_some() && !request.scope.contains(latchkey_core::oidc::OPENID_SCOPE) {
+            request.openid = None;
+            if request.code_challenge.is_none() {
+                let error = OAuthError::invalid_request(
+                    "code_challenge is required: the resource's scopes leave openid out",
+                );
+                return Err(Stop::Redirect(request.error(error).location(issuer)));
+            }
+        }
     }
     Ok(request)
 }

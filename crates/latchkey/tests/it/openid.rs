@@ -1374,7 +1374,11 @@ server_test!(
 server_test!(
     a_confidential_client_may_use_the_nonce_instead_of_pkce_as_the_suite_does,
     |db: TestDatabase| async move {
-        let server = provider(&db, "").await;
+        let server = provider(
+            &db,
+            "[resources.\"https://api.example/\"]\nscopes = [\"profile\"]",
+        )
+        .await;
         let client = rp_client(&server).await;
         maria(&server).await;
         let rp = discover(&server, &client).await;
@@ -1439,6 +1443,17 @@ server_test!(
         );
         let page = browser.get(&with(&public_url, "scope", "openid")).await;
         assert_eq!(page.redirect_params()["error"], "invalid_request");
+        // A resource whose scopes leave openid out turns the request into plain OAuth: the nonce no
+        // longer replaces PKCE.
+        let trimmed = with(
+            &without(url.as_str(), "scope"),
+            "resource",
+            "https://api.example/",
+        );
+        let page = browser.get(&trimmed).await;
+        let params = page.redirect_params();
+        assert_eq!(params["error"], "invalid_request", "{params:?}");
+        assert!(params["error_description"].contains("code_challenge"));
         server.stop().await;
     }
 );
