@@ -262,13 +262,18 @@ pub(crate) async fn update(
         );
     }
     let r = metadata.validate(&app.settings().registration_rules())?;
-    let openid = openid_metadata(&app, &body, &r.redirect_uris).await?;
     if r.method != client.auth.method() {
         return Err(OAuthError::invalid_client_metadata(
             "token_endpoint_auth_method cannot change; register a new client instead",
         )
         .into());
     }
+    // With OpenID Connect off the body's OpenID members mean nothing here, and the client's stored
+    // ones are kept for when it is turned on again, not reset to the defaults.
+    let openid = match app.settings().openid {
+        Some(_) => openid_metadata(&app, &body, &r.redirect_uris).await?,
+        None => client.policy.openid.clone(),
+    };
     let auth = match &client.auth {
         // Key rotation: a private_key_jwt client may replace its keys.
         ClientAuth::PrivateKeyJwt { .. } => ClientAuth::PrivateKeyJwt {

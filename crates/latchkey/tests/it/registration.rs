@@ -1,5 +1,6 @@
 //! Dynamic client registration (RFC 7591) and its management (RFC 7592) over HTTP.
 use latchkey_store::testing::TestDatabase;
+use latchkey_store::{ClientStore, RegistrationStore};
 use serde_json::{Value, json};
 
 use crate::browser::{Browser, pkce};
@@ -423,8 +424,17 @@ server_test!(
                 .body(body.to_string())
                 .send()
         };
+        // OpenID members set while OpenID Connect was on are kept by an update made while it is off.
+        let client_id = latchkey_core::types::ClientId::parse(id).unwrap();
+        let mut stored = server.store.find_client(&client_id).await.unwrap().unwrap();
+        stored.policy.openid.default_max_age = Some(600);
+        stored.policy.openid.require_auth_time = true;
+        server.store.update_client_metadata(&stored).await.unwrap();
         let updated = put(json!({"client_id": id, "client_name": "App v2", "redirect_uris": ["https://app.example/cb2"]})).await.unwrap();
         assert_eq!(updated.status(), 200);
+        let kept = server.store.find_client(&client_id).await.unwrap().unwrap();
+        assert_eq!(kept.policy.openid.default_max_age, Some(600));
+        assert!(kept.policy.openid.require_auth_time);
         let body: Value = updated.json().await.unwrap();
         assert_eq!(body["client_name"], "App v2");
         assert_eq!(body["redirect_uris"], json!(["https://app.example/cb2"]));
