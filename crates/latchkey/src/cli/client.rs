@@ -345,39 +345,63 @@ fn build_client(config: &Config, args: CreateArgs) -> Result<(Client, Option<Cli
     Ok((client, secret))
 }
 
+/// Each OpenID member `client create` sets, and its flag.
+const OPENID_FLAGS: [(&str, &str); 9] = [
+    ("subject_type", "--subject-type"),
+    (
+        "id_token_signed_response_alg",
+        "--id-token-signed-response-alg",
+    ),
+    ("post_logout_redirect_uris", "--post-logout-redirect-uri"),
+    ("client_uri", "--client-uri"),
+    ("logo_uri", "--logo-uri"),
+    ("policy_uri", "--policy-uri"),
+    ("tos_uri", "--tos-uri"),
+    ("default_max_age", "--default-max-age"),
+    ("require_auth_time", "--require-auth-time"),
+];
+
 /// The OpenID members given as flags, checked as registration checks them.
 fn openid_client(
     config: &Config,
     members: &Value,
     redirect_uris: &[latchkey_core::types::RedirectUri],
 ) -> Result<latchkey_core::oidc::client::OpenIdClient> {
-    let algs = config
-        .settings
-        .openid
-        .as_ref()
-        .map_or(latchkey_core::keys::KeyAlg::ALL.to_vec(), |o| {
-            o.signing_algs.clone()
+    let flag_of = |member: &str| {
+        OPENID_FLAGS
+            .iter()
+            .find(|(m, _)| *m == member)
+            .map_or("", |(_, f)| f)
+    };
+    let Some(openid) = &config.settings.openid else {
+        // Stored but never used, and not shown: refused rather than silently kept.
+        let given = OPENID_FLAGS.iter().find(|(member, _)| {
+            !matches!(&members[*member], Value::Null)
+                && members[*member] != Value::Array(Vec::new())
         });
+        if let Some((_, flag)) = given {
+            bail!("{flag}: OpenID Connect is off; set [openid] enabled = true first");
+        }
+        return Ok(Default::default());
+    };
     let body = serde_json::to_vec(members).expect("JSON values serialise");
-    latchkey_core::oidc::client::OpenIdMetadata::from_json(&body)
-        .and_then(|m| m.validate(&algs, redirect_uris))
+    let client = latchkey_core::oidc::client::OpenIdMetadata::from_json(&body)
+        .and_then(|m| m.validate(&openid.signing_algs, redirect_uris))
         .map_err(|e| {
-            let flag = [
-                "subject_type",
-                "id_token_signed_response_alg",
-                "post_logout_redirect_uris",
-                "client_uri",
-                "logo_uri",
-                "policy_uri",
-                "tos_uri",
-                "default_max_age",
-            ]
-            .into_iter()
-            .find(|m| e.description().contains(m))
-            .map(|m| format!("--{}: ", m.trim_end_matches('s').replace('_', "-")))
-            .unwrap_or_default();
+            let flag = OPENID_FLAGS
+                .iter()
+                .map(|(member, _)| *member)
+                .find(|m| e.description().contains(m))
+                .map(|m| format!("{}: ", flag_of(m)))
+                .unwrap_or_default();
             anyhow!("{flag}{}", e.description())
-        })
+        })?;
+    // As registration: a subject type the server does not offer is refused.
+    if client.subject_type != latchkey_core::oidc::subject::SubjectType::Public && !openid.pairwise
+    {
+        bail!("--subject-type: pairwise is not offered by this server (openid.subject_types)");
+    }
+    Ok(client)
 }
 
 fn build_policy(

@@ -996,6 +996,25 @@ fn client_create_sets_and_show_prints_the_openid_members() {
     let plain = json_of(&latchkey(&db, &["client", "show", id, "--json"]));
     assert!(plain.get("subject_type").is_none(), "{plain}");
     assert_eq!(plain["client_id"], id);
+    // Nor are they accepted then: they would be stored and never used.
+    let error = one_line_error(&latchkey(
+        &db,
+        &[
+            "client",
+            "create",
+            "--name",
+            "web",
+            "--auth-method",
+            "none",
+            "--redirect-uri",
+            "https://app.example/cb",
+            "--require-auth-time",
+        ],
+    ));
+    assert_eq!(
+        error,
+        "error: --require-auth-time: OpenID Connect is off; set [openid] enabled = true first"
+    );
 }
 
 #[test]
