@@ -216,9 +216,23 @@ impl Registry {
         true
     }
 
-    /// Drops the cached key set at `uri`, so the next lookup fetches it.
-    pub(crate) fn forget_keys(&self, uri: &str) {
-        write(&self.key_sets).remove(uri);
+    /// Fetches the key set at `uri` again, outside its cache time. The cached set stays in place
+    /// unless the new fetch succeeds: a failed or rate-limited refetch (which anyone can trigger with
+    /// one bad assertion a minute) must not take a client's working keys away.
+    pub(crate) async fn refetch_keys(
+        &self,
+        app: &AppState,
+        uri: &str,
+        address: &ClientAddress,
+    ) -> Result<Vec<serde_json::Value>, LookupError> {
+        let previous = write(&self.key_sets).remove(uri);
+        let fetched = self.key_set(app, uri, address).await;
+        if fetched.is_err()
+            && let Some(previous) = previous
+        {
+            write(&self.key_sets).insert(uri.to_owned(), previous);
+        }
+        fetched
     }
 
     /// The cached value of `key`, or the result of `load`, which runs once per URL at a time (the

@@ -99,10 +99,11 @@ async fn published_keys(
     address: &crate::client_address::ClientAddress,
     fresh: bool,
 ) -> Result<Vec<serde_json::Value>, ApiError> {
-    if fresh {
-        state.registry().forget_keys(uri);
-    }
-    match state.registry().key_set(state, uri, address).await {
+    let keys = match fresh {
+        true => state.registry().refetch_keys(state, uri, address).await,
+        false => state.registry().key_set(state, uri, address).await,
+    };
+    match keys {
         Ok(keys) => Ok(keys),
         Err(LookupError::Store(e)) => Err(e.into()),
         Err(LookupError::Limited) => Err(limited().into()),
@@ -185,10 +186,15 @@ async fn authenticate_request<E: ClientEndpoint>(
             match first {
                 // I4: a client that rotated its keys signs with one the cache has not seen yet; its
                 // key set is fetched again (at most once a minute per URL) before the answer is no.
+                // The answer stays the assertion's own error whatever the refetch gives.
                 Err(e) if state.registry().may_refetch_keys(uri) => {
-                    let keys = published_keys(state, uri, &address, true).await?;
-                    authenticate(Some(with_keys(&client, uri, keys)), &presented, &context)
-                        .map_err(|_| e)
+                    match published_keys(state, uri, &address, true).await {
+                        Ok(keys) => {
+                            authenticate(Some(with_keys(&client, uri, keys)), &presented, &context)
+                                .map_err(|_| e)
+                        }
+                        Err(_) => Err(e),
+                    }
                 }
                 other => other,
             }

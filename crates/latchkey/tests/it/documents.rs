@@ -287,6 +287,7 @@ server_test!(
 async fn jwks_uri_client(
     db: &TestDatabase,
     allow_loopback: bool,
+    extra_toml: &str,
 ) -> (
     TestServer,
     HttpsServer,
@@ -302,7 +303,7 @@ async fn jwks_uri_client(
     .await;
     let server = TestServer::builder()
         .toml(&format!(
-            "[registration]\npolicy = \"open\"\nallow_client_credentials = true\n[fetch]\nallow_loopback = {allow_loopback}\nextra_roots_file = \"{}\"",
+            "[registration]\npolicy = \"open\"\nallow_client_credentials = true\n[fetch]\nallow_loopback = {allow_loopback}\nextra_roots_file = \"{}\"\n{extra_toml}",
             https.ca_file.display()
         ))
         .start(db)
@@ -332,7 +333,7 @@ async fn jwks_uri_client(
 server_test!(
     a_private_key_jwt_client_publishes_its_keys_at_a_jwks_uri,
     |db: TestDatabase| async move {
-        let (server, https, id, key) = jwks_uri_client(&db, true).await;
+        let (server, https, id, key) = jwks_uri_client(&db, true, "").await;
         let token_url = server.issuer.clone();
         for _ in 0..2 {
             let now = latchkey_server::clock::Clock.now().0;
@@ -354,7 +355,7 @@ server_test!(
 server_test!(
     a_jwks_uri_on_a_loopback_address_is_never_fetched_unless_allowed,
     |db: TestDatabase| async move {
-        let (server, canary, id, key) = jwks_uri_client(&db, false).await;
+        let (server, canary, id, key) = jwks_uri_client(&db, false, "").await;
         let now = latchkey_server::clock::Clock.now().0;
         let jwt = crate::assertions::assertion(
             &key,
@@ -532,7 +533,7 @@ server_test!(
 server_test!(
     i4_a_rotated_client_key_is_found_by_fetching_the_jwks_uri_again_once_a_minute,
     |db: TestDatabase| async move {
-        let (server, https, id, old_key) = jwks_uri_client(&db, true).await;
+        let (server, https, id, old_key) = jwks_uri_client(&db, true, "").await;
         let token = |key: &latchkey_core::keys::SigningKey| {
             let (server, id) = (&server, id.clone());
             let now = latchkey_server::clock::Clock.now().0;
@@ -559,6 +560,46 @@ server_test!(
             latchkey_core::keys::SigningKey::generate(latchkey_core::keys::KeyAlg::ES256).unwrap();
         assert_eq!(token(&stranger).await, 401);
         assert_eq!(fetched(), 2);
+        server.stop().await;
+    }
+);
+
+server_test!(
+    i4_a_refetch_that_fails_keeps_the_working_keys_and_the_assertions_own_error,
+    |db: TestDatabase| async move {
+        // One fetch a minute per host: the refetch a bad assertion triggers is refused.
+        let (server, https, id, key) = jwks_uri_client(&db, true, "rate_limit = 1").await;
+        let token = |key: &latchkey_core::keys::SigningKey| {
+            let (server, id) = (&server, id.clone());
+            let now = latchkey_server::clock::Clock.now().0;
+            let jwt = crate::assertions::assertion(
+                key,
+                "ES256",
+                crate::assertions::claims(&id, &server.issuer, now),
+            );
+            async move {
+                let response = crate::assertions::token_with(server, &jwt).await;
+                let status = response.status().as_u16();
+                let body: Value = response.json().await.unwrap();
+                (
+                    status,
+                    body["error"].as_str().unwrap_or_default().to_owned(),
+                )
+            }
+        };
+        assert_eq!(token(&key).await.0, 200);
+        let fetched = https.seen.lock().unwrap().len();
+        // Anyone can send an assertion signed with a made-up key for this client_id.
+        let (stranger, _) =
+            latchkey_core::keys::SigningKey::generate(latchkey_core::keys::KeyAlg::ES256).unwrap();
+        assert_eq!(token(&stranger).await, (401, "invalid_client".to_owned()));
+        assert_eq!(
+            https.seen.lock().unwrap().len(),
+            fetched,
+            "the refetch was limited"
+        );
+        // The client's own key still works from the cache the failed refetch left alone.
+        assert_eq!(token(&key).await.0, 200);
         server.stop().await;
     }
 );
