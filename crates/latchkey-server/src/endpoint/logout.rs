@@ -142,7 +142,14 @@ async fn end_session(
                 .filter_map(|&name| params.get(name).map(|v| (name.to_owned(), v.to_owned())))
                 .collect();
             let name = client.as_ref().map(|c| c.name.clone());
-            return Ok(logout_page(app, visit, false, name, fields));
+            return Ok(logout_page(
+                app,
+                visit,
+                false,
+                name,
+                fields,
+                back.as_deref(),
+            ));
         }
         if confirmed && params.get("decision") != Some("logout") {
             // "Stay signed in": nothing ends, and the relying party is not told otherwise.
@@ -173,7 +180,7 @@ async fn end_session(
     match back {
         Some(location) => Ok(pages::redirect(&location, &cookies)),
         None => {
-            let mut page = logout_page(app, visit, true, None, Vec::new());
+            let mut page = logout_page(app, visit, true, None, Vec::new(), None);
             for cookie in cookies.iter().skip(visit.cookies.len()) {
                 page.headers_mut()
                     .append(axum::http::header::SET_COOKIE, cookie.clone());
@@ -187,6 +194,6 @@ async fn end_session(
 fn logout_page_stayed(app: &AppState, visit: &Visit, back: Option<String>) -> Response {
     match back {
         Some(location) => pages::redirect(&location, &visit.cookies),
-        None => logout_page(app, visit, false, None, Vec::new()),
+        None => logout_page(app, visit, false, None, Vec::new(), None),
     }
 }

@@ -21,13 +21,16 @@ pub(crate) struct LogoutPage {
     pub(crate) csrf: String,
 }
 
-/// The confirmation page (`done == false`) or the signed-out page.
+/// The confirmation page (`done == false`) or the signed-out page. `back` is where its form's answer
+/// redirects (a validated `post_logout_redirect_uri`): CSP `form-action` covers the redirect after a
+/// form post, so that origin is allowed too, as on the consent page.
 pub(crate) fn logout_page(
     app: &AppState,
     visit: &Visit,
     done: bool,
     client_name: Option<String>,
     fields: Vec<(String, String)>,
+    back: Option<&str>,
 ) -> Response {
     let username = visit.session.as_ref().map(|(_, _, user)| {
         user.name
@@ -50,5 +53,11 @@ pub(crate) fn logout_page(
         fields,
         csrf: visit.csrf_token(app),
     };
-    html(StatusCode::OK, page.render(), None, &visit.cookies)
+    let target = back.and_then(super::form_target);
+    html(
+        StatusCode::OK,
+        page.render(),
+        target.as_deref(),
+        &visit.cookies,
+    )
 }

@@ -1480,6 +1480,24 @@ server_test!(
         let mut browser = Browser::new();
         let (tokens, _) = sign_in_flow(&server, &rp, &mut browser, "maria", &[], &[]).await;
         let hint = tokens.id_token().unwrap().to_string();
+        // Without a hint the person is asked first; the page's form may lead back to the client's
+        // registered logout URI, so its CSP form-action allows that origin (a browser applies
+        // form-action to the redirect that answers the post).
+        let ask = format!(
+            "{}/authorize/logout?{}",
+            server.issuer,
+            crate::harness::form_encode(&[
+                ("client_id", client.id.as_str()),
+                ("post_logout_redirect_uri", "https://rp.example/bye"),
+            ])
+        );
+        let asked = browser.get(&ask).await;
+        assert_eq!(asked.status, 200);
+        let csp = asked.headers["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("form-action 'self' https://rp.example;"),
+            "{csp}"
+        );
         let logout = format!(
             "{}/authorize/logout?{}",
             server.issuer,
