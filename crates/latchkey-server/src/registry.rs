@@ -260,32 +260,35 @@ impl Registry {
         if let Some(found) = cached() {
             return found;
         }
-        let flight = lock(&self.flights)
-            .entry(url.to_owned())
-            .or_default()
-            .clone();
-        let result = {
-            let _turn = flight.lock().await;
-            match cached() {
-                Some(found) => found,
-                None => {
-                    let loaded = load().await;
-                    let remembered = match &loaded {
-                        Ok((value, ttl)) => Some((Ok(value.clone()), Instant::now() + *ttl)),
-                        Err(LookupError::Document(why)) => {
-                            Some((Err(why.clone()), Instant::now() + NEGATIVE_TTL))
-                        }
-                        Err(_) => None,
-                    };
-                    if let Some(entry) = remembered {
-                        insert_bounded(&mut write(map), key.clone(), entry);
-                    }
-                    loaded.map(|(value, _)| value)
-                }
-            }
+        // The entry leaves the map when the last request holding it is done, also when a request is
+        // dropped mid-fetch (a timeout, a client that hung up), so the map holds only URLs in flight
+        // and a waiter never removes the entry of a newer fetch.
+        let leave = Leave {
+            flights: &self.flights,
+            url,
+            flight: lock(&self.flights)
+                .entry(url.to_owned())
+                .or_default()
+                .clone(),
         };
-        lock(&self.flights).remove(url);
-        result
+        let _turn = leave.flight.lock().await;
+        match cached() {
+            Some(found) => found,
+            None => {
+                let loaded = load().await;
+                let remembered = match &loaded {
+                    Ok((value, ttl)) => Some((Ok(value.clone()), Instant::now() + *ttl)),
+                    Err(LookupError::Document(why)) => {
+                        Some((Err(why.clone()), Instant::now() + NEGATIVE_TTL))
+                    }
+                    Err(_) => None,
+                };
+                if let Some(entry) = remembered {
+                    insert_bounded(&mut write(map), key.clone(), entry);
+                }
+                loaded.map(|(value, _)| value)
+            }
+        }
     }
 
     /// One outbound fetch, within the per-address and per-host limits. The fetcher's reason for a
@@ -402,6 +405,26 @@ impl Registry {
     }
 }
 
+/// See `fetch_once`.
+struct Leave<'a> {
+    flights: &'a Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    url: &'a str,
+    flight: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        let mut flights = lock(self.flights);
+        // Two references: the map's and this one. More means others still wait on this flight.
+        if flights
+            .get(self.url)
+            .is_some_and(|f| Arc::ptr_eq(f, &self.flight) && Arc::strong_count(f) == 2)
+        {
+            flights.remove(self.url);
+        }
+    }
+}
+
 /// Inserts into a bounded map: expired entries go first, then, if it is still full, one entry; a
 /// flood of new URLs evicts, it never empties the cache whole.
 fn insert_bounded<K: std::hash::Hash + Eq + Clone, T>(
@@ -464,5 +487,41 @@ pub(crate) async fn watch(state: AppState, mut stop: tokio::sync::watch::Receive
         if let Err(e) = state.registry().refresh(state.store()).await {
             tracing::warn!(error = %e, "reading the registry change counter failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn join<'a>(
+        flights: &'a Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+        url: &'a str,
+    ) -> Leave<'a> {
+        Leave {
+            flights,
+            url,
+            flight: lock(flights).entry(url.to_owned()).or_default().clone(),
+        }
+    }
+
+    #[test]
+    fn a_flight_leaves_the_map_with_its_last_request_and_never_takes_a_newer_one() {
+        let flights = Mutex::new(HashMap::new());
+        let first = join(&flights, "https://a.example/");
+        let waiter = join(&flights, "https://a.example/");
+        // A request dropped mid-fetch: the waiter still holds the flight, so it stays.
+        drop(first);
+        assert!(lock(&flights).contains_key("https://a.example/"));
+        drop(waiter);
+        assert!(lock(&flights).is_empty(), "no entry outlives its requests");
+        // A request of an older flight whose entry was replaced leaves the newer one alone.
+        let old = join(&flights, "https://b.example/");
+        lock(&flights).remove("https://b.example/");
+        let newer = join(&flights, "https://b.example/");
+        drop(old);
+        assert!(lock(&flights).contains_key("https://b.example/"));
+        drop(newer);
+        assert!(lock(&flights).is_empty());
     }
 }
