@@ -224,7 +224,6 @@ pub(crate) async fn token(
                 .find_grant_of_token(&subject.jti)
                 .await?
                 .map(|g| g.grant_id);
-            crate::audit::token_exchanged(&app, &client.client_id, &access.claims).await;
             issued_token_type = Some(ACCESS_TOKEN_TYPE);
             IssuedTokens {
                 access,
@@ -251,6 +250,10 @@ pub(crate) async fn token(
                 store.insert_refresh_token(refresh).await?;
             }
         }
+    }
+    // Audited once the token is recorded: an exchange refused above (L3) issued nothing.
+    if issued_token_type.is_some() {
+        crate::audit::token_exchanged(&app, &client.client_id, &issued.access.claims).await;
     }
     // A self-registered client counts as used once it obtains a token; unused ones expire. One write,
     // the first time only.
