@@ -27,15 +27,8 @@ pub(crate) fn openid(
     authorization_endpoint: Option<&str>,
 ) -> Result<Option<OpenId>, ConfigError> {
     let s = Section::new(file, "openid");
-    if raw.enabled != Some(true) {
-        return Ok(None);
-    }
-    let Some(authorization_endpoint) = authorization_endpoint else {
-        return Err(s.error(
-            "enabled",
-            "OpenID Connect needs the authorization endpoint (policy turns it off)",
-        ));
-    };
+    // Every key is checked even while OpenID is off, so turning it on never meets a mistake made
+    // long before.
     let id_token_ttl = duration(
         s,
         "id_token_ttl",
@@ -75,11 +68,13 @@ pub(crate) fn openid(
                 return Err(s.error("subject_types", "name public, pairwise or both"));
             }
             for (i, t) in list.iter().enumerate() {
-                if !matches!(t.as_str(), "public" | "pairwise") || list[..i].contains(t) {
-                    return Err(s.error(
-                        "subject_types",
-                        format!("`{t}` is not public or pairwise, or is listed twice"),
-                    ));
+                if !matches!(t.as_str(), "public" | "pairwise") {
+                    return Err(
+                        s.error("subject_types", format!("`{t}` is not public or pairwise"))
+                    );
+                }
+                if list[..i].contains(t) {
+                    return Err(s.error("subject_types", format!("`{t}` is listed twice")));
                 }
             }
             list.clone()
@@ -94,19 +89,32 @@ pub(crate) fn openid(
         Some(url) => absolute_url(e, key, url),
         None => Ok(format!("{base}{suffix}")),
     };
+    let userinfo_endpoint = endpoint(
+        "userinfo_endpoint",
+        &endpoints.userinfo_endpoint,
+        "/userinfo",
+    )?;
+    let end_session_endpoint = endpoints
+        .end_session_endpoint
+        .as_ref()
+        .map(|url| absolute_url(e, "end_session_endpoint", url))
+        .transpose()?;
+    if raw.enabled != Some(true) {
+        return Ok(None);
+    }
+    let Some(authorization_endpoint) = authorization_endpoint else {
+        return Err(s.error(
+            "enabled",
+            "OpenID Connect needs the authorization endpoint (policy turns it off)",
+        ));
+    };
     Ok(Some(OpenId {
         features: OpenIdFeatures {
-            userinfo_endpoint: endpoint(
-                "userinfo_endpoint",
-                &endpoints.userinfo_endpoint,
-                "/userinfo",
-            )?,
+            userinfo_endpoint,
             // Beside login and consent, under the path the session cookie is scoped to (an https
             // issuer with a path scopes it to the authorization endpoint).
-            end_session_endpoint: match &endpoints.end_session_endpoint {
-                Some(url) => absolute_url(e, "end_session_endpoint", url)?,
-                None => format!("{authorization_endpoint}/logout"),
-            },
+            end_session_endpoint: end_session_endpoint
+                .unwrap_or_else(|| format!("{authorization_endpoint}/logout")),
             signing_algs: signing_algs.clone(),
             subject_types: subject_types.clone(),
         },

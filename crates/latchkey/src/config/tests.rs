@@ -61,6 +61,43 @@ fn without_an_issuer_the_default_follows_the_port_listened_on() {
 }
 
 #[test]
+fn openid_keys_are_checked_even_while_openid_is_off() {
+    for (toml_text, key) in [
+        ("[openid]\nid_token_ttl = \"bogus\"", "openid.id_token_ttl"),
+        (
+            "[openid]\nenabled = false\nsigning_algs = [\"ES256\"]",
+            "openid.signing_algs",
+        ),
+        (
+            "[openid]\nsubject_types = [\"public\", \"public\"]",
+            "openid.subject_types",
+        ),
+        (
+            "[endpoints]\nuserinfo_endpoint = \"garbage\"",
+            "endpoints.userinfo_endpoint",
+        ),
+    ] {
+        let error = resolve(toml_text, &[], Flags::default()).unwrap_err();
+        assert!(error.contains(key), "{toml_text}: {error}");
+    }
+    let twice = resolve(
+        "[openid]\nsubject_types = [\"public\", \"public\"]",
+        &[],
+        Flags::default(),
+    )
+    .unwrap_err();
+    assert!(twice.ends_with("`public` is listed twice"), "{twice}");
+    // Valid settings with OpenID off: accepted, and nothing of OpenID is on.
+    let config = resolve(
+        "[openid]\nenabled = false\nid_token_ttl = \"10m\"",
+        &[],
+        Flags::default(),
+    )
+    .unwrap();
+    assert!(config.settings.openid.is_none());
+}
+
+#[test]
 fn flags_beat_env_beat_file() {
     let file = "issuer = \"https://file.example\"\nlisten = \"127.0.0.1:1\"";
     let env = [("LATCHKEY_ISSUER", "https://env.example")];
