@@ -10,7 +10,7 @@ use latchkey_core::types::Timestamp;
 use latchkey_store::{KeyStore, ResourceStore, Store, StoreError, StoredKey};
 use serde_json::json;
 
-use crate::state::{AppState, CachedJson};
+use crate::cached_json::CachedJson;
 
 /// The keys one instance works with, swapped as a whole on reload.
 #[derive(Debug)]
@@ -233,24 +233,6 @@ pub async fn load(
         published,
         jwks,
     })
-}
-
-/// Reloads keys every `refresh_interval` until `stop` flips, so rotations by the CLI or by another
-/// instance reach this one. A failed reload keeps the previous keys and is logged.
-pub(crate) async fn refresh_periodically(
-    state: AppState,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    let interval = state.settings().keys.refresh_interval;
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = stop.changed() => return,
-        }
-        if let Err(e) = state.reload_keys().await {
-            tracing::error!(error = %e, "reloading signing keys failed; keeping the previous set");
-        }
-    }
 }
 
 impl KeySet {

@@ -9,8 +9,8 @@ use serde_json::{Map, Value, json};
 
 use crate::http_error::ErrorShape;
 use crate::rate_limit::Group;
-use crate::router::path_of;
-use crate::state::{RegistrationPolicy, Settings};
+use crate::settings::path_of;
+use crate::settings::{RegistrationPolicy, Settings};
 
 /// Every error code the protocol endpoints answer with (RFC 6749 §5.2 and its extensions).
 const OAUTH_ERRORS: [&str; 16] = [

@@ -7,63 +7,21 @@ pub(crate) mod logout;
 pub(crate) mod visit;
 
 use askama::Template;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use latchkey_core::params::Params;
 use latchkey_core::{ErrorCode, OAuthError};
 use latchkey_store::StoreError;
 
 use crate::error::InternalCause;
-use crate::router::path_of;
+use crate::settings::path_of;
 use crate::state::AppState;
 use i18n::{Locale, Text};
 use visit::Visit;
 
 /// The stylesheet, served from our own origin so the CSP can forbid everything else.
 pub(crate) const STYLESHEET: &str = include_str!("pages/latchkey.css");
-
-/// The two page cookies: the signed-in session (its SHA-256 is the database key) and the browser id
-/// CSRF tokens are bound to, set before anyone signs in.
-///
-/// # Security
-/// A cookie can be planted by a sibling subdomain or by a man in the middle of any plain-http page of
-/// the domain ("cookie tossing"); a planted browser id would let an attacker compute a valid CSRF
-/// token. The `__Host-` prefix makes the browser refuse such cookies (RFC 6265bis §4.1.3.2: only
-/// `Secure`, from this host, `Path=/`, no `Domain`), so an https issuer at the root of its host uses
-/// it. An issuer with a path shares its host with other applications: there the cookies are scoped to
-/// the authorization endpoint's path, so the session never goes to them, and take `__Secure-`, the
-/// strongest prefix a path allows. A loopback http issuer in development keeps plain names, which a
-/// browser would refuse to store with either prefix.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct CookiePolicy {
-    pub(crate) session: String,
-    pub(crate) browser: String,
-    /// `Path=…; HttpOnly; SameSite=Lax`, and `; Secure` on https.
-    attributes: String,
-}
-
-impl CookiePolicy {
-    pub(crate) fn new(issuer: &str, authorization_endpoint: &str) -> Self {
-        let https = issuer.starts_with("https://");
-        let issuer_path = url::Url::parse(issuer)
-            .map(|u| u.path().trim_end_matches('/').to_owned())
-            .unwrap_or_default();
-        let (prefix, path) = match (https, issuer_path.is_empty()) {
-            (true, true) => ("__Host-", "/".to_owned()),
-            (true, false) => ("__Secure-", path_of(authorization_endpoint)),
-            (false, _) => ("", "/".to_owned()),
-        };
-        let secure = if https { "; Secure" } else { "" };
-        Self {
-            session: format!("{prefix}latchkey_session"),
-            browser: format!("{prefix}latchkey_browser"),
-            attributes: format!("Path={path}; HttpOnly; SameSite=Lax{secure}"),
-        }
-    }
-}
 
 /// What every page shows around its content.
 pub(crate) struct Chrome {
@@ -330,106 +288,6 @@ pub(crate) fn form_target(redirect_uri: &str) -> Option<String> {
         .then_some(source)
 }
 
-/// A cookie's value from the request.
-pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
-}
-
-/// A `Set-Cookie` value under the issuer's cookie policy.
-pub(crate) fn set_cookie(
-    app: &AppState,
-    name: &str,
-    value: &str,
-    max_age: Option<u64>,
-) -> HeaderValue {
-    let mut cookie = format!("{name}={value}; {}", app.cookies().attributes);
-    if let Some(age) = max_age {
-        cookie.push_str(&format!("; Max-Age={age}"));
-    }
-    HeaderValue::from_str(&cookie).expect("cookie names and base64url values are header-safe")
-}
-
-/// Keys for the MACs the pages' forms carry, derived from the master key, so every instance of one
-/// issuer accepts the forms of the others and nothing is stored: the CSRF token, and the consent
-/// binding (M1), each under its own derived key.
-pub(crate) struct CsrfKey {
-    csrf: aws_lc_rs::hmac::Key,
-    consent: aws_lc_rs::hmac::Key,
-}
-
-/// Each part with its length first, so no two different lists of parts give the same input.
-fn framed(parts: &[&str]) -> Vec<u8> {
-    let mut input = Vec::new();
-    for part in parts {
-        input.extend_from_slice(&(part.len() as u64).to_be_bytes());
-        input.extend_from_slice(part.as_bytes());
-    }
-    input
-}
-
-fn verify_tag(key: &aws_lc_rs::hmac::Key, input: &[u8], token: &str) -> bool {
-    let Ok(tag) = URL_SAFE_NO_PAD.decode(token) else {
-        return false;
-    };
-    aws_lc_rs::hmac::verify(key, input, &tag).is_ok()
-}
-
-impl CsrfKey {
-    /// `csrf` and `consent` are two keys derived from the master key under different labels.
-    pub(crate) fn new(csrf: [u8; 32], consent: [u8; 32]) -> Self {
-        let key = |k: [u8; 32]| aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &k);
-        Self {
-            csrf: key(csrf),
-            consent: key(consent),
-        }
-    }
-
-    /// The token for forms shown to this browser, and to its session once there is one (L5): a
-    /// browser id planted by someone else then no longer yields a token that works for the victim.
-    pub(crate) fn token(&self, browser: &str, session: Option<&str>) -> String {
-        let input = framed(&[browser, session.unwrap_or("")]);
-        URL_SAFE_NO_PAD.encode(aws_lc_rs::hmac::sign(&self.csrf, &input))
-    }
-
-    /// Whether a submitted token belongs to this browser and session (constant-time).
-    pub(crate) fn verify(&self, browser: &str, session: Option<&str>, token: &str) -> bool {
-        verify_tag(
-            &self.csrf,
-            &framed(&[browser, session.unwrap_or("")]),
-            token,
-        )
-    }
-
-    /// The consent binding: a MAC over what the consent page showed (`shown`: client, its name,
-    /// redirect URI, scope, resource) for this browser, so the decision posted back approves exactly
-    /// that and nothing the client's metadata became in between.
-    pub(crate) fn consent(&self, browser: &str, shown: &[&str]) -> String {
-        let mut parts = vec![browser];
-        parts.extend_from_slice(shown);
-        URL_SAFE_NO_PAD.encode(aws_lc_rs::hmac::sign(&self.consent, &framed(&parts)))
-    }
-
-    /// Whether `token` binds exactly `shown` for this browser (constant-time).
-    pub(crate) fn verify_consent(&self, browser: &str, shown: &[&str], token: &str) -> bool {
-        let mut parts = vec![browser];
-        parts.extend_from_slice(shown);
-        verify_tag(&self.consent, &framed(&parts), token)
-    }
-}
-
-impl std::fmt::Debug for CsrfKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("CsrfKey(<redacted>)")
-    }
-}
-
 /// Serves the stylesheet; it changes only with the binary.
 pub(crate) async fn stylesheet() -> impl IntoResponse {
     (
@@ -444,69 +302,6 @@ pub(crate) async fn stylesheet() -> impl IntoResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csrf_tokens_are_bound_to_the_browser() {
-        let key = CsrfKey::new([7; 32], [9; 32]);
-        let token = key.token("browser-a", None);
-        assert!(key.verify("browser-a", None, &token));
-        assert!(!key.verify("browser-b", None, &token));
-        assert!(!key.verify("browser-a", None, "forged"));
-        assert!(!CsrfKey::new([8; 32], [9; 32]).verify("browser-a", None, &token));
-    }
-
-    #[test]
-    fn l5_csrf_tokens_are_bound_to_the_session_once_there_is_one() {
-        let key = CsrfKey::new([7; 32], [9; 32]);
-        let signed_in = key.token("browser-a", Some("session-1"));
-        assert!(key.verify("browser-a", Some("session-1"), &signed_in));
-        assert!(!key.verify("browser-a", Some("session-2"), &signed_in));
-        assert!(!key.verify("browser-a", None, &signed_in));
-        // A planted browser id alone no longer forges a signed-in form.
-        assert!(!key.verify(
-            "browser-a",
-            Some("session-1"),
-            &key.token("browser-a", None)
-        ));
-    }
-
-    #[test]
-    fn m1_consent_binding_covers_every_shown_part_and_is_not_the_csrf_token() {
-        let key = CsrfKey::new([7; 32], [9; 32]);
-        let shown = ["app", "App", "https://app.example/cb", "read", ""];
-        let tag = key.consent("browser-a", &shown);
-        assert!(key.verify_consent("browser-a", &shown, &tag));
-        assert!(!key.verify_consent("browser-b", &shown, &tag));
-        for i in 0..shown.len() {
-            let mut changed = shown;
-            changed[i] = "read write admin";
-            assert!(!key.verify_consent("browser-a", &changed, &tag), "{i}");
-        }
-        // Framing: moving a boundary changes the input.
-        let moved = ["app", "App", "https://app.example/cbread", "", ""];
-        assert!(!key.verify_consent("browser-a", &moved, &tag));
-        assert!(!key.verify("browser-a", None, &tag), "separate keys");
-    }
-
-    #[test]
-    fn l5_cookies_take_the_host_prefix_where_the_issuer_allows_it() {
-        let root = CookiePolicy::new("https://id.example", "https://id.example/authorize");
-        assert_eq!(root.session, "__Host-latchkey_session");
-        assert_eq!(root.browser, "__Host-latchkey_browser");
-        assert_eq!(root.attributes, "Path=/; HttpOnly; SameSite=Lax; Secure");
-        let shared = CookiePolicy::new(
-            "https://api.example/v3/oauth",
-            "https://api.example/v3/oauth/authorize",
-        );
-        assert_eq!(shared.session, "__Secure-latchkey_session");
-        assert_eq!(
-            shared.attributes,
-            "Path=/v3/oauth/authorize; HttpOnly; SameSite=Lax; Secure"
-        );
-        let dev = CookiePolicy::new("http://127.0.0.1:8080", "http://127.0.0.1:8080/authorize");
-        assert_eq!(dev.session, "latchkey_session");
-        assert_eq!(dev.attributes, "Path=/; HttpOnly; SameSite=Lax");
-    }
 
     #[test]
     fn page_stops_map_to_statuses_in_one_place() {
@@ -541,16 +336,5 @@ mod tests {
             form_target("com.example.app:/oauth").as_deref(),
             Some("com.example.app:")
         );
-    }
-
-    #[test]
-    fn cookies_are_read_by_exact_name() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::COOKIE,
-            HeaderValue::from_static("a=1; latchkey_session=abc; latchkey_session_x=no"),
-        );
-        assert_eq!(cookie(&headers, "latchkey_session").as_deref(), Some("abc"));
-        assert_eq!(cookie(&headers, "missing"), None);
     }
 }

@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
-use std::num::NonZeroU32;
+
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -33,6 +33,7 @@ use governor::state::keyed::ShrinkableKeyedStateStore;
 
 use crate::client_address::ClientAddress;
 use crate::http_error::{ErrorShape, HttpError};
+use crate::settings::{Limit, RateLimitSettings};
 use crate::state::AppState;
 
 /// How often stale keys are swept out of every group's store.
@@ -71,41 +72,6 @@ impl Group {
 
     fn index(self) -> usize {
         self as usize
-    }
-}
-
-/// `limit` requests per `window`, replenished steadily (GCRA), with bursts up to `limit`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limit {
-    /// Requests per window; also the largest burst.
-    pub limit: NonZeroU32,
-    /// The window.
-    pub window: Duration,
-}
-
-impl Limit {
-    /// The time one request's allowance takes to come back; `None` if it would be zero.
-    pub fn period(&self) -> Option<Duration> {
-        Some(self.window / self.limit.get()).filter(|p| !p.is_zero())
-    }
-}
-
-/// The limit of each group (`None`: off) and the bound on each group's keys.
-#[derive(Clone, Debug)]
-pub struct RateLimitSettings {
-    /// One entry per `Group::ALL`.
-    pub groups: [Option<Limit>; 5],
-    /// Keys held per group, at most.
-    pub max_keys: usize,
-}
-
-impl RateLimitSettings {
-    /// No group limited.
-    pub fn off() -> RateLimitSettings {
-        RateLimitSettings {
-            groups: [None; 5],
-            max_keys: 1,
-        }
     }
 }
 
@@ -481,6 +447,8 @@ pub(crate) async fn limit(
 
 #[cfg(test)]
 mod tests {
+    use std::num::NonZeroU32;
+
     use governor::clock::FakeRelativeClock;
 
     use super::*;

@@ -475,21 +475,6 @@ fn write<K, V>(map: &RwLock<HashMap<K, V>>) -> std::sync::RwLockWriteGuard<'_, H
     map.write().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Watches the change counter until `stop` flips. A failed read keeps the cache and is logged; the next
-/// successful one still sees every change, since the counter only grows.
-pub(crate) async fn watch(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let interval = state.settings().cache_refresh_interval;
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = stop.changed() => return,
-        }
-        if let Err(e) = state.registry().refresh(state.store()).await {
-            tracing::warn!(error = %e, "reading the registry change counter failed");
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

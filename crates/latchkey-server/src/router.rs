@@ -24,15 +24,8 @@ use crate::endpoint::{
 use crate::error::InternalCause;
 use crate::http_error;
 use crate::rate_limit::{self, Group};
+use crate::settings::path_of;
 use crate::state::AppState;
-
-/// The request path of an endpoint URL; endpoints may be published on another host, but a reverse
-/// proxy forwards them here with their path intact.
-pub fn path_of(endpoint: &str) -> String {
-    url::Url::parse(endpoint)
-        .map(|u| u.path().to_owned())
-        .unwrap_or_else(|_| endpoint.to_owned())
-}
 
 pub(crate) fn router(
     state: AppState,

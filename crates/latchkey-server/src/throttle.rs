@@ -22,15 +22,6 @@ use crate::client_address::ClientAddress;
 use crate::clock::Clock;
 use crate::state::AppState;
 
-/// Throttling settings.
-#[derive(Clone, Copy, Debug)]
-pub struct ThrottleSettings {
-    /// Per username.
-    pub account: Limits,
-    /// Per client address (IPv4, or IPv6 /64): higher, since one address may serve many people.
-    pub address: Limits,
-}
-
 /// A login attempt, reserved under its account and its address. Settle it with the outcome; if it is
 /// dropped unsettled (the request was cancelled mid-check), its failure stays counted and its slot
 /// is given back in the background.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use latchkey_core::types::{Issuer, ScopeToken};
 use latchkey_server::Settings;
-use latchkey_server::router::path_of;
+use latchkey_server::settings::path_of;
 
 mod audit;
 mod database;

@@ -175,7 +175,10 @@ async fn end_session(
                 app.registry().revoked();
             }
         }
-        cookies.push(pages::set_cookie(app, &app.cookies().session, "", Some(0)));
+        cookies.push(
+            app.cookies()
+                .set_cookie(&app.cookies().session, "", Some(0)),
+        );
     }
     match back {
         Some(location) => Ok(pages::redirect(&location, &cookies)),

@@ -16,8 +16,9 @@ use latchkey_store::{AuditEvent, ClientStore, RegistrationStore};
 
 use crate::client_address::ClientAddress;
 use crate::error::{ApiError, Scheme};
-use crate::router::path_of;
-use crate::state::{AppState, RegistrationPolicy};
+use crate::settings::RegistrationPolicy;
+use crate::settings::path_of;
+use crate::state::AppState;
 
 fn no_store(status: StatusCode, body: serde_json::Value) -> Response {
     let mut response = (status, Json(body)).into_response();

@@ -42,7 +42,7 @@ pub(crate) fn logout_page(
         .features
         .openid
         .as_ref()
-        .map(|o| crate::router::path_of(&o.end_session_endpoint))
+        .map(|o| crate::settings::path_of(&o.end_session_endpoint))
         .unwrap_or_default();
     let page = LogoutPage {
         c: chrome(app, visit.locale, Vec::new()),

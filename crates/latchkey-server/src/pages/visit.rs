@@ -52,16 +52,16 @@ impl Visit {
             .and_then(|v| v.to_str().ok());
         let mut cookies = Vec::new();
         let names = app.cookies();
-        let browser = match super::cookie(headers, &names.browser).filter(|b| b.len() == 43) {
+        let browser = match crate::csrf::cookie(headers, &names.browser).filter(|b| b.len() == 43) {
             Some(browser) => browser,
             None => {
                 let browser = random_base64url(32);
-                cookies.push(super::set_cookie(app, &names.browser, &browser, None));
+                cookies.push(app.cookies().set_cookie(&names.browser, &browser, None));
                 browser
             }
         };
         let presented =
-            super::cookie(headers, &names.session).map(|v| SecretHash::of(v.as_bytes()));
+            crate::csrf::cookie(headers, &names.session).map(|v| SecretHash::of(v.as_bytes()));
         let session = match &presented {
             Some(hash) => {
                 let found = app.store().find_signed_in(hash, app.clock().now()).await?;
@@ -89,7 +89,7 @@ impl Visit {
     pub(crate) fn start_session(&mut self, app: &AppState, secret: &str, ttl: u64) {
         let names = app.cookies();
         self.cookies
-            .push(super::set_cookie(app, &names.session, secret, Some(ttl)));
+            .push(app.cookies().set_cookie(&names.session, secret, Some(ttl)));
         self.session_binding = Some(binding(&SecretHash::of(secret.as_bytes())));
     }
 

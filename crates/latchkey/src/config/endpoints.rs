@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use latchkey_core::metadata::{Endpoints, Features, WELL_KNOWN_SUFFIX, describes_a_feature};
 use latchkey_core::types::Issuer;
 use latchkey_server::Locale;
-use latchkey_server::router::path_of;
+use latchkey_server::settings::path_of;
 
 use super::error::{ConfigError, Section};
 use super::policy::Policy;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use latchkey_server::client_address::{ForwardedHeader, TrustedProxies};
 use latchkey_server::http_error::ErrorShape;
-use latchkey_server::state::HttpSettings;
+use latchkey_server::settings::HttpSettings;
 
 use super::error::{ConfigError, Section};
 use super::raw::{RawCache, RawHttp};

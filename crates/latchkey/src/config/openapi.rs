@@ -1,7 +1,7 @@
 //! `[openapi]`: where the server also serves its OpenAPI document (`latchkey openapi` prints it
 //! either way). Off by default: the document describes the deployment to anyone who asks.
 use latchkey_core::metadata::Features;
-use latchkey_server::router::path_of;
+use latchkey_server::settings::path_of;
 
 use super::error::{ConfigError, Section};
 use super::raw::RawOpenApi;

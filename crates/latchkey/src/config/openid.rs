@@ -6,7 +6,7 @@ use std::time::Duration;
 use latchkey_core::keys::KeyAlg;
 use latchkey_core::metadata::OpenIdFeatures;
 use latchkey_core::types::Issuer;
-use latchkey_server::state::OpenIdSettings;
+use latchkey_server::settings::OpenIdSettings;
 
 use super::error::{ConfigError, Section};
 use super::raw::{RawEndpoints, RawOpenId};

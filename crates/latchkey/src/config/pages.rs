@@ -3,8 +3,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use latchkey_server::state::{LoginSettings, UiSettings};
-use latchkey_server::throttle::{Limits, ThrottleSettings};
+use latchkey_server::settings::ThrottleSettings;
+use latchkey_server::settings::{LoginSettings, UiSettings};
+use latchkey_server::throttle::Limits;
 
 use super::error::{ConfigError, Section};
 use super::raw::{RawLogin, RawUi, RawUsers};

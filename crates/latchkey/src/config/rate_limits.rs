@@ -4,7 +4,8 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use latchkey_server::rate_limit::{Group, Limit, RateLimitSettings};
+use latchkey_server::rate_limit::Group;
+use latchkey_server::settings::{Limit, RateLimitSettings};
 
 use super::error::{ConfigError, Section};
 use super::raw::{RawLimit, RawRateLimits};

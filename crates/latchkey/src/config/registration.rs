@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use latchkey_core::resource::Resource;
 use latchkey_server::fetch::FetchSettings;
-use latchkey_server::state::{DocumentSettings, RegistrationPolicy, RegistrationSettings};
+use latchkey_server::settings::{DocumentSettings, RegistrationPolicy, RegistrationSettings};
 
 use super::error::{ConfigError, Section};
 use super::raw::{RawDocuments, RawFetch, RawRegistration};

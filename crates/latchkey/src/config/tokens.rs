@@ -4,7 +4,7 @@ use std::time::Duration;
 use latchkey_core::keys::KeyAlg;
 use latchkey_core::token::TokenPolicy;
 use latchkey_core::types::Issuer;
-use latchkey_server::state::KeySettings;
+use latchkey_server::settings::KeySettings;
 
 use super::error::{ConfigError, Section};
 use super::raw::{RawKeys, RawTokens};

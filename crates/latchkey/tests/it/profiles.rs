@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use latchkey_core::client::{Client, ClientAuth, ClientPolicy};
 use latchkey_core::keys::{KeyAlg, SigningKey};
 use latchkey_core::types::{AuthMethod, ClientId, GrantType, ResourceUri, Scope};
-use latchkey_server::router::path_of;
+use latchkey_server::settings::path_of;
 use latchkey_store::ClientStore;
 use latchkey_store::testing::TestDatabase;
 use serde_json::{Value, json};
