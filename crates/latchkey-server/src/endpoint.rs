@@ -7,6 +7,7 @@ pub(crate) mod jwks;
 pub(crate) mod login;
 pub(crate) mod logout;
 pub(crate) mod metadata;
+pub(crate) mod metrics;
 pub(crate) mod register;
 pub(crate) mod revoke;
 pub(crate) mod token;

@@ -15,7 +15,6 @@ use latchkey_core::OAuthError;
 use serde_json::json;
 
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// The JSON shape of non-protocol errors (`http.error_shape`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -80,20 +79,25 @@ impl HttpError {
 }
 
 /// The fallback for every path no route serves.
-pub(crate) async fn not_found(State(app): State<AppState>) -> Response {
+pub(crate) async fn not_found(State(shape): State<ErrorShape>) -> Response {
     HttpError::new(
         StatusCode::NOT_FOUND,
         "not_found",
         "nothing is served at this path",
     )
-    .respond(app.settings().http.error_shape)
+    .respond(shape)
 }
 
 /// Gives the bodiless or plain-text errors produced by axum and tower layers (405 with its `Allow`
 /// header, 408, 413) a JSON body: RFC 6749 `invalid_request` in front of a protocol endpoint, the
 /// configured shape elsewhere. Responses that are already JSON pass untouched.
-/// `path` is the request's; the router's edge middleware calls this on every response.
-pub(crate) fn shape_errors(app: &AppState, path: &str, response: Response) -> Response {
+/// `protocol` says whether the request's path is a protocol endpoint's; the edge middleware calls
+/// this on every response.
+pub(crate) fn shape_errors(
+    shape: ErrorShape,
+    protocol: impl FnOnce() -> bool,
+    response: Response,
+) -> Response {
     let status = response.status();
     if !matches!(
         status,
@@ -104,13 +108,12 @@ pub(crate) fn shape_errors(app: &AppState, path: &str, response: Response) -> Re
     {
         return response;
     }
-    let settings = app.settings();
     let message: &'static str = match status {
         StatusCode::METHOD_NOT_ALLOWED => "this method is not allowed here; see the Allow header",
         StatusCode::REQUEST_TIMEOUT => "the request took too long",
         _ => "the request body is too large",
     };
-    let protocol = status != StatusCode::METHOD_NOT_ALLOWED && app.is_protocol_path(path);
+    let protocol = status != StatusCode::METHOD_NOT_ALLOWED && protocol();
     let (mut parts, _) = response.into_parts();
     let mut shaped = if protocol {
         let mut r = ApiError::from(OAuthError::invalid_request(message)).into_response();
@@ -122,7 +125,7 @@ pub(crate) fn shape_errors(app: &AppState, path: &str, response: Response) -> Re
             StatusCode::REQUEST_TIMEOUT => "request_timeout",
             _ => "request_too_large",
         };
-        HttpError::new(status, code, message).respond(settings.http.error_shape)
+        HttpError::new(status, code, message).respond(shape)
     };
     // Keep what the layer said besides the body (`Allow` above all).
     for (name, value) in shaped.headers().iter() {

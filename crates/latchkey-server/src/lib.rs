@@ -5,33 +5,24 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-pub mod audit;
-pub mod cached_json;
-pub mod client_address;
-pub mod clock;
-mod csrf;
+mod edge;
 mod endpoint;
 pub mod error;
 mod extract;
-pub mod fetch;
 pub mod http_error;
-pub mod keyring;
 mod listener;
-pub mod metrics;
-mod oidc;
 pub mod openapi;
 mod pages;
-mod passwords;
-pub mod rate_limit;
-pub mod registry;
 pub mod router;
+pub mod services;
 pub mod settings;
 pub mod state;
 mod tasks;
-pub mod throttle;
-mod tokens;
 
 pub use pages::i18n::Locale;
+// The services the binary builds settings for and calls (the CLI shares the keyring and the fetcher).
+pub use endpoint::metrics::serve as serve_metrics;
+pub use services::{audit, client_address, clock, fetch, keyring, metrics, rate_limit, throttle};
 pub use settings::{AuditSettings, MetricsSettings, Settings};
 pub use state::AppState;
 

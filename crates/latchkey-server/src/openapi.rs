@@ -8,7 +8,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::http_error::ErrorShape;
-use crate::rate_limit::Group;
+use crate::services::rate_limit::Group;
 use crate::settings::path_of;
 use crate::settings::{RegistrationPolicy, Settings};
 

@@ -1,15 +1,14 @@
 //! Every route the server answers, derived from `Features` so the metadata and the routes agree, and
 //! the layers around them: access log, error shapes, timeout, body limit, and CORS on the discovery
 //! documents.
-use std::collections::HashSet;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, Method, StatusCode, header};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use tower::{Service, ServiceBuilder};
@@ -17,13 +16,13 @@ use tower_http::cors::{AllowHeaders, Any, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
+use crate::edge::{self, RouteLabels};
 use crate::endpoint::{
     authorize, consent, health, introspect, jwks, login, logout, metadata, register, revoke, token,
     userinfo,
 };
-use crate::error::InternalCause;
 use crate::http_error;
-use crate::rate_limit::{self, Group};
+use crate::services::rate_limit::Group;
 use crate::settings::path_of;
 use crate::state::AppState;
 
@@ -39,7 +38,7 @@ pub(crate) fn router(
     let cors = discovery_cors();
     // Each group's routes share one limit; CORS stays outside it so a browser can read a 429.
     let limited =
-        |group: Group| middleware::from_fn_with_state((state.clone(), group), rate_limit::limit);
+        |group: Group| middleware::from_fn_with_state((state.clone(), group), edge::limit);
     let mut router = Routes::default();
     for path in features.well_known_paths() {
         router = router.route(
@@ -115,7 +114,7 @@ pub(crate) fn router(
         router = router.route(path, get(openapi).layer(cors.clone()));
     }
     if settings.metrics.public {
-        router = router.route("/metrics", get(crate::metrics::scrape));
+        router = router.route("/metrics", get(crate::endpoint::metrics::scrape));
     }
     let router = router
         .route(
@@ -144,7 +143,7 @@ pub(crate) fn router(
     let (request_timeout, body_limit) = (settings.http.request_timeout, settings.http.body_limit);
     ServiceBuilder::new()
         .layer(DefaultBodyLimit::disable())
-        .layer(middleware::from_fn_with_state((state, labels), edge))
+        .layer(middleware::from_fn_with_state((state, labels), edge::edge))
         .map_response(IntoResponse::into_response)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -167,51 +166,6 @@ impl Routes {
         self.labels.add(path);
         self.router = self.router.route(path, method_router);
         self
-    }
-}
-
-/// Which route template a request path matches, the way the router matched it: segment by segment,
-/// `{name}` standing for any one non-empty segment. The edge middleware runs outside the router, where
-/// axum's `MatchedPath` is not yet known.
-#[derive(Debug, Default)]
-struct RouteLabels {
-    exact: HashSet<String>,
-    templated: Vec<String>,
-}
-
-impl RouteLabels {
-    fn add(&mut self, template: &str) {
-        if template.contains('{') {
-            self.templated.push(template.to_owned());
-        } else {
-            self.exact.insert(template.to_owned());
-        }
-    }
-
-    fn label(&self, path: &str) -> Option<&str> {
-        if let Some(exact) = self.exact.get(path) {
-            return Some(exact);
-        }
-        self.templated
-            .iter()
-            .find(|template| template_matches(template, path))
-            .map(String::as_str)
-    }
-}
-
-fn template_matches(template: &str, path: &str) -> bool {
-    let (mut template, mut path) = (template.split('/'), path.split('/'));
-    loop {
-        match (template.next(), path.next()) {
-            (None, None) => return true,
-            (Some(t), Some(p)) if t.starts_with('{') && t.ends_with('}') => {
-                if p.is_empty() {
-                    return false;
-                }
-            }
-            (Some(t), Some(p)) if t == p => {}
-            _ => return false,
-        }
     }
 }
 
@@ -252,72 +206,4 @@ fn userinfo_cors() -> CorsLayer {
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
         .expose_headers([header::WWW_AUTHENTICATE])
         .max_age(Duration::from_secs(86_400))
-}
-
-/// The one middleware around every route: the error shapes, one log line, the headers every response
-/// carries, and (when on) the request metrics. One middleware rather than one per concern: axum's
-/// `from_fn` boxes the future and clones the whole inner stack on every request, per layer.
-///
-/// # Security
-/// Only method and path are logged: query strings and bodies can carry codes, tokens and secrets.
-async fn edge(
-    State((app, labels)): State<(AppState, Arc<RouteLabels>)>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    // A cheap clone (shared bytes), where the path as a String would be an allocation per request.
-    let uri = request.uri().clone();
-    let response = next.run(request).await;
-    let mut response = http_error::shape_errors(&app, uri.path(), response);
-    let status = response.status().as_u16();
-    let elapsed = started.elapsed();
-    let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
-    let path = uri.path();
-    match response.extensions().get::<InternalCause>() {
-        Some(InternalCause(cause)) => {
-            tracing::error!(%method, %path, status, elapsed_ms, %cause, "request failed")
-        }
-        None => {
-            tracing::info!(target: "latchkey::access", %method, %path, status, elapsed_ms, "request")
-        }
-    }
-    if app.settings().metrics.enabled {
-        app.metrics()
-            .request(labels.label(path), response.status(), elapsed);
-    }
-    response.headers_mut().insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::RouteLabels;
-
-    #[test]
-    fn a_path_is_labelled_with_the_template_the_router_would_match() {
-        let mut labels = RouteLabels::default();
-        for template in ["/token", "/register", "/register/{id}", "/a/{x}/b"] {
-            labels.add(template);
-        }
-        assert_eq!(labels.label("/token"), Some("/token"));
-        assert_eq!(labels.label("/register"), Some("/register"));
-        assert_eq!(labels.label("/register/abc"), Some("/register/{id}"));
-        assert_eq!(labels.label("/a/1/b"), Some("/a/{x}/b"));
-        // No label, as the router would not match these either: no client ids or paths leak in.
-        for unmatched in [
-            "/token/",
-            "/register/",
-            "/register/a/b",
-            "/a//b",
-            "/tokens",
-            "",
-        ] {
-            assert_eq!(labels.label(unmatched), None, "{unmatched}");
-        }
-    }
 }

@@ -24,7 +24,7 @@ pub struct HttpSettings {
     /// `max-age` of metadata and JWKS responses, in seconds.
     pub discovery_max_age: u64,
     /// Proxies whose forwarded headers name the client's address.
-    pub trusted_proxies: crate::client_address::TrustedProxies,
+    pub trusted_proxies: crate::services::client_address::TrustedProxies,
     /// The JSON shape of errors outside the OAuth protocol endpoints.
     pub error_shape: crate::http_error::ErrorShape,
 }
@@ -149,7 +149,7 @@ pub struct Settings {
     /// Client ID Metadata Documents; `None` when off.
     pub client_id_documents: Option<DocumentSettings>,
     /// The outbound fetcher.
-    pub fetch: crate::fetch::FetchSettings,
+    pub fetch: crate::services::fetch::FetchSettings,
     /// Dynamic client registration; `None` when off.
     pub registration: Option<RegistrationSettings>,
     /// Every configured scope, public or not; empty when none is configured.

@@ -1,19 +1,30 @@
-//! Shared server state: a cheap `Clone` around an `Arc`.
-use std::sync::{Arc, RwLock};
+//! The composition root: `AppState` builds every service once, with exactly what each needs, and
+//! holds them for the handlers. Services never see it (the `layering` test in `services.rs` checks).
+use std::sync::Arc;
 
+use axum::extract::FromRef;
 use latchkey_core::keys::MasterKey;
-use latchkey_store::Store;
+use latchkey_core::oidc::subject::PairwiseKey;
+use latchkey_store::{HealthStore, Store};
 
-use crate::cached_json::CachedJson;
-use crate::clock::Clock;
-use crate::csrf::{CookiePolicy, CsrfKey};
-use crate::keyring::{self, KeySet, KeyringError};
-use crate::passwords::PasswordChecker;
-use crate::registry::Registry;
-use crate::settings::Settings;
-use crate::tokens::VerifiedTokens;
+use crate::http_error::ErrorShape;
+use crate::services::access_tokens::AccessTokens;
+use crate::services::audit::Audit;
+use crate::services::cached_json::CachedJson;
+use crate::services::clients::{Clients, DocumentRules};
+use crate::services::clock::Clock;
+use crate::services::csrf::{CookiePolicy, CsrfKey};
+use crate::services::keyring::{KeySet, Keyring, KeyringError};
+use crate::services::metrics::Metrics;
+use crate::services::openid::OpenId;
+use crate::services::passwords::PasswordChecker;
+use crate::services::rate_limit::RateLimits;
+use crate::services::resources::Resources;
+use crate::services::revocations::Revocations;
+use crate::services::throttle::LoginLockout;
+use crate::settings::{Settings, path_of};
 
-/// State shared by every handler.
+/// State shared by every handler: a cheap `Clone` around an `Arc`.
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
 
@@ -21,96 +32,114 @@ struct Inner {
     store: Store,
     clock: Clock,
     settings: Settings,
-    master: MasterKey,
     metadata: CachedJson,
-    pairwise: latchkey_core::oidc::subject::PairwiseKey,
     openapi: CachedJson,
-    keys: RwLock<Arc<KeySet>>,
     csrf: CsrfKey,
     cookies: CookiePolicy,
-    registry: Registry,
-    verified: VerifiedTokens,
+    keyring: Arc<Keyring>,
+    clients: Clients,
+    resources: Resources,
+    revocations: Arc<Revocations>,
+    access_tokens: AccessTokens,
+    openid: OpenId,
     passwords: Arc<PasswordChecker>,
+    metrics: Arc<Metrics>,
+    audit: Audit,
+    rate_limits: RateLimits,
+    lockout: LoginLockout,
+    /// Paths of the OAuth protocol endpoints, whose errors are always RFC 6749 §5.2.
     protocol_paths: Vec<String>,
-    metrics: crate::metrics::Metrics,
-    audit: crate::audit::Audit,
-    rate_limits: crate::rate_limit::RateLimits,
 }
 
 impl AppState {
-    /// Creates the first signing key if the store has none, loads keys, and prepares the metadata.
+    /// Creates the first signing key if the store has none, loads keys, builds every service and
+    /// prepares the metadata.
     pub async fn new(
         store: Store,
         settings: Settings,
         master: MasterKey,
+        clock: Clock,
     ) -> Result<AppState, KeyringError> {
-        let clock = Clock;
-        let now = clock.now();
-        let created = keyring::ensure_active_key(&store, &master, settings.keys.alg, now).await?;
-        // Core §15.1: an OpenID Provider signs ID tokens with RS256 unless a client asks otherwise.
-        if settings.openid.is_some() {
-            keyring::ensure_key(&store, &master, latchkey_core::keys::KeyAlg::RS256, now).await?;
-        }
-        let keys = keyring::load(&store, &master, now, settings.keys.publish_window).await?;
-        let metadata = CachedJson::new(&settings.features.document());
-        let openapi = CachedJson::new(&crate::openapi::document(&settings));
+        // Every key derived from the master key is taken before the keyring takes the master key.
         let csrf = CsrfKey::new(
             master.derive("latchkey csrf v2"),
             master.derive("latchkey consent v1"),
         );
-        let cookies = CookiePolicy::new(
-            settings.features.issuer.as_str(),
-            settings
-                .features
-                .endpoints
-                .authorization
-                .as_deref()
-                .unwrap_or("/authorize"),
-        );
-        let pairwise =
-            latchkey_core::oidc::subject::PairwiseKey::new(master.derive("latchkey pairwise v1"));
-        let metrics = crate::metrics::Metrics::new();
-        let audit = crate::audit::Audit::start(store.clone(), &metrics);
-        if created {
-            audit
-                .record(crate::audit::key_created(&keys.active, clock))
-                .await;
-        }
-        let registry = Registry::new(&store, &metrics).await?;
-        let endpoints = &settings.features.endpoints;
-        let protocol_paths = std::iter::once(&endpoints.token)
-            .chain(&endpoints.introspection)
-            .chain(&endpoints.revocation)
-            .chain(&endpoints.registration)
-            .chain(
-                settings
-                    .features
-                    .openid
-                    .as_ref()
-                    .map(|o| &o.userinfo_endpoint),
-            )
-            .map(|url| crate::settings::path_of(url))
-            .collect();
-        let rate_limits = crate::rate_limit::RateLimits::new(&settings.rate_limits);
-        Ok(AppState(Arc::new(Inner {
-            store,
-            clock,
+        let pairwise = PairwiseKey::new(master.derive("latchkey pairwise v1"));
+        let metrics = Arc::new(Metrics::new());
+        let audit = Audit::start(store.clone(), clock.clone(), &metrics);
+        let (keyring, created) = Keyring::start(
+            store.clone(),
+            clock.clone(),
             master,
-            metadata,
+            &settings.keys,
+            settings.openid.is_some(),
+        )
+        .await?;
+        if let Some(keys) = created {
+            audit.key_created(&keys.active).await;
+        }
+        let keyring = Arc::new(keyring);
+        let versions = store.versions().await?;
+        let features = &settings.features;
+        let clients = Clients::new(
+            store.clone(),
+            clock.clone(),
+            metrics.clone(),
+            DocumentRules {
+                documents: settings.client_id_documents,
+                registration: settings.registration_rules(),
+                features: features.clone(),
+                fetch: settings.fetch.clone(),
+            },
+            versions.registry,
+        );
+        let revocations = Arc::new(Revocations::new(store.clone(), versions.revocations));
+        let access_tokens = AccessTokens::new(
+            store.clone(),
+            keyring.clone(),
+            revocations.clone(),
+            features.issuer.as_str().to_owned(),
+            metrics.cache("verified_jwts"),
+        );
+        let openid = OpenId::new(
+            store.clone(),
+            keyring.clone(),
             pairwise,
-            openapi,
-            keys: RwLock::new(keys.shared()),
+            features.issuer.as_str().to_owned(),
+            settings.openid.as_ref().map_or(3600, |o| o.id_token_ttl),
+        );
+        let authorization = features.endpoints.authorization.as_deref();
+        let inner = Inner {
+            metadata: CachedJson::new(&features.document()),
+            openapi: CachedJson::new(&crate::openapi::document(&settings)),
             csrf,
-            cookies,
-            registry,
-            verified: VerifiedTokens::new(metrics.cache("verified_jwts")),
+            cookies: CookiePolicy::new(
+                features.issuer.as_str(),
+                authorization.unwrap_or("/authorize"),
+            ),
+            resources: Resources::new(store.clone(), settings.resources.clone()),
+            rate_limits: RateLimits::new(&settings.rate_limits, settings.http.error_shape),
+            lockout: LoginLockout::new(
+                store.clone(),
+                clock.clone(),
+                settings.login.throttle,
+                settings.http.request_timeout,
+            ),
             passwords: Arc::new(PasswordChecker::new()),
-            protocol_paths,
+            protocol_paths: protocol_paths(&settings),
+            keyring,
+            clients,
+            revocations,
+            access_tokens,
+            openid,
             metrics,
             audit,
-            rate_limits,
+            store,
+            clock,
             settings,
-        })))
+        };
+        Ok(AppState(Arc::new(inner)))
     }
 
     /// The store.
@@ -118,19 +147,9 @@ impl AppState {
         &self.0.store
     }
 
-    /// The key pairwise subjects are computed with.
-    pub(crate) fn pairwise(&self) -> &latchkey_core::oidc::subject::PairwiseKey {
-        &self.0.pairwise
-    }
-
-    /// The master key, for creating signing keys on demand.
-    pub(crate) fn master(&self) -> &MasterKey {
-        &self.0.master
-    }
-
     /// The clock.
-    pub fn clock(&self) -> Clock {
-        self.0.clock
+    pub fn clock(&self) -> &Clock {
+        &self.0.clock
     }
 
     /// Configuration.
@@ -148,47 +167,59 @@ impl AppState {
         &self.0.cookies
     }
 
-    /// Cached clients and resources.
-    pub fn registry(&self) -> &Registry {
-        &self.0.registry
+    /// The signing keys.
+    pub fn keyring(&self) -> &Keyring {
+        &self.0.keyring
+    }
+
+    /// The current key set.
+    pub fn keys(&self) -> Arc<KeySet> {
+        self.0.keyring.keys()
+    }
+
+    /// Clients by id, cached.
+    pub(crate) fn clients(&self) -> &Clients {
+        &self.0.clients
+    }
+
+    /// Resources by identifier, cached.
+    pub(crate) fn resources(&self) -> &Resources {
+        &self.0.resources
+    }
+
+    /// The deny-list.
+    pub(crate) fn revocations(&self) -> &Revocations {
+        &self.0.revocations
+    }
+
+    /// Issuing and recognising access tokens.
+    pub(crate) fn access_tokens(&self) -> &AccessTokens {
+        &self.0.access_tokens
+    }
+
+    /// Subjects, ID tokens, signed UserInfo.
+    pub(crate) fn openid(&self) -> &OpenId {
+        &self.0.openid
     }
 
     /// Counters and histograms for `/metrics`.
-    pub fn metrics(&self) -> &crate::metrics::Metrics {
+    pub fn metrics(&self) -> &Metrics {
         &self.0.metrics
     }
 
     /// The audit trail.
-    pub fn audit(&self) -> &crate::audit::Audit {
+    pub fn audit(&self) -> &Audit {
         &self.0.audit
     }
 
-    /// JWTs whose signatures were checked.
-    pub(crate) fn verified(&self) -> &VerifiedTokens {
-        &self.0.verified
-    }
-
     /// The rate limiters.
-    pub fn rate_limits(&self) -> &crate::rate_limit::RateLimits {
+    pub fn rate_limits(&self) -> &RateLimits {
         &self.0.rate_limits
     }
 
-    /// Whether `path` is served by an OAuth protocol endpoint (token, introspection, revocation,
-    /// registration and its client URIs), whose errors are always RFC 6749 §5.2.
-    pub(crate) fn is_protocol_path(&self, path: &str) -> bool {
-        let registration = self
-            .0
-            .settings
-            .features
-            .endpoints
-            .registration
-            .as_deref()
-            .map(crate::settings::path_of);
-        self.0.protocol_paths.iter().any(|p| p == path)
-            || registration.is_some_and(|r| {
-                path.strip_prefix(r.as_str())
-                    .is_some_and(|rest| rest.starts_with('/'))
-            })
+    /// Failed-login throttling.
+    pub(crate) fn lockout(&self) -> &LoginLockout {
+        &self.0.lockout
     }
 
     /// Password checks for the login page.
@@ -206,42 +237,45 @@ impl AppState {
         &self.0.metadata
     }
 
-    /// The current key set.
-    pub fn keys(&self) -> Arc<KeySet> {
-        self.0
-            .keys
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
-    }
-
-    /// Reloads keys from the store, and swaps them in if that succeeds.
-    pub async fn reload_keys(&self) -> Result<(), KeyringError> {
-        let now = self.0.clock.now();
-        let keys = keyring::load(
-            &self.0.store,
-            &self.0.master,
-            now,
-            self.0.settings.keys.publish_window,
-        )
-        .await?;
-        let mut current = self
+    /// Whether `path` is served by an OAuth protocol endpoint (token, introspection, revocation,
+    /// registration and its client URIs), whose errors are always RFC 6749 §5.2.
+    pub(crate) fn is_protocol_path(&self, path: &str) -> bool {
+        let registration = self
             .0
-            .keys
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        // A key that left the set (revoked, or past its publish window) must not keep vouching for
-        // tokens through the cache of verified signatures.
-        let kept: std::collections::HashSet<&str> =
-            keys.published.iter().map(|k| k.kid.as_str()).collect();
-        if current
-            .published
-            .iter()
-            .any(|k| !kept.contains(k.kid.as_str()))
-        {
-            self.0.verified.clear();
-        }
-        *current = keys.shared();
-        Ok(())
+            .settings
+            .features
+            .endpoints
+            .registration
+            .as_deref()
+            .map(path_of);
+        self.0.protocol_paths.iter().any(|p| p == path)
+            || registration.is_some_and(|r| {
+                path.strip_prefix(r.as_str())
+                    .is_some_and(|rest| rest.starts_with('/'))
+            })
     }
+}
+
+impl FromRef<AppState> for ErrorShape {
+    fn from_ref(state: &AppState) -> ErrorShape {
+        state.0.settings.http.error_shape
+    }
+}
+
+/// The paths of the OAuth protocol endpoints.
+fn protocol_paths(settings: &Settings) -> Vec<String> {
+    let endpoints = &settings.features.endpoints;
+    std::iter::once(&endpoints.token)
+        .chain(&endpoints.introspection)
+        .chain(&endpoints.revocation)
+        .chain(&endpoints.registration)
+        .chain(
+            settings
+                .features
+                .openid
+                .as_ref()
+                .map(|o| &o.userinfo_endpoint),
+        )
+        .map(|url| path_of(url))
+        .collect()
 }

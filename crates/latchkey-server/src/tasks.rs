@@ -22,7 +22,7 @@ impl Tasks {
         let settings = state.settings();
         let app = state.clone();
         running.spawn(every(
-            crate::rate_limit::SWEEP_EVERY,
+            crate::services::rate_limit::SWEEP_EVERY,
             stopped.clone(),
             move || {
                 let app = app.clone();
@@ -40,9 +40,7 @@ impl Tasks {
             move || {
                 let app = app.clone();
                 async move {
-                    if let Err(e) = app.registry().refresh(app.store()).await {
-                        tracing::warn!(error = %e, "reading the registry change counter failed");
-                    }
+                    watch_changes(&app).await;
                 }
             },
         ));
@@ -50,7 +48,7 @@ impl Tasks {
         running.spawn(every(settings.keys.refresh_interval, stopped, move || {
             let app = app.clone();
             async move {
-                if let Err(e) = app.reload_keys().await {
+                if let Err(e) = app.keyring().reload().await {
                     tracing::error!(error = %e, "reloading signing keys failed; keeping the previous set");
                 }
             }
@@ -83,6 +81,24 @@ where
             _ = tokio::time::sleep(interval) => job().await,
             _ = stop.changed() => return,
         }
+    }
+}
+
+/// Invalidates what the database's change counters say has changed since the last look: clients and
+/// resources (the registry counter), and which tokens are known not to be revoked. A failed read keeps
+/// the caches and is logged; the next successful one still sees every change, since the counters only
+/// grow.
+async fn watch_changes(app: &AppState) {
+    use latchkey_store::HealthStore;
+    match app.store().versions().await {
+        Ok(versions) => {
+            if app.clients().observe_version(versions.registry) {
+                app.clients().invalidate();
+                app.resources().invalidate();
+            }
+            app.revocations().observe_version(versions.revocations);
+        }
+        Err(e) => tracing::warn!(error = %e, "reading the change counters failed"),
     }
 }
 

@@ -14,13 +14,12 @@ use latchkey_core::grant::authorization_code::issue_code;
 use latchkey_core::params::Params;
 use latchkey_store::{GrantStore, SessionStore};
 
-use crate::client_address::ClientAddress;
 use crate::pages::consent::consent_page;
 use crate::pages::login::login_page;
 use crate::pages::visit::{SignedIn, Visit};
 use crate::pages::{self, Stop};
+use crate::services::client_address::ClientAddress;
 use crate::state::AppState;
-use crate::tokens;
 
 /// Form fields that belong to the pages, not to the authorization request.
 pub(crate) const PAGE_FIELDS: [&str; 5] = [
@@ -103,10 +102,14 @@ fn is_expected_user(
     let Some(openid) = &request.openid else {
         return Ok(true);
     };
-    let sub = crate::oidc::subject(app, &request.client, &signed_in.user.user_id);
+    let sub = app
+        .openid()
+        .subject(&request.client, &signed_in.user.user_id);
     if let Some(hint) = &openid.id_token_hint {
         let issuer = app.settings().features.issuer.as_str();
-        let claims = crate::oidc::verify_hint(app, hint)
+        let claims = app
+            .openid()
+            .verify_hint(hint)
             .filter(|h| h.client_id() == Some(request.client.client_id.as_str()))
             .ok_or_else(|| {
                 let error = OAuthError::invalid_request(
@@ -215,16 +218,16 @@ pub(crate) async fn load_request(
     params: &Params,
 ) -> Result<AuthorizationRequest, Stop> {
     let client = match requested_client_id(params) {
-        Ok(id) => match app.registry().find(app, &id, &visit.address).await {
+        Ok(id) => match app.clients().find(&id, &visit.address).await {
             Ok(found) => found.map(|c| (*c).clone()),
-            Err(crate::registry::LookupError::Store(e)) => return Err(e.into()),
-            Err(crate::registry::LookupError::Limited) => {
+            Err(crate::services::clients::LookupError::Store(e)) => return Err(e.into()),
+            Err(crate::services::clients::LookupError::Limited) => {
                 return Err(Stop::Page(OAuthError::temporarily_unavailable(
                     "too many metadata fetches; try again in a minute",
                 )));
             }
             // Nothing is redirected for a client we cannot trust (RFC 6749 §4.1.2.1).
-            Err(crate::registry::LookupError::Document(why)) => {
+            Err(crate::services::clients::LookupError::Document(why)) => {
                 return Err(Stop::Page(OAuthError::invalid_request(format!(
                     "the client's metadata document is not usable: {why}"
                 ))));
@@ -251,7 +254,7 @@ pub(crate) async fn load_request(
     }
     // RFC 8707: the resource must be configured and allowed to the client; the scope is fitted to it.
     if request.resource.is_some() {
-        let registered = tokens::find_resource(app, request.resource.as_ref()).await?;
+        let registered = app.resources().find(request.resource.as_ref()).await?;
         let target = latchkey_core::resource::target(
             &request.client,
             request.resource.as_ref(),

@@ -11,11 +11,11 @@ use latchkey_core::types::Scope;
 use latchkey_store::SessionStore;
 
 use super::authorize::{PAGE_FIELDS, finish, issue, load_request};
-use crate::client_address::ClientAddress;
 use crate::pages::Stop;
 use crate::pages::consent::{binds, consent_page};
 use crate::pages::login::login_page;
 use crate::pages::visit::Visit;
+use crate::services::client_address::ClientAddress;
 use crate::state::AppState;
 
 pub(crate) async fn consent(
@@ -75,7 +75,8 @@ async fn decide(app: &AppState, visit: &Visit, form: &Params) -> Result<Response
                         app.clock().now(),
                     )
                     .await?;
-                crate::audit::consent_granted(app, &user.user_id, client_id, resource, &approved)
+                app.audit()
+                    .consent_granted(&user.user_id, client_id, resource, &approved)
                     .await;
             }
             issue(app, visit, &request, &signed_in).await

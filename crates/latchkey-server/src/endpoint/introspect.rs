@@ -11,7 +11,6 @@ use latchkey_store::UserStore;
 use crate::error::ApiError;
 use crate::extract::client_auth::{AuthenticatedClient, IntrospectionEndpoint};
 use crate::state::AppState;
-use crate::tokens;
 
 pub(crate) async fn introspect(
     State(app): State<AppState>,
@@ -25,7 +24,7 @@ pub(crate) async fn introspect(
     }
     let token = params.require("token")?;
     let now = app.clock().now();
-    let found = tokens::active_token(&app, token, now).await?;
+    let found = app.access_tokens().active_token(token, now).await?;
     let body = match found {
         Some(active) if introspection::may_introspect(&client, &active) => {
             let username = match active.user_id() {
@@ -47,13 +46,10 @@ pub(crate) async fn introspect(
             // ID tokens carry, and never with the username that would correlate it (its access
             // tokens carry the pairwise `sub` already, which names no user here).
             if let Active::Refresh(record, grant) = &active
-                && let Some(owner) = app
-                    .registry()
-                    .client(app.store(), &record.client_id)
-                    .await?
+                && let Some(owner) = app.clients().client(&record.client_id).await?
                 && owner.policy.openid.subject_type != SubjectType::Public
             {
-                body["sub"] = crate::oidc::subject(&app, &owner, &grant.user_id).into();
+                body["sub"] = app.openid().subject(&owner, &grant.user_id).into();
                 if let Some(members) = body.as_object_mut() {
                     members.remove("username");
                 }

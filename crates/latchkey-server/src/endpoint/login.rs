@@ -12,13 +12,12 @@ use latchkey_core::user::Username;
 use latchkey_store::{Session, SessionStore, UserStore};
 
 use super::authorize::{PAGE_FIELDS, finish, load_request, next_step};
-use crate::client_address::ClientAddress;
-use crate::metrics::LoginResult;
 use crate::pages::Stop;
 use crate::pages::login::{LoginNotice, login_page};
 use crate::pages::visit::{SignedIn, Visit};
+use crate::services::client_address::ClientAddress;
+use crate::services::metrics::LoginResult;
 use crate::state::AppState;
-use crate::throttle;
 
 pub(crate) async fn login(
     State(app): State<AppState>,
@@ -48,12 +47,12 @@ async fn sign_in(
     let client_id = &request.client.client_id;
     let ip = address.ip().to_string();
     // Reserved (and counted as a failure) before anything is checked; see `throttle`.
-    let (attempt, wait) = match throttle::reserve_login(app, &username, address).await? {
+    let (attempt, wait) = match app.lockout().reserve(&username, address).await? {
         Ok(reserved) => reserved,
         Err(refusal) => {
             if refusal == Refusal::Locked {
                 app.metrics().login(LoginResult::Locked);
-                crate::audit::sign_in_locked(app, client_id, &ip).await;
+                app.audit().sign_in_locked(client_id, &ip).await;
             }
             let notice = Some(match refusal {
                 Refusal::Locked => LoginNotice::Locked,
@@ -78,13 +77,15 @@ async fn sign_in(
     let Some(user) = verified else {
         attempt.settle(Outcome::Failure).await?;
         app.metrics().login(LoginResult::Failure);
-        crate::audit::sign_in(app, Err(known.as_deref()), client_id, &ip).await;
+        app.audit()
+            .sign_in(Err(known.as_deref()), client_id, &ip)
+            .await;
         let notice = Some(LoginNotice::BadCredentials);
         return Ok(login_page(app, visit, &request, &params, notice, &username));
     };
     attempt.settle(Outcome::Success).await?;
     app.metrics().login(LoginResult::Success);
-    crate::audit::sign_in(app, Ok(&user.user_id), client_id, &ip).await;
+    app.audit().sign_in(Ok(&user.user_id), client_id, &ip).await;
     // A new session id at every sign-in, so a session id planted before it (fixation) is worthless.
     if let Some((old, _, _)) = visit.session.take() {
         app.store().delete_session(&old).await?;

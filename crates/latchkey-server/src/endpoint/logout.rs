@@ -17,10 +17,10 @@ use latchkey_core::params::Params;
 use latchkey_core::types::ClientId;
 use latchkey_store::{GrantStore, SessionStore};
 
-use crate::client_address::ClientAddress;
 use crate::pages::logout::logout_page;
 use crate::pages::visit::Visit;
 use crate::pages::{self, Stop};
+use crate::services::client_address::ClientAddress;
 use crate::state::AppState;
 
 /// The request's own parameters, carried through the confirmation form.
@@ -97,7 +97,7 @@ async fn end_session(
 ) -> Result<Response, Stop> {
     let request = EndSessionRequest::parse(params);
     let hint: Option<HintClaims> = match &request.id_token_hint {
-        Some(text) => Some(crate::oidc::verify_hint(app, text).ok_or_else(|| {
+        Some(text) => Some(app.openid().verify_hint(text).ok_or_else(|| {
             Stop::Page(OAuthError::invalid_request(
                 "id_token_hint is not an ID token this server issued",
             ))
@@ -110,16 +110,11 @@ async fn end_session(
     let client = match client_id {
         Some(id) => {
             let id = ClientId::parse(id).map_err(Stop::Page)?;
-            Some(
-                app.registry()
-                    .client(app.store(), &id)
-                    .await?
-                    .ok_or_else(|| {
-                        Stop::Page(OAuthError::invalid_request(
-                            "the client_id is not registered here",
-                        ))
-                    })?,
-            )
+            Some(app.clients().client(&id).await?.ok_or_else(|| {
+                Stop::Page(OAuthError::invalid_request(
+                    "the client_id is not registered here",
+                ))
+            })?)
         }
         None => None,
     };
@@ -130,7 +125,7 @@ async fn end_session(
     let hint_matches = match (&hint, session, &client) {
         (Some(hint), Some((_, session, user)), Some(client)) => match (&hint.sid, &session.sid) {
             (Some(a), Some(b)) => a == b,
-            _ => hint.sub == crate::oidc::subject(app, client, &user.user_id),
+            _ => hint.sub == app.openid().subject(client, &user.user_id),
         },
         _ => false,
     };
@@ -172,7 +167,7 @@ async fn end_session(
                 .revoke_session_grants(sid, &client.client_id, app.clock().now())
                 .await?;
             if revoked > 0 {
-                app.registry().revoked();
+                app.revocations().revoked();
             }
         }
         cookies.push(

@@ -14,8 +14,8 @@ use latchkey_core::secret::{ClientSecret, SecretHash};
 use latchkey_core::types::{AuthMethod, ClientId};
 use latchkey_store::{AuditEvent, ClientStore, RegistrationStore};
 
-use crate::client_address::ClientAddress;
 use crate::error::{ApiError, Scheme};
+use crate::services::client_address::ClientAddress;
 use crate::settings::RegistrationPolicy;
 use crate::settings::path_of;
 use crate::state::AppState;
@@ -90,8 +90,13 @@ async fn register_client(
         .registration
         .as_ref()
         .ok_or_else(|| ApiError::from(OAuthError::invalid_request("registration is off")))?;
-    let allowed =
-        crate::throttle::allow_registration(app.store(), address, settings.rate_limit, now).await?;
+    let allowed = crate::services::throttle::allow_registration(
+        app.store(),
+        address,
+        settings.rate_limit,
+        now,
+    )
+    .await?;
     if !allowed {
         return Err(OAuthError::temporarily_unavailable(
             "too many registrations from this address; try again in a minute",
@@ -154,7 +159,9 @@ async fn register_client(
     // The server's policy (grant types, auth methods) bounds what a client may register.
     app.settings().features.check_client(&client)?;
     app.store().insert_client(&client).await?;
-    crate::audit::client_registered(app, &client, &address.ip().to_string()).await;
+    app.audit()
+        .client_registered(&client, &address.ip().to_string())
+        .await;
     let mut body = describe(app, &client);
     body["registration_access_token"] = registration_token.expose().into();
     if let Some(secret) = &secret {
@@ -229,7 +236,7 @@ async fn openid_metadata(
         .into());
     }
     if let Some(uri) = &openid.sector_identifier_uri {
-        let fetched = crate::fetch::fetch_json(uri, &app.settings().fetch)
+        let fetched = crate::services::fetch::fetch_json(uri, &app.settings().fetch)
             .await
             .map_err(|e| {
                 OAuthError::invalid_client_metadata(format!(
@@ -243,7 +250,7 @@ async fn openid_metadata(
     for alg in std::iter::once(openid.id_token_signed_response_alg)
         .chain(openid.userinfo_signed_response_alg)
     {
-        crate::oidc::keys_for(app, alg).await?;
+        app.openid().ensure_key(alg).await?;
     }
     Ok(openid)
 }
@@ -297,8 +304,10 @@ pub(crate) async fn update(
     };
     app.settings().features.check_client(&updated)?;
     app.store().update_client_metadata(&updated).await?;
-    app.registry().invalidate();
-    crate::audit::client_managed(&app, AuditEvent::ClientUpdated, &updated.client_id).await;
+    app.clients().invalidate();
+    app.audit()
+        .client_managed(AuditEvent::ClientUpdated, &updated.client_id)
+        .await;
     Ok(no_store(StatusCode::OK, describe(&app, &updated)))
 }
 
@@ -309,10 +318,12 @@ pub(crate) async fn delete(
 ) -> Result<Response, ApiError> {
     let client = managed(&app, &id, &headers).await?;
     app.store().delete_client(&client.client_id).await?;
-    app.registry().invalidate();
+    app.clients().invalidate();
     // Its outstanding access tokens were just deny-listed (L4).
-    app.registry().revoked();
-    crate::audit::client_managed(&app, AuditEvent::ClientDeleted, &client.client_id).await;
+    app.revocations().revoked();
+    app.audit()
+        .client_managed(AuditEvent::ClientDeleted, &client.client_id)
+        .await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -9,7 +9,6 @@ use latchkey_store::{GrantStore, TokenStore};
 use crate::error::ApiError;
 use crate::extract::client_auth::{AuthenticatedClient, RevocationEndpoint};
 use crate::state::AppState;
-use crate::tokens;
 
 enum Kind {
     Access,
@@ -32,31 +31,31 @@ pub(crate) async fn revoke(
     if params.get("token_type_hint") == Some("refresh_token") {
         kinds.reverse();
     }
-    let mut found = crate::metrics::Revoked::Unknown;
+    let mut found = crate::services::metrics::Revoked::Unknown;
     for kind in kinds {
         match kind {
             Kind::Access => {
-                if let Some(claims) = tokens::active_access_token(&app, token, now).await? {
+                if let Some(claims) = app.access_tokens().active_access_token(token, now).await? {
                     if claims.client_id != client.client_id {
                         return Err(not_yours());
                     }
                     app.store().revoke_jti(&claims.jti, claims.exp).await?;
-                    app.registry().revoked();
-                    found = crate::metrics::Revoked::AccessToken;
+                    app.revocations().revoked();
+                    found = crate::services::metrics::Revoked::AccessToken;
                     break;
                 }
             }
             Kind::Refresh => {
-                if let Some(state) = tokens::refresh_token(&app, token).await? {
+                if let Some(state) = app.access_tokens().refresh_token(token).await? {
                     if state.record.client_id != client.client_id {
                         return Err(not_yours());
                     }
                     app.store()
                         .revoke_grant(&state.record.grant_id, now)
                         .await?;
-                    app.registry().revoked();
-                    crate::audit::refresh_token_revoked(&app, &state).await;
-                    found = crate::metrics::Revoked::RefreshToken;
+                    app.revocations().revoked();
+                    app.audit().refresh_token_revoked(&state).await;
+                    found = crate::services::metrics::Revoked::RefreshToken;
                     break;
                 }
             }

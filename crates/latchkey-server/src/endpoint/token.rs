@@ -16,7 +16,6 @@ use serde::Serialize;
 use crate::error::ApiError;
 use crate::extract::client_auth::{AuthenticatedClient, TokenEndpoint};
 use crate::state::AppState;
-use crate::tokens;
 
 /// RFC 6749 §5.1 successful response.
 #[derive(Serialize)]
@@ -95,8 +94,8 @@ async fn reused(app: &AppState, grant_id: &GrantId, what: &str, now: Timestamp) 
     if let Err(e) = app.store().revoke_grant(grant_id, now).await {
         return e.into();
     }
-    app.registry().revoked();
-    crate::audit::reuse_detected(app, what, grant_id).await;
+    app.revocations().revoked();
+    app.audit().reuse_detected(what, grant_id).await;
     OAuthError::invalid_grant(format!(
         "the {what} was already used; its grant and the tokens issued from it are revoked"
     ))
@@ -119,7 +118,7 @@ pub(crate) async fn token(
     let issued = match request {
         TokenRequest::ClientCredentials(req) => {
             // A JWT needs nothing written: this path reads at most the resource.
-            let resource = tokens::find_resource(&app, req.resource.as_ref()).await?;
+            let resource = app.resources().find(req.resource.as_ref()).await?;
             let access = grant::client_credentials(
                 &client,
                 &req,
@@ -139,7 +138,7 @@ pub(crate) async fn token(
         TokenRequest::AuthorizationCode(req) => {
             let found = store.find_code(&req.code).await?;
             let code = presented(&app, found, |c| &c.client_id, &client, "code", now).await?;
-            let resource = tokens::find_resource(&app, code.grant.resource.as_ref()).await?;
+            let resource = app.resources().find(code.grant.resource.as_ref()).await?;
             let mut issued = grant::authorization_code(
                 &client,
                 &req,
@@ -162,7 +161,7 @@ pub(crate) async fn token(
             let found = store.find_refresh_token(&req.refresh_token).await?;
             let token =
                 presented(&app, found, |t| &t.client_id, &client, "refresh token", now).await?;
-            let resource = tokens::find_resource(&app, token.grant.resource.as_ref()).await?;
+            let resource = app.resources().find(token.grant.resource.as_ref()).await?;
             let mut issued = grant::refresh_token(
                 &client,
                 &req,
@@ -191,14 +190,17 @@ pub(crate) async fn token(
         }
         TokenRequest::TokenExchange(req) => {
             // RFC 8693 §2.2.2: an invalid or inactive subject or actor token is `invalid_request`.
-            let subject = tokens::active_access_token(&app, &req.subject_token, now)
+            let subject = app
+                .access_tokens()
+                .active_access_token(&req.subject_token, now)
                 .await?
                 .ok_or_else(|| {
                     OAuthError::invalid_request("subject_token is invalid, expired or revoked")
                 })?;
             let actor = match &req.actor_token {
                 Some(token) => Some(
-                    tokens::active_access_token(&app, token, now)
+                    app.access_tokens()
+                        .active_access_token(token, now)
                         .await?
                         .ok_or_else(|| {
                             OAuthError::invalid_request(
@@ -208,7 +210,7 @@ pub(crate) async fn token(
                 ),
                 None => None,
             };
-            let resource = tokens::find_resource(&app, req.resource.as_ref()).await?;
+            let resource = app.resources().find(req.resource.as_ref()).await?;
             let access = grant::token_exchange(
                 &client,
                 &req,
@@ -253,7 +255,9 @@ pub(crate) async fn token(
     }
     // Audited once the token is recorded: an exchange refused above (L3) issued nothing.
     if issued_token_type.is_some() {
-        crate::audit::token_exchanged(&app, &client.client_id, &issued.access.claims).await;
+        app.audit()
+            .token_exchanged(&client.client_id, &issued.access.claims)
+            .await;
     }
     // A self-registered client counts as used once it obtains a token; unused ones expire. One write,
     // the first time only.
@@ -265,12 +269,14 @@ pub(crate) async fn token(
     {
         store.activate_client(&client.client_id, now).await?;
     }
-    let access_token = tokens::encode(&app, &issued.access).await?;
+    let access_token = app.access_tokens().encode(&issued.access).await?;
     // One signature more, only when the grant is an OpenID one.
     let id_token = match openid {
-        Some((grant, nonce)) => {
-            Some(crate::oidc::id_token(&app, &client, &grant, nonce, &access_token, now).await?)
-        }
+        Some((grant, nonce)) => Some(
+            app.openid()
+                .id_token(&client, &grant, nonce, &access_token, now)
+                .await?,
+        ),
         None => None,
     };
     app.metrics().token_issued(grant_type, issued.access.format);
@@ -290,6 +296,6 @@ pub(crate) async fn token(
 /// client. A public client's `sub` is the user id already.
 fn pairwise_subject(app: &AppState, client: &Client, grant: &Grant, issued: &mut IssuedTokens) {
     if client.policy.openid.subject_type != SubjectType::Public {
-        issued.access.claims.sub = crate::oidc::subject(app, client, &grant.user_id);
+        issued.access.claims.sub = app.openid().subject(client, &grant.user_id);
     }
 }

@@ -15,7 +15,6 @@ use serde_json::{Value, json};
 
 use crate::error::InternalCause;
 use crate::state::AppState;
-use crate::tokens;
 
 /// Why the request fails, in RFC 6750 §3.1's words.
 enum Refusal {
@@ -84,7 +83,9 @@ async fn answer(
         latchkey_store::StoreError::Unavailable(_) => Refusal::Unavailable(e.to_string()),
         e => Refusal::Internal(e.to_string()),
     };
-    let access = tokens::active_access_token(app, &token, now)
+    let access = app
+        .access_tokens()
+        .active_access_token(&token, now)
         .await
         .map_err(internal)?
         .ok_or(Refusal::InvalidToken)?;
@@ -106,8 +107,8 @@ async fn answer(
         .map_err(internal)?
         .ok_or(Refusal::InvalidToken)?;
     let client = app
-        .registry()
-        .client(app.store(), &access.client_id)
+        .clients()
+        .client(&access.client_id)
         .await
         .map_err(internal)?
         .ok_or(Refusal::InvalidToken)?;
@@ -115,7 +116,7 @@ async fn answer(
     let mut body = serde_json::Map::new();
     body.insert(
         "sub".into(),
-        json!(crate::oidc::subject(app, &client, &user.user_id)),
+        json!(app.openid().subject(&client, &user.user_id)),
     );
     body.extend(claims::select(&user, &names));
     let mut response = match client.policy.openid.userinfo_signed_response_alg {
@@ -123,7 +124,9 @@ async fn answer(
         Some(alg) => {
             body.insert("iss".into(), json!(app.settings().features.issuer.as_str()));
             body.insert("aud".into(), json!(client.client_id));
-            let jwt = crate::oidc::sign(app, &Value::Object(body), alg)
+            let jwt = app
+                .openid()
+                .sign(&Value::Object(body), alg)
                 .await
                 .map_err(|e| Refusal::Internal(format!("{e:?}")))?;
             let mut r = jwt.into_response();

@@ -6,7 +6,7 @@ use axum::http::Extensions;
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 
-use crate::client_address::ClientAddress;
+use crate::services::client_address::ClientAddress;
 use crate::state::AppState;
 
 impl FromRequestParts<AppState> for ClientAddress {

@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 use crate::error::{ApiError, Scheme};
 use crate::extract::form::OAuthForm;
-use crate::rate_limit::LimitSlot;
-use crate::registry::LookupError;
+use crate::services::clients::LookupError;
+use crate::services::rate_limit::LimitSlot;
 use crate::state::AppState;
 
 /// An endpoint that authenticates clients, and the methods the server accepts there.
@@ -75,7 +75,7 @@ impl<E: ClientEndpoint> FromRequest<AppState> for AuthenticatedClient<E> {
         match authenticate_request::<E>(req, state, &mut tried).await {
             Ok(authenticated) => {
                 if let Some(slot) = &slot {
-                    slot.check_client(state, &authenticated.client)
+                    slot.check_client(state.rate_limits(), &authenticated.client)
                         .map_err(IntoResponse::into_response)?;
                 }
                 Ok(authenticated)
@@ -83,7 +83,7 @@ impl<E: ClientEndpoint> FromRequest<AppState> for AuthenticatedClient<E> {
             Err(e) => {
                 state.metrics().client_auth_error(&e, tried);
                 if let Some(slot) = &slot {
-                    slot.check_address(state)
+                    slot.check_address(state.rate_limits())
                         .map_err(IntoResponse::into_response)?;
                 }
                 Err(e.challenging(scheme).into_response())
@@ -96,12 +96,12 @@ impl<E: ClientEndpoint> FromRequest<AppState> for AuthenticatedClient<E> {
 async fn published_keys(
     state: &AppState,
     uri: &str,
-    address: &crate::client_address::ClientAddress,
+    address: &crate::services::client_address::ClientAddress,
     fresh: bool,
 ) -> Result<Vec<serde_json::Value>, ApiError> {
     let keys = match fresh {
-        true => state.registry().refetch_keys(state, uri, address).await,
-        false => state.registry().key_set(state, uri, address).await,
+        true => state.clients().refetch_keys(uri, address).await,
+        false => state.clients().key_set(uri, address).await,
     };
     match keys {
         Ok(keys) => Ok(keys),
@@ -149,11 +149,7 @@ async fn authenticate_request<E: ClientEndpoint>(
     let presented = parse_credentials(authorization.as_deref(), &mut params)?;
     *tried = Some(presented.method);
     check_method(&presented, E::accepted(&state.settings().features))?;
-    let registered = match state
-        .registry()
-        .find(state, &presented.client_id, &address)
-        .await
-    {
+    let registered = match state.clients().find(&presented.client_id, &address).await {
         Ok(found) => found,
         Err(LookupError::Store(e)) => return Err(e.into()),
         Err(LookupError::Limited) => return Err(limited().into()),
@@ -187,7 +183,7 @@ async fn authenticate_request<E: ClientEndpoint>(
                 // I4: a client that rotated its keys signs with one the cache has not seen yet; its
                 // key set is fetched again (at most once a minute per URL) before the answer is no.
                 // The answer stays the assertion's own error whatever the refetch gives.
-                Err(e) if state.registry().may_refetch_keys(uri) => {
+                Err(e) if state.clients().may_refetch_keys(uri) => {
                     match published_keys(state, uri, &address, true).await {
                         Ok(keys) => {
                             authenticate(Some(with_keys(&client, uri, keys)), &presented, &context)

@@ -8,7 +8,7 @@ use latchkey_store::{Session, SessionStore, StoreError};
 
 use super::Stop;
 use super::i18n::Locale;
-use crate::client_address::ClientAddress;
+use crate::services::client_address::ClientAddress;
 use crate::state::AppState;
 
 fn binding(session: &SecretHash) -> String {
@@ -52,7 +52,9 @@ impl Visit {
             .and_then(|v| v.to_str().ok());
         let mut cookies = Vec::new();
         let names = app.cookies();
-        let browser = match crate::csrf::cookie(headers, &names.browser).filter(|b| b.len() == 43) {
+        let browser = match crate::services::csrf::cookie(headers, &names.browser)
+            .filter(|b| b.len() == 43)
+        {
             Some(browser) => browser,
             None => {
                 let browser = random_base64url(32);
@@ -60,8 +62,8 @@ impl Visit {
                 browser
             }
         };
-        let presented =
-            crate::csrf::cookie(headers, &names.session).map(|v| SecretHash::of(v.as_bytes()));
+        let presented = crate::services::csrf::cookie(headers, &names.session)
+            .map(|v| SecretHash::of(v.as_bytes()));
         let session = match &presented {
             Some(hash) => {
                 let found = app.store().find_signed_in(hash, app.clock().now()).await?;

@@ -110,7 +110,7 @@ async fn subject_of(store: &Store, user: &str) -> Result<String> {
 fn parse_since(text: &str) -> Result<i64> {
     if let Some(ago) = parse_duration(text) {
         let ago = i64::try_from(ago.as_millis()).unwrap_or(i64::MAX);
-        return Ok(Clock.now_ms().saturating_sub(ago));
+        return Ok(Clock::system().now_ms().saturating_sub(ago));
     }
     let at = OffsetDateTime::parse(text, &Rfc3339).map_err(|_| {
         anyhow!(
@@ -145,7 +145,7 @@ pub(crate) fn describe(r: &AuditRecord) -> Value {
 
 /// An operator's action, recorded once it is done.
 pub(crate) fn operator(event: AuditEvent) -> AuditRecord {
-    AuditRecord::new(event, "operator", Clock.now_ms())
+    AuditRecord::new(event, "operator", Clock::system().now_ms())
 }
 
 /// Stores records of what the CLI just did; the change is made, so a failure here says so.
@@ -167,7 +167,7 @@ mod tests {
             1_796_083_200_000
         );
         let day_ago = parse_since("1d").unwrap();
-        assert!((Clock.now_ms() - day_ago - 86_400_000).abs() < 5_000);
+        assert!((Clock::system().now_ms() - day_ago - 86_400_000).abs() < 5_000);
         assert!(
             parse_since("yesterday")
                 .unwrap_err()

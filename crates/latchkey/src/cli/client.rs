@@ -331,7 +331,7 @@ fn build_client(config: &Config, args: CreateArgs) -> Result<(Client, Option<Cli
         grant_types,
         scope,
         redirect_uris,
-        created_at: latchkey_server::clock::Clock.now(),
+        created_at: latchkey_server::clock::Clock::system().now(),
         policy,
     };
     let mut client = client;

@@ -48,7 +48,7 @@ async fn dispatch(command: GrantCommand, store: &Store) -> Result<()> {
     match command {
         GrantCommand::List { user, json } => {
             let sub = subject_of(store, &user).await?;
-            let grants = store.list_grants(&sub, Clock.now()).await?;
+            let grants = store.list_grants(&sub, Clock::system().now()).await?;
             let mut rows = Vec::with_capacity(grants.len());
             for grant in &grants {
                 let client = store.find_client(&grant.client_id).await?;
@@ -92,7 +92,7 @@ async fn revoke(store: &Store, id: &str) -> Result<()> {
         println!("grant {id} was already revoked");
         return Ok(());
     }
-    store.revoke_grant(&grant_id, Clock.now()).await?;
+    store.revoke_grant(&grant_id, Clock::system().now()).await?;
     let forgot = store
         .delete_consent(&grant.user_id, &grant.client_id, grant.resource.as_ref())
         .await?;

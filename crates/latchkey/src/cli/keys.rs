@@ -44,7 +44,7 @@ pub async fn run(command: KeysCommand, config: &Config) -> Result<()> {
             let keys = store.list_keys().await;
             let window = keyring::publish_window(&store, config.settings.keys.publish_window).await;
             store.close().await;
-            let now = Clock.now();
+            let now = Clock::system().now();
             let window = window.map_err(|e| anyhow!("keys list: {e}"))?;
             let rows: Vec<_> = keys?
                 .iter()
@@ -92,7 +92,7 @@ pub async fn run(command: KeysCommand, config: &Config) -> Result<()> {
                 &store,
                 &master,
                 alg,
-                Clock.now(),
+                Clock::system().now(),
                 config.settings.keys.publish_window,
             )
             .await;
@@ -120,7 +120,7 @@ pub async fn run(command: KeysCommand, config: &Config) -> Result<()> {
                 &store,
                 &master,
                 &kid,
-                Clock.now(),
+                Clock::system().now(),
                 config.settings.keys.publish_window,
             )
             .await;

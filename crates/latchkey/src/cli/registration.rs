@@ -35,7 +35,7 @@ pub async fn run(command: RegistrationCommand, config: &Config) -> Result<()> {
         .ok_or_else(|| anyhow!("--ttl: expected a duration such as \"24h\", got `{ttl}`"))?;
     let store = open_store(config).await?;
     let token = ClientSecret::generate();
-    let now = latchkey_server::clock::Clock.now();
+    let now = latchkey_server::clock::Clock::system().now();
     let result = store
         .insert_initial_access_token(&token.hash(), now, now.plus(seconds))
         .await;

@@ -109,7 +109,7 @@ async fn dispatch(
                 );
             }
             store
-                .insert_resource(&resource, latchkey_server::clock::Clock.now())
+                .insert_resource(&resource, latchkey_server::clock::Clock::system().now())
                 .await?;
             println!("added resource {}", resource.uri.as_str());
         }

@@ -6,6 +6,7 @@ use latchkey_core::client::{Client, ClientAuth};
 use latchkey_core::secret::ClientSecret;
 use latchkey_core::types::{AuthMethod, ClientId, GrantType, Scope};
 use latchkey_server::AppState;
+use latchkey_server::clock::Clock;
 use latchkey_store::{ClientStore, Store};
 use tokio::net::TcpListener;
 
@@ -45,6 +46,11 @@ pub struct Prepared {
 /// Reads the master key, opens the store and loads keys, so every configuration error surfaces before
 /// the first request.
 pub async fn prepare(config: &Config) -> Result<Prepared> {
+    prepare_with_clock(config, Clock::system()).await
+}
+
+/// `prepare`, with the clock the server reads (tests set a manual one).
+pub async fn prepare_with_clock(config: &Config, clock: Clock) -> Result<Prepared> {
     let master = config.master_key().map_err(anyhow::Error::msg)?;
     let store = open_store(config).await?;
     let demo_secret = if config.dev {
@@ -52,7 +58,7 @@ pub async fn prepare(config: &Config) -> Result<Prepared> {
     } else {
         None
     };
-    let state = AppState::new(store.clone(), config.settings.clone(), master)
+    let state = AppState::new(store.clone(), config.settings.clone(), master, clock)
         .await
         .context("signing keys")?;
     Ok(Prepared {
@@ -89,7 +95,7 @@ pub async fn run(config: Config) -> Result<()> {
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, "serving Prometheus metrics at /metrics");
         }
-        tokio::spawn(latchkey_server::metrics::serve(
+        tokio::spawn(latchkey_server::serve_metrics(
             listener,
             state.clone(),
             std::future::pending(),
@@ -162,7 +168,7 @@ async fn ensure_demo_client(store: &Store, config: &Config) -> Result<Option<Cli
         grant_types: BTreeSet::from([GrantType::ClientCredentials]),
         scope,
         redirect_uris: vec![],
-        created_at: latchkey_server::clock::Clock.now(),
+        created_at: latchkey_server::clock::Clock::system().now(),
         policy: latchkey_core::client::ClientPolicy::default(),
     };
     if let Err(e) = config.settings.features.check_client(&client) {

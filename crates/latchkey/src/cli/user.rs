@@ -192,7 +192,7 @@ async fn dispatch(command: UserCommand, password: Option<Password>, store: &Stor
             let username = parse_username(&username)?;
             let password = password.ok_or_else(|| anyhow!("no password"))?;
             let hash = tokio::task::spawn_blocking(move || password.hash()).await?;
-            let now = latchkey_server::clock::Clock.now();
+            let now = latchkey_server::clock::Clock::system().now();
             // I5: a user's subject is never a client id (which client_credentials tokens carry as sub).
             let mut user_id = User::generate_id();
             while latchkey_store::ClientStore::find_client(
@@ -232,7 +232,7 @@ async fn dispatch(command: UserCommand, password: Option<Password>, store: &Stor
                 .await?
                 .ok_or_else(|| anyhow!("user `{username}` does not exist"))?;
             claims.apply(&mut user)?;
-            user.updated_at = latchkey_server::clock::Clock.now();
+            user.updated_at = latchkey_server::clock::Clock::system().now();
             if !store.update_user(&user).await? {
                 bail!("user `{username}` does not exist");
             }
@@ -263,7 +263,7 @@ async fn dispatch(command: UserCommand, password: Option<Password>, store: &Stor
                 bail!("user `{username}` does not exist");
             };
             let grants = store
-                .list_grants(&user.user_id, latchkey_server::clock::Clock.now())
+                .list_grants(&user.user_id, latchkey_server::clock::Clock::system().now())
                 .await?;
             if !store.delete_user(&username).await? {
                 bail!("user `{username}` does not exist");
@@ -296,7 +296,7 @@ async fn dispatch(command: UserCommand, password: Option<Password>, store: &Stor
             let username = parse_username(&username)?;
             let password = password.ok_or_else(|| anyhow!("no password"))?;
             let hash = tokio::task::spawn_blocking(move || password.hash()).await?;
-            let revoke = (!keep_grants).then(|| latchkey_server::clock::Clock.now());
+            let revoke = (!keep_grants).then(|| latchkey_server::clock::Clock::system().now());
             if !store.set_password(&username, &hash, revoke).await? {
                 bail!("user `{username}` does not exist");
             }

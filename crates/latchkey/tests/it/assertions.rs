@@ -83,7 +83,7 @@ server_test!(
         // M7: the issuer identifier is the audience; the token endpoint's URL is refused below.
         let token_url = server.issuer.clone();
         let endpoint_url = format!("{}/token", server.issuer);
-        let now = latchkey_server::clock::Clock.now().0;
+        let now = latchkey_server::clock::Clock::system().now().0;
 
         let good = assertion(&key, "ES256", claims(&id, &token_url, now));
         let response = token_with(&server, &good).await;
@@ -218,7 +218,7 @@ server_test!(
         let created = crate::command::json_of(&output);
         assert!(created.get("client_secret").is_none());
         let id = created["client_id"].as_str().unwrap();
-        let now = latchkey_server::clock::Clock.now().0;
+        let now = latchkey_server::clock::Clock::system().now().0;
         let jwt = assertion(&key, "EdDSA", claims(id, &server.issuer, now));
         assert_eq!(token_with(&server, &jwt).await.status(), 200);
         server.stop().await;

@@ -241,9 +241,9 @@ impl TestServer {
             email: None,
             name: None,
             password_hash: Password::new(password.into()).hash(),
-            created_at: latchkey_server::clock::Clock.now(),
+            created_at: latchkey_server::clock::Clock::system().now(),
             attributes: Default::default(),
-            updated_at: latchkey_server::clock::Clock.now(),
+            updated_at: latchkey_server::clock::Clock::system().now(),
         };
         self.store.insert_user(&user).await.unwrap();
         user.user_id

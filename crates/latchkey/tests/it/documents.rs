@@ -336,7 +336,7 @@ server_test!(
         let (server, https, id, key) = jwks_uri_client(&db, true, "").await;
         let token_url = server.issuer.clone();
         for _ in 0..2 {
-            let now = latchkey_server::clock::Clock.now().0;
+            let now = latchkey_server::clock::Clock::system().now().0;
             let jwt = crate::assertions::assertion(
                 &key,
                 "ES256",
@@ -356,7 +356,7 @@ server_test!(
     a_jwks_uri_on_a_loopback_address_is_never_fetched_unless_allowed,
     |db: TestDatabase| async move {
         let (server, canary, id, key) = jwks_uri_client(&db, false, "").await;
-        let now = latchkey_server::clock::Clock.now().0;
+        let now = latchkey_server::clock::Clock::system().now().0;
         let jwt = crate::assertions::assertion(
             &key,
             "ES256",
@@ -536,7 +536,7 @@ server_test!(
         let (server, https, id, old_key) = jwks_uri_client(&db, true, "").await;
         let token = |key: &latchkey_core::keys::SigningKey| {
             let (server, id) = (&server, id.clone());
-            let now = latchkey_server::clock::Clock.now().0;
+            let now = latchkey_server::clock::Clock::system().now().0;
             let jwt = crate::assertions::assertion(
                 key,
                 "ES256",
@@ -571,7 +571,7 @@ server_test!(
         let (server, https, id, key) = jwks_uri_client(&db, true, "rate_limit = 1").await;
         let token = |key: &latchkey_core::keys::SigningKey| {
             let (server, id) = (&server, id.clone());
-            let now = latchkey_server::clock::Clock.now().0;
+            let now = latchkey_server::clock::Clock::system().now().0;
             let jwt = crate::assertions::assertion(
                 key,
                 "ES256",

@@ -143,7 +143,7 @@ impl Builder {
         if let Some(addr) = config.metrics.listen {
             let listener = TcpListener::bind(addr).await.unwrap();
             metrics_origin = Some(format!("http://{}", listener.local_addr().unwrap()));
-            tokio::spawn(latchkey_server::metrics::serve(
+            tokio::spawn(latchkey_server::serve_metrics(
                 listener,
                 state.clone(),
                 std::future::pending(),
@@ -371,7 +371,7 @@ pub(crate) async fn insert_client(
             .iter()
             .map(|u| RedirectUri::parse(*u).unwrap())
             .collect(),
-        created_at: latchkey_server::clock::Clock.now(),
+        created_at: latchkey_server::clock::Clock::system().now(),
         policy,
     };
     store.insert_client(&client).await.unwrap();

@@ -77,9 +77,9 @@ pub(crate) async fn add_user(fleet: &Fleet, username: &str) {
         email: None,
         name: None,
         password_hash: Password::new(PASSWORD.into()).hash(),
-        created_at: latchkey_server::clock::Clock.now(),
+        created_at: latchkey_server::clock::Clock::system().now(),
         attributes: Default::default(),
-        updated_at: latchkey_server::clock::Clock.now(),
+        updated_at: latchkey_server::clock::Clock::system().now(),
     };
     fleet.store.insert_user(&user).await.unwrap();
 }

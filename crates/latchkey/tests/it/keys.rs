@@ -31,7 +31,7 @@ server_test!(
 
         // What `latchkey keys rotate --alg EdDSA` does, from outside the server.
         let master = server.config.master_key().unwrap();
-        let now = latchkey_server::clock::Clock.now();
+        let now = latchkey_server::clock::Clock::system().now();
         let window = server.config.settings.keys.publish_window;
         let new_kid = keyring::rotate(&server.store, &master, KeyAlg::EdDSA, now, window)
             .await
@@ -81,7 +81,7 @@ server_test!(
         let window = server.config.settings.keys.publish_window;
         assert_eq!(window, 300 + 60, "token lifetime plus clock leeway");
         let first = server.jwks().await[0].kid.clone();
-        let now = latchkey_server::clock::Clock.now();
+        let now = latchkey_server::clock::Clock::system().now();
         keyring::rotate(&server.store, &master, KeyAlg::ES256, now, window)
             .await
             .unwrap();
@@ -149,7 +149,7 @@ server_test!(
         let configured = server.config.settings.keys.publish_window;
         assert_eq!(configured, 7200 + 60, "the configured resource's lifetime");
         // A resource added to the database later with a longer lifetime counts too.
-        let now = latchkey_server::clock::Clock.now();
+        let now = latchkey_server::clock::Clock::system().now();
         latchkey_store::ResourceStore::insert_resource(
             &server.store,
             &latchkey_core::resource::Resource {

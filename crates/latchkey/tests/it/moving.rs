@@ -228,7 +228,7 @@ async fn every_flow(db: &TestDatabase) -> Issued {
         .json()
         .await
         .unwrap();
-    let now = latchkey_server::clock::Clock.now();
+    let now = latchkey_server::clock::Clock::system().now();
     let signed = assertion(
         &key,
         "ES256",

@@ -1204,7 +1204,7 @@ server_test!(oidcc_server_rotate_keys, |db: TestDatabase| async move {
     // `keys rotate`: every current key, the RS256 one included, is replaced.
     let master = server.config.master_key().unwrap();
     let window = server.config.settings.keys.publish_window;
-    let now = latchkey_server::clock::Clock.now();
+    let now = latchkey_server::clock::Clock::system().now();
     latchkey_server::keyring::rotate(&server.store, &master, KeyAlg::ES256, now, window)
         .await
         .unwrap();

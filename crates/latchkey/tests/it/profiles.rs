@@ -355,7 +355,7 @@ impl Credentials {
             }
             AuthMethod::PrivateKeyJwt => {
                 let key = self.key.as_ref().expect("a key");
-                let now = latchkey_server::clock::Clock.now().0;
+                let now = latchkey_server::clock::Clock::system().now().0;
                 let claims = json!({
                     "iss": self.id, "sub": self.id, "aud": audience, "iat": now, "exp": now + 120,
                     "jti": latchkey_core::secret::random_base64url(12),
@@ -400,7 +400,7 @@ impl Served {
             grant_types: grants.iter().copied().collect(),
             scope: Scope::parse(scope).unwrap(),
             redirect_uris: vec![latchkey_core::types::RedirectUri::parse(CALLBACK).unwrap()],
-            created_at: latchkey_server::clock::Clock.now(),
+            created_at: latchkey_server::clock::Clock::system().now(),
             policy,
         };
         self.server

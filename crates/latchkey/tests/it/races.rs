@@ -204,7 +204,7 @@ race_test!(
         .await;
         assert_eq!(status, 201, "{registered}");
         let id = registered["client_id"].as_str().unwrap();
-        let now = latchkey_server::clock::Clock.now().0;
+        let now = latchkey_server::clock::Clock::system().now().0;
         let jwt = assertion(&key, "ES256", claims(id, "http://127.0.0.1:9", now));
         let answers = race(&fleet, |i| {
             let (fleet, jwt) = (&fleet, &jwt);

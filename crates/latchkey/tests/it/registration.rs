@@ -621,7 +621,10 @@ server_test!(
         let a = TestServer::builder().toml(toml).start(&db).await;
         let b = TestServer::builder().toml(toml).start(&db).await;
         // The window is a clock minute: start well inside one.
-        let second = latchkey_server::clock::Clock.now().0.rem_euclid(60);
+        let second = latchkey_server::clock::Clock::system()
+            .now()
+            .0
+            .rem_euclid(60);
         if second > 50 {
             tokio::time::sleep(std::time::Duration::from_secs((61 - second) as u64)).await;
         }

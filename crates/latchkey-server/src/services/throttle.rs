@@ -18,9 +18,9 @@ use latchkey_store::{Store, StoreError, ThrottleStore};
 
 pub use latchkey_core::throttle::Limits;
 
-use crate::client_address::ClientAddress;
-use crate::clock::Clock;
-use crate::state::AppState;
+use super::client_address::ClientAddress;
+use super::clock::Clock;
+use crate::settings::ThrottleSettings;
 
 /// A login attempt, reserved under its account and its address. Settle it with the outcome; if it is
 /// dropped unsettled (the request was cancelled mid-check), its failure stays counted and its slot
@@ -32,49 +32,74 @@ pub(crate) struct Attempt {
     settled: bool,
 }
 
-/// Reserves a login attempt for `username` from `address`: the attempt and how long to wait before
-/// checking its password, or why it may not be made.
-pub(crate) async fn reserve_login(
-    app: &AppState,
-    username: &str,
-    address: &ClientAddress,
-) -> Result<Result<(Attempt, Duration), Refusal>, StoreError> {
-    let settings = app.settings().login.throttle;
-    let address_limits = match address.is_trusted_proxy() {
-        true => settings.address.delay_only(),
-        false => settings.address,
-    };
-    let keys = vec![
-        AttemptKey {
-            key: ThrottleKey::account(username),
-            kind: KeyKind::Account,
-            limits: settings.account,
-        },
-        AttemptKey {
-            key: ThrottleKey::address(&address.limit_key().to_string()),
-            kind: KeyKind::Address,
-            limits: address_limits,
-        },
-    ];
-    // Longer than any request may run: an attempt whose process died stops holding its slot then.
-    let hold = app.settings().http.request_timeout.as_secs() + 1;
-    let now = app.clock().now();
-    let ids: Vec<ThrottleKey> = keys.iter().map(|k| k.key).collect();
-    let decided = app
-        .store()
-        .update_counters(&ids, |counters| {
-            throttle::reserve(&keys, counters, now, hold)
-        })
-        .await?;
-    Ok(decided.map(|wait| {
-        let attempt = Attempt {
-            store: app.store().clone(),
-            clock: app.clock(),
-            keys,
-            settled: false,
+/// Failed-login throttling for the login page.
+#[derive(Debug)]
+pub struct LoginLockout {
+    store: Store,
+    clock: Clock,
+    settings: ThrottleSettings,
+    /// Seconds a reserved attempt holds its slot: longer than any request may run, so an attempt whose
+    /// process died stops holding it then.
+    hold: u64,
+}
+
+impl LoginLockout {
+    pub(crate) fn new(
+        store: Store,
+        clock: Clock,
+        settings: ThrottleSettings,
+        request_timeout: Duration,
+    ) -> Self {
+        LoginLockout {
+            store,
+            clock,
+            settings,
+            hold: request_timeout.as_secs() + 1,
+        }
+    }
+
+    /// Reserves a login attempt for `username` from `address`: the attempt and how long to wait
+    /// before checking its password, or why it may not be made.
+    pub(crate) async fn reserve(
+        &self,
+        username: &str,
+        address: &ClientAddress,
+    ) -> Result<Result<(Attempt, Duration), Refusal>, StoreError> {
+        let settings = self.settings;
+        let address_limits = match address.is_trusted_proxy() {
+            true => settings.address.delay_only(),
+            false => settings.address,
         };
-        (attempt, wait)
-    }))
+        let keys = vec![
+            AttemptKey {
+                key: ThrottleKey::account(username),
+                kind: KeyKind::Account,
+                limits: settings.account,
+            },
+            AttemptKey {
+                key: ThrottleKey::address(&address.limit_key().to_string()),
+                kind: KeyKind::Address,
+                limits: address_limits,
+            },
+        ];
+        let now = self.clock.now();
+        let ids: Vec<ThrottleKey> = keys.iter().map(|k| k.key).collect();
+        let decided = self
+            .store
+            .update_counters(&ids, |counters| {
+                throttle::reserve(&keys, counters, now, self.hold)
+            })
+            .await?;
+        Ok(decided.map(|wait| {
+            let attempt = Attempt {
+                store: self.store.clone(),
+                clock: self.clock.clone(),
+                keys,
+                settled: false,
+            };
+            (attempt, wait)
+        }))
+    }
 }
 
 impl Attempt {

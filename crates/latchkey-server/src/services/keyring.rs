@@ -3,14 +3,17 @@
 //! algorithm, so every JWK's `alg` is true), and the public keys still published, reloaded from the
 //! store so a rotation made by the CLI (or another instance) takes effect.
 use std::fmt;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use latchkey_core::keys::{Jwk, KeyAlg, KeyError, MasterKey, SigningKey};
 use latchkey_core::types::Timestamp;
 use latchkey_store::{KeyStore, ResourceStore, Store, StoreError, StoredKey};
 use serde_json::json;
 
-use crate::cached_json::CachedJson;
+use super::cached_json::CachedJson;
+use super::clock::Clock;
+use crate::settings::KeySettings;
 
 /// The keys one instance works with, swapped as a whole on reload.
 #[derive(Debug)]
@@ -36,6 +39,8 @@ pub enum KeyringError {
     Key(KeyError),
     /// The store holds no active key (the server creates one at start).
     NoActiveKey,
+    /// No current key of this algorithm, even after creating one.
+    NoKeyFor(KeyAlg),
 }
 
 impl fmt::Display for KeyringError {
@@ -44,6 +49,7 @@ impl fmt::Display for KeyringError {
             Self::Store(e) => write!(f, "{e}"),
             Self::Key(e) => write!(f, "{e}"),
             Self::NoActiveKey => f.write_str("no active signing key"),
+            Self::NoKeyFor(alg) => write!(f, "no {alg} key after creating one"),
         }
     }
 }
@@ -59,6 +65,106 @@ impl From<StoreError> for KeyringError {
 impl From<KeyError> for KeyringError {
     fn from(e: KeyError) -> Self {
         Self::Key(e)
+    }
+}
+
+/// The keys one server signs and verifies with, reloaded from the store (a rotation by the CLI or
+/// another instance reaches this one at the next reload).
+pub struct Keyring {
+    store: Store,
+    clock: Clock,
+    master: MasterKey,
+    publish_window: u64,
+    current: RwLock<Arc<KeySet>>,
+    /// Bumped whenever a key leaves the published set, so nothing verified with it before is trusted
+    /// from a cache afterwards.
+    generation: AtomicU64,
+}
+
+impl std::fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keyring").finish_non_exhaustive()
+    }
+}
+
+impl Keyring {
+    /// Creates the first signing key if the store has none (and, with OpenID Connect on, an RS256
+    /// key: Core §15.1), then loads the keys. Returns the keyring and the key this call created, if any.
+    pub(crate) async fn start(
+        store: Store,
+        clock: Clock,
+        master: MasterKey,
+        settings: &KeySettings,
+        openid: bool,
+    ) -> Result<(Keyring, Option<Arc<KeySet>>), KeyringError> {
+        let now = clock.now();
+        let created = ensure_active_key(&store, &master, settings.alg, now).await?;
+        if openid {
+            ensure_key(&store, &master, KeyAlg::RS256, now).await?;
+        }
+        let keys = load(&store, &master, now, settings.publish_window)
+            .await?
+            .shared();
+        let keyring = Keyring {
+            store,
+            clock,
+            master,
+            publish_window: settings.publish_window,
+            current: RwLock::new(keys.clone()),
+            generation: AtomicU64::new(0),
+        };
+        Ok((keyring, created.then_some(keys)))
+    }
+
+    /// The current key set.
+    pub fn keys(&self) -> Arc<KeySet> {
+        self.current
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Changes whenever a key left the published set.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Reloads keys from the store, and swaps them in if that succeeds.
+    pub async fn reload(&self) -> Result<(), KeyringError> {
+        let now = self.clock.now();
+        let keys = load(&self.store, &self.master, now, self.publish_window).await?;
+        let mut current = self
+            .current
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let kept: std::collections::HashSet<&str> =
+            keys.published.iter().map(|k| k.kid.as_str()).collect();
+        if current
+            .published
+            .iter()
+            .any(|k| !kept.contains(k.kid.as_str()))
+        {
+            self.generation.fetch_add(1, Ordering::SeqCst);
+        }
+        *current = keys.shared();
+        Ok(())
+    }
+
+    /// The key set with a current key for `alg`, creating that key first when the server has none yet
+    /// (a client registered an algorithm nobody used before, or a rotation retired it). Of several
+    /// instances doing so at once the database lets one key win, and every instance reloads it.
+    pub(crate) async fn with_alg(&self, alg: KeyAlg) -> Result<Arc<KeySet>, KeyringError> {
+        let keys = self.keys();
+        if keys.for_alg(alg).is_some() {
+            return Ok(keys);
+        }
+        ensure_key(&self.store, &self.master, alg, self.clock.now()).await?;
+        self.reload().await?;
+        let keys = self.keys();
+        match keys.for_alg(alg) {
+            Some(_) => Ok(keys),
+            None => Err(KeyringError::NoKeyFor(alg)),
+        }
     }
 }
 
@@ -157,7 +263,7 @@ pub async fn rotate(
 ///
 /// # Security
 /// Running servers keep a cache of JWTs whose signature they checked; the reload that drops a key
-/// also empties it (`AppState::reload_keys`), so no cached verification outlives the key.
+/// is skipped for it (`Keyring::reload` bumps the generation the cache is keyed by), so no cached verification outlives the key.
 pub async fn revoke(
     store: &Store,
     master: &MasterKey,

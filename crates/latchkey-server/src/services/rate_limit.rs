@@ -17,12 +17,10 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::Quota;
 use governor::clock::{Clock, DefaultClock};
@@ -31,10 +29,9 @@ use governor::nanos::Nanos;
 use governor::state::StateStore;
 use governor::state::keyed::ShrinkableKeyedStateStore;
 
-use crate::client_address::ClientAddress;
+use super::client_address::ClientAddress;
 use crate::http_error::{ErrorShape, HttpError};
 use crate::settings::{Limit, RateLimitSettings};
-use crate::state::AppState;
 
 /// How often stale keys are swept out of every group's store.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(5);
@@ -221,16 +218,24 @@ impl<C: Clock> GroupLimiter<C> {
 #[derive(Debug)]
 pub struct RateLimits {
     groups: [Option<GroupLimiter>; 5],
+    /// The shape of a 429's body.
+    shape: ErrorShape,
 }
 
 impl RateLimits {
-    /// Limiters for the groups that are on.
-    pub fn new(settings: &RateLimitSettings) -> RateLimits {
+    /// Limiters for the groups that are on; refusals answer in `shape`.
+    pub fn new(settings: &RateLimitSettings, shape: ErrorShape) -> RateLimits {
         RateLimits {
             groups: settings
                 .groups
                 .map(|limit| limit.map(|l| GroupLimiter::new(l, settings.max_keys))),
+            shape,
         }
+    }
+
+    /// The 429 for a refused `decision`.
+    pub(crate) fn refuse(&self, decision: Decision) -> Response {
+        decision.refuse(self.shape)
     }
 
     /// The group's limiter, when it is limited.
@@ -349,11 +354,26 @@ pub(crate) struct LimitSlot {
 }
 
 impl LimitSlot {
+    pub(crate) fn new(group: Group, address: ClientAddress) -> Self {
+        LimitSlot {
+            group,
+            address,
+            decision: OnceLock::new(),
+        }
+    }
+
+    /// The decision made for this request, if one was.
+    pub(crate) fn decision(&self) -> Option<&Decision> {
+        self.decision.get()
+    }
+}
+
+impl LimitSlot {
     /// Spends the budget of an authenticated client (the address's for a public client, which proves
     /// nothing); `Err` is the 429 to answer.
     pub(crate) fn check_client(
         &self,
-        app: &AppState,
+        limits: &RateLimits,
         client: &latchkey_core::client::Client,
     ) -> Result<(), Refused> {
         let key = if client.is_public() {
@@ -361,19 +381,19 @@ impl LimitSlot {
         } else {
             LimitKey::Client(client.client_id.as_str().to_owned())
         };
-        self.decide(app, &key)
+        self.decide(limits, &key)
     }
 
     /// Spends the address's budget for a request that did not authenticate a client.
-    pub(crate) fn check_address(&self, app: &AppState) -> Result<(), Refused> {
+    pub(crate) fn check_address(&self, limits: &RateLimits) -> Result<(), Refused> {
         if self.address.is_trusted_proxy() {
             return Ok(());
         }
-        self.decide(app, &LimitKey::Address(self.address.limit_key()))
+        self.decide(limits, &LimitKey::Address(self.address.limit_key()))
     }
 
-    fn decide(&self, app: &AppState, key: &LimitKey) -> Result<(), Refused> {
-        let Some(limiter) = app.rate_limits().group(self.group) else {
+    fn decide(&self, limits: &RateLimits, key: &LimitKey) -> Result<(), Refused> {
+        let Some(limiter) = limits.group(self.group) else {
             return Ok(());
         };
         let decision = limiter.check(key);
@@ -383,7 +403,7 @@ impl LimitSlot {
         } else {
             Err(Refused {
                 decision,
-                shape: app.settings().http.error_shape,
+                shape: limits.shape,
             })
         }
     }
@@ -400,49 +420,6 @@ impl IntoResponse for Refused {
     fn into_response(self) -> Response {
         self.decision.refuse(self.shape)
     }
-}
-
-/// The middleware of one limited group. Address-keyed groups decide before the handler runs; the
-/// client-keyed ones leave a `LimitSlot` for the client-authentication extractor, and count a request
-/// that never reached it (a 405, a 413) against its address afterwards.
-pub(crate) async fn limit(
-    State((app, group)): State<(AppState, Group)>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    if app.rate_limits().group(group).is_none() {
-        return next.run(request).await;
-    }
-    let address = crate::extract::client_address::of_request(&app, &request);
-    if !group.keyed_by_client() {
-        if address.is_trusted_proxy() {
-            // Unattributable: the proxy's own address is everyone's behind it; limiting it would
-            // refuse them all.
-            return next.run(request).await;
-        }
-        let limiter = app.rate_limits().group(group).expect("checked above");
-        let decision = limiter.check(&LimitKey::Address(address.limit_key()));
-        if !decision.allowed {
-            return decision.refuse(app.settings().http.error_shape);
-        }
-        let mut response = next.run(request).await;
-        decision.apply(response.headers_mut());
-        return response;
-    }
-    let slot = Arc::new(LimitSlot {
-        group,
-        address,
-        decision: OnceLock::new(),
-    });
-    request.extensions_mut().insert(slot.clone());
-    let mut response = next.run(request).await;
-    if slot.decision.get().is_none() {
-        slot.check_address(&app).ok();
-    }
-    if let Some(decision) = slot.decision.get() {
-        decision.apply(response.headers_mut());
-    }
-    response
 }
 
 #[cfg(test)]

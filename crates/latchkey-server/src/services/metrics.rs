@@ -7,15 +7,10 @@
 //! is a relaxed atomic increment whether or not anyone scrapes, and the per-request histogram is only
 //! installed when metrics are on.
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::http::StatusCode;
 use latchkey_core::client::TokenFormat;
 use latchkey_core::types::{AuthMethod, GrantType};
 use prometheus_client::collector::Collector;
@@ -25,9 +20,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use tokio::net::TcpListener;
-
-use crate::state::AppState;
 
 /// Upper bounds of the request-duration buckets, in seconds: from a cached document (tens of
 /// microseconds) to a password check under load (about a second).
@@ -457,50 +449,6 @@ impl Metrics {
             .expect("writing to a String cannot fail");
         text
     }
-}
-
-/// `GET /metrics`: the exposition, with the values read at scrape time.
-pub(crate) async fn scrape(State(app): State<AppState>) -> Response {
-    let pool = app.store().pool_status();
-    let age = app
-        .clock()
-        .now()
-        .0
-        .saturating_sub(app.keys().active_created_at.0);
-    let text = app.metrics().encode(Sampled {
-        db_in_use: pool.in_use,
-        db_idle: pool.idle,
-        db_max: pool.max,
-        db_acquire_timeouts: pool.acquire_timeouts,
-        signing_key_age: age.max(0),
-        log_lines_dropped: 0,
-    });
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(prometheus_client::encoding::prometheus_text::CONTENT_TYPE),
-        )],
-        text,
-    )
-        .into_response()
-}
-
-/// The metrics listener's routes: `/metrics` and nothing else.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/metrics", get(scrape))
-        .with_state(state)
-}
-
-/// Serves `/metrics` on its own listener (`metrics.listen`) until `shutdown` resolves.
-pub async fn serve(
-    listener: TcpListener,
-    state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
 }
 
 #[cfg(test)]

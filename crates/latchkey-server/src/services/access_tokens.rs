@@ -1,0 +1,184 @@
+//! Access tokens as the endpoints share them: encoding an issued token (signed JWT, or an opaque
+//! reference stored hashed), and recognising a token this server issued and still honours.
+use std::sync::Arc;
+
+use latchkey_core::client::TokenFormat;
+use latchkey_core::introspection::{Active, jwt_is_current};
+use latchkey_core::secret::{ClientSecret, SecretHash};
+use latchkey_core::token::{AccessTokenClaims, IssuedAccessToken, jwt};
+use latchkey_core::types::Timestamp;
+use latchkey_store::{RefreshTokenState, Store, StoreError, TokenStore};
+use quick_cache::sync::Cache;
+
+use super::keyring::Keyring;
+use super::metrics::CacheCounters;
+use super::revocations::Revocations;
+use crate::error::ApiError;
+
+/// Tokens are a few hundred bytes: this bounds the verified-token cache to about 10 MiB.
+const MAX_VERIFIED: usize = 16_384;
+
+/// Access tokens: issuing and recognising them.
+pub struct AccessTokens {
+    store: Store,
+    keyring: Arc<Keyring>,
+    revocations: Arc<Revocations>,
+    issuer: String,
+    verified: VerifiedTokens,
+}
+
+impl std::fmt::Debug for AccessTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessTokens").finish_non_exhaustive()
+    }
+}
+
+impl AccessTokens {
+    pub(crate) fn new(
+        store: Store,
+        keyring: Arc<Keyring>,
+        revocations: Arc<Revocations>,
+        issuer: String,
+        lookups: CacheCounters,
+    ) -> Self {
+        AccessTokens {
+            store,
+            keyring,
+            revocations,
+            issuer,
+            verified: VerifiedTokens {
+                map: Cache::new(MAX_VERIFIED),
+                lookups,
+            },
+        }
+    }
+
+    /// The token string for an issued access token: a signed JWT, or a random reference whose hash and
+    /// claims are stored (validated only through introspection).
+    pub(crate) async fn encode(&self, issued: &IssuedAccessToken) -> Result<String, ApiError> {
+        match issued.format {
+            TokenFormat::Jwt => Ok(jwt::sign(&issued.claims, &self.keyring.keys().active)?),
+            TokenFormat::Opaque => {
+                let token = ClientSecret::generate();
+                self.store
+                    .insert_opaque(&token.hash(), &issued.claims)
+                    .await?;
+                Ok(token.expose().to_owned())
+            }
+        }
+    }
+
+    /// The claims of an access token this server issued and still honours at `now`: signed by one of
+    /// our published keys (or stored, for an opaque one), unexpired, and not revoked.
+    pub(crate) async fn active_access_token(
+        &self,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<Option<AccessTokenClaims>, StoreError> {
+        let claims = if looks_like_jwt(token) {
+            let generation = self.keyring.generation();
+            match self.verified.get(token, generation) {
+                Some(claims) => claims,
+                None => {
+                    let keys = self.keyring.keys();
+                    match jwt::verify::<AccessTokenClaims>(token, &keys.published) {
+                        Ok((header, claims)) if header.typ == jwt::ACCESS_TOKEN_TYP => {
+                            let claims = Arc::new(claims);
+                            self.verified.insert(token, generation, claims.clone());
+                            claims
+                        }
+                        _ => return Ok(None),
+                    }
+                }
+            }
+        } else {
+            match self
+                .store
+                .find_opaque(&SecretHash::of(token.as_bytes()))
+                .await?
+            {
+                Some(claims) => Arc::new(claims),
+                None => return Ok(None),
+            }
+        };
+        // Expiry and revocation are checked on every call, cached signature or not: a token revoked
+        // after it was cached is still reported inactive.
+        if !jwt_is_current(&claims, &self.issuer, now)
+            || self.revocations.is_revoked(&claims.jti).await?
+        {
+            return Ok(None);
+        }
+        Ok(Some(Arc::unwrap_or_clone(claims)))
+    }
+
+    /// A refresh token in whatever state it is.
+    pub(crate) async fn refresh_token(
+        &self,
+        token: &str,
+    ) -> Result<Option<RefreshTokenState>, StoreError> {
+        if looks_like_jwt(token) {
+            return Ok(None);
+        }
+        self.store
+            .find_refresh_token(&SecretHash::of(token.as_bytes()))
+            .await
+    }
+
+    /// Any token this server issued and still honours: an access token, or a refresh token that was
+    /// not rotated out, whose grant stands and which has not expired.
+    pub(crate) async fn active_token(
+        &self,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<Option<Active>, StoreError> {
+        if let Some(claims) = self.active_access_token(token, now).await? {
+            return Ok(Some(Active::Access(claims)));
+        }
+        Ok(self.refresh_token(token).await?.and_then(|state| {
+            let current = !state.used
+                && state.grant.revoked_at.is_none()
+                && now < state.record.expires_at
+                && now < state.grant.expires_at;
+            current.then_some(Active::Refresh(state.record, state.grant))
+        }))
+    }
+}
+
+/// A JWT has two dots; an opaque token or refresh token (base64url) has none.
+fn looks_like_jwt(token: &str) -> bool {
+    token.bytes().filter(|&b| b == b'.').count() == 2
+}
+
+/// Claims of JWTs whose signature was already checked, by the token itself: verifying an ES256
+/// signature costs more than the rest of an introspection. Bounded by eviction.
+///
+/// # Security
+/// Keyed by the whole token and found by equality, so only the very token that was verified is
+/// trusted from here. (A SHA-256 of the token as the key cost more than the rest of a cached
+/// introspection's cryptography; a shorter hash would let a crafted collision skip verification.)
+/// Each entry carries the keyring generation it was verified under: once a key left the published
+/// set, nothing verified before is trusted from here, even a verification that finished after the
+/// reload.
+struct VerifiedTokens {
+    map: Cache<Box<str>, (u64, Arc<AccessTokenClaims>)>,
+    lookups: CacheCounters,
+}
+
+impl VerifiedTokens {
+    fn get(&self, token: &str, generation: u64) -> Option<Arc<AccessTokenClaims>> {
+        let found = self
+            .map
+            .get(token)
+            .filter(|(verified_under, _)| *verified_under == generation)
+            .map(|(_, claims)| claims);
+        match found {
+            Some(_) => self.lookups.hit(),
+            None => self.lookups.miss(),
+        }
+        found
+    }
+
+    fn insert(&self, token: &str, generation: u64, claims: Arc<AccessTokenClaims>) {
+        self.map.insert(token.into(), (generation, claims));
+    }
+}
