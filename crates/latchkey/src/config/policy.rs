@@ -41,18 +41,18 @@ pub(crate) fn policy(raw: &RawPolicy, file: &str) -> Result<Policy, ConfigError>
         s,
         token_endpoint_auth_methods: &token_endpoint_auth_methods,
     };
+    // RFC 7662 §2.1: introspection requires an authenticated caller, so by default it takes the
+    // token endpoint's methods but `none`, and is off when that leaves nothing.
+    let confidential: Vec<_> = token_endpoint_auth_methods
+        .iter()
+        .copied()
+        .filter(|m| m.is_confidential())
+        .collect();
     let introspection = served.methods(
         "introspection",
         raw.introspection,
         &raw.introspection_endpoint_auth_methods,
-        Some(
-            token_endpoint_auth_methods
-                .iter()
-                .copied()
-                .filter(|m| m.is_confidential())
-                .collect::<Vec<_>>(),
-        )
-        .filter(|list| !list.is_empty()),
+        Some(confidential).filter(|list| !list.is_empty()),
         |list| {
             // RFC 7662 §2.1: the endpoint requires authorisation; a public client proves nothing.
             if list.contains(&AuthMethod::None) {
