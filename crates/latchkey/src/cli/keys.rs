@@ -56,9 +56,10 @@ pub async fn run(command: KeysCommand, config: &Config) -> Result<()> {
                     keyring::rotate(store, master, alg, Clock.now(), window).await
                 },
                 |kid| {
-                    let record = audit::operator(AuditEvent::KeyRotated)
-                        .reason(format!("new active key {kid} ({alg})"));
-                    Some(record)
+                    Some(
+                        audit::operator(AuditEvent::KeyRotated)
+                            .reason(format!("new active key {kid} ({alg})")),
+                    )
                 },
             )
             .await?;
@@ -77,9 +78,10 @@ pub async fn run(command: KeysCommand, config: &Config) -> Result<()> {
                     keyring::revoke(store, master, &kid, Clock.now(), window).await
                 },
                 |revoked| {
-                    let record = audit::operator(AuditEvent::KeyRevoked)
-                        .reason(format!("key {kid} removed before its publish window ended"));
-                    revoked.then_some(record)
+                    revoked.then(|| {
+                        audit::operator(AuditEvent::KeyRevoked)
+                            .reason(format!("key {kid} removed before its publish window ended"))
+                    })
                 },
             )
             .await?;
