@@ -18,6 +18,7 @@ pub mod registration;
 pub mod resource;
 pub mod serve;
 pub mod store;
+mod table;
 pub mod user;
 
 /// Latchkey: an OAuth 2.1 authorization server.

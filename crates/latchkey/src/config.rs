@@ -7,9 +7,16 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use latchkey_core::types::{Issuer, ScopeToken};
+use indexmap::IndexMap;
+use latchkey_core::metadata::Features;
+use latchkey_core::resource::Resource;
+use latchkey_core::token::TokenPolicy;
+use latchkey_core::types::{Issuer, ResourceUri, ScopeToken};
 use latchkey_server::Settings;
 use latchkey_server::settings::path_of;
+use latchkey_server::settings::{
+    DocumentSettings, HttpSettings, KeySettings, OpenIdSettings, RegistrationSettings,
+};
 
 mod audit;
 mod database;
@@ -93,7 +100,7 @@ pub struct Config {
     /// Logging.
     pub log: LogConfig,
     /// Configured scopes by name, in the file's order.
-    pub scopes: indexmap::IndexMap<String, ScopeConfig>,
+    pub scopes: IndexMap<String, ScopeConfig>,
     /// What the server serves.
     pub settings: Settings,
     /// Shortest password `user add` and `user set-password` accept, in characters.
@@ -168,34 +175,47 @@ fn pick(
         .or(file)
 }
 
-impl Config {
-    /// Merges the sources and validates every value, section by section.
-    pub fn resolve(
-        raw: RawConfig,
+/// A top-level key of the file, with its origin.
+fn in_file(file: &str, key: &str, value: &Option<String>) -> Option<(String, String)> {
+    value.clone().map(|v| (v, format!("{file}: {key}")))
+}
+
+/// Any other `LATCHKEY_*` variable is refused: a typo would otherwise go unnoticed.
+fn refuse_unknown_env(env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
+    match env
+        .keys()
+        .find(|k| !KNOWN_ENV.contains(&k.as_str()) && !k.starts_with("LATCHKEY_TEST_"))
+    {
+        Some(unknown) => Err(ConfigError::at(
+            unknown,
+            format!(
+                "unknown environment variable (known: {})",
+                KNOWN_ENV.join(", ")
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The top-level keys, each from its flag, its `LATCHKEY_*` variable or the file.
+struct TopLevel {
+    listen: SocketAddr,
+    issuer: Issuer,
+    database_url: String,
+}
+
+impl TopLevel {
+    fn resolve(
+        raw: &RawConfig,
         file: &str,
         env: &BTreeMap<String, String>,
         flags: &Flags,
-    ) -> Result<Config, ConfigError> {
-        if let Some(unknown) = env
-            .keys()
-            .find(|k| !KNOWN_ENV.contains(&k.as_str()) && !k.starts_with("LATCHKEY_TEST_"))
-        {
-            return Err(ConfigError::at(
-                unknown,
-                format!(
-                    "unknown environment variable (known: {})",
-                    KNOWN_ENV.join(", ")
-                ),
-            ));
-        }
-        let in_file =
-            |key: &str, v: &Option<String>| v.clone().map(|v| (v, format!("{file}: {key}")));
-
+    ) -> Result<TopLevel, ConfigError> {
         let (listen_text, listen_origin) = pick(
             flags.listen.as_ref().map(|v| ("--listen", v)),
             env,
             "LATCHKEY_LISTEN",
-            in_file("listen", &raw.listen),
+            in_file(file, "listen", &raw.listen),
         )
         .unwrap_or_else(|| ("127.0.0.1:8080".to_owned(), "default listen".to_owned()));
         let listen: SocketAddr = listen_text.parse().map_err(|_| {
@@ -204,32 +224,50 @@ impl Config {
                 format!("`{listen_text}` is not an address such as 127.0.0.1:8080 or [::]:443"),
             )
         })?;
-
         let (issuer_text, issuer_origin) = pick(
             flags.issuer.as_ref().map(|v| ("--issuer", v)),
             env,
             "LATCHKEY_ISSUER",
-            in_file("issuer", &raw.issuer),
+            in_file(file, "issuer", &raw.issuer),
         )
         .unwrap_or_else(|| (default_issuer(listen), "default issuer".to_owned()));
         let issuer = Issuer::parse(&issuer_text).map_err(|e| ConfigError::at(&issuer_origin, e))?;
-
         let (database_url, _) = pick(
             flags.database.as_ref().map(|v| ("--database", v)),
             env,
             "LATCHKEY_DATABASE_URL",
-            in_file("database_url", &raw.database_url),
+            in_file(file, "database_url", &raw.database_url),
         )
         .unwrap_or_else(|| (DEFAULT_DATABASE.to_owned(), "default".to_owned()));
+        Ok(TopLevel {
+            listen,
+            issuer,
+            database_url,
+        })
+    }
+}
 
-        let database = database::database(&raw.database, file)?;
-        let master_key =
-            MasterKeySource::resolve(&raw.master_key, &raw.master_key_file, file, env, flags.dev);
-        let log = logging::log(&raw.log, file, env)?;
+/// What the protocol sections decide together: the routes and the metadata document come from
+/// `features`, and the scopes, keys and OpenID settings depend on each other's choices.
+struct Protocol {
+    features: Features,
+    policy: TokenPolicy,
+    resources: BTreeMap<ResourceUri, Resource>,
+    http: HttpSettings,
+    keys: KeySettings,
+    scopes: IndexMap<String, ScopeConfig>,
+    registration: Option<RegistrationSettings>,
+    client_id_documents: Option<DocumentSettings>,
+    openid: Option<OpenIdSettings>,
+    stylesheet_path: String,
+}
+
+impl Protocol {
+    fn resolve(raw: &RawConfig, file: &str, issuer: Issuer) -> Result<Protocol, ConfigError> {
         let policy = tokens::tokens(&raw.tokens, file, &issuer)?;
         let resources = resources::resources(&raw.resources, file)?;
         let http = http::http(&raw.http, file)?;
-        let scopes = scopes::scopes(&raw.scopes, file)?;
+        let mut scopes = scopes::scopes(&raw.scopes, file)?;
         let registration = registration::registration(&raw.registration, file)?;
         let client_id_documents = registration::documents(&raw.client_id_metadata_documents, file)?;
         let server_policy = policy::policy(&raw.policy, file)?;
@@ -255,7 +293,6 @@ impl Config {
             .chain(openid.as_ref().map(|o| o.settings.id_token_ttl))
             .fold(policy.access_token_ttl, u64::max);
         let keys = tokens::keys(&raw.keys, file, longest_token_ttl)?;
-        let mut scopes = scopes;
         if openid.is_some() {
             scopes::add_openid_scopes(&mut scopes);
         }
@@ -281,10 +318,44 @@ impl Config {
             client_id_documents.is_some(),
             openid.as_ref().map(|o| o.features.clone()),
         )?;
+        Ok(Protocol {
+            features,
+            policy,
+            resources,
+            http,
+            keys,
+            scopes,
+            registration,
+            client_id_documents,
+            openid: openid.map(|o| o.settings),
+            stylesheet_path,
+        })
+    }
+}
+
+impl Config {
+    /// Merges the sources and validates every value, section by section.
+    pub fn resolve(
+        raw: RawConfig,
+        file: &str,
+        env: &BTreeMap<String, String>,
+        flags: &Flags,
+    ) -> Result<Config, ConfigError> {
+        refuse_unknown_env(env)?;
+        let TopLevel {
+            listen,
+            issuer,
+            database_url,
+        } = TopLevel::resolve(&raw, file, env, flags)?;
+        let database = database::database(&raw.database, file)?;
+        let master_key =
+            MasterKeySource::resolve(&raw.master_key, &raw.master_key_file, file, env, flags.dev);
+        let log = logging::log(&raw.log, file, env)?;
+        let protocol = Protocol::resolve(&raw, file, issuer)?;
         let ui = pages::ui(
             &raw.ui,
             file,
-            stylesheet_path,
+            protocol.stylesheet_path,
             scopes::descriptions(&raw.scopes, file)?,
         )?;
         let login = pages::login(&raw.login, file)?;
@@ -293,9 +364,11 @@ impl Config {
         let fetch = registration::fetch(&raw.fetch, file)?;
         let metrics = metrics::metrics(&raw.metrics, file, env, listen)?;
         let audit = audit::audit(&raw.audit, file)?;
-        let openapi_path = openapi::openapi(&raw.openapi, file, &features, &ui.stylesheet_path)?;
+        let openapi_path =
+            openapi::openapi(&raw.openapi, file, &protocol.features, &ui.stylesheet_path)?;
         let rate_limits = rate_limits::rate_limits(&raw.rate_limits, file)?;
-        let configured_scopes = scopes
+        let configured_scopes = protocol
+            .scopes
             .keys()
             .filter_map(|s| ScopeToken::parse(s.clone()).ok())
             .collect();
@@ -307,20 +380,20 @@ impl Config {
             master_key,
             dev: flags.dev,
             log,
-            scopes,
+            scopes: protocol.scopes,
             settings: Settings {
-                features,
-                policy,
-                http,
-                keys,
+                features: protocol.features,
+                policy: protocol.policy,
+                http: protocol.http,
+                keys: protocol.keys,
                 ui,
                 login,
-                resources,
+                resources: protocol.resources,
                 cache_refresh_interval,
-                registration,
+                registration: protocol.registration,
                 configured_scopes,
-                openid: openid.map(|o| o.settings),
-                client_id_documents,
+                openid: protocol.openid,
+                client_id_documents: protocol.client_id_documents,
                 fetch,
                 metrics: metrics.settings,
                 audit,

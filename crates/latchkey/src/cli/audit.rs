@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::cli::open_store;
+use crate::cli::table::Table;
 use crate::config::{Config, parse_duration};
 
 #[derive(Debug, clap::Subcommand)]
@@ -71,29 +72,36 @@ async fn list(
         for record in &records {
             println!("{}", describe(record));
         }
-    } else if records.is_empty() {
-        println!("no audit records");
     } else {
-        println!(
-            "{:<24} {:<22} {:<8} {:<28} {:<24} {:<24} {:<16} REASON",
-            "TIME", "EVENT", "OUTCOME", "ACTOR", "CLIENT_ID", "SUBJECT", "ADDRESS"
-        );
-        for r in &records {
-            println!(
-                "{:<24} {:<22} {:<8} {:<28} {:<24} {:<24} {:<16} {}",
+        AUDIT.print_text(&records, |r| {
+            vec![
                 rfc3339(r.at_ms),
-                r.event.as_str(),
-                r.outcome.as_str(),
-                r.actor,
-                r.client_id.as_deref().unwrap_or("-"),
-                r.subject.as_deref().unwrap_or("-"),
-                r.address.as_deref().unwrap_or("-"),
-                r.reason.as_deref().unwrap_or("")
-            );
-        }
+                r.event.as_str().into(),
+                r.outcome.as_str().into(),
+                r.actor.clone(),
+                r.client_id.as_deref().unwrap_or("-").into(),
+                r.subject.as_deref().unwrap_or("-").into(),
+                r.address.as_deref().unwrap_or("-").into(),
+                r.reason.as_deref().unwrap_or("").into(),
+            ]
+        });
     }
     Ok(())
 }
+
+const AUDIT: Table<'_> = Table {
+    empty: "no audit records",
+    columns: &[
+        ("TIME", 24),
+        ("EVENT", 22),
+        ("OUTCOME", 8),
+        ("ACTOR", 28),
+        ("CLIENT_ID", 24),
+        ("SUBJECT", 24),
+        ("ADDRESS", 16),
+        ("REASON", 0),
+    ],
+};
 
 /// A username's `sub`; anything that is not a known username is taken as a `sub` itself (the user may
 /// have been deleted, and their records kept).

@@ -7,6 +7,7 @@ use latchkey_core::resource::Resource;
 use latchkey_core::secret::ClientSecret;
 use latchkey_core::types::{AuthMethod, ClientId, GrantType, RedirectUri, Scope};
 use latchkey_store::{ClientStore, Store};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::cli::{audit, open_store};
@@ -80,6 +81,20 @@ pub struct CreateArgs {
     /// For --auth-method private_key_jwt: a JSON file with the client's public keys ({"keys": [...]}).
     #[arg(long, value_name = "FILE")]
     pub jwks: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub openid: OpenIdArgs,
+    /// Use this client_id instead of a random one.
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `client create`'s OpenID Connect flags. They serialise as the members a registration request
+/// sends, so that they are checked as registration checks them.
+#[derive(Debug, clap::Args, Serialize)]
+pub struct OpenIdArgs {
     /// OpenID Connect: `public` (default) or `pairwise` subject identifiers (the sector is the one
     /// host of the redirect URIs).
     #[arg(long, value_name = "TYPE")]
@@ -108,13 +123,8 @@ pub struct CreateArgs {
     pub default_max_age: Option<u64>,
     /// OpenID Connect: every ID token carries auth_time.
     #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub require_auth_time: bool,
-    /// Use this client_id instead of a random one.
-    #[arg(long, value_name = "ID")]
-    pub client_id: Option<String>,
-    /// Print one JSON object.
-    #[arg(long)]
-    pub json: bool,
 }
 
 pub async fn run(command: ClientCommand, config: &Config) -> Result<()> {
@@ -220,17 +230,6 @@ fn build_client(config: &Config, args: CreateArgs) -> Result<(Client, Option<Cli
         args.access_token_format.as_deref(),
         &args.allowed_resources,
     )?;
-    let openid_members = serde_json::json!({
-        "subject_type": args.subject_type,
-        "id_token_signed_response_alg": args.id_token_signed_response_alg,
-        "post_logout_redirect_uris": args.post_logout_redirect_uris,
-        "client_uri": args.client_uri,
-        "logo_uri": args.logo_uri,
-        "policy_uri": args.policy_uri,
-        "tos_uri": args.tos_uri,
-        "default_max_age": args.default_max_age,
-        "require_auth_time": args.require_auth_time.then_some(true),
-    });
     let CreateArgs {
         name,
         grant_types,
@@ -239,22 +238,66 @@ fn build_client(config: &Config, args: CreateArgs) -> Result<(Client, Option<Cli
         redirect_uris,
         client_id,
         jwks,
+        openid,
         ..
     } = args;
     if jwks.is_some() && method_name(&auth_method) != Some(AuthMethod::PrivateKeyJwt) {
         bail!("--jwks: only for --auth-method private_key_jwt");
     }
-    let (auth_method, scope) = (auth_method.as_str(), scope.as_str());
     if name.trim().is_empty() {
         bail!("--name: must not be empty");
     }
     let method: AuthMethod = auth_method
         .parse()
         .map_err(|e| anyhow!("--auth-method: {e}"))?;
-    // The default is what each kind of client is for: a service gets client_credentials, a public
-    // app signs people in and refreshes.
-    let grant_types: BTreeSet<GrantType> = if !grant_types.is_empty() {
-        grant_types
+    let grant_types = client_grant_types(method, &grant_types, &redirect_uris)?;
+    let scope = client_scope(config, &scope)?;
+    let redirect_uris = redirect_uris
+        .into_iter()
+        .map(|u| RedirectUri::parse(u).map_err(|e| anyhow!("--redirect-uri: {e}")))
+        .collect::<Result<Vec<_>>>()?;
+    let client_id = new_client_id(config, client_id)?;
+    let secret = method.uses_secret().then(ClientSecret::generate);
+    let auth = match (&secret, method) {
+        (Some(secret), _) => ClientAuth::Secret {
+            method,
+            hash: secret.hash(),
+        },
+        (None, AuthMethod::PrivateKeyJwt) => ClientAuth::PrivateKeyJwt {
+            jwks: read_jwks(jwks.as_deref())?,
+            jwks_uri: None,
+        },
+        (None, _) => ClientAuth::Public,
+    };
+    let mut client = Client {
+        client_id,
+        name,
+        auth,
+        grant_types,
+        scope,
+        redirect_uris,
+        created_at: latchkey_server::clock::Clock::system().now(),
+        policy,
+    };
+    client.policy.openid = openid_client(config, &openid, &client.redirect_uris)?;
+    config.settings.features.check_client(&client).map_err(|e| {
+        anyhow!(
+            "{}; see policy.grant_types and policy.token_endpoint_auth_methods in the configuration",
+            e.description()
+        )
+    })?;
+    Ok((client, secret))
+}
+
+/// `--grant-type`. The default is what each kind of client is for: a service gets
+/// client_credentials, a public app signs people in and refreshes.
+fn client_grant_types(
+    method: AuthMethod,
+    given: &[String],
+    redirect_uris: &[String],
+) -> Result<BTreeSet<GrantType>> {
+    let grant_types: BTreeSet<GrantType> = if !given.is_empty() {
+        given
             .iter()
             .map(|g| g.parse::<GrantType>().map_err(|_| anyhow!("--grant-type: `{g}` is not a grant type this server implements (implemented: {})", implemented_grants())))
             .collect::<Result<_>>()?
@@ -278,7 +321,12 @@ fn build_client(config: &Config, args: CreateArgs) -> Result<(Client, Option<Cli
             "--grant-type: refresh_token is only issued with authorization_code; add --grant-type authorization_code"
         );
     }
-    let scope = Scope::parse(scope).map_err(|e| anyhow!("--scope: {}", e.description()))?;
+    Ok(grant_types)
+}
+
+/// `--scope`: with scopes configured, only those.
+fn client_scope(config: &Config, text: &str) -> Result<Scope> {
+    let scope = Scope::parse(text).map_err(|e| anyhow!("--scope: {}", e.description()))?;
     if !config.scopes.is_empty() {
         let unknown: Vec<_> = scope
             .iter()
@@ -294,11 +342,12 @@ fn build_client(config: &Config, args: CreateArgs) -> Result<(Client, Option<Cli
             );
         }
     }
-    let redirect_uris = redirect_uris
-        .into_iter()
-        .map(|u| RedirectUri::parse(u).map_err(|e| anyhow!("--redirect-uri: {e}")))
-        .collect::<Result<Vec<_>>>()?;
-    let client_id = match client_id {
+    Ok(scope)
+}
+
+/// `--client-id`, or a random one.
+fn new_client_id(config: &Config, given: Option<String>) -> Result<ClientId> {
+    let client_id = match given {
         Some(id) => ClientId::parse(id)
             .map_err(|_| anyhow!("--client-id: must be 1 to 255 visible ASCII characters"))?,
         None => ClientId::generate(),
@@ -313,36 +362,7 @@ fn build_client(config: &Config, args: CreateArgs) -> Result<(Client, Option<Cli
              Document while client_id_metadata_documents is enabled; choose an id that is not a URL"
         );
     }
-    let secret = method.uses_secret().then(ClientSecret::generate);
-    let client = Client {
-        client_id,
-        name,
-        auth: match (&secret, method) {
-            (Some(secret), _) => ClientAuth::Secret {
-                method,
-                hash: secret.hash(),
-            },
-            (None, AuthMethod::PrivateKeyJwt) => ClientAuth::PrivateKeyJwt {
-                jwks: read_jwks(jwks.as_deref())?,
-                jwks_uri: None,
-            },
-            (None, _) => ClientAuth::Public,
-        },
-        grant_types,
-        scope,
-        redirect_uris,
-        created_at: latchkey_server::clock::Clock::system().now(),
-        policy,
-    };
-    let mut client = client;
-    client.policy.openid = openid_client(config, &openid_members, &client.redirect_uris)?;
-    config.settings.features.check_client(&client).map_err(|e| {
-        anyhow!(
-            "{}; see policy.grant_types and policy.token_endpoint_auth_methods in the configuration",
-            e.description()
-        )
-    })?;
-    Ok((client, secret))
+    Ok(client_id)
 }
 
 /// Each OpenID member `client create` sets, and its flag.
@@ -364,7 +384,7 @@ const OPENID_FLAGS: [(&str, &str); 9] = [
 /// The OpenID members given as flags, checked as registration checks them.
 fn openid_client(
     config: &Config,
-    members: &Value,
+    flags: &OpenIdArgs,
     redirect_uris: &[latchkey_core::types::RedirectUri],
 ) -> Result<latchkey_core::oidc::client::OpenIdClient> {
     let flag_of = |member: &str| {
@@ -375,6 +395,7 @@ fn openid_client(
     };
     let Some(openid) = &config.settings.openid else {
         // Stored but never used, and not shown: refused rather than silently kept.
+        let members = serde_json::to_value(flags).expect("flags serialise");
         let given = OPENID_FLAGS.iter().find(|(member, _)| {
             !matches!(&members[*member], Value::Null)
                 && members[*member] != Value::Array(Vec::new())
@@ -384,7 +405,7 @@ fn openid_client(
         }
         return Ok(Default::default());
     };
-    let body = serde_json::to_vec(members).expect("JSON values serialise");
+    let body = serde_json::to_vec(flags).expect("flags serialise");
     let client = latchkey_core::oidc::client::OpenIdMetadata::from_json(&body)
         .and_then(|m| m.validate(&openid.signing_algs, redirect_uris))
         .map_err(|e| {

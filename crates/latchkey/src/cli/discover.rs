@@ -45,27 +45,7 @@ pub async fn run(args: DiscoverArgs, config: &Config) -> Result<()> {
         allow_loopback: args.allow_loopback,
         ..config.settings.fetch.clone()
     };
-    let mut tried = Vec::new();
-    let mut found = None;
-    for url in discovery::well_known_urls(&issuer) {
-        match fetch::send(Outbound::get(&url), &settings, Scheme::HttpToLoopback).await {
-            Ok(answer) if answer.status == 200 => {
-                if !answer.is_json() {
-                    tried.push(format!("{url}: not application/json"));
-                    continue;
-                }
-                match serde_json::from_slice::<Value>(&answer.body) {
-                    Ok(doc) => {
-                        found = Some((url, doc));
-                        break;
-                    }
-                    Err(_) => tried.push(format!("{url}: not JSON")),
-                }
-            }
-            Ok(answer) => tried.push(format!("{url}: {}", answer.status)),
-            Err(e) => tried.push(format!("{url}: {e}")),
-        }
-    }
+    let (tried, found) = find_metadata(&issuer, &settings).await;
     let Some((metadata_url, doc)) = found else {
         bail!(
             "no metadata found for {} ({})",
@@ -74,31 +54,7 @@ pub async fn run(args: DiscoverArgs, config: &Config) -> Result<()> {
         );
     };
     let mut problems = discovery::check_metadata(&args.issuer, &doc);
-    let mut probed = Vec::new();
-    for (member, url, probe) in discovery::advertised_endpoints(&doc) {
-        let (method, request) = match probe {
-            Probe::Get => ("GET", Outbound::get(&url)),
-            Probe::Post => ("POST", Outbound::post_form(&url, "")),
-        };
-        let outcome = fetch::send(request, &settings, Scheme::HttpToLoopback)
-            .await
-            .map(|answer| answer.status)
-            .map_err(|e| e.0);
-        match &outcome {
-            Ok(404) => problems.push(format!("`{member}` {url} answered 404: it is not served")),
-            Ok(status) if *status >= 500 => {
-                problems.push(format!("`{member}` {url} answered {status}"))
-            }
-            Ok(_) => {}
-            Err(e) => problems.push(format!("`{member}` {url} could not be reached: {e}")),
-        }
-        probed.push(Probed {
-            member,
-            method,
-            url,
-            outcome,
-        });
-    }
+    let probed = probe_endpoints(&doc, &settings, &mut problems).await;
     let jwks = match doc.get("jwks_uri").and_then(Value::as_str) {
         None => None,
         Some(url) => Some(match fetch::fetch_document(url, &settings).await {
@@ -138,6 +94,67 @@ pub async fn run(args: DiscoverArgs, config: &Config) -> Result<()> {
             args.issuer
         )
     }
+}
+
+/// The first well-known URL that answers with a JSON document, and what each one tried before it
+/// answered.
+async fn find_metadata(
+    issuer: &Url,
+    settings: &fetch::FetchSettings,
+) -> (Vec<String>, Option<(String, Value)>) {
+    let mut tried = Vec::new();
+    for url in discovery::well_known_urls(issuer) {
+        match fetch::send(Outbound::get(&url), settings, Scheme::HttpToLoopback).await {
+            Ok(answer) if answer.status == 200 => {
+                if !answer.is_json() {
+                    tried.push(format!("{url}: not application/json"));
+                    continue;
+                }
+                match serde_json::from_slice::<Value>(&answer.body) {
+                    Ok(doc) => return (tried, Some((url, doc))),
+                    Err(_) => tried.push(format!("{url}: not JSON")),
+                }
+            }
+            Ok(answer) => tried.push(format!("{url}: {}", answer.status)),
+            Err(e) => tried.push(format!("{url}: {e}")),
+        }
+    }
+    (tried, None)
+}
+
+/// Calls every advertised endpoint once; one that is not served, fails or cannot be reached is a
+/// problem.
+async fn probe_endpoints(
+    doc: &Value,
+    settings: &fetch::FetchSettings,
+    problems: &mut Vec<String>,
+) -> Vec<Probed> {
+    let mut probed = Vec::new();
+    for (member, url, probe) in discovery::advertised_endpoints(doc) {
+        let (method, request) = match probe {
+            Probe::Get => ("GET", Outbound::get(&url)),
+            Probe::Post => ("POST", Outbound::post_form(&url, "")),
+        };
+        let outcome = fetch::send(request, settings, Scheme::HttpToLoopback)
+            .await
+            .map(|answer| answer.status)
+            .map_err(|e| e.0);
+        match &outcome {
+            Ok(404) => problems.push(format!("`{member}` {url} answered 404: it is not served")),
+            Ok(status) if *status >= 500 => {
+                problems.push(format!("`{member}` {url} answered {status}"))
+            }
+            Ok(_) => {}
+            Err(e) => problems.push(format!("`{member}` {url} could not be reached: {e}")),
+        }
+        probed.push(Probed {
+            member,
+            method,
+            url,
+            outcome,
+        });
+    }
+    probed
 }
 
 type Jwks = Option<Result<(String, Value), String>>;

@@ -10,10 +10,12 @@ use latchkey_core::user::Username;
 use latchkey_server::audit::{GrantRevocation, describe_consent};
 use latchkey_server::clock::Clock;
 use latchkey_store::{AuditEvent, ClientStore, GrantStore, SessionStore, Store, UserStore};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::json;
 
 use crate::cli::audit::{operator, record, rfc3339};
 use crate::cli::open_store;
+use crate::cli::table::Table;
 use crate::config::Config;
 
 #[derive(Debug, clap::Subcommand)]
@@ -49,33 +51,29 @@ async fn dispatch(command: GrantCommand, store: &Store) -> Result<()> {
         GrantCommand::List { user, json } => {
             let sub = subject_of(store, &user).await?;
             let grants = store.list_grants(&sub, Clock::system().now()).await?;
-            let mut rows = Vec::with_capacity(grants.len());
+            let mut clients = Vec::with_capacity(grants.len());
             for grant in &grants {
-                let client = store.find_client(&grant.client_id).await?;
-                rows.push(describe(grant, client.as_ref().map(|c| c.name.as_str())));
+                clients.push(store.find_client(&grant.client_id).await?);
             }
-            if json {
-                println!("{}", Value::Array(rows));
-            } else if rows.is_empty() {
-                println!("no grants for {user}");
-            } else {
-                println!(
-                    "{:<28} {:<24} {:<24} {:<30} {:<24} RESOURCE",
-                    "GRANT_ID", "CLIENT_ID", "CLIENT", "SCOPE", "CREATED_AT"
-                );
-                for r in &rows {
-                    let text = |k: &str| r[k].as_str().unwrap_or("-").to_owned();
-                    println!(
-                        "{:<28} {:<24} {:<24} {:<30} {:<24} {}",
-                        text("grant_id"),
-                        text("client_id"),
-                        text("client_name"),
-                        text("scope"),
-                        text("created_at"),
-                        text("resource")
-                    );
-                }
-            }
+            let rows: Vec<_> = grants
+                .iter()
+                .zip(&clients)
+                .map(|(grant, client)| {
+                    GrantRow::of(grant, client.as_ref().map(|c| c.name.as_str()))
+                })
+                .collect();
+            let table = Table {
+                empty: &format!("no grants for {user}"),
+                columns: &[
+                    ("GRANT_ID", 28),
+                    ("CLIENT_ID", 24),
+                    ("CLIENT", 24),
+                    ("SCOPE", 30),
+                    ("CREATED_AT", 24),
+                    ("RESOURCE", 0),
+                ],
+            };
+            table.print(json, &rows, |r| json!(r), GrantRow::cells);
             Ok(())
         }
         GrantCommand::Revoke { id } => revoke(store, &id).await,
@@ -137,16 +135,43 @@ async fn subject_of(store: &Store, user: &str) -> Result<String> {
     bail!("user `{user}` does not exist")
 }
 
-fn describe(grant: &Grant, client_name: Option<&str>) -> Value {
-    json!({
-        "grant_id": grant.grant_id.as_str(),
-        "client_id": grant.client_id.as_str(),
-        "client_name": client_name,
-        "subject": grant.user_id,
-        "scope": grant.scope.to_string(),
-        "resource": grant.resource.as_ref().map(|r| r.as_str()),
-        "auth_time": rfc3339(grant.auth_time.0 * 1000),
-        "created_at": rfc3339(grant.created_at.0 * 1000),
-        "expires_at": rfc3339(grant.expires_at.0 * 1000),
-    })
+/// One line of `grant list`, and its JSON object.
+#[derive(Serialize)]
+struct GrantRow<'a> {
+    grant_id: &'a str,
+    client_id: &'a str,
+    client_name: Option<&'a str>,
+    subject: &'a str,
+    scope: String,
+    resource: Option<&'a str>,
+    auth_time: String,
+    created_at: String,
+    expires_at: String,
+}
+
+impl GrantRow<'_> {
+    fn of<'a>(grant: &'a Grant, client_name: Option<&'a str>) -> GrantRow<'a> {
+        GrantRow {
+            grant_id: grant.grant_id.as_str(),
+            client_id: grant.client_id.as_str(),
+            client_name,
+            subject: &grant.user_id,
+            scope: grant.scope.to_string(),
+            resource: grant.resource.as_ref().map(|r| r.as_str()),
+            auth_time: rfc3339(grant.auth_time.0 * 1000),
+            created_at: rfc3339(grant.created_at.0 * 1000),
+            expires_at: rfc3339(grant.expires_at.0 * 1000),
+        }
+    }
+
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.grant_id.into(),
+            self.client_id.into(),
+            self.client_name.unwrap_or("-").into(),
+            self.scope.clone(),
+            self.created_at.clone(),
+            self.resource.unwrap_or("-").into(),
+        ]
+    }
 }

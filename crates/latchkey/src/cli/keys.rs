@@ -1,10 +1,13 @@
 //! `latchkey keys …`: list signing keys and rotate to a new one.
 use anyhow::{Result, anyhow};
-use latchkey_core::keys::KeyAlg;
+use latchkey_core::keys::{KeyAlg, MasterKey};
 use latchkey_server::clock::Clock;
 use latchkey_server::keyring;
-use latchkey_store::KeyStore;
+use latchkey_store::{AuditRecord, KeyStore, Store};
+use serde::Serialize;
+use serde_json::json;
 
+use crate::cli::table::Table;
 use crate::cli::{audit, open_store};
 use crate::config::Config;
 use latchkey_store::AuditEvent;
@@ -39,74 +42,27 @@ pub enum KeysCommand {
 
 pub async fn run(command: KeysCommand, config: &Config) -> Result<()> {
     match command {
-        KeysCommand::List { json } => {
-            let store = open_store(config).await?;
-            let keys = store.list_keys().await;
-            let window = keyring::publish_window(&store, config.settings.keys.publish_window).await;
-            store.close().await;
-            let now = Clock::system().now();
-            let window = window.map_err(|e| anyhow!("keys list: {e}"))?;
-            let rows: Vec<_> = keys?
-                .iter()
-                .map(|k| {
-                    let status = match k.retired_at {
-                        None if k.active => "active".to_owned(),
-                        None => "current".to_owned(),
-                        Some(_) if keyring::is_published(k, now, window) => {
-                            "retired, published".to_owned()
-                        }
-                        Some(_) => "retired, expired".to_owned(),
-                    };
-                    serde_json::json!({
-                        "kid": k.kid, "alg": k.alg.as_str(), "status": status,
-                        "created_at": k.created_at.0, "retired_at": k.retired_at.map(|t| t.0),
-                    })
-                })
-                .collect();
-            if json {
-                println!("{}", serde_json::Value::Array(rows));
-            } else if rows.is_empty() {
-                println!("no signing keys yet (the server creates one when it first starts)");
-            } else {
-                println!("{:<45} {:<6} {:<20} CREATED_AT", "KID", "ALG", "STATUS");
-                for r in &rows {
-                    println!(
-                        "{:<45} {:<6} {:<20} {}",
-                        r["kid"].as_str().unwrap_or(""),
-                        r["alg"].as_str().unwrap_or(""),
-                        r["status"].as_str().unwrap_or(""),
-                        r["created_at"]
-                    );
-                }
-            }
-            Ok(())
-        }
+        KeysCommand::List { json } => list(config, json).await,
         KeysCommand::Rotate { alg } => {
             let alg = match alg {
                 Some(a) => a.parse::<KeyAlg>().map_err(|e| anyhow!("--alg: {e}"))?,
                 None => config.settings.keys.alg,
             };
-            let master = config.master_key().map_err(anyhow::Error::msg)?;
-            let store = open_store(config).await?;
-            let rotated = keyring::rotate(
-                &store,
-                &master,
-                alg,
-                Clock::system().now(),
-                config.settings.keys.publish_window,
+            let window = config.settings.keys.publish_window;
+            let kid = change(
+                config,
+                "keys rotate",
+                async |store, master| {
+                    keyring::rotate(store, master, alg, Clock::system().now(), window).await
+                },
+                |kid| {
+                    Some(
+                        audit::operator(AuditEvent::KeyRotated)
+                            .reason(format!("new active key {kid} ({alg})")),
+                    )
+                },
             )
-            .await;
-            let recorded = match &rotated {
-                Ok(kid) => {
-                    let record = audit::operator(AuditEvent::KeyRotated)
-                        .reason(format!("new active key {kid} ({alg})"));
-                    audit::record(&store, &[record]).await
-                }
-                Err(_) => Ok(()),
-            };
-            store.close().await;
-            let kid = rotated.map_err(|e| anyhow!("keys rotate: {e}"))?;
-            recorded?;
+            .await?;
             println!(
                 "new active key {kid} ({alg}); running servers pick it up within {}s",
                 config.settings.keys.refresh_interval.as_secs().max(1)
@@ -114,29 +70,24 @@ pub async fn run(command: KeysCommand, config: &Config) -> Result<()> {
             Ok(())
         }
         KeysCommand::Revoke { kid } => {
-            let master = config.master_key().map_err(anyhow::Error::msg)?;
-            let store = open_store(config).await?;
-            let revoked = keyring::revoke(
-                &store,
-                &master,
-                &kid,
-                Clock::system().now(),
-                config.settings.keys.publish_window,
+            let window = config.settings.keys.publish_window;
+            let revoked = change(
+                config,
+                "keys revoke",
+                async |store, master| {
+                    keyring::revoke(store, master, &kid, Clock::system().now(), window).await
+                },
+                |revoked| {
+                    revoked.then(|| {
+                        audit::operator(AuditEvent::KeyRevoked)
+                            .reason(format!("key {kid} removed before its publish window ended"))
+                    })
+                },
             )
-            .await;
-            let recorded = match &revoked {
-                Ok(true) => {
-                    let record = audit::operator(AuditEvent::KeyRevoked)
-                        .reason(format!("key {kid} removed before its publish window ended"));
-                    audit::record(&store, &[record]).await
-                }
-                _ => Ok(()),
-            };
-            store.close().await;
-            if !revoked.map_err(|e| anyhow!("keys revoke: {e}"))? {
+            .await?;
+            if !revoked {
                 anyhow::bail!("keys revoke: no key has the id `{kid}`");
             }
-            recorded?;
             println!(
                 "key {kid} removed; running servers stop trusting it within {}s",
                 config.settings.keys.refresh_interval.as_secs().max(1)
@@ -144,4 +95,79 @@ pub async fn run(command: KeysCommand, config: &Config) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// One line of `keys list`, and its JSON object.
+#[derive(Serialize)]
+struct KeyRow<'a> {
+    kid: &'a str,
+    alg: &'static str,
+    status: &'static str,
+    created_at: i64,
+    retired_at: Option<i64>,
+}
+
+impl KeyRow<'_> {
+    fn cells(&self) -> Vec<String> {
+        let created_at = self.created_at.to_string();
+        vec![
+            self.kid.into(),
+            self.alg.into(),
+            self.status.into(),
+            created_at,
+        ]
+    }
+}
+
+const KEYS: Table<'_> = Table {
+    empty: "no signing keys yet (the server creates one when it first starts)",
+    columns: &[("KID", 45), ("ALG", 6), ("STATUS", 20), ("CREATED_AT", 0)],
+};
+
+async fn list(config: &Config, json: bool) -> Result<()> {
+    let store = open_store(config).await?;
+    let keys = store.list_keys().await;
+    let window = keyring::publish_window(&store, config.settings.keys.publish_window).await;
+    store.close().await;
+    let now = Clock::system().now();
+    let window = window.map_err(|e| anyhow!("keys list: {e}"))?;
+    let keys = keys?;
+    let rows: Vec<_> = keys
+        .iter()
+        .map(|k| KeyRow {
+            kid: &k.kid,
+            alg: k.alg.as_str(),
+            status: match k.retired_at {
+                None if k.active => "active",
+                None => "current",
+                Some(_) if keyring::is_published(k, now, window) => "retired, published",
+                Some(_) => "retired, expired",
+            },
+            created_at: k.created_at.0,
+            retired_at: k.retired_at.map(|t| t.0),
+        })
+        .collect();
+    KEYS.print(json, &rows, |r| json!(r), KeyRow::cells);
+    Ok(())
+}
+
+/// Opens the store, applies a key change and records what `audit` makes of its outcome, if
+/// anything. The change's own error comes first, then a failure to record it.
+async fn change<T, E: std::fmt::Display>(
+    config: &Config,
+    command: &str,
+    apply: impl AsyncFnOnce(&Store, &MasterKey) -> Result<T, E>,
+    audit: impl FnOnce(&T) -> Option<AuditRecord>,
+) -> Result<T> {
+    let master = config.master_key().map_err(anyhow::Error::msg)?;
+    let store = open_store(config).await?;
+    let changed = apply(&store, &master).await;
+    let recorded = match changed.as_ref().ok().and_then(audit) {
+        Some(record) => audit::record(&store, &[record]).await,
+        None => Ok(()),
+    };
+    store.close().await;
+    let changed = changed.map_err(|e| anyhow!("{command}: {e}"))?;
+    recorded?;
+    Ok(changed)
 }

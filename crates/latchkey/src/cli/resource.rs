@@ -4,9 +4,11 @@ use latchkey_core::client::TokenFormat;
 use latchkey_core::resource::Resource;
 use latchkey_core::types::{ResourceUri, Scope, ScopeToken};
 use latchkey_store::{ResourceStore, Store};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::json;
 
 use crate::cli::open_store;
+use crate::cli::table::Table;
 use crate::config::{Config, parse_duration};
 
 #[derive(Debug, clap::Subcommand)]
@@ -114,42 +116,12 @@ async fn dispatch(
             println!("added resource {}", resource.uri.as_str());
         }
         ResourceCommand::List { json } => {
-            let mut rows: Vec<Value> = config
-                .settings
-                .resources
-                .values()
-                .map(|r| describe(r, "config"))
+            let stored = store.list_resources().await?;
+            let rows: Vec<_> = (config.settings.resources.values())
+                .map(|r| ResourceRow::of(r, "config"))
+                .chain(stored.iter().map(|r| ResourceRow::of(r, "database")))
                 .collect();
-            rows.extend(
-                store
-                    .list_resources()
-                    .await?
-                    .iter()
-                    .map(|r| describe(r, "database")),
-            );
-            if json {
-                println!("{}", Value::Array(rows));
-            } else if rows.is_empty() {
-                println!("no resources");
-            } else {
-                println!(
-                    "{:<40} {:<8} {:<8} {:<9} SCOPES",
-                    "URI", "FORMAT", "TTL", "SOURCE"
-                );
-                for r in &rows {
-                    println!(
-                        "{:<40} {:<8} {:<8} {:<9} {}",
-                        r["uri"].as_str().unwrap_or(""),
-                        r["format"].as_str().unwrap_or("-"),
-                        r["ttl"]
-                            .as_u64()
-                            .map(|t| t.to_string())
-                            .unwrap_or_else(|| "-".into()),
-                        r["source"].as_str().unwrap_or(""),
-                        r["scopes"].as_str().unwrap_or(""),
-                    );
-                }
-            }
+            RESOURCES.print(json, &rows, |r| json!(r), ResourceRow::cells);
         }
         ResourceCommand::Delete { uri } => {
             let uri = ResourceUri::parse(&uri).map_err(|e| anyhow!("uri: {}", e.description()))?;
@@ -168,12 +140,45 @@ async fn dispatch(
     Ok(())
 }
 
-fn describe(resource: &Resource, source: &str) -> Value {
-    json!({
-        "uri": resource.uri.as_str(),
-        "scopes": resource.scopes.to_string(),
-        "format": resource.format.map(|f| f.as_str()),
-        "ttl": resource.access_token_ttl,
-        "source": source,
-    })
+/// One line of `resource list`, and its JSON object.
+#[derive(Serialize)]
+struct ResourceRow<'a> {
+    uri: &'a str,
+    scopes: String,
+    format: Option<&'static str>,
+    ttl: Option<u64>,
+    source: &'static str,
 }
+
+impl ResourceRow<'_> {
+    fn of<'a>(resource: &'a Resource, source: &'static str) -> ResourceRow<'a> {
+        ResourceRow {
+            uri: resource.uri.as_str(),
+            scopes: resource.scopes.to_string(),
+            format: resource.format.map(|f| f.as_str()),
+            ttl: resource.access_token_ttl,
+            source,
+        }
+    }
+
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.uri.into(),
+            self.format.unwrap_or("-").into(),
+            self.ttl.map_or_else(|| "-".into(), |t| t.to_string()),
+            self.source.into(),
+            self.scopes.clone(),
+        ]
+    }
+}
+
+const RESOURCES: Table<'_> = Table {
+    empty: "no resources",
+    columns: &[
+        ("URI", 40),
+        ("FORMAT", 8),
+        ("TTL", 8),
+        ("SOURCE", 9),
+        ("SCOPES", 0),
+    ],
+};

@@ -185,137 +185,155 @@ pub async fn run(command: UserCommand, config: &Config) -> Result<()> {
 }
 
 async fn dispatch(command: UserCommand, password: Option<Password>, store: &Store) -> Result<()> {
+    let password = || password.ok_or_else(|| anyhow!("no password"));
     match command {
         UserCommand::Add {
             username, claims, ..
-        } => {
-            let username = parse_username(&username)?;
-            let password = password.ok_or_else(|| anyhow!("no password"))?;
-            let hash = tokio::task::spawn_blocking(move || password.hash()).await?;
-            let now = latchkey_server::clock::Clock::system().now();
-            // I5: a user's subject is never a client id (which client_credentials tokens carry as sub).
-            let mut user_id = User::generate_id();
-            while latchkey_store::ClientStore::find_client(
-                store,
-                &latchkey_core::types::ClientId::parse(user_id.clone())?,
-            )
-            .await?
-            .is_some()
-            {
-                user_id = User::generate_id();
-            }
-            let mut user = User {
-                user_id,
-                username,
-                email: None,
-                name: None,
-                password_hash: hash,
-                created_at: now,
-                attributes: Default::default(),
-                updated_at: now,
-            };
-            claims.apply(&mut user)?;
-            store.insert_user(&user).await?;
-            let created = audit::operator(AuditEvent::UserCreated)
-                .subject(user.user_id.as_str())
-                .reason(format!("username {}", user.username));
-            audit::record(store, &[created]).await?;
-            println!("added user {} (sub {})", user.username, user.user_id);
-        }
-        UserCommand::Set { username, claims } => {
-            let username = parse_username(&username)?;
-            if claims.given().is_empty() {
-                bail!("nothing to set: name a claim, such as --email or --given-name");
-            }
-            let mut user = store
-                .find_user_by_username(&username)
-                .await?
-                .ok_or_else(|| anyhow!("user `{username}` does not exist"))?;
-            claims.apply(&mut user)?;
-            user.updated_at = latchkey_server::clock::Clock::system().now();
-            if !store.update_user(&user).await? {
-                bail!("user `{username}` does not exist");
-            }
-            println!("updated user {username}");
-        }
-        UserCommand::List { json } => {
-            let users = store.list_users().await?;
-            if json {
-                println!("{}", Value::Array(users.iter().map(describe).collect()));
-            } else if users.is_empty() {
-                println!("no users");
-            } else {
-                println!("{:<24} {:<24} {:<30} NAME", "USERNAME", "SUB", "EMAIL");
-                for u in &users {
-                    println!(
-                        "{:<24} {:<24} {:<30} {}",
-                        u.username,
-                        u.user_id,
-                        u.email.as_deref().unwrap_or("-"),
-                        u.name.as_deref().unwrap_or("-")
-                    );
-                }
-            }
-        }
-        UserCommand::Delete { username } => {
-            let username = parse_username(&username)?;
-            let Some(user) = store.find_user_by_username(&username).await? else {
-                bail!("user `{username}` does not exist");
-            };
-            let grants = store
-                .list_grants(&user.user_id, latchkey_server::clock::Clock::system().now())
-                .await?;
-            if !store.delete_user(&username).await? {
-                bail!("user `{username}` does not exist");
-            }
-            let mut records: Vec<_> = grants
-                .iter()
-                .map(|g| {
-                    audit::operator(AuditEvent::GrantRevoked)
-                        .client(g.client_id.as_str())
-                        .subject(user.user_id.as_str())
-                        .reason(format!(
-                            "grant {}: its user was deleted",
-                            g.grant_id.as_str()
-                        ))
-                })
-                .collect();
-            records.push(
-                audit::operator(AuditEvent::UserDeleted)
-                    .subject(user.user_id.as_str())
-                    .reason(format!("username {username}")),
-            );
-            audit::record(store, &records).await?;
-            println!("deleted user {username}");
-        }
+        } => add(store, &username, &claims, password()?).await,
+        UserCommand::Set { username, claims } => set(store, &username, &claims).await,
+        UserCommand::List { json } => list(store, json).await,
+        UserCommand::Delete { username } => delete(store, &username).await,
         UserCommand::SetPassword {
             username,
             keep_grants,
             ..
-        } => {
-            let username = parse_username(&username)?;
-            let password = password.ok_or_else(|| anyhow!("no password"))?;
-            let hash = tokio::task::spawn_blocking(move || password.hash()).await?;
-            let revoke = (!keep_grants).then(|| latchkey_server::clock::Clock::system().now());
-            if !store.set_password(&username, &hash, revoke).await? {
-                bail!("user `{username}` does not exist");
-            }
-            if let Some(user) = store.find_user_by_username(&username).await? {
-                let changed = audit::operator(AuditEvent::UserPasswordChanged)
-                    .subject(user.user_id.as_str())
-                    .reason(if keep_grants {
-                        "set by an operator; the user's sessions ended"
-                    } else {
-                        "set by an operator; the user's sessions, grants and tokens ended"
-                    });
-                audit::record(store, &[changed]).await?;
-            }
-            match keep_grants {
-                true => println!("password of {username} changed; their sessions have ended"),
-                false => println!(
-                    "password of {username} changed; their sessions, grants and tokens have ended"
-                ),
-            }
+        } => set_password(store, &username, keep_grants, password()?).await,
+    }
+}
+
+async fn add(store: &Store, username: &str, claims: &ClaimArgs, password: Password) -> Result<()> {
+    let username = parse_username(username)?;
+    let hash = tokio::task::spawn_blocking(move || password.hash()).await?;
+    let now = latchkey_server::clock::Clock::system().now();
+    // I5: a user's subject is never a client id (which client_credentials tokens carry as sub).
+    let mut user_id = User::generate_id();
+    while latchkey_store::ClientStore::find_client(
+        store,
+        &latchkey_core::types::ClientId::parse(user_id.clone())?,
+    )
+    .await?
+    .is_some()
+    {
+        user_id = User::generate_id();
+    }
+    let mut user = User {
+        user_id,
+        username,
+        email: None,
+        name: None,
+        password_hash: hash,
+        created_at: now,
+        attributes: Default::default(),
+        updated_at: now,
+    };
+    claims.apply(&mut user)?;
+    store.insert_user(&user).await?;
+    let created = audit::operator(AuditEvent::UserCreated)
+        .subject(user.user_id.as_str())
+        .reason(format!("username {}", user.username));
+    audit::record(store, &[created]).await?;
+    println!("added user {} (sub {})", user.username, user.user_id);
+    Ok(())
+}
+
+async fn set(store: &Store, username: &str, claims: &ClaimArgs) -> Result<()> {
+    let username = parse_username(username)?;
+    if claims.given().is_empty() {
+        bail!("nothing to set: name a claim, such as --email or --given-name");
+    }
+    let mut user = store
+        .find_user_by_username(&username)
+        .await?
+        .ok_or_else(|| anyhow!("user `{username}` does not exist"))?;
+    claims.apply(&mut user)?;
+    user.updated_at = latchkey_server::clock::Clock::system().now();
+    if !store.update_user(&user).await? {
+        bail!("user `{username}` does not exist");
+    }
+    println!("updated user {username}");
+    Ok(())
+}
+
+async fn list(store: &Store, json: bool) -> Result<()> {
+    let users = store.list_users().await?;
+    if json {
+        println!("{}", Value::Array(users.iter().map(describe).collect()));
+    } else if users.is_empty() {
+        println!("no users");
+    } else {
+        println!("{:<24} {:<24} {:<30} NAME", "USERNAME", "SUB", "EMAIL");
+        for u in &users {
+            println!(
+                "{:<24} {:<24} {:<30} {}",
+                u.username,
+                u.user_id,
+                u.email.as_deref().unwrap_or("-"),
+                u.name.as_deref().unwrap_or("-")
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn delete(store: &Store, username: &str) -> Result<()> {
+    let username = parse_username(username)?;
+    let Some(user) = store.find_user_by_username(&username).await? else {
+        bail!("user `{username}` does not exist");
+    };
+    let grants = store
+        .list_grants(&user.user_id, latchkey_server::clock::Clock::system().now())
+        .await?;
+    if !store.delete_user(&username).await? {
+        bail!("user `{username}` does not exist");
+    }
+    let mut records: Vec<_> = grants
+        .iter()
+        .map(|g| {
+            audit::operator(AuditEvent::GrantRevoked)
+                .client(g.client_id.as_str())
+                .subject(user.user_id.as_str())
+                .reason(format!(
+                    "grant {}: its user was deleted",
+                    g.grant_id.as_str()
+                ))
+        })
+        .collect();
+    records.push(
+        audit::operator(AuditEvent::UserDeleted)
+            .subject(user.user_id.as_str())
+            .reason(format!("username {username}")),
+    );
+    audit::record(store, &records).await?;
+    println!("deleted user {username}");
+    Ok(())
+}
+
+async fn set_password(
+    store: &Store,
+    username: &str,
+    keep_grants: bool,
+    password: Password,
+) -> Result<()> {
+    let username = parse_username(username)?;
+    let hash = tokio::task::spawn_blocking(move || password.hash()).await?;
+    let revoke = (!keep_grants).then(|| latchkey_server::clock::Clock::system().now());
+    if !store.set_password(&username, &hash, revoke).await? {
+        bail!("user `{username}` does not exist");
+    }
+    if let Some(user) = store.find_user_by_username(&username).await? {
+        let changed = audit::operator(AuditEvent::UserPasswordChanged)
+            .subject(user.user_id.as_str())
+            .reason(if keep_grants {
+                "set by an operator; the user's sessions ended"
+            } else {
+                "set by an operator; the user's sessions, grants and tokens ended"
+            });
+        audit::record(store, &[changed]).await?;
+    }
+    match keep_grants {
+        true => println!("password of {username} changed; their sessions have ended"),
+        false => {
+            println!("password of {username} changed; their sessions, grants and tokens have ended")
         }
     }
     Ok(())

@@ -55,16 +55,12 @@ pub(crate) fn http(raw: &RawHttp, file: &str) -> Result<HttpSettings, ConfigErro
 /// `cache.refresh_interval`: how often a running server checks whether clients or resources changed.
 pub(crate) fn cache(raw: &RawCache, file: &str) -> Result<Duration, ConfigError> {
     let s = Section::new(file, "cache");
-    let refresh = duration(
-        s,
+    s.duration_between(
         "refresh_interval",
         &raw.refresh_interval,
-        Duration::from_millis(250),
-    )?;
-    if refresh.is_zero() || refresh > Duration::from_secs(60) {
-        return Err(s.error("refresh_interval", "must be between 1ms and 60s"));
-    }
-    Ok(refresh)
+        "250ms",
+        ["1ms", "60s"],
+    )
 }
 
 /// `http.trusted_proxies` and `http.forwarded_header`: whose forwarded headers name the client.

@@ -1,8 +1,6 @@
 //! `[openid]`: whether Latchkey is an OpenID Provider (OpenID Connect Core 1.0 on top of the
 //! authorization code flow), how long ID tokens live, which algorithms and subject types it offers,
 //! and where UserInfo and logout are served.
-use std::time::Duration;
-
 use latchkey_core::keys::KeyAlg;
 use latchkey_core::metadata::OpenIdFeatures;
 use latchkey_core::types::Issuer;
@@ -10,7 +8,7 @@ use latchkey_server::settings::OpenIdSettings;
 
 use super::error::{ConfigError, Section};
 use super::raw::{RawEndpoints, RawOpenId};
-use super::value::{absolute_url, duration};
+use super::value::absolute_url;
 
 /// What `[openid]` decides: the published members and the server's own settings. `None` when off.
 pub(crate) struct OpenId {
@@ -29,57 +27,10 @@ pub(crate) fn openid(
     let s = Section::new(file, "openid");
     // Every key is checked even while OpenID is off, so turning it on never meets a mistake made
     // long before.
-    let id_token_ttl = duration(
-        s,
-        "id_token_ttl",
-        &raw.id_token_ttl,
-        Duration::from_secs(3600),
-    )?;
-    if id_token_ttl.as_secs() == 0 || id_token_ttl.as_secs() > 86_400 {
-        return Err(s.error("id_token_ttl", "must be between 1s and 24h"));
-    }
-    let signing_algs = match &raw.signing_algs {
-        None => KeyAlg::ALL.to_vec(),
-        Some(list) => {
-            let mut algs = Vec::new();
-            for text in list {
-                let alg = text
-                    .parse::<KeyAlg>()
-                    .map_err(|e| s.error("signing_algs", e))?;
-                if algs.contains(&alg) {
-                    return Err(s.error("signing_algs", format!("`{text}` is listed twice")));
-                }
-                algs.push(alg);
-            }
-            // Core §15.1: every OpenID Provider supports RS256.
-            if !algs.contains(&KeyAlg::RS256) {
-                return Err(s.error(
-                    "signing_algs",
-                    "must include RS256, which OpenID Connect requires",
-                ));
-            }
-            algs
-        }
-    };
-    let subject_types = match &raw.subject_types {
-        None => vec!["public".to_owned(), "pairwise".to_owned()],
-        Some(list) => {
-            if list.is_empty() {
-                return Err(s.error("subject_types", "name public, pairwise or both"));
-            }
-            for (i, t) in list.iter().enumerate() {
-                if !matches!(t.as_str(), "public" | "pairwise") {
-                    return Err(
-                        s.error("subject_types", format!("`{t}` is not public or pairwise"))
-                    );
-                }
-                if list[..i].contains(t) {
-                    return Err(s.error("subject_types", format!("`{t}` is listed twice")));
-                }
-            }
-            list.clone()
-        }
-    };
+    let id_token_ttl: u64 =
+        s.duration_between("id_token_ttl", &raw.id_token_ttl, "1h", ["1s", "24h"])?;
+    let signing_algs = signing_algs(s, &raw.signing_algs)?;
+    let subject_types = subject_types(s, &raw.subject_types)?;
     let e = Section::new(file, "endpoints");
     let base = match &endpoints.base_url {
         Some(base) => base.trim_end_matches('/').to_owned(),
@@ -119,10 +70,54 @@ pub(crate) fn openid(
             subject_types: subject_types.clone(),
         },
         settings: OpenIdSettings {
-            id_token_ttl: id_token_ttl.as_secs(),
+            id_token_ttl,
             signing_algs,
             pairwise: subject_types.iter().any(|t| t == "pairwise"),
             logout_revokes_grants: raw.logout_revokes_grants.unwrap_or(false),
         },
     }))
+}
+
+/// `openid.signing_algs`: every algorithm by default; RS256 always among them.
+fn signing_algs(s: Section<'_>, list: &Option<Vec<String>>) -> Result<Vec<KeyAlg>, ConfigError> {
+    let Some(list) = list else {
+        return Ok(KeyAlg::ALL.to_vec());
+    };
+    let mut algs = Vec::new();
+    for text in list {
+        let alg = text
+            .parse::<KeyAlg>()
+            .map_err(|e| s.error("signing_algs", e))?;
+        if algs.contains(&alg) {
+            return Err(s.error("signing_algs", format!("`{text}` is listed twice")));
+        }
+        algs.push(alg);
+    }
+    // Core §15.1: every OpenID Provider supports RS256.
+    if !algs.contains(&KeyAlg::RS256) {
+        return Err(s.error(
+            "signing_algs",
+            "must include RS256, which OpenID Connect requires",
+        ));
+    }
+    Ok(algs)
+}
+
+/// `openid.subject_types`: public, pairwise or both (the default).
+fn subject_types(s: Section<'_>, list: &Option<Vec<String>>) -> Result<Vec<String>, ConfigError> {
+    let Some(list) = list else {
+        return Ok(vec!["public".to_owned(), "pairwise".to_owned()]);
+    };
+    if list.is_empty() {
+        return Err(s.error("subject_types", "name public, pairwise or both"));
+    }
+    for (i, t) in list.iter().enumerate() {
+        if !matches!(t.as_str(), "public" | "pairwise") {
+            return Err(s.error("subject_types", format!("`{t}` is not public or pairwise")));
+        }
+        if list[..i].contains(t) {
+            return Err(s.error("subject_types", format!("`{t}` is listed twice")));
+        }
+    }
+    Ok(list.clone())
 }

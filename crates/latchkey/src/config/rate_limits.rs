@@ -2,14 +2,12 @@
 //! `introspection_revocation`; `authorization`: the authorization endpoint, login and consent;
 //! `registration`), each `limit` requests per `window`, and the bound on the keys each group remembers.
 use std::num::NonZeroU32;
-use std::time::Duration;
 
 use latchkey_server::rate_limit::Group;
 use latchkey_server::settings::{Limit, RateLimitSettings};
 
 use super::error::{ConfigError, Section};
 use super::raw::{RawLimit, RawRateLimits};
-use super::value::duration;
 
 /// The defaults: generous for a person or a well-behaved client, low enough to stop a loop. A resource
 /// server may introspect once per API call it serves, so its budget is the API's own rate (1,000/s).
@@ -70,10 +68,7 @@ fn limit(
             "must be at least 1 (use enabled = false to turn the limit off)",
         )
     })?;
-    let window = duration(s, &key("window"), &raw.window, Duration::from_secs(60))?;
-    if window < Duration::from_secs(1) || window > Duration::from_secs(86_400) {
-        return Err(s.error(&key("window"), "must be between 1s and 24h"));
-    }
+    let window = s.duration_between(&key("window"), &raw.window, "60s", ["1s", "24h"])?;
     let limit = Limit { limit, window };
     if limit.period().is_none() {
         return Err(s.error(

@@ -19,21 +19,18 @@ pub(crate) fn tokens(
     issuer: &Issuer,
 ) -> Result<TokenPolicy, ConfigError> {
     let s = Section::new(file, "tokens");
-    let ttl = duration(
-        s,
+    let ttl: u64 = s.duration_between(
         "access_token_ttl",
         &raw.access_token_ttl,
-        Duration::from_secs(600),
+        "10m",
+        ["1s", "24h"],
     )?;
-    if ttl.as_secs() == 0 || ttl.as_secs() > 86_400 {
-        return Err(s.error("access_token_ttl", "must be between 1s and 24h"));
-    }
     let seconds = |key: &str, value: &Option<String>, default: u64| {
         duration(s, key, value, Duration::from_secs(default)).map(|d| d.as_secs())
     };
     let policy = TokenPolicy {
         issuer: issuer.clone(),
-        access_token_ttl: ttl.as_secs(),
+        access_token_ttl: ttl,
         default_audience: raw
             .default_audience
             .clone()

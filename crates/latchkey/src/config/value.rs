@@ -55,6 +55,48 @@ pub(crate) fn duration_at_least(
     Ok(seconds)
 }
 
+/// A duration written in the source as the documentation writes it ("1s", "24h"), so that a
+/// refusal can quote its bounds exactly.
+fn written(text: &str) -> Duration {
+    parse_duration(text).expect("bounds and defaults are written as durations")
+}
+
+/// How a duration key is used: as a `Duration`, or in whole seconds (`u64`). Its bounds apply to
+/// what is used, so a key used in seconds does not refuse a fraction of a second over its maximum.
+pub(crate) trait Measure: PartialOrd {
+    fn measure(duration: Duration) -> Self;
+}
+
+impl Measure for Duration {
+    fn measure(duration: Duration) -> Duration {
+        duration
+    }
+}
+
+impl Measure for u64 {
+    fn measure(duration: Duration) -> u64 {
+        duration.as_secs()
+    }
+}
+
+impl Section<'_> {
+    /// `key` as a duration from `min` to `max` inclusive, or `default` when absent. The default and
+    /// bounds are written as the documentation writes them, and the refusal quotes them.
+    pub(crate) fn duration_between<T: Measure>(
+        self,
+        key: &str,
+        value: &Option<String>,
+        default: &str,
+        [min, max]: [&str; 2],
+    ) -> Result<T, ConfigError> {
+        let found = T::measure(duration(self, key, value, written(default))?);
+        if !(T::measure(written(min))..=T::measure(written(max))).contains(&found) {
+            return Err(self.error(key, format!("must be between {min} and {max}")));
+        }
+        Ok(found)
+    }
+}
+
 /// An absolute http(s) URL without fragment.
 pub(crate) fn absolute_url(
     section: Section<'_>,
@@ -84,5 +126,25 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
         assert_eq!(parse_duration("1y"), None);
         assert_eq!(parse_duration(""), None);
+    }
+
+    #[test]
+    fn bounds_are_quoted_as_written() {
+        let s = Section::new("latchkey.toml", "cache");
+        let refresh = Some("61s".to_owned());
+        let refused =
+            s.duration_between::<Duration>("refresh_interval", &refresh, "1s", ["1ms", "60s"]);
+        assert_eq!(
+            refused.unwrap_err().to_string(),
+            "latchkey.toml: cache.refresh_interval: must be between 1ms and 60s"
+        );
+    }
+
+    #[test]
+    fn a_key_used_in_seconds_is_bounded_in_seconds() {
+        let s = Section::new("latchkey.toml", "tokens");
+        let ttl = Some("86400500ms".to_owned());
+        let seconds = s.duration_between::<u64>("access_token_ttl", &ttl, "10m", ["1s", "24h"]);
+        assert_eq!(seconds, Ok(86_400));
     }
 }
