@@ -49,6 +49,31 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in declaration order: for documents that list them (the OpenAPI error schema), so
+    /// they cannot drift from this enum.
+    pub const ALL: [ErrorCode; 20] = [
+        Self::InvalidRequest,
+        Self::InvalidClient,
+        Self::InvalidGrant,
+        Self::UnauthorizedClient,
+        Self::UnsupportedGrantType,
+        Self::InvalidScope,
+        Self::InvalidTarget,
+        Self::UnsupportedResponseType,
+        Self::AccessDenied,
+        Self::LoginRequired,
+        Self::ConsentRequired,
+        Self::AccountSelectionRequired,
+        Self::RequestNotSupported,
+        Self::RequestUriNotSupported,
+        Self::InsufficientScope,
+        Self::InvalidRedirectUri,
+        Self::InvalidClientMetadata,
+        Self::InvalidToken,
+        Self::ServerError,
+        Self::TemporarilyUnavailable,
+    ];
+
     /// The wire value of the `error` member.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -214,6 +239,47 @@ mod tests {
             OAuthError::new(ErrorCode::InvalidRequest, text),
             OAuthError::server_error(),
         ]
+    }
+
+    #[test]
+    fn all_lists_every_code_once_in_declaration_order() {
+        // Exhaustive on purpose: a new variant does not compile until it has a position here, and the
+        // assertions below then fail until `ALL` holds it at that position.
+        fn position(code: ErrorCode) -> usize {
+            use ErrorCode::*;
+            match code {
+                InvalidRequest => 0,
+                InvalidClient => 1,
+                InvalidGrant => 2,
+                UnauthorizedClient => 3,
+                UnsupportedGrantType => 4,
+                InvalidScope => 5,
+                InvalidTarget => 6,
+                UnsupportedResponseType => 7,
+                AccessDenied => 8,
+                LoginRequired => 9,
+                ConsentRequired => 10,
+                AccountSelectionRequired => 11,
+                RequestNotSupported => 12,
+                RequestUriNotSupported => 13,
+                InsufficientScope => 14,
+                InvalidRedirectUri => 15,
+                InvalidClientMetadata => 16,
+                InvalidToken => 17,
+                ServerError => 18,
+                TemporarilyUnavailable => 19,
+            }
+        }
+        for (i, code) in ErrorCode::ALL.iter().enumerate() {
+            assert_eq!(position(*code), i, "{code}");
+        }
+        assert_eq!(
+            ErrorCode::ALL.len(),
+            position(ErrorCode::TemporarilyUnavailable) + 1
+        );
+        let wire: std::collections::BTreeSet<_> =
+            ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(wire.len(), ErrorCode::ALL.len(), "wire values are distinct");
     }
 
     #[test]

@@ -29,6 +29,13 @@ impl Timestamp {
                 .saturating_sub(i64::try_from(seconds).unwrap_or(i64::MAX)),
         )
     }
+
+    /// The first second of this instant's minute (UTC): the window per-minute counters (rate limits,
+    /// login lockout) share, so that every counter of one minute rolls over at the same instant.
+    /// Rounds down for instants before the epoch too.
+    pub fn minute_start(self) -> Self {
+        Self(self.0 - self.0.rem_euclid(60))
+    }
 }
 
 /// `client_id` (RFC 6749 §2.2): a non-empty string of visible ASCII characters (Appendix A.1, VSCHAR).
@@ -404,6 +411,18 @@ pub fn is_loopback_host(url: &Url) -> bool {
 mod tests {
     use super::*;
     use crate::ErrorCode;
+
+    #[test]
+    fn minute_start_is_the_first_second_of_the_minute() {
+        assert_eq!(Timestamp(120).minute_start(), Timestamp(120));
+        assert_eq!(Timestamp(179).minute_start(), Timestamp(120));
+        assert_eq!(
+            Timestamp(1_765_152_061).minute_start(),
+            Timestamp(1_765_152_060)
+        );
+        assert_eq!(Timestamp(-1).minute_start(), Timestamp(-60));
+        assert_eq!(Timestamp(0).minute_start(), Timestamp(0));
+    }
 
     #[test]
     fn scope_parses_as_a_set_and_prints_sorted() {
