@@ -6,7 +6,7 @@ use url::Url;
 
 use crate::OAuthError;
 use crate::client::{Client, TokenFormat};
-use crate::token::TokenPolicy;
+use crate::token::policy::TokenPolicy;
 use crate::types::{ResourceUri, Scope, is_loopback_host};
 
 /// A configured resource.
@@ -116,6 +116,20 @@ pub fn target(
         format: resource.format.unwrap_or(client_format),
         ttl: resource.access_token_ttl.unwrap_or(policy.access_token_ttl),
     })
+}
+
+/// RFC 8707 §2.2: a token request may repeat the grant's resource, never name another.
+pub(crate) fn check_resource(
+    requested: &Option<ResourceUri>,
+    granted: &Option<ResourceUri>,
+) -> Result<(), OAuthError> {
+    match (requested, granted) {
+        (None, _) => Ok(()),
+        (Some(r), Some(g)) if r == g => Ok(()),
+        (Some(_), _) => Err(OAuthError::invalid_target(
+            "resource is not one this grant covers",
+        )),
+    }
 }
 
 #[cfg(test)]

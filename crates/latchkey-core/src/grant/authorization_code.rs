@@ -3,12 +3,12 @@
 use crate::OAuthError;
 use crate::authorize::AuthorizationRequest;
 use crate::client::Client;
-use crate::grant::{AuthorizationCodeRequest, Grant, GrantId, check_resource};
-use crate::pkce::CodeChallenge;
-use crate::resource::{Resource, target};
+use crate::grant::record::{Grant, GrantId};
+use crate::pkce::{CodeChallenge, CodeVerifier};
+use crate::resource::{Resource, check_resource, target};
 use crate::secret::{ClientSecret, SecretHash};
 use crate::token::{IssuedTokens, TokenPolicy};
-use crate::types::{ClientId, GrantType, Timestamp};
+use crate::types::{ClientId, GrantType, ResourceUri, Timestamp};
 
 /// An authorization code as stored: only its hash, and everything it is bound to.
 #[derive(Clone, Debug)]
@@ -40,6 +40,20 @@ pub struct IssuedCode {
     pub record: AuthorizationCodeRecord,
     /// The grant it starts.
     pub grant: Grant,
+}
+
+/// Parameters of an authorization_code request.
+#[derive(Debug)]
+pub struct AuthorizationCodeRequest {
+    /// SHA-256 of `code`: the code itself is never kept.
+    pub code: SecretHash,
+    /// `redirect_uri`, required when the authorization request carried one.
+    pub redirect_uri: Option<String>,
+    /// `code_verifier` (PKCE); absent only for a code whose request was bound by an OpenID `nonce`
+    /// instead (the grant rule decides whether that is acceptable).
+    pub code_verifier: Option<CodeVerifier>,
+    /// `resource`, which must name the resource the grant was for.
+    pub resource: Option<ResourceUri>,
 }
 
 /// Issues a code for an approved request.

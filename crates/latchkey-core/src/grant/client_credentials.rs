@@ -1,10 +1,18 @@
 //! `grant_type=client_credentials`: RFC 6749 §4.4, access tokens per RFC 9068.
 use crate::OAuthError;
 use crate::client::Client;
-use crate::grant::ClientCredentialsRequest;
 use crate::resource::{Resource, target};
 use crate::token::{IssuedAccessToken, TokenPolicy};
-use crate::types::{GrantType, ResourceUri, Timestamp};
+use crate::types::{GrantType, ResourceUri, Scope, Timestamp};
+
+/// Parameters of a client_credentials request.
+#[derive(Debug)]
+pub struct ClientCredentialsRequest {
+    /// `scope`, when the request names one.
+    pub scope: Option<Scope>,
+    /// `resource` (RFC 8707), when the request names one.
+    pub resource: Option<ResourceUri>,
+}
 
 /// Decides the access token for an authenticated client. No refresh token: RFC 6749 §4.4.3 says one
 /// "SHOULD NOT be included", since the client can always authenticate again.
