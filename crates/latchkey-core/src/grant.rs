@@ -3,6 +3,7 @@ pub mod authorization_code;
 pub mod client_credentials;
 pub mod record;
 pub mod refresh_token;
+pub mod reuse;
 pub mod token_exchange;
 
 use crate::OAuthError;
@@ -15,6 +16,7 @@ pub use authorization_code::{AuthorizationCodeRequest, authorization_code};
 pub use client_credentials::{ClientCredentialsRequest, client_credentials};
 pub use record::{Grant, GrantId};
 pub use refresh_token::{RefreshTokenRequest, refresh_token};
+pub use reuse::{Found, Presented, check_presented};
 pub use token_exchange::token_exchange;
 
 /// A parsed token request. After `parse`, nothing reads a raw parameter.
