@@ -104,44 +104,6 @@ pub struct Jwk {
 }
 
 impl Jwk {
-    /// Verifies a JWS signature over `message` with this key, using the algorithm the key is bound to.
-    pub fn verify(&self, message: &[u8], sig: &[u8]) -> bool {
-        let decode = |v: &Option<String>| v.as_deref().and_then(|v| URL_SAFE_NO_PAD.decode(v).ok());
-        match (self.alg.as_str(), self.kty.as_str()) {
-            ("ES256", "EC") => {
-                let (Some(x), Some(y)) = (decode(&self.x), decode(&self.y)) else {
-                    return false;
-                };
-                let point = [&[0x04][..], &x, &y].concat();
-                signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
-                    .verify(message, sig)
-                    .is_ok()
-            }
-            ("EdDSA", "OKP") => {
-                let Some(x) = decode(&self.x) else {
-                    return false;
-                };
-                signature::UnparsedPublicKey::new(&signature::ED25519, x)
-                    .verify(message, sig)
-                    .is_ok()
-            }
-            (alg @ ("RS256" | "PS256"), "RSA") => {
-                let (Some(n), Some(e)) = (decode(&self.n), decode(&self.e)) else {
-                    return false;
-                };
-                let params = if alg == "RS256" {
-                    &signature::RSA_PKCS1_2048_8192_SHA256
-                } else {
-                    &signature::RSA_PSS_2048_8192_SHA256
-                };
-                signature::RsaPublicKeyComponents { n, e }
-                    .verify(params, message, sig)
-                    .is_ok()
-            }
-            _ => false,
-        }
-    }
-
     /// RFC 7638 thumbprint: SHA-256 over the required members in lexicographic order, base64url.
     fn thumbprint(&self) -> String {
         let canonical = match self.kty.as_str() {
@@ -285,50 +247,6 @@ impl SigningKey {
                 Ok(sig)
             }
         }
-    }
-}
-
-/// Verifies a JWS signature with a client's public key (a JWK as the client registered it) for the
-/// algorithm the JWS header names.
-///
-/// # Security
-/// The algorithm must fit the key type (and the key's own `alg`, when it names one); `none` and HMAC
-/// never verify, since a client's registered key is public.
-pub fn verify_client_jwk(jwk: &serde_json::Value, alg: &str, message: &[u8], sig: &[u8]) -> bool {
-    let member = |name: &str| jwk.get(name).and_then(|v| v.as_str());
-    let bytes = |name: &str| member(name).and_then(|v| URL_SAFE_NO_PAD.decode(v).ok());
-    if member("alg").is_some_and(|a| a != alg) || member("use").is_some_and(|u| u != "sig") {
-        return false;
-    }
-    match (alg, member("kty"), member("crv")) {
-        ("ES256", Some("EC"), Some("P-256")) => {
-            let (Some(x), Some(y)) = (bytes("x"), bytes("y")) else {
-                return false;
-            };
-            let point = [&[0x04][..], &x, &y].concat();
-            signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
-                .verify(message, sig)
-                .is_ok()
-        }
-        ("EdDSA", Some("OKP"), Some("Ed25519")) => bytes("x").is_some_and(|x| {
-            signature::UnparsedPublicKey::new(&signature::ED25519, x)
-                .verify(message, sig)
-                .is_ok()
-        }),
-        ("RS256" | "PS256", Some("RSA"), _) => {
-            let (Some(n), Some(e)) = (bytes("n"), bytes("e")) else {
-                return false;
-            };
-            let params = if alg == "RS256" {
-                &signature::RSA_PKCS1_2048_8192_SHA256
-            } else {
-                &signature::RSA_PSS_2048_8192_SHA256
-            };
-            signature::RsaPublicKeyComponents { n, e }
-                .verify(params, message, sig)
-                .is_ok()
-        }
-        _ => false,
     }
 }
 

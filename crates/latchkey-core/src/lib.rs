@@ -12,6 +12,7 @@ pub mod discovery;
 pub mod error;
 pub mod grant;
 pub mod introspection;
+pub mod jws;
 pub mod keys;
 pub mod metadata;
 pub mod oidc;
