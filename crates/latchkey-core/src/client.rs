@@ -124,4 +124,24 @@ impl Client {
     pub fn is_public(&self) -> bool {
         matches!(self.auth, ClientAuth::Public)
     }
+
+    /// The scope a request gets (RFC 6749 §3.3): what it `requested`, which must lie within the
+    /// client's, or the client's whole scope when it named none. The refusal lists what is out of
+    /// reach.
+    pub fn requested_scope(&self, requested: Option<&Scope>) -> Result<Scope, crate::OAuthError> {
+        let Some(requested) = requested else {
+            return Ok(self.scope.clone());
+        };
+        if requested.is_subset(&self.scope) {
+            return Ok(requested.clone());
+        }
+        let refused: Vec<_> = requested
+            .difference(&self.scope)
+            .map(|t| t.as_str())
+            .collect();
+        Err(crate::OAuthError::invalid_scope(format!(
+            "scope not allowed for this client: {}",
+            refused.join(" ")
+        )))
+    }
 }

@@ -119,38 +119,7 @@ pub fn check_metadata(requested: &str, doc: &Value) -> Vec<String> {
     let loopback_http =
         Url::parse(requested).is_ok_and(|u| u.scheme() == "http" && is_loopback(&u));
     for (name, value) in members {
-        if name.ends_with("_supported") {
-            let well_typed = if is_flag(name) {
-                value.is_boolean()
-            } else {
-                value
-                    .as_array()
-                    .is_some_and(|items| items.iter().all(Value::is_string))
-            };
-            if !well_typed {
-                let expected = if is_flag(name) {
-                    "a boolean"
-                } else {
-                    "an array of strings"
-                };
-                problems.push(format!("`{name}` is not {expected}"));
-            }
-        }
-        if name.ends_with("_endpoint") || name == "jwks_uri" {
-            let Some(text) = value.as_str() else {
-                problems.push(format!("`{name}` is not a string"));
-                continue;
-            };
-            match Url::parse(text) {
-                Err(_) => problems.push(format!("`{name}` `{text}` is not an absolute URL")),
-                Ok(url) if url.fragment().is_some() => {
-                    problems.push(format!("`{name}` `{text}` has a fragment"))
-                }
-                Ok(url) if url.scheme() == "https" => {}
-                Ok(url) if url.scheme() == "http" && loopback_http && is_loopback(&url) => {}
-                Ok(_) => problems.push(format!("`{name}` `{text}` is not https")),
-            }
-        }
+        problems.extend(check_member(name, value, loopback_http));
     }
     let response_types = strings(doc, "response_types_supported");
     if doc.get("response_types_supported").is_none() {
@@ -179,6 +148,47 @@ pub fn check_metadata(requested: &str, doc: &Value) -> Vec<String> {
             "`code_challenge_methods_supported` does not list S256, which OAuth 2.1 requires with an authorization endpoint".into(),
         );
     }
+    check_auth_methods(doc, &mut problems);
+    problems
+}
+
+/// The problem with one member's type, or with an endpoint URL (RFC 8414 §2: https, no fragment).
+fn check_member(name: &str, value: &Value, loopback_http: bool) -> Option<String> {
+    if name.ends_with("_supported") {
+        let well_typed = if is_flag(name) {
+            value.is_boolean()
+        } else {
+            value
+                .as_array()
+                .is_some_and(|items| items.iter().all(Value::is_string))
+        };
+        if !well_typed {
+            let expected = if is_flag(name) {
+                "a boolean"
+            } else {
+                "an array of strings"
+            };
+            return Some(format!("`{name}` is not {expected}"));
+        }
+    }
+    if !(name.ends_with("_endpoint") || name == "jwks_uri") {
+        return None;
+    }
+    let Some(text) = value.as_str() else {
+        return Some(format!("`{name}` is not a string"));
+    };
+    match Url::parse(text) {
+        Err(_) => Some(format!("`{name}` `{text}` is not an absolute URL")),
+        Ok(url) if url.fragment().is_some() => Some(format!("`{name}` `{text}` has a fragment")),
+        Ok(url) if url.scheme() == "https" => None,
+        Ok(url) if url.scheme() == "http" && loopback_http && is_loopback(&url) => None,
+        Ok(_) => Some(format!("`{name}` `{text}` is not https")),
+    }
+}
+
+/// RFC 8414 §2: each client-authenticating endpoint lists registered methods, and its signing
+/// algorithms (never `none`) whenever it lists a JWT method.
+fn check_auth_methods(doc: &Value, problems: &mut Vec<String>) {
     for endpoint in [
         "token_endpoint",
         "introspection_endpoint",
@@ -191,8 +201,8 @@ pub fn check_metadata(requested: &str, doc: &Value) -> Vec<String> {
         for method in &methods {
             if !KNOWN_AUTH_METHODS.contains(method) {
                 problems.push(format!(
-                    "`{methods_member}` lists `{method}`, which is not a registered client authentication method"
-                ));
+                "`{methods_member}` lists `{method}`, which is not a registered client authentication method"
+            ));
             }
         }
         let algs_member = format!("{endpoint}_auth_signing_alg_values_supported");
@@ -209,7 +219,6 @@ pub fn check_metadata(requested: &str, doc: &Value) -> Vec<String> {
             _ => {}
         }
     }
-    problems
 }
 
 /// Every problem with a JWKS: its shape, and above all any private or symmetric key material.

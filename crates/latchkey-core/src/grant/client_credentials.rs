@@ -47,20 +47,7 @@ pub fn client_credentials(
             ));
         }
     }
-    let scope = match &req.scope {
-        None => client.scope.clone(),
-        Some(requested) if requested.is_subset(&client.scope) => requested.clone(),
-        Some(requested) => {
-            let refused: Vec<_> = requested
-                .difference(&client.scope)
-                .map(|t| t.as_str())
-                .collect();
-            return Err(OAuthError::invalid_scope(format!(
-                "scope not allowed for this client: {}",
-                refused.join(" ")
-            )));
-        }
-    };
+    let scope = client.requested_scope(req.scope.as_ref())?;
     let target = target(
         client,
         req.resource.as_ref(),
