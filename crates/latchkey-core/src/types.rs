@@ -8,6 +8,25 @@ use url::Url;
 
 use crate::OAuthError;
 
+/// The serde bridge of a validated string type (`#[serde(try_from = "String", into = "String")]`):
+/// deserialising goes through the type's own check, so an invalid value cannot be loaded either.
+macro_rules! wire_text {
+    ($name:ident, $error:ty, |$value:ident| $parse:expr) => {
+        impl TryFrom<String> for $name {
+            type Error = $error;
+            fn try_from($value: String) -> Result<Self, Self::Error> {
+                $parse
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> Self {
+                value.0
+            }
+        }
+    };
+}
+
 /// Seconds since the Unix epoch. Time is always an argument: the core never reads a clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -72,18 +91,7 @@ impl ClientId {
     }
 }
 
-impl TryFrom<String> for ClientId {
-    type Error = OAuthError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(value)
-    }
-}
-
-impl From<ClientId> for String {
-    fn from(value: ClientId) -> Self {
-        value.0
-    }
-}
+wire_text!(ClientId, OAuthError, |value| Self::parse(value));
 
 impl fmt::Display for ClientId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -119,18 +127,7 @@ impl ScopeToken {
     }
 }
 
-impl TryFrom<String> for ScopeToken {
-    type Error = OAuthError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(value)
-    }
-}
-
-impl From<ScopeToken> for String {
-    fn from(value: ScopeToken) -> Self {
-        value.0
-    }
-}
+wire_text!(ScopeToken, OAuthError, |value| Self::parse(value));
 
 /// A `scope` value (RFC 6749 §3.3): a set of tokens, space-delimited on the wire, order-insensitive.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -530,18 +527,7 @@ impl ResourceUri {
     }
 }
 
-impl TryFrom<String> for ResourceUri {
-    type Error = OAuthError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<ResourceUri> for String {
-    fn from(value: ResourceUri) -> Self {
-        value.0
-    }
-}
+wire_text!(ResourceUri, OAuthError, |value| Self::parse(&value));
 
 /// A registered `redirect_uri` (RFC 6749 §3.1.2): absolute, without fragment. Compared byte for byte,
 /// never normalised.
@@ -622,18 +608,7 @@ impl RedirectUri {
     }
 }
 
-impl TryFrom<String> for RedirectUri {
-    type Error = String;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(value)
-    }
-}
-
-impl From<RedirectUri> for String {
-    fn from(value: RedirectUri) -> Self {
-        value.0
-    }
-}
+wire_text!(RedirectUri, String, |value| Self::parse(value));
 
 #[cfg(test)]
 mod redirect_uri_tests {
