@@ -381,6 +381,13 @@ mod tests {
         }
     }
 
+    /// Why `authenticate` refused `presented` for `registered`.
+    fn refused(registered: Option<Client>, presented: &PresentedCredentials) -> ErrorCode {
+        authenticate(registered, presented, &ctx())
+            .unwrap_err()
+            .code
+    }
+
     fn basic(id: &str, secret: &str) -> String {
         format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
     }
@@ -420,40 +427,20 @@ mod tests {
         let presented = parse_credentials(None, &mut params).unwrap();
         assert_eq!(presented.method, AuthMethod::None);
         let secret = ClientSecret::generate();
+        let registered = client(AuthMethod::ClientSecretPost, &secret);
         assert_eq!(
-            authenticate(
-                Some(client(AuthMethod::ClientSecretPost, &secret)),
-                &presented,
-                &ctx()
-            )
-            .unwrap_err()
-            .code,
+            refused(Some(registered), &presented),
             ErrorCode::InvalidClient
         );
-        assert_eq!(
-            parse_credentials(None, &mut Params::default())
-                .unwrap_err()
-                .code,
-            ErrorCode::InvalidClient
-        );
-        assert_eq!(
-            parse_credentials(Some("Basic !!!"), &mut Params::default())
-                .unwrap_err()
-                .code,
-            ErrorCode::InvalidClient
-        );
-        assert_eq!(
-            parse_credentials(Some("Bearer abc"), &mut Params::default())
-                .unwrap_err()
-                .code,
-            ErrorCode::InvalidClient
-        );
-        assert_eq!(
-            parse_credentials(Some(&basic("a", "")), &mut Params::default())
-                .unwrap_err()
-                .code,
-            ErrorCode::InvalidClient
-        );
+        for header in [
+            None,
+            Some("Basic !!!"),
+            Some("Bearer abc"),
+            Some(&basic("a", "")),
+        ] {
+            let err = parse_credentials(header, &mut Params::default()).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidClient, "{header:?}");
+        }
     }
 
     #[test]
@@ -486,23 +473,9 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.description().contains("client_secret_post"));
-        let other = ClientSecret::generate();
-        assert_eq!(
-            authenticate(
-                Some(client(AuthMethod::ClientSecretBasic, &other)),
-                &presented,
-                &ctx()
-            )
-            .unwrap_err()
-            .code,
-            ErrorCode::InvalidClient
-        );
-        assert_eq!(
-            authenticate::<Client>(None, &presented, &ctx())
-                .unwrap_err()
-                .code,
-            ErrorCode::InvalidClient
-        );
+        let other = client(AuthMethod::ClientSecretBasic, &ClientSecret::generate());
+        assert_eq!(refused(Some(other), &presented), ErrorCode::InvalidClient);
+        assert_eq!(refused(None, &presented), ErrorCode::InvalidClient);
     }
 
     #[test]

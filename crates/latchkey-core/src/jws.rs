@@ -292,24 +292,15 @@ mod tests {
             PublicKey::from_jwk(&wrong_type).unwrap_err(),
             JwsError::UnusableKey
         );
-        let mut wrong_curve = client_jwk(&ec);
-        wrong_curve["crv"] = json!("P-384");
-        assert_eq!(
-            PublicKey::from_client_jwk(&wrong_curve).unwrap_err(),
-            JwsError::UnusableKey
-        );
-        let mut encryption = client_jwk(&ec);
-        encryption["use"] = json!("enc");
-        assert_eq!(
-            PublicKey::from_client_jwk(&encryption).unwrap_err(),
-            JwsError::UnusableKey
-        );
-        let mut symmetric = client_jwk(&ec);
-        symmetric["kty"] = json!("oct");
-        assert_eq!(
-            PublicKey::from_client_jwk(&symmetric).unwrap_err(),
-            JwsError::UnusableKey
-        );
+        for (member, value) in [("crv", "P-384"), ("use", "enc"), ("kty", "oct")] {
+            let mut changed = client_jwk(&ec);
+            changed[member] = json!(value);
+            assert_eq!(
+                PublicKey::from_client_jwk(&changed).unwrap_err(),
+                JwsError::UnusableKey,
+                "{member}: {value}"
+            );
+        }
         // An EC key whose `alg` names an RSA algorithm verifies nothing.
         let mut crossed = client_jwk(&ec);
         crossed["alg"] = json!("RS256");

@@ -150,12 +150,17 @@ mod tests {
 
     #[test]
     fn identifiers_are_https_or_loopback_http_without_fragment() {
-        assert!(Resource::parse_identifier("https://api.example/v1").is_ok());
-        assert!(Resource::parse_identifier("http://127.0.0.1:8788/mcp").is_ok());
-        assert!(Resource::parse_identifier("http://api.example/").is_err());
-        assert!(Resource::parse_identifier("https://api.example/#x").is_err());
-        assert!(Resource::parse_identifier("/relative").is_err());
-        assert!(Resource::parse_identifier("urn:example:api").is_err());
+        for ok in ["https://api.example/v1", "http://127.0.0.1:8788/mcp"] {
+            assert!(Resource::parse_identifier(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://api.example/",
+            "https://api.example/#x",
+            "/relative",
+            "urn:example:api",
+        ] {
+            assert!(Resource::parse_identifier(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -61,29 +61,12 @@ mod tests {
     }
 
     #[test]
-    fn an_unused_value_of_this_client_goes_on_to_the_grant_checks() {
+    fn this_clients_value_is_unused_or_reused() {
         let me = id("app");
-        let found = Found {
-            owner: &me,
-            used: false,
-        };
-        assert_eq!(
-            check_presented(Some(found), &me, "code"),
-            Ok(Presented::Unused)
-        );
-    }
-
-    #[test]
-    fn a_used_value_of_this_client_is_reuse() {
-        let me = id("app");
-        let found = Found {
-            owner: &me,
-            used: true,
-        };
-        assert_eq!(
-            check_presented(Some(found), &me, "refresh token"),
-            Ok(Presented::Reused)
-        );
+        for (used, outcome) in [(false, Presented::Unused), (true, Presented::Reused)] {
+            let found = Found { owner: &me, used };
+            assert_eq!(check_presented(Some(found), &me, "code"), Ok(outcome));
+        }
         let answer = reused("refresh token");
         assert_eq!(answer.code, ErrorCode::InvalidGrant);
         assert!(

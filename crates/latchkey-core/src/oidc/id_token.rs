@@ -131,6 +131,20 @@ mod tests {
     use crate::keys::SigningKey;
     use serde_json::json;
 
+    /// User `u1` signed in at 900 for `client`, with nothing optional.
+    fn input(client: &ClientId) -> IdTokenInput<'_> {
+        IdTokenInput {
+            issuer: "https://as.example",
+            sub: "u1".into(),
+            client_id: client,
+            auth_time: Timestamp(900),
+            nonce: None,
+            sid: None,
+            access_token: None,
+            claims: Map::new(),
+        }
+    }
+
     #[test]
     fn at_hash_matches_the_core_spec_example() {
         // OpenID Connect Core, Appendix A.3: the access token `jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y`
@@ -151,14 +165,11 @@ mod tests {
         claims.insert("email".into(), json!("maria@example.com"));
         let token = IdTokenClaims::new(
             IdTokenInput {
-                issuer: "https://as.example",
-                sub: "u1".into(),
-                client_id: &client,
-                auth_time: Timestamp(900),
                 nonce: Some("n-0S6_WzA2Mj".into()),
                 sid: Some("s1".into()),
                 access_token: Some(("at", KeyAlg::RS256)),
                 claims,
+                ..input(&client)
             },
             600,
             Timestamp(1000),
@@ -189,20 +200,7 @@ mod tests {
     #[test]
     fn without_nonce_or_access_token_those_claims_are_absent() {
         let client = ClientId::parse("app").unwrap();
-        let token = IdTokenClaims::new(
-            IdTokenInput {
-                issuer: "https://as.example",
-                sub: "u1".into(),
-                client_id: &client,
-                auth_time: Timestamp(900),
-                nonce: None,
-                sid: None,
-                access_token: None,
-                claims: Map::new(),
-            },
-            600,
-            Timestamp(1000),
-        );
+        let token = IdTokenClaims::new(input(&client), 600, Timestamp(1000));
         let value = serde_json::to_value(&token).unwrap();
         for absent in ["nonce", "at_hash", "sid"] {
             assert!(value.get(absent).is_none(), "{absent}");
