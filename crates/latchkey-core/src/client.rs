@@ -63,26 +63,17 @@ pub enum TokenFormat {
     Opaque,
 }
 
-impl TokenFormat {
-    /// The configuration and storage name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Jwt => "jwt",
-            Self::Opaque => "opaque",
-        }
-    }
-}
+// The configuration and storage names.
+wire_enum!(TokenFormat {
+    Jwt => "jwt",
+    Opaque => "opaque",
+});
 
 impl std::str::FromStr for TokenFormat {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "jwt" => Ok(Self::Jwt),
-            "opaque" => Ok(Self::Opaque),
-            other => Err(format!(
-                "`{other}` is not a token format (expected jwt or opaque)"
-            )),
-        }
+        Self::from_wire(s)
+            .ok_or_else(|| format!("`{s}` is not a token format (expected jwt or opaque)"))
     }
 }
 

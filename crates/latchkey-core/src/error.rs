@@ -48,64 +48,29 @@ pub enum ErrorCode {
     TemporarilyUnavailable,
 }
 
-impl ErrorCode {
-    /// Every code, in declaration order: for documents that list them (the OpenAPI error schema), so
-    /// they cannot drift from this enum.
-    pub const ALL: [ErrorCode; 20] = [
-        Self::InvalidRequest,
-        Self::InvalidClient,
-        Self::InvalidGrant,
-        Self::UnauthorizedClient,
-        Self::UnsupportedGrantType,
-        Self::InvalidScope,
-        Self::InvalidTarget,
-        Self::UnsupportedResponseType,
-        Self::AccessDenied,
-        Self::LoginRequired,
-        Self::ConsentRequired,
-        Self::AccountSelectionRequired,
-        Self::RequestNotSupported,
-        Self::RequestUriNotSupported,
-        Self::InsufficientScope,
-        Self::InvalidRedirectUri,
-        Self::InvalidClientMetadata,
-        Self::InvalidToken,
-        Self::ServerError,
-        Self::TemporarilyUnavailable,
-    ];
-
-    /// The wire value of the `error` member.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::InvalidRequest => "invalid_request",
-            Self::InvalidClient => "invalid_client",
-            Self::InvalidGrant => "invalid_grant",
-            Self::UnauthorizedClient => "unauthorized_client",
-            Self::UnsupportedGrantType => "unsupported_grant_type",
-            Self::InvalidScope => "invalid_scope",
-            Self::InvalidTarget => "invalid_target",
-            Self::UnsupportedResponseType => "unsupported_response_type",
-            Self::AccessDenied => "access_denied",
-            Self::LoginRequired => "login_required",
-            Self::ConsentRequired => "consent_required",
-            Self::AccountSelectionRequired => "account_selection_required",
-            Self::RequestNotSupported => "request_not_supported",
-            Self::RequestUriNotSupported => "request_uri_not_supported",
-            Self::InsufficientScope => "insufficient_scope",
-            Self::InvalidRedirectUri => "invalid_redirect_uri",
-            Self::InvalidClientMetadata => "invalid_client_metadata",
-            Self::InvalidToken => "invalid_token",
-            Self::ServerError => "server_error",
-            Self::TemporarilyUnavailable => "temporarily_unavailable",
-        }
-    }
-}
-
-impl fmt::Display for ErrorCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+// In declaration order: the OpenAPI document lists them from here, so they cannot drift.
+wire_enum!(ErrorCode {
+    InvalidRequest => "invalid_request",
+    InvalidClient => "invalid_client",
+    InvalidGrant => "invalid_grant",
+    UnauthorizedClient => "unauthorized_client",
+    UnsupportedGrantType => "unsupported_grant_type",
+    InvalidScope => "invalid_scope",
+    InvalidTarget => "invalid_target",
+    UnsupportedResponseType => "unsupported_response_type",
+    AccessDenied => "access_denied",
+    LoginRequired => "login_required",
+    ConsentRequired => "consent_required",
+    AccountSelectionRequired => "account_selection_required",
+    RequestNotSupported => "request_not_supported",
+    RequestUriNotSupported => "request_uri_not_supported",
+    InsufficientScope => "insufficient_scope",
+    InvalidRedirectUri => "invalid_redirect_uri",
+    InvalidClientMetadata => "invalid_client_metadata",
+    InvalidToken => "invalid_token",
+    ServerError => "server_error",
+    TemporarilyUnavailable => "temporarily_unavailable",
+});
 
 /// A protocol error: an RFC error code with a human-readable description for the client developer.
 ///

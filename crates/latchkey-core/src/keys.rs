@@ -28,20 +28,15 @@ pub enum KeyAlg {
     PS256,
 }
 
+// The `alg` header values (RFC 7518 §3.1, RFC 8037 §3.1), in the order metadata lists them.
+wire_enum!(KeyAlg {
+    RS256 => "RS256",
+    PS256 => "PS256",
+    ES256 => "ES256",
+    EdDSA => "EdDSA",
+});
+
 impl KeyAlg {
-    /// The `alg` header value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ES256 => "ES256",
-            Self::EdDSA => "EdDSA",
-            Self::RS256 => "RS256",
-            Self::PS256 => "PS256",
-        }
-    }
-
-    /// Every algorithm, in the order they are listed in metadata.
-    pub const ALL: [KeyAlg; 4] = [KeyAlg::RS256, KeyAlg::PS256, KeyAlg::ES256, KeyAlg::EdDSA];
-
     /// The hash whose left half makes `at_hash` and `c_hash` (OpenID Connect Core §3.1.3.6): the
     /// hash of the JWS algorithm, SHA-512 for Ed25519 as node-oidc-provider and openidconnect-rs do.
     pub fn hash(self, data: &[u8]) -> Vec<u8> {
@@ -56,21 +51,9 @@ impl KeyAlg {
 impl FromStr for KeyAlg {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "ES256" => Ok(Self::ES256),
-            "EdDSA" => Ok(Self::EdDSA),
-            "RS256" => Ok(Self::RS256),
-            "PS256" => Ok(Self::PS256),
-            other => Err(format!(
-                "unknown signing algorithm `{other}` (expected ES256, EdDSA, RS256 or PS256)"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for KeyAlg {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        Self::from_wire(s).ok_or_else(|| {
+            format!("unknown signing algorithm `{s}` (expected ES256, EdDSA, RS256 or PS256)")
+        })
     }
 }
 

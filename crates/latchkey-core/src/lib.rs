@@ -4,6 +4,9 @@
 //! signing keys as arguments, so every rule is testable without a server or a database.
 #![warn(missing_docs)]
 
+#[macro_use]
+mod wire;
+
 pub mod authorize;
 pub mod cimd;
 pub mod client;

@@ -8,25 +8,6 @@ use url::Url;
 
 use crate::OAuthError;
 
-/// The serde bridge of a validated string type (`#[serde(try_from = "String", into = "String")]`):
-/// deserialising goes through the type's own check, so an invalid value cannot be loaded either.
-macro_rules! wire_text {
-    ($name:ident, $error:ty, |$value:ident| $parse:expr) => {
-        impl TryFrom<String> for $name {
-            type Error = $error;
-            fn try_from($value: String) -> Result<Self, Self::Error> {
-                $parse
-            }
-        }
-
-        impl From<$name> for String {
-            fn from(value: $name) -> Self {
-                value.0
-            }
-        }
-    };
-}
-
 /// Seconds since the Unix epoch. Time is always an argument: the core never reads a clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -219,41 +200,20 @@ pub enum GrantType {
     TokenExchange,
 }
 
-impl GrantType {
-    /// Every implemented grant type.
-    pub const ALL: [GrantType; 4] = [
-        GrantType::AuthorizationCode,
-        GrantType::ClientCredentials,
-        GrantType::RefreshToken,
-        GrantType::TokenExchange,
-    ];
-
-    /// The wire value of `grant_type`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::AuthorizationCode => "authorization_code",
-            Self::ClientCredentials => "client_credentials",
-            Self::RefreshToken => "refresh_token",
-            Self::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
-        }
-    }
-}
+// `grant_type` values (RFC 6749 §4, RFC 8693 §2.1).
+wire_enum!(GrantType {
+    AuthorizationCode => "authorization_code",
+    ClientCredentials => "client_credentials",
+    RefreshToken => "refresh_token",
+    TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
+});
 
 impl FromStr for GrantType {
     type Err = OAuthError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|g| g.as_str() == s)
-            .ok_or_else(|| {
-                OAuthError::unsupported_grant_type("grant_type is not supported by this server")
-            })
-    }
-}
-
-impl fmt::Display for GrantType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        Self::from_wire(s).ok_or_else(|| {
+            OAuthError::unsupported_grant_type("grant_type is not supported by this server")
+        })
     }
 }
 
@@ -271,25 +231,14 @@ pub enum AuthMethod {
     None,
 }
 
+wire_enum!(AuthMethod {
+    ClientSecretBasic => "client_secret_basic",
+    ClientSecretPost => "client_secret_post",
+    PrivateKeyJwt => "private_key_jwt",
+    None => "none",
+});
+
 impl AuthMethod {
-    /// Every implemented method.
-    pub const ALL: [AuthMethod; 4] = [
-        AuthMethod::ClientSecretBasic,
-        AuthMethod::ClientSecretPost,
-        AuthMethod::PrivateKeyJwt,
-        AuthMethod::None,
-    ];
-
-    /// The wire value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ClientSecretBasic => "client_secret_basic",
-            Self::ClientSecretPost => "client_secret_post",
-            Self::PrivateKeyJwt => "private_key_jwt",
-            Self::None => "none",
-        }
-    }
-
     /// True for methods that prove possession of a client secret.
     pub fn uses_secret(self) -> bool {
         matches!(self, Self::ClientSecretBasic | Self::ClientSecretPost)
@@ -304,22 +253,13 @@ impl AuthMethod {
 impl FromStr for AuthMethod {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|m| m.as_str() == s)
-            .ok_or_else(|| {
-                let known: Vec<_> = Self::ALL.iter().map(|m| m.as_str()).collect();
-                format!(
-                    "unknown client authentication method `{s}` (expected one of: {})",
-                    known.join(", ")
-                )
-            })
-    }
-}
-
-impl fmt::Display for AuthMethod {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        Self::from_wire(s).ok_or_else(|| {
+            let known: Vec<_> = Self::ALL.iter().map(|m| m.as_str()).collect();
+            format!(
+                "unknown client authentication method `{s}` (expected one of: {})",
+                known.join(", ")
+            )
+        })
     }
 }
 
