@@ -105,6 +105,23 @@ impl ClientMetadata {
         };
         let (jwks, jwks_uri) = self.keys(method)?;
         let grant_types = self.grant_types(method, rules)?;
+        let redirect_uris = self.redirect_uris(&grant_types)?;
+        Ok(Registration {
+            scope: self.registered_scope(rules)?,
+            name: self.client_name()?,
+            method,
+            grant_types,
+            redirect_uris,
+            jwks,
+            jwks_uri,
+        })
+    }
+
+    /// `redirect_uris` (RFC 7591 §2), at least one for the authorization code grant.
+    fn redirect_uris(
+        &self,
+        grant_types: &BTreeSet<GrantType>,
+    ) -> Result<Vec<RedirectUri>, OAuthError> {
         let redirect_uris = self
             .redirect_uris
             .iter()
@@ -115,32 +132,32 @@ impl ClientMetadata {
                 "the authorization_code grant needs at least one redirect URI",
             ));
         }
-        let scope = match &self.scope {
-            None => rules.scopes.clone(),
-            Some(text) => {
-                let scope = Scope::parse(text).map_err(|_| bad("scope is malformed"))?;
-                if !scope.is_subset(&rules.scopes) {
-                    return Err(bad("scope names a scope this server does not offer"));
-                }
-                scope
-            }
+        Ok(redirect_uris)
+    }
+
+    /// `scope` (RFC 7591 §2): within what the server publishes; all of that when omitted.
+    fn registered_scope(&self, rules: &RegistrationRules) -> Result<Scope, OAuthError> {
+        let Some(text) = &self.scope else {
+            return Ok(rules.scopes.clone());
         };
+        let scope = Scope::parse(text).map_err(|_| bad("scope is malformed"))?;
+        if !scope.is_subset(&rules.scopes) {
+            return Err(bad("scope names a scope this server does not offer"));
+        }
+        Ok(scope)
+    }
+
+    /// `client_name`, trimmed; a blank one is none.
+    fn client_name(&self) -> Result<Option<String>, OAuthError> {
         let name = self
             .client_name
-            .map(|n| n.trim().to_owned())
+            .as_deref()
+            .map(str::trim)
             .filter(|n| !n.is_empty());
-        if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
+        if name.is_some_and(|n| n.chars().count() > 200) {
             return Err(bad("client_name is longer than 200 characters"));
         }
-        Ok(Registration {
-            name,
-            method,
-            grant_types,
-            redirect_uris,
-            scope,
-            jwks,
-            jwks_uri,
-        })
+        Ok(name.map(str::to_owned))
     }
 
     /// `jwks` or `jwks_uri` (RFC 7591 §2), read only for `private_key_jwt`: the keys, or where the

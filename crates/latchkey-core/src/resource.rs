@@ -153,13 +153,13 @@ mod tests {
         for ok in ["https://api.example/v1", "http://127.0.0.1:8788/mcp"] {
             assert!(Resource::parse_identifier(ok).is_ok(), "{ok}");
         }
-        for bad in [
-            "http://api.example/",
-            "https://api.example/#x",
-            "/relative",
-            "urn:example:api",
+        for (bad, why) in [
+            ("http://api.example/", "plain http off loopback"),
+            ("https://api.example/#x", "a fragment"),
+            ("/relative", "not absolute"),
+            ("urn:example:api", "not a URL a token can be sent to"),
         ] {
-            assert!(Resource::parse_identifier(bad).is_err(), "{bad}");
+            assert!(Resource::parse_identifier(bad).is_err(), "{bad}: {why}");
         }
     }
 

@@ -292,61 +292,25 @@ pub(crate) mod tests {
 
     #[test]
     fn every_binding_is_checked() {
+        use ErrorCode::{InvalidGrant, InvalidTarget};
         let c = client(&[GrantType::AuthorizationCode]);
         let with_uri = issued("&redirect_uri=https%3A%2F%2Fapp.example%2Fcb", &c);
         let plain = issued("", &c);
         let mut other = c.clone();
         other.client_id = ClientId::parse("other").unwrap();
-        let wrong_verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXl";
-        let cases: Vec<(
-            &Client,
-            AuthorizationCodeRequest,
-            &IssuedCode,
-            i64,
-            ErrorCode,
-        )> = vec![
-            (
-                &other,
-                redeem(None, VERIFIER, None),
-                &plain,
-                1010,
-                ErrorCode::InvalidGrant,
-            ),
-            (
-                &c,
-                redeem(None, VERIFIER, None),
-                &plain,
-                1060,
-                ErrorCode::InvalidGrant,
-            ),
-            (
-                &c,
-                redeem(None, wrong_verifier, None),
-                &plain,
-                1010,
-                ErrorCode::InvalidGrant,
-            ),
-            (
-                &c,
-                redeem(None, VERIFIER, None),
-                &with_uri,
-                1010,
-                ErrorCode::InvalidGrant,
-            ),
-            (
-                &c,
-                redeem(Some("https://app.example/cb2"), VERIFIER, None),
-                &with_uri,
-                1010,
-                ErrorCode::InvalidGrant,
-            ),
-            (
-                &c,
-                redeem(None, VERIFIER, Some("https://other.example/")),
-                &plain,
-                1010,
-                ErrorCode::InvalidTarget,
-            ),
+        let good = || redeem(None, VERIFIER, None);
+        let wrong_verifier = redeem(None, "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXl", None);
+        let other_uri = redeem(Some("https://app.example/cb2"), VERIFIER, None);
+        let other_resource = redeem(None, VERIFIER, Some("https://other.example/"));
+        // Another client's code, an expired one, a wrong verifier, a missing or different
+        // redirect_uri, another resource.
+        let cases = [
+            (&other, good(), &plain, 1010, InvalidGrant),
+            (&c, good(), &plain, 1060, InvalidGrant),
+            (&c, wrong_verifier, &plain, 1010, InvalidGrant),
+            (&c, good(), &with_uri, 1010, InvalidGrant),
+            (&c, other_uri, &with_uri, 1010, InvalidGrant),
+            (&c, other_resource, &plain, 1010, InvalidTarget),
         ];
         for (i, (client, req, code, now, expected)) in cases.into_iter().enumerate() {
             let err = authorization_code(

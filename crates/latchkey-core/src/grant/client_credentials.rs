@@ -100,6 +100,19 @@ mod tests {
         }
     }
 
+    /// The grant for a client allowed `allowed` asking for `requested`, at no resource.
+    fn issue(allowed: &str, requested: Option<&str>) -> Result<IssuedAccessToken, OAuthError> {
+        let c = client(&[GrantType::ClientCredentials], allowed);
+        client_credentials(
+            &c,
+            &request(requested),
+            None,
+            None,
+            &policy(),
+            Timestamp(1000),
+        )
+    }
+
     fn request(scope: Option<&str>) -> ClientCredentialsRequest {
         ClientCredentialsRequest {
             scope: scope.map(|s| Scope::parse(s).unwrap()),
@@ -109,15 +122,7 @@ mod tests {
 
     #[test]
     fn issues_rfc_9068_claims() {
-        let issued = client_credentials(
-            &client(&[GrantType::ClientCredentials], "read write"),
-            &request(Some("read")),
-            None,
-            None,
-            &policy(),
-            Timestamp(1000),
-        )
-        .unwrap();
+        let issued = issue("read write", Some("read")).unwrap();
         let c = issued.claims;
         assert_eq!(
             (c.iss.as_str(), c.sub.as_str(), c.aud.as_str()),
@@ -133,29 +138,13 @@ mod tests {
 
     #[test]
     fn omitted_scope_defaults_to_the_clients_allowed_set() {
-        let issued = client_credentials(
-            &client(&[GrantType::ClientCredentials], "read write"),
-            &request(None),
-            None,
-            None,
-            &policy(),
-            Timestamp(0),
-        )
-        .unwrap();
+        let issued = issue("read write", None).unwrap();
         assert_eq!(issued.claims.scope.to_string(), "read write");
     }
 
     #[test]
     fn scope_outside_the_allowed_set_is_invalid_scope() {
-        let err = client_credentials(
-            &client(&[GrantType::ClientCredentials], "read"),
-            &request(Some("read admin")),
-            None,
-            None,
-            &policy(),
-            Timestamp(0),
-        )
-        .unwrap_err();
+        let err = issue("read", Some("read admin")).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidScope);
         assert!(err.description().contains("admin"));
     }
