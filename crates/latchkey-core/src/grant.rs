@@ -16,7 +16,7 @@ pub use authorization_code::{AuthorizationCodeRequest, authorization_code};
 pub use client_credentials::{ClientCredentialsRequest, client_credentials};
 pub use record::{Grant, GrantId};
 pub use refresh_token::{RefreshTokenRequest, refresh_token};
-pub use reuse::{Found, Presented, check_presented};
+pub use reuse::{Presented, check_presented};
 pub use token_exchange::token_exchange;
 
 /// A parsed token request. After `parse`, nothing reads a raw parameter.

@@ -3,42 +3,36 @@
 use crate::OAuthError;
 use crate::types::ClientId;
 
-/// A code or refresh token as the store found it, before anything is spent.
-#[derive(Clone, Copy, Debug)]
-pub struct Found<'a> {
-    /// The client it was issued to.
-    pub owner: &'a ClientId,
-    /// Whether it was used already (a code redeemed, a refresh token rotated out).
-    pub used: bool,
-}
-
-/// What a presented code or refresh token of this client turned out to be.
+/// A presented code or refresh token of this client, as the store found it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Presented {
+pub enum Presented<T> {
     /// Not used yet: the grant's own checks come next, and it is spent only after they all pass.
-    Unused,
+    Unused(T),
     /// Used before. Two parties hold it and the server cannot tell which is the attacker, so the
     /// caller revokes the whole grant with every token issued from it, then answers [`reused`].
-    Reused,
+    Reused(T),
 }
 
-/// Decides what a presented code or refresh token (`what`, for the description) is; `found` is
-/// `None` when the store knows no such value.
+/// Decides what a presented code or refresh token (`what`, for the description) is. `found` is what
+/// the store holds under its hash (`None`: nothing); `owner` and `used` read the client it was issued
+/// to and whether it was used.
 ///
 /// # Security
 /// L2: one issued to another client is refused as unknown, before the reuse rule is looked at, so a
 /// client that learned someone else's code or refresh token can neither spend it nor, by presenting
 /// it twice, have the owner's whole grant revoked.
-pub fn check_presented(
-    found: Option<Found<'_>>,
+pub fn check_presented<T>(
+    found: Option<T>,
+    owner: impl Fn(&T) -> &ClientId,
+    used: impl Fn(&T) -> bool,
     client: &ClientId,
     what: &str,
-) -> Result<Presented, OAuthError> {
+) -> Result<Presented<T>, OAuthError> {
     match found {
-        Some(found) if found.owner == client => Ok(if found.used {
-            Presented::Reused
+        Some(found) if owner(&found) == client => Ok(if used(&found) {
+            Presented::Reused(found)
         } else {
-            Presented::Unused
+            Presented::Unused(found)
         }),
         _ => Err(OAuthError::invalid_grant(format!("the {what} is invalid"))),
     }
@@ -56,17 +50,28 @@ mod tests {
     use super::*;
     use crate::ErrorCode;
 
-    fn id(value: &str) -> ClientId {
-        ClientId::parse(value).unwrap()
+    /// A stored value: its owner and whether it was used.
+    type Stored = (ClientId, bool);
+
+    fn check(found: Option<Stored>, client: &str) -> Result<Presented<Stored>, OAuthError> {
+        let client = ClientId::parse(client).unwrap();
+        check_presented(found, |s| &s.0, |s| s.1, &client, "code")
+    }
+
+    fn stored(owner: &str, used: bool) -> Option<Stored> {
+        Some((ClientId::parse(owner).unwrap(), used))
     }
 
     #[test]
     fn this_clients_value_is_unused_or_reused() {
-        let me = id("app");
-        for (used, outcome) in [(false, Presented::Unused), (true, Presented::Reused)] {
-            let found = Found { owner: &me, used };
-            assert_eq!(check_presented(Some(found), &me, "code"), Ok(outcome));
-        }
+        assert!(matches!(
+            check(stored("app", false), "app"),
+            Ok(Presented::Unused(_))
+        ));
+        assert!(matches!(
+            check(stored("app", true), "app"),
+            Ok(Presented::Reused(_))
+        ));
         let answer = reused("refresh token");
         assert_eq!(answer.code, ErrorCode::InvalidGrant);
         assert!(
@@ -78,17 +83,10 @@ mod tests {
 
     #[test]
     fn l2_another_clients_value_is_unknown_even_when_used() {
-        let (me, owner) = (id("app"), id("victim"));
-        for used in [false, true] {
-            let found = Found {
-                owner: &owner,
-                used,
-            };
-            let err = check_presented(Some(found), &me, "code").unwrap_err();
+        for found in [stored("victim", false), stored("victim", true), None] {
+            let err = check(found, "app").unwrap_err();
             assert_eq!(err.code, ErrorCode::InvalidGrant);
             assert_eq!(err.description(), "the code is invalid");
         }
-        let err = check_presented(None, &me, "code").unwrap_err();
-        assert_eq!(err.description(), "the code is invalid");
     }
 }
