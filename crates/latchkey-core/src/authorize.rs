@@ -120,33 +120,8 @@ impl AuthorizationRequest {
                 "the client_id is not registered here",
             ))
         })?;
-        if params.is_undecodable("redirect_uri") {
-            return Err(AuthorizeError::Page(undecodable(params)));
-        }
-        // OAuth 2.1 §4.1.1: redirect_uri may be omitted only when exactly one is registered.
-        let (redirect_uri, redirect_uri_sent) = match params.get("redirect_uri") {
-            Some(requested) => {
-                if !client.redirect_uris.iter().any(|r| r.matches(requested)) {
-                    return Err(AuthorizeError::Page(OAuthError::invalid_request(
-                        "redirect_uri does not match any URI registered for this client",
-                    )));
-                }
-                (requested.to_owned(), true)
-            }
-            None => match client.redirect_uris.as_slice() {
-                [only] => (only.as_str().to_owned(), false),
-                [] => {
-                    return Err(AuthorizeError::Page(OAuthError::invalid_request(
-                        "this client has no registered redirect_uri",
-                    )));
-                }
-                _ => {
-                    return Err(AuthorizeError::Page(OAuthError::invalid_request(
-                        "redirect_uri is required: this client registered several",
-                    )));
-                }
-            },
-        };
+        let (redirect_uri, redirect_uri_sent) =
+            trusted_redirect_uri(params, &client).map_err(AuthorizeError::Page)?;
         let state = params.get("state").map(str::to_owned);
         let redirect = |error: OAuthError| {
             AuthorizeError::Redirect(ErrorRedirect {
@@ -159,41 +134,20 @@ impl AuthorizationRequest {
         if let Some(error) = params.undecodable() {
             return Err(redirect(error));
         }
-        match params.get("response_type") {
-            Some("code") => {}
-            None => {
-                return Err(redirect(OAuthError::invalid_request(
-                    "response_type is required",
-                )));
-            }
-            Some(_) => {
-                return Err(redirect(OAuthError::unsupported_response_type(
-                    "only response_type=code is supported",
-                )));
-            }
-        }
+        check_response_type(params.get("response_type")).map_err(redirect)?;
         if !client.grant_types.contains(&GrantType::AuthorizationCode) {
             return Err(redirect(OAuthError::unauthorized_client(
                 "this client may not use the authorization code grant",
             )));
         }
-        let scope = match params.get("scope") {
-            None => client.scope.clone(),
-            Some(text) => {
-                let requested = Scope::parse(text).map_err(redirect)?;
-                if !requested.is_subset(&client.scope) {
-                    let refused: Vec<_> = requested
-                        .difference(&client.scope)
-                        .map(|t| t.as_str())
-                        .collect();
-                    return Err(redirect(OAuthError::invalid_scope(format!(
-                        "scope not allowed for this client: {}",
-                        refused.join(" ")
-                    ))));
-                }
-                requested
-            }
-        };
+        let requested = params
+            .get("scope")
+            .map(Scope::parse)
+            .transpose()
+            .map_err(redirect)?;
+        let scope = client
+            .requested_scope(requested.as_ref())
+            .map_err(redirect)?;
         let openid = openid && scope.contains(crate::oidc::OPENID_SCOPE);
         // OAuth 2.1 §7.5.1: a confidential client may bind the code to its transaction with the
         // OpenID Connect `nonce` instead of PKCE (the ID token echoes it); every other request needs
@@ -247,6 +201,41 @@ impl AuthorizationRequest {
         }
         pairs.push(("iss", issuer));
         append_query(&self.redirect_uri, &pairs)
+    }
+}
+
+/// The redirect URI errors may be sent to, once it is known to be registered (RFC 6749 §3.1.2.4:
+/// until then an error is shown, never redirected), and whether the request named it. OAuth 2.1
+/// §4.1.1: it may be omitted only when exactly one is registered.
+fn trusted_redirect_uri(params: &Params, client: &Client) -> Result<(String, bool), OAuthError> {
+    if params.is_undecodable("redirect_uri") {
+        return Err(undecodable(params));
+    }
+    match (params.get("redirect_uri"), client.redirect_uris.as_slice()) {
+        (Some(requested), registered) => match registered.iter().any(|r| r.matches(requested)) {
+            true => Ok((requested.to_owned(), true)),
+            false => Err(OAuthError::invalid_request(
+                "redirect_uri does not match any URI registered for this client",
+            )),
+        },
+        (None, [only]) => Ok((only.as_str().to_owned(), false)),
+        (None, []) => Err(OAuthError::invalid_request(
+            "this client has no registered redirect_uri",
+        )),
+        (None, _) => Err(OAuthError::invalid_request(
+            "redirect_uri is required: this client registered several",
+        )),
+    }
+}
+
+/// RFC 6749 §4.1.1: `response_type` is required, and `code` is the only one offered.
+fn check_response_type(value: Option<&str>) -> Result<(), OAuthError> {
+    match value {
+        Some("code") => Ok(()),
+        None => Err(OAuthError::invalid_request("response_type is required")),
+        Some(_) => Err(OAuthError::unsupported_response_type(
+            "only response_type=code is supported",
+        )),
     }
 }
 

@@ -94,24 +94,34 @@ mod tests {
         ClientId::parse("https://app.example/oauth/client.json").unwrap()
     }
 
+    /// A document naming itself with one redirect URI, with `changes` applied.
+    fn document(changes: Value) -> Value {
+        let mut doc = json!({"client_id": "https://app.example/oauth/client.json", "redirect_uris": ["https://app.example/cb"]});
+        for (member, value) in changes.as_object().unwrap() {
+            doc[member] = value.clone();
+        }
+        doc
+    }
+
     fn build(doc: Value) -> Result<Client, OAuthError> {
         client_from_document(&id(), &doc, &Scope::parse("read").unwrap(), Timestamp(0))
     }
 
     #[test]
     fn h1_document_clients_get_only_published_scopes_and_no_machine_grant() {
-        let base = || json!({"client_id": "https://app.example/oauth/client.json", "redirect_uris": ["https://app.example/cb"]});
-        let mut hidden = base();
-        hidden["scope"] = "read internal".into();
-        let mut machine = base();
-        machine["grant_types"] = json!(["authorization_code", "client_credentials"]);
-        machine["token_endpoint_auth_method"] = "private_key_jwt".into();
-        machine["jwks_uri"] = "https://app.example/jwks".into();
+        let hidden = document(json!({"scope": "read internal"}));
+        let machine = document(json!({
+            "grant_types": ["authorization_code", "client_credentials"],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks_uri": "https://app.example/jwks",
+        }));
         for doc in [hidden, machine] {
             let err = build(doc.clone()).unwrap_err();
             assert_eq!(err.code, ErrorCode::InvalidClientMetadata, "{doc}");
         }
-        let none = client_from_document(&id(), &base(), &Scope::default(), Timestamp(0)).unwrap();
+        let none =
+            client_from_document(&id(), &document(json!({})), &Scope::default(), Timestamp(0))
+                .unwrap();
         assert!(none.scope.is_empty(), "no published scopes: no scope");
     }
 
@@ -136,15 +146,10 @@ mod tests {
 
     #[test]
     fn mismatched_secret_bearing_or_confidential_documents_are_refused() {
-        let base = || json!({"client_id": "https://app.example/oauth/client.json", "redirect_uris": ["https://app.example/cb"]});
-        let mut other = base();
-        other["client_id"] = "https://evil.example/oauth/client.json".into();
-        let mut secret = base();
-        secret["client_secret"] = "s".into();
-        let mut basic = base();
-        basic["token_endpoint_auth_method"] = "client_secret_basic".into();
-        let mut trailing = base();
-        trailing["client_id"] = "https://app.example/oauth/client.json/".into();
+        let other = document(json!({"client_id": "https://evil.example/oauth/client.json"}));
+        let secret = document(json!({"client_secret": "s"}));
+        let basic = document(json!({"token_endpoint_auth_method": "client_secret_basic"}));
+        let trailing = document(json!({"client_id": "https://app.example/oauth/client.json/"}));
         for doc in [
             other,
             secret,

@@ -63,26 +63,17 @@ pub enum TokenFormat {
     Opaque,
 }
 
-impl TokenFormat {
-    /// The configuration and storage name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Jwt => "jwt",
-            Self::Opaque => "opaque",
-        }
-    }
-}
+// The configuration and storage names.
+wire_enum!(TokenFormat {
+    Jwt => "jwt",
+    Opaque => "opaque",
+});
 
 impl std::str::FromStr for TokenFormat {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "jwt" => Ok(Self::Jwt),
-            "opaque" => Ok(Self::Opaque),
-            other => Err(format!(
-                "`{other}` is not a token format (expected jwt or opaque)"
-            )),
-        }
+        Self::from_wire(s)
+            .ok_or_else(|| format!("`{s}` is not a token format (expected jwt or opaque)"))
     }
 }
 
@@ -123,5 +114,25 @@ impl Client {
     /// True for a public client (RFC 6749 §2.1).
     pub fn is_public(&self) -> bool {
         matches!(self.auth, ClientAuth::Public)
+    }
+
+    /// The scope a request gets (RFC 6749 §3.3): what it `requested`, which must lie within the
+    /// client's, or the client's whole scope when it named none. The refusal lists what is out of
+    /// reach.
+    pub fn requested_scope(&self, requested: Option<&Scope>) -> Result<Scope, crate::OAuthError> {
+        let Some(requested) = requested else {
+            return Ok(self.scope.clone());
+        };
+        if requested.is_subset(&self.scope) {
+            return Ok(requested.clone());
+        }
+        let refused: Vec<_> = requested
+            .difference(&self.scope)
+            .map(|t| t.as_str())
+            .collect();
+        Err(crate::OAuthError::invalid_scope(format!(
+            "scope not allowed for this client: {}",
+            refused.join(" ")
+        )))
     }
 }

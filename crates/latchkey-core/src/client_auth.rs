@@ -2,11 +2,12 @@
 //! (`client_secret_basic`, `client_secret_post`), RFC 7523 §2.2 (`private_key_jwt`), and public clients
 //! (`none`, RFC 6749 §2.1), which only identify themselves.
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 
 use crate::OAuthError;
 use crate::client::{Client, ClientAuth};
+use crate::jws::{Jws, PublicKey};
 use crate::params::Params;
 use crate::secret::ClientSecret;
 use crate::types::{AuthMethod, ClientId, Timestamp};
@@ -33,7 +34,7 @@ pub struct PresentedCredentials {
 #[derive(Debug)]
 enum Credential {
     Secret(ClientSecret),
-    Assertion(String),
+    Assertion(Jws),
     None,
 }
 
@@ -54,13 +55,6 @@ pub struct Authenticated<C> {
     pub client: C,
     /// `(jti, exp)` of a verified assertion.
     pub assertion_jti: Option<(String, Timestamp)>,
-}
-
-#[derive(Deserialize)]
-struct AssertionHeader {
-    alg: String,
-    kid: Option<String>,
-    typ: Option<String>,
 }
 
 /// The explicit type draft-ietf-oauth-rfc7523bis gives client assertions.
@@ -101,10 +95,11 @@ pub fn parse_credentials(
         }
         let assertion =
             assertion.ok_or_else(|| OAuthError::invalid_request("client_assertion is missing"))?;
+        let not_a_jwt = |_| OAuthError::invalid_client("client_assertion is not a JWT");
+        let assertion = Jws::parse(&assertion).map_err(not_a_jwt)?;
         // The client is named by the assertion's `sub` (RFC 7523 §3); read unverified here only to
         // find its keys.
-        let claims = decode_part::<AssertionClaims>(&assertion, 1)
-            .ok_or_else(|| OAuthError::invalid_client("client_assertion is not a JWT"))?;
+        let claims: AssertionClaims = assertion.claims().map_err(not_a_jwt)?;
         let sub = claims
             .sub
             .ok_or_else(|| OAuthError::invalid_client("client_assertion has no sub"))?;
@@ -175,11 +170,6 @@ pub fn check_method(
             presented.method
         )))
     }
-}
-
-fn decode_part<T: for<'de> Deserialize<'de>>(jwt: &str, index: usize) -> Option<T> {
-    let part = jwt.split('.').nth(index)?;
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).ok()?).ok()
 }
 
 /// Decodes `Authorization: Basic`, undoing the form-encoding RFC 6749 §2.3.1 applies to id and secret.
@@ -265,14 +255,13 @@ pub fn authenticate<C: std::borrow::Borrow<Client>>(
 
 /// RFC 7523 §3 checks of a client assertion; returns its `(jti, exp)`.
 fn verify_assertion(
-    jwt: &str,
+    jwt: &Jws,
     jwks: &[serde_json::Value],
     client_id: &ClientId,
     context: &AssertionContext<'_>,
 ) -> Result<(String, Timestamp), OAuthError> {
     let invalid = |why: &'static str| OAuthError::invalid_client(why);
-    let header: AssertionHeader =
-        decode_part(jwt, 0).ok_or_else(|| invalid("client_assertion is not a JWT"))?;
+    let header = jwt.header();
     if !ASSERTION_ALGS.contains(&header.alg.as_str()) {
         return Err(invalid(
             "client_assertion alg must be ES256, EdDSA, PS256 or RS256",
@@ -293,26 +282,21 @@ fn verify_assertion(
             "client_assertion typ must be client-authentication+jwt (or JWT)",
         ));
     }
-    let (signed, signature) = jwt
-        .rsplit_once('.')
-        .ok_or_else(|| invalid("client_assertion is not a JWT"))?;
-    let signature = URL_SAFE_NO_PAD
-        .decode(signature)
-        .map_err(|_| invalid("client_assertion is not a JWT"))?;
     let candidates = jwks.iter().filter(|k| match &header.kid {
         Some(kid) => k.get("kid").and_then(|v| v.as_str()) == Some(kid.as_str()),
         None => true,
     });
     let verified = candidates
-        .into_iter()
-        .any(|k| crate::keys::verify_client_jwk(k, &header.alg, signed.as_bytes(), &signature));
+        .filter_map(|k| PublicKey::from_client_jwk(k).ok())
+        .any(|key| jwt.verify(&key).is_ok());
     if !verified {
         return Err(invalid(
             "client_assertion is not signed by a key registered for this client",
         ));
     }
-    let claims: AssertionClaims =
-        decode_part(jwt, 1).ok_or_else(|| invalid("client_assertion claims are malformed"))?;
+    let claims: AssertionClaims = jwt
+        .claims()
+        .map_err(|_| invalid("client_assertion claims are malformed"))?;
     if claims.iss.as_deref() != Some(client_id.as_str())
         || claims.sub.as_deref() != Some(client_id.as_str())
     {
@@ -397,6 +381,13 @@ mod tests {
         }
     }
 
+    /// Why `authenticate` refused `presented` for `registered`.
+    fn refused(registered: Option<Client>, presented: &PresentedCredentials) -> ErrorCode {
+        authenticate(registered, presented, &ctx())
+            .unwrap_err()
+            .code
+    }
+
     fn basic(id: &str, secret: &str) -> String {
         format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
     }
@@ -436,40 +427,20 @@ mod tests {
         let presented = parse_credentials(None, &mut params).unwrap();
         assert_eq!(presented.method, AuthMethod::None);
         let secret = ClientSecret::generate();
+        let registered = client(AuthMethod::ClientSecretPost, &secret);
         assert_eq!(
-            authenticate(
-                Some(client(AuthMethod::ClientSecretPost, &secret)),
-                &presented,
-                &ctx()
-            )
-            .unwrap_err()
-            .code,
+            refused(Some(registered), &presented),
             ErrorCode::InvalidClient
         );
-        assert_eq!(
-            parse_credentials(None, &mut Params::default())
-                .unwrap_err()
-                .code,
-            ErrorCode::InvalidClient
-        );
-        assert_eq!(
-            parse_credentials(Some("Basic !!!"), &mut Params::default())
-                .unwrap_err()
-                .code,
-            ErrorCode::InvalidClient
-        );
-        assert_eq!(
-            parse_credentials(Some("Bearer abc"), &mut Params::default())
-                .unwrap_err()
-                .code,
-            ErrorCode::InvalidClient
-        );
-        assert_eq!(
-            parse_credentials(Some(&basic("a", "")), &mut Params::default())
-                .unwrap_err()
-                .code,
-            ErrorCode::InvalidClient
-        );
+        for header in [
+            None,
+            Some("Basic !!!"),
+            Some("Bearer abc"),
+            Some(&basic("a", "")),
+        ] {
+            let err = parse_credentials(header, &mut Params::default()).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidClient, "{header:?}");
+        }
     }
 
     #[test]
@@ -502,23 +473,9 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.description().contains("client_secret_post"));
-        let other = ClientSecret::generate();
-        assert_eq!(
-            authenticate(
-                Some(client(AuthMethod::ClientSecretBasic, &other)),
-                &presented,
-                &ctx()
-            )
-            .unwrap_err()
-            .code,
-            ErrorCode::InvalidClient
-        );
-        assert_eq!(
-            authenticate::<Client>(None, &presented, &ctx())
-                .unwrap_err()
-                .code,
-            ErrorCode::InvalidClient
-        );
+        let other = client(AuthMethod::ClientSecretBasic, &ClientSecret::generate());
+        assert_eq!(refused(Some(other), &presented), ErrorCode::InvalidClient);
+        assert_eq!(refused(None, &presented), ErrorCode::InvalidClient);
     }
 
     #[test]
@@ -544,6 +501,8 @@ mod tests {
     }
 
     mod assertions {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
         use super::*;
         use crate::keys::{KeyAlg, SigningKey};
         use serde_json::json;

@@ -119,38 +119,7 @@ pub fn check_metadata(requested: &str, doc: &Value) -> Vec<String> {
     let loopback_http =
         Url::parse(requested).is_ok_and(|u| u.scheme() == "http" && is_loopback(&u));
     for (name, value) in members {
-        if name.ends_with("_supported") {
-            let well_typed = if is_flag(name) {
-                value.is_boolean()
-            } else {
-                value
-                    .as_array()
-                    .is_some_and(|items| items.iter().all(Value::is_string))
-            };
-            if !well_typed {
-                let expected = if is_flag(name) {
-                    "a boolean"
-                } else {
-                    "an array of strings"
-                };
-                problems.push(format!("`{name}` is not {expected}"));
-            }
-        }
-        if name.ends_with("_endpoint") || name == "jwks_uri" {
-            let Some(text) = value.as_str() else {
-                problems.push(format!("`{name}` is not a string"));
-                continue;
-            };
-            match Url::parse(text) {
-                Err(_) => problems.push(format!("`{name}` `{text}` is not an absolute URL")),
-                Ok(url) if url.fragment().is_some() => {
-                    problems.push(format!("`{name}` `{text}` has a fragment"))
-                }
-                Ok(url) if url.scheme() == "https" => {}
-                Ok(url) if url.scheme() == "http" && loopback_http && is_loopback(&url) => {}
-                Ok(_) => problems.push(format!("`{name}` `{text}` is not https")),
-            }
-        }
+        problems.extend(check_member(name, value, loopback_http));
     }
     let response_types = strings(doc, "response_types_supported");
     if doc.get("response_types_supported").is_none() {
@@ -179,6 +148,47 @@ pub fn check_metadata(requested: &str, doc: &Value) -> Vec<String> {
             "`code_challenge_methods_supported` does not list S256, which OAuth 2.1 requires with an authorization endpoint".into(),
         );
     }
+    check_auth_methods(doc, &mut problems);
+    problems
+}
+
+/// The problem with one member's type, or with an endpoint URL (RFC 8414 §2: https, no fragment).
+fn check_member(name: &str, value: &Value, loopback_http: bool) -> Option<String> {
+    if name.ends_with("_supported") {
+        let well_typed = if is_flag(name) {
+            value.is_boolean()
+        } else {
+            value
+                .as_array()
+                .is_some_and(|items| items.iter().all(Value::is_string))
+        };
+        if !well_typed {
+            let expected = if is_flag(name) {
+                "a boolean"
+            } else {
+                "an array of strings"
+            };
+            return Some(format!("`{name}` is not {expected}"));
+        }
+    }
+    if !(name.ends_with("_endpoint") || name == "jwks_uri") {
+        return None;
+    }
+    let Some(text) = value.as_str() else {
+        return Some(format!("`{name}` is not a string"));
+    };
+    match Url::parse(text) {
+        Err(_) => Some(format!("`{name}` `{text}` is not an absolute URL")),
+        Ok(url) if url.fragment().is_some() => Some(format!("`{name}` `{text}` has a fragment")),
+        Ok(url) if url.scheme() == "https" => None,
+        Ok(url) if url.scheme() == "http" && loopback_http && is_loopback(&url) => None,
+        Ok(_) => Some(format!("`{name}` `{text}` is not https")),
+    }
+}
+
+/// RFC 8414 §2: each client-authenticating endpoint lists registered methods, and its signing
+/// algorithms (never `none`) whenever it lists a JWT method.
+fn check_auth_methods(doc: &Value, problems: &mut Vec<String>) {
     for endpoint in [
         "token_endpoint",
         "introspection_endpoint",
@@ -191,8 +201,8 @@ pub fn check_metadata(requested: &str, doc: &Value) -> Vec<String> {
         for method in &methods {
             if !KNOWN_AUTH_METHODS.contains(method) {
                 problems.push(format!(
-                    "`{methods_member}` lists `{method}`, which is not a registered client authentication method"
-                ));
+                "`{methods_member}` lists `{method}`, which is not a registered client authentication method"
+            ));
             }
         }
         let algs_member = format!("{endpoint}_auth_signing_alg_values_supported");
@@ -209,7 +219,6 @@ pub fn check_metadata(requested: &str, doc: &Value) -> Vec<String> {
             _ => {}
         }
     }
-    problems
 }
 
 /// Every problem with a JWKS: its shape, and above all any private or symmetric key material.
@@ -302,59 +311,54 @@ mod tests {
 
     #[test]
     fn each_broken_rule_is_named() {
-        type Change = Box<dyn FnOnce(&mut Value)>;
-        let cases: Vec<(Change, &str)> = vec![
+        let required = [
+            "response_types_supported",
+            "authorization_endpoint",
+            "token_endpoint_auth_signing_alg_values_supported",
+        ];
+        for member in required {
+            let problems = problems_with(|d| {
+                d.as_object_mut().unwrap().remove(member);
+            });
+            let expected = format!("`{member}` is missing");
+            assert!(
+                problems.iter().any(|p| p.contains(&expected)),
+                "{expected}: {problems:?}"
+            );
+        }
+        // Each case overrides members of a good document and names the problem that must follow.
+        let cases = [
             (
-                Box::new(|d| d["issuer"] = json!("https://evil.example.com")),
+                json!({"issuer": "https://evil.example.com"}),
                 "is not the requested",
             ),
             (
-                Box::new(|d| d["token_endpoint"] = json!("http://as.example.com/token")),
+                json!({"token_endpoint": "http://as.example.com/token"}),
                 "is not https",
             ),
             (
-                Box::new(|d| {
-                    d.as_object_mut()
-                        .unwrap()
-                        .remove("response_types_supported");
-                }),
-                "`response_types_supported` is missing",
-            ),
-            (
-                Box::new(|d| {
-                    d.as_object_mut().unwrap().remove("authorization_endpoint");
-                }),
-                "`authorization_endpoint` is missing",
-            ),
-            (
-                Box::new(|d| d["code_challenge_methods_supported"] = json!(["plain"])),
+                json!({"code_challenge_methods_supported": ["plain"]}),
                 "does not list S256",
             ),
             (
-                Box::new(|d| {
-                    d.as_object_mut()
-                        .unwrap()
-                        .remove("token_endpoint_auth_signing_alg_values_supported");
-                }),
-                "is missing (RFC 8414 §2)",
-            ),
-            (
-                Box::new(|d| {
-                    d["token_endpoint_auth_methods_supported"] = json!(["client_secret_magic"])
-                }),
+                json!({"token_endpoint_auth_methods_supported": ["client_secret_magic"]}),
                 "not a registered client authentication method",
             ),
             (
-                Box::new(|d| d["client_id_metadata_document_supported"] = json!("yes")),
+                json!({"client_id_metadata_document_supported": "yes"}),
                 "is not a boolean",
             ),
             (
-                Box::new(|d| d["grant_types_supported"] = json!("authorization_code")),
+                json!({"grant_types_supported": "authorization_code"}),
                 "is not an array of strings",
             ),
         ];
-        for (change, expected) in cases {
-            let problems = problems_with(change);
+        for (changes, expected) in cases {
+            let problems = problems_with(|d| {
+                for (member, value) in changes.as_object().unwrap() {
+                    d[member] = value.clone();
+                }
+            });
             assert!(
                 problems.iter().any(|p| p.contains(expected)),
                 "{expected}: {problems:?}"

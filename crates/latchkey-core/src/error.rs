@@ -48,39 +48,29 @@ pub enum ErrorCode {
     TemporarilyUnavailable,
 }
 
-impl ErrorCode {
-    /// The wire value of the `error` member.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::InvalidRequest => "invalid_request",
-            Self::InvalidClient => "invalid_client",
-            Self::InvalidGrant => "invalid_grant",
-            Self::UnauthorizedClient => "unauthorized_client",
-            Self::UnsupportedGrantType => "unsupported_grant_type",
-            Self::InvalidScope => "invalid_scope",
-            Self::InvalidTarget => "invalid_target",
-            Self::UnsupportedResponseType => "unsupported_response_type",
-            Self::AccessDenied => "access_denied",
-            Self::LoginRequired => "login_required",
-            Self::ConsentRequired => "consent_required",
-            Self::AccountSelectionRequired => "account_selection_required",
-            Self::RequestNotSupported => "request_not_supported",
-            Self::RequestUriNotSupported => "request_uri_not_supported",
-            Self::InsufficientScope => "insufficient_scope",
-            Self::InvalidRedirectUri => "invalid_redirect_uri",
-            Self::InvalidClientMetadata => "invalid_client_metadata",
-            Self::InvalidToken => "invalid_token",
-            Self::ServerError => "server_error",
-            Self::TemporarilyUnavailable => "temporarily_unavailable",
-        }
-    }
-}
-
-impl fmt::Display for ErrorCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+// In declaration order: the OpenAPI document lists them from here, so they cannot drift.
+wire_enum!(ErrorCode {
+    InvalidRequest => "invalid_request",
+    InvalidClient => "invalid_client",
+    InvalidGrant => "invalid_grant",
+    UnauthorizedClient => "unauthorized_client",
+    UnsupportedGrantType => "unsupported_grant_type",
+    InvalidScope => "invalid_scope",
+    InvalidTarget => "invalid_target",
+    UnsupportedResponseType => "unsupported_response_type",
+    AccessDenied => "access_denied",
+    LoginRequired => "login_required",
+    ConsentRequired => "consent_required",
+    AccountSelectionRequired => "account_selection_required",
+    RequestNotSupported => "request_not_supported",
+    RequestUriNotSupported => "request_uri_not_supported",
+    InsufficientScope => "insufficient_scope",
+    InvalidRedirectUri => "invalid_redirect_uri",
+    InvalidClientMetadata => "invalid_client_metadata",
+    InvalidToken => "invalid_token",
+    ServerError => "server_error",
+    TemporarilyUnavailable => "temporarily_unavailable",
+});
 
 /// A protocol error: an RFC error code with a human-readable description for the client developer.
 ///
@@ -214,6 +204,47 @@ mod tests {
             OAuthError::new(ErrorCode::InvalidRequest, text),
             OAuthError::server_error(),
         ]
+    }
+
+    #[test]
+    fn all_lists_every_code_once_in_declaration_order() {
+        // Exhaustive on purpose: a new variant does not compile until it has a position here, and the
+        // assertions below then fail until `ALL` holds it at that position.
+        fn position(code: ErrorCode) -> usize {
+            use ErrorCode::*;
+            match code {
+                InvalidRequest => 0,
+                InvalidClient => 1,
+                InvalidGrant => 2,
+                UnauthorizedClient => 3,
+                UnsupportedGrantType => 4,
+                InvalidScope => 5,
+                InvalidTarget => 6,
+                UnsupportedResponseType => 7,
+                AccessDenied => 8,
+                LoginRequired => 9,
+                ConsentRequired => 10,
+                AccountSelectionRequired => 11,
+                RequestNotSupported => 12,
+                RequestUriNotSupported => 13,
+                InsufficientScope => 14,
+                InvalidRedirectUri => 15,
+                InvalidClientMetadata => 16,
+                InvalidToken => 17,
+                ServerError => 18,
+                TemporarilyUnavailable => 19,
+            }
+        }
+        for (i, code) in ErrorCode::ALL.iter().enumerate() {
+            assert_eq!(position(*code), i, "{code}");
+        }
+        assert_eq!(
+            ErrorCode::ALL.len(),
+            position(ErrorCode::TemporarilyUnavailable) + 1
+        );
+        let wire: std::collections::BTreeSet<_> =
+            ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(wire.len(), ErrorCode::ALL.len(), "wire values are distinct");
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Token requests (RFC 6749 §3.2): `grant_type` is read first, then that grant's own parameters.
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod record;
 pub mod refresh_token;
+pub mod reuse;
 pub mod token_exchange;
 
 use crate::OAuthError;
@@ -10,9 +12,11 @@ use crate::pkce::CodeVerifier;
 use crate::secret::SecretHash;
 use crate::types::{GrantType, ResourceUri, Scope};
 
-pub use authorization_code::authorization_code;
-pub use client_credentials::client_credentials;
-pub use refresh_token::refresh_token;
+pub use authorization_code::{AuthorizationCodeRequest, authorization_code};
+pub use client_credentials::{ClientCredentialsRequest, client_credentials};
+pub use record::{Grant, GrantId};
+pub use refresh_token::{RefreshTokenRequest, refresh_token};
+pub use reuse::{Presented, check_presented};
 pub use token_exchange::token_exchange;
 
 /// A parsed token request. After `parse`, nothing reads a raw parameter.
@@ -26,40 +30,6 @@ pub enum TokenRequest {
     RefreshToken(RefreshTokenRequest),
     /// `grant_type=urn:ietf:params:oauth:grant-type:token-exchange` (RFC 8693 §2.1).
     TokenExchange(token_exchange::TokenExchangeRequest),
-}
-
-/// Parameters of a client_credentials request.
-#[derive(Debug)]
-pub struct ClientCredentialsRequest {
-    /// `scope`, when the request names one.
-    pub scope: Option<Scope>,
-    /// `resource` (RFC 8707), when the request names one.
-    pub resource: Option<ResourceUri>,
-}
-
-/// Parameters of an authorization_code request.
-#[derive(Debug)]
-pub struct AuthorizationCodeRequest {
-    /// SHA-256 of `code`: the code itself is never kept.
-    pub code: SecretHash,
-    /// `redirect_uri`, required when the authorization request carried one.
-    pub redirect_uri: Option<String>,
-    /// `code_verifier` (PKCE); absent only for a code whose request was bound by an OpenID `nonce`
-    /// instead (the grant rule decides whether that is acceptable).
-    pub code_verifier: Option<CodeVerifier>,
-    /// `resource`, which must name the resource the grant was for.
-    pub resource: Option<ResourceUri>,
-}
-
-/// Parameters of a refresh_token request.
-#[derive(Debug)]
-pub struct RefreshTokenRequest {
-    /// SHA-256 of `refresh_token`.
-    pub refresh_token: SecretHash,
-    /// `scope`: no broader than the grant's (RFC 6749 §6).
-    pub scope: Option<Scope>,
-    /// `resource`, which must name the resource the grant was for.
-    pub resource: Option<ResourceUri>,
 }
 
 impl TokenRequest {
@@ -109,77 +79,6 @@ impl TokenRequest {
             Self::RefreshToken(_) => GrantType::RefreshToken,
             Self::TokenExchange(_) => GrantType::TokenExchange,
         }
-    }
-}
-
-/// The id that ties together a code and every token issued from it (a refresh token "family"), so that
-/// code reuse or refresh-token reuse revokes them all at once.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct GrantId(String);
-
-impl GrantId {
-    /// A new random id, 128 bits, one an operator can type after `latchkey grant revoke`.
-    pub fn generate() -> Self {
-        Self(crate::secret::random_id())
-    }
-
-    /// Rebuilds a stored id.
-    pub fn from_stored(value: String) -> Self {
-        Self(value)
-    }
-
-    /// The id, for storage.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// What a user granted a client: the record codes and refresh tokens point to.
-#[derive(Clone, Debug)]
-pub struct Grant {
-    /// Its id.
-    pub grant_id: GrantId,
-    /// The client it was granted to.
-    pub client_id: crate::types::ClientId,
-    /// The user (the tokens' `sub`).
-    pub user_id: String,
-    /// The scope the user approved.
-    pub scope: Scope,
-    /// The resource the tokens are for.
-    pub resource: Option<ResourceUri>,
-    /// When the user signed in for it.
-    pub auth_time: crate::types::Timestamp,
-    /// When it was created.
-    pub created_at: crate::types::Timestamp,
-    /// Absolute end of refresh: no refresh token of this grant outlives it.
-    pub expires_at: crate::types::Timestamp,
-    /// Set when code reuse, refresh-token reuse or revocation ended it.
-    pub revoked_at: Option<crate::types::Timestamp>,
-    /// The browser session it was approved in (OpenID `sid`), for logout.
-    pub sid: Option<String>,
-    /// OpenID: the `claims` request it was made with, `Some` (possibly empty) when the scope held
-    /// `openid` on a server with OpenID on.
-    pub claims: Option<crate::oidc::claims::ClaimsRequest>,
-}
-
-impl Grant {
-    /// Whether the tokens of this grant come with an ID token (OpenID Connect Core §3.1.3.3).
-    pub fn is_openid(&self) -> bool {
-        self.claims.is_some()
-    }
-}
-
-/// RFC 8707 §2.2: a token request may repeat the grant's resource, never name another.
-fn check_resource(
-    requested: &Option<ResourceUri>,
-    granted: &Option<ResourceUri>,
-) -> Result<(), OAuthError> {
-    match (requested, granted) {
-        (None, _) => Ok(()),
-        (Some(r), Some(g)) if r == g => Ok(()),
-        (Some(_), _) => Err(OAuthError::invalid_target(
-            "resource is not one this grant covers",
-        )),
     }
 }
 

@@ -53,43 +53,46 @@ pub fn active(
     default_audience: &str,
     username: Option<&str>,
 ) -> Value {
+    // The members both kinds carry, in the order they are published.
+    let (scope, client_id, sub, token_type, exp, iat, aud, iss) = match token {
+        Active::Access(c) => (
+            &c.scope,
+            &c.client_id,
+            c.sub.as_str(),
+            "Bearer",
+            c.exp,
+            c.iat,
+            c.aud.as_str(),
+            c.iss.as_str(),
+        ),
+        Active::Refresh(r, g) => (
+            &g.scope,
+            &r.client_id,
+            g.user_id.as_str(),
+            "refresh_token",
+            r.expires_at,
+            r.created_at,
+            g.resource.as_ref().map_or(default_audience, |r| r.as_str()),
+            issuer,
+        ),
+    };
     let mut out = Map::new();
     out.insert("active".into(), json!(true));
-    match token {
-        Active::Access(c) => {
-            if !c.scope.is_empty() {
-                out.insert("scope".into(), json!(c.scope.to_string()));
-            }
-            out.insert("client_id".into(), json!(c.client_id));
-            out.insert("sub".into(), json!(c.sub));
-            out.insert("token_type".into(), json!("Bearer"));
-            out.insert("exp".into(), json!(c.exp));
-            out.insert("iat".into(), json!(c.iat));
-            out.insert("nbf".into(), json!(c.iat));
-            out.insert("aud".into(), json!(c.aud));
-            out.insert("iss".into(), json!(c.iss));
-            out.insert("jti".into(), json!(c.jti));
-            if let Some(act) = &c.act {
-                out.insert("act".into(), act.clone());
-            }
-        }
-        Active::Refresh(r, g) => {
-            if !g.scope.is_empty() {
-                out.insert("scope".into(), json!(g.scope.to_string()));
-            }
-            out.insert("client_id".into(), json!(r.client_id));
-            out.insert("sub".into(), json!(g.user_id));
-            out.insert("token_type".into(), json!("refresh_token"));
-            out.insert("exp".into(), json!(r.expires_at));
-            out.insert("iat".into(), json!(r.created_at));
-            out.insert("nbf".into(), json!(r.created_at));
-            let aud = g
-                .resource
-                .as_ref()
-                .map(|r| r.as_str())
-                .unwrap_or(default_audience);
-            out.insert("aud".into(), json!(aud));
-            out.insert("iss".into(), json!(issuer));
+    if !scope.is_empty() {
+        out.insert("scope".into(), json!(scope.to_string()));
+    }
+    out.insert("client_id".into(), json!(client_id));
+    out.insert("sub".into(), json!(sub));
+    out.insert("token_type".into(), json!(token_type));
+    out.insert("exp".into(), json!(exp));
+    out.insert("iat".into(), json!(iat));
+    out.insert("nbf".into(), json!(iat));
+    out.insert("aud".into(), json!(aud));
+    out.insert("iss".into(), json!(iss));
+    if let Active::Access(c) = token {
+        out.insert("jti".into(), json!(c.jti));
+        if let Some(act) = &c.act {
+            out.insert("act".into(), act.clone());
         }
     }
     if let Some(username) = username {

@@ -28,20 +28,15 @@ pub enum KeyAlg {
     PS256,
 }
 
+// The `alg` header values (RFC 7518 §3.1, RFC 8037 §3.1), in the order metadata lists them.
+wire_enum!(KeyAlg {
+    RS256 => "RS256",
+    PS256 => "PS256",
+    ES256 => "ES256",
+    EdDSA => "EdDSA",
+});
+
 impl KeyAlg {
-    /// The `alg` header value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ES256 => "ES256",
-            Self::EdDSA => "EdDSA",
-            Self::RS256 => "RS256",
-            Self::PS256 => "PS256",
-        }
-    }
-
-    /// Every algorithm, in the order they are listed in metadata.
-    pub const ALL: [KeyAlg; 4] = [KeyAlg::RS256, KeyAlg::PS256, KeyAlg::ES256, KeyAlg::EdDSA];
-
     /// The hash whose left half makes `at_hash` and `c_hash` (OpenID Connect Core §3.1.3.6): the
     /// hash of the JWS algorithm, SHA-512 for Ed25519 as node-oidc-provider and openidconnect-rs do.
     pub fn hash(self, data: &[u8]) -> Vec<u8> {
@@ -56,21 +51,9 @@ impl KeyAlg {
 impl FromStr for KeyAlg {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "ES256" => Ok(Self::ES256),
-            "EdDSA" => Ok(Self::EdDSA),
-            "RS256" => Ok(Self::RS256),
-            "PS256" => Ok(Self::PS256),
-            other => Err(format!(
-                "unknown signing algorithm `{other}` (expected ES256, EdDSA, RS256 or PS256)"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for KeyAlg {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        Self::from_wire(s).ok_or_else(|| {
+            format!("unknown signing algorithm `{s}` (expected ES256, EdDSA, RS256 or PS256)")
+        })
     }
 }
 
@@ -104,44 +87,6 @@ pub struct Jwk {
 }
 
 impl Jwk {
-    /// Verifies a JWS signature over `message` with this key, using the algorithm the key is bound to.
-    pub fn verify(&self, message: &[u8], sig: &[u8]) -> bool {
-        let decode = |v: &Option<String>| v.as_deref().and_then(|v| URL_SAFE_NO_PAD.decode(v).ok());
-        match (self.alg.as_str(), self.kty.as_str()) {
-            ("ES256", "EC") => {
-                let (Some(x), Some(y)) = (decode(&self.x), decode(&self.y)) else {
-                    return false;
-                };
-                let point = [&[0x04][..], &x, &y].concat();
-                signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
-                    .verify(message, sig)
-                    .is_ok()
-            }
-            ("EdDSA", "OKP") => {
-                let Some(x) = decode(&self.x) else {
-                    return false;
-                };
-                signature::UnparsedPublicKey::new(&signature::ED25519, x)
-                    .verify(message, sig)
-                    .is_ok()
-            }
-            (alg @ ("RS256" | "PS256"), "RSA") => {
-                let (Some(n), Some(e)) = (decode(&self.n), decode(&self.e)) else {
-                    return false;
-                };
-                let params = if alg == "RS256" {
-                    &signature::RSA_PKCS1_2048_8192_SHA256
-                } else {
-                    &signature::RSA_PSS_2048_8192_SHA256
-                };
-                signature::RsaPublicKeyComponents { n, e }
-                    .verify(params, message, sig)
-                    .is_ok()
-            }
-            _ => false,
-        }
-    }
-
     /// RFC 7638 thumbprint: SHA-256 over the required members in lexicographic order, base64url.
     fn thumbprint(&self) -> String {
         let canonical = match self.kty.as_str() {
@@ -285,50 +230,6 @@ impl SigningKey {
                 Ok(sig)
             }
         }
-    }
-}
-
-/// Verifies a JWS signature with a client's public key (a JWK as the client registered it) for the
-/// algorithm the JWS header names.
-///
-/// # Security
-/// The algorithm must fit the key type (and the key's own `alg`, when it names one); `none` and HMAC
-/// never verify, since a client's registered key is public.
-pub fn verify_client_jwk(jwk: &serde_json::Value, alg: &str, message: &[u8], sig: &[u8]) -> bool {
-    let member = |name: &str| jwk.get(name).and_then(|v| v.as_str());
-    let bytes = |name: &str| member(name).and_then(|v| URL_SAFE_NO_PAD.decode(v).ok());
-    if member("alg").is_some_and(|a| a != alg) || member("use").is_some_and(|u| u != "sig") {
-        return false;
-    }
-    match (alg, member("kty"), member("crv")) {
-        ("ES256", Some("EC"), Some("P-256")) => {
-            let (Some(x), Some(y)) = (bytes("x"), bytes("y")) else {
-                return false;
-            };
-            let point = [&[0x04][..], &x, &y].concat();
-            signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
-                .verify(message, sig)
-                .is_ok()
-        }
-        ("EdDSA", Some("OKP"), Some("Ed25519")) => bytes("x").is_some_and(|x| {
-            signature::UnparsedPublicKey::new(&signature::ED25519, x)
-                .verify(message, sig)
-                .is_ok()
-        }),
-        ("RS256" | "PS256", Some("RSA"), _) => {
-            let (Some(n), Some(e)) = (bytes("n"), bytes("e")) else {
-                return false;
-            };
-            let params = if alg == "RS256" {
-                &signature::RSA_PKCS1_2048_8192_SHA256
-            } else {
-                &signature::RSA_PSS_2048_8192_SHA256
-            };
-            signature::RsaPublicKeyComponents { n, e }
-                .verify(params, message, sig)
-                .is_ok()
-        }
-        _ => false,
     }
 }
 

@@ -4,6 +4,9 @@
 //! signing keys as arguments, so every rule is testable without a server or a database.
 #![warn(missing_docs)]
 
+#[macro_use]
+mod wire;
+
 pub mod authorize;
 pub mod cimd;
 pub mod client;
@@ -12,6 +15,7 @@ pub mod discovery;
 pub mod error;
 pub mod grant;
 pub mod introspection;
+pub mod jws;
 pub mod keys;
 pub mod metadata;
 pub mod oidc;

@@ -148,6 +148,57 @@ fn methods(list: &[AuthMethod]) -> Value {
     json!(list.iter().map(|m| m.as_str()).collect::<Vec<_>>())
 }
 
+/// `<name>_endpoint` and how clients authenticate there (RFC 8414 §2): its
+/// `<name>_endpoint_auth_methods_supported`, and the `*_auth_signing_alg_values_supported` list that
+/// MUST be present when the endpoint accepts `private_key_jwt`.
+fn authenticated_endpoint(
+    doc: &mut Map<String, Value>,
+    name: &str,
+    url: &str,
+    accepted: &[AuthMethod],
+) {
+    doc.insert(format!("{name}_endpoint"), json!(url));
+    doc.insert(
+        format!("{name}_endpoint_auth_methods_supported"),
+        methods(accepted),
+    );
+    if accepted.contains(&AuthMethod::PrivateKeyJwt) {
+        doc.insert(
+            format!("{name}_endpoint_auth_signing_alg_values_supported"),
+            json!(crate::client_auth::ASSERTION_ALGS),
+        );
+    }
+}
+
+impl OpenIdFeatures {
+    /// The members OpenID Connect Discovery 1.0 §3 adds.
+    fn members(&self, doc: &mut Map<String, Value>) {
+        let algs: Vec<&str> = self.signing_algs.iter().map(|a| a.as_str()).collect();
+        doc.insert("userinfo_endpoint".into(), json!(self.userinfo_endpoint));
+        doc.insert(
+            "end_session_endpoint".into(),
+            json!(self.end_session_endpoint),
+        );
+        doc.insert("subject_types_supported".into(), json!(self.subject_types));
+        doc.insert("id_token_signing_alg_values_supported".into(), json!(algs));
+        doc.insert("userinfo_signing_alg_values_supported".into(), json!(algs));
+        doc.insert(
+            "display_values_supported".into(),
+            json!(["page", "popup", "touch", "wap"]),
+        );
+        // Core §5.6: aggregated and distributed claims are not offered.
+        doc.insert("claim_types_supported".into(), json!(["normal"]));
+        doc.insert(
+            "claims_supported".into(),
+            json!(crate::oidc::claims::claims_supported()),
+        );
+        doc.insert("claims_parameter_supported".into(), json!(true));
+        doc.insert("request_parameter_supported".into(), json!(false));
+        // Discovery §3: absent means true, so `false` is said out loud.
+        doc.insert("request_uri_parameter_supported".into(), json!(false));
+    }
+}
+
 impl Features {
     /// The metadata document (RFC 8414 §2). Members appear only for what is implemented and enabled.
     pub fn document(&self) -> Value {
@@ -170,26 +221,55 @@ impl Features {
     /// Every member in the default order.
     fn members(&self) -> Map<String, Value> {
         let mut doc = Map::new();
-        doc.insert("issuer".into(), json!(self.issuer.as_str()));
-        if let Some(authorization) = &self.endpoints.authorization {
-            doc.insert("authorization_endpoint".into(), json!(authorization));
+        self.server_members(&mut doc);
+        self.authorization_members(&mut doc);
+        for (name, url, accepted) in [
+            (
+                "token",
+                Some(&self.endpoints.token),
+                &self.token_endpoint_auth_methods,
+            ),
+            (
+                "revocation",
+                self.endpoints.revocation.as_ref(),
+                &self.revocation_endpoint_auth_methods,
+            ),
+            (
+                "introspection",
+                self.endpoints.introspection.as_ref(),
+                &self.introspection_endpoint_auth_methods,
+            ),
+        ] {
+            if let Some(url) = url {
+                authenticated_endpoint(&mut doc, name, url, accepted);
+            }
         }
-        doc.insert("token_endpoint".into(), json!(self.endpoints.token));
+        if let Some(openid) = &self.openid {
+            openid.members(&mut doc);
+        }
+        // Inserted by topic above; published in the default order, then the extras.
+        let mut ordered = Map::new();
+        for name in GENERATED_MEMBERS {
+            if let Some(value) = doc.get(*name) {
+                ordered.insert((*name).to_owned(), value.clone());
+            }
+        }
+        for (name, value) in &self.extra {
+            ordered.entry(name.clone()).or_insert_with(|| value.clone());
+        }
+        ordered
+    }
+
+    /// RFC 8414 §2 members about the server as a whole: who it is, where its keys and registration
+    /// are, what it offers, and its documents.
+    fn server_members(&self, doc: &mut Map<String, Value>) {
+        doc.insert("issuer".into(), json!(self.issuer.as_str()));
         doc.insert("jwks_uri".into(), json!(self.endpoints.jwks));
         if let Some(registration) = &self.endpoints.registration {
             doc.insert("registration_endpoint".into(), json!(registration));
         }
         if !self.scopes_supported.is_empty() {
             doc.insert("scopes_supported".into(), json!(self.scopes_supported));
-        }
-        // REQUIRED by RFC 8414 §2 even for a server without an authorization endpoint, where the
-        // honest value is the empty list.
-        if self.endpoints.authorization.is_some() {
-            doc.insert("response_types_supported".into(), json!(["code"]));
-            // RFC 8414 §2: an absent list means `query` and `fragment`; only `query` is true.
-            doc.insert("response_modes_supported".into(), json!(["query"]));
-        } else {
-            doc.insert("response_types_supported".into(), json!([]));
         }
         doc.insert(
             "grant_types_supported".into(),
@@ -200,22 +280,6 @@ impl Features {
                     .collect::<Vec<_>>()
             ),
         );
-        // RFC 8414 §2: each `*_auth_signing_alg_values_supported` list MUST be present when its
-        // endpoint accepts `private_key_jwt`.
-        let signing_algs = |list: &[AuthMethod]| {
-            list.contains(&AuthMethod::PrivateKeyJwt)
-                .then(|| json!(crate::client_auth::ASSERTION_ALGS))
-        };
-        doc.insert(
-            "token_endpoint_auth_methods_supported".into(),
-            methods(&self.token_endpoint_auth_methods),
-        );
-        if let Some(algs) = signing_algs(&self.token_endpoint_auth_methods) {
-            doc.insert(
-                "token_endpoint_auth_signing_alg_values_supported".into(),
-                algs,
-            );
-        }
         for (name, value) in [
             ("service_documentation", &self.service_documentation),
             ("op_policy_uri", &self.op_policy_uri),
@@ -231,86 +295,33 @@ impl Features {
                 json!(self.ui_locales_supported),
             );
         }
-        if let Some(revocation) = &self.endpoints.revocation {
-            doc.insert("revocation_endpoint".into(), json!(revocation));
-            doc.insert(
-                "revocation_endpoint_auth_methods_supported".into(),
-                methods(&self.revocation_endpoint_auth_methods),
-            );
-            if let Some(algs) = signing_algs(&self.revocation_endpoint_auth_methods) {
-                doc.insert(
-                    "revocation_endpoint_auth_signing_alg_values_supported".into(),
-                    algs,
-                );
-            }
-        }
-        if let Some(introspection) = &self.endpoints.introspection {
-            doc.insert("introspection_endpoint".into(), json!(introspection));
-            doc.insert(
-                "introspection_endpoint_auth_methods_supported".into(),
-                methods(&self.introspection_endpoint_auth_methods),
-            );
-            if let Some(algs) = signing_algs(&self.introspection_endpoint_auth_methods) {
-                doc.insert(
-                    "introspection_endpoint_auth_signing_alg_values_supported".into(),
-                    algs,
-                );
-            }
-        }
-        if self.endpoints.authorization.is_some() {
-            // RFC 7636 §4.2: `plain` is not offered, so a client cannot downgrade.
-            doc.insert("code_challenge_methods_supported".into(), json!(["S256"]));
-            // RFC 9207 §3: every authorization response carries `iss`; absent would claim it does not.
-            doc.insert(
-                "authorization_response_iss_parameter_supported".into(),
-                json!(true),
-            );
-        }
         if self.client_id_metadata_document_supported {
             doc.insert("client_id_metadata_document_supported".into(), json!(true));
         }
         if self.resource_parameter_supported {
             doc.insert("resource_parameter_supported".into(), json!(true));
         }
-        if let Some(openid) = &self.openid {
-            let algs: Vec<&str> = openid.signing_algs.iter().map(|a| a.as_str()).collect();
-            doc.insert("userinfo_endpoint".into(), json!(openid.userinfo_endpoint));
-            doc.insert(
-                "end_session_endpoint".into(),
-                json!(openid.end_session_endpoint),
-            );
-            doc.insert(
-                "subject_types_supported".into(),
-                json!(openid.subject_types),
-            );
-            doc.insert("id_token_signing_alg_values_supported".into(), json!(algs));
-            doc.insert("userinfo_signing_alg_values_supported".into(), json!(algs));
-            doc.insert(
-                "display_values_supported".into(),
-                json!(["page", "popup", "touch", "wap"]),
-            );
-            // Core §5.6: aggregated and distributed claims are not offered.
-            doc.insert("claim_types_supported".into(), json!(["normal"]));
-            doc.insert(
-                "claims_supported".into(),
-                json!(crate::oidc::claims::claims_supported()),
-            );
-            doc.insert("claims_parameter_supported".into(), json!(true));
-            doc.insert("request_parameter_supported".into(), json!(false));
-            // Discovery §3: absent means true, so `false` is said out loud.
-            doc.insert("request_uri_parameter_supported".into(), json!(false));
-        }
-        // Inserted by topic above; published in the default order, then the extras.
-        let mut ordered = Map::new();
-        for name in GENERATED_MEMBERS {
-            if let Some(value) = doc.get(*name) {
-                ordered.insert((*name).to_owned(), value.clone());
-            }
-        }
-        for (name, value) in &self.extra {
-            ordered.entry(name.clone()).or_insert_with(|| value.clone());
-        }
-        ordered
+    }
+
+    /// The members of the authorization endpoint (RFC 8414 §2, RFC 7636 §4.2, RFC 9207 §3).
+    fn authorization_members(&self, doc: &mut Map<String, Value>) {
+        let Some(authorization) = &self.endpoints.authorization else {
+            // REQUIRED by RFC 8414 §2 even for a server without an authorization endpoint, where the
+            // honest value is the empty list.
+            doc.insert("response_types_supported".into(), json!([]));
+            return;
+        };
+        doc.insert("authorization_endpoint".into(), json!(authorization));
+        doc.insert("response_types_supported".into(), json!(["code"]));
+        // RFC 8414 §2: an absent list means `query` and `fragment`; only `query` is true.
+        doc.insert("response_modes_supported".into(), json!(["query"]));
+        // RFC 7636 §4.2: `plain` is not offered, so a client cannot downgrade.
+        doc.insert("code_challenge_methods_supported".into(), json!(["S256"]));
+        // RFC 9207 §3: every authorization response carries `iss`; absent would claim it does not.
+        doc.insert(
+            "authorization_response_iss_parameter_supported".into(),
+            json!(true),
+        );
     }
 
     /// Whether a client's registration stays within what the server has enabled: every grant type

@@ -90,7 +90,6 @@ impl ClientMetadata {
     /// Applies RFC 7591's defaults and this server's `rules`; an omitted scope means every published
     /// scope.
     pub fn validate(self, rules: &RegistrationRules) -> Result<Registration, OAuthError> {
-        let bad = |m: &str| OAuthError::invalid_client_metadata(m.to_owned());
         if self.jwks.is_some() && self.jwks_uri.is_some() {
             return Err(bad(
                 "jwks and jwks_uri are mutually exclusive (RFC 7591 §2)",
@@ -104,31 +103,96 @@ impl ClientMetadata {
                 ))
             })?,
         };
-        let jwks_uri = match (&self.jwks_uri, method) {
-            (Some(uri), AuthMethod::PrivateKeyJwt) => {
-                let url = url::Url::parse(uri).map_err(|_| bad("jwks_uri is not a URL"))?;
-                if url.scheme() != "https" || url.fragment().is_some() {
-                    return Err(bad("jwks_uri must be an https URL without fragment"));
-                }
-                Some(uri.clone())
-            }
-            _ => None,
+        let (jwks, jwks_uri) = self.keys(method)?;
+        let grant_types = self.grant_types(method, rules)?;
+        let redirect_uris = self.redirect_uris(&grant_types)?;
+        Ok(Registration {
+            scope: self.registered_scope(rules)?,
+            name: self.client_name()?,
+            method,
+            grant_types,
+            redirect_uris,
+            jwks,
+            jwks_uri,
+        })
+    }
+
+    /// `redirect_uris` (RFC 7591 §2), at least one for the authorization code grant.
+    fn redirect_uris(
+        &self,
+        grant_types: &BTreeSet<GrantType>,
+    ) -> Result<Vec<RedirectUri>, OAuthError> {
+        let redirect_uris = self
+            .redirect_uris
+            .iter()
+            .map(|u| RedirectUri::parse(u.clone()).map_err(OAuthError::invalid_redirect_uri))
+            .collect::<Result<Vec<_>, _>>()?;
+        if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
+            return Err(OAuthError::invalid_redirect_uri(
+                "the authorization_code grant needs at least one redirect URI",
+            ));
+        }
+        Ok(redirect_uris)
+    }
+
+    /// `scope` (RFC 7591 §2): within what the server publishes; all of that when omitted.
+    fn registered_scope(&self, rules: &RegistrationRules) -> Result<Scope, OAuthError> {
+        let Some(text) = &self.scope else {
+            return Ok(rules.scopes.clone());
         };
-        let jwks = if method == AuthMethod::PrivateKeyJwt && jwks_uri.is_none() {
-            let keys = self
-                .jwks
-                .as_ref()
-                .and_then(|j| j.get("keys"))
-                .and_then(|k| k.as_array())
-                .filter(|k| !k.is_empty())
-                .ok_or_else(|| bad("private_key_jwt needs jwks with at least one key"))?;
-            for key in keys {
-                crate::keys::check_client_jwk(key).map_err(OAuthError::invalid_client_metadata)?;
+        let scope = Scope::parse(text).map_err(|_| bad("scope is malformed"))?;
+        if !scope.is_subset(&rules.scopes) {
+            return Err(bad("scope names a scope this server does not offer"));
+        }
+        Ok(scope)
+    }
+
+    /// `client_name`, trimmed; a blank one is none.
+    fn client_name(&self) -> Result<Option<String>, OAuthError> {
+        let name = self
+            .client_name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty());
+        if name.is_some_and(|n| n.chars().count() > 200) {
+            return Err(bad("client_name is longer than 200 characters"));
+        }
+        Ok(name.map(str::to_owned))
+    }
+
+    /// `jwks` or `jwks_uri` (RFC 7591 §2), read only for `private_key_jwt`: the keys, or where the
+    /// client publishes them.
+    fn keys(&self, method: AuthMethod) -> Result<(Vec<Value>, Option<String>), OAuthError> {
+        if method != AuthMethod::PrivateKeyJwt {
+            return Ok((Vec::new(), None));
+        }
+        if let Some(uri) = &self.jwks_uri {
+            let url = url::Url::parse(uri).map_err(|_| bad("jwks_uri is not a URL"))?;
+            if url.scheme() != "https" || url.fragment().is_some() {
+                return Err(bad("jwks_uri must be an https URL without fragment"));
             }
-            keys.clone()
-        } else {
-            Vec::new()
-        };
+            return Ok((Vec::new(), Some(uri.clone())));
+        }
+        let keys = self
+            .jwks
+            .as_ref()
+            .and_then(|j| j.get("keys"))
+            .and_then(|k| k.as_array())
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| bad("private_key_jwt needs jwks with at least one key"))?;
+        for key in keys {
+            crate::keys::check_client_jwk(key).map_err(OAuthError::invalid_client_metadata)?;
+        }
+        Ok((keys.clone(), None))
+    }
+
+    /// `grant_types` (RFC 7591 §2; `authorization_code` when omitted), and their agreement with
+    /// `response_types` (§2.1) and with the authentication method.
+    fn grant_types(
+        &self,
+        method: AuthMethod,
+        rules: &RegistrationRules,
+    ) -> Result<BTreeSet<GrantType>, OAuthError> {
         let grant_types: BTreeSet<GrantType> = match &self.grant_types {
             None => [GrantType::AuthorizationCode].into(),
             Some(list) => list
@@ -152,30 +216,22 @@ impl ClientMetadata {
         if grant_types.is_empty() {
             return Err(bad("grant_types is empty"));
         }
+        let code = grant_types.contains(&GrantType::AuthorizationCode);
         // RFC 7591 §2.1: response_types and grant_types must agree.
-        let response_types: BTreeSet<String> = self
-            .response_types
-            .clone()
-            .unwrap_or_else(|| {
-                if grant_types.contains(&GrantType::AuthorizationCode) {
-                    vec!["code".into()]
-                } else {
-                    vec![]
-                }
-            })
-            .into_iter()
-            .collect();
+        let response_types: BTreeSet<String> = match &self.response_types {
+            Some(listed) => listed.iter().cloned().collect(),
+            None if code => ["code".to_owned()].into(),
+            None => BTreeSet::new(),
+        };
         if response_types.iter().any(|r| r != "code") {
             return Err(bad("only the `code` response type is supported"));
         }
-        if response_types.contains("code") != grant_types.contains(&GrantType::AuthorizationCode) {
+        if response_types.contains("code") != code {
             return Err(bad(
                 "response_type `code` and grant type authorization_code go together",
             ));
         }
-        if grant_types.contains(&GrantType::RefreshToken)
-            && !grant_types.contains(&GrantType::AuthorizationCode)
-        {
+        if grant_types.contains(&GrantType::RefreshToken) && !code {
             return Err(bad("refresh_token is only issued with authorization_code"));
         }
         if method == AuthMethod::None && grant_types.contains(&GrantType::ClientCredentials) {
@@ -183,43 +239,12 @@ impl ClientMetadata {
                 "client_credentials needs a confidential client; `none` cannot use it",
             ));
         }
-        let redirect_uris = self
-            .redirect_uris
-            .iter()
-            .map(|u| RedirectUri::parse(u.clone()).map_err(OAuthError::invalid_redirect_uri))
-            .collect::<Result<Vec<_>, _>>()?;
-        if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
-            return Err(OAuthError::invalid_redirect_uri(
-                "the authorization_code grant needs at least one redirect URI",
-            ));
-        }
-        let scope = match &self.scope {
-            None => rules.scopes.clone(),
-            Some(text) => {
-                let scope = Scope::parse(text).map_err(|_| bad("scope is malformed"))?;
-                if !scope.is_subset(&rules.scopes) {
-                    return Err(bad("scope names a scope this server does not offer"));
-                }
-                scope
-            }
-        };
-        let name = self
-            .client_name
-            .map(|n| n.trim().to_owned())
-            .filter(|n| !n.is_empty());
-        if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
-            return Err(bad("client_name is longer than 200 characters"));
-        }
-        Ok(Registration {
-            name,
-            method,
-            grant_types,
-            redirect_uris,
-            scope,
-            jwks,
-            jwks_uri,
-        })
+        Ok(grant_types)
     }
+}
+
+fn bad(message: &str) -> OAuthError {
+    OAuthError::invalid_client_metadata(message.to_owned())
 }
 
 /// A registered client's metadata as RFC 7591 §3.2.1 and RFC 7592 §3 return it.

@@ -6,7 +6,7 @@ use url::Url;
 
 use crate::OAuthError;
 use crate::client::{Client, TokenFormat};
-use crate::token::TokenPolicy;
+use crate::token::policy::TokenPolicy;
 use crate::types::{ResourceUri, Scope, is_loopback_host};
 
 /// A configured resource.
@@ -118,6 +118,20 @@ pub fn target(
     })
 }
 
+/// RFC 8707 §2.2: a token request may repeat the grant's resource, never name another.
+pub(crate) fn check_resource(
+    requested: &Option<ResourceUri>,
+    granted: &Option<ResourceUri>,
+) -> Result<(), OAuthError> {
+    match (requested, granted) {
+        (None, _) => Ok(()),
+        (Some(r), Some(g)) if r == g => Ok(()),
+        (Some(_), _) => Err(OAuthError::invalid_target(
+            "resource is not one this grant covers",
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,12 +150,17 @@ mod tests {
 
     #[test]
     fn identifiers_are_https_or_loopback_http_without_fragment() {
-        assert!(Resource::parse_identifier("https://api.example/v1").is_ok());
-        assert!(Resource::parse_identifier("http://127.0.0.1:8788/mcp").is_ok());
-        assert!(Resource::parse_identifier("http://api.example/").is_err());
-        assert!(Resource::parse_identifier("https://api.example/#x").is_err());
-        assert!(Resource::parse_identifier("/relative").is_err());
-        assert!(Resource::parse_identifier("urn:example:api").is_err());
+        for ok in ["https://api.example/v1", "http://127.0.0.1:8788/mcp"] {
+            assert!(Resource::parse_identifier(ok).is_ok(), "{ok}");
+        }
+        for (bad, why) in [
+            ("http://api.example/", "plain http off loopback"),
+            ("https://api.example/#x", "a fragment"),
+            ("/relative", "not absolute"),
+            ("urn:example:api", "not a URL a token can be sent to"),
+        ] {
+            assert!(Resource::parse_identifier(bad).is_err(), "{bad}: {why}");
+        }
     }
 
     #[test]

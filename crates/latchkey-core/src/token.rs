@@ -1,26 +1,13 @@
 //! Access tokens: the claims of RFC 9068 and the policy that sets their lifetime and audience.
 pub mod jwt;
+pub mod policy;
 
 use serde::{Deserialize, Serialize};
 
-use crate::types::{ClientId, Issuer, Scope, Timestamp};
+use crate::grant::record::{Grant, GrantId};
+use crate::types::{ClientId, Scope, Timestamp};
 
-/// Lifetime and audience rules for issued tokens, from configuration.
-#[derive(Clone, Debug)]
-pub struct TokenPolicy {
-    /// The `iss` of every token.
-    pub issuer: Issuer,
-    /// Access token lifetime in seconds.
-    pub access_token_ttl: u64,
-    /// The `aud` of tokens issued without a resource indicator.
-    pub default_audience: String,
-    /// Authorization code lifetime in seconds.
-    pub code_ttl: u64,
-    /// A refresh token unused for this long expires (seconds).
-    pub refresh_token_idle_ttl: u64,
-    /// No refresh token of a grant is valid after this long from the grant (seconds).
-    pub refresh_token_absolute_ttl: u64,
-}
+pub use policy::TokenPolicy;
 
 /// RFC 9068 §2.2 claims of a JWT access token.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,7 +92,7 @@ pub struct RefreshTokenRecord {
     /// SHA-256 of the token.
     pub hash: crate::secret::SecretHash,
     /// The grant (family) it belongs to.
-    pub grant_id: crate::grant::GrantId,
+    pub grant_id: GrantId,
     /// The client it was issued to.
     pub client_id: ClientId,
     /// When it was issued.
@@ -129,7 +116,7 @@ impl TokenPolicy {
     pub fn issue_for_grant(
         &self,
         client: &crate::client::Client,
-        grant: &crate::grant::Grant,
+        grant: &Grant,
         target: &crate::resource::Target,
         now: Timestamp,
     ) -> IssuedTokens {

@@ -29,6 +29,13 @@ impl Timestamp {
                 .saturating_sub(i64::try_from(seconds).unwrap_or(i64::MAX)),
         )
     }
+
+    /// The first second of this instant's minute (UTC): the window per-minute counters (rate limits,
+    /// login lockout) share, so that every counter of one minute rolls over at the same instant.
+    /// Rounds down for instants before the epoch too.
+    pub fn minute_start(self) -> Self {
+        Self(self.0 - self.0.rem_euclid(60))
+    }
 }
 
 /// `client_id` (RFC 6749 §2.2): a non-empty string of visible ASCII characters (Appendix A.1, VSCHAR).
@@ -65,18 +72,7 @@ impl ClientId {
     }
 }
 
-impl TryFrom<String> for ClientId {
-    type Error = OAuthError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(value)
-    }
-}
-
-impl From<ClientId> for String {
-    fn from(value: ClientId) -> Self {
-        value.0
-    }
-}
+wire_text!(ClientId, OAuthError, |value| Self::parse(value));
 
 impl fmt::Display for ClientId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -112,18 +108,7 @@ impl ScopeToken {
     }
 }
 
-impl TryFrom<String> for ScopeToken {
-    type Error = OAuthError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(value)
-    }
-}
-
-impl From<ScopeToken> for String {
-    fn from(value: ScopeToken) -> Self {
-        value.0
-    }
-}
+wire_text!(ScopeToken, OAuthError, |value| Self::parse(value));
 
 /// A `scope` value (RFC 6749 §3.3): a set of tokens, space-delimited on the wire, order-insensitive.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -215,41 +200,20 @@ pub enum GrantType {
     TokenExchange,
 }
 
-impl GrantType {
-    /// Every implemented grant type.
-    pub const ALL: [GrantType; 4] = [
-        GrantType::AuthorizationCode,
-        GrantType::ClientCredentials,
-        GrantType::RefreshToken,
-        GrantType::TokenExchange,
-    ];
-
-    /// The wire value of `grant_type`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::AuthorizationCode => "authorization_code",
-            Self::ClientCredentials => "client_credentials",
-            Self::RefreshToken => "refresh_token",
-            Self::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
-        }
-    }
-}
+// `grant_type` values (RFC 6749 §4, RFC 8693 §2.1).
+wire_enum!(GrantType {
+    AuthorizationCode => "authorization_code",
+    ClientCredentials => "client_credentials",
+    RefreshToken => "refresh_token",
+    TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
+});
 
 impl FromStr for GrantType {
     type Err = OAuthError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|g| g.as_str() == s)
-            .ok_or_else(|| {
-                OAuthError::unsupported_grant_type("grant_type is not supported by this server")
-            })
-    }
-}
-
-impl fmt::Display for GrantType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        Self::from_wire(s).ok_or_else(|| {
+            OAuthError::unsupported_grant_type("grant_type is not supported by this server")
+        })
     }
 }
 
@@ -267,25 +231,14 @@ pub enum AuthMethod {
     None,
 }
 
+wire_enum!(AuthMethod {
+    ClientSecretBasic => "client_secret_basic",
+    ClientSecretPost => "client_secret_post",
+    PrivateKeyJwt => "private_key_jwt",
+    None => "none",
+});
+
 impl AuthMethod {
-    /// Every implemented method.
-    pub const ALL: [AuthMethod; 4] = [
-        AuthMethod::ClientSecretBasic,
-        AuthMethod::ClientSecretPost,
-        AuthMethod::PrivateKeyJwt,
-        AuthMethod::None,
-    ];
-
-    /// The wire value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ClientSecretBasic => "client_secret_basic",
-            Self::ClientSecretPost => "client_secret_post",
-            Self::PrivateKeyJwt => "private_key_jwt",
-            Self::None => "none",
-        }
-    }
-
     /// True for methods that prove possession of a client secret.
     pub fn uses_secret(self) -> bool {
         matches!(self, Self::ClientSecretBasic | Self::ClientSecretPost)
@@ -300,22 +253,13 @@ impl AuthMethod {
 impl FromStr for AuthMethod {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|m| m.as_str() == s)
-            .ok_or_else(|| {
-                let known: Vec<_> = Self::ALL.iter().map(|m| m.as_str()).collect();
-                format!(
-                    "unknown client authentication method `{s}` (expected one of: {})",
-                    known.join(", ")
-                )
-            })
-    }
-}
-
-impl fmt::Display for AuthMethod {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        Self::from_wire(s).ok_or_else(|| {
+            let known: Vec<_> = Self::ALL.iter().map(|m| m.as_str()).collect();
+            format!(
+                "unknown client authentication method `{s}` (expected one of: {})",
+                known.join(", ")
+            )
+        })
     }
 }
 
@@ -404,6 +348,18 @@ pub fn is_loopback_host(url: &Url) -> bool {
 mod tests {
     use super::*;
     use crate::ErrorCode;
+
+    #[test]
+    fn minute_start_is_the_first_second_of_the_minute() {
+        assert_eq!(Timestamp(120).minute_start(), Timestamp(120));
+        assert_eq!(Timestamp(179).minute_start(), Timestamp(120));
+        assert_eq!(
+            Timestamp(1_765_152_061).minute_start(),
+            Timestamp(1_765_152_060)
+        );
+        assert_eq!(Timestamp(-1).minute_start(), Timestamp(-60));
+        assert_eq!(Timestamp(0).minute_start(), Timestamp(0));
+    }
 
     #[test]
     fn scope_parses_as_a_set_and_prints_sorted() {
@@ -511,18 +467,7 @@ impl ResourceUri {
     }
 }
 
-impl TryFrom<String> for ResourceUri {
-    type Error = OAuthError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<ResourceUri> for String {
-    fn from(value: ResourceUri) -> Self {
-        value.0
-    }
-}
+wire_text!(ResourceUri, OAuthError, |value| Self::parse(&value));
 
 /// A registered `redirect_uri` (RFC 6749 §3.1.2): absolute, without fragment. Compared byte for byte,
 /// never normalised.
@@ -603,18 +548,7 @@ impl RedirectUri {
     }
 }
 
-impl TryFrom<String> for RedirectUri {
-    type Error = String;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(value)
-    }
-}
-
-impl From<RedirectUri> for String {
-    fn from(value: RedirectUri) -> Self {
-        value.0
-    }
-}
+wire_text!(RedirectUri, String, |value| Self::parse(value));
 
 #[cfg(test)]
 mod redirect_uri_tests {
@@ -622,13 +556,21 @@ mod redirect_uri_tests {
 
     #[test]
     fn redirect_uris_must_be_absolute_safe_and_fragment_free() {
-        assert!(RedirectUri::parse("https://app.example.com/cb").is_ok());
-        assert!(RedirectUri::parse("http://127.0.0.1:8788/callback").is_ok());
-        assert!(RedirectUri::parse("com.example.app:/oauth").is_ok());
-        assert!(RedirectUri::parse("/relative").is_err());
-        assert!(RedirectUri::parse("https://app.example.com/cb#x").is_err());
-        assert!(RedirectUri::parse("javascript:alert(1)").is_err());
-        assert!(RedirectUri::parse("http://app.example.com/cb").is_err());
+        for ok in [
+            "https://app.example.com/cb",
+            "http://127.0.0.1:8788/callback",
+            "com.example.app:/oauth",
+        ] {
+            assert!(RedirectUri::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "/relative",
+            "https://app.example.com/cb#x",
+            "javascript:alert(1)",
+            "http://app.example.com/cb",
+        ] {
+            assert!(RedirectUri::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -3,12 +3,12 @@
 use crate::OAuthError;
 use crate::authorize::AuthorizationRequest;
 use crate::client::Client;
-use crate::grant::{AuthorizationCodeRequest, Grant, GrantId, check_resource};
-use crate::pkce::CodeChallenge;
-use crate::resource::{Resource, target};
+use crate::grant::record::{Grant, GrantId};
+use crate::pkce::{CodeChallenge, CodeVerifier};
+use crate::resource::{Resource, check_resource, target};
 use crate::secret::{ClientSecret, SecretHash};
 use crate::token::{IssuedTokens, TokenPolicy};
-use crate::types::{ClientId, GrantType, Timestamp};
+use crate::types::{ClientId, GrantType, ResourceUri, Timestamp};
 
 /// An authorization code as stored: only its hash, and everything it is bound to.
 #[derive(Clone, Debug)]
@@ -40,6 +40,20 @@ pub struct IssuedCode {
     pub record: AuthorizationCodeRecord,
     /// The grant it starts.
     pub grant: Grant,
+}
+
+/// Parameters of an authorization_code request.
+#[derive(Debug)]
+pub struct AuthorizationCodeRequest {
+    /// SHA-256 of `code`: the code itself is never kept.
+    pub code: SecretHash,
+    /// `redirect_uri`, required when the authorization request carried one.
+    pub redirect_uri: Option<String>,
+    /// `code_verifier` (PKCE); absent only for a code whose request was bound by an OpenID `nonce`
+    /// instead (the grant rule decides whether that is acceptable).
+    pub code_verifier: Option<CodeVerifier>,
+    /// `resource`, which must name the resource the grant was for.
+    pub resource: Option<ResourceUri>,
 }
 
 /// Issues a code for an approved request.
@@ -278,61 +292,25 @@ pub(crate) mod tests {
 
     #[test]
     fn every_binding_is_checked() {
+        use ErrorCode::{InvalidGrant, InvalidTarget};
         let c = client(&[GrantType::AuthorizationCode]);
         let with_uri = issued("&redirect_uri=https%3A%2F%2Fapp.example%2Fcb", &c);
         let plain = issued("", &c);
         let mut other = c.clone();
         other.client_id = ClientId::parse("other").unwrap();
-        let wrong_verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXl";
-        let cases: Vec<(
-            &Client,
-            AuthorizationCodeRequest,
-            &IssuedCode,
-            i64,
-            ErrorCode,
-        )> = vec![
-            (
-                &other,
-                redeem(None, VERIFIER, None),
-                &plain,
-                1010,
-                ErrorCode::InvalidGrant,
-            ),
-            (
-                &c,
-                redeem(None, VERIFIER, None),
-                &plain,
-                1060,
-                ErrorCode::InvalidGrant,
-            ),
-            (
-                &c,
-                redeem(None, wrong_verifier, None),
-                &plain,
-                1010,
-                ErrorCode::InvalidGrant,
-            ),
-            (
-                &c,
-                redeem(None, VERIFIER, None),
-                &with_uri,
-                1010,
-                ErrorCode::InvalidGrant,
-            ),
-            (
-                &c,
-                redeem(Some("https://app.example/cb2"), VERIFIER, None),
-                &with_uri,
-                1010,
-                ErrorCode::InvalidGrant,
-            ),
-            (
-                &c,
-                redeem(None, VERIFIER, Some("https://other.example/")),
-                &plain,
-                1010,
-                ErrorCode::InvalidTarget,
-            ),
+        let good = || redeem(None, VERIFIER, None);
+        let wrong_verifier = redeem(None, "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXl", None);
+        let other_uri = redeem(Some("https://app.example/cb2"), VERIFIER, None);
+        let other_resource = redeem(None, VERIFIER, Some("https://other.example/"));
+        // Another client's code, an expired one, a wrong verifier, a missing or different
+        // redirect_uri, another resource.
+        let cases = [
+            (&other, good(), &plain, 1010, InvalidGrant),
+            (&c, good(), &plain, 1060, InvalidGrant),
+            (&c, wrong_verifier, &plain, 1010, InvalidGrant),
+            (&c, good(), &with_uri, 1010, InvalidGrant),
+            (&c, other_uri, &with_uri, 1010, InvalidGrant),
+            (&c, other_resource, &plain, 1010, InvalidTarget),
         ];
         for (i, (client, req, code, now, expected)) in cases.into_iter().enumerate() {
             let err = authorization_code(

@@ -2,8 +2,8 @@
 //! the store reports the reuse of an old one so the whole grant can be revoked (OAuth 2.1 §4.3.1).
 use crate::OAuthError;
 use crate::client::Client;
-use crate::grant::{Grant, RefreshTokenRequest, check_resource};
-use crate::resource::{Resource, target};
+use crate::grant::record::Grant;
+use crate::resource::{Resource, check_resource, target};
 use crate::token::{IssuedTokens, RefreshTokenRecord, TokenPolicy};
 use crate::types::{GrantType, Timestamp};
 
@@ -51,6 +51,17 @@ pub fn refresh_token(
         policy,
     )?;
     Ok(policy.issue_for_grant(client, grant, &target, now))
+}
+
+/// Parameters of a refresh_token request.
+#[derive(Debug)]
+pub struct RefreshTokenRequest {
+    /// SHA-256 of `refresh_token`.
+    pub refresh_token: crate::secret::SecretHash,
+    /// `scope`: no broader than the grant's (RFC 6749 §6).
+    pub scope: Option<crate::types::Scope>,
+    /// `resource`, which must name the resource the grant was for.
+    pub resource: Option<crate::types::ResourceUri>,
 }
 
 #[cfg(test)]

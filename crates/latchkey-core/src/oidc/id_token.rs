@@ -5,7 +5,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::keys::KeyAlg;
+use crate::keys::{Jwk, KeyAlg};
+use crate::token::jwt;
 use crate::types::{ClientId, Timestamp};
 
 /// The claims of an ID token.
@@ -89,7 +90,7 @@ pub fn token_hash(alg: KeyAlg, token: &str) -> String {
     URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
 }
 
-/// What `id_token_hint` identifies, once its signature and issuer are checked by the caller.
+/// What `id_token_hint` identifies, once its signature and issuer are checked ([`verify_hint`]).
 #[derive(Clone, Debug, Deserialize)]
 pub struct HintClaims {
     /// Issuer.
@@ -114,12 +115,35 @@ impl HintClaims {
     }
 }
 
+/// Reads an `id_token_hint`: an ID token this server signed with one of `keys` (typed `JWT`, so an
+/// access token is no hint) for `issuer`. Expired hints are accepted (Core §3.1.2.1 and RP-Initiated
+/// Logout §2: the hint names a user, it grants nothing).
+pub fn verify_hint(hint: &str, keys: &[Jwk], issuer: &str) -> Option<HintClaims> {
+    match jwt::verify::<HintClaims>(hint, keys) {
+        Ok((header, claims)) if header.typ == jwt::JWT_TYP && claims.iss == issuer => Some(claims),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::keys::SigningKey;
-    use crate::token::jwt;
     use serde_json::json;
+
+    /// User `u1` signed in at 900 for `client`, with nothing optional.
+    fn input(client: &ClientId) -> IdTokenInput<'_> {
+        IdTokenInput {
+            issuer: "https://as.example",
+            sub: "u1".into(),
+            client_id: client,
+            auth_time: Timestamp(900),
+            nonce: None,
+            sid: None,
+            access_token: None,
+            claims: Map::new(),
+        }
+    }
 
     #[test]
     fn at_hash_matches_the_core_spec_example() {
@@ -141,14 +165,11 @@ mod tests {
         claims.insert("email".into(), json!("maria@example.com"));
         let token = IdTokenClaims::new(
             IdTokenInput {
-                issuer: "https://as.example",
-                sub: "u1".into(),
-                client_id: &client,
-                auth_time: Timestamp(900),
                 nonce: Some("n-0S6_WzA2Mj".into()),
                 sid: Some("s1".into()),
                 access_token: Some(("at", KeyAlg::RS256)),
                 claims,
+                ..input(&client)
             },
             600,
             Timestamp(1000),
@@ -179,20 +200,7 @@ mod tests {
     #[test]
     fn without_nonce_or_access_token_those_claims_are_absent() {
         let client = ClientId::parse("app").unwrap();
-        let token = IdTokenClaims::new(
-            IdTokenInput {
-                issuer: "https://as.example",
-                sub: "u1".into(),
-                client_id: &client,
-                auth_time: Timestamp(900),
-                nonce: None,
-                sid: None,
-                access_token: None,
-                claims: Map::new(),
-            },
-            600,
-            Timestamp(1000),
-        );
+        let token = IdTokenClaims::new(input(&client), 600, Timestamp(1000));
         let value = serde_json::to_value(&token).unwrap();
         for absent in ["nonce", "at_hash", "sid"] {
             assert!(value.get(absent).is_none(), "{absent}");
@@ -207,5 +215,21 @@ mod tests {
         let many: HintClaims =
             serde_json::from_value(json!({"iss": "i", "sub": "s", "aud": ["a", "b"]})).unwrap();
         assert_eq!(many.client_id(), None);
+    }
+
+    #[test]
+    fn a_hint_is_an_id_token_of_ours_for_this_issuer_even_when_expired() {
+        let (key, _) = SigningKey::generate(KeyAlg::ES256).unwrap();
+        let keys = [key.public_jwk().clone()];
+        let claims = json!({"iss": "https://as.example", "sub": "u1", "aud": "app", "exp": 1});
+        let hint = jwt::sign_typed(&claims, &key, jwt::JWT_TYP).unwrap();
+        let read = verify_hint(&hint, &keys, "https://as.example").unwrap();
+        assert_eq!((read.sub.as_str(), read.client_id()), ("u1", Some("app")));
+        assert!(verify_hint(&hint, &keys, "https://other.example").is_none());
+        let access_token = jwt::sign(&claims, &key).unwrap();
+        assert!(verify_hint(&access_token, &keys, "https://as.example").is_none());
+        let (other, _) = SigningKey::generate(KeyAlg::ES256).unwrap();
+        assert!(verify_hint(&hint, &[other.public_jwk().clone()], "https://as.example").is_none());
+        assert!(verify_hint("a.b.c", &keys, "https://as.example").is_none());
     }
 }

@@ -1,8 +1,10 @@
 //! JWS compact serialization (RFC 7515 §7.1) of RFC 9068 access tokens.
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::jws::{JoseHeader, Jws, PublicKey};
 use crate::keys::{Jwk, KeyError, SigningKey};
 
 /// The JOSE header of an access token. `typ` is `at+jwt` (RFC 9068 §2.1), so a token of another kind
@@ -64,37 +66,26 @@ pub enum VerifyError {
 /// Verifies a compact JWS against a key set and returns its header and decoded claims.
 ///
 /// # Security
-/// The algorithm is taken from the key, never from the token: a header saying `none` or `HS256` does
-/// not change how the signature is checked.
-pub fn verify<T: for<'de> Deserialize<'de>>(
-    token: &str,
-    keys: &[Jwk],
-) -> Result<(Header, T), VerifyError> {
-    let mut parts = token.split('.');
-    let (Some(h), Some(c), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
+/// The algorithm is taken from the key, never from the token (see [`Jws::verify`]): a header saying
+/// `none` or `HS256` does not change how the signature is checked.
+pub fn verify<T: DeserializeOwned>(token: &str, keys: &[Jwk]) -> Result<(Header, T), VerifyError> {
+    let jws = Jws::parse(token).map_err(|_| VerifyError::Malformed)?;
+    let JoseHeader {
+        alg,
+        kid: Some(kid),
+        typ: Some(typ),
+    } = jws.header().clone()
     else {
         return Err(VerifyError::Malformed);
     };
-    let decode = |part: &str| {
-        URL_SAFE_NO_PAD
-            .decode(part)
-            .map_err(|_| VerifyError::Malformed)
-    };
-    let header: Header = serde_json::from_slice(&decode(h)?).map_err(|_| VerifyError::Malformed)?;
     let key = keys
         .iter()
-        .find(|k| k.kid == header.kid)
+        .find(|k| k.kid == kid)
         .ok_or(VerifyError::UnknownKey)?;
-    if key.alg != header.alg {
-        return Err(VerifyError::BadSignature);
-    }
-    let signed = &token[..h.len() + 1 + c.len()];
-    if !key.verify(signed.as_bytes(), &decode(s)?) {
-        return Err(VerifyError::BadSignature);
-    }
-    let claims = serde_json::from_slice(&decode(c)?).map_err(|_| VerifyError::Malformed)?;
-    Ok((header, claims))
+    let key = PublicKey::from_jwk(key).map_err(|_| VerifyError::BadSignature)?;
+    jws.verify(&key).map_err(|_| VerifyError::BadSignature)?;
+    let claims = jws.claims().map_err(|_| VerifyError::Malformed)?;
+    Ok((Header { alg, typ, kid }, claims))
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, KeyError> {
