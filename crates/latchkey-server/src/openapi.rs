@@ -12,26 +12,6 @@ use crate::services::rate_limit::Group;
 use crate::settings::path_of;
 use crate::settings::{RegistrationPolicy, Settings};
 
-/// Every error code the protocol endpoints answer with (RFC 6749 §5.2 and its extensions).
-const OAUTH_ERRORS: [&str; 16] = [
-    "invalid_request",
-    "invalid_client",
-    "invalid_grant",
-    "unauthorized_client",
-    "unsupported_grant_type",
-    "invalid_scope",
-    "invalid_target",
-    "unsupported_response_type",
-    "access_denied",
-    "login_required",
-    "consent_required",
-    "invalid_redirect_uri",
-    "invalid_client_metadata",
-    "invalid_token",
-    "server_error",
-    "temporarily_unavailable",
-];
-
 /// The codes of errors outside the protocol endpoints (`http_error.rs`).
 const HTTP_ERRORS: [&str; 6] = [
     "not_found",
@@ -849,7 +829,7 @@ fn components(settings: &Settings) -> Value {
         "OAuthError".into(),
         object(
             json!({
-                "error": { "enum": OAUTH_ERRORS },
+                "error": { "enum": latchkey_core::ErrorCode::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>() },
                 "error_description": { "type": "string", "pattern": "^[\\x20-\\x21\\x23-\\x5B\\x5D-\\x7E]*$" },
             }),
             &["error"],

@@ -122,7 +122,7 @@ async fn prune(state: AppState) {
         .account
         .lock_seconds
         .max(throttle.address.lock_seconds);
-    let this_minute = latchkey_core::types::Timestamp(now.0 - now.0.rem_euclid(60));
+    let this_minute = now.minute_start();
     match latchkey_store::ThrottleStore::prune_throttle(
         state.store(),
         now.minus(horizon),

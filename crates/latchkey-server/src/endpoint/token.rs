@@ -1,11 +1,16 @@
-//! `POST token_endpoint`: RFC 6749 §3.2. The rules live in `latchkey_core::grant`; this file only does I/O.
+//! `POST token_endpoint`: RFC 6749 §3.2. The rules live in `latchkey_core::grant`; one file per grant
+//! under `token/` loads and decides, this one parses, records, encodes and answers.
+mod authorization_code;
+mod client_credentials;
+mod refresh_token;
+mod token_exchange;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use latchkey_core::OAuthError;
 use latchkey_core::client::Client;
-use latchkey_core::grant::token_exchange::ACCESS_TOKEN_TYPE;
 use latchkey_core::grant::{self, Grant, GrantId, TokenRequest};
 use latchkey_core::oidc::subject::SubjectType;
 use latchkey_core::token::IssuedTokens;
@@ -49,6 +54,29 @@ impl IntoResponse for TokenResponse {
     }
 }
 
+/// What one grant issued, for the shared tail of the endpoint.
+pub(super) struct Issued {
+    pub(super) tokens: IssuedTokens,
+    /// The grant the tokens join, so that revoking it reaches them.
+    pub(super) grant_id: Option<GrantId>,
+    /// RFC 8693 §2.2.1, for exchanged tokens.
+    pub(super) issued_token_type: Option<&'static str>,
+    /// The grant and nonce of an ID token to issue alongside (OpenID only).
+    pub(super) id_token: Option<(Grant, Option<String>)>,
+}
+
+impl Issued {
+    /// Tokens that join no grant and carry no ID token.
+    fn alone(tokens: IssuedTokens) -> Issued {
+        Issued {
+            tokens,
+            grant_id: None,
+            issued_token_type: None,
+            id_token: None,
+        }
+    }
+}
+
 /// The code or refresh token (`what`) as presented, once it is known to be this client's.
 ///
 /// # Security
@@ -63,13 +91,16 @@ async fn presented<T>(
     what: &str,
     now: Timestamp,
 ) -> Result<Presented<T>, ApiError> {
-    let found = found
-        .filter(|f| owner(&f.record) == &client.client_id)
-        .ok_or_else(|| OAuthError::invalid_grant(format!("the {what} is invalid")))?;
-    if found.used {
-        return Err(reused(app, &found.grant.grant_id, what, now).await);
+    match grant::check_presented(
+        found,
+        |f| owner(&f.record),
+        |f| f.used,
+        &client.client_id,
+        what,
+    )? {
+        grant::Presented::Unused(found) => Ok(found),
+        grant::Presented::Reused(found) => Err(reused(app, &found.grant.grant_id, what, now).await),
     }
-    Ok(found)
 }
 
 /// Marks the code or refresh token used, after every check passed; `spent` is the store's answer.
@@ -96,10 +127,7 @@ async fn reused(app: &AppState, grant_id: &GrantId, what: &str, now: Timestamp) 
     }
     app.revocations().revoked();
     app.audit().reuse_detected(what, grant_id).await;
-    OAuthError::invalid_grant(format!(
-        "the {what} was already used; its grant and the tokens issued from it are revoked"
-    ))
-    .into()
+    grant::reuse::reused(what).into()
 }
 
 pub(crate) async fn token(
@@ -107,138 +135,56 @@ pub(crate) async fn token(
     AuthenticatedClient { client, params, .. }: AuthenticatedClient<TokenEndpoint>,
 ) -> Result<TokenResponse, ApiError> {
     let now = app.clock().now();
-    let policy = &app.settings().policy;
-    let store = app.store();
-    let mut grant_id = None;
-    let mut issued_token_type = None;
-    // The grant and nonce of an ID token to issue alongside (OpenID only).
-    let mut openid: Option<(Grant, Option<String>)> = None;
     let request = TokenRequest::parse(&params, &app.settings().features.grant_types)?;
     let grant_type = request.grant_type();
     let issued = match request {
         TokenRequest::ClientCredentials(req) => {
-            // A JWT needs nothing written: this path reads at most the resource.
-            let resource = app.resources().find(req.resource.as_ref()).await?;
-            let access = grant::client_credentials(
-                &client,
-                &req,
-                resource.as_ref(),
-                app.settings()
-                    .registration
-                    .as_ref()
-                    .and_then(|r| r.client_credentials_resources.as_deref()),
-                policy,
-                now,
-            )?;
-            IssuedTokens {
-                access,
-                refresh: None,
-            }
+            client_credentials::issue(&app, &client, &req, now).await?
         }
         TokenRequest::AuthorizationCode(req) => {
-            let found = store.find_code(&req.code).await?;
-            let code = presented(&app, found, |c| &c.client_id, &client, "code", now).await?;
-            let resource = app.resources().find(code.grant.resource.as_ref()).await?;
-            let mut issued = grant::authorization_code(
-                &client,
-                &req,
-                &code.record,
-                &code.grant,
-                resource.as_ref(),
-                policy,
-                now,
-            )?;
-            let spent = store.consume_code(&req.code, now).await?;
-            spend(&app, spent, &code.grant, "code", now).await?;
-            grant_id = Some(code.grant.grant_id.clone());
-            pairwise_subject(&app, &client, &code.grant, &mut issued);
-            if code.grant.is_openid() {
-                openid = Some((code.grant, code.record.nonce));
-            }
-            issued
+            authorization_code::issue(&app, &client, &req, now).await?
         }
-        TokenRequest::RefreshToken(req) => {
-            let found = store.find_refresh_token(&req.refresh_token).await?;
-            let token =
-                presented(&app, found, |t| &t.client_id, &client, "refresh token", now).await?;
-            let resource = app.resources().find(token.grant.resource.as_ref()).await?;
-            let mut issued = grant::refresh_token(
-                &client,
-                &req,
-                &token.record,
-                &token.grant,
-                resource.as_ref(),
-                policy,
-                now,
-            )?;
-            let spent = store.use_refresh_token(&req.refresh_token, now).await?;
-            spend(&app, spent, &token.grant, "refresh token", now).await?;
-            grant_id = Some(token.grant.grant_id.clone());
-            // Core §12.2: a refresh of an OpenID grant brings a new ID token, unless the client
-            // narrowed the scope to leave `openid` out; never a nonce.
-            pairwise_subject(&app, &client, &token.grant, &mut issued);
-            if token.grant.is_openid() {
-                let asked_openid = req
-                    .scope
-                    .as_ref()
-                    .is_none_or(|s| s.contains(latchkey_core::oidc::OPENID_SCOPE));
-                if asked_openid {
-                    openid = Some((token.grant, None));
-                }
-            }
-            issued
-        }
-        TokenRequest::TokenExchange(req) => {
-            // RFC 8693 §2.2.2: an invalid or inactive subject or actor token is `invalid_request`.
-            let subject = app
-                .access_tokens()
-                .active_access_token(&req.subject_token, now)
-                .await?
-                .ok_or_else(|| {
-                    OAuthError::invalid_request("subject_token is invalid, expired or revoked")
-                })?;
-            let actor = match &req.actor_token {
-                Some(token) => Some(
-                    app.access_tokens()
-                        .active_access_token(token, now)
-                        .await?
-                        .ok_or_else(|| {
-                            OAuthError::invalid_request(
-                                "actor_token is invalid, expired or revoked",
-                            )
-                        })?,
-                ),
-                None => None,
-            };
-            let resource = app.resources().find(req.resource.as_ref()).await?;
-            let access = grant::token_exchange(
-                &client,
-                &req,
-                &subject,
-                actor.as_ref(),
-                resource.as_ref(),
-                policy,
-                now,
-            )?;
-            // M2: the exchanged token joins the subject's grant, so revoking the grant (RFC 7009,
-            // reuse detection, deleting the user or client) reaches it too.
-            grant_id = store
-                .find_grant_of_token(&subject.jti)
-                .await?
-                .map(|g| g.grant_id);
-            issued_token_type = Some(ACCESS_TOKEN_TYPE);
-            IssuedTokens {
-                access,
-                refresh: None,
-            }
-        }
+        TokenRequest::RefreshToken(req) => refresh_token::issue(&app, &client, &req, now).await?,
+        TokenRequest::TokenExchange(req) => token_exchange::issue(&app, &client, &req, now).await?,
     };
-    let refresh = issued.refresh.as_ref().map(|r| &r.record);
-    match &grant_id {
-        // So that revoking the grant (code reuse, refresh reuse, revocation) reaches this token; the
-        // refresh token is stored in the same transaction.
+    record(&app, &client, &issued, now).await?;
+    let access = &issued.tokens.access;
+    let access_token = app.access_tokens().encode(access).await?;
+    // One signature more, only when the grant is an OpenID one.
+    let id_token = match issued.id_token {
+        Some((grant, nonce)) => Some(
+            app.openid()
+                .id_token(&client, &grant, nonce, &access_token, now)
+                .await?,
+        ),
+        None => None,
+    };
+    app.metrics().token_issued(grant_type, access.format);
+    Ok(TokenResponse {
+        access_token,
+        issued_token_type: issued.issued_token_type,
+        token_type: "Bearer",
+        expires_in: access.expires_in,
+        scope: access.claims.scope.to_string(),
+        refresh_token: issued.tokens.refresh.map(|r| r.token.expose().to_owned()),
+        id_token,
+    })
+}
+
+/// Records what was issued before anything is sent: the access token under its grant (so revoking
+/// the grant reaches it) with the refresh token in the same transaction, the audit of an exchange, and
+/// a self-registered client's first use.
+async fn record(
+    app: &AppState,
+    client: &Client,
+    issued: &Issued,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    let store = app.store();
+    let refresh = issued.tokens.refresh.as_ref().map(|r| &r.record);
+    match &issued.grant_id {
         Some(grant_id) => {
-            let claims = &issued.access.claims;
+            let claims = &issued.tokens.access.claims;
             let recorded = store
                 .record_issued(&claims.jti, grant_id, claims.exp, refresh)
                 .await?;
@@ -254,9 +200,9 @@ pub(crate) async fn token(
         }
     }
     // Audited once the token is recorded: an exchange refused above (L3) issued nothing.
-    if issued_token_type.is_some() {
+    if issued.issued_token_type.is_some() {
         app.audit()
-            .token_exchanged(&client.client_id, &issued.access.claims)
+            .token_exchanged(&client.client_id, &issued.tokens.access.claims)
             .await;
     }
     // A self-registered client counts as used once it obtains a token; unused ones expire. One write,
@@ -269,26 +215,7 @@ pub(crate) async fn token(
     {
         store.activate_client(&client.client_id, now).await?;
     }
-    let access_token = app.access_tokens().encode(&issued.access).await?;
-    // One signature more, only when the grant is an OpenID one.
-    let id_token = match openid {
-        Some((grant, nonce)) => Some(
-            app.openid()
-                .id_token(&client, &grant, nonce, &access_token, now)
-                .await?,
-        ),
-        None => None,
-    };
-    app.metrics().token_issued(grant_type, issued.access.format);
-    Ok(TokenResponse {
-        access_token,
-        issued_token_type,
-        token_type: "Bearer",
-        expires_in: issued.access.expires_in,
-        scope: issued.access.claims.scope.to_string(),
-        refresh_token: issued.refresh.map(|r| r.token.expose().to_owned()),
-        id_token,
-    })
+    Ok(())
 }
 
 /// Core §8: a pairwise client's access tokens carry the same `sub` as its ID tokens, so a resource

@@ -285,8 +285,7 @@ impl Clients {
     /// `fetch.rate_limit`.
     async fn allow_fetch(&self, address: &ClientAddress, host: &str) -> Result<bool, StoreError> {
         use latchkey_core::throttle::ThrottleKey;
-        let now = self.clock.now();
-        let window = latchkey_core::types::Timestamp(now.0 - now.0.rem_euclid(60));
+        let window = self.clock.now().minute_start();
         let limit = self.rules.fetch.rate_limit;
         let by_address = ThrottleKey::event("fetch-address", &address.limit_key().to_string());
         let by_host = ThrottleKey::event("fetch-host", host);

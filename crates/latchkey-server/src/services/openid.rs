@@ -124,12 +124,10 @@ impl OpenId {
     /// Expired hints are accepted (Core §3.1.2.1 and RP-Initiated Logout §2: the hint names a user,
     /// it grants nothing).
     pub(crate) fn verify_hint(&self, hint: &str) -> Option<HintClaims> {
-        let keys = self.keyring.keys();
-        match jwt::verify::<HintClaims>(hint, &keys.published) {
-            Ok((header, claims)) if header.typ == jwt::JWT_TYP && claims.iss == self.issuer => {
-                Some(claims)
-            }
-            _ => None,
-        }
+        latchkey_core::oidc::id_token::verify_hint(
+            hint,
+            &self.keyring.keys().published,
+            &self.issuer,
+        )
     }
 }

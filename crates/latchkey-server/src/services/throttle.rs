@@ -157,6 +157,6 @@ pub(crate) async fn allow_registration(
     now: Timestamp,
 ) -> Result<bool, StoreError> {
     let key = ThrottleKey::event("register", &address.limit_key().to_string());
-    let window_start = Timestamp(now.0 - now.0.rem_euclid(60));
+    let window_start = now.minute_start();
     Ok(store.count_event(&key, window_start).await? <= per_minute)
 }
