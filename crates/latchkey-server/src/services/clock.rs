@@ -9,35 +9,55 @@ use std::time::Duration;
 
 use latchkey_core::types::Timestamp;
 
-/// Reads wall-clock time: the system's, or a manual clock's.
+/// Reads wall-clock time: the system's, or a test's.
 #[derive(Clone, Debug, Default)]
 pub struct Clock {
-    /// Milliseconds since the Unix epoch, for a manual clock; `None` reads the system clock.
-    manual: Option<Arc<AtomicI64>>,
+    source: Source,
+}
+
+#[derive(Clone, Debug, Default)]
+enum Source {
+    #[default]
+    System,
+    /// Stands at these milliseconds since the Unix epoch until advanced.
+    Fixed(Arc<AtomicI64>),
+    /// The system's time plus these milliseconds: time flows, and a test can jump ahead.
+    Shifted(Arc<AtomicI64>),
 }
 
 impl Clock {
     /// The system clock.
     pub fn system() -> Clock {
-        Clock { manual: None }
-    }
-
-    /// A clock that stands at `start` until it is set or advanced; clones share it.
-    pub fn manual(start: Timestamp) -> Clock {
         Clock {
-            manual: Some(Arc::new(AtomicI64::new(start.0.saturating_mul(1000)))),
+            source: Source::System,
         }
     }
 
-    /// Moves a manual clock forward; the system clock cannot be moved.
+    /// A clock that stands at `start` until it is advanced; clones share it.
+    pub fn manual(start: Timestamp) -> Clock {
+        Clock {
+            source: Source::Fixed(Arc::new(AtomicI64::new(start.0.saturating_mul(1000)))),
+        }
+    }
+
+    /// The system's time, which a test can move forward with [`Clock::advance`]; clones share it.
+    pub fn shifted() -> Clock {
+        Clock {
+            source: Source::Shifted(Arc::new(AtomicI64::new(0))),
+        }
+    }
+
+    /// Moves a manual or shifted clock forward; the system clock cannot be moved.
     ///
     /// # Panics
     /// On the system clock: a test that means to control time and does not is a broken test.
     pub fn advance(&self, by: Duration) {
-        let manual = self.manual.as_ref().expect("only a manual clock advances");
-        let ms =
+        let (Source::Fixed(ms) | Source::Shifted(ms)) = &self.source else {
+            panic!("only a manual clock advances");
+        };
+        let by =
             i64::try_from(by.as_millis()).expect("a test advances by less than 292 million years");
-        manual.fetch_add(ms, Ordering::SeqCst);
+        ms.fetch_add(by, Ordering::SeqCst);
     }
 
     /// Seconds since the Unix epoch.
@@ -49,13 +69,17 @@ impl Clock {
     /// expire entries to the millisecond.
     #[allow(clippy::disallowed_methods)]
     pub fn now_ms(&self) -> i64 {
-        if let Some(manual) = &self.manual {
-            return manual.load(Ordering::SeqCst);
+        let system = || {
+            let since_epoch = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("the system clock is set after 1970");
+            i64::try_from(since_epoch.as_millis()).expect("the year is before 292 million")
+        };
+        match &self.source {
+            Source::System => system(),
+            Source::Fixed(ms) => ms.load(Ordering::SeqCst),
+            Source::Shifted(offset) => system() + offset.load(Ordering::SeqCst),
         }
-        let since_epoch = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("the system clock is set after 1970");
-        i64::try_from(since_epoch.as_millis()).expect("the year is before 292 million")
     }
 
     /// Starts measuring how long something takes (a request, for the access log and metrics). Always
@@ -90,6 +114,16 @@ mod tests {
         shared.advance(Duration::from_millis(2_500));
         assert_eq!(clock.now(), Timestamp(1_002));
         assert_eq!(clock.now_ms(), 1_002_500);
+    }
+
+    #[test]
+    fn a_shifted_clock_follows_the_system_clock_until_moved_ahead() {
+        let clock = Clock::shifted();
+        let system = Clock::system();
+        assert!((clock.now_ms() - system.now_ms()).abs() < 1_000);
+        clock.clone().advance(Duration::from_secs(3_600));
+        let ahead = clock.now_ms() - system.now_ms();
+        assert!((3_599_000..3_601_000).contains(&ahead), "{ahead}");
     }
 
     #[test]

@@ -349,7 +349,7 @@ server_test!(
         assert_eq!(error_of(response).await.1, "invalid_grant");
         // Expired (code_ttl is 1s here).
         let code = flow.remembered_code(&mut browser).await;
-        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        server.clock.advance(std::time::Duration::from_millis(2100));
         assert_eq!(
             error_of(flow.redeem(&code, &flow.verifier).await).await.1,
             "invalid_grant"

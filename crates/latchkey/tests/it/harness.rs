@@ -4,13 +4,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use latchkey::cli::serve::{Prepared, prepare};
+use latchkey::cli::serve::{Prepared, prepare_with_clock};
 use latchkey::config::{self, Config, Flags};
 use latchkey_core::client::{Client, ClientAuth, ClientPolicy};
 use latchkey_core::keys::Jwk;
 use latchkey_core::secret::ClientSecret;
 use latchkey_core::token::jwt;
 use latchkey_core::types::{AuthMethod, ClientId, GrantType, RedirectUri, Scope};
+use latchkey_server::clock::Clock;
 use latchkey_store::ClientStore;
 use latchkey_store::testing::TestDatabase;
 use serde_json::Value;
@@ -54,6 +55,7 @@ pub(crate) struct Builder {
     issuer_path: String,
     profile: Option<(String, Vec<String>)>,
     issuer: Option<String>,
+    clock: Option<Clock>,
 }
 
 /// Until `check` passes or 3 s pass: for effects that reach a running server within its cache refresh
@@ -73,6 +75,12 @@ where
 }
 
 impl Builder {
+    /// Serves with this clock (servers of one test can share one), instead of a clock of its own.
+    pub(crate) fn clock(mut self, clock: &Clock) -> Self {
+        self.clock = Some(clock.clone());
+        self
+    }
+
     /// Adds configuration file text.
     pub(crate) fn toml(mut self, text: &str) -> Self {
         self.toml.push_str(text);
@@ -137,7 +145,9 @@ impl Builder {
             toml.push_str(&format!("\n[endpoints]\nbase_url = \"{origin}\"\n"));
         }
         let config = config::from_parts(&toml, &env, &flags).unwrap();
-        let Prepared { store, state, .. } = prepare(&config).await.unwrap();
+        let clock = self.clock.unwrap_or_else(Clock::shifted);
+        let Prepared { store, state, .. } =
+            prepare_with_clock(&config, clock.clone()).await.unwrap();
         // `metrics.listen = "127.0.0.1:0"` in a test: its own ephemeral port, as `serve` binds it.
         let mut metrics_origin = None;
         if let Some(addr) = config.metrics.listen {
@@ -155,6 +165,7 @@ impl Builder {
         }));
         TestServer {
             origin,
+            clock,
             metrics_origin,
             issuer: config.settings.features.issuer.as_str().to_owned(),
             config,
@@ -170,6 +181,8 @@ impl Builder {
 pub(crate) struct TestServer {
     /// `http://127.0.0.1:PORT`.
     pub(crate) origin: String,
+    /// The server's clock: the system's time, which a test moves ahead instead of sleeping.
+    pub(crate) clock: Clock,
     /// The metrics listener's origin, when `metrics.listen` is configured.
     pub(crate) metrics_origin: Option<String>,
     /// The configured issuer (origin plus any path).

@@ -529,7 +529,7 @@ server_test!(oidcc_max_age_1, |db: TestDatabase| async move {
     let mut browser = Browser::new();
     let (_, first) = sign_in_flow(&server, &rp, &mut browser, "maria", &[], &[]).await;
     // The session must be more than a second old for max_age=1 to ask again.
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    server.clock.advance(std::time::Duration::from_millis(2100));
     let started = start(&rp, &[], &[("max_age", "1")]);
     let login = browser.get(&started.url).await;
     assert!(

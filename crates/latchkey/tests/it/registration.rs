@@ -618,16 +618,21 @@ server_test!(
         // the client's).
         let toml = "[registration]\npolicy = \"open\"\nrate_limit = 4\n\
                     [http]\ntrusted_proxies = [\"127.0.0.1\"]";
-        let a = TestServer::builder().toml(toml).start(&db).await;
-        let b = TestServer::builder().toml(toml).start(&db).await;
-        // The window is a clock minute: start well inside one.
-        let second = latchkey_server::clock::Clock::system()
-            .now()
-            .0
-            .rem_euclid(60);
-        if second > 50 {
-            tokio::time::sleep(std::time::Duration::from_secs((61 - second) as u64)).await;
-        }
+        let clock = latchkey_server::clock::Clock::shifted();
+        let a = TestServer::builder()
+            .clock(&clock)
+            .toml(toml)
+            .start(&db)
+            .await;
+        let b = TestServer::builder()
+            .clock(&clock)
+            .toml(toml)
+            .start(&db)
+            .await;
+        // The window is a clock minute: start well inside one, by moving the clock to the next
+        // minute's fifth second rather than waiting for it.
+        let second = clock.now_ms().rem_euclid(60_000);
+        clock.advance(std::time::Duration::from_millis((65_000 - second) as u64));
         let mut statuses = Vec::new();
         for i in 0..6 {
             let server = if i % 2 == 0 { &a } else { &b };

@@ -253,6 +253,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::disallowed_methods)] // measures the test itself, not a server clock
     fn a_stuck_log_reader_drops_and_counts_lines_instead_of_blocking_requests() {
         let sink = Stuck::default();
         let line = b"request 0000\n";
