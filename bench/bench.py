@@ -377,8 +377,8 @@ def machine():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--binary", required=True)
-    parser.add_argument("--ceiling", help="the static_ceiling example binary")
-    parser.add_argument("--flow-driver", help="the flow_bench example binary (authorization code scenarios)")
+    parser.add_argument("--ceiling", help="the static_ceiling binary (package latchkey-bench)")
+    parser.add_argument("--flow-driver", help="the flow_bench binary (package latchkey-bench; authorization code scenarios)")
     parser.add_argument("--flow-workers", type=int, default=16)
     parser.add_argument("--smoke", action="store_true", help="1 s per scenario, no warm-up")
     parser.add_argument("--duration", type=int, default=10, help="seconds per scenario")

@@ -7,8 +7,9 @@ Throughput (bench.py) moves with whatever else the two cores run; these do not, 
   switches      context switches and on-CPU time per request (the server's threads, from /proc), over a
                 fixed number of sequential requests at full speed
 
-    bench/measure.py --binary target/release/latchkey --flow-driver target/release/examples/flow_bench \\
-        [--ceiling target/release/examples/static_ceiling] [--mode instructions|switches] [--requests N]
+    cargo build --release -p latchkey -p latchkey-bench
+    bench/measure.py --binary target/release/latchkey --flow-driver target/release/flow_bench \\
+        [--ceiling target/release/static_ceiling] [--mode instructions|switches] [--requests N]
 
 The server runs as a user runs it: `serve --dev` with request logging on (to a file). Standard library
 only; every process it starts is stopped before it exits.
@@ -116,7 +117,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--binary", required=True)
     parser.add_argument("--flow-driver")
-    parser.add_argument("--ceiling", help="the static_ceiling example: its instructions per metadata GET")
+    parser.add_argument("--ceiling", help="the static_ceiling binary: its instructions per metadata GET")
     parser.add_argument("--mode", choices=["instructions", "switches"], default="instructions")
     parser.add_argument("--requests", type=int, help="requests per scenario (default 200 / 3000)")
     parser.add_argument("--flow-seconds", type=int, default=0,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds Latchkey and the static-response ceiling and runs the benchmark suite (bench/bench.py) against
-# Latchkey on SQLite and PostgreSQL and node-oidc-provider; see bench/README.md.
+# Builds Latchkey and the load tools of the `latchkey-bench` package here (the flow driver and the
+# static-response ceiling) and runs the benchmark suite (bench/bench.py) against Latchkey on SQLite and
+# PostgreSQL and node-oidc-provider; see bench/README.md.
 #   bench/run.sh                 release build, full run
 #   bench/run.sh --smoke         debug build, one second per scenario: keeps the suite working in CI
 set -euo pipefail
@@ -11,9 +12,9 @@ profile=release
 for arg in "$@"; do [ "$arg" = "--smoke" ] && profile=debug; done
 flags=(--locked)
 [ "$profile" = release ] && flags+=(--release)
-cargo build "${flags[@]}" -p latchkey
-cargo build "${flags[@]}" -p latchkey-server --example static_ceiling
-cargo build "${flags[@]}" -p latchkey --example flow_bench
+# One build for both: the tools then use Latchkey's own dependency features (the ceiling's axum, hyper and
+# tokio are the server's) and Latchkey's binary is the one `cargo build -p latchkey` makes.
+cargo build "${flags[@]}" -p latchkey -p latchkey-bench
 exec python3 bench/bench.py --binary "$CARGO_TARGET_DIR/$profile/latchkey" \
-  --ceiling "$CARGO_TARGET_DIR/$profile/examples/static_ceiling" \
-  --flow-driver "$CARGO_TARGET_DIR/$profile/examples/flow_bench" "$@"
+  --ceiling "$CARGO_TARGET_DIR/$profile/static_ceiling" \
+  --flow-driver "$CARGO_TARGET_DIR/$profile/flow_bench" "$@"

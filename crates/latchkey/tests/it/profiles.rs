@@ -1,7 +1,7 @@
-//! The four seed profiles (`examples/{scalev,archera,whatalo,telnyx}.toml`): each is served on loopback
+//! The four seed profiles (`profiles/{scalev,archera,whatalo,telnyx}.toml`): each is served on loopback
 //! exactly as written (its https issuer and URLs published, its endpoints reached by their paths), its
 //! metadata is checked against the fixture translated from its seed (`tests/fixtures/seeds/`: required
-//! members, types, formats, enums, values, order) and against `examples/NAME.metadata.json`, and every
+//! members, types, formats, enums, values, order) and against `profiles/NAME.metadata.json`, and every
 //! endpoint it advertises is exercised: a client of each advertised auth method gets a token, what it
 //! leaves out is refused, and its error shape and rate-limit headers are the seed's.
 use std::collections::BTreeMap;
@@ -112,8 +112,8 @@ fn read_json(path: PathBuf) -> Value {
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-fn example(profile: &Profile) -> String {
-    std::fs::read_to_string(repo(&format!("examples/{}.toml", profile.name))).unwrap()
+fn profile_config(profile: &Profile) -> String {
+    std::fs::read_to_string(repo(&format!("profiles/{}.toml", profile.name))).unwrap()
 }
 
 fn seed(profile: &Profile) -> Value {
@@ -218,7 +218,7 @@ fn seed_problems(doc: &Value, seed: &Value, profile: &Profile) -> Vec<String> {
 /// A profile served exactly as written.
 async fn serve(db: &TestDatabase, profile: &Profile, extra: &str) -> TestServer {
     TestServer::builder()
-        .profile(&example(profile), &[])
+        .profile(&profile_config(profile), &[])
         .toml(extra)
         .start(db)
         .await
@@ -707,7 +707,7 @@ async fn served(db: &TestDatabase, profile: &Profile, extra: &str) -> Served {
         .await;
     let problems = seed_problems(&served.doc, &seed(profile), profile);
     assert!(problems.is_empty(), "{}: {problems:#?}", profile.name);
-    let expected = read_json(repo(&format!("examples/{}.metadata.json", profile.name)));
+    let expected = read_json(repo(&format!("profiles/{}.metadata.json", profile.name)));
     assert_eq!(served.doc, expected, "{}", profile.name);
     assert_eq!(names(&served.doc), names(&expected), "{}", profile.name);
     served
@@ -949,7 +949,7 @@ server_test!(
     |db: TestDatabase| async move {
         for profile in PROFILES {
             let server = TestServer::builder()
-                .profile(&example(profile), profile.origins)
+                .profile(&profile_config(profile), profile.origins)
                 .start(&db)
                 .await;
             let (ok, report) = discover(&server.issuer).await;
@@ -966,11 +966,11 @@ async fn every_profile_passes_metadata_check_against_its_expected_document() {
         let output = latchkey(vec![
             "metadata".into(),
             "--config".into(),
-            repo(&format!("examples/{}.toml", profile.name))
+            repo(&format!("profiles/{}.toml", profile.name))
                 .display()
                 .to_string(),
             "--check".into(),
-            repo(&format!("examples/{}.metadata.json", profile.name))
+            repo(&format!("profiles/{}.metadata.json", profile.name))
                 .display()
                 .to_string(),
         ])
