@@ -229,16 +229,18 @@ pub(crate) const PRUNE_BATCH: u64 = 1000;
 pub(crate) const PRUNE_AUDIT: &str = "DELETE FROM audit_events WHERE event_id IN \
     (SELECT event_id FROM audit_events WHERE at_ms < $1 LIMIT 1000)";
 
-/// Implements `AuditStore` for a backend struct with `pool` and `write` fields.
+/// Implements `AuditStore` for a backend struct (see `exec.rs`).
 macro_rules! impl_audit_traits {
-    ($store:ty, $row:ty) => {
+    ($store:ty, $db:ty) => {
         mod audit_traits {
             use sqlx::Row as _;
 
             use crate::audit::{self as q, AuditQuery, AuditRecord, Outcome};
             use crate::{AuditStore, StoreError};
 
-            fn record_from_row(row: &$row) -> Result<AuditRecord, StoreError> {
+            fn record_from_row(
+                row: &<$db as sqlx::Database>::Row,
+            ) -> Result<AuditRecord, StoreError> {
                 let event: String = row.try_get("event")?;
                 let outcome: String = row.try_get("outcome")?;
                 Ok(AuditRecord {
@@ -290,34 +292,19 @@ macro_rules! impl_audit_traits {
                     &self,
                     query: &AuditQuery,
                 ) -> Result<Vec<AuditRecord>, StoreError> {
-                    let rows = sqlx::query(q::LIST_AUDIT)
+                    let statement = sqlx::query(q::LIST_AUDIT)
                         .bind(query.since_ms)
                         .bind(&query.client_id)
                         .bind(&query.subject)
-                        .bind(i64::from(query.limit))
-                        .fetch_all(&self.pool)
-                        .await?;
-                    let mut records = rows
-                        .iter()
-                        .map(record_from_row)
-                        .collect::<Result<Vec<_>, _>>()?;
+                        .bind(i64::from(query.limit));
+                    let mut records = self.fetch_all(statement, record_from_row).await?;
                     records.reverse();
                     Ok(records)
                 }
 
                 async fn prune_audit(&self, before_ms: i64) -> Result<u64, StoreError> {
-                    let mut removed = 0;
-                    loop {
-                        let batch = sqlx::query(q::PRUNE_AUDIT)
-                            .bind(before_ms)
-                            .execute(&self.write)
-                            .await?
-                            .rows_affected();
-                        removed += batch;
-                        if batch < q::PRUNE_BATCH {
-                            return Ok(removed);
-                        }
-                    }
+                    let query = || sqlx::query(q::PRUNE_AUDIT).bind(before_ms);
+                    self.delete_batched(q::PRUNE_BATCH, usize::MAX, query).await
                 }
             }
         }

@@ -67,7 +67,7 @@ pub(crate) const SQLITE_BEGIN: &str = "BEGIN IMMEDIATE";
 /// Implements `ThrottleStore` for a backend struct with `pool` and `write` fields, beginning counter
 /// transactions with `$begin`.
 macro_rules! impl_throttle_traits {
-    ($store:ty, $row:ty, $begin:expr) => {
+    ($store:ty, $db:ty, $begin:expr) => {
         mod throttle_traits {
             use sqlx::Row as _;
 
@@ -77,7 +77,7 @@ macro_rules! impl_throttle_traits {
             use crate::throttle as q;
             use crate::{StoreError, ThrottleStore};
 
-            fn counter_from_row(row: &$row) -> Result<Counter, StoreError> {
+            fn counter_from_row(row: &<$db as sqlx::Database>::Row) -> Result<Counter, StoreError> {
                 let count = |name: &str| -> Result<u32, StoreError> {
                     let value: i64 = row.try_get(name)?;
                     Ok(u32::try_from(value.max(0)).unwrap_or(u32::MAX))
@@ -171,29 +171,18 @@ macro_rules! impl_throttle_traits {
                     now: Timestamp,
                     windows_before: Timestamp,
                 ) -> Result<u64, StoreError> {
-                    let mut removed = 0;
-                    loop {
-                        let done = sqlx::query(q::PRUNE_COUNTERS)
+                    let counters = || {
+                        sqlx::query(q::PRUNE_COUNTERS)
                             .bind(forget_before.0)
                             .bind(now.0)
-                            .execute(&self.write)
-                            .await?;
-                        removed += done.rows_affected();
-                        if done.rows_affected() < q::PRUNE_BATCH {
-                            break;
-                        }
-                    }
-                    loop {
-                        let done = sqlx::query(q::PRUNE_WINDOWS)
-                            .bind(windows_before.0)
-                            .execute(&self.write)
-                            .await?;
-                        removed += done.rows_affected();
-                        if done.rows_affected() < q::PRUNE_BATCH {
-                            break;
-                        }
-                    }
-                    Ok(removed)
+                    };
+                    let windows = || sqlx::query(q::PRUNE_WINDOWS).bind(windows_before.0);
+                    Ok(self
+                        .delete_batched(q::PRUNE_BATCH, usize::MAX, counters)
+                        .await?
+                        + self
+                            .delete_batched(q::PRUNE_BATCH, usize::MAX, windows)
+                            .await?)
                 }
             }
         }

@@ -1,4 +1,5 @@
-//! `UserStore` and `SessionStore` on both backends: the statements are written once, as in `sql.rs`.
+//! `UserStore` and `SessionStore` on both backends: users, their browser sessions and the consent they
+//! gave, in statements written once for both.
 
 pub(crate) const INSERT_USER: &str = "INSERT INTO users \
     (user_id, username, email, name, password_hash, created_at, attributes, updated_at) \
@@ -44,9 +45,9 @@ pub(crate) const UPSERT_CONSENT: &str = "INSERT INTO consents \
     (user_id, client_id, resource, scope, granted_at) VALUES ($1, $2, $3, $4, $5) \
     ON CONFLICT (user_id, client_id, resource) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at";
 
-/// Implements `UserStore` and `SessionStore` for a backend struct with a `pool` field.
+/// Implements `UserStore` and `SessionStore` for a backend struct (see `exec.rs`).
 macro_rules! impl_user_traits {
-    ($store:ty, $row:ty) => {
+    ($store:ty, $db:ty) => {
         mod user_traits {
             use sqlx::Row as _;
 
@@ -55,10 +56,12 @@ macro_rules! impl_user_traits {
             use latchkey_core::types::{ClientId, ResourceUri, Scope, Timestamp};
             use latchkey_core::user::{User, Username};
 
+            use crate::deny_list::{DENY_USER_TOKENS, REVOKE_USER_GRANTS};
+            use crate::error::conflict_if_unique;
             use crate::users as q;
             use crate::{Session, SessionStore, StoreError, UserStore};
 
-            fn user_from_row(row: &$row) -> Result<User, StoreError> {
+            fn user_from_row(row: &<$db as sqlx::Database>::Row) -> Result<User, StoreError> {
                 let username: String = row.try_get("username")?;
                 let corrupt = |what: &str| StoreError::Corrupt(format!("user {username}: {what}"));
                 let attributes: String = row.try_get("attributes")?;
@@ -81,17 +84,29 @@ macro_rules! impl_user_traits {
                 serde_json::to_string(&user.attributes).expect("attributes serialise")
             }
 
+            /// A consent statement with its key bound: `$1` user, `$2` client, `$3` resource ("" for
+            /// none: the column is part of the primary key, which holds no NULL).
+            fn consent<'q>(
+                statement: &'static str,
+                user_id: &'q str,
+                client_id: &'q ClientId,
+                resource: Option<&'q ResourceUri>,
+            ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments> {
+                sqlx::query(statement)
+                    .bind(user_id)
+                    .bind(client_id.as_str())
+                    .bind(resource.map(|r| r.as_str()).unwrap_or(""))
+            }
+
             impl UserStore for $store {
                 async fn update_user(&self, user: &User) -> Result<bool, StoreError> {
-                    let done = sqlx::query(q::UPDATE_USER)
+                    let query = sqlx::query(q::UPDATE_USER)
                         .bind(&user.user_id)
                         .bind(&user.email)
                         .bind(&user.name)
                         .bind(attributes_json(user))
-                        .bind(user.updated_at.0)
-                        .execute(&self.write)
-                        .await?;
-                    Ok(done.rows_affected() > 0)
+                        .bind(user.updated_at.0);
+                    Ok(self.execute(query).await? > 0)
                 }
 
                 async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
@@ -106,42 +121,29 @@ macro_rules! impl_user_traits {
                         .bind(user.updated_at.0)
                         .execute(&self.write)
                         .await;
-                    match result {
-                        Ok(_) => Ok(()),
-                        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                            Err(StoreError::Conflict(format!(
-                                "user `{}` exists already",
-                                user.username
-                            )))
-                        }
-                        Err(e) => Err(e.into()),
-                    }
+                    conflict_if_unique(result, || {
+                        format!("user `{}` exists already", user.username)
+                    })
                 }
 
                 async fn find_user_by_username(
                     &self,
                     username: &Username,
                 ) -> Result<Option<User>, StoreError> {
-                    let row = sqlx::query(sqlx::AssertSqlSafe(q::select_user("username")))
-                        .bind(username.as_str())
-                        .fetch_optional(&self.pool)
-                        .await?;
-                    row.as_ref().map(user_from_row).transpose()
+                    let query = sqlx::query(sqlx::AssertSqlSafe(q::select_user("username")))
+                        .bind(username.as_str());
+                    self.fetch_optional(query, user_from_row).await
                 }
 
                 async fn find_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
-                    let row = sqlx::query(sqlx::AssertSqlSafe(q::select_user("user_id")))
-                        .bind(user_id)
-                        .fetch_optional(&self.pool)
-                        .await?;
-                    row.as_ref().map(user_from_row).transpose()
+                    let query =
+                        sqlx::query(sqlx::AssertSqlSafe(q::select_user("user_id"))).bind(user_id);
+                    self.fetch_optional(query, user_from_row).await
                 }
 
                 async fn list_users(&self) -> Result<Vec<User>, StoreError> {
-                    let rows = sqlx::query(sqlx::AssertSqlSafe(q::select_users()))
-                        .fetch_all(&self.pool)
-                        .await?;
-                    rows.iter().map(user_from_row).collect()
+                    let query = sqlx::query(sqlx::AssertSqlSafe(q::select_users()));
+                    self.fetch_all(query, user_from_row).await
                 }
 
                 async fn delete_user(&self, username: &Username) -> Result<bool, StoreError> {
@@ -154,18 +156,13 @@ macro_rules! impl_user_traits {
                         return Ok(false);
                     };
                     let user_id: String = row.try_get("user_id")?;
-                    for statement in crate::tokens::DENY_USER_TOKENS {
-                        sqlx::query(statement)
-                            .bind(&user_id)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    let done = sqlx::query(q::DELETE_USER)
+                    Self::execute_each(&mut tx, &DENY_USER_TOKENS, &user_id).await?;
+                    let deleted = sqlx::query(q::DELETE_USER)
                         .bind(username.as_str())
                         .execute(&mut *tx)
                         .await?;
                     tx.commit().await?;
-                    Ok(done.rows_affected() > 0)
+                    Ok(deleted.rows_affected() > 0)
                 }
 
                 async fn set_password(
@@ -191,17 +188,12 @@ macro_rules! impl_user_traits {
                         .await?;
                     // L4: and, unless kept, every grant (refresh tokens) and access token it allowed.
                     if let Some(now) = revoke_grants_at {
-                        sqlx::query(crate::tokens::REVOKE_USER_GRANTS)
+                        sqlx::query(REVOKE_USER_GRANTS)
                             .bind(&user_id)
                             .bind(now.0)
                             .execute(&mut *tx)
                             .await?;
-                        for statement in crate::tokens::DENY_USER_TOKENS {
-                            sqlx::query(statement)
-                                .bind(&user_id)
-                                .execute(&mut *tx)
-                                .await?;
-                        }
+                        Self::execute_each(&mut tx, &DENY_USER_TOKENS, &user_id).await?;
                     }
                     tx.commit().await?;
                     Ok(true)
@@ -214,14 +206,13 @@ macro_rules! impl_user_traits {
                     hash: &SecretHash,
                     session: &Session,
                 ) -> Result<(), StoreError> {
-                    sqlx::query(q::INSERT_SESSION)
+                    let query = sqlx::query(q::INSERT_SESSION)
                         .bind(hash.as_bytes())
                         .bind(&session.user_id)
                         .bind(session.auth_time.0)
                         .bind(session.expires_at.0)
-                        .bind(&session.sid)
-                        .execute(&self.write)
-                        .await?;
+                        .bind(&session.sid);
+                    self.execute(query).await?;
                     Ok(())
                 }
 
@@ -230,12 +221,10 @@ macro_rules! impl_user_traits {
                     hash: &SecretHash,
                     now: Timestamp,
                 ) -> Result<Option<Session>, StoreError> {
-                    let row = sqlx::query(q::SELECT_SESSION)
+                    let query = sqlx::query(q::SELECT_SESSION)
                         .bind(hash.as_bytes())
-                        .bind(now.0)
-                        .fetch_optional(&self.pool)
-                        .await?;
-                    row.map(|row| {
+                        .bind(now.0);
+                    self.fetch_optional(query, |row| {
                         Ok(Session {
                             user_id: row.try_get("user_id")?,
                             auth_time: Timestamp(row.try_get("auth_time")?),
@@ -243,7 +232,7 @@ macro_rules! impl_user_traits {
                             sid: row.try_get("sid")?,
                         })
                     })
-                    .transpose()
+                    .await
                 }
 
                 async fn find_signed_in(
@@ -251,13 +240,11 @@ macro_rules! impl_user_traits {
                     hash: &SecretHash,
                     now: Timestamp,
                 ) -> Result<Option<(Session, User)>, StoreError> {
-                    let row = sqlx::query(sqlx::AssertSqlSafe(q::select_signed_in()))
+                    let query = sqlx::query(sqlx::AssertSqlSafe(q::select_signed_in()))
                         .bind(hash.as_bytes())
-                        .bind(now.0)
-                        .fetch_optional(&self.pool)
-                        .await?;
-                    row.map(|row| {
-                        let user = user_from_row(&row)?;
+                        .bind(now.0);
+                    self.fetch_optional(query, |row| {
+                        let user = user_from_row(row)?;
                         let session = Session {
                             user_id: user.user_id.clone(),
                             auth_time: Timestamp(row.try_get("auth_time")?),
@@ -266,13 +253,11 @@ macro_rules! impl_user_traits {
                         };
                         Ok((session, user))
                     })
-                    .transpose()
+                    .await
                 }
 
                 async fn delete_session(&self, hash: &SecretHash) -> Result<(), StoreError> {
-                    sqlx::query(q::DELETE_SESSION)
-                        .bind(hash.as_bytes())
-                        .execute(&self.write)
+                    self.execute(sqlx::query(q::DELETE_SESSION).bind(hash.as_bytes()))
                         .await?;
                     Ok(())
                 }
@@ -283,19 +268,14 @@ macro_rules! impl_user_traits {
                     client_id: &ClientId,
                     resource: Option<&ResourceUri>,
                 ) -> Result<Option<Scope>, StoreError> {
-                    let row = sqlx::query(q::SELECT_CONSENT)
-                        .bind(user_id)
-                        .bind(client_id.as_str())
-                        .bind(resource.map(|r| r.as_str()).unwrap_or(""))
-                        .fetch_optional(&self.pool)
-                        .await?;
-                    row.map(|row| {
+                    let query = consent(q::SELECT_CONSENT, user_id, client_id, resource);
+                    self.fetch_optional(query, |row| {
                         let scope: String = row.try_get("scope")?;
                         Scope::parse(&scope).map_err(|_| {
                             StoreError::Corrupt(format!("consent of {user_id}: invalid scope"))
                         })
                     })
-                    .transpose()
+                    .await
                 }
 
                 async fn delete_consent(
@@ -304,14 +284,8 @@ macro_rules! impl_user_traits {
                     client_id: &ClientId,
                     resource: Option<&ResourceUri>,
                 ) -> Result<bool, StoreError> {
-                    let deleted = sqlx::query(q::DELETE_CONSENT)
-                        .bind(user_id)
-                        .bind(client_id.as_str())
-                        .bind(resource.map(|r| r.as_str()).unwrap_or(""))
-                        .execute(&self.write)
-                        .await?
-                        .rows_affected();
-                    Ok(deleted > 0)
+                    let query = consent(q::DELETE_CONSENT, user_id, client_id, resource);
+                    Ok(self.execute(query).await? > 0)
                 }
 
                 async fn save_consent(
@@ -322,14 +296,10 @@ macro_rules! impl_user_traits {
                     scope: &Scope,
                     now: Timestamp,
                 ) -> Result<(), StoreError> {
-                    sqlx::query(q::UPSERT_CONSENT)
-                        .bind(user_id)
-                        .bind(client_id.as_str())
-                        .bind(resource.map(|r| r.as_str()).unwrap_or(""))
+                    let query = consent(q::UPSERT_CONSENT, user_id, client_id, resource)
                         .bind(scope.to_string())
-                        .bind(now.0)
-                        .execute(&self.write)
-                        .await?;
+                        .bind(now.0);
+                    self.execute(query).await?;
                     Ok(())
                 }
             }
