@@ -58,23 +58,26 @@ pub(crate) const SELECT_REFRESH: &str = concat!(
 /// each write is one statement into a view of migration 0019 whose trigger does the rest; on
 /// PostgreSQL a transaction's statements are one connection's round trips already.
 pub(crate) trait FlowWrites {
+    /// `TokenStore::record_issued`: the access token's record and the refresh token issued with
+    /// it, both or neither, and only while the grant is live: `false`, with nothing stored, when it
+    /// is revoked. No revocation may interleave so that the new token escapes the deny-list (L3).
+    async fn record_issued_while_live(&self, issued: Issued<'_>) -> Result<bool, StoreError>;
+
     /// `GrantStore::insert_code`: a new grant and its authorization code, both or neither.
     async fn insert_grant_code(
         &self,
         grant: &Grant,
         code: &AuthorizationCodeRecord,
     ) -> Result<(), StoreError>;
+}
 
-    /// `TokenStore::record_issued`: the access token's record and the refresh token issued with
-    /// it, both or neither, and only while the grant is live: `false`, with nothing stored, when it
-    /// is revoked. No revocation may interleave so that the new token escapes the deny-list (L3).
-    async fn record_issued_while_live(
-        &self,
-        jti: &str,
-        grant_id: &GrantId,
-        expires_at: Timestamp,
-        refresh: Option<&RefreshTokenRecord>,
-    ) -> Result<bool, StoreError>;
+/// What `TokenStore::record_issued` stores: an access token issued from a grant, and the refresh
+/// token issued with it, if any.
+pub(crate) struct Issued<'a> {
+    pub(crate) jti: &'a str,
+    pub(crate) grant_id: &'a GrantId,
+    pub(crate) expires_at: Timestamp,
+    pub(crate) refresh: Option<&'a RefreshTokenRecord>,
 }
 
 /// A grant's `claims` as stored.
@@ -136,213 +139,206 @@ pub(crate) use {bind_code, bind_grant, bind_refresh};
 /// Implements `GrantStore` for a backend struct (see `exec.rs`) that implements `FlowWrites`.
 macro_rules! impl_grant_traits {
     ($store:ty, $db:ty) => {
-        mod grant_traits {
-            use sqlx::Row as _;
+        use sqlx::Row as _;
 
-            use latchkey_core::grant::authorization_code::AuthorizationCodeRecord;
-            use latchkey_core::grant::{Grant, GrantId};
-            use latchkey_core::pkce::CodeChallenge;
-            use latchkey_core::secret::SecretHash;
-            use latchkey_core::token::RefreshTokenRecord;
-            use latchkey_core::types::{ClientId, ResourceUri, Scope, Timestamp};
+        use latchkey_core::grant::authorization_code::AuthorizationCodeRecord;
+        use latchkey_core::grant::{Grant, GrantId};
+        use latchkey_core::pkce::CodeChallenge;
+        use latchkey_core::secret::SecretHash;
+        use latchkey_core::token::RefreshTokenRecord;
+        use latchkey_core::types::{ClientId, ResourceUri, Scope, Timestamp};
 
-            use crate::deny_list::REVOKE_GRANT_TOKENS;
-            use crate::grants::{self as q, FlowWrites};
-            use crate::{GrantStore, Presented, StoreError};
+        use crate::deny_list::REVOKE_GRANT_TOKENS;
+        use crate::grants::{self as q, FlowWrites};
+        use crate::{GrantStore, Presented, StoreError};
 
-            type Row = <$db as sqlx::Database>::Row;
+        type Row = <$db as sqlx::Database>::Row;
 
-            fn corrupt(what: &str) -> StoreError {
-                StoreError::Corrupt(what.to_owned())
-            }
+        fn corrupt(what: &str) -> StoreError {
+            StoreError::Corrupt(what.to_owned())
+        }
 
-            fn grant_from_row(row: &Row) -> Result<Grant, StoreError> {
-                let scope: String = row.try_get("scope")?;
-                let resource: Option<String> = row.try_get("resource")?;
-                let client_id: String = row.try_get("client_id")?;
-                let claims: Option<String> = row.try_get("claims")?;
-                Ok(Grant {
-                    sid: row.try_get("sid")?,
-                    claims: claims
-                        .map(|c| serde_json::from_str(&c))
-                        .transpose()
-                        .map_err(|_| corrupt("grant: claims"))?,
-                    grant_id: GrantId::from_stored(row.try_get("grant_id")?),
-                    client_id: ClientId::parse(client_id)
-                        .map_err(|_| corrupt("grant: client_id"))?,
-                    user_id: row.try_get("user_id")?,
-                    scope: Scope::parse(&scope).map_err(|_| corrupt("grant: scope"))?,
-                    resource: resource
-                        .map(|r| ResourceUri::parse(&r))
-                        .transpose()
-                        .map_err(|_| corrupt("grant: resource"))?,
-                    auth_time: Timestamp(row.try_get("auth_time")?),
-                    created_at: Timestamp(row.try_get("created_at")?),
-                    expires_at: Timestamp(row.try_get("expires_at")?),
-                    revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(Timestamp),
-                })
-            }
+        fn grant_from_row(row: &Row) -> Result<Grant, StoreError> {
+            let scope: String = row.try_get("scope")?;
+            let resource: Option<String> = row.try_get("resource")?;
+            let client_id: String = row.try_get("client_id")?;
+            let claims: Option<String> = row.try_get("claims")?;
+            Ok(Grant {
+                sid: row.try_get("sid")?,
+                claims: claims
+                    .map(|c| serde_json::from_str(&c))
+                    .transpose()
+                    .map_err(|_| corrupt("grant: claims"))?,
+                grant_id: GrantId::from_stored(row.try_get("grant_id")?),
+                client_id: ClientId::parse(client_id).map_err(|_| corrupt("grant: client_id"))?,
+                user_id: row.try_get("user_id")?,
+                scope: Scope::parse(&scope).map_err(|_| corrupt("grant: scope"))?,
+                resource: resource
+                    .map(|r| ResourceUri::parse(&r))
+                    .transpose()
+                    .map_err(|_| corrupt("grant: resource"))?,
+                auth_time: Timestamp(row.try_get("auth_time")?),
+                created_at: Timestamp(row.try_get("created_at")?),
+                expires_at: Timestamp(row.try_get("expires_at")?),
+                revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(Timestamp),
+            })
+        }
 
-            impl $store {
-                /// A code or refresh token with its grant, from one `SELECT_CODE` / `SELECT_REFRESH`.
-                pub(crate) async fn presented<T>(
-                    &self,
-                    statement: &'static str,
-                    hash: &SecretHash,
-                    record: impl FnOnce(&Row) -> Result<T, StoreError>,
-                ) -> Result<Option<Presented<T>>, StoreError> {
-                    let query = sqlx::query(statement).bind(hash.as_bytes());
-                    self.fetch_optional(query, |row| {
-                        Ok(Presented {
-                            record: record(row)?,
-                            used: row.try_get::<Option<i64>, _>("used_at")?.is_some(),
-                            grant: grant_from_row(row)?,
-                        })
-                    })
-                    .await
-                }
-            }
-
-            /// The refresh token of a `SELECT_REFRESH` row.
-            pub(crate) fn refresh_from_row(
-                row: &Row,
+        impl $store {
+            /// A code or refresh token with its grant, from one `SELECT_CODE` / `SELECT_REFRESH`.
+            pub(crate) async fn presented<T>(
+                &self,
+                statement: &'static str,
                 hash: &SecretHash,
-            ) -> Result<RefreshTokenRecord, StoreError> {
-                let client_id: String = row.try_get("c_client_id")?;
-                Ok(RefreshTokenRecord {
-                    hash: hash.clone(),
-                    grant_id: GrantId::from_stored(row.try_get("grant_id")?),
-                    client_id: ClientId::parse(client_id)
-                        .map_err(|_| corrupt("refresh token: client_id"))?,
-                    created_at: Timestamp(row.try_get("c_created_at")?),
-                    expires_at: Timestamp(row.try_get("c_expires_at")?),
+                record: impl FnOnce(&Row) -> Result<T, StoreError>,
+            ) -> Result<Option<Presented<T>>, StoreError> {
+                let query = sqlx::query(statement).bind(hash.as_bytes());
+                self.fetch_optional(query, |row| {
+                    Ok(Presented {
+                        record: record(row)?,
+                        used: row.try_get::<Option<i64>, _>("used_at")?.is_some(),
+                        grant: grant_from_row(row)?,
+                    })
                 })
+                .await
+            }
+        }
+
+        /// The client a code or refresh token was issued to (`c_client_id` of its row).
+        fn issued_to(row: &Row, what: &str) -> Result<ClientId, StoreError> {
+            let client_id: String = row.try_get("c_client_id")?;
+            ClientId::parse(client_id).map_err(|_| corrupt(&format!("{what}: client_id")))
+        }
+
+        /// The refresh token of a `SELECT_REFRESH` row.
+        pub(crate) fn refresh_from_row(
+            row: &Row,
+            hash: &SecretHash,
+        ) -> Result<RefreshTokenRecord, StoreError> {
+            Ok(RefreshTokenRecord {
+                hash: hash.clone(),
+                grant_id: GrantId::from_stored(row.try_get("grant_id")?),
+                client_id: issued_to(row, "refresh token")?,
+                created_at: Timestamp(row.try_get("c_created_at")?),
+                expires_at: Timestamp(row.try_get("c_expires_at")?),
+            })
+        }
+
+        impl GrantStore for $store {
+            async fn find_grant(&self, grant_id: &GrantId) -> Result<Option<Grant>, StoreError> {
+                let query = sqlx::query(q::SELECT_GRANT).bind(grant_id.as_str());
+                self.fetch_optional(query, grant_from_row).await
             }
 
-            impl GrantStore for $store {
-                async fn find_grant(
-                    &self,
-                    grant_id: &GrantId,
-                ) -> Result<Option<Grant>, StoreError> {
-                    let query = sqlx::query(q::SELECT_GRANT).bind(grant_id.as_str());
-                    self.fetch_optional(query, grant_from_row).await
-                }
+            async fn list_grants(
+                &self,
+                user_id: &str,
+                now: Timestamp,
+            ) -> Result<Vec<Grant>, StoreError> {
+                let query = sqlx::query(q::LIST_USER_GRANTS).bind(user_id).bind(now.0);
+                self.fetch_all(query, grant_from_row).await
+            }
 
-                async fn list_grants(
-                    &self,
-                    user_id: &str,
-                    now: Timestamp,
-                ) -> Result<Vec<Grant>, StoreError> {
-                    let query = sqlx::query(q::LIST_USER_GRANTS).bind(user_id).bind(now.0);
-                    self.fetch_all(query, grant_from_row).await
-                }
+            async fn insert_code(
+                &self,
+                grant: &Grant,
+                code: &AuthorizationCodeRecord,
+            ) -> Result<(), StoreError> {
+                self.insert_grant_code(grant, code).await
+            }
 
-                async fn insert_code(
-                    &self,
-                    grant: &Grant,
-                    code: &AuthorizationCodeRecord,
-                ) -> Result<(), StoreError> {
-                    self.insert_grant_code(grant, code).await
-                }
-
-                async fn find_code(
-                    &self,
-                    hash: &SecretHash,
-                ) -> Result<Option<Presented<AuthorizationCodeRecord>>, StoreError> {
-                    self.presented(q::SELECT_CODE, hash, |row| {
-                        let client_id: String = row.try_get("c_client_id")?;
-                        let challenge: String = row.try_get("code_challenge")?;
-                        Ok(AuthorizationCodeRecord {
-                            hash: hash.clone(),
-                            grant_id: GrantId::from_stored(row.try_get("grant_id")?),
-                            client_id: ClientId::parse(client_id)
-                                .map_err(|_| corrupt("code: client_id"))?,
-                            redirect_uri: row.try_get("redirect_uri")?,
-                            redirect_uri_sent: row.try_get::<i16, _>("redirect_uri_sent")? != 0,
-                            // "" for a code bound by an OpenID nonce instead of PKCE.
-                            code_challenge: match challenge.as_str() {
-                                "" => None,
-                                stored => Some(
-                                    CodeChallenge::from_stored(stored)
-                                        .ok_or_else(|| corrupt("code: code_challenge"))?,
-                                ),
-                            },
-                            expires_at: Timestamp(row.try_get("c_expires_at")?),
-                            nonce: row.try_get("nonce")?,
-                        })
+            async fn find_code(
+                &self,
+                hash: &SecretHash,
+            ) -> Result<Option<Presented<AuthorizationCodeRecord>>, StoreError> {
+                self.presented(q::SELECT_CODE, hash, |row| {
+                    let challenge: String = row.try_get("code_challenge")?;
+                    Ok(AuthorizationCodeRecord {
+                        hash: hash.clone(),
+                        grant_id: GrantId::from_stored(row.try_get("grant_id")?),
+                        client_id: issued_to(row, "code")?,
+                        redirect_uri: row.try_get("redirect_uri")?,
+                        redirect_uri_sent: row.try_get::<i16, _>("redirect_uri_sent")? != 0,
+                        // "" for a code bound by an OpenID nonce instead of PKCE.
+                        code_challenge: match challenge.as_str() {
+                            "" => None,
+                            stored => Some(
+                                CodeChallenge::from_stored(stored)
+                                    .ok_or_else(|| corrupt("code: code_challenge"))?,
+                            ),
+                        },
+                        expires_at: Timestamp(row.try_get("c_expires_at")?),
+                        nonce: row.try_get("nonce")?,
                     })
-                    .await
-                }
+                })
+                .await
+            }
 
-                async fn consume_code(
-                    &self,
-                    hash: &SecretHash,
-                    now: Timestamp,
-                ) -> Result<bool, StoreError> {
-                    self.spend(q::CONSUME_CODE, hash, now).await
-                }
+            async fn consume_code(
+                &self,
+                hash: &SecretHash,
+                now: Timestamp,
+            ) -> Result<bool, StoreError> {
+                self.spend(q::CONSUME_CODE, hash, now).await
+            }
 
-                async fn insert_refresh_token(
-                    &self,
-                    token: &RefreshTokenRecord,
-                ) -> Result<(), StoreError> {
-                    let query = q::bind_refresh!(sqlx::query(q::INSERT_REFRESH), token);
-                    self.execute(query).await?;
-                    Ok(())
-                }
+            async fn insert_refresh_token(
+                &self,
+                token: &RefreshTokenRecord,
+            ) -> Result<(), StoreError> {
+                let query = q::bind_refresh!(sqlx::query(q::INSERT_REFRESH), token);
+                self.execute(query).await?;
+                Ok(())
+            }
 
-                async fn use_refresh_token(
-                    &self,
-                    hash: &SecretHash,
-                    now: Timestamp,
-                ) -> Result<bool, StoreError> {
-                    self.spend(q::USE_REFRESH, hash, now).await
-                }
+            async fn use_refresh_token(
+                &self,
+                hash: &SecretHash,
+                now: Timestamp,
+            ) -> Result<bool, StoreError> {
+                self.spend(q::USE_REFRESH, hash, now).await
+            }
 
-                async fn find_grant_of_token(
-                    &self,
-                    jti: &str,
-                ) -> Result<Option<Grant>, StoreError> {
-                    let query = sqlx::query(q::SELECT_TOKEN_GRANT).bind(jti);
-                    self.fetch_optional(query, grant_from_row).await
-                }
+            async fn find_grant_of_token(&self, jti: &str) -> Result<Option<Grant>, StoreError> {
+                let query = sqlx::query(q::SELECT_TOKEN_GRANT).bind(jti);
+                self.fetch_optional(query, grant_from_row).await
+            }
 
-                async fn revoke_grant(
-                    &self,
-                    grant_id: &GrantId,
-                    now: Timestamp,
-                ) -> Result<(), StoreError> {
-                    let mut tx = self.write.begin().await?;
-                    sqlx::query(q::REVOKE_GRANT)
-                        .bind(grant_id.as_str())
-                        .bind(now.0)
-                        .execute(&mut *tx)
-                        .await?;
-                    Self::execute_each(&mut tx, &[REVOKE_GRANT_TOKENS], grant_id.as_str()).await?;
-                    tx.commit().await?;
-                    Ok(())
-                }
+            async fn revoke_grant(
+                &self,
+                grant_id: &GrantId,
+                now: Timestamp,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.write.begin().await?;
+                sqlx::query(q::REVOKE_GRANT)
+                    .bind(grant_id.as_str())
+                    .bind(now.0)
+                    .execute(&mut *tx)
+                    .await?;
+                Self::execute_each(&mut tx, &[REVOKE_GRANT_TOKENS], grant_id.as_str()).await?;
+                tx.commit().await?;
+                Ok(())
+            }
 
-                async fn revoke_session_grants(
-                    &self,
-                    sid: &str,
-                    client_id: &ClientId,
-                    now: Timestamp,
-                ) -> Result<u64, StoreError> {
-                    let mut tx = self.write.begin().await?;
-                    let rows = sqlx::query(q::REVOKE_SESSION_GRANTS)
-                        .bind(sid)
-                        .bind(client_id.as_str())
-                        .bind(now.0)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                    for row in &rows {
-                        let grant_id: String = row.try_get("grant_id")?;
-                        Self::execute_each(&mut tx, &[REVOKE_GRANT_TOKENS], &grant_id).await?;
-                    }
-                    tx.commit().await?;
-                    Ok(rows.len() as u64)
+            async fn revoke_session_grants(
+                &self,
+                sid: &str,
+                client_id: &ClientId,
+                now: Timestamp,
+            ) -> Result<u64, StoreError> {
+                let mut tx = self.write.begin().await?;
+                let rows = sqlx::query(q::REVOKE_SESSION_GRANTS)
+                    .bind(sid)
+                    .bind(client_id.as_str())
+                    .bind(now.0)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                for row in &rows {
+                    let grant_id: String = row.try_get("grant_id")?;
+                    Self::execute_each(&mut tx, &[REVOKE_GRANT_TOKENS], &grant_id).await?;
                 }
+                tx.commit().await?;
+                Ok(rows.len() as u64)
             }
         }
     };

@@ -6,34 +6,32 @@ pub(crate) const SELECT_VERSIONS: &str = "SELECT name, version FROM change_count
 /// Implements `HealthStore` for a backend struct (see `exec.rs`).
 macro_rules! impl_health_traits {
     ($store:ty, $db:ty) => {
-        mod health_traits {
-            use sqlx::Row as _;
+        use sqlx::Row as _;
 
-            use crate::health as q;
-            use crate::{HealthStore, StoreError, Versions};
+        use crate::health as q;
+        use crate::{HealthStore, StoreError, Versions};
 
-            impl HealthStore for $store {
-                async fn ping(&self) -> Result<(), StoreError> {
-                    sqlx::query(q::PING).execute(&self.pool).await?;
-                    Ok(())
-                }
+        impl HealthStore for $store {
+            async fn ping(&self) -> Result<(), StoreError> {
+                sqlx::query(q::PING).execute(&self.pool).await?;
+                Ok(())
+            }
 
-                async fn versions(&self) -> Result<Versions, StoreError> {
-                    let rows = sqlx::query(q::SELECT_VERSIONS)
-                        .fetch_all(&self.pool)
-                        .await?;
-                    let mut versions = Versions::default();
-                    for row in rows {
-                        let name: String = row.try_get("name")?;
-                        let version: i64 = row.try_get("version")?;
-                        match name.as_str() {
-                            "registry" => versions.registry = version,
-                            "revocations" => versions.revocations = version,
-                            _ => {}
-                        }
+            async fn versions(&self) -> Result<Versions, StoreError> {
+                let rows = sqlx::query(q::SELECT_VERSIONS)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut versions = Versions::default();
+                for row in rows {
+                    let name: String = row.try_get("name")?;
+                    let version: i64 = row.try_get("version")?;
+                    match name.as_str() {
+                        "registry" => versions.registry = version,
+                        "revocations" => versions.revocations = version,
+                        _ => {}
                     }
-                    Ok(versions)
                 }
+                Ok(versions)
             }
         }
     };

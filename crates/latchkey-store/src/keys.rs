@@ -20,96 +20,94 @@ pub(crate) const DELETE_RETIRED_KEY: &str =
 /// Implements `KeyStore` for a backend struct (see `exec.rs`).
 macro_rules! impl_key_traits {
     ($store:ty, $db:ty) => {
-        mod key_traits {
-            use sqlx::Row as _;
+        use sqlx::Row as _;
 
-            use latchkey_core::types::Timestamp;
+        use latchkey_core::types::Timestamp;
 
-            use crate::keys as q;
-            use crate::row::KeyRow;
-            use crate::{KeyStore, StoreError, StoredKey};
+        use crate::keys as q;
+        use crate::row::KeyRow;
+        use crate::{KeyStore, StoreError, StoredKey};
 
-            type Query<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>;
+        type Query<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>;
 
-            fn key_from_row(row: &<$db as sqlx::Database>::Row) -> Result<StoredKey, StoreError> {
-                StoredKey::try_from(KeyRow {
-                    kid: row.try_get("kid")?,
-                    alg: row.try_get("alg")?,
-                    sealed_private: row.try_get("sealed_private")?,
-                    created_at: row.try_get("created_at")?,
-                    retired_at: row.try_get("retired_at")?,
-                    active: row.try_get::<Option<i16>, _>("active")?.is_some(),
-                })
+        fn key_from_row(row: &<$db as sqlx::Database>::Row) -> Result<StoredKey, StoreError> {
+            StoredKey::try_from(KeyRow {
+                kid: row.try_get("kid")?,
+                alg: row.try_get("alg")?,
+                sealed_private: row.try_get("sealed_private")?,
+                created_at: row.try_get("created_at")?,
+                retired_at: row.try_get("retired_at")?,
+                active: row.try_get::<Option<i16>, _>("active")?.is_some(),
+            })
+        }
+
+        /// `INSERT_FIRST_KEY` (it signs access tokens) or `INSERT_KEY`, for `key`.
+        fn insert<'q>(statement: &'static str, key: &'q StoredKey) -> Query<'q> {
+            sqlx::query(statement)
+                .bind(&key.kid)
+                .bind(key.alg.as_str())
+                .bind(&key.sealed_private)
+                .bind(key.created_at.0)
+        }
+
+        impl KeyStore for $store {
+            async fn insert_first_key(&self, key: &StoredKey) -> Result<bool, StoreError> {
+                Ok(self.execute(insert(q::INSERT_FIRST_KEY, key)).await? > 0)
             }
 
-            /// `INSERT_FIRST_KEY` (it signs access tokens) or `INSERT_KEY`, for `key`.
-            fn insert<'q>(statement: &'static str, key: &'q StoredKey) -> Query<'q> {
-                sqlx::query(statement)
-                    .bind(&key.kid)
-                    .bind(key.alg.as_str())
-                    .bind(&key.sealed_private)
-                    .bind(key.created_at.0)
+            async fn insert_key(&self, key: &StoredKey) -> Result<bool, StoreError> {
+                Ok(self.execute(insert(q::INSERT_KEY, key)).await? > 0)
             }
 
-            impl KeyStore for $store {
-                async fn insert_first_key(&self, key: &StoredKey) -> Result<bool, StoreError> {
-                    Ok(self.execute(insert(q::INSERT_FIRST_KEY, key)).await? > 0)
+            async fn rotate_keys(
+                &self,
+                keys: &[StoredKey],
+                now: Timestamp,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.write.begin().await?;
+                if keys.iter().any(|k| k.active) {
+                    sqlx::query(q::RETIRE_ACTIVE_KEY)
+                        .bind(now.0)
+                        .execute(&mut *tx)
+                        .await?;
                 }
-
-                async fn insert_key(&self, key: &StoredKey) -> Result<bool, StoreError> {
-                    Ok(self.execute(insert(q::INSERT_KEY, key)).await? > 0)
-                }
-
-                async fn rotate_keys(
-                    &self,
-                    keys: &[StoredKey],
-                    now: Timestamp,
-                ) -> Result<(), StoreError> {
-                    let mut tx = self.write.begin().await?;
-                    if keys.iter().any(|k| k.active) {
-                        sqlx::query(q::RETIRE_ACTIVE_KEY)
-                            .bind(now.0)
-                            .execute(&mut *tx)
-                            .await?;
+                for key in keys {
+                    sqlx::query(q::RETIRE_ALG_KEY)
+                        .bind(now.0)
+                        .bind(key.alg.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                    let statement = if key.active {
+                        q::INSERT_FIRST_KEY
+                    } else {
+                        q::INSERT_KEY
+                    };
+                    let inserted = insert(statement, key).execute(&mut *tx).await?;
+                    if inserted.rows_affected() == 0 {
+                        return Err(StoreError::Conflict(
+                            "another rotation committed first; try again".into(),
+                        ));
                     }
-                    for key in keys {
-                        sqlx::query(q::RETIRE_ALG_KEY)
-                            .bind(now.0)
-                            .bind(key.alg.as_str())
-                            .execute(&mut *tx)
-                            .await?;
-                        let statement = if key.active {
-                            q::INSERT_FIRST_KEY
-                        } else {
-                            q::INSERT_KEY
-                        };
-                        let inserted = insert(statement, key).execute(&mut *tx).await?;
-                        if inserted.rows_affected() == 0 {
-                            return Err(StoreError::Conflict(
-                                "another rotation committed first; try again".into(),
-                            ));
-                        }
-                    }
-                    tx.commit().await?;
-                    Ok(())
                 }
+                tx.commit().await?;
+                Ok(())
+            }
 
-                async fn list_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
-                    self.fetch_all(sqlx::query(q::SELECT_KEYS), key_from_row)
-                        .await
-                }
+            async fn list_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+                self.fetch_all(sqlx::query(q::SELECT_KEYS), key_from_row)
+                    .await
+            }
 
-                async fn prune_keys(&self, before: Timestamp) -> Result<u64, StoreError> {
-                    self.execute(sqlx::query(q::PRUNE_KEYS).bind(before.0))
-                        .await
-                }
+            async fn prune_keys(&self, before: Timestamp) -> Result<u64, StoreError> {
+                self.execute(sqlx::query(q::PRUNE_KEYS).bind(before.0))
+                    .await
+            }
 
-                async fn delete_retired_key(&self, kid: &str) -> Result<bool, StoreError> {
-                    Ok(self
-                        .execute(sqlx::query(q::DELETE_RETIRED_KEY).bind(kid))
-                        .await?
-                        > 0)
-                }
+            async fn delete_retired_key(&self, kid: &str) -> Result<bool, StoreError> {
+                Ok(self
+                    .execute(sqlx::query(q::DELETE_RETIRED_KEY).bind(kid))
+                    .await?
+                    > 0)
             }
         }
     };

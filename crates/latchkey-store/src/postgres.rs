@@ -3,12 +3,12 @@ use std::str::FromStr;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
+use latchkey_core::grant::Grant;
 use latchkey_core::grant::authorization_code::AuthorizationCodeRecord;
-use latchkey_core::grant::{Grant, GrantId};
-use latchkey_core::token::RefreshTokenRecord;
-use latchkey_core::types::Timestamp;
 
-use crate::grants::{FlowWrites, INSERT_REFRESH, bind_code, bind_grant, bind_refresh, claims_json};
+use crate::grants::{
+    FlowWrites, INSERT_REFRESH, Issued, bind_code, bind_grant, bind_refresh, claims_json,
+};
 use crate::{ConnectOptions, StoreError};
 
 /// Storage in a PostgreSQL database.
@@ -59,6 +59,36 @@ const RECORD_ISSUED: &str =
 /// Each write is a transaction: its statements are round trips on one connection already, so the
 /// views `sqlite.rs` writes through would save nothing here.
 impl FlowWrites for PgStore {
+    /// # Security
+    /// L3 is `HOLD_GRANT`, the transaction's first statement: it matches no row once the grant is
+    /// revoked, and holds the grant's row lock until the commit, so a revocation waits for the token
+    /// to be recorded and then deny-lists it. SQLite has no such statement; there the trigger
+    /// `issued_refresh_insert` (migrations/sqlite/0019_flow_writes.sql) guards it instead.
+    async fn record_issued_while_live(&self, issued: Issued<'_>) -> Result<bool, StoreError> {
+        let mut tx = self.write.begin().await?;
+        let held = sqlx::query(HOLD_GRANT)
+            .bind(issued.grant_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        if held.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query(RECORD_ISSUED)
+            .bind(issued.jti)
+            .bind(issued.grant_id.as_str())
+            .bind(issued.expires_at.0)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(token) = issued.refresh {
+            bind_refresh!(sqlx::query(INSERT_REFRESH), token)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn insert_grant_code(
         &self,
         grant: &Grant,
@@ -75,54 +105,6 @@ impl FlowWrites for PgStore {
         tx.commit().await?;
         Ok(())
     }
-
-    /// # Security
-    /// L3 is `HOLD_GRANT`, the transaction's first statement: it matches no row once the grant is
-    /// revoked, and holds the grant's row lock until the commit, so a revocation waits for the token
-    /// to be recorded and then deny-lists it. SQLite has no such statement; there the trigger
-    /// `issued_refresh_insert` (migrations/sqlite/0019_flow_writes.sql) guards it instead.
-    async fn record_issued_while_live(
-        &self,
-        jti: &str,
-        grant_id: &GrantId,
-        expires_at: Timestamp,
-        refresh: Option<&RefreshTokenRecord>,
-    ) -> Result<bool, StoreError> {
-        let mut tx = self.write.begin().await?;
-        let held = sqlx::query(HOLD_GRANT)
-            .bind(grant_id.as_str())
-            .execute(&mut *tx)
-            .await?;
-        if held.rows_affected() == 0 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        sqlx::query(RECORD_ISSUED)
-            .bind(jti)
-            .bind(grant_id.as_str())
-            .bind(expires_at.0)
-            .execute(&mut *tx)
-            .await?;
-        if let Some(token) = refresh {
-            bind_refresh!(sqlx::query(INSERT_REFRESH), token)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(true)
-    }
 }
 
-crate::exec::impl_exec!(super::PgStore, sqlx::Postgres);
-crate::clients::impl_client_traits!(super::PgStore, sqlx::Postgres);
-crate::keys::impl_key_traits!(super::PgStore, sqlx::Postgres);
-crate::health::impl_health_traits!(super::PgStore, sqlx::Postgres);
-crate::users::impl_user_traits!(super::PgStore, sqlx::Postgres);
-crate::grants::impl_grant_traits!(super::PgStore, sqlx::Postgres);
-crate::tokens::impl_token_traits!(super::PgStore, sqlx::Postgres);
-crate::throttle::impl_throttle_traits!(
-    super::PgStore,
-    sqlx::Postgres,
-    crate::throttle::POSTGRES_BEGIN
-);
-crate::audit::impl_audit_traits!(super::PgStore, sqlx::Postgres);
+crate::roles::impl_roles!(PgStore, sqlx::Postgres, crate::throttle::POSTGRES_BEGIN);

@@ -448,3 +448,26 @@ pub struct Versions {
     /// The deny-list of revoked tokens.
     pub revocations: i64,
 }
+
+/// Implements every role for a backend struct with `pool` (readers) and `write` fields: one module
+/// per role file, each expanding that file's macro, with the statement helpers of `exec.rs`;
+/// `$begin` starts a counter transaction (`throttle.rs`). The backend implements
+/// `grants::FlowWrites` itself.
+macro_rules! impl_roles {
+    ($store:ident, $db:ty, $begin:expr) => {
+        crate::roles::impl_roles!(@each $store, $db;
+            exec: impl_exec, clients: impl_client_traits, keys: impl_key_traits,
+            health: impl_health_traits, users: impl_user_traits, grants: impl_grant_traits,
+            tokens: impl_token_traits, audit: impl_audit_traits);
+        mod throttle {
+            crate::throttle::impl_throttle_traits!(super::$store, $db, $begin);
+        }
+    };
+    (@each $store:ident, $db:ty; $($file:ident: $implement:ident),*) => {
+        $(mod $file {
+            crate::$file::$implement!(super::$store, $db);
+        })*
+    };
+}
+
+pub(crate) use impl_roles;

@@ -5,12 +5,10 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use latchkey_core::grant::Grant;
 use latchkey_core::grant::authorization_code::AuthorizationCodeRecord;
-use latchkey_core::grant::{Grant, GrantId};
-use latchkey_core::token::RefreshTokenRecord;
-use latchkey_core::types::Timestamp;
 
-use crate::grants::{FlowWrites, bind_code, bind_grant, claims_json};
+use crate::grants::{FlowWrites, Issued, bind_code, bind_grant, claims_json};
 use crate::{ConnectOptions, StoreError};
 
 /// Storage in an SQLite file.
@@ -89,6 +87,29 @@ const GRANT_NOT_LIVE: &str = "latchkey: grant not live";
 /// (`BEGIN`, two statements, `COMMIT`); a statement and the triggers it fires are atomic.
 /// `postgres.rs` writes the same in a transaction.
 impl FlowWrites for SqliteStore {
+    /// # Security
+    /// L3 is the `issued_refresh_insert` trigger (migrations/sqlite/0019_flow_writes.sql): it aborts
+    /// unless the grant is unrevoked, and no revocation runs during the statement (one writer, and a
+    /// statement is atomic). PostgreSQL has no such trigger; there `HOLD_GRANT` guards it instead.
+    async fn record_issued_while_live(&self, issued: Issued<'_>) -> Result<bool, StoreError> {
+        let recorded = sqlx::query(RECORD_ISSUED_REFRESH)
+            .bind(issued.jti)
+            .bind(issued.grant_id.as_str())
+            .bind(issued.expires_at.0)
+            .bind(issued.refresh.map(|t| t.hash.as_bytes()))
+            .bind(issued.refresh.map(|t| t.grant_id.as_str()))
+            .bind(issued.refresh.map(|t| t.client_id.as_str()))
+            .bind(issued.refresh.map(|t| t.created_at.0))
+            .bind(issued.refresh.map(|t| t.expires_at.0))
+            .execute(&self.write)
+            .await;
+        match recorded {
+            Ok(_) => Ok(true),
+            Err(sqlx::Error::Database(e)) if e.message() == GRANT_NOT_LIVE => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     async fn insert_grant_code(
         &self,
         grant: &Grant,
@@ -102,47 +123,6 @@ impl FlowWrites for SqliteStore {
         .await?;
         Ok(())
     }
-
-    /// # Security
-    /// L3 is the `issued_refresh_insert` trigger (migrations/sqlite/0019_flow_writes.sql): it aborts
-    /// unless the grant is unrevoked, and no revocation runs during the statement (one writer, and a
-    /// statement is atomic). PostgreSQL has no such trigger; there `HOLD_GRANT` guards it instead.
-    async fn record_issued_while_live(
-        &self,
-        jti: &str,
-        grant_id: &GrantId,
-        expires_at: Timestamp,
-        refresh: Option<&RefreshTokenRecord>,
-    ) -> Result<bool, StoreError> {
-        let recorded = sqlx::query(RECORD_ISSUED_REFRESH)
-            .bind(jti)
-            .bind(grant_id.as_str())
-            .bind(expires_at.0)
-            .bind(refresh.map(|t| t.hash.as_bytes()))
-            .bind(refresh.map(|t| t.grant_id.as_str()))
-            .bind(refresh.map(|t| t.client_id.as_str()))
-            .bind(refresh.map(|t| t.created_at.0))
-            .bind(refresh.map(|t| t.expires_at.0))
-            .execute(&self.write)
-            .await;
-        match recorded {
-            Ok(_) => Ok(true),
-            Err(sqlx::Error::Database(e)) if e.message() == GRANT_NOT_LIVE => Ok(false),
-            Err(e) => Err(e.into()),
-        }
-    }
 }
 
-crate::exec::impl_exec!(super::SqliteStore, sqlx::Sqlite);
-crate::clients::impl_client_traits!(super::SqliteStore, sqlx::Sqlite);
-crate::keys::impl_key_traits!(super::SqliteStore, sqlx::Sqlite);
-crate::health::impl_health_traits!(super::SqliteStore, sqlx::Sqlite);
-crate::users::impl_user_traits!(super::SqliteStore, sqlx::Sqlite);
-crate::grants::impl_grant_traits!(super::SqliteStore, sqlx::Sqlite);
-crate::tokens::impl_token_traits!(super::SqliteStore, sqlx::Sqlite);
-crate::throttle::impl_throttle_traits!(
-    super::SqliteStore,
-    sqlx::Sqlite,
-    crate::throttle::SQLITE_BEGIN
-);
-crate::audit::impl_audit_traits!(super::SqliteStore, sqlx::Sqlite);
+crate::roles::impl_roles!(SqliteStore, sqlx::Sqlite, crate::throttle::SQLITE_BEGIN);

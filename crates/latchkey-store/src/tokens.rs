@@ -43,166 +43,163 @@ pub(crate) const DELETE_RESOURCE: &str = "DELETE FROM resources WHERE uri = $1";
 /// `FlowWrites`.
 macro_rules! impl_token_traits {
     ($store:ty, $db:ty) => {
-        mod token_traits {
-            use sqlx::Row as _;
+        use sqlx::Row as _;
 
-            use latchkey_core::client::TokenFormat;
-            use latchkey_core::grant::GrantId;
-            use latchkey_core::resource::Resource;
-            use latchkey_core::secret::SecretHash;
-            use latchkey_core::token::{AccessTokenClaims, RefreshTokenRecord};
-            use latchkey_core::types::{ResourceUri, Scope, Timestamp};
+        use latchkey_core::client::TokenFormat;
+        use latchkey_core::grant::GrantId;
+        use latchkey_core::resource::Resource;
+        use latchkey_core::secret::SecretHash;
+        use latchkey_core::token::{AccessTokenClaims, RefreshTokenRecord};
+        use latchkey_core::types::{ResourceUri, Scope, Timestamp};
 
-            use crate::error::conflict_if_unique;
-            use crate::grants::{FlowWrites, SELECT_REFRESH};
-            use crate::tokens as q;
-            use crate::{RefreshTokenState, ResourceStore, StoreError, TokenStore};
+        use crate::error::conflict_if_unique;
+        use crate::grants::{FlowWrites, Issued, SELECT_REFRESH};
+        use crate::tokens as q;
+        use crate::{RefreshTokenState, ResourceStore, StoreError, TokenStore};
 
-            fn resource_from_row(
-                row: &<$db as sqlx::Database>::Row,
-            ) -> Result<Resource, StoreError> {
-                let uri: String = row.try_get("uri")?;
-                let corrupt = |what: &str| StoreError::Corrupt(format!("resource {uri}: {what}"));
-                let scopes: String = row.try_get("scopes")?;
-                let format: Option<String> = row.try_get("token_format")?;
-                Ok(Resource {
-                    uri: ResourceUri::parse(&uri).map_err(|_| corrupt("uri"))?,
-                    scopes: Scope::parse(&scopes).map_err(|_| corrupt("scopes"))?,
-                    format: format
-                        .map(|f| f.parse::<TokenFormat>())
-                        .transpose()
-                        .map_err(|_| corrupt("token_format"))?,
-                    access_token_ttl: row
-                        .try_get::<Option<i64>, _>("access_token_ttl")?
-                        .map(|t| u64::try_from(t).unwrap_or(0)),
+        fn resource_from_row(row: &<$db as sqlx::Database>::Row) -> Result<Resource, StoreError> {
+            let uri: String = row.try_get("uri")?;
+            let corrupt = |what: &str| StoreError::Corrupt(format!("resource {uri}: {what}"));
+            let scopes: String = row.try_get("scopes")?;
+            let format: Option<String> = row.try_get("token_format")?;
+            Ok(Resource {
+                uri: ResourceUri::parse(&uri).map_err(|_| corrupt("uri"))?,
+                scopes: Scope::parse(&scopes).map_err(|_| corrupt("scopes"))?,
+                format: format
+                    .map(|f| f.parse::<TokenFormat>())
+                    .transpose()
+                    .map_err(|_| corrupt("token_format"))?,
+                access_token_ttl: row
+                    .try_get::<Option<i64>, _>("access_token_ttl")?
+                    .map(|t| u64::try_from(t).unwrap_or(0)),
+            })
+        }
+
+        impl TokenStore for $store {
+            async fn record_issued(
+                &self,
+                jti: &str,
+                grant_id: &GrantId,
+                expires_at: Timestamp,
+                refresh: Option<&RefreshTokenRecord>,
+            ) -> Result<bool, StoreError> {
+                let issued = Issued {
+                    jti,
+                    grant_id,
+                    expires_at,
+                    refresh,
+                };
+                self.record_issued_while_live(issued).await
+            }
+
+            async fn insert_opaque(
+                &self,
+                hash: &SecretHash,
+                claims: &AccessTokenClaims,
+            ) -> Result<(), StoreError> {
+                let json = serde_json::to_string(claims)
+                    .map_err(|e| StoreError::Corrupt(format!("claims: {e}")))?;
+                let query = sqlx::query(q::INSERT_OPAQUE)
+                    .bind(hash.as_bytes())
+                    .bind(&claims.jti)
+                    .bind(json)
+                    .bind(claims.exp.0)
+                    .bind(claims.client_id.as_str())
+                    .bind(&claims.sub);
+                self.execute(query).await?;
+                Ok(())
+            }
+
+            async fn find_opaque(
+                &self,
+                hash: &SecretHash,
+            ) -> Result<Option<AccessTokenClaims>, StoreError> {
+                let query = sqlx::query(q::SELECT_OPAQUE).bind(hash.as_bytes());
+                self.fetch_optional(query, |row| {
+                    let json: String = row.try_get("claims")?;
+                    serde_json::from_str(&json)
+                        .map_err(|e| StoreError::Corrupt(format!("opaque token claims: {e}")))
+                })
+                .await
+            }
+
+            async fn revoke_jti(&self, jti: &str, expires_at: Timestamp) -> Result<(), StoreError> {
+                self.execute(sqlx::query(q::REVOKE_JTI).bind(jti).bind(expires_at.0))
+                    .await?;
+                Ok(())
+            }
+
+            async fn is_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+                let query = sqlx::query(q::IS_REVOKED).bind(jti);
+                Ok(self.fetch_optional(query, |_| Ok(())).await?.is_some())
+            }
+
+            async fn find_refresh_token(
+                &self,
+                hash: &SecretHash,
+            ) -> Result<Option<RefreshTokenState>, StoreError> {
+                self.presented(SELECT_REFRESH, hash, |row| {
+                    super::grants::refresh_from_row(row, hash)
+                })
+                .await
+            }
+
+            async fn prune(&self, before: Timestamp) -> Result<u64, StoreError> {
+                let mut removed = 0;
+                for statement in q::PRUNE {
+                    removed += self.execute(sqlx::query(statement).bind(before.0)).await?;
+                }
+                for statement in q::PRUNE_BATCHED {
+                    let query = || sqlx::query(statement).bind(before.0);
+                    removed += self
+                        .delete_batched(q::PRUNE_BATCH, q::PRUNE_MAX_BATCHES, query)
+                        .await?;
+                }
+                Ok(removed)
+            }
+        }
+
+        impl ResourceStore for $store {
+            async fn insert_resource(
+                &self,
+                resource: &Resource,
+                now: Timestamp,
+            ) -> Result<(), StoreError> {
+                let result = sqlx::query(q::INSERT_RESOURCE)
+                    .bind(resource.uri.as_str())
+                    .bind(resource.scopes.to_string())
+                    .bind(resource.format.map(|f| f.as_str()))
+                    .bind(
+                        resource
+                            .access_token_ttl
+                            .map(|t| i64::try_from(t).unwrap_or(i64::MAX)),
+                    )
+                    .bind(now.0)
+                    .execute(&self.write)
+                    .await;
+                conflict_if_unique(result, || {
+                    format!("resource `{}` exists already", resource.uri.as_str())
                 })
             }
 
-            impl TokenStore for $store {
-                async fn record_issued(
-                    &self,
-                    jti: &str,
-                    grant_id: &GrantId,
-                    expires_at: Timestamp,
-                    refresh: Option<&RefreshTokenRecord>,
-                ) -> Result<bool, StoreError> {
-                    self.record_issued_while_live(jti, grant_id, expires_at, refresh)
-                        .await
-                }
-
-                async fn insert_opaque(
-                    &self,
-                    hash: &SecretHash,
-                    claims: &AccessTokenClaims,
-                ) -> Result<(), StoreError> {
-                    let json = serde_json::to_string(claims)
-                        .map_err(|e| StoreError::Corrupt(format!("claims: {e}")))?;
-                    let query = sqlx::query(q::INSERT_OPAQUE)
-                        .bind(hash.as_bytes())
-                        .bind(&claims.jti)
-                        .bind(json)
-                        .bind(claims.exp.0)
-                        .bind(claims.client_id.as_str())
-                        .bind(&claims.sub);
-                    self.execute(query).await?;
-                    Ok(())
-                }
-
-                async fn find_opaque(
-                    &self,
-                    hash: &SecretHash,
-                ) -> Result<Option<AccessTokenClaims>, StoreError> {
-                    let query = sqlx::query(q::SELECT_OPAQUE).bind(hash.as_bytes());
-                    self.fetch_optional(query, |row| {
-                        let json: String = row.try_get("claims")?;
-                        serde_json::from_str(&json)
-                            .map_err(|e| StoreError::Corrupt(format!("opaque token claims: {e}")))
-                    })
-                    .await
-                }
-
-                async fn revoke_jti(
-                    &self,
-                    jti: &str,
-                    expires_at: Timestamp,
-                ) -> Result<(), StoreError> {
-                    self.execute(sqlx::query(q::REVOKE_JTI).bind(jti).bind(expires_at.0))
-                        .await?;
-                    Ok(())
-                }
-
-                async fn is_revoked(&self, jti: &str) -> Result<bool, StoreError> {
-                    let query = sqlx::query(q::IS_REVOKED).bind(jti);
-                    Ok(self.fetch_optional(query, |_| Ok(())).await?.is_some())
-                }
-
-                async fn find_refresh_token(
-                    &self,
-                    hash: &SecretHash,
-                ) -> Result<Option<RefreshTokenState>, StoreError> {
-                    self.presented(SELECT_REFRESH, hash, |row| {
-                        super::grant_traits::refresh_from_row(row, hash)
-                    })
-                    .await
-                }
-
-                async fn prune(&self, before: Timestamp) -> Result<u64, StoreError> {
-                    let mut removed = 0;
-                    for statement in q::PRUNE {
-                        removed += self.execute(sqlx::query(statement).bind(before.0)).await?;
-                    }
-                    for statement in q::PRUNE_BATCHED {
-                        let query = || sqlx::query(statement).bind(before.0);
-                        removed += self
-                            .delete_batched(q::PRUNE_BATCH, q::PRUNE_MAX_BATCHES, query)
-                            .await?;
-                    }
-                    Ok(removed)
-                }
+            async fn find_resource(
+                &self,
+                uri: &ResourceUri,
+            ) -> Result<Option<Resource>, StoreError> {
+                let query = sqlx::query(q::SELECT_RESOURCE).bind(uri.as_str());
+                self.fetch_optional(query, resource_from_row).await
             }
 
-            impl ResourceStore for $store {
-                async fn insert_resource(
-                    &self,
-                    resource: &Resource,
-                    now: Timestamp,
-                ) -> Result<(), StoreError> {
-                    let result = sqlx::query(q::INSERT_RESOURCE)
-                        .bind(resource.uri.as_str())
-                        .bind(resource.scopes.to_string())
-                        .bind(resource.format.map(|f| f.as_str()))
-                        .bind(
-                            resource
-                                .access_token_ttl
-                                .map(|t| i64::try_from(t).unwrap_or(i64::MAX)),
-                        )
-                        .bind(now.0)
-                        .execute(&self.write)
-                        .await;
-                    conflict_if_unique(result, || {
-                        format!("resource `{}` exists already", resource.uri.as_str())
-                    })
-                }
+            async fn list_resources(&self) -> Result<Vec<Resource>, StoreError> {
+                self.fetch_all(sqlx::query(q::SELECT_RESOURCES), resource_from_row)
+                    .await
+            }
 
-                async fn find_resource(
-                    &self,
-                    uri: &ResourceUri,
-                ) -> Result<Option<Resource>, StoreError> {
-                    let query = sqlx::query(q::SELECT_RESOURCE).bind(uri.as_str());
-                    self.fetch_optional(query, resource_from_row).await
-                }
-
-                async fn list_resources(&self) -> Result<Vec<Resource>, StoreError> {
-                    self.fetch_all(sqlx::query(q::SELECT_RESOURCES), resource_from_row)
-                        .await
-                }
-
-                async fn delete_resource(&self, uri: &ResourceUri) -> Result<bool, StoreError> {
-                    Ok(self
-                        .execute(sqlx::query(q::DELETE_RESOURCE).bind(uri.as_str()))
-                        .await?
-                        > 0)
-                }
+            async fn delete_resource(&self, uri: &ResourceUri) -> Result<bool, StoreError> {
+                Ok(self
+                    .execute(sqlx::query(q::DELETE_RESOURCE).bind(uri.as_str()))
+                    .await?
+                    > 0)
             }
         }
     };

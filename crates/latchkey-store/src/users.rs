@@ -48,260 +48,254 @@ pub(crate) const UPSERT_CONSENT: &str = "INSERT INTO consents \
 /// Implements `UserStore` and `SessionStore` for a backend struct (see `exec.rs`).
 macro_rules! impl_user_traits {
     ($store:ty, $db:ty) => {
-        mod user_traits {
-            use sqlx::Row as _;
+        use sqlx::Row as _;
 
-            use latchkey_core::password::PasswordHash;
-            use latchkey_core::secret::SecretHash;
-            use latchkey_core::types::{ClientId, ResourceUri, Scope, Timestamp};
-            use latchkey_core::user::{User, Username};
+        use latchkey_core::password::PasswordHash;
+        use latchkey_core::secret::SecretHash;
+        use latchkey_core::types::{ClientId, ResourceUri, Scope, Timestamp};
+        use latchkey_core::user::{User, Username};
 
-            use crate::deny_list::{DENY_USER_TOKENS, REVOKE_USER_GRANTS};
-            use crate::error::conflict_if_unique;
-            use crate::users as q;
-            use crate::{Session, SessionStore, StoreError, UserStore};
+        use crate::deny_list::{DENY_USER_TOKENS, REVOKE_USER_GRANTS};
+        use crate::error::conflict_if_unique;
+        use crate::users as q;
+        use crate::{Session, SessionStore, StoreError, UserStore};
 
-            fn user_from_row(row: &<$db as sqlx::Database>::Row) -> Result<User, StoreError> {
-                let username: String = row.try_get("username")?;
-                let corrupt = |what: &str| StoreError::Corrupt(format!("user {username}: {what}"));
-                let attributes: String = row.try_get("attributes")?;
-                Ok(User {
-                    attributes: serde_json::from_str(&attributes)
-                        .map_err(|_| corrupt("invalid attributes"))?,
-                    updated_at: Timestamp(row.try_get("updated_at")?),
-                    user_id: row.try_get("user_id")?,
-                    username: Username::parse(&username)
-                        .map_err(|_| corrupt("invalid username"))?,
-                    email: row.try_get("email")?,
-                    name: row.try_get("name")?,
-                    password_hash: PasswordHash::from_stored(row.try_get("password_hash")?)
-                        .ok_or_else(|| corrupt("invalid password hash"))?,
-                    created_at: Timestamp(row.try_get("created_at")?),
+        fn user_from_row(row: &<$db as sqlx::Database>::Row) -> Result<User, StoreError> {
+            let username: String = row.try_get("username")?;
+            let corrupt = |what: &str| StoreError::Corrupt(format!("user {username}: {what}"));
+            let attributes: String = row.try_get("attributes")?;
+            Ok(User {
+                attributes: serde_json::from_str(&attributes)
+                    .map_err(|_| corrupt("invalid attributes"))?,
+                updated_at: Timestamp(row.try_get("updated_at")?),
+                user_id: row.try_get("user_id")?,
+                username: Username::parse(&username).map_err(|_| corrupt("invalid username"))?,
+                email: row.try_get("email")?,
+                name: row.try_get("name")?,
+                password_hash: PasswordHash::from_stored(row.try_get("password_hash")?)
+                    .ok_or_else(|| corrupt("invalid password hash"))?,
+                created_at: Timestamp(row.try_get("created_at")?),
+            })
+        }
+
+        fn attributes_json(user: &User) -> String {
+            serde_json::to_string(&user.attributes).expect("attributes serialise")
+        }
+
+        /// The `user_id` a statement run in `tx` returns, if it matched a user.
+        async fn user_id(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            query: sqlx::query::Query<'_, $db, <$db as sqlx::Database>::Arguments>,
+        ) -> Result<Option<String>, StoreError> {
+            let row = query.fetch_optional(&mut **tx).await?;
+            Ok(row.map(|row| row.try_get("user_id")).transpose()?)
+        }
+
+        /// A consent statement with its key bound: `$1` user, `$2` client, `$3` resource ("" for
+        /// none: the column is part of the primary key, which holds no NULL).
+        fn consent<'q>(
+            statement: &'static str,
+            user_id: &'q str,
+            client_id: &'q ClientId,
+            resource: Option<&'q ResourceUri>,
+        ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments> {
+            sqlx::query(statement)
+                .bind(user_id)
+                .bind(client_id.as_str())
+                .bind(resource.map(|r| r.as_str()).unwrap_or(""))
+        }
+
+        impl UserStore for $store {
+            async fn update_user(&self, user: &User) -> Result<bool, StoreError> {
+                let query = sqlx::query(q::UPDATE_USER)
+                    .bind(&user.user_id)
+                    .bind(&user.email)
+                    .bind(&user.name)
+                    .bind(attributes_json(user))
+                    .bind(user.updated_at.0);
+                Ok(self.execute(query).await? > 0)
+            }
+
+            async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+                let result = sqlx::query(q::INSERT_USER)
+                    .bind(&user.user_id)
+                    .bind(user.username.as_str())
+                    .bind(&user.email)
+                    .bind(&user.name)
+                    .bind(user.password_hash.as_str())
+                    .bind(user.created_at.0)
+                    .bind(attributes_json(user))
+                    .bind(user.updated_at.0)
+                    .execute(&self.write)
+                    .await;
+                conflict_if_unique(result, || {
+                    format!("user `{}` exists already", user.username)
                 })
             }
 
-            fn attributes_json(user: &User) -> String {
-                serde_json::to_string(&user.attributes).expect("attributes serialise")
+            async fn find_user_by_username(
+                &self,
+                username: &Username,
+            ) -> Result<Option<User>, StoreError> {
+                let query = sqlx::query(sqlx::AssertSqlSafe(q::select_user("username")))
+                    .bind(username.as_str());
+                self.fetch_optional(query, user_from_row).await
             }
 
-            /// A consent statement with its key bound: `$1` user, `$2` client, `$3` resource ("" for
-            /// none: the column is part of the primary key, which holds no NULL).
-            fn consent<'q>(
-                statement: &'static str,
-                user_id: &'q str,
-                client_id: &'q ClientId,
-                resource: Option<&'q ResourceUri>,
-            ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments> {
-                sqlx::query(statement)
-                    .bind(user_id)
-                    .bind(client_id.as_str())
-                    .bind(resource.map(|r| r.as_str()).unwrap_or(""))
+            async fn find_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
+                let query =
+                    sqlx::query(sqlx::AssertSqlSafe(q::select_user("user_id"))).bind(user_id);
+                self.fetch_optional(query, user_from_row).await
             }
 
-            impl UserStore for $store {
-                async fn update_user(&self, user: &User) -> Result<bool, StoreError> {
-                    let query = sqlx::query(q::UPDATE_USER)
-                        .bind(&user.user_id)
-                        .bind(&user.email)
-                        .bind(&user.name)
-                        .bind(attributes_json(user))
-                        .bind(user.updated_at.0);
-                    Ok(self.execute(query).await? > 0)
-                }
+            async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+                let query = sqlx::query(sqlx::AssertSqlSafe(q::select_users()));
+                self.fetch_all(query, user_from_row).await
+            }
 
-                async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
-                    let result = sqlx::query(q::INSERT_USER)
-                        .bind(&user.user_id)
-                        .bind(user.username.as_str())
-                        .bind(&user.email)
-                        .bind(&user.name)
-                        .bind(user.password_hash.as_str())
-                        .bind(user.created_at.0)
-                        .bind(attributes_json(user))
-                        .bind(user.updated_at.0)
-                        .execute(&self.write)
-                        .await;
-                    conflict_if_unique(result, || {
-                        format!("user `{}` exists already", user.username)
-                    })
-                }
+            async fn delete_user(&self, username: &Username) -> Result<bool, StoreError> {
+                let mut tx = self.write.begin().await?;
+                let query = sqlx::query(q::SELECT_USER_ID).bind(username.as_str());
+                let Some(user_id) = user_id(&mut tx, query).await? else {
+                    return Ok(false);
+                };
+                Self::execute_each(&mut tx, &DENY_USER_TOKENS, &user_id).await?;
+                Self::delete_and_commit(tx, q::DELETE_USER, username.as_str()).await
+            }
 
-                async fn find_user_by_username(
-                    &self,
-                    username: &Username,
-                ) -> Result<Option<User>, StoreError> {
-                    let query = sqlx::query(sqlx::AssertSqlSafe(q::select_user("username")))
-                        .bind(username.as_str());
-                    self.fetch_optional(query, user_from_row).await
-                }
-
-                async fn find_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
-                    let query =
-                        sqlx::query(sqlx::AssertSqlSafe(q::select_user("user_id"))).bind(user_id);
-                    self.fetch_optional(query, user_from_row).await
-                }
-
-                async fn list_users(&self) -> Result<Vec<User>, StoreError> {
-                    let query = sqlx::query(sqlx::AssertSqlSafe(q::select_users()));
-                    self.fetch_all(query, user_from_row).await
-                }
-
-                async fn delete_user(&self, username: &Username) -> Result<bool, StoreError> {
-                    let mut tx = self.write.begin().await?;
-                    let row = sqlx::query(q::SELECT_USER_ID)
-                        .bind(username.as_str())
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    let Some(row) = row else {
-                        return Ok(false);
-                    };
-                    let user_id: String = row.try_get("user_id")?;
-                    Self::execute_each(&mut tx, &DENY_USER_TOKENS, &user_id).await?;
-                    let deleted = sqlx::query(q::DELETE_USER)
-                        .bind(username.as_str())
-                        .execute(&mut *tx)
-                        .await?;
-                    tx.commit().await?;
-                    Ok(deleted.rows_affected() > 0)
-                }
-
-                async fn set_password(
-                    &self,
-                    username: &Username,
-                    hash: &PasswordHash,
-                    revoke_grants_at: Option<Timestamp>,
-                ) -> Result<bool, StoreError> {
-                    let mut tx = self.write.begin().await?;
-                    let row = sqlx::query(q::SET_PASSWORD)
-                        .bind(username.as_str())
-                        .bind(hash.as_str())
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    let Some(row) = row else {
-                        return Ok(false);
-                    };
-                    // A new password ends every session signed in with the old one.
-                    let user_id: String = row.try_get("user_id")?;
-                    sqlx::query(q::DELETE_USER_SESSIONS)
+            async fn set_password(
+                &self,
+                username: &Username,
+                hash: &PasswordHash,
+                revoke_grants_at: Option<Timestamp>,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.write.begin().await?;
+                let query = sqlx::query(q::SET_PASSWORD)
+                    .bind(username.as_str())
+                    .bind(hash.as_str());
+                let Some(user_id) = user_id(&mut tx, query).await? else {
+                    return Ok(false);
+                };
+                // A new password ends every session signed in with the old one.
+                sqlx::query(q::DELETE_USER_SESSIONS)
+                    .bind(&user_id)
+                    .execute(&mut *tx)
+                    .await?;
+                // L4: and, unless kept, every grant (refresh tokens) and access token it allowed.
+                if let Some(now) = revoke_grants_at {
+                    sqlx::query(REVOKE_USER_GRANTS)
                         .bind(&user_id)
+                        .bind(now.0)
                         .execute(&mut *tx)
                         .await?;
-                    // L4: and, unless kept, every grant (refresh tokens) and access token it allowed.
-                    if let Some(now) = revoke_grants_at {
-                        sqlx::query(REVOKE_USER_GRANTS)
-                            .bind(&user_id)
-                            .bind(now.0)
-                            .execute(&mut *tx)
-                            .await?;
-                        Self::execute_each(&mut tx, &DENY_USER_TOKENS, &user_id).await?;
-                    }
-                    tx.commit().await?;
-                    Ok(true)
+                    Self::execute_each(&mut tx, &DENY_USER_TOKENS, &user_id).await?;
                 }
+                tx.commit().await?;
+                Ok(true)
+            }
+        }
+
+        impl SessionStore for $store {
+            async fn insert_session(
+                &self,
+                hash: &SecretHash,
+                session: &Session,
+            ) -> Result<(), StoreError> {
+                let query = sqlx::query(q::INSERT_SESSION)
+                    .bind(hash.as_bytes())
+                    .bind(&session.user_id)
+                    .bind(session.auth_time.0)
+                    .bind(session.expires_at.0)
+                    .bind(&session.sid);
+                self.execute(query).await?;
+                Ok(())
             }
 
-            impl SessionStore for $store {
-                async fn insert_session(
-                    &self,
-                    hash: &SecretHash,
-                    session: &Session,
-                ) -> Result<(), StoreError> {
-                    let query = sqlx::query(q::INSERT_SESSION)
-                        .bind(hash.as_bytes())
-                        .bind(&session.user_id)
-                        .bind(session.auth_time.0)
-                        .bind(session.expires_at.0)
-                        .bind(&session.sid);
-                    self.execute(query).await?;
-                    Ok(())
-                }
-
-                async fn find_session(
-                    &self,
-                    hash: &SecretHash,
-                    now: Timestamp,
-                ) -> Result<Option<Session>, StoreError> {
-                    let query = sqlx::query(q::SELECT_SESSION)
-                        .bind(hash.as_bytes())
-                        .bind(now.0);
-                    self.fetch_optional(query, |row| {
-                        Ok(Session {
-                            user_id: row.try_get("user_id")?,
-                            auth_time: Timestamp(row.try_get("auth_time")?),
-                            expires_at: Timestamp(row.try_get("expires_at")?),
-                            sid: row.try_get("sid")?,
-                        })
+            async fn find_session(
+                &self,
+                hash: &SecretHash,
+                now: Timestamp,
+            ) -> Result<Option<Session>, StoreError> {
+                let query = sqlx::query(q::SELECT_SESSION)
+                    .bind(hash.as_bytes())
+                    .bind(now.0);
+                self.fetch_optional(query, |row| {
+                    Ok(Session {
+                        user_id: row.try_get("user_id")?,
+                        auth_time: Timestamp(row.try_get("auth_time")?),
+                        expires_at: Timestamp(row.try_get("expires_at")?),
+                        sid: row.try_get("sid")?,
                     })
-                    .await
-                }
+                })
+                .await
+            }
 
-                async fn find_signed_in(
-                    &self,
-                    hash: &SecretHash,
-                    now: Timestamp,
-                ) -> Result<Option<(Session, User)>, StoreError> {
-                    let query = sqlx::query(sqlx::AssertSqlSafe(q::select_signed_in()))
-                        .bind(hash.as_bytes())
-                        .bind(now.0);
-                    self.fetch_optional(query, |row| {
-                        let user = user_from_row(row)?;
-                        let session = Session {
-                            user_id: user.user_id.clone(),
-                            auth_time: Timestamp(row.try_get("auth_time")?),
-                            expires_at: Timestamp(row.try_get("expires_at")?),
-                            sid: row.try_get("sid")?,
-                        };
-                        Ok((session, user))
+            async fn find_signed_in(
+                &self,
+                hash: &SecretHash,
+                now: Timestamp,
+            ) -> Result<Option<(Session, User)>, StoreError> {
+                let query = sqlx::query(sqlx::AssertSqlSafe(q::select_signed_in()))
+                    .bind(hash.as_bytes())
+                    .bind(now.0);
+                self.fetch_optional(query, |row| {
+                    let user = user_from_row(row)?;
+                    let session = Session {
+                        user_id: user.user_id.clone(),
+                        auth_time: Timestamp(row.try_get("auth_time")?),
+                        expires_at: Timestamp(row.try_get("expires_at")?),
+                        sid: row.try_get("sid")?,
+                    };
+                    Ok((session, user))
+                })
+                .await
+            }
+
+            async fn delete_session(&self, hash: &SecretHash) -> Result<(), StoreError> {
+                self.execute(sqlx::query(q::DELETE_SESSION).bind(hash.as_bytes()))
+                    .await?;
+                Ok(())
+            }
+
+            async fn find_consent(
+                &self,
+                user_id: &str,
+                client_id: &ClientId,
+                resource: Option<&ResourceUri>,
+            ) -> Result<Option<Scope>, StoreError> {
+                let query = consent(q::SELECT_CONSENT, user_id, client_id, resource);
+                self.fetch_optional(query, |row| {
+                    let scope: String = row.try_get("scope")?;
+                    Scope::parse(&scope).map_err(|_| {
+                        StoreError::Corrupt(format!("consent of {user_id}: invalid scope"))
                     })
-                    .await
-                }
+                })
+                .await
+            }
 
-                async fn delete_session(&self, hash: &SecretHash) -> Result<(), StoreError> {
-                    self.execute(sqlx::query(q::DELETE_SESSION).bind(hash.as_bytes()))
-                        .await?;
-                    Ok(())
-                }
+            async fn delete_consent(
+                &self,
+                user_id: &str,
+                client_id: &ClientId,
+                resource: Option<&ResourceUri>,
+            ) -> Result<bool, StoreError> {
+                let query = consent(q::DELETE_CONSENT, user_id, client_id, resource);
+                Ok(self.execute(query).await? > 0)
+            }
 
-                async fn find_consent(
-                    &self,
-                    user_id: &str,
-                    client_id: &ClientId,
-                    resource: Option<&ResourceUri>,
-                ) -> Result<Option<Scope>, StoreError> {
-                    let query = consent(q::SELECT_CONSENT, user_id, client_id, resource);
-                    self.fetch_optional(query, |row| {
-                        let scope: String = row.try_get("scope")?;
-                        Scope::parse(&scope).map_err(|_| {
-                            StoreError::Corrupt(format!("consent of {user_id}: invalid scope"))
-                        })
-                    })
-                    .await
-                }
-
-                async fn delete_consent(
-                    &self,
-                    user_id: &str,
-                    client_id: &ClientId,
-                    resource: Option<&ResourceUri>,
-                ) -> Result<bool, StoreError> {
-                    let query = consent(q::DELETE_CONSENT, user_id, client_id, resource);
-                    Ok(self.execute(query).await? > 0)
-                }
-
-                async fn save_consent(
-                    &self,
-                    user_id: &str,
-                    client_id: &ClientId,
-                    resource: Option<&ResourceUri>,
-                    scope: &Scope,
-                    now: Timestamp,
-                ) -> Result<(), StoreError> {
-                    let query = consent(q::UPSERT_CONSENT, user_id, client_id, resource)
-                        .bind(scope.to_string())
-                        .bind(now.0);
-                    self.execute(query).await?;
-                    Ok(())
-                }
+            async fn save_consent(
+                &self,
+                user_id: &str,
+                client_id: &ClientId,
+                resource: Option<&ResourceUri>,
+                scope: &Scope,
+                now: Timestamp,
+            ) -> Result<(), StoreError> {
+                let query = consent(q::UPSERT_CONSENT, user_id, client_id, resource)
+                    .bind(scope.to_string())
+                    .bind(now.0);
+                self.execute(query).await?;
+                Ok(())
             }
         }
     };
