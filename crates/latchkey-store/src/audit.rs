@@ -235,9 +235,10 @@ macro_rules! impl_audit_traits {
         use sqlx::Row as _;
 
         use crate::audit::{self as q, AuditQuery, AuditRecord, Outcome};
+        use crate::error::Result;
         use crate::{AuditStore, StoreError};
 
-        fn record_from_row(row: &<$db as sqlx::Database>::Row) -> Result<AuditRecord, StoreError> {
+        fn record_from_row(row: &<$db as sqlx::Database>::Row) -> Result<AuditRecord> {
             let event: String = row.try_get("event")?;
             let outcome: String = row.try_get("outcome")?;
             Ok(AuditRecord {
@@ -262,7 +263,7 @@ macro_rules! impl_audit_traits {
         }
 
         impl AuditStore for $store {
-            async fn insert_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+            async fn insert_audit(&self, records: &[AuditRecord]) -> Result<()> {
                 if records.is_empty() {
                     return Ok(());
                 }
@@ -285,7 +286,7 @@ macro_rules! impl_audit_traits {
                 Ok(())
             }
 
-            async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+            async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
                 let statement = sqlx::query(q::LIST_AUDIT)
                     .bind(query.since_ms)
                     .bind(&query.client_id)
@@ -296,7 +297,7 @@ macro_rules! impl_audit_traits {
                 Ok(records)
             }
 
-            async fn prune_audit(&self, before_ms: i64) -> Result<u64, StoreError> {
+            async fn prune_audit(&self, before_ms: i64) -> Result<u64> {
                 let query = || sqlx::query(q::PRUNE_AUDIT).bind(before_ms);
                 self.delete_batched(q::PRUNE_BATCH, usize::MAX, query).await
             }

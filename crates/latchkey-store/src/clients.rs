@@ -58,11 +58,12 @@ macro_rules! impl_client_traits {
         use latchkey_core::types::{AuthMethod, ClientId, Timestamp};
 
         use crate::clients as q;
+        use crate::error::Result;
         use crate::error::conflict_if_unique;
         use crate::row::ClientRow;
-        use crate::{ClientStore, RegistrationStore, StoreError};
+        use crate::{ClientStore, RegistrationStore};
 
-        fn client_from_row(row: &<$db as sqlx::Database>::Row) -> Result<Client, StoreError> {
+        fn client_from_row(row: &<$db as sqlx::Database>::Row) -> Result<Client> {
             Client::try_from(ClientRow {
                 client_id: row.try_get("client_id")?,
                 name: row.try_get("name")?,
@@ -100,7 +101,7 @@ macro_rules! impl_client_traits {
         }
 
         impl ClientStore for $store {
-            async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
+            async fn insert_client(&self, client: &Client) -> Result<()> {
                 let row = ClientRow::from(client);
                 let result = sqlx::query(q::INSERT_CLIENT)
                     .bind(row.client_id)
@@ -126,17 +127,17 @@ macro_rules! impl_client_traits {
                 })
             }
 
-            async fn find_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
+            async fn find_client(&self, id: &ClientId) -> Result<Option<Client>> {
                 let query = sqlx::query(q::SELECT_CLIENT).bind(id.as_str());
                 self.fetch_optional(query, client_from_row).await
             }
 
-            async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+            async fn list_clients(&self) -> Result<Vec<Client>> {
                 self.fetch_all(sqlx::query(q::SELECT_CLIENTS), client_from_row)
                     .await
             }
 
-            async fn delete_client(&self, id: &ClientId) -> Result<bool, StoreError> {
+            async fn delete_client(&self, id: &ClientId) -> Result<bool> {
                 let mut tx = self.write.begin().await?;
                 Self::execute_each(&mut tx, &crate::deny_list::DENY_CLIENT_TOKENS, id.as_str())
                     .await?;
@@ -148,7 +149,7 @@ macro_rules! impl_client_traits {
                 id: &ClientId,
                 method: AuthMethod,
                 hash: &SecretHash,
-            ) -> Result<bool, StoreError> {
+            ) -> Result<bool> {
                 let query = sqlx::query(q::SET_CLIENT_SECRET)
                     .bind(id.as_str())
                     .bind(method.as_str())
@@ -158,7 +159,7 @@ macro_rules! impl_client_traits {
         }
 
         impl RegistrationStore for $store {
-            async fn upsert_document_client(&self, client: &Client) -> Result<bool, StoreError> {
+            async fn upsert_document_client(&self, client: &Client) -> Result<bool> {
                 let row = ClientRow::from(client);
                 let query = metadata(q::UPSERT_DOCUMENT_CLIENT, &row)
                     .bind(&row.auth_method)
@@ -166,12 +167,12 @@ macro_rules! impl_client_traits {
                 Ok(self.execute(query).await? > 0)
             }
 
-            async fn prune_document_clients(&self, before: Timestamp) -> Result<u64, StoreError> {
+            async fn prune_document_clients(&self, before: Timestamp) -> Result<u64> {
                 self.execute(sqlx::query(q::PRUNE_DOCUMENT_CLIENTS).bind(before.0))
                     .await
             }
 
-            async fn update_client_metadata(&self, client: &Client) -> Result<bool, StoreError> {
+            async fn update_client_metadata(&self, client: &Client) -> Result<bool> {
                 let row = ClientRow::from(client);
                 Ok(self
                     .execute(metadata(q::UPDATE_CLIENT_METADATA, &row))
@@ -184,7 +185,7 @@ macro_rules! impl_client_traits {
                 client_id: &ClientId,
                 jti: &str,
                 expires_at: Timestamp,
-            ) -> Result<bool, StoreError> {
+            ) -> Result<bool> {
                 let query = sqlx::query(q::RECORD_ASSERTION)
                     .bind(client_id.as_str())
                     .bind(jti)
@@ -192,11 +193,7 @@ macro_rules! impl_client_traits {
                 Ok(self.execute(query).await? > 0)
             }
 
-            async fn activate_client(
-                &self,
-                id: &ClientId,
-                now: Timestamp,
-            ) -> Result<(), StoreError> {
+            async fn activate_client(&self, id: &ClientId, now: Timestamp) -> Result<()> {
                 let query = sqlx::query(q::ACTIVATE_CLIENT)
                     .bind(id.as_str())
                     .bind(now.0);
@@ -204,7 +201,7 @@ macro_rules! impl_client_traits {
                 Ok(())
             }
 
-            async fn prune_unused_clients(&self, before: Timestamp) -> Result<u64, StoreError> {
+            async fn prune_unused_clients(&self, before: Timestamp) -> Result<u64> {
                 self.execute(sqlx::query(q::PRUNE_UNUSED_CLIENTS).bind(before.0))
                     .await
             }
@@ -214,7 +211,7 @@ macro_rules! impl_client_traits {
                 hash: &SecretHash,
                 now: Timestamp,
                 expires_at: Timestamp,
-            ) -> Result<(), StoreError> {
+            ) -> Result<()> {
                 let query = sqlx::query(q::INSERT_INITIAL_TOKEN)
                     .bind(hash.as_bytes())
                     .bind(now.0)
@@ -227,7 +224,7 @@ macro_rules! impl_client_traits {
                 &self,
                 hash: &SecretHash,
                 now: Timestamp,
-            ) -> Result<bool, StoreError> {
+            ) -> Result<bool> {
                 let query = sqlx::query(q::SELECT_INITIAL_TOKEN)
                     .bind(hash.as_bytes())
                     .bind(now.0);

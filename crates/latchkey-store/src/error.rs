@@ -1,6 +1,9 @@
 //! `StoreError`, and how a driver error is classified: the database cannot serve now (503) or a
 //! statement was wrong (500), read from PostgreSQL's SQLSTATE and SQLite's result codes.
 
+/// What the roles' implementations return.
+pub(crate) type Result<T, E = StoreError> = std::result::Result<T, E>;
+
 /// A storage failure. "Not found" is never an error: lookups return `Ok(None)`.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

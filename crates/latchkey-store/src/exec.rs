@@ -6,14 +6,14 @@
 /// executor bounds.
 macro_rules! impl_exec {
     ($store:ty, $db:ty) => {
-        use crate::StoreError;
+        use crate::error::Result;
 
         type Query<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>;
         type Row = <$db as sqlx::Database>::Row;
 
         impl $store {
             /// Runs a write; returns how many rows it changed.
-            pub(crate) async fn execute(&self, query: Query<'_>) -> Result<u64, StoreError> {
+            pub(crate) async fn execute(&self, query: Query<'_>) -> Result<u64> {
                 Ok(query.execute(&self.write).await?.rows_affected())
             }
 
@@ -25,7 +25,7 @@ macro_rules! impl_exec {
                 statement: &'static str,
                 hash: &latchkey_core::secret::SecretHash,
                 now: latchkey_core::types::Timestamp,
-            ) -> Result<bool, StoreError> {
+            ) -> Result<bool> {
                 let query = sqlx::query(statement).bind(hash.as_bytes()).bind(now.0);
                 Ok(self.execute(query).await? == 1)
             }
@@ -35,7 +35,7 @@ macro_rules! impl_exec {
                 tx: &mut sqlx::Transaction<'_, $db>,
                 statements: &[&'static str],
                 owner: &str,
-            ) -> Result<(), StoreError> {
+            ) -> Result<()> {
                 for statement in statements {
                     sqlx::query(*statement)
                         .bind(owner)
@@ -50,7 +50,7 @@ macro_rules! impl_exec {
                 mut tx: sqlx::Transaction<'_, $db>,
                 statement: &'static str,
                 key: &str,
-            ) -> Result<bool, StoreError> {
+            ) -> Result<bool> {
                 let deleted = sqlx::query(statement).bind(key).execute(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(deleted.rows_affected() > 0)
@@ -60,8 +60,8 @@ macro_rules! impl_exec {
             pub(crate) async fn fetch_optional<T>(
                 &self,
                 query: Query<'_>,
-                from_row: impl FnOnce(&Row) -> Result<T, StoreError>,
-            ) -> Result<Option<T>, StoreError> {
+                from_row: impl FnOnce(&Row) -> Result<T>,
+            ) -> Result<Option<T>> {
                 let row = query.fetch_optional(&self.pool).await?;
                 row.as_ref().map(from_row).transpose()
             }
@@ -70,8 +70,8 @@ macro_rules! impl_exec {
             pub(crate) async fn fetch_all<T>(
                 &self,
                 query: Query<'_>,
-                from_row: impl FnMut(&Row) -> Result<T, StoreError>,
-            ) -> Result<Vec<T>, StoreError> {
+                from_row: impl FnMut(&Row) -> Result<T>,
+            ) -> Result<Vec<T>> {
                 let rows = query.fetch_all(&self.pool).await?;
                 rows.iter().map(from_row).collect()
             }
@@ -84,7 +84,7 @@ macro_rules! impl_exec {
                 batch: u64,
                 max_batches: usize,
                 query: impl Fn() -> Query<'q>,
-            ) -> Result<u64, StoreError> {
+            ) -> Result<u64> {
                 let mut removed = 0;
                 for _ in 0..max_batches {
                     let deleted = self.execute(query()).await?;

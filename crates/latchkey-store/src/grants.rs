@@ -149,6 +149,7 @@ macro_rules! impl_grant_traits {
         use latchkey_core::types::{ClientId, ResourceUri, Scope, Timestamp};
 
         use crate::deny_list::REVOKE_GRANT_TOKENS;
+        use crate::error::Result;
         use crate::grants::{self as q, FlowWrites};
         use crate::{GrantStore, Presented, StoreError};
 
@@ -158,7 +159,7 @@ macro_rules! impl_grant_traits {
             StoreError::Corrupt(what.to_owned())
         }
 
-        fn grant_from_row(row: &Row) -> Result<Grant, StoreError> {
+        fn grant_from_row(row: &Row) -> Result<Grant> {
             let scope: String = row.try_get("scope")?;
             let resource: Option<String> = row.try_get("resource")?;
             let client_id: String = row.try_get("client_id")?;
@@ -190,8 +191,8 @@ macro_rules! impl_grant_traits {
                 &self,
                 statement: &'static str,
                 hash: &SecretHash,
-                record: impl FnOnce(&Row) -> Result<T, StoreError>,
-            ) -> Result<Option<Presented<T>>, StoreError> {
+                record: impl FnOnce(&Row) -> Result<T>,
+            ) -> Result<Option<Presented<T>>> {
                 let query = sqlx::query(statement).bind(hash.as_bytes());
                 self.fetch_optional(query, |row| {
                     Ok(Presented {
@@ -205,16 +206,13 @@ macro_rules! impl_grant_traits {
         }
 
         /// The client a code or refresh token was issued to (`c_client_id` of its row).
-        fn issued_to(row: &Row, what: &str) -> Result<ClientId, StoreError> {
+        fn issued_to(row: &Row, what: &str) -> Result<ClientId> {
             let client_id: String = row.try_get("c_client_id")?;
             ClientId::parse(client_id).map_err(|_| corrupt(&format!("{what}: client_id")))
         }
 
         /// The refresh token of a `SELECT_REFRESH` row.
-        pub(crate) fn refresh_from_row(
-            row: &Row,
-            hash: &SecretHash,
-        ) -> Result<RefreshTokenRecord, StoreError> {
+        pub(crate) fn refresh_from_row(row: &Row, hash: &SecretHash) -> Result<RefreshTokenRecord> {
             Ok(RefreshTokenRecord {
                 hash: hash.clone(),
                 grant_id: GrantId::from_stored(row.try_get("grant_id")?),
@@ -225,16 +223,12 @@ macro_rules! impl_grant_traits {
         }
 
         impl GrantStore for $store {
-            async fn find_grant(&self, grant_id: &GrantId) -> Result<Option<Grant>, StoreError> {
+            async fn find_grant(&self, grant_id: &GrantId) -> Result<Option<Grant>> {
                 let query = sqlx::query(q::SELECT_GRANT).bind(grant_id.as_str());
                 self.fetch_optional(query, grant_from_row).await
             }
 
-            async fn list_grants(
-                &self,
-                user_id: &str,
-                now: Timestamp,
-            ) -> Result<Vec<Grant>, StoreError> {
+            async fn list_grants(&self, user_id: &str, now: Timestamp) -> Result<Vec<Grant>> {
                 let query = sqlx::query(q::LIST_USER_GRANTS).bind(user_id).bind(now.0);
                 self.fetch_all(query, grant_from_row).await
             }
@@ -243,14 +237,14 @@ macro_rules! impl_grant_traits {
                 &self,
                 grant: &Grant,
                 code: &AuthorizationCodeRecord,
-            ) -> Result<(), StoreError> {
+            ) -> Result<()> {
                 self.insert_grant_code(grant, code).await
             }
 
             async fn find_code(
                 &self,
                 hash: &SecretHash,
-            ) -> Result<Option<Presented<AuthorizationCodeRecord>>, StoreError> {
+            ) -> Result<Option<Presented<AuthorizationCodeRecord>>> {
                 self.presented(q::SELECT_CODE, hash, |row| {
                     let challenge: String = row.try_get("code_challenge")?;
                     Ok(AuthorizationCodeRecord {
@@ -274,41 +268,26 @@ macro_rules! impl_grant_traits {
                 .await
             }
 
-            async fn consume_code(
-                &self,
-                hash: &SecretHash,
-                now: Timestamp,
-            ) -> Result<bool, StoreError> {
+            async fn consume_code(&self, hash: &SecretHash, now: Timestamp) -> Result<bool> {
                 self.spend(q::CONSUME_CODE, hash, now).await
             }
 
-            async fn insert_refresh_token(
-                &self,
-                token: &RefreshTokenRecord,
-            ) -> Result<(), StoreError> {
+            async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> Result<()> {
                 let query = q::bind_refresh!(sqlx::query(q::INSERT_REFRESH), token);
                 self.execute(query).await?;
                 Ok(())
             }
 
-            async fn use_refresh_token(
-                &self,
-                hash: &SecretHash,
-                now: Timestamp,
-            ) -> Result<bool, StoreError> {
+            async fn use_refresh_token(&self, hash: &SecretHash, now: Timestamp) -> Result<bool> {
                 self.spend(q::USE_REFRESH, hash, now).await
             }
 
-            async fn find_grant_of_token(&self, jti: &str) -> Result<Option<Grant>, StoreError> {
+            async fn find_grant_of_token(&self, jti: &str) -> Result<Option<Grant>> {
                 let query = sqlx::query(q::SELECT_TOKEN_GRANT).bind(jti);
                 self.fetch_optional(query, grant_from_row).await
             }
 
-            async fn revoke_grant(
-                &self,
-                grant_id: &GrantId,
-                now: Timestamp,
-            ) -> Result<(), StoreError> {
+            async fn revoke_grant(&self, grant_id: &GrantId, now: Timestamp) -> Result<()> {
                 let mut tx = self.write.begin().await?;
                 sqlx::query(q::REVOKE_GRANT)
                     .bind(grant_id.as_str())
@@ -325,7 +304,7 @@ macro_rules! impl_grant_traits {
                 sid: &str,
                 client_id: &ClientId,
                 now: Timestamp,
-            ) -> Result<u64, StoreError> {
+            ) -> Result<u64> {
                 let mut tx = self.write.begin().await?;
                 let rows = sqlx::query(q::REVOKE_SESSION_GRANTS)
                     .bind(sid)

@@ -8,16 +8,17 @@ macro_rules! impl_health_traits {
     ($store:ty, $db:ty) => {
         use sqlx::Row as _;
 
+        use crate::error::Result;
         use crate::health as q;
-        use crate::{HealthStore, StoreError, Versions};
+        use crate::{HealthStore, Versions};
 
         impl HealthStore for $store {
-            async fn ping(&self) -> Result<(), StoreError> {
+            async fn ping(&self) -> Result<()> {
                 sqlx::query(q::PING).execute(&self.pool).await?;
                 Ok(())
             }
 
-            async fn versions(&self) -> Result<Versions, StoreError> {
+            async fn versions(&self) -> Result<Versions> {
                 let rows = sqlx::query(q::SELECT_VERSIONS)
                     .fetch_all(&self.pool)
                     .await?;

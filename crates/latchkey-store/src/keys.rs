@@ -24,19 +24,23 @@ macro_rules! impl_key_traits {
 
         use latchkey_core::types::Timestamp;
 
+        use crate::error::Result;
         use crate::keys as q;
-        use crate::row::KeyRow;
         use crate::{KeyStore, StoreError, StoredKey};
 
         type Query<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>;
 
-        fn key_from_row(row: &<$db as sqlx::Database>::Row) -> Result<StoredKey, StoreError> {
-            StoredKey::try_from(KeyRow {
-                kid: row.try_get("kid")?,
-                alg: row.try_get("alg")?,
+        fn key_from_row(row: &<$db as sqlx::Database>::Row) -> Result<StoredKey> {
+            let kid: String = row.try_get("kid")?;
+            let alg: String = row.try_get("alg")?;
+            Ok(StoredKey {
+                alg: alg
+                    .parse()
+                    .map_err(|_| StoreError::Corrupt(format!("key {kid}: unknown alg")))?,
+                kid,
                 sealed_private: row.try_get("sealed_private")?,
-                created_at: row.try_get("created_at")?,
-                retired_at: row.try_get("retired_at")?,
+                created_at: Timestamp(row.try_get("created_at")?),
+                retired_at: row.try_get::<Option<i64>, _>("retired_at")?.map(Timestamp),
                 active: row.try_get::<Option<i16>, _>("active")?.is_some(),
             })
         }
@@ -51,19 +55,15 @@ macro_rules! impl_key_traits {
         }
 
         impl KeyStore for $store {
-            async fn insert_first_key(&self, key: &StoredKey) -> Result<bool, StoreError> {
+            async fn insert_first_key(&self, key: &StoredKey) -> Result<bool> {
                 Ok(self.execute(insert(q::INSERT_FIRST_KEY, key)).await? > 0)
             }
 
-            async fn insert_key(&self, key: &StoredKey) -> Result<bool, StoreError> {
+            async fn insert_key(&self, key: &StoredKey) -> Result<bool> {
                 Ok(self.execute(insert(q::INSERT_KEY, key)).await? > 0)
             }
 
-            async fn rotate_keys(
-                &self,
-                keys: &[StoredKey],
-                now: Timestamp,
-            ) -> Result<(), StoreError> {
+            async fn rotate_keys(&self, keys: &[StoredKey], now: Timestamp) -> Result<()> {
                 let mut tx = self.write.begin().await?;
                 if keys.iter().any(|k| k.active) {
                     sqlx::query(q::RETIRE_ACTIVE_KEY)
@@ -93,17 +93,17 @@ macro_rules! impl_key_traits {
                 Ok(())
             }
 
-            async fn list_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+            async fn list_keys(&self) -> Result<Vec<StoredKey>> {
                 self.fetch_all(sqlx::query(q::SELECT_KEYS), key_from_row)
                     .await
             }
 
-            async fn prune_keys(&self, before: Timestamp) -> Result<u64, StoreError> {
+            async fn prune_keys(&self, before: Timestamp) -> Result<u64> {
                 self.execute(sqlx::query(q::PRUNE_KEYS).bind(before.0))
                     .await
             }
 
-            async fn delete_retired_key(&self, kid: &str) -> Result<bool, StoreError> {
+            async fn delete_retired_key(&self, kid: &str) -> Result<bool> {
                 Ok(self
                     .execute(sqlx::query(q::DELETE_RETIRED_KEY).bind(kid))
                     .await?

@@ -8,6 +8,7 @@ use sqlx::sqlite::{
 use latchkey_core::grant::Grant;
 use latchkey_core::grant::authorization_code::AuthorizationCodeRecord;
 
+use crate::error::Result;
 use crate::grants::{FlowWrites, Issued, bind_code, bind_grant, claims_json};
 use crate::{ConnectOptions, StoreError};
 
@@ -91,7 +92,7 @@ impl FlowWrites for SqliteStore {
     /// L3 is the `issued_refresh_insert` trigger (migrations/sqlite/0019_flow_writes.sql): it aborts
     /// unless the grant is unrevoked, and no revocation runs during the statement (one writer, and a
     /// statement is atomic). PostgreSQL has no such trigger; there `HOLD_GRANT` guards it instead.
-    async fn record_issued_while_live(&self, issued: Issued<'_>) -> Result<bool, StoreError> {
+    async fn record_issued_while_live(&self, issued: Issued<'_>) -> Result<bool> {
         let recorded = sqlx::query(RECORD_ISSUED_REFRESH)
             .bind(issued.jti)
             .bind(issued.grant_id.as_str())
@@ -110,11 +111,7 @@ impl FlowWrites for SqliteStore {
         }
     }
 
-    async fn insert_grant_code(
-        &self,
-        grant: &Grant,
-        code: &AuthorizationCodeRecord,
-    ) -> Result<(), StoreError> {
+    async fn insert_grant_code(&self, grant: &Grant, code: &AuthorizationCodeRecord) -> Result<()> {
         let query = sqlx::query(INSERT_GRANT_CODE);
         self.execute(bind_code!(
             bind_grant!(query, grant, claims_json(grant)),

@@ -73,11 +73,12 @@ macro_rules! impl_throttle_traits {
         use latchkey_core::throttle::{Counter, ThrottleKey};
         use latchkey_core::types::Timestamp;
 
+        use crate::error::Result;
         use crate::throttle as q;
         use crate::{StoreError, ThrottleStore};
 
-        fn counter_from_row(row: &<$db as sqlx::Database>::Row) -> Result<Counter, StoreError> {
-            let count = |name: &str| -> Result<u32, StoreError> {
+        fn counter_from_row(row: &<$db as sqlx::Database>::Row) -> Result<Counter> {
+            let count = |name: &str| -> Result<u32> {
                 let value: i64 = row.try_get(name)?;
                 Ok(u32::try_from(value.max(0)).unwrap_or(u32::MAX))
             };
@@ -97,7 +98,7 @@ macro_rules! impl_throttle_traits {
                 &self,
                 keys: &[ThrottleKey],
                 update: F,
-            ) -> Result<Result<T, R>, StoreError>
+            ) -> Result<Result<T, R>>
             where
                 T: Send,
                 R: Send,
@@ -124,7 +125,7 @@ macro_rules! impl_throttle_traits {
                             StoreError::Corrupt("a locked counter row went missing".into())
                         })
                     })
-                    .collect::<Result<Vec<Counter>, StoreError>>()?;
+                    .collect::<Result<Vec<Counter>>>()?;
                 let (updated, value) = match update(&counters) {
                     Ok(decided) => decided,
                     // Dropping the transaction rolls it back: a refusal leaves no trace.
@@ -149,11 +150,7 @@ macro_rules! impl_throttle_traits {
                 Ok(Ok(value))
             }
 
-            async fn count_event(
-                &self,
-                key: &ThrottleKey,
-                window_start: Timestamp,
-            ) -> Result<u32, StoreError> {
+            async fn count_event(&self, key: &ThrottleKey, window_start: Timestamp) -> Result<u32> {
                 let row = sqlx::query(q::COUNT_EVENT)
                     .bind(&key.as_bytes()[..])
                     .bind(window_start.0)
@@ -168,7 +165,7 @@ macro_rules! impl_throttle_traits {
                 forget_before: Timestamp,
                 now: Timestamp,
                 windows_before: Timestamp,
-            ) -> Result<u64, StoreError> {
+            ) -> Result<u64> {
                 let counters = || {
                     sqlx::query(q::PRUNE_COUNTERS)
                         .bind(forget_before.0)

@@ -52,12 +52,94 @@ macro_rules! impl_token_traits {
         use latchkey_core::token::{AccessTokenClaims, RefreshTokenRecord};
         use latchkey_core::types::{ResourceUri, Scope, Timestamp};
 
+        use crate::error::Result;
         use crate::error::conflict_if_unique;
         use crate::grants::{FlowWrites, Issued, SELECT_REFRESH};
         use crate::tokens as q;
         use crate::{RefreshTokenState, ResourceStore, StoreError, TokenStore};
 
-        fn resource_from_row(row: &<$db as sqlx::Database>::Row) -> Result<Resource, StoreError> {
+        impl TokenStore for $store {
+            async fn record_issued(
+                &self,
+                jti: &str,
+                grant_id: &GrantId,
+                expires_at: Timestamp,
+                refresh: Option<&RefreshTokenRecord>,
+            ) -> Result<bool> {
+                let issued = Issued {
+                    jti,
+                    grant_id,
+                    expires_at,
+                    refresh,
+                };
+                self.record_issued_while_live(issued).await
+            }
+
+            async fn insert_opaque(
+                &self,
+                hash: &SecretHash,
+                claims: &AccessTokenClaims,
+            ) -> Result<()> {
+                let json = serde_json::to_string(claims)
+                    .map_err(|e| StoreError::Corrupt(format!("claims: {e}")))?;
+                let query = sqlx::query(q::INSERT_OPAQUE)
+                    .bind(hash.as_bytes())
+                    .bind(&claims.jti)
+                    .bind(json)
+                    .bind(claims.exp.0)
+                    .bind(claims.client_id.as_str())
+                    .bind(&claims.sub);
+                self.execute(query).await?;
+                Ok(())
+            }
+
+            async fn find_opaque(&self, hash: &SecretHash) -> Result<Option<AccessTokenClaims>> {
+                let query = sqlx::query(q::SELECT_OPAQUE).bind(hash.as_bytes());
+                self.fetch_optional(query, |row| {
+                    let json: String = row.try_get("claims")?;
+                    serde_json::from_str(&json)
+                        .map_err(|e| StoreError::Corrupt(format!("opaque token claims: {e}")))
+                })
+                .await
+            }
+
+            async fn revoke_jti(&self, jti: &str, expires_at: Timestamp) -> Result<()> {
+                self.execute(sqlx::query(q::REVOKE_JTI).bind(jti).bind(expires_at.0))
+                    .await?;
+                Ok(())
+            }
+
+            async fn is_revoked(&self, jti: &str) -> Result<bool> {
+                let query = sqlx::query(q::IS_REVOKED).bind(jti);
+                Ok(self.fetch_optional(query, |_| Ok(())).await?.is_some())
+            }
+
+            async fn find_refresh_token(
+                &self,
+                hash: &SecretHash,
+            ) -> Result<Option<RefreshTokenState>> {
+                self.presented(SELECT_REFRESH, hash, |row| {
+                    super::grants::refresh_from_row(row, hash)
+                })
+                .await
+            }
+
+            async fn prune(&self, before: Timestamp) -> Result<u64> {
+                let mut removed = 0;
+                for statement in q::PRUNE {
+                    removed += self.execute(sqlx::query(statement).bind(before.0)).await?;
+                }
+                for statement in q::PRUNE_BATCHED {
+                    let query = || sqlx::query(statement).bind(before.0);
+                    removed += self
+                        .delete_batched(q::PRUNE_BATCH, q::PRUNE_MAX_BATCHES, query)
+                        .await?;
+                }
+                Ok(removed)
+            }
+        }
+
+        fn resource_from_row(row: &<$db as sqlx::Database>::Row) -> Result<Resource> {
             let uri: String = row.try_get("uri")?;
             let corrupt = |what: &str| StoreError::Corrupt(format!("resource {uri}: {what}"));
             let scopes: String = row.try_get("scopes")?;
@@ -75,96 +157,8 @@ macro_rules! impl_token_traits {
             })
         }
 
-        impl TokenStore for $store {
-            async fn record_issued(
-                &self,
-                jti: &str,
-                grant_id: &GrantId,
-                expires_at: Timestamp,
-                refresh: Option<&RefreshTokenRecord>,
-            ) -> Result<bool, StoreError> {
-                let issued = Issued {
-                    jti,
-                    grant_id,
-                    expires_at,
-                    refresh,
-                };
-                self.record_issued_while_live(issued).await
-            }
-
-            async fn insert_opaque(
-                &self,
-                hash: &SecretHash,
-                claims: &AccessTokenClaims,
-            ) -> Result<(), StoreError> {
-                let json = serde_json::to_string(claims)
-                    .map_err(|e| StoreError::Corrupt(format!("claims: {e}")))?;
-                let query = sqlx::query(q::INSERT_OPAQUE)
-                    .bind(hash.as_bytes())
-                    .bind(&claims.jti)
-                    .bind(json)
-                    .bind(claims.exp.0)
-                    .bind(claims.client_id.as_str())
-                    .bind(&claims.sub);
-                self.execute(query).await?;
-                Ok(())
-            }
-
-            async fn find_opaque(
-                &self,
-                hash: &SecretHash,
-            ) -> Result<Option<AccessTokenClaims>, StoreError> {
-                let query = sqlx::query(q::SELECT_OPAQUE).bind(hash.as_bytes());
-                self.fetch_optional(query, |row| {
-                    let json: String = row.try_get("claims")?;
-                    serde_json::from_str(&json)
-                        .map_err(|e| StoreError::Corrupt(format!("opaque token claims: {e}")))
-                })
-                .await
-            }
-
-            async fn revoke_jti(&self, jti: &str, expires_at: Timestamp) -> Result<(), StoreError> {
-                self.execute(sqlx::query(q::REVOKE_JTI).bind(jti).bind(expires_at.0))
-                    .await?;
-                Ok(())
-            }
-
-            async fn is_revoked(&self, jti: &str) -> Result<bool, StoreError> {
-                let query = sqlx::query(q::IS_REVOKED).bind(jti);
-                Ok(self.fetch_optional(query, |_| Ok(())).await?.is_some())
-            }
-
-            async fn find_refresh_token(
-                &self,
-                hash: &SecretHash,
-            ) -> Result<Option<RefreshTokenState>, StoreError> {
-                self.presented(SELECT_REFRESH, hash, |row| {
-                    super::grants::refresh_from_row(row, hash)
-                })
-                .await
-            }
-
-            async fn prune(&self, before: Timestamp) -> Result<u64, StoreError> {
-                let mut removed = 0;
-                for statement in q::PRUNE {
-                    removed += self.execute(sqlx::query(statement).bind(before.0)).await?;
-                }
-                for statement in q::PRUNE_BATCHED {
-                    let query = || sqlx::query(statement).bind(before.0);
-                    removed += self
-                        .delete_batched(q::PRUNE_BATCH, q::PRUNE_MAX_BATCHES, query)
-                        .await?;
-                }
-                Ok(removed)
-            }
-        }
-
         impl ResourceStore for $store {
-            async fn insert_resource(
-                &self,
-                resource: &Resource,
-                now: Timestamp,
-            ) -> Result<(), StoreError> {
+            async fn insert_resource(&self, resource: &Resource, now: Timestamp) -> Result<()> {
                 let result = sqlx::query(q::INSERT_RESOURCE)
                     .bind(resource.uri.as_str())
                     .bind(resource.scopes.to_string())
@@ -182,20 +176,17 @@ macro_rules! impl_token_traits {
                 })
             }
 
-            async fn find_resource(
-                &self,
-                uri: &ResourceUri,
-            ) -> Result<Option<Resource>, StoreError> {
+            async fn find_resource(&self, uri: &ResourceUri) -> Result<Option<Resource>> {
                 let query = sqlx::query(q::SELECT_RESOURCE).bind(uri.as_str());
                 self.fetch_optional(query, resource_from_row).await
             }
 
-            async fn list_resources(&self) -> Result<Vec<Resource>, StoreError> {
+            async fn list_resources(&self) -> Result<Vec<Resource>> {
                 self.fetch_all(sqlx::query(q::SELECT_RESOURCES), resource_from_row)
                     .await
             }
 
-            async fn delete_resource(&self, uri: &ResourceUri) -> Result<bool, StoreError> {
+            async fn delete_resource(&self, uri: &ResourceUri) -> Result<bool> {
                 Ok(self
                     .execute(sqlx::query(q::DELETE_RESOURCE).bind(uri.as_str()))
                     .await?

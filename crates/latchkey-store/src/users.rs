@@ -56,11 +56,12 @@ macro_rules! impl_user_traits {
         use latchkey_core::user::{User, Username};
 
         use crate::deny_list::{DENY_USER_TOKENS, REVOKE_USER_GRANTS};
+        use crate::error::Result;
         use crate::error::conflict_if_unique;
         use crate::users as q;
         use crate::{Session, SessionStore, StoreError, UserStore};
 
-        fn user_from_row(row: &<$db as sqlx::Database>::Row) -> Result<User, StoreError> {
+        fn user_from_row(row: &<$db as sqlx::Database>::Row) -> Result<User> {
             let username: String = row.try_get("username")?;
             let corrupt = |what: &str| StoreError::Corrupt(format!("user {username}: {what}"));
             let attributes: String = row.try_get("attributes")?;
@@ -86,7 +87,7 @@ macro_rules! impl_user_traits {
         async fn user_id(
             tx: &mut sqlx::Transaction<'_, $db>,
             query: sqlx::query::Query<'_, $db, <$db as sqlx::Database>::Arguments>,
-        ) -> Result<Option<String>, StoreError> {
+        ) -> Result<Option<String>> {
             let row = query.fetch_optional(&mut **tx).await?;
             Ok(row.map(|row| row.try_get("user_id")).transpose()?)
         }
@@ -106,7 +107,7 @@ macro_rules! impl_user_traits {
         }
 
         impl UserStore for $store {
-            async fn update_user(&self, user: &User) -> Result<bool, StoreError> {
+            async fn update_user(&self, user: &User) -> Result<bool> {
                 let query = sqlx::query(q::UPDATE_USER)
                     .bind(&user.user_id)
                     .bind(&user.email)
@@ -116,7 +117,7 @@ macro_rules! impl_user_traits {
                 Ok(self.execute(query).await? > 0)
             }
 
-            async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+            async fn insert_user(&self, user: &User) -> Result<()> {
                 let result = sqlx::query(q::INSERT_USER)
                     .bind(&user.user_id)
                     .bind(user.username.as_str())
@@ -133,27 +134,24 @@ macro_rules! impl_user_traits {
                 })
             }
 
-            async fn find_user_by_username(
-                &self,
-                username: &Username,
-            ) -> Result<Option<User>, StoreError> {
+            async fn find_user_by_username(&self, username: &Username) -> Result<Option<User>> {
                 let query = sqlx::query(sqlx::AssertSqlSafe(q::select_user("username")))
                     .bind(username.as_str());
                 self.fetch_optional(query, user_from_row).await
             }
 
-            async fn find_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
+            async fn find_user(&self, user_id: &str) -> Result<Option<User>> {
                 let query =
                     sqlx::query(sqlx::AssertSqlSafe(q::select_user("user_id"))).bind(user_id);
                 self.fetch_optional(query, user_from_row).await
             }
 
-            async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+            async fn list_users(&self) -> Result<Vec<User>> {
                 let query = sqlx::query(sqlx::AssertSqlSafe(q::select_users()));
                 self.fetch_all(query, user_from_row).await
             }
 
-            async fn delete_user(&self, username: &Username) -> Result<bool, StoreError> {
+            async fn delete_user(&self, username: &Username) -> Result<bool> {
                 let mut tx = self.write.begin().await?;
                 let query = sqlx::query(q::SELECT_USER_ID).bind(username.as_str());
                 let Some(user_id) = user_id(&mut tx, query).await? else {
@@ -168,7 +166,7 @@ macro_rules! impl_user_traits {
                 username: &Username,
                 hash: &PasswordHash,
                 revoke_grants_at: Option<Timestamp>,
-            ) -> Result<bool, StoreError> {
+            ) -> Result<bool> {
                 let mut tx = self.write.begin().await?;
                 let query = sqlx::query(q::SET_PASSWORD)
                     .bind(username.as_str())
@@ -196,11 +194,7 @@ macro_rules! impl_user_traits {
         }
 
         impl SessionStore for $store {
-            async fn insert_session(
-                &self,
-                hash: &SecretHash,
-                session: &Session,
-            ) -> Result<(), StoreError> {
+            async fn insert_session(&self, hash: &SecretHash, session: &Session) -> Result<()> {
                 let query = sqlx::query(q::INSERT_SESSION)
                     .bind(hash.as_bytes())
                     .bind(&session.user_id)
@@ -215,7 +209,7 @@ macro_rules! impl_user_traits {
                 &self,
                 hash: &SecretHash,
                 now: Timestamp,
-            ) -> Result<Option<Session>, StoreError> {
+            ) -> Result<Option<Session>> {
                 let query = sqlx::query(q::SELECT_SESSION)
                     .bind(hash.as_bytes())
                     .bind(now.0);
@@ -234,7 +228,7 @@ macro_rules! impl_user_traits {
                 &self,
                 hash: &SecretHash,
                 now: Timestamp,
-            ) -> Result<Option<(Session, User)>, StoreError> {
+            ) -> Result<Option<(Session, User)>> {
                 let query = sqlx::query(sqlx::AssertSqlSafe(q::select_signed_in()))
                     .bind(hash.as_bytes())
                     .bind(now.0);
@@ -251,7 +245,7 @@ macro_rules! impl_user_traits {
                 .await
             }
 
-            async fn delete_session(&self, hash: &SecretHash) -> Result<(), StoreError> {
+            async fn delete_session(&self, hash: &SecretHash) -> Result<()> {
                 self.execute(sqlx::query(q::DELETE_SESSION).bind(hash.as_bytes()))
                     .await?;
                 Ok(())
@@ -262,7 +256,7 @@ macro_rules! impl_user_traits {
                 user_id: &str,
                 client_id: &ClientId,
                 resource: Option<&ResourceUri>,
-            ) -> Result<Option<Scope>, StoreError> {
+            ) -> Result<Option<Scope>> {
                 let query = consent(q::SELECT_CONSENT, user_id, client_id, resource);
                 self.fetch_optional(query, |row| {
                     let scope: String = row.try_get("scope")?;
@@ -278,7 +272,7 @@ macro_rules! impl_user_traits {
                 user_id: &str,
                 client_id: &ClientId,
                 resource: Option<&ResourceUri>,
-            ) -> Result<bool, StoreError> {
+            ) -> Result<bool> {
                 let query = consent(q::DELETE_CONSENT, user_id, client_id, resource);
                 Ok(self.execute(query).await? > 0)
             }
@@ -290,7 +284,7 @@ macro_rules! impl_user_traits {
                 resource: Option<&ResourceUri>,
                 scope: &Scope,
                 now: Timestamp,
-            ) -> Result<(), StoreError> {
+            ) -> Result<()> {
                 let query = consent(q::UPSERT_CONSENT, user_id, client_id, resource)
                     .bind(scope.to_string())
                     .bind(now.0);
