@@ -17,9 +17,10 @@ macro_rules! impl_exec {
                 Ok(query.execute(&self.write).await?.rows_affected())
             }
 
-            /// Single use (L2): a conditional `UPDATE … SET used_at = $2 WHERE <hash> = $1 AND
-            /// used_at IS NULL` of a code or refresh token. `true` when this call marked it: of
-            /// two concurrent calls the database lets exactly one change the row.
+            /// Spends a code or refresh token: `statement` is a conditional `UPDATE … SET used_at =
+            /// $2 WHERE <hash> = $1 AND used_at IS NULL`. `true` when this call marked it used: of
+            /// two concurrent calls the database lets exactly one change the row, never a read
+            /// followed by a write.
             pub(crate) async fn spend(
                 &self,
                 statement: &'static str,

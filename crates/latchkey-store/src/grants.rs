@@ -1,13 +1,12 @@
 //! `GrantStore` on both backends. A code or refresh token is found with its grant first (`find_code`,
 //! `find_refresh_token`), and the token endpoint checks it before anything is spent (L2); it is then
-//! spent by one conditional `UPDATE … WHERE used_at IS NULL`, so of two concurrent redemptions the
-//! database lets exactly one through and the other meets the reuse rule.
+//! spent by one conditional `UPDATE … WHERE used_at IS NULL` (`spend` in `exec.rs`), so of two
+//! concurrent redemptions the database lets exactly one through and the other meets the reuse rule.
 //!
 //! The two writes that differ by backend, `insert_code` and `TokenStore::record_issued`, are
 //! `FlowWrites`, written side by side in `sqlite.rs` and `postgres.rs`.
-use latchkey_core::grant::Grant;
-use latchkey_core::grant::GrantId;
 use latchkey_core::grant::authorization_code::AuthorizationCodeRecord;
+use latchkey_core::grant::{Grant, GrantId};
 use latchkey_core::token::RefreshTokenRecord;
 use latchkey_core::types::Timestamp;
 

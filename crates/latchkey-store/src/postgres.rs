@@ -1,4 +1,5 @@
-//! The PostgreSQL backend, for several instances serving one issuer.
+//! The PostgreSQL backend, for several instances serving one issuer. The writes of the
+//! authorization code flow are its own (`FlowWrites`, beside `sqlite.rs`'s); the rest is shared.
 use std::str::FromStr;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -51,7 +52,8 @@ const INSERT_CODE: &str = "INSERT INTO authorization_codes \
     (code_hash, client_id, redirect_uri, redirect_uri_sent, code_challenge, expires_at, nonce, grant_id, \
     used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)";
 /// Locks the grant row for the rest of the transaction, or matches nothing when it is revoked (L3):
-/// it waits for a concurrent `REVOKE_GRANT` and then sees its result.
+/// it waits for a concurrent `REVOKE_GRANT` and then sees its result. (A write rather than `SELECT …
+/// FOR SHARE` because it once ran on SQLite too; either would do here.)
 const HOLD_GRANT: &str =
     "UPDATE grants SET revoked_at = NULL WHERE grant_id = $1 AND revoked_at IS NULL";
 const RECORD_ISSUED: &str =

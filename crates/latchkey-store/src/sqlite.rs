@@ -1,4 +1,5 @@
-//! The embedded SQLite backend: one file, WAL mode, migrations run at connect.
+//! The embedded SQLite backend: one file, WAL mode, migrations run at connect. The writes of the
+//! authorization code flow are its own (`FlowWrites`, beside `postgres.rs`'s); the rest is shared.
 use std::str::FromStr;
 
 use sqlx::sqlite::{
