@@ -7,7 +7,6 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use latchkey_core::grant::Grant;
 use latchkey_core::grant::authorization_code::AuthorizationCodeRecord;
 
-use crate::error::Result;
 use crate::grants::{
     FlowWrites, INSERT_REFRESH, Issued, bind_code, bind_grant, bind_refresh, claims_json,
 };
@@ -67,7 +66,7 @@ impl FlowWrites for PgStore {
     /// revoked, and holds the grant's row lock until the commit, so a revocation waits for the token
     /// to be recorded and then deny-lists it. SQLite has no such statement; there the trigger
     /// `issued_refresh_insert` (migrations/sqlite/0019_flow_writes.sql) guards it instead.
-    async fn record_issued_while_live(&self, issued: Issued<'_>) -> Result<bool> {
+    async fn record_issued_while_live(&self, issued: Issued<'_>) -> Result<bool, StoreError> {
         let mut tx = self.write.begin().await?;
         let held = sqlx::query(HOLD_GRANT)
             .bind(issued.grant_id.as_str())
@@ -92,7 +91,11 @@ impl FlowWrites for PgStore {
         Ok(true)
     }
 
-    async fn insert_grant_code(&self, grant: &Grant, code: &AuthorizationCodeRecord) -> Result<()> {
+    async fn insert_grant_code(
+        &self,
+        grant: &Grant,
+        code: &AuthorizationCodeRecord,
+    ) -> Result<(), StoreError> {
         let mut tx = self.write.begin().await?;
         bind_grant!(sqlx::query(INSERT_GRANT), grant, claims_json(grant))
             .execute(&mut *tx)

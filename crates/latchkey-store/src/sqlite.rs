@@ -9,7 +9,6 @@ use sqlx::sqlite::{
 use latchkey_core::grant::Grant;
 use latchkey_core::grant::authorization_code::AuthorizationCodeRecord;
 
-use crate::error::Result;
 use crate::grants::{FlowWrites, Issued, bind_code, bind_grant, claims_json};
 use crate::{ConnectOptions, StoreError};
 
@@ -93,7 +92,7 @@ impl FlowWrites for SqliteStore {
     /// L3 is the `issued_refresh_insert` trigger (migrations/sqlite/0019_flow_writes.sql): it aborts
     /// unless the grant is unrevoked, and no revocation runs during the statement (one writer, and a
     /// statement is atomic). PostgreSQL has no such trigger; there `HOLD_GRANT` guards it instead.
-    async fn record_issued_while_live(&self, issued: Issued<'_>) -> Result<bool> {
+    async fn record_issued_while_live(&self, issued: Issued<'_>) -> Result<bool, StoreError> {
         let recorded = sqlx::query(RECORD_ISSUED_REFRESH)
             .bind(issued.jti)
             .bind(issued.grant_id.as_str())
@@ -112,7 +111,11 @@ impl FlowWrites for SqliteStore {
         }
     }
 
-    async fn insert_grant_code(&self, grant: &Grant, code: &AuthorizationCodeRecord) -> Result<()> {
+    async fn insert_grant_code(
+        &self,
+        grant: &Grant,
+        code: &AuthorizationCodeRecord,
+    ) -> Result<(), StoreError> {
         let query = sqlx::query(INSERT_GRANT_CODE);
         self.execute(bind_code!(
             bind_grant!(query, grant, claims_json(grant)),
