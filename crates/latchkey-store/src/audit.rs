@@ -229,96 +229,77 @@ pub(crate) const PRUNE_BATCH: u64 = 1000;
 pub(crate) const PRUNE_AUDIT: &str = "DELETE FROM audit_events WHERE event_id IN \
     (SELECT event_id FROM audit_events WHERE at_ms < $1 LIMIT 1000)";
 
-/// Implements `AuditStore` for a backend struct with `pool` and `write` fields.
+/// Implements `AuditStore` for a backend struct (see `exec.rs`).
 macro_rules! impl_audit_traits {
-    ($store:ty, $row:ty) => {
-        mod audit_traits {
-            use sqlx::Row as _;
+    ($store:ty, $db:ty) => {
+        use sqlx::Row as _;
 
-            use crate::audit::{self as q, AuditQuery, AuditRecord, Outcome};
-            use crate::{AuditStore, StoreError};
+        use crate::audit::{self as q, AuditQuery, AuditRecord, Outcome};
+        use crate::error::Result;
+        use crate::{AuditStore, StoreError};
 
-            fn record_from_row(row: &$row) -> Result<AuditRecord, StoreError> {
-                let event: String = row.try_get("event")?;
-                let outcome: String = row.try_get("outcome")?;
-                Ok(AuditRecord {
-                    event_id: row.try_get("event_id")?,
-                    at_ms: row.try_get("at_ms")?,
-                    event: event.parse().map_err(StoreError::Corrupt)?,
-                    actor: row.try_get("actor")?,
-                    client_id: row.try_get("client_id")?,
-                    subject: row.try_get("subject")?,
-                    address: row.try_get("address")?,
-                    outcome: match outcome.as_str() {
-                        "success" => Outcome::Success,
-                        "failure" => Outcome::Failure,
-                        other => {
-                            return Err(StoreError::Corrupt(format!(
-                                "audit record: outcome `{other}`"
-                            )));
-                        }
-                    },
-                    reason: row.try_get("reason")?,
-                })
+        fn record_from_row(row: &<$db as sqlx::Database>::Row) -> Result<AuditRecord> {
+            let event: String = row.try_get("event")?;
+            let outcome: String = row.try_get("outcome")?;
+            Ok(AuditRecord {
+                event_id: row.try_get("event_id")?,
+                at_ms: row.try_get("at_ms")?,
+                event: event.parse().map_err(StoreError::Corrupt)?,
+                actor: row.try_get("actor")?,
+                client_id: row.try_get("client_id")?,
+                subject: row.try_get("subject")?,
+                address: row.try_get("address")?,
+                outcome: match outcome.as_str() {
+                    "success" => Outcome::Success,
+                    "failure" => Outcome::Failure,
+                    other => {
+                        return Err(StoreError::Corrupt(format!(
+                            "audit record: outcome `{other}`"
+                        )));
+                    }
+                },
+                reason: row.try_get("reason")?,
+            })
+        }
+
+        impl AuditStore for $store {
+            async fn insert_audit(&self, records: &[AuditRecord]) -> Result<()> {
+                if records.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self.write.begin().await?;
+                for r in records {
+                    sqlx::query(q::INSERT_AUDIT)
+                        .bind(&r.event_id)
+                        .bind(r.at_ms)
+                        .bind(r.event.as_str())
+                        .bind(&r.actor)
+                        .bind(&r.client_id)
+                        .bind(&r.subject)
+                        .bind(&r.address)
+                        .bind(r.outcome.as_str())
+                        .bind(&r.reason)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
             }
 
-            impl AuditStore for $store {
-                async fn insert_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
-                    if records.is_empty() {
-                        return Ok(());
-                    }
-                    let mut tx = self.write.begin().await?;
-                    for r in records {
-                        sqlx::query(q::INSERT_AUDIT)
-                            .bind(&r.event_id)
-                            .bind(r.at_ms)
-                            .bind(r.event.as_str())
-                            .bind(&r.actor)
-                            .bind(&r.client_id)
-                            .bind(&r.subject)
-                            .bind(&r.address)
-                            .bind(r.outcome.as_str())
-                            .bind(&r.reason)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    tx.commit().await?;
-                    Ok(())
-                }
+            async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
+                let statement = sqlx::query(q::LIST_AUDIT)
+                    .bind(query.since_ms)
+                    .bind(&query.client_id)
+                    .bind(&query.subject)
+                    .bind(i64::from(query.limit));
+                let mut records = self.fetch_all(statement, record_from_row).await?;
+                records.reverse();
+                Ok(records)
+            }
 
-                async fn list_audit(
-                    &self,
-                    query: &AuditQuery,
-                ) -> Result<Vec<AuditRecord>, StoreError> {
-                    let rows = sqlx::query(q::LIST_AUDIT)
-                        .bind(query.since_ms)
-                        .bind(&query.client_id)
-                        .bind(&query.subject)
-                        .bind(i64::from(query.limit))
-                        .fetch_all(&self.pool)
-                        .await?;
-                    let mut records = rows
-                        .iter()
-                        .map(record_from_row)
-                        .collect::<Result<Vec<_>, _>>()?;
-                    records.reverse();
-                    Ok(records)
-                }
-
-                async fn prune_audit(&self, before_ms: i64) -> Result<u64, StoreError> {
-                    let mut removed = 0;
-                    loop {
-                        let batch = sqlx::query(q::PRUNE_AUDIT)
-                            .bind(before_ms)
-                            .execute(&self.write)
-                            .await?
-                            .rows_affected();
-                        removed += batch;
-                        if batch < q::PRUNE_BATCH {
-                            return Ok(removed);
-                        }
-                    }
-                }
+            async fn prune_audit(&self, before_ms: i64) -> Result<u64> {
+                let query = || sqlx::query(q::PRUNE_AUDIT).bind(before_ms);
+                self.delete_batched(q::PRUNE_BATCH, usize::MAX, query).await
             }
         }
     };

@@ -1,9 +1,15 @@
-//! The PostgreSQL backend, for several instances serving one issuer.
-use sqlx::migrate::Migrator;
+//! The PostgreSQL backend, for several instances serving one issuer. The writes of the
+//! authorization code flow are its own (`FlowWrites`, beside `sqlite.rs`'s); the rest is shared.
 use std::str::FromStr;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
+use latchkey_core::grant::Grant;
+use latchkey_core::grant::authorization_code::AuthorizationCodeRecord;
+
+use crate::grants::{
+    FlowWrites, INSERT_REFRESH, Issued, bind_code, bind_grant, bind_refresh, claims_json,
+};
 use crate::{ConnectOptions, StoreError};
 
 /// Storage in a PostgreSQL database.
@@ -15,9 +21,6 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    /// A transaction's statements are round trips on one connection already: no views needed.
-    pub(crate) const ONE_TRIP_FLOW_WRITES: bool = false;
-
     /// Connects to `url` without migrating.
     pub async fn open(url: &str, options: &ConnectOptions) -> Result<PgStore, StoreError> {
         let timeout_ms = options.statement_timeout.as_millis().to_string();
@@ -39,99 +42,71 @@ impl PgStore {
     pub(crate) fn pool(&self) -> &PgPool {
         &self.pool
     }
+}
 
-    pub(crate) fn migrator() -> Migrator {
-        migrator()
+const INSERT_GRANT: &str = "INSERT INTO grants \
+    (grant_id, client_id, user_id, scope, resource, auth_time, created_at, expires_at, revoked_at, \
+    sid, claims) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, $10)";
+const INSERT_CODE: &str = "INSERT INTO authorization_codes \
+    (code_hash, client_id, redirect_uri, redirect_uri_sent, code_challenge, expires_at, nonce, grant_id, \
+    used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)";
+/// Locks the grant row for the rest of the transaction, or matches nothing when it is revoked (L3):
+/// it waits for a concurrent `REVOKE_GRANT` and then sees its result. (A write rather than `SELECT …
+/// FOR SHARE` because it once ran on SQLite too; either would do here.)
+const HOLD_GRANT: &str =
+    "UPDATE grants SET revoked_at = NULL WHERE grant_id = $1 AND revoked_at IS NULL";
+const RECORD_ISSUED: &str =
+    "INSERT INTO issued_tokens (jti, grant_id, expires_at) VALUES ($1, $2, $3)";
+
+/// Each write is a transaction: its statements are round trips on one connection already, so the
+/// views `sqlite.rs` writes through would save nothing here.
+impl FlowWrites for PgStore {
+    /// # Security
+    /// L3 is `HOLD_GRANT`, the transaction's first statement: it matches no row once the grant is
+    /// revoked, and holds the grant's row lock until the commit, so a revocation waits for the token
+    /// to be recorded and then deny-lists it. SQLite has no such statement; there the trigger
+    /// `issued_refresh_insert` (migrations/sqlite/0019_flow_writes.sql) guards it instead.
+    async fn record_issued_while_live(&self, issued: Issued<'_>) -> Result<bool, StoreError> {
+        let mut tx = self.write.begin().await?;
+        let held = sqlx::query(HOLD_GRANT)
+            .bind(issued.grant_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        if held.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query(RECORD_ISSUED)
+            .bind(issued.jti)
+            .bind(issued.grant_id.as_str())
+            .bind(issued.expires_at.0)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(token) = issued.refresh {
+            bind_refresh!(sqlx::query(INSERT_REFRESH), token)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn insert_grant_code(
+        &self,
+        grant: &Grant,
+        code: &AuthorizationCodeRecord,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write.begin().await?;
+        bind_grant!(sqlx::query(INSERT_GRANT), grant, claims_json(grant))
+            .execute(&mut *tx)
+            .await?;
+        bind_code!(sqlx::query(INSERT_CODE), code)
+            .bind(code.grant_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 }
 
-fn migrator() -> Migrator {
-    crate::sql::migrator(&[
-        (
-            1,
-            "init",
-            include_str!("../migrations/postgres/0001_init.sql"),
-        ),
-        (
-            2,
-            "authorization_code",
-            include_str!("../migrations/postgres/0002_authorization_code.sql"),
-        ),
-        (
-            3,
-            "token_services",
-            include_str!("../migrations/postgres/0003_token_services.sql"),
-        ),
-        (
-            4,
-            "change_counters",
-            include_str!("../migrations/postgres/0004_change_counters.sql"),
-        ),
-        (
-            5,
-            "revocation_counter",
-            include_str!("../migrations/postgres/0005_revocation_counter.sql"),
-        ),
-        (
-            6,
-            "registration",
-            include_str!("../migrations/postgres/0006_registration.sql"),
-        ),
-        (
-            7,
-            "document_clients",
-            include_str!("../migrations/postgres/0007_document_clients.sql"),
-        ),
-        (
-            8,
-            "opaque_token_owners",
-            include_str!("../migrations/postgres/0008_opaque_token_owners.sql"),
-        ),
-        (
-            9,
-            "prune_indexes",
-            include_str!("../migrations/postgres/0009_prune_indexes.sql"),
-        ),
-        (
-            10,
-            "shared_throttle",
-            include_str!("../migrations/postgres/0010_shared_throttle.sql"),
-        ),
-        (
-            15,
-            "user_attributes",
-            include_str!("../migrations/postgres/0015_user_attributes.sql"),
-        ),
-        (
-            16,
-            "openid",
-            include_str!("../migrations/postgres/0016_openid.sql"),
-        ),
-        (
-            17,
-            "signing_keys_per_alg",
-            include_str!("../migrations/postgres/0017_signing_keys_per_alg.sql"),
-        ),
-        (
-            18,
-            "audit",
-            include_str!("../migrations/postgres/0018_audit.sql"),
-        ),
-        (
-            19,
-            "flow_writes",
-            include_str!("../migrations/postgres/0019_flow_writes.sql"),
-        ),
-    ])
-}
-
-crate::sql::impl_role_traits!(PgStore, sqlx::postgres::PgRow);
-crate::users::impl_user_traits!(super::PgStore, sqlx::postgres::PgRow);
-crate::grants::impl_grant_traits!(super::PgStore, sqlx::postgres::PgRow);
-crate::tokens::impl_token_traits!(super::PgStore, sqlx::postgres::PgRow);
-crate::throttle::impl_throttle_traits!(
-    super::PgStore,
-    sqlx::postgres::PgRow,
-    crate::throttle::POSTGRES_BEGIN
-);
-crate::audit::impl_audit_traits!(super::PgStore, sqlx::postgres::PgRow);
+crate::roles::impl_roles!(PgStore, sqlx::Postgres, crate::throttle::POSTGRES_BEGIN);

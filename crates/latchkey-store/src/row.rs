@@ -1,13 +1,12 @@
-//! Conversions between core records and the column values both backends store.
+//! Conversions between a client and the column values both backends store for it.
 use latchkey_core::client::{Client, ClientAuth, ClientPolicy, DynamicRegistration, TokenFormat};
-use latchkey_core::keys::KeyAlg;
 use latchkey_core::oidc::client::OpenIdClient;
 use latchkey_core::secret::SecretHash;
 use latchkey_core::types::{
     AuthMethod, ClientId, GrantType, RedirectUri, ResourceUri, Scope, Timestamp,
 };
 
-use crate::{StoreError, StoredKey};
+use crate::StoreError;
 
 /// A `clients` row.
 pub(crate) struct ClientRow {
@@ -172,35 +171,6 @@ impl TryFrom<ClientRow> for Client {
                     }),
                 },
             },
-        })
-    }
-}
-
-/// A `signing_keys` row.
-pub(crate) struct KeyRow {
-    pub(crate) kid: String,
-    pub(crate) alg: String,
-    pub(crate) sealed_private: Vec<u8>,
-    pub(crate) created_at: i64,
-    pub(crate) retired_at: Option<i64>,
-    pub(crate) active: bool,
-}
-
-impl TryFrom<KeyRow> for StoredKey {
-    type Error = StoreError;
-
-    fn try_from(row: KeyRow) -> Result<Self, StoreError> {
-        let alg: KeyAlg = row
-            .alg
-            .parse()
-            .map_err(|_| StoreError::Corrupt(format!("key {}: unknown alg", row.kid)))?;
-        Ok(StoredKey {
-            kid: row.kid,
-            alg,
-            sealed_private: row.sealed_private,
-            created_at: Timestamp(row.created_at),
-            retired_at: row.retired_at.map(Timestamp),
-            active: row.active,
         })
     }
 }

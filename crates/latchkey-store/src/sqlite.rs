@@ -1,11 +1,15 @@
-//! The embedded SQLite backend: one file, WAL mode, migrations run at connect.
+//! The embedded SQLite backend: one file, WAL mode, migrations run at connect. The writes of the
+//! authorization code flow are its own (`FlowWrites`, beside `postgres.rs`'s); the rest is shared.
 use std::str::FromStr;
 
-use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use latchkey_core::grant::Grant;
+use latchkey_core::grant::authorization_code::AuthorizationCodeRecord;
+
+use crate::grants::{FlowWrites, Issued, bind_code, bind_grant, claims_json};
 use crate::{ConnectOptions, StoreError};
 
 /// Storage in an SQLite file.
@@ -19,10 +23,6 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Each write of the authorization code flow is one statement (migration 0019's views), and a
-    /// redemption reads its grant in the same round trip to the connection's thread.
-    pub(crate) const ONE_TRIP_FLOW_WRITES: bool = true;
-
     /// Opens (creating if missing) the database at `url` (`sqlite:PATH`, `sqlite://PATH` or a plain path)
     /// without migrating it.
     pub async fn open(url: &str, options: &ConnectOptions) -> Result<SqliteStore, StoreError> {
@@ -68,99 +68,62 @@ impl SqliteStore {
     pub(crate) fn write_pool(&self) -> &SqlitePool {
         &self.write
     }
+}
 
-    pub(crate) fn migrator() -> Migrator {
-        migrator()
+/// A grant and its code in one statement: an insert into migration 0019's `grant_codes` view, whose
+/// trigger writes both rows.
+const INSERT_GRANT_CODE: &str = "INSERT INTO grant_codes \
+    (grant_id, client_id, user_id, scope, resource, auth_time, created_at, expires_at, sid, claims, \
+    code_hash, code_client_id, redirect_uri, redirect_uri_sent, code_challenge, code_expires_at, nonce) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
+/// An access token's record and its refresh token in one statement: an insert into migration 0019's
+/// `issued_refresh` view, whose trigger aborts with `GRANT_NOT_LIVE` when the grant is revoked.
+const RECORD_ISSUED_REFRESH: &str = "INSERT INTO issued_refresh \
+    (jti, grant_id, expires_at, token_hash, refresh_grant_id, refresh_client_id, refresh_created_at, \
+    refresh_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+/// The message `RECORD_ISSUED_REFRESH`'s trigger aborts with.
+const GRANT_NOT_LIVE: &str = "latchkey: grant not live";
+
+/// Each write is one statement, so one round trip to the connection's thread instead of four
+/// (`BEGIN`, two statements, `COMMIT`); a statement and the triggers it fires are atomic.
+/// `postgres.rs` writes the same in a transaction.
+impl FlowWrites for SqliteStore {
+    /// # Security
+    /// L3 is the `issued_refresh_insert` trigger (migrations/sqlite/0019_flow_writes.sql): it aborts
+    /// unless the grant is unrevoked, and no revocation runs during the statement (one writer, and a
+    /// statement is atomic). PostgreSQL has no such trigger; there `HOLD_GRANT` guards it instead.
+    async fn record_issued_while_live(&self, issued: Issued<'_>) -> Result<bool, StoreError> {
+        let recorded = sqlx::query(RECORD_ISSUED_REFRESH)
+            .bind(issued.jti)
+            .bind(issued.grant_id.as_str())
+            .bind(issued.expires_at.0)
+            .bind(issued.refresh.map(|t| t.hash.as_bytes()))
+            .bind(issued.refresh.map(|t| t.grant_id.as_str()))
+            .bind(issued.refresh.map(|t| t.client_id.as_str()))
+            .bind(issued.refresh.map(|t| t.created_at.0))
+            .bind(issued.refresh.map(|t| t.expires_at.0))
+            .execute(&self.write)
+            .await;
+        match recorded {
+            Ok(_) => Ok(true),
+            Err(sqlx::Error::Database(e)) if e.message() == GRANT_NOT_LIVE => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn insert_grant_code(
+        &self,
+        grant: &Grant,
+        code: &AuthorizationCodeRecord,
+    ) -> Result<(), StoreError> {
+        let query = sqlx::query(INSERT_GRANT_CODE);
+        self.execute(bind_code!(
+            bind_grant!(query, grant, claims_json(grant)),
+            code
+        ))
+        .await?;
+        Ok(())
     }
 }
 
-fn migrator() -> Migrator {
-    crate::sql::migrator(&[
-        (
-            1,
-            "init",
-            include_str!("../migrations/sqlite/0001_init.sql"),
-        ),
-        (
-            2,
-            "authorization_code",
-            include_str!("../migrations/sqlite/0002_authorization_code.sql"),
-        ),
-        (
-            3,
-            "token_services",
-            include_str!("../migrations/sqlite/0003_token_services.sql"),
-        ),
-        (
-            4,
-            "change_counters",
-            include_str!("../migrations/sqlite/0004_change_counters.sql"),
-        ),
-        (
-            5,
-            "revocation_counter",
-            include_str!("../migrations/sqlite/0005_revocation_counter.sql"),
-        ),
-        (
-            6,
-            "registration",
-            include_str!("../migrations/sqlite/0006_registration.sql"),
-        ),
-        (
-            7,
-            "document_clients",
-            include_str!("../migrations/sqlite/0007_document_clients.sql"),
-        ),
-        (
-            8,
-            "opaque_token_owners",
-            include_str!("../migrations/sqlite/0008_opaque_token_owners.sql"),
-        ),
-        (
-            9,
-            "prune_indexes",
-            include_str!("../migrations/sqlite/0009_prune_indexes.sql"),
-        ),
-        (
-            10,
-            "shared_throttle",
-            include_str!("../migrations/sqlite/0010_shared_throttle.sql"),
-        ),
-        (
-            15,
-            "user_attributes",
-            include_str!("../migrations/sqlite/0015_user_attributes.sql"),
-        ),
-        (
-            16,
-            "openid",
-            include_str!("../migrations/sqlite/0016_openid.sql"),
-        ),
-        (
-            17,
-            "signing_keys_per_alg",
-            include_str!("../migrations/sqlite/0017_signing_keys_per_alg.sql"),
-        ),
-        (
-            18,
-            "audit",
-            include_str!("../migrations/sqlite/0018_audit.sql"),
-        ),
-        (
-            19,
-            "flow_writes",
-            include_str!("../migrations/sqlite/0019_flow_writes.sql"),
-        ),
-    ])
-}
-
-crate::sql::impl_role_traits!(SqliteStore, sqlx::sqlite::SqliteRow);
-crate::users::impl_user_traits!(super::SqliteStore, sqlx::sqlite::SqliteRow);
-crate::grants::impl_grant_traits!(super::SqliteStore, sqlx::sqlite::SqliteRow);
-crate::tokens::impl_token_traits!(super::SqliteStore, sqlx::sqlite::SqliteRow);
-crate::throttle::impl_throttle_traits!(
-    super::SqliteStore,
-    sqlx::sqlite::SqliteRow,
-    crate::throttle::SQLITE_BEGIN
-);
-crate::audit::impl_audit_traits!(super::SqliteStore, sqlx::sqlite::SqliteRow);
+crate::roles::impl_roles!(SqliteStore, sqlx::Sqlite, crate::throttle::SQLITE_BEGIN);

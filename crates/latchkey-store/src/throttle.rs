@@ -67,134 +67,117 @@ pub(crate) const SQLITE_BEGIN: &str = "BEGIN IMMEDIATE";
 /// Implements `ThrottleStore` for a backend struct with `pool` and `write` fields, beginning counter
 /// transactions with `$begin`.
 macro_rules! impl_throttle_traits {
-    ($store:ty, $row:ty, $begin:expr) => {
-        mod throttle_traits {
-            use sqlx::Row as _;
+    ($store:ty, $db:ty, $begin:expr) => {
+        use sqlx::Row as _;
 
-            use latchkey_core::throttle::{Counter, ThrottleKey};
-            use latchkey_core::types::Timestamp;
+        use latchkey_core::throttle::{Counter, ThrottleKey};
+        use latchkey_core::types::Timestamp;
 
-            use crate::throttle as q;
-            use crate::{StoreError, ThrottleStore};
+        use crate::error::Result;
+        use crate::throttle as q;
+        use crate::{StoreError, ThrottleStore};
 
-            fn counter_from_row(row: &$row) -> Result<Counter, StoreError> {
-                let count = |name: &str| -> Result<u32, StoreError> {
-                    let value: i64 = row.try_get(name)?;
-                    Ok(u32::try_from(value.max(0)).unwrap_or(u32::MAX))
+        fn counter_from_row(row: &<$db as sqlx::Database>::Row) -> Result<Counter> {
+            let count = |name: &str| -> Result<u32> {
+                let value: i64 = row.try_get(name)?;
+                Ok(u32::try_from(value.max(0)).unwrap_or(u32::MAX))
+            };
+            Ok(Counter {
+                failures: count("failures")?,
+                last_failure: Timestamp(row.try_get("last_failure")?),
+                locked_until: row
+                    .try_get::<Option<i64>, _>("locked_until")?
+                    .map(Timestamp),
+                in_flight: count("in_flight")?,
+                in_flight_until: Timestamp(row.try_get("in_flight_until")?),
+            })
+        }
+
+        impl ThrottleStore for $store {
+            async fn update_counters<T, R, F>(
+                &self,
+                keys: &[ThrottleKey],
+                update: F,
+            ) -> Result<Result<T, R>>
+            where
+                T: Send,
+                R: Send,
+                F: FnOnce(&[Counter]) -> Result<(Vec<Counter>, T), R> + Send,
+            {
+                let mut sorted: Vec<ThrottleKey> = keys.to_vec();
+                sorted.sort();
+                sorted.dedup();
+                let mut tx = self.write.begin_with($begin).await?;
+                let lock = q::lock_counters(sorted.len());
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(lock));
+                for key in &sorted {
+                    query = query.bind(&key.as_bytes()[..]);
+                }
+                let mut found = std::collections::HashMap::new();
+                for row in query.fetch_all(&mut *tx).await? {
+                    let key: Vec<u8> = row.try_get("key")?;
+                    found.insert(key, counter_from_row(&row)?);
+                }
+                let counters = keys
+                    .iter()
+                    .map(|k| {
+                        found.get(&k.as_bytes()[..]).copied().ok_or_else(|| {
+                            StoreError::Corrupt("a locked counter row went missing".into())
+                        })
+                    })
+                    .collect::<Result<Vec<Counter>>>()?;
+                let (updated, value) = match update(&counters) {
+                    Ok(decided) => decided,
+                    // Dropping the transaction rolls it back: a refusal leaves no trace.
+                    Err(refusal) => return Ok(Err(refusal)),
                 };
-                Ok(Counter {
-                    failures: count("failures")?,
-                    last_failure: Timestamp(row.try_get("last_failure")?),
-                    locked_until: row
-                        .try_get::<Option<i64>, _>("locked_until")?
-                        .map(Timestamp),
-                    in_flight: count("in_flight")?,
-                    in_flight_until: Timestamp(row.try_get("in_flight_until")?),
-                })
+                let written: Vec<(&ThrottleKey, &Counter)> = keys.iter().zip(&updated).collect();
+                if !written.is_empty() {
+                    let sql = q::update_counters(written.len());
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for (key, c) in written {
+                        query = query
+                            .bind(&key.as_bytes()[..])
+                            .bind(i64::from(c.failures))
+                            .bind(c.last_failure.0)
+                            .bind(c.locked_until.map(|t| t.0))
+                            .bind(i64::from(c.in_flight))
+                            .bind(c.in_flight_until.0);
+                    }
+                    query.execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(Ok(value))
             }
 
-            impl ThrottleStore for $store {
-                async fn update_counters<T, R, F>(
-                    &self,
-                    keys: &[ThrottleKey],
-                    update: F,
-                ) -> Result<Result<T, R>, StoreError>
-                where
-                    T: Send,
-                    R: Send,
-                    F: FnOnce(&[Counter]) -> Result<(Vec<Counter>, T), R> + Send,
-                {
-                    let mut sorted: Vec<ThrottleKey> = keys.to_vec();
-                    sorted.sort();
-                    sorted.dedup();
-                    let mut tx = self.write.begin_with($begin).await?;
-                    let lock = q::lock_counters(sorted.len());
-                    let mut query = sqlx::query(sqlx::AssertSqlSafe(lock));
-                    for key in &sorted {
-                        query = query.bind(&key.as_bytes()[..]);
-                    }
-                    let mut found = std::collections::HashMap::new();
-                    for row in query.fetch_all(&mut *tx).await? {
-                        let key: Vec<u8> = row.try_get("key")?;
-                        found.insert(key, counter_from_row(&row)?);
-                    }
-                    let counters = keys
-                        .iter()
-                        .map(|k| {
-                            found.get(&k.as_bytes()[..]).copied().ok_or_else(|| {
-                                StoreError::Corrupt("a locked counter row went missing".into())
-                            })
-                        })
-                        .collect::<Result<Vec<Counter>, StoreError>>()?;
-                    let (updated, value) = match update(&counters) {
-                        Ok(decided) => decided,
-                        // Dropping the transaction rolls it back: a refusal leaves no trace.
-                        Err(refusal) => return Ok(Err(refusal)),
-                    };
-                    let written: Vec<(&ThrottleKey, &Counter)> =
-                        keys.iter().zip(&updated).collect();
-                    if !written.is_empty() {
-                        let sql = q::update_counters(written.len());
-                        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-                        for (key, c) in written {
-                            query = query
-                                .bind(&key.as_bytes()[..])
-                                .bind(i64::from(c.failures))
-                                .bind(c.last_failure.0)
-                                .bind(c.locked_until.map(|t| t.0))
-                                .bind(i64::from(c.in_flight))
-                                .bind(c.in_flight_until.0);
-                        }
-                        query.execute(&mut *tx).await?;
-                    }
-                    tx.commit().await?;
-                    Ok(Ok(value))
-                }
+            async fn count_event(&self, key: &ThrottleKey, window_start: Timestamp) -> Result<u32> {
+                let row = sqlx::query(q::COUNT_EVENT)
+                    .bind(&key.as_bytes()[..])
+                    .bind(window_start.0)
+                    .fetch_one(&self.write)
+                    .await?;
+                let events: i64 = row.try_get("events")?;
+                Ok(u32::try_from(events.max(0)).unwrap_or(u32::MAX))
+            }
 
-                async fn count_event(
-                    &self,
-                    key: &ThrottleKey,
-                    window_start: Timestamp,
-                ) -> Result<u32, StoreError> {
-                    let row = sqlx::query(q::COUNT_EVENT)
-                        .bind(&key.as_bytes()[..])
-                        .bind(window_start.0)
-                        .fetch_one(&self.write)
-                        .await?;
-                    let events: i64 = row.try_get("events")?;
-                    Ok(u32::try_from(events.max(0)).unwrap_or(u32::MAX))
-                }
-
-                async fn prune_throttle(
-                    &self,
-                    forget_before: Timestamp,
-                    now: Timestamp,
-                    windows_before: Timestamp,
-                ) -> Result<u64, StoreError> {
-                    let mut removed = 0;
-                    loop {
-                        let done = sqlx::query(q::PRUNE_COUNTERS)
-                            .bind(forget_before.0)
-                            .bind(now.0)
-                            .execute(&self.write)
-                            .await?;
-                        removed += done.rows_affected();
-                        if done.rows_affected() < q::PRUNE_BATCH {
-                            break;
-                        }
-                    }
-                    loop {
-                        let done = sqlx::query(q::PRUNE_WINDOWS)
-                            .bind(windows_before.0)
-                            .execute(&self.write)
-                            .await?;
-                        removed += done.rows_affected();
-                        if done.rows_affected() < q::PRUNE_BATCH {
-                            break;
-                        }
-                    }
-                    Ok(removed)
-                }
+            async fn prune_throttle(
+                &self,
+                forget_before: Timestamp,
+                now: Timestamp,
+                windows_before: Timestamp,
+            ) -> Result<u64> {
+                let counters = || {
+                    sqlx::query(q::PRUNE_COUNTERS)
+                        .bind(forget_before.0)
+                        .bind(now.0)
+                };
+                let windows = || sqlx::query(q::PRUNE_WINDOWS).bind(windows_before.0);
+                Ok(self
+                    .delete_batched(q::PRUNE_BATCH, usize::MAX, counters)
+                    .await?
+                    + self
+                        .delete_batched(q::PRUNE_BATCH, usize::MAX, windows)
+                        .await?)
             }
         }
     };

@@ -1,4 +1,5 @@
-//! `UserStore` and `SessionStore` on both backends: the statements are written once, as in `sql.rs`.
+//! `UserStore` and `SessionStore` on both backends: users, their browser sessions and the consent they
+//! gave, in statements written once for both.
 
 pub(crate) const INSERT_USER: &str = "INSERT INTO users \
     (user_id, username, email, name, password_hash, created_at, attributes, updated_at) \
@@ -44,294 +45,251 @@ pub(crate) const UPSERT_CONSENT: &str = "INSERT INTO consents \
     (user_id, client_id, resource, scope, granted_at) VALUES ($1, $2, $3, $4, $5) \
     ON CONFLICT (user_id, client_id, resource) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at";
 
-/// Implements `UserStore` and `SessionStore` for a backend struct with a `pool` field.
+/// Implements `UserStore` and `SessionStore` for a backend struct (see `exec.rs`).
 macro_rules! impl_user_traits {
-    ($store:ty, $row:ty) => {
-        mod user_traits {
-            use sqlx::Row as _;
+    ($store:ty, $db:ty) => {
+        use sqlx::Row as _;
 
-            use latchkey_core::password::PasswordHash;
-            use latchkey_core::secret::SecretHash;
-            use latchkey_core::types::{ClientId, ResourceUri, Scope, Timestamp};
-            use latchkey_core::user::{User, Username};
+        use latchkey_core::password::PasswordHash;
+        use latchkey_core::secret::SecretHash;
+        use latchkey_core::types::{ClientId, ResourceUri, Scope, Timestamp};
+        use latchkey_core::user::{User, Username};
 
-            use crate::users as q;
-            use crate::{Session, SessionStore, StoreError, UserStore};
+        use crate::deny_list::{DENY_USER_TOKENS, REVOKE_USER_GRANTS};
+        use crate::error::Result;
+        use crate::error::conflict_if_unique;
+        use crate::users as q;
+        use crate::{Session, SessionStore, StoreError, UserStore};
 
-            fn user_from_row(row: &$row) -> Result<User, StoreError> {
-                let username: String = row.try_get("username")?;
-                let corrupt = |what: &str| StoreError::Corrupt(format!("user {username}: {what}"));
-                let attributes: String = row.try_get("attributes")?;
-                Ok(User {
-                    attributes: serde_json::from_str(&attributes)
-                        .map_err(|_| corrupt("invalid attributes"))?,
-                    updated_at: Timestamp(row.try_get("updated_at")?),
-                    user_id: row.try_get("user_id")?,
-                    username: Username::parse(&username)
-                        .map_err(|_| corrupt("invalid username"))?,
-                    email: row.try_get("email")?,
-                    name: row.try_get("name")?,
-                    password_hash: PasswordHash::from_stored(row.try_get("password_hash")?)
-                        .ok_or_else(|| corrupt("invalid password hash"))?,
-                    created_at: Timestamp(row.try_get("created_at")?),
+        fn user_from_row(row: &<$db as sqlx::Database>::Row) -> Result<User> {
+            let username: String = row.try_get("username")?;
+            let corrupt = |what: &str| StoreError::Corrupt(format!("user {username}: {what}"));
+            let attributes: String = row.try_get("attributes")?;
+            Ok(User {
+                attributes: serde_json::from_str(&attributes)
+                    .map_err(|_| corrupt("invalid attributes"))?,
+                updated_at: Timestamp(row.try_get("updated_at")?),
+                user_id: row.try_get("user_id")?,
+                username: Username::parse(&username).map_err(|_| corrupt("invalid username"))?,
+                email: row.try_get("email")?,
+                name: row.try_get("name")?,
+                password_hash: PasswordHash::from_stored(row.try_get("password_hash")?)
+                    .ok_or_else(|| corrupt("invalid password hash"))?,
+                created_at: Timestamp(row.try_get("created_at")?),
+            })
+        }
+
+        fn attributes_json(user: &User) -> String {
+            serde_json::to_string(&user.attributes).expect("attributes serialise")
+        }
+
+        /// The `user_id` a statement run in `tx` returns, if it matched a user.
+        async fn user_id(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            query: sqlx::query::Query<'_, $db, <$db as sqlx::Database>::Arguments>,
+        ) -> Result<Option<String>> {
+            let row = query.fetch_optional(&mut **tx).await?;
+            Ok(row.map(|row| row.try_get("user_id")).transpose()?)
+        }
+
+        /// A consent statement with its key bound: `$1` user, `$2` client, `$3` resource ("" for
+        /// none: the column is part of the primary key, which holds no NULL).
+        fn consent<'q>(
+            statement: &'static str,
+            user_id: &'q str,
+            client_id: &'q ClientId,
+            resource: Option<&'q ResourceUri>,
+        ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments> {
+            sqlx::query(statement)
+                .bind(user_id)
+                .bind(client_id.as_str())
+                .bind(resource.map(|r| r.as_str()).unwrap_or(""))
+        }
+
+        impl UserStore for $store {
+            async fn update_user(&self, user: &User) -> Result<bool> {
+                let query = sqlx::query(q::UPDATE_USER)
+                    .bind(&user.user_id)
+                    .bind(&user.email)
+                    .bind(&user.name)
+                    .bind(attributes_json(user))
+                    .bind(user.updated_at.0);
+                Ok(self.execute(query).await? > 0)
+            }
+
+            async fn insert_user(&self, user: &User) -> Result<()> {
+                let result = sqlx::query(q::INSERT_USER)
+                    .bind(&user.user_id)
+                    .bind(user.username.as_str())
+                    .bind(&user.email)
+                    .bind(&user.name)
+                    .bind(user.password_hash.as_str())
+                    .bind(user.created_at.0)
+                    .bind(attributes_json(user))
+                    .bind(user.updated_at.0)
+                    .execute(&self.write)
+                    .await;
+                conflict_if_unique(result, || {
+                    format!("user `{}` exists already", user.username)
                 })
             }
 
-            fn attributes_json(user: &User) -> String {
-                serde_json::to_string(&user.attributes).expect("attributes serialise")
+            async fn find_user_by_username(&self, username: &Username) -> Result<Option<User>> {
+                let query = sqlx::query(sqlx::AssertSqlSafe(q::select_user("username")))
+                    .bind(username.as_str());
+                self.fetch_optional(query, user_from_row).await
             }
 
-            impl UserStore for $store {
-                async fn update_user(&self, user: &User) -> Result<bool, StoreError> {
-                    let done = sqlx::query(q::UPDATE_USER)
-                        .bind(&user.user_id)
-                        .bind(&user.email)
-                        .bind(&user.name)
-                        .bind(attributes_json(user))
-                        .bind(user.updated_at.0)
-                        .execute(&self.write)
-                        .await?;
-                    Ok(done.rows_affected() > 0)
-                }
+            async fn find_user(&self, user_id: &str) -> Result<Option<User>> {
+                let query =
+                    sqlx::query(sqlx::AssertSqlSafe(q::select_user("user_id"))).bind(user_id);
+                self.fetch_optional(query, user_from_row).await
+            }
 
-                async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
-                    let result = sqlx::query(q::INSERT_USER)
-                        .bind(&user.user_id)
-                        .bind(user.username.as_str())
-                        .bind(&user.email)
-                        .bind(&user.name)
-                        .bind(user.password_hash.as_str())
-                        .bind(user.created_at.0)
-                        .bind(attributes_json(user))
-                        .bind(user.updated_at.0)
-                        .execute(&self.write)
-                        .await;
-                    match result {
-                        Ok(_) => Ok(()),
-                        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                            Err(StoreError::Conflict(format!(
-                                "user `{}` exists already",
-                                user.username
-                            )))
-                        }
-                        Err(e) => Err(e.into()),
-                    }
-                }
+            async fn list_users(&self) -> Result<Vec<User>> {
+                let query = sqlx::query(sqlx::AssertSqlSafe(q::select_users()));
+                self.fetch_all(query, user_from_row).await
+            }
 
-                async fn find_user_by_username(
-                    &self,
-                    username: &Username,
-                ) -> Result<Option<User>, StoreError> {
-                    let row = sqlx::query(sqlx::AssertSqlSafe(q::select_user("username")))
-                        .bind(username.as_str())
-                        .fetch_optional(&self.pool)
-                        .await?;
-                    row.as_ref().map(user_from_row).transpose()
-                }
+            async fn delete_user(&self, username: &Username) -> Result<bool> {
+                let mut tx = self.write.begin().await?;
+                let query = sqlx::query(q::SELECT_USER_ID).bind(username.as_str());
+                let Some(user_id) = user_id(&mut tx, query).await? else {
+                    return Ok(false);
+                };
+                Self::execute_each(&mut tx, &DENY_USER_TOKENS, &user_id).await?;
+                Self::delete_and_commit(tx, q::DELETE_USER, username.as_str()).await
+            }
 
-                async fn find_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
-                    let row = sqlx::query(sqlx::AssertSqlSafe(q::select_user("user_id")))
-                        .bind(user_id)
-                        .fetch_optional(&self.pool)
-                        .await?;
-                    row.as_ref().map(user_from_row).transpose()
-                }
-
-                async fn list_users(&self) -> Result<Vec<User>, StoreError> {
-                    let rows = sqlx::query(sqlx::AssertSqlSafe(q::select_users()))
-                        .fetch_all(&self.pool)
-                        .await?;
-                    rows.iter().map(user_from_row).collect()
-                }
-
-                async fn delete_user(&self, username: &Username) -> Result<bool, StoreError> {
-                    let mut tx = self.write.begin().await?;
-                    let row = sqlx::query(q::SELECT_USER_ID)
-                        .bind(username.as_str())
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    let Some(row) = row else {
-                        return Ok(false);
-                    };
-                    let user_id: String = row.try_get("user_id")?;
-                    for statement in crate::tokens::DENY_USER_TOKENS {
-                        sqlx::query(statement)
-                            .bind(&user_id)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    let done = sqlx::query(q::DELETE_USER)
-                        .bind(username.as_str())
-                        .execute(&mut *tx)
-                        .await?;
-                    tx.commit().await?;
-                    Ok(done.rows_affected() > 0)
-                }
-
-                async fn set_password(
-                    &self,
-                    username: &Username,
-                    hash: &PasswordHash,
-                    revoke_grants_at: Option<Timestamp>,
-                ) -> Result<bool, StoreError> {
-                    let mut tx = self.write.begin().await?;
-                    let row = sqlx::query(q::SET_PASSWORD)
-                        .bind(username.as_str())
-                        .bind(hash.as_str())
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    let Some(row) = row else {
-                        return Ok(false);
-                    };
-                    // A new password ends every session signed in with the old one.
-                    let user_id: String = row.try_get("user_id")?;
-                    sqlx::query(q::DELETE_USER_SESSIONS)
+            async fn set_password(
+                &self,
+                username: &Username,
+                hash: &PasswordHash,
+                revoke_grants_at: Option<Timestamp>,
+            ) -> Result<bool> {
+                let mut tx = self.write.begin().await?;
+                let query = sqlx::query(q::SET_PASSWORD)
+                    .bind(username.as_str())
+                    .bind(hash.as_str());
+                let Some(user_id) = user_id(&mut tx, query).await? else {
+                    return Ok(false);
+                };
+                // A new password ends every session signed in with the old one.
+                sqlx::query(q::DELETE_USER_SESSIONS)
+                    .bind(&user_id)
+                    .execute(&mut *tx)
+                    .await?;
+                // L4: and, unless kept, every grant (refresh tokens) and access token it allowed.
+                if let Some(now) = revoke_grants_at {
+                    sqlx::query(REVOKE_USER_GRANTS)
                         .bind(&user_id)
+                        .bind(now.0)
                         .execute(&mut *tx)
                         .await?;
-                    // L4: and, unless kept, every grant (refresh tokens) and access token it allowed.
-                    if let Some(now) = revoke_grants_at {
-                        sqlx::query(crate::tokens::REVOKE_USER_GRANTS)
-                            .bind(&user_id)
-                            .bind(now.0)
-                            .execute(&mut *tx)
-                            .await?;
-                        for statement in crate::tokens::DENY_USER_TOKENS {
-                            sqlx::query(statement)
-                                .bind(&user_id)
-                                .execute(&mut *tx)
-                                .await?;
-                        }
-                    }
-                    tx.commit().await?;
-                    Ok(true)
+                    Self::execute_each(&mut tx, &DENY_USER_TOKENS, &user_id).await?;
                 }
+                tx.commit().await?;
+                Ok(true)
+            }
+        }
+
+        impl SessionStore for $store {
+            async fn insert_session(&self, hash: &SecretHash, session: &Session) -> Result<()> {
+                let query = sqlx::query(q::INSERT_SESSION)
+                    .bind(hash.as_bytes())
+                    .bind(&session.user_id)
+                    .bind(session.auth_time.0)
+                    .bind(session.expires_at.0)
+                    .bind(&session.sid);
+                self.execute(query).await?;
+                Ok(())
             }
 
-            impl SessionStore for $store {
-                async fn insert_session(
-                    &self,
-                    hash: &SecretHash,
-                    session: &Session,
-                ) -> Result<(), StoreError> {
-                    sqlx::query(q::INSERT_SESSION)
-                        .bind(hash.as_bytes())
-                        .bind(&session.user_id)
-                        .bind(session.auth_time.0)
-                        .bind(session.expires_at.0)
-                        .bind(&session.sid)
-                        .execute(&self.write)
-                        .await?;
-                    Ok(())
-                }
-
-                async fn find_session(
-                    &self,
-                    hash: &SecretHash,
-                    now: Timestamp,
-                ) -> Result<Option<Session>, StoreError> {
-                    let row = sqlx::query(q::SELECT_SESSION)
-                        .bind(hash.as_bytes())
-                        .bind(now.0)
-                        .fetch_optional(&self.pool)
-                        .await?;
-                    row.map(|row| {
-                        Ok(Session {
-                            user_id: row.try_get("user_id")?,
-                            auth_time: Timestamp(row.try_get("auth_time")?),
-                            expires_at: Timestamp(row.try_get("expires_at")?),
-                            sid: row.try_get("sid")?,
-                        })
+            async fn find_session(
+                &self,
+                hash: &SecretHash,
+                now: Timestamp,
+            ) -> Result<Option<Session>> {
+                let query = sqlx::query(q::SELECT_SESSION)
+                    .bind(hash.as_bytes())
+                    .bind(now.0);
+                self.fetch_optional(query, |row| {
+                    Ok(Session {
+                        user_id: row.try_get("user_id")?,
+                        auth_time: Timestamp(row.try_get("auth_time")?),
+                        expires_at: Timestamp(row.try_get("expires_at")?),
+                        sid: row.try_get("sid")?,
                     })
-                    .transpose()
-                }
+                })
+                .await
+            }
 
-                async fn find_signed_in(
-                    &self,
-                    hash: &SecretHash,
-                    now: Timestamp,
-                ) -> Result<Option<(Session, User)>, StoreError> {
-                    let row = sqlx::query(sqlx::AssertSqlSafe(q::select_signed_in()))
-                        .bind(hash.as_bytes())
-                        .bind(now.0)
-                        .fetch_optional(&self.pool)
-                        .await?;
-                    row.map(|row| {
-                        let user = user_from_row(&row)?;
-                        let session = Session {
-                            user_id: user.user_id.clone(),
-                            auth_time: Timestamp(row.try_get("auth_time")?),
-                            expires_at: Timestamp(row.try_get("expires_at")?),
-                            sid: row.try_get("sid")?,
-                        };
-                        Ok((session, user))
+            async fn find_signed_in(
+                &self,
+                hash: &SecretHash,
+                now: Timestamp,
+            ) -> Result<Option<(Session, User)>> {
+                let query = sqlx::query(sqlx::AssertSqlSafe(q::select_signed_in()))
+                    .bind(hash.as_bytes())
+                    .bind(now.0);
+                self.fetch_optional(query, |row| {
+                    let user = user_from_row(row)?;
+                    let session = Session {
+                        user_id: user.user_id.clone(),
+                        auth_time: Timestamp(row.try_get("auth_time")?),
+                        expires_at: Timestamp(row.try_get("expires_at")?),
+                        sid: row.try_get("sid")?,
+                    };
+                    Ok((session, user))
+                })
+                .await
+            }
+
+            async fn delete_session(&self, hash: &SecretHash) -> Result<()> {
+                self.execute(sqlx::query(q::DELETE_SESSION).bind(hash.as_bytes()))
+                    .await?;
+                Ok(())
+            }
+
+            async fn find_consent(
+                &self,
+                user_id: &str,
+                client_id: &ClientId,
+                resource: Option<&ResourceUri>,
+            ) -> Result<Option<Scope>> {
+                let query = consent(q::SELECT_CONSENT, user_id, client_id, resource);
+                self.fetch_optional(query, |row| {
+                    let scope: String = row.try_get("scope")?;
+                    Scope::parse(&scope).map_err(|_| {
+                        StoreError::Corrupt(format!("consent of {user_id}: invalid scope"))
                     })
-                    .transpose()
-                }
+                })
+                .await
+            }
 
-                async fn delete_session(&self, hash: &SecretHash) -> Result<(), StoreError> {
-                    sqlx::query(q::DELETE_SESSION)
-                        .bind(hash.as_bytes())
-                        .execute(&self.write)
-                        .await?;
-                    Ok(())
-                }
+            async fn delete_consent(
+                &self,
+                user_id: &str,
+                client_id: &ClientId,
+                resource: Option<&ResourceUri>,
+            ) -> Result<bool> {
+                let query = consent(q::DELETE_CONSENT, user_id, client_id, resource);
+                Ok(self.execute(query).await? > 0)
+            }
 
-                async fn find_consent(
-                    &self,
-                    user_id: &str,
-                    client_id: &ClientId,
-                    resource: Option<&ResourceUri>,
-                ) -> Result<Option<Scope>, StoreError> {
-                    let row = sqlx::query(q::SELECT_CONSENT)
-                        .bind(user_id)
-                        .bind(client_id.as_str())
-                        .bind(resource.map(|r| r.as_str()).unwrap_or(""))
-                        .fetch_optional(&self.pool)
-                        .await?;
-                    row.map(|row| {
-                        let scope: String = row.try_get("scope")?;
-                        Scope::parse(&scope).map_err(|_| {
-                            StoreError::Corrupt(format!("consent of {user_id}: invalid scope"))
-                        })
-                    })
-                    .transpose()
-                }
-
-                async fn delete_consent(
-                    &self,
-                    user_id: &str,
-                    client_id: &ClientId,
-                    resource: Option<&ResourceUri>,
-                ) -> Result<bool, StoreError> {
-                    let deleted = sqlx::query(q::DELETE_CONSENT)
-                        .bind(user_id)
-                        .bind(client_id.as_str())
-                        .bind(resource.map(|r| r.as_str()).unwrap_or(""))
-                        .execute(&self.write)
-                        .await?
-                        .rows_affected();
-                    Ok(deleted > 0)
-                }
-
-                async fn save_consent(
-                    &self,
-                    user_id: &str,
-                    client_id: &ClientId,
-                    resource: Option<&ResourceUri>,
-                    scope: &Scope,
-                    now: Timestamp,
-                ) -> Result<(), StoreError> {
-                    sqlx::query(q::UPSERT_CONSENT)
-                        .bind(user_id)
-                        .bind(client_id.as_str())
-                        .bind(resource.map(|r| r.as_str()).unwrap_or(""))
-                        .bind(scope.to_string())
-                        .bind(now.0)
-                        .execute(&self.write)
-                        .await?;
-                    Ok(())
-                }
+            async fn save_consent(
+                &self,
+                user_id: &str,
+                client_id: &ClientId,
+                resource: Option<&ResourceUri>,
+                scope: &Scope,
+                now: Timestamp,
+            ) -> Result<()> {
+                let query = consent(q::UPSERT_CONSENT, user_id, client_id, resource)
+                    .bind(scope.to_string())
+                    .bind(now.0);
+                self.execute(query).await?;
+                Ok(())
             }
         }
     };

@@ -96,7 +96,8 @@ pub fn issue_code(
     }
 }
 
-/// Decides the tokens for a code the store has just marked used (so this runs once per code).
+/// Decides the tokens for a code as found, before the store marks it used (L2: a failed check
+/// spends nothing); the store's conditional update afterwards lets one concurrent redemption win.
 pub fn authorization_code(
     client: &Client,
     req: &AuthorizationCodeRequest,

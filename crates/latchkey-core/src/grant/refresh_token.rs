@@ -1,5 +1,5 @@
-//! `grant_type=refresh_token` (RFC 6749 §6) with rotation: every use returns a new refresh token, and
-//! the store reports the reuse of an old one so the whole grant can be revoked (OAuth 2.1 §4.3.1).
+//! `grant_type=refresh_token` (RFC 6749 §6) with rotation: every use returns a new refresh token;
+//! one found used, or beaten to the store's update, revokes its whole grant (OAuth 2.1 §4.3.1).
 use crate::OAuthError;
 use crate::client::Client;
 use crate::grant::record::Grant;
@@ -7,7 +7,8 @@ use crate::resource::{Resource, check_resource, target};
 use crate::token::{IssuedTokens, RefreshTokenRecord, TokenPolicy};
 use crate::types::{GrantType, Timestamp};
 
-/// Decides the tokens for a refresh token the store has just marked used.
+/// Decides the tokens for a refresh token as found, before the store marks it used (L2: a failed
+/// check spends nothing); the store's conditional update afterwards lets one concurrent use win.
 pub fn refresh_token(
     client: &Client,
     req: &RefreshTokenRequest,
