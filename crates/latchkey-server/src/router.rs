@@ -33,106 +33,9 @@ pub(crate) fn router(
 + Send
 + Sync
 + 'static {
-    let settings = state.settings();
-    let features = &settings.features;
-    let cors = discovery_cors();
-    // Each group's routes share one limit; CORS stays outside it so a browser can read a 429.
-    let limited =
-        |group: Group| middleware::from_fn_with_state((state.clone(), group), edge::limit);
-    let mut router = Routes::default();
-    for path in features.well_known_paths() {
-        router = router.route(
-            &path,
-            get(metadata::metadata).layer(
-                ServiceBuilder::new()
-                    .layer(cors.clone())
-                    .layer(limited(Group::Discovery)),
-            ),
-        );
-    }
-    if let Some(authorization) = &features.endpoints.authorization {
-        let path = path_of(authorization);
-        router = router
-            .route(
-                &path,
-                get(authorize::authorize)
-                    .post(authorize::authorize_post)
-                    .layer(limited(Group::Authorization)),
-            )
-            .route(
-                &format!("{path}/login"),
-                post(login::login).layer(limited(Group::Authorization)),
-            )
-            .route(
-                &format!("{path}/consent"),
-                post(consent::consent).layer(limited(Group::Authorization)),
-            )
-            .route(&settings.ui.stylesheet_path, get(crate::pages::stylesheet));
-    }
-    if let Some(introspection) = &features.endpoints.introspection {
-        router = router.route(
-            &path_of(introspection),
-            post(introspect::introspect).layer(limited(Group::IntrospectionRevocation)),
-        );
-    }
-    if let Some(registration) = &features.endpoints.registration {
-        router = router
-            .route(
-                &path_of(registration),
-                post(register::register).layer(limited(Group::Registration)),
-            )
-            .route(
-                &register::client_route(registration),
-                get(register::read)
-                    .put(register::update)
-                    .delete(register::delete)
-                    .layer(limited(Group::Registration)),
-            );
-    }
-    if let Some(revocation) = &features.endpoints.revocation {
-        router = router.route(
-            &path_of(revocation),
-            post(revoke::revoke).layer(limited(Group::IntrospectionRevocation)),
-        );
-    }
-    if let Some(openid) = &features.openid {
-        router = router
-            .route(
-                &path_of(&openid.userinfo_endpoint),
-                get(userinfo::userinfo)
-                    .post(userinfo::userinfo)
-                    .layer(userinfo_cors()),
-            )
-            .route(
-                &path_of(&openid.end_session_endpoint),
-                get(logout::logout)
-                    .post(logout::logout)
-                    .layer(limited(Group::Authorization)),
-            );
-    }
-    if let Some(path) = &settings.openapi_path {
-        router = router.route(path, get(openapi).layer(cors.clone()));
-    }
-    if settings.metrics.public {
-        router = router.route("/metrics", get(crate::endpoint::metrics::scrape));
-    }
-    let router = router
-        .route(
-            &path_of(&features.endpoints.jwks),
-            get(jwks::jwks).layer(
-                ServiceBuilder::new()
-                    .layer(cors)
-                    .layer(limited(Group::Discovery)),
-            ),
-        )
-        .route(
-            &path_of(&features.endpoints.token),
-            post(token::token).layer(limited(Group::Token)),
-        )
-        .route("/health/live", get(health::live))
-        .route("/health/ready", get(health::ready));
-    let labels = Arc::new(router.labels);
-    let routes: Router = router
+    let table = routes(&state);
+    let labels = Arc::new(table.labels);
+    let routes: Router = table
         .router
         .fallback(http_error::not_found)
         .with_state(state.clone());
@@ -140,7 +43,8 @@ pub(crate) fn router(
     // layers, boxed, and `from_fn` clones its inner service on every request, so each request paid for
     // cloning the whole boxed route stack (a fifth of the metadata endpoint's time in the profile).
     // Outermost first: error shapes and the log see what the limits produced.
-    let (request_timeout, body_limit) = (settings.http.request_timeout, settings.http.body_limit);
+    let http = &state.settings().http;
+    let (request_timeout, body_limit) = (http.request_timeout, http.body_limit);
     ServiceBuilder::new()
         .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn_with_state((state, labels), edge::edge))
@@ -154,18 +58,122 @@ pub(crate) fn router(
         .service(routes)
 }
 
+/// The route table: every endpoint `Features` turns on, each in its rate-limit group.
+fn routes(state: &AppState) -> Routes {
+    let settings = state.settings();
+    let features = &settings.features;
+    let mut routes = Routes::new(state);
+    for path in features.well_known_paths() {
+        routes = routes.discovery(&path, get(metadata::metadata));
+    }
+    if let Some(authorization) = &features.endpoints.authorization {
+        let path = path_of(authorization);
+        let pages = Group::Authorization;
+        routes = routes
+            .limited(
+                &path,
+                pages,
+                get(authorize::authorize).post(authorize::authorize_post),
+            )
+            .limited(&format!("{path}/login"), pages, post(login::login))
+            .limited(&format!("{path}/consent"), pages, post(consent::consent))
+            .route(&settings.ui.stylesheet_path, get(crate::pages::stylesheet));
+    }
+    let checks = Group::IntrospectionRevocation;
+    if let Some(introspection) = &features.endpoints.introspection {
+        routes = routes.limited(
+            &path_of(introspection),
+            checks,
+            post(introspect::introspect),
+        );
+    }
+    if let Some(revocation) = &features.endpoints.revocation {
+        routes = routes.limited(&path_of(revocation), checks, post(revoke::revoke));
+    }
+    if let Some(registration) = &features.endpoints.registration {
+        let client = get(register::read)
+            .put(register::update)
+            .delete(register::delete);
+        routes = routes
+            .limited(
+                &path_of(registration),
+                Group::Registration,
+                post(register::register),
+            )
+            .limited(
+                &register::client_route(registration),
+                Group::Registration,
+                client,
+            );
+    }
+    if let Some(openid) = &features.openid {
+        let userinfo = get(userinfo::userinfo).post(userinfo::userinfo);
+        let logout = get(logout::logout).post(logout::logout);
+        routes = routes
+            .route(
+                &path_of(&openid.userinfo_endpoint),
+                userinfo.layer(userinfo_cors()),
+            )
+            .limited(
+                &path_of(&openid.end_session_endpoint),
+                Group::Authorization,
+                logout,
+            );
+    }
+    if let Some(path) = &settings.openapi_path {
+        routes = routes.route(path, get(openapi).layer(discovery_cors()));
+    }
+    if settings.metrics.public {
+        routes = routes.route("/metrics", get(crate::endpoint::metrics::scrape));
+    }
+    routes
+        .discovery(&path_of(&features.endpoints.jwks), get(jwks::jwks))
+        .limited(
+            &path_of(&features.endpoints.token),
+            Group::Token,
+            post(token::token),
+        )
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+}
+
 /// The router being built, and the template of each route, for the metrics' route label.
-#[derive(Default)]
 struct Routes {
+    state: AppState,
     router: Router<AppState>,
     labels: RouteLabels,
+    cors: CorsLayer,
 }
 
 impl Routes {
+    fn new(state: &AppState) -> Self {
+        Routes {
+            state: state.clone(),
+            router: Router::new(),
+            labels: RouteLabels::default(),
+            cors: discovery_cors(),
+        }
+    }
+
     fn route(mut self, path: &str, method_router: MethodRouter<AppState>) -> Self {
         self.labels.add(path);
         self.router = self.router.route(path, method_router);
         self
+    }
+
+    /// A route whose requests share `group`'s rate limit.
+    fn limited(self, path: &str, group: Group, method_router: MethodRouter<AppState>) -> Self {
+        let limit = middleware::from_fn_with_state((self.state.clone(), group), edge::limit);
+        self.route(path, method_router.layer(limit))
+    }
+
+    /// A public discovery document: the discovery limit, with CORS outside it so a browser can read a
+    /// 429.
+    fn discovery(self, path: &str, method_router: MethodRouter<AppState>) -> Self {
+        let limit =
+            middleware::from_fn_with_state((self.state.clone(), Group::Discovery), edge::limit);
+        let layers = ServiceBuilder::new().layer(self.cors.clone()).layer(limit);
+        self.route(path, method_router.layer(layers))
     }
 }
 
