@@ -2,7 +2,7 @@
 use std::borrow::Cow;
 
 use axum::Json;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use latchkey_core::keys::KeyError;
 use latchkey_core::{ErrorCode, OAuthError};
@@ -22,6 +22,10 @@ pub enum ApiError {
     /// The database cannot serve right now: 503 `temporarily_unavailable` (RFC 6749 §5.2 lets a
     /// client tell "try again later" from a broken request); the cause is logged, never sent.
     Unavailable(Cow<'static, str>),
+    /// A protected resource's refusal (RFC 6750 §3), with its `WWW-Authenticate: Bearer` challenge on
+    /// every status: `None` when the request carried no token at all (§3.1: a bare challenge, no error
+    /// code), and for `insufficient_scope` the scope a token needs.
+    Resource(Option<OAuthError>, Option<&'static str>),
 }
 
 /// An HTTP authentication scheme a failed request used in its `Authorization` header.
@@ -101,9 +105,28 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
     }
 }
 
+/// Marks a response as one nothing may cache: `Cache-Control: no-store` and, for HTTP/1.0 caches,
+/// `Pragma: no-cache` (RFC 6749 §5.1 for tokens; every protocol answer, error and page takes it).
+pub(crate) fn no_store(headers: &mut HeaderMap) {
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+/// A protocol response that carries or reveals tokens: never cached.
+pub(crate) struct NoStore<T>(pub(crate) T);
+
+impl<T: IntoResponse> IntoResponse for NoStore<T> {
+    fn into_response(self) -> Response {
+        let mut response = self.0.into_response();
+        no_store(response.headers_mut());
+        response
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (error, scheme, cause) = match self {
+            ApiError::Resource(error, scope) => return refuse_resource(error, scope),
             ApiError::OAuth(e) => (e, None, None),
             ApiError::Challenged(e, scheme) => (e, Some(scheme), None),
             ApiError::Internal(cause) => (OAuthError::server_error(), None, Some(cause)),
@@ -113,12 +136,9 @@ impl IntoResponse for ApiError {
                 Some(cause),
             ),
         };
-        let status = status_of(error.code);
-        let body = json!({"error": error.code.as_str(), "error_description": error.description()});
-        let mut response = (status, Json(body)).into_response();
+        let mut response = body(&error);
+        let status = response.status();
         let headers = response.headers_mut();
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
         if status == StatusCode::UNAUTHORIZED {
             let challenge = match scheme {
                 Some(Scheme::Basic) => Some("Basic realm=\"latchkey\""),
@@ -142,6 +162,41 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// The RFC 6749 §5.2 body of `error` with its status, never cached.
+fn body(error: &OAuthError) -> Response {
+    let body = json!({"error": error.code.as_str(), "error_description": error.description()});
+    let mut response = (status_of(error.code), Json(body)).into_response();
+    no_store(response.headers_mut());
+    response
+}
+
+/// RFC 6750 §3: the error (an `invalid_request` for a missing token, answered 401), and the challenge
+/// that names it.
+fn refuse_resource(error: Option<OAuthError>, scope: Option<&'static str>) -> Response {
+    let (mut response, challenge) = match &error {
+        None => {
+            let mut r = body(&OAuthError::invalid_request("an access token is required"));
+            *r.status_mut() = StatusCode::UNAUTHORIZED;
+            (r, "Bearer".to_owned())
+        }
+        Some(e) => {
+            let scope = scope
+                .map(|s| format!(", scope=\"{s}\""))
+                .unwrap_or_default();
+            (
+                body(e),
+                format!("Bearer error=\"{}\"{scope}", e.code.as_str()),
+            )
+        }
+    };
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
 }
 
 #[cfg(test)]
@@ -187,6 +242,31 @@ mod tests {
 
     fn sqlx_pool_timed_out() -> latchkey_store::SqlxError {
         latchkey_store::SqlxError::PoolTimedOut
+    }
+
+    #[test]
+    fn a_protected_resource_challenges_with_the_error_and_the_scope_it_needs() {
+        let missing = ApiError::Resource(None, None).into_response();
+        assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(missing.headers()[header::WWW_AUTHENTICATE], "Bearer");
+        assert_eq!(missing.headers()[header::PRAGMA], "no-cache");
+        let scope = ApiError::Resource(
+            Some(OAuthError::new(ErrorCode::InsufficientScope, "no openid")),
+            Some("openid"),
+        )
+        .into_response();
+        assert_eq!(scope.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            scope.headers()[header::WWW_AUTHENTICATE],
+            "Bearer error=\"insufficient_scope\", scope=\"openid\""
+        );
+        let malformed =
+            ApiError::Resource(Some(OAuthError::invalid_request("twice")), None).into_response();
+        assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            malformed.headers()[header::WWW_AUTHENTICATE],
+            "Bearer error=\"invalid_request\""
+        );
     }
 
     #[test]

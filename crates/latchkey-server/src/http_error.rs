@@ -9,7 +9,7 @@ use std::str::FromStr;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use latchkey_core::OAuthError;
 use serde_json::json;
@@ -70,11 +70,7 @@ impl HttpError {
                 "message": self.message,
             }),
         };
-        let mut response = (self.status, Json(body)).into_response();
-        response
-            .headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        response
+        crate::error::NoStore((self.status, Json(body))).into_response()
     }
 }
 

@@ -241,14 +241,7 @@ pub(crate) fn html(
         headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    for cookie in cookies {
-        headers.append(header::SET_COOKIE, cookie.clone());
-    }
+    private(headers, cookies);
     response
 }
 
@@ -262,7 +255,14 @@ pub(crate) fn redirect(location: &str, cookies: &[HeaderValue]) -> Response {
         }
         Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    private(headers, cookies);
+    response
+}
+
+/// What every page answer and redirect carries: never cached, no referrer (the URL holds the
+/// authorization request, a redirect's the code), and this visit's cookies.
+fn private(headers: &mut axum::http::HeaderMap, cookies: &[HeaderValue]) {
+    crate::error::no_store(headers);
     headers.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
@@ -270,7 +270,6 @@ pub(crate) fn redirect(location: &str, cookies: &[HeaderValue]) -> Response {
     for cookie in cookies {
         headers.append(header::SET_COOKIE, cookie.clone());
     }
-    response
 }
 
 /// The CSP source that allows a form submission to end at `redirect_uri`: its origin, or its scheme

@@ -1,14 +1,13 @@
 //! `POST introspection_endpoint`: RFC 7662. Who may see what is `latchkey_core::introspection`.
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use latchkey_core::OAuthError;
 use latchkey_core::introspection::{self, Active};
 use latchkey_core::oidc::subject::SubjectType;
 use latchkey_store::UserStore;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, NoStore};
 use crate::extract::client_auth::{AuthenticatedClient, IntrospectionEndpoint};
 use crate::state::AppState;
 
@@ -61,9 +60,5 @@ pub(crate) async fn introspect(
         _ => introspection::inactive(),
     };
     app.metrics().introspection(body["active"] == true);
-    let mut response = Json(body).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok(NoStore(Json(body)).into_response())
 }

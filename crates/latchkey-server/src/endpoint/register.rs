@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use latchkey_core::OAuthError;
 use latchkey_core::client::{Client, ClientAuth, ClientPolicy, DynamicRegistration};
@@ -14,25 +14,15 @@ use latchkey_core::secret::{ClientSecret, SecretHash};
 use latchkey_core::types::{AuthMethod, ClientId};
 use latchkey_store::{AuditEvent, ClientStore, RegistrationStore};
 
-use crate::error::{ApiError, Scheme};
+use crate::error::{ApiError, NoStore, Scheme};
+use crate::extract::bearer::bearer;
 use crate::services::client_address::ClientAddress;
 use crate::settings::RegistrationPolicy;
 use crate::settings::path_of;
 use crate::state::AppState;
 
 fn no_store(status: StatusCode, body: serde_json::Value) -> Response {
-    let mut response = (status, Json(body)).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-/// The bearer token of `Authorization: Bearer …`, if any.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    NoStore((status, Json(body))).into_response()
 }
 
 /// The challenge a 401 carries: Bearer, when the request sent an `Authorization` header at all.
@@ -104,7 +94,7 @@ async fn register_client(
         .into());
     }
     if settings.policy == RegistrationPolicy::Token {
-        let valid = match bearer(headers) {
+        let valid = match bearer(headers).and_then(Result::ok) {
             Some(token) => {
                 app.store()
                     .initial_access_token_valid(&SecretHash::of(token.as_bytes()), now)
@@ -181,7 +171,7 @@ async fn managed(app: &AppState, id: &str, headers: &HeaderMap) -> Result<Client
         ))
         .challenging(challenge(headers))
     };
-    let token = bearer(headers).ok_or_else(denied)?;
+    let token = bearer(headers).and_then(Result::ok).ok_or_else(denied)?;
     let id = ClientId::parse(id).map_err(|_| denied())?;
     let client = app.store().find_client(&id).await?.ok_or_else(denied)?;
     let presented = ClientSecret::presented(token.to_owned());

@@ -1,12 +1,12 @@
 //! `POST revocation_endpoint`: RFC 7009. Revoking a refresh token ends its grant and the access
 //! tokens issued from it; a revoked access token goes on the deny-list until it would have expired.
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use latchkey_core::OAuthError;
 use latchkey_store::{GrantStore, TokenStore};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, NoStore};
 use crate::extract::client_auth::{AuthenticatedClient, RevocationEndpoint};
 use crate::state::AppState;
 
@@ -63,9 +63,5 @@ pub(crate) async fn revoke(
     }
     app.metrics().revocation(found);
     // RFC 7009 §2.2: 200 also for tokens that are unknown or already invalid.
-    let mut response = StatusCode::OK.into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok(NoStore(StatusCode::OK).into_response())
 }

@@ -7,7 +7,6 @@ mod token_exchange;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use latchkey_core::OAuthError;
 use latchkey_core::client::Client;
@@ -18,7 +17,7 @@ use latchkey_core::types::{ClientId, Timestamp};
 use latchkey_store::{GrantStore, Presented, RegistrationStore, TokenStore};
 use serde::Serialize;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, NoStore};
 use crate::extract::client_auth::{AuthenticatedClient, TokenEndpoint};
 use crate::state::AppState;
 
@@ -42,15 +41,8 @@ pub(crate) struct TokenResponse {
 
 impl IntoResponse for TokenResponse {
     fn into_response(self) -> Response {
-        let mut response = Json(self).into_response();
         // RFC 6749 §5.1: responses carrying tokens must not be cached.
-        response
-            .headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        response
-            .headers_mut()
-            .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-        response
+        NoStore(Json(self)).into_response()
     }
 }
 
