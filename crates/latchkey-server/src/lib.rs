@@ -1,5 +1,13 @@
 //! Latchkey's HTTP server: thin axum handlers over `latchkey_core` (the rules) and `latchkey_store`
 //! (the data). Handlers extract, parse, load, decide, persist and respond; nothing else.
+//!
+//! Four floors, each using only those below it:
+//! - **web**: `router` (the route table), `edge` (the outermost middleware, rate limits),
+//!   `listener` (the connection loop), `tasks` (periodic jobs), `endpoint`, `pages`, `extract`;
+//! - **state**: `state::AppState`, the composition root, which builds every service once and holds it;
+//! - **services**: `services::*`, each built with exactly what it needs (store, clock, its slice of the
+//!   settings, other services by handle) and never handed the state (`services::layering` checks);
+//! - **settings**: `settings` (plain data), `error` and `http_error` (errors to HTTP, in one place).
 use std::future::Future;
 use std::time::Duration;
 
