@@ -107,6 +107,26 @@ pub(crate) async fn edge(
 /// that never reached it (a 405, a 413) against its address afterwards.
 pub(crate) async fn limit(
     State((app, group)): State<(AppState, Group)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    limit_keyed(app, group, group.keyed_by_client(), request, next).await
+}
+
+/// The middleware of a route in a client-keyed group whose requests authenticate no client (UserInfo
+/// in the token group): decided by address before the handler runs, as an address-keyed group is.
+pub(crate) async fn limit_by_address(
+    State((app, group)): State<(AppState, Group)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    limit_keyed(app, group, false, request, next).await
+}
+
+async fn limit_keyed(
+    app: AppState,
+    group: Group,
+    by_client: bool,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -114,7 +134,7 @@ pub(crate) async fn limit(
         return next.run(request).await;
     }
     let address = crate::extract::client_address::of_request(&app, &request);
-    if !group.keyed_by_client() {
+    if !by_client {
         if address.is_trusted_proxy() {
             // Unattributable: the proxy's own address is everyone's behind it; limiting it would
             // refuse them all.

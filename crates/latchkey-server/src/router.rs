@@ -110,10 +110,7 @@ fn routes(state: &AppState) -> Routes {
         let userinfo = get(userinfo::userinfo).post(userinfo::userinfo);
         let logout = get(logout::logout).post(logout::logout);
         routes = routes
-            .route(
-                &path_of(&openid.userinfo_endpoint),
-                userinfo.layer(userinfo_cors()),
-            )
+            .userinfo(&path_of(&openid.userinfo_endpoint), userinfo)
             .limited(
                 &path_of(&openid.end_session_endpoint),
                 Group::Authorization,
@@ -165,6 +162,17 @@ impl Routes {
     fn limited(self, path: &str, group: Group, method_router: MethodRouter<AppState>) -> Self {
         let limit = middleware::from_fn_with_state((self.state.clone(), group), edge::limit);
         self.route(path, method_router.layer(limit))
+    }
+
+    /// UserInfo (N-L3): in the token group, keyed by address (it authenticates no client; a bearer
+    /// string costs a lookup or a signature check), with its CORS outside the limit.
+    fn userinfo(self, path: &str, method_router: MethodRouter<AppState>) -> Self {
+        let limit = middleware::from_fn_with_state(
+            (self.state.clone(), Group::Token),
+            edge::limit_by_address,
+        );
+        let layers = ServiceBuilder::new().layer(userinfo_cors()).layer(limit);
+        self.route(path, method_router.layer(layers))
     }
 
     /// A public discovery document: the discovery limit, with CORS outside it so a browser can read a

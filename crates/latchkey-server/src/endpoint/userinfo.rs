@@ -47,6 +47,11 @@ pub(crate) async fn userinfo(
         .await?
         .filter(|g| g.revoked_at.is_none() && g.is_openid())
         .ok_or_else(invalid_token)?;
+    // N-L2: UserInfo is a resource like any other (RFC 9700 §2.3): a token issued for another resource
+    // (or exchanged by another client) is not one for UserInfo, whatever scope it carries.
+    if !for_userinfo(&app, &access.aud) || access.client_id != grant.client_id {
+        return Err(invalid_token());
+    }
     let user = app
         .store()
         .find_user(&grant.user_id)
@@ -80,6 +85,19 @@ pub(crate) async fn userinfo(
         None => Json(Value::Object(body)).into_response(),
     };
     Ok(NoStore(response))
+}
+
+/// Whether an access token's audience is UserInfo's: the default audience, the issuer or the UserInfo
+/// URL itself.
+fn for_userinfo(app: &AppState, aud: &str) -> bool {
+    let settings = app.settings();
+    aud == settings.policy.default_audience
+        || aud == settings.features.issuer.as_str()
+        || settings
+            .features
+            .openid
+            .as_ref()
+            .is_some_and(|o| aud == o.userinfo_endpoint)
 }
 
 /// RFC 6750 §3.1 `invalid_token`: unknown, expired, revoked, or not bound to a user's grant.

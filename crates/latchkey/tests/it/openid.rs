@@ -1581,3 +1581,66 @@ server_test!(
         a.stop().await;
     }
 );
+
+server_test!(
+    n_l2_userinfo_refuses_a_token_issued_for_another_resource,
+    |db: TestDatabase| async move {
+        let server = provider(&db, "[resources.\"https://api.example/\"]\n").await;
+        let client = rp_client(&server).await;
+        maria(&server).await;
+        let rp = discover(&server, &client).await;
+        let mut browser = Browser::new();
+        let extra = [("resource", "https://api.example/")];
+        let (tokens, _) =
+            sign_in_flow(&server, &rp, &mut browser, "maria", &["email"], &extra).await;
+        let token = tokens.access_token().secret().clone();
+        let url = userinfo_url(&server);
+        let (status, challenge, _) =
+            userinfo_call(&server, server.http.get(&url).bearer_auth(&token)).await;
+        assert_eq!(
+            status, 401,
+            "a resource server must not read the user's claims"
+        );
+        assert_eq!(challenge.as_deref(), Some("Bearer error=\"invalid_token\""));
+        // The same person's token for the default audience still works.
+        let mut browser = Browser::new();
+        let (tokens, _) = sign_in_flow(&server, &rp, &mut browser, "maria", &["email"], &[]).await;
+        let token = tokens.access_token().secret().clone();
+        let (status, _, body) =
+            userinfo_call(&server, server.http.get(&url).bearer_auth(&token)).await;
+        assert_eq!(status, 200, "{body}");
+        server.stop().await;
+    }
+);
+
+server_test!(
+    n_l3_userinfo_is_rate_limited_by_address,
+    |db: TestDatabase| async move {
+        let server = provider(&db, "[rate_limits]\ntoken = { limit = 2, window = \"1m\" }").await;
+        let url = userinfo_url(&server);
+        let first = server
+            .http
+            .get(&url)
+            .bearer_auth("not-a-token")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(first.status(), 401);
+        assert_eq!(first.headers()["x-ratelimit-limit"], "2");
+        server.http.get(&url).send().await.unwrap();
+        let third = server
+            .http
+            .get(&url)
+            .bearer_auth("guess")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            third.status(),
+            429,
+            "guessing tokens is limited like any request"
+        );
+        assert!(third.headers().contains_key("retry-after"));
+        server.stop().await;
+    }
+);
