@@ -114,6 +114,8 @@ pub(crate) async fn limit(
         return next.run(request).await;
     }
     let address = crate::extract::client_address::of_request(&app, &request);
+    // Read through the trusted proxies once: the handler's extractors take it from here.
+    request.extensions_mut().insert(address);
     if !group.keyed_by_client() {
         if address.is_trusted_proxy() {
             // Unattributable: the proxy's own address is everyone's behind it; limiting it would
