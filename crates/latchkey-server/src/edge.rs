@@ -134,6 +134,8 @@ async fn limit_keyed(
         return next.run(request).await;
     }
     let address = crate::extract::client_address::of_request(&app, &request);
+    // Read through the trusted proxies once: the handler's extractors take it from here.
+    request.extensions_mut().insert(address);
     if !by_client {
         if address.is_trusted_proxy() {
             // Unattributable: the proxy's own address is everyone's behind it; limiting it would

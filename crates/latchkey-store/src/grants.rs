@@ -18,7 +18,19 @@ pub(crate) const SELECT_TOKEN_GRANT: &str = "SELECT g.grant_id, g.client_id, g.u
 pub(crate) const SELECT_GRANT: &str = "SELECT grant_id, client_id, user_id, scope, resource, auth_time, \
     created_at, expires_at, revoked_at, sid, claims FROM grants WHERE grant_id = $1";
 pub(crate) const REVOKE_SESSION_GRANTS: &str = "UPDATE grants SET revoked_at = $3 \
-    WHERE sid = $1 AND client_id = $2 AND revoked_at IS NULL RETURNING grant_id";
+    WHERE sid = $1 AND client_id = $2 AND revoked_at IS NULL";
+/// After `REVOKE_SESSION_GRANTS`, in its transaction: every access token of the grants it ended on the
+/// deny-list, in one statement whatever their number. It matches them by the revocation time it just
+/// wrote; a grant of the session revoked earlier at the same second only has its tokens listed again,
+/// which `ON CONFLICT DO NOTHING` makes a no-op.
+///
+/// # Security
+/// A statement of its own, not a data-modifying CTE of the `UPDATE`: on PostgreSQL the `UPDATE` may
+/// wait for a token being recorded under `HOLD_GRANT` (L3), and only a later statement's snapshot
+/// sees that token once its transaction commits.
+pub(crate) const DENY_SESSION_GRANT_TOKENS: &str = "INSERT INTO revoked_tokens (jti, expires_at) \
+    SELECT i.jti, i.expires_at FROM issued_tokens i JOIN grants g ON g.grant_id = i.grant_id \
+    WHERE g.sid = $1 AND g.client_id = $2 AND g.revoked_at = $3 ON CONFLICT DO NOTHING";
 pub(crate) const LIST_USER_GRANTS: &str = "SELECT grant_id, client_id, user_id, scope, resource, \
     auth_time, created_at, expires_at, revoked_at, sid, claims FROM grants \
     WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at, grant_id";
@@ -304,19 +316,25 @@ macro_rules! impl_grant_traits {
                 client_id: &ClientId,
                 now: Timestamp,
             ) -> Result<u64> {
+                // Two statements whatever the number of grants (L4: in the revoking transaction).
                 let mut tx = self.write.begin().await?;
-                let rows = sqlx::query(q::REVOKE_SESSION_GRANTS)
+                let revoked = sqlx::query(q::REVOKE_SESSION_GRANTS)
                     .bind(sid)
                     .bind(client_id.as_str())
                     .bind(now.0)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                for row in &rows {
-                    let grant_id: String = row.try_get("grant_id")?;
-                    Self::execute_each(&mut tx, &[REVOKE_GRANT_TOKENS], &grant_id).await?;
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if revoked > 0 {
+                    sqlx::query(q::DENY_SESSION_GRANT_TOKENS)
+                        .bind(sid)
+                        .bind(client_id.as_str())
+                        .bind(now.0)
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 tx.commit().await?;
-                Ok(rows.len() as u64)
+                Ok(revoked)
             }
         }
     };

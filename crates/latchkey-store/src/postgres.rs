@@ -50,11 +50,12 @@ const INSERT_GRANT: &str = "INSERT INTO grants \
 const INSERT_CODE: &str = "INSERT INTO authorization_codes \
     (code_hash, client_id, redirect_uri, redirect_uri_sent, code_challenge, expires_at, nonce, grant_id, \
     used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)";
-/// Locks the grant row for the rest of the transaction, or matches nothing when it is revoked (L3):
-/// it waits for a concurrent `REVOKE_GRANT` and then sees its result. (A write rather than `SELECT …
-/// FOR SHARE` because it once ran on SQLite too; either would do here.)
+/// Share-locks the grant row for the rest of the transaction, or matches nothing when it is revoked
+/// (L3): it waits for a concurrent `REVOKE_GRANT` (whose row lock conflicts with a share lock) and
+/// then re-reads the row and sees its result. A share lock, not a write: tokens issued from one grant
+/// at once do not queue behind each other, and the hold leaves no dead row version behind.
 const HOLD_GRANT: &str =
-    "UPDATE grants SET revoked_at = NULL WHERE grant_id = $1 AND revoked_at IS NULL";
+    "SELECT 1 FROM grants WHERE grant_id = $1 AND revoked_at IS NULL FOR SHARE";
 const RECORD_ISSUED: &str =
     "INSERT INTO issued_tokens (jti, grant_id, expires_at) VALUES ($1, $2, $3)";
 
@@ -70,9 +71,9 @@ impl FlowWrites for PgStore {
         let mut tx = self.write.begin().await?;
         let held = sqlx::query(HOLD_GRANT)
             .bind(issued.grant_id.as_str())
-            .execute(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
-        if held.rows_affected() == 0 {
+        if held.is_none() {
             tx.rollback().await?;
             return Ok(false);
         }

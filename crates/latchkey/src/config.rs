@@ -356,7 +356,7 @@ impl Config {
             &raw.ui,
             file,
             protocol.stylesheet_path,
-            scopes::descriptions(&raw.scopes, file)?,
+            scopes::descriptions(&raw.scopes, file, protocol.openid.is_some())?,
         )?;
         let login = pages::login(&raw.login, file)?;
         let min_password_length = pages::users(&raw.users, file)?;

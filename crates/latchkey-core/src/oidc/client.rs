@@ -145,7 +145,11 @@ impl OpenIdMetadata {
             Some(v) => Some(
                 v.as_u64()
                     .filter(|&s| s <= MAX_AGE_LIMIT)
-                    .ok_or_else(|| bad("default_max_age must be a number of seconds".into()))?,
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "default_max_age must be a number of seconds, at most {MAX_AGE_LIMIT} (366 days)"
+                        ))
+                    })?,
             ),
         };
         let post_logout_redirect_uris = self
@@ -307,6 +311,21 @@ mod tests {
                 "{body}"
             );
         }
+    }
+
+    #[test]
+    fn a_default_max_age_beyond_the_limit_names_the_limit() {
+        let error = validate(r#"{"default_max_age":31622401}"#).unwrap_err();
+        assert_eq!(
+            error.description(),
+            "default_max_age must be a number of seconds, at most 31622400 (366 days)"
+        );
+        assert_eq!(
+            validate(r#"{"default_max_age":31622400}"#)
+                .unwrap()
+                .default_max_age,
+            Some(31_622_400)
+        );
     }
 
     #[test]

@@ -88,7 +88,17 @@ async fn show(app: &AppState, visit: &Visit, params: &Params) -> Result<Response
             user = None;
         }
     }
-    next_step(app, visit, &request, params, user).await
+    next_step(app, visit, &request, params, user, UserCheck::Done).await
+}
+
+/// Whether `is_expected_user` already passed the signed-in person on this request: it verifies the
+/// `id_token_hint` signature and computes the client's `sub`, and needs to run once per request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum UserCheck {
+    /// Checked on the way here (the request's own session).
+    Done,
+    /// Someone who signed in or consented on this request: checked before the code is issued.
+    Due,
 }
 
 /// Whether the signed-in person is the one `id_token_hint` and a `claims` request for a specific
@@ -102,6 +112,10 @@ fn is_expected_user(
     let Some(openid) = &request.openid else {
         return Ok(true);
     };
+    let required_sub = openid.claims.required_sub();
+    if openid.id_token_hint.is_none() && required_sub.is_none() {
+        return Ok(true);
+    }
     let sub = app
         .openid()
         .subject(&request.client, &signed_in.user.user_id);
@@ -121,7 +135,7 @@ fn is_expected_user(
             return Ok(false);
         }
     }
-    Ok(openid.claims.required_sub().is_none_or(|s| s == sub))
+    Ok(required_sub.is_none_or(|s| s == sub))
 }
 
 /// The response of a step: what it produced, or where it stopped.
@@ -139,6 +153,7 @@ pub(crate) async fn next_step(
     request: &AuthorizationRequest,
     params: &Params,
     signed_in: Option<SignedIn>,
+    check: UserCheck,
 ) -> Result<Response, Stop> {
     let issuer = app.settings().features.issuer.as_str();
     let Some(signed_in) = signed_in else {
@@ -168,7 +183,7 @@ pub(crate) async fn next_step(
         }
     };
     if remembered.is_some_and(|s| request.scope.is_subset(&s)) {
-        return issue(app, visit, request, &signed_in).await;
+        return issue(app, visit, request, &signed_in, check).await;
     }
     if request.prompt.none {
         let error = OAuthError::consent_required("the user has not approved this request");
@@ -183,10 +198,11 @@ pub(crate) async fn issue(
     visit: &Visit,
     request: &AuthorizationRequest,
     signed_in: &SignedIn,
+    check: UserCheck,
 ) -> Result<Response, Stop> {
     let settings = app.settings();
     // Whoever signed in on the way, the code is only for the person the request names.
-    if !is_expected_user(app, request, signed_in)? {
+    if check == UserCheck::Due && !is_expected_user(app, request, signed_in)? {
         let error = OAuthError::login_required(
             "the signed-in user is not the one id_token_hint or claims names",
         );

@@ -10,7 +10,7 @@ use latchkey_core::params::Params;
 use latchkey_core::types::Scope;
 use latchkey_store::SessionStore;
 
-use super::authorize::{PAGE_FIELDS, finish, issue, load_request};
+use super::authorize::{PAGE_FIELDS, UserCheck, finish, issue, load_request};
 use crate::pages::Stop;
 use crate::pages::consent::{binds, consent_page};
 use crate::pages::login::login_page;
@@ -79,7 +79,7 @@ async fn decide(app: &AppState, visit: &Visit, form: &Params) -> Result<Response
                     .consent_granted(&user.user_id, client_id, resource, &approved)
                     .await;
             }
-            issue(app, visit, &request, &signed_in).await
+            issue(app, visit, &request, &signed_in, UserCheck::Due).await
         }
         _ => Err(Stop::Page(OAuthError::invalid_request(
             "decision must be approve or deny",

@@ -11,7 +11,7 @@ use latchkey_core::throttle::{Outcome, Refusal};
 use latchkey_core::user::Username;
 use latchkey_store::{Session, SessionStore, UserStore};
 
-use super::authorize::{PAGE_FIELDS, finish, load_request, next_step};
+use super::authorize::{PAGE_FIELDS, UserCheck, finish, load_request, next_step};
 use crate::pages::Stop;
 use crate::pages::login::{LoginNotice, login_page};
 use crate::pages::visit::{SignedIn, Visit};
@@ -108,5 +108,13 @@ async fn sign_in(
         auth_time: now,
         sid: Some(sid),
     };
-    next_step(app, visit, &request, &params, Some(signed_in)).await
+    next_step(
+        app,
+        visit,
+        &request,
+        &params,
+        Some(signed_in),
+        UserCheck::Due,
+    )
+    .await
 }

@@ -118,7 +118,7 @@ async fn register_client(
         jwks,
         jwks_uri,
     } = json_body(headers, body)?.validate(&app.settings().registration_rules())?;
-    let openid = openid_metadata(app, body, &redirect_uris).await?;
+    let openid = openid_metadata(app, body, &redirect_uris)?;
     let client_id = ClientId::generate();
     let secret = method.uses_secret().then(ClientSecret::generate);
     let registration_token = ClientSecret::generate();
@@ -146,8 +146,10 @@ async fn register_client(
         },
         client_id,
     };
-    // The server's policy (grant types, auth methods) bounds what a client may register.
+    // The server's policy (grant types, auth methods) bounds what a client may register. Checked
+    // before anything is fetched or created for the client.
     app.settings().features.check_client(&client)?;
+    prepare_openid(app, &client.policy.openid, &client.redirect_uris).await?;
     app.store().insert_client(&client).await?;
     app.audit()
         .client_registered(&client, &address.ip().to_string())
@@ -203,13 +205,9 @@ fn describe(app: &AppState, client: &Client) -> serde_json::Value {
 }
 
 /// The OpenID members of a registration (Dynamic Registration 1.0 §2), checked against what the
-/// server offers; the defaults when OpenID is off, where they are unknown members and ignored.
-///
-/// # Security
-/// A `sector_identifier_uri` is fetched through the one outbound fetcher (https only, public addresses
-/// only, size and time limits), and must list every redirect URI (Core §8.1), so a client cannot claim
-/// another sector's pairwise subjects.
-async fn openid_metadata(
+/// server offers; the defaults when OpenID is off, where they are unknown members and ignored. Only
+/// what needs no I/O: `prepare_openid` does the rest once every cheap check passed.
+fn openid_metadata(
     app: &AppState,
     body: &[u8],
     redirect_uris: &[latchkey_core::types::RedirectUri],
@@ -224,6 +222,25 @@ async fn openid_metadata(
             "subject_type pairwise is not offered by this server",
         )
         .into());
+    }
+    Ok(openid)
+}
+
+/// What a registration's OpenID members need beyond checking: the `sector_identifier_uri` document
+/// fetched and checked, and keys of the chosen algorithms. Runs last, so a registration refused for
+/// a cheaper reason costs no outbound request and creates no key.
+///
+/// # Security
+/// A `sector_identifier_uri` is fetched through the one outbound fetcher (https only, public addresses
+/// only, size and time limits), and must list every redirect URI (Core §8.1), so a client cannot claim
+/// another sector's pairwise subjects.
+async fn prepare_openid(
+    app: &AppState,
+    openid: &OpenIdClient,
+    redirect_uris: &[latchkey_core::types::RedirectUri],
+) -> Result<(), ApiError> {
+    if app.settings().openid.is_none() {
+        return Ok(());
     }
     if let Some(uri) = &openid.sector_identifier_uri {
         let fetched = crate::services::fetch::fetch_json(uri, &app.settings().fetch)
@@ -242,7 +259,7 @@ async fn openid_metadata(
     {
         app.openid().ensure_key(alg).await?;
     }
-    Ok(openid)
+    Ok(())
 }
 
 pub(crate) async fn update(
@@ -269,7 +286,7 @@ pub(crate) async fn update(
     // With OpenID Connect off the body's OpenID members mean nothing here, and the client's stored
     // ones are kept for when it is turned on again, not reset to the defaults.
     let openid = match app.settings().openid {
-        Some(_) => openid_metadata(&app, &body, &r.redirect_uris).await?,
+        Some(_) => openid_metadata(&app, &body, &r.redirect_uris)?,
         None => client.policy.openid.clone(),
     };
     let auth = match &client.auth {
@@ -293,6 +310,7 @@ pub(crate) async fn update(
         ..client
     };
     app.settings().features.check_client(&updated)?;
+    prepare_openid(&app, &updated.policy.openid, &updated.redirect_uris).await?;
     app.store().update_client_metadata(&updated).await?;
     app.clients().invalidate();
     app.audit()

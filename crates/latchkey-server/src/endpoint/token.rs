@@ -146,7 +146,14 @@ pub(crate) async fn token(
     let id_token = match issued.id_token {
         Some((grant, nonce)) => Some(
             app.openid()
-                .id_token(&client, &grant, nonce, &access_token, now)
+                .id_token(
+                    &client,
+                    &grant,
+                    access.claims.sub.clone(),
+                    nonce,
+                    &access_token,
+                    now,
+                )
                 .await?,
         ),
         None => None,

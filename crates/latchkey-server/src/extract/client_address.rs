@@ -25,7 +25,12 @@ pub(crate) fn of_request(state: &AppState, request: &Request) -> ClientAddress {
     address(state, request.extensions(), request.headers())
 }
 
+/// The address the rate-limit middleware already read (`edge::limit`), or the peer read through the
+/// trusted proxies now.
 fn address(state: &AppState, extensions: &Extensions, headers: &HeaderMap) -> ClientAddress {
+    if let Some(address) = extensions.get::<ClientAddress>() {
+        return *address;
+    }
     let peer = extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip())

@@ -151,10 +151,13 @@ impl Clients {
         else {
             return Ok(self.client(id).await?);
         };
-        match self.documents.get(id).is_some() {
-            true => self.document_lookups.hit(),
-            false => self.document_lookups.miss(),
+        // One cache lookup for a remembered document; `get_or_load` looks again only after a miss,
+        // where another request may have loaded it meanwhile.
+        if let Some(found) = self.documents.get(id) {
+            self.document_lookups.hit();
+            return found.map(Some).map_err(LookupError::Document);
         }
+        self.document_lookups.miss();
         let found = self
             .documents
             .get_or_load(id, millis(NEGATIVE_TTL), || async {

@@ -19,15 +19,21 @@ use crate::settings::path_of;
 /// strongest prefix a path allows. A loopback http issuer in development keeps plain names, which a
 /// browser would refuse to store with either prefix.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct CookiePolicy {
+pub struct CookiePolicy {
     pub(crate) session: String,
     pub(crate) browser: String,
     /// `Path=…; HttpOnly; SameSite=Lax`, and `; Secure` on https.
     attributes: String,
+    /// The host the cookies are set from (the authorization endpoint's, with its login and consent
+    /// forms) and the `Path` they are scoped to.
+    host: Option<String>,
+    path: String,
+    secure: bool,
 }
 
 impl CookiePolicy {
-    pub(crate) fn new(issuer: &str, authorization_endpoint: &str) -> Self {
+    /// The policy for an issuer whose pages live under `authorization_endpoint`.
+    pub fn new(issuer: &str, authorization_endpoint: &str) -> Self {
         let https = issuer.starts_with("https://");
         let issuer_path = url::Url::parse(issuer)
             .map(|u| u.path().trim_end_matches('/').to_owned())
@@ -42,7 +48,29 @@ impl CookiePolicy {
             session: format!("{prefix}latchkey_session"),
             browser: format!("{prefix}latchkey_browser"),
             attributes: format!("Path={path}; HttpOnly; SameSite=Lax{secure}"),
+            host: url::Url::parse(authorization_endpoint)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned)),
+            path,
+            secure: https,
         }
+    }
+
+    /// Whether a browser sends the page cookies with a request to `url`: the same host (a cookie
+    /// without `Domain` is host-only, and ignores the port), https if they are `Secure`, and a path
+    /// the cookie path matches (RFC 6265 §5.1.4: equal, or below it at a `/` boundary). An endpoint
+    /// that needs the signed-in session, such as RP-initiated logout, must be one of these.
+    pub fn reaches(&self, url: &str) -> bool {
+        let Ok(url) = url::Url::parse(url) else {
+            return false;
+        };
+        let path = url.path();
+        let below = self.path == "/"
+            || path == self.path
+            || path
+                .strip_prefix(self.path.as_str())
+                .is_some_and(|rest| rest.starts_with('/'));
+        url.host_str() == self.host.as_deref() && (!self.secure || url.scheme() == "https") && below
     }
 
     /// A `Set-Cookie` value under this policy.
@@ -206,6 +234,29 @@ mod tests {
         let dev = CookiePolicy::new("http://127.0.0.1:8080", "http://127.0.0.1:8080/authorize");
         assert_eq!(dev.session, "latchkey_session");
         assert_eq!(dev.attributes, "Path=/; HttpOnly; SameSite=Lax");
+    }
+
+    #[test]
+    fn the_cookies_reach_only_urls_under_their_host_and_path() {
+        let shared = CookiePolicy::new(
+            "https://api.example/v3/oauth",
+            "https://api.example/v3/oauth/authorize",
+        );
+        assert!(shared.reaches("https://api.example/v3/oauth/authorize/logout"));
+        assert!(shared.reaches("https://api.example/v3/oauth/authorize"));
+        for elsewhere in [
+            "https://api.example/v3/oauth/logout",
+            "https://api.example/v3/oauth/authorizelogout",
+            "https://other.example/v3/oauth/authorize/logout",
+            "http://api.example/v3/oauth/authorize/logout",
+        ] {
+            assert!(!shared.reaches(elsewhere), "{elsewhere}");
+        }
+        let root = CookiePolicy::new("https://id.example", "https://id.example/authorize");
+        assert!(root.reaches("https://id.example/logout"));
+        assert!(!root.reaches("https://login.id.example/logout"));
+        let dev = CookiePolicy::new("http://127.0.0.1:8080", "http://127.0.0.1:8080/authorize");
+        assert!(dev.reaches("http://127.0.0.1:8080/logout"));
     }
 
     #[test]

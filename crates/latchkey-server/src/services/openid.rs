@@ -84,11 +84,13 @@ impl OpenId {
 
     /// The ID token for a grant's tokens (Core §3.1.3.3, §12.2): `nonce` only for the code grant,
     /// `at_hash` over `access_token`, the claims `claims.id_token` asked for, signed with the client's
-    /// algorithm.
+    /// algorithm. `sub` is the one the access token carries: the client's (Core §8), computed once
+    /// for both.
     pub(crate) async fn id_token(
         &self,
         client: &Client,
         grant: &Grant,
+        sub: String,
         nonce: Option<String>,
         access_token: &str,
         now: Timestamp,
@@ -106,7 +108,7 @@ impl OpenId {
         let token = IdTokenClaims::new(
             IdTokenInput {
                 issuer: &self.issuer,
-                sub: self.subject(client, &grant.user_id),
+                sub,
                 client_id: &client.client_id,
                 auth_time: grant.auth_time,
                 nonce,

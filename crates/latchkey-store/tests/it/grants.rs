@@ -384,3 +384,104 @@ async fn setup_plain(store: &Store, user_id: &str) -> IssuedCode {
     store.insert_code(&code.grant, &code.record).await.unwrap();
     code
 }
+
+/// L3's hold on PostgreSQL is a share lock, not a write: recording a token leaves the grant's row
+/// version as it was (an `UPDATE` would write a new one, and make tokens of one grant issued at once
+/// queue behind each other), and a revoked grant still refuses the token.
+#[tokio::test]
+async fn postgres_holds_the_grant_with_a_share_lock_not_a_write() {
+    use sqlx::Connection;
+    let Some(db) = latchkey_store::testing::TestDatabase::postgres().await else {
+        return;
+    };
+    let store = crate::open(&db).await;
+    let code = setup(&store).await;
+    let mut conn = sqlx::PgConnection::connect(db.url()).await.unwrap();
+    let grant_id = code.grant.grant_id.as_str().to_owned();
+    let mut version = async || -> String {
+        sqlx::query_scalar("SELECT xmin::text FROM grants WHERE grant_id = $1")
+            .bind(&grant_id)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    };
+    let before = version().await;
+    assert!(
+        store
+            .record_issued("jti-1", &code.grant.grant_id, Timestamp(700), None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(version().await, before, "the hold wrote the grant's row");
+    store
+        .revoke_grant(&code.grant.grant_id, Timestamp(30))
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .record_issued("jti-2", &code.grant.grant_id, Timestamp(700), None)
+            .await
+            .unwrap()
+    );
+    store.close().await;
+}
+
+store_test!(
+    ending_a_session_revokes_each_of_its_grants_and_denies_all_their_tokens,
+    |store: Store| async move {
+        let first = setup(&store).await;
+        let app = latchkey_core::types::ClientId::parse("app").unwrap();
+        let client = store.find_client(&app).await.unwrap().unwrap();
+        let params = Params::parse_urlencoded(
+            b"client_id=app&response_type=code&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+        )
+        .unwrap();
+        let request = AuthorizationRequest::parse(&params, Some(client)).unwrap();
+        let mut grants = Vec::new();
+        for (i, sid) in ["sid-1", "sid-1", "sid-1", "sid-2"].into_iter().enumerate() {
+            let code = issue_code(
+                &request,
+                &first.grant.user_id,
+                Timestamp(5),
+                Some(sid),
+                &policy(),
+                Timestamp(10),
+            );
+            store.insert_code(&code.grant, &code.record).await.unwrap();
+            for n in 0..2 {
+                let jti = format!("jti-{i}-{n}");
+                assert!(
+                    store
+                        .record_issued(&jti, &code.grant.grant_id, Timestamp(700), None)
+                        .await
+                        .unwrap()
+                );
+            }
+            grants.push(code.grant);
+        }
+        // One of the session's grants was revoked before: it is not counted again.
+        store
+            .revoke_grant(&grants[2].grant_id, Timestamp(11))
+            .await
+            .unwrap();
+        let revoked = store
+            .revoke_session_grants("sid-1", &grants[0].client_id, Timestamp(12))
+            .await
+            .unwrap();
+        assert_eq!(revoked, 2);
+        for (i, grant) in grants.iter().enumerate() {
+            let ended = i < 3;
+            for n in 0..2 {
+                let jti = format!("jti-{i}-{n}");
+                assert_eq!(store.is_revoked(&jti).await.unwrap(), ended, "{jti}");
+            }
+            let found = store.find_grant(&grant.grant_id).await.unwrap().unwrap();
+            let expected = match i {
+                0 | 1 => Some(Timestamp(12)),
+                2 => Some(Timestamp(11)),
+                _ => None,
+            };
+            assert_eq!(found.revoked_at, expected, "grant {i}");
+        }
+    }
+);

@@ -41,6 +41,13 @@ pub async fn run(args: DiscoverArgs, config: &Config) -> Result<()> {
     if issuer.query().is_some() || issuer.fragment().is_some() {
         bail!("ISSUER: an issuer has no query or fragment (RFC 8414 §2)");
     }
+    // The fetcher would refuse it too, without naming the flag someone trying a development server
+    // is missing.
+    if issuer.scheme() == "http" && !args.allow_loopback {
+        bail!(
+            "ISSUER: only https URLs are fetched, and plain http only to a loopback address with --allow-loopback"
+        );
+    }
     let settings = fetch::FetchSettings {
         allow_loopback: args.allow_loopback,
         ..config.settings.fetch.clone()

@@ -10,6 +10,9 @@ use super::error::{ConfigError, Section};
 use super::raw::{RawCache, RawHttp};
 use super::value::duration;
 
+/// The longest `http.header_read_timeout`, written as the error says it.
+const MAX_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(60);
+
 pub(crate) fn http(raw: &RawHttp, file: &str) -> Result<HttpSettings, ConfigError> {
     let s = Section::new(file, "http");
     let http = HttpSettings {
@@ -45,6 +48,15 @@ pub(crate) fn http(raw: &RawHttp, file: &str) -> Result<HttpSettings, ConfigErro
     };
     if http.header_read_timeout.is_zero() {
         return Err(s.error("header_read_timeout", "must be longer than zero"));
+    }
+    // A request head that may dribble in for longer holds a connection slot for a slow client, and
+    // the connection limit is what a slowloris attack spends.
+    if http.header_read_timeout > MAX_HEADER_READ_TIMEOUT {
+        let written = raw.header_read_timeout.as_deref().unwrap_or_default();
+        return Err(s.error(
+            "header_read_timeout",
+            format!("`{written}` is longer than 60s, the most it may be"),
+        ));
     }
     if http.body_limit < 1024 {
         return Err(s.error("body_limit", "must be at least 1024 bytes"));

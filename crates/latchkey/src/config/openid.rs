@@ -4,6 +4,7 @@
 use latchkey_core::keys::KeyAlg;
 use latchkey_core::metadata::OpenIdFeatures;
 use latchkey_core::types::Issuer;
+use latchkey_server::services::csrf::CookiePolicy;
 use latchkey_server::settings::OpenIdSettings;
 
 use super::error::{ConfigError, Section};
@@ -50,6 +51,19 @@ pub(crate) fn openid(
         .as_ref()
         .map(|url| absolute_url(e, "end_session_endpoint", url))
         .transpose()?;
+    // Logout ends the signed-in session, which it finds by the page cookies: at a URL the browser
+    // does not send them to, it would never see anyone signed in.
+    if let (Some(url), Some(authorization)) = (&end_session_endpoint, authorization_endpoint) {
+        let cookies = CookiePolicy::new(issuer.as_str(), authorization);
+        if !cookies.reaches(url) {
+            return Err(e.error(
+                "end_session_endpoint",
+                format!(
+                    "`{url}` is outside where the session cookie is sent (the host and path of `{authorization}`, or below it), so logout would never see who is signed in"
+                ),
+            ));
+        }
+    }
     if raw.enabled != Some(true) {
         return Ok(None);
     }

@@ -82,6 +82,10 @@ pub(crate) fn documents(
     }))
 }
 
+/// The most outbound fetches `fetch.rate_limit` allows per minute, per asking address and per target
+/// host: the limit is what keeps the server from being a request amplifier aimed at someone's host.
+const MAX_FETCH_RATE: u32 = 1000;
+
 pub(crate) fn fetch(raw: &RawFetch, file: &str) -> Result<FetchSettings, ConfigError> {
     let s = Section::new(file, "fetch");
     Ok(FetchSettings {
@@ -104,7 +108,13 @@ pub(crate) fn fetch(raw: &RawFetch, file: &str) -> Result<FetchSettings, ConfigE
         timeout: duration(s, "timeout", &raw.timeout, Duration::from_secs(5))?,
         rate_limit: match raw.rate_limit.unwrap_or(30) {
             0 => return Err(s.error("rate_limit", "must be at least 1 per minute")),
-            n => n,
+            n @ 1..=MAX_FETCH_RATE => n,
+            n => {
+                return Err(s.error(
+                    "rate_limit",
+                    format!("{n} is above {MAX_FETCH_RATE} per minute, the most it may be"),
+                ));
+            }
         },
         max_bytes: match raw.max_bytes.unwrap_or(64 * 1024) {
             n @ 1024..=1_048_576 => n,

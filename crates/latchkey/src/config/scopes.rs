@@ -46,10 +46,36 @@ pub(crate) fn add_openid_scopes(scopes: &mut IndexMap<String, ScopeConfig>) {
     }
 }
 
+/// OpenID's scopes (Core §5.4) in the pages' languages: name, English, Spanish.
+const OPENID_SCOPES: [(&str, &str, &str); 5] = [
+    ("openid", "Know who you are", "Saber quién eres"),
+    (
+        "profile",
+        "See your name and profile details",
+        "Ver tu nombre y los datos de tu perfil",
+    ),
+    (
+        "email",
+        "See your e-mail address",
+        "Ver tu dirección de correo electrónico",
+    ),
+    (
+        "address",
+        "See your postal address",
+        "Ver tu dirección postal",
+    ),
+    (
+        "phone",
+        "See your phone number",
+        "Ver tu número de teléfono",
+    ),
+];
+
 /// Scope descriptions for the consent page: `""` is the default text, other keys are language tags.
 pub(crate) fn descriptions(
     raw: &IndexMap<String, RawScope>,
     file: &str,
+    openid_on: bool,
 ) -> Result<BTreeMap<String, BTreeMap<String, String>>, ConfigError> {
     let s = Section::new(file, "scopes");
     let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
@@ -61,30 +87,10 @@ pub(crate) fn descriptions(
             ("es".into(), "Mantener el acceso cuando no estés".into()),
         ]),
     );
-    // OpenID's scopes, described in the pages' languages; only used when OpenID is on.
-    for (name, en, es) in [
-        ("openid", "Know who you are", "Saber quién eres"),
-        (
-            "profile",
-            "See your name and profile details",
-            "Ver tu nombre y los datos de tu perfil",
-        ),
-        (
-            "email",
-            "See your e-mail address",
-            "Ver tu dirección de correo electrónico",
-        ),
-        (
-            "address",
-            "See your postal address",
-            "Ver tu dirección postal",
-        ),
-        (
-            "phone",
-            "See your phone number",
-            "Ver tu número de teléfono",
-        ),
-    ] {
+    // OpenID's scopes, described in the pages' languages, only while OpenID is on: otherwise a scope
+    // the operator happens to call `profile` releases no claims, and the page must not say it does.
+    let openid_scopes: &[(&str, &str, &str)] = if openid_on { &OPENID_SCOPES } else { &[] };
+    for &(name, en, es) in openid_scopes {
         out.insert(
             name.into(),
             BTreeMap::from([("en".into(), en.into()), ("es".into(), es.into())]),

@@ -833,3 +833,97 @@ fn the_openapi_path_is_off_by_default_and_may_not_shadow_an_endpoint() {
         "latchkey.toml: openapi.path: `openapi.json` is not a path such as /openapi.json"
     );
 }
+
+#[test]
+fn an_end_session_endpoint_outside_the_session_cookie_is_refused() {
+    // An https issuer with a path scopes the page cookies to the authorization endpoint.
+    let base = "issuer = \"https://api.example/v3/oauth\"\n[openid]\nenabled = true\n[endpoints]\n";
+    let err = resolve(
+        &format!("{base}end_session_endpoint = \"https://api.example/v3/oauth/logout\""),
+        &[],
+        Flags::default(),
+    )
+    .unwrap_err();
+    assert!(
+        err.starts_with(
+            "latchkey.toml: endpoints.end_session_endpoint: `https://api.example/v3/oauth/logout` is outside where the session cookie is sent (the host and path of `https://api.example/v3/oauth/authorize`"
+        ),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1);
+    let elsewhere = resolve(
+        "issuer = \"https://id.example\"\n[openid]\nenabled = true\n[endpoints]\nend_session_endpoint = \"https://logout.example/bye\"",
+        &[],
+        Flags::default(),
+    )
+    .unwrap_err();
+    assert!(
+        elsewhere.contains("endpoints.end_session_endpoint"),
+        "{elsewhere}"
+    );
+    // Under the cookie's path, and anywhere on the host of an issuer at its root: accepted.
+    for toml_text in [
+        format!("{base}end_session_endpoint = \"https://api.example/v3/oauth/authorize/bye\""),
+        "issuer = \"https://id.example\"\n[openid]\nenabled = true\n[endpoints]\nend_session_endpoint = \"https://id.example/logout\"".to_owned(),
+    ] {
+        let config = resolve(&toml_text, &[], Flags::default()).unwrap();
+        assert!(config.settings.openid.is_some(), "{toml_text}");
+    }
+}
+
+#[test]
+fn header_read_timeout_and_fetch_rate_limit_have_upper_bounds() {
+    let err = resolve(
+        "[http]\nheader_read_timeout = \"2h\"",
+        &[],
+        Flags::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        "latchkey.toml: http.header_read_timeout: `2h` is longer than 60s, the most it may be"
+    );
+    let err = resolve("[fetch]\nrate_limit = 100000", &[], Flags::default()).unwrap_err();
+    assert_eq!(
+        err,
+        "latchkey.toml: fetch.rate_limit: 100000 is above 1000 per minute, the most it may be"
+    );
+    let config = resolve(
+        "[http]\nheader_read_timeout = \"60s\"\n[fetch]\nrate_limit = 1000",
+        &[],
+        Flags::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        config.settings.http.header_read_timeout,
+        std::time::Duration::from_secs(60)
+    );
+    assert_eq!(config.settings.fetch.rate_limit, 1000);
+}
+
+#[test]
+fn openid_scope_descriptions_are_there_only_while_openid_is_on() {
+    // An operator's own `profile` scope means whatever the operator says, not OpenID's claims.
+    let off = resolve("[scopes.profile]\n[scopes.email]", &[], Flags::default()).unwrap();
+    let descriptions = &off.settings.ui.scope_descriptions;
+    for name in ["openid", "profile", "email", "address", "phone"] {
+        assert!(!descriptions.contains_key(name), "{name}: {descriptions:?}");
+    }
+    assert!(descriptions.contains_key("offline_access"));
+    let on = resolve("[openid]\nenabled = true", &[], Flags::default()).unwrap();
+    assert_eq!(
+        on.settings.ui.scope_descriptions["profile"]["en"],
+        "See your name and profile details"
+    );
+    // The operator's own description wins either way.
+    let own = resolve(
+        "[openid]\nenabled = true\n[scopes.email]\ndescription = \"Your work address\"",
+        &[],
+        Flags::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        own.settings.ui.scope_descriptions["email"][""],
+        "Your work address"
+    );
+}

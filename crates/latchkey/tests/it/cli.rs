@@ -992,6 +992,10 @@ fn client_create_sets_and_show_prints_the_openid_members() {
     // A link that is not https is refused in one line naming the flag.
     let error = one_line_error(&create(&["--logo-uri", "http://app.example/logo.png"]));
     assert!(error.starts_with("error: --logo-uri: "), "{error}");
+    // A maximum age beyond the limit names the limit.
+    let error = one_line_error(&create(&["--default-max-age", "99999999"]));
+    assert!(error.starts_with("error: --default-max-age: "), "{error}");
+    assert!(error.contains("at most 31622400 (366 days)"), "{error}");
     // With OpenID Connect off, the OpenID members are not shown: they would mean nothing.
     let plain = json_of(&latchkey(&db, &["client", "show", id, "--json"]));
     assert!(plain.get("subject_type").is_none(), "{plain}");

@@ -1333,6 +1333,40 @@ server_test!(
 );
 
 server_test!(
+    a_registration_the_policy_refuses_fetches_no_sector_document,
+    |db: TestDatabase| async move {
+        let server = provider(
+            &db,
+            "[registration]\npolicy = \"open\"\n\
+             [policy]\ntoken_endpoint_auth_methods = [\"client_secret_basic\"]",
+        )
+        .await;
+        let response = server
+            .http
+            .post(format!("{}/register", server.issuer))
+            .json(&serde_json::json!({
+                "redirect_uris": [REDIRECT],
+                "token_endpoint_auth_method": "client_secret_post",
+                "subject_type": "pairwise",
+                "sector_identifier_uri": "https://127.0.0.1:9/uris.json",
+                "id_token_signed_response_alg": "ES256",
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+        let error: Value = response.json().await.unwrap();
+        // The cheap check answers: the sector document was never asked for.
+        assert_eq!(
+            error["error_description"],
+            "token_endpoint_auth_method client_secret_post is not enabled on this server",
+            "{error}"
+        );
+        server.stop().await;
+    }
+);
+
+server_test!(
     oidcc_ensure_post_request_succeeds,
     |db: TestDatabase| async move {
         let server = provider(&db, "").await;
