@@ -9,6 +9,7 @@ mod browser;
 mod chromium;
 mod cli;
 mod command;
+mod conformance;
 mod discover;
 mod discovery;
 mod documents;
