@@ -2,6 +2,7 @@
 //! and the real binary for what a person types.
 #![allow(clippy::unwrap_used)]
 
+mod ai_clients;
 mod assertions;
 mod audit;
 mod authorize;
