@@ -37,6 +37,22 @@ pub struct AuthorizationRequest {
     pub openid: Option<OpenIdRequest>,
 }
 
+/// What an OpenID Provider decides for every authentication request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenIdDefaults {
+    /// `[openid] require_pkce_for_confidential_clients`: whether a confidential client's OpenID
+    /// request needs PKCE or a `nonce` (OAuth 2.1 §7.5.1), unless its registration says otherwise.
+    pub require_pkce_for_confidential_clients: bool,
+}
+
+impl Default for OpenIdDefaults {
+    fn default() -> Self {
+        OpenIdDefaults {
+            require_pkce_for_confidential_clients: true,
+        }
+    }
+}
+
 /// `prompt` values (OpenID Connect Core §3.1.2.1), the ones an OAuth server has use for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Prompt {
@@ -115,6 +131,17 @@ impl AuthorizationRequest {
         client: Option<Client>,
         openid: bool,
     ) -> Result<Self, AuthorizeError> {
+        Self::parse_openid(params, client, openid.then(OpenIdDefaults::default))
+    }
+
+    /// Validates a request for `client` on a server that is an OpenID Provider when `openid` is
+    /// `Some`, with that provider's defaults.
+    pub fn parse_openid(
+        params: &Params,
+        client: Option<Client>,
+        defaults: Option<OpenIdDefaults>,
+    ) -> Result<Self, AuthorizeError> {
+        let openid = defaults.is_some();
         let client = client.ok_or_else(|| {
             AuthorizeError::Page(OAuthError::invalid_request(
                 "the client_id is not registered here",
@@ -148,16 +175,33 @@ impl AuthorizationRequest {
         let scope = client
             .requested_scope(requested.as_ref())
             .map_err(redirect)?;
+        // Core §6.1, §6.2: a provider that does not support request objects MUST answer
+        // `request_not_supported` / `request_uri_not_supported`, whatever else the request lacks; a
+        // request carried in a request object has nothing else, so this comes before PKCE.
+        if openid {
+            crate::oidc::request::refuse_request_objects(params).map_err(redirect)?;
+        }
         let openid = openid && scope.contains(crate::oidc::OPENID_SCOPE);
         // OAuth 2.1 §7.5.1: a confidential client may bind the code to its transaction with the
         // OpenID Connect `nonce` instead of PKCE (the ID token echoes it); every other request needs
         // PKCE. The token endpoint then refuses a `code_verifier` (RFC 9700 §2.1.1 downgrade).
-        let nonce_binds = openid && params.get("nonce").is_some() && !client.is_public();
+        // Core §3.1.2.1 makes both optional: where the operator (or the client's registration)
+        // turned `require_pkce` off, a confidential client's OpenID request may send neither, and
+        // the code is bound by the client's authentication and redirect URI alone. A public client
+        // always needs PKCE: anyone can redeem its codes.
+        let require_pkce = client
+            .policy
+            .openid
+            .require_pkce
+            .or(defaults.map(|d| d.require_pkce_for_confidential_clients))
+            .unwrap_or(true);
+        let pkce_optional =
+            openid && !client.is_public() && (params.get("nonce").is_some() || !require_pkce);
         let code_challenge = match (
             params.get("code_challenge"),
             params.get("code_challenge_method"),
         ) {
-            (None, None) if nonce_binds => None,
+            (None, None) if pkce_optional => None,
             (challenge, method) => Some(CodeChallenge::parse(challenge, method).map_err(redirect)?),
         };
         let prompt = parse_prompt(params.get("prompt"), openid).map_err(redirect)?;
@@ -566,5 +610,73 @@ mod tests {
             true,
         ));
         assert_eq!(bad.error.code, ErrorCode::InvalidRequest);
+    }
+
+    #[test]
+    fn request_objects_are_refused_before_pkce_is_asked_for() {
+        // Core §6.1, §6.2: all a request object leaves outside is client_id, response_type and scope.
+        for (extra, code) in [
+            ("&request=e30.e30.", ErrorCode::RequestNotSupported),
+            (
+                "&request_uri=https%3A%2F%2Fa.example%2Fr",
+                ErrorCode::RequestUriNotSupported,
+            ),
+        ] {
+            let query = format!("client_id=app&response_type=code&scope=openid{extra}");
+            assert_eq!(redirected(parse_openid(&query)).error.code, code, "{extra}");
+        }
+    }
+
+    #[test]
+    fn require_pkce_off_lets_a_confidential_openid_client_send_neither_pkce_nor_nonce() {
+        let confidential = |require_pkce: Option<bool>| {
+            let mut c = client(&["https://app.example/cb"]);
+            c.auth = crate::client::ClientAuth::Secret {
+                method: crate::types::AuthMethod::ClientSecretBasic,
+                hash: crate::secret::SecretHash::of(b"secret"),
+            };
+            c.scope = Scope::parse("openid read").unwrap();
+            c.policy.openid.require_pkce = require_pkce;
+            c
+        };
+        let parse = |query: &str, c: Client, require: bool| {
+            AuthorizationRequest::parse_openid(
+                &Params::parse_urlencoded(query.as_bytes()).unwrap(),
+                Some(c),
+                Some(OpenIdDefaults {
+                    require_pkce_for_confidential_clients: require,
+                }),
+            )
+        };
+        let bare = "client_id=app&response_type=code&scope=openid&state=s";
+        // The server's setting, and the client's own, which wins.
+        assert!(
+            parse(bare, confidential(None), false)
+                .unwrap()
+                .code_challenge
+                .is_none()
+        );
+        assert!(
+            parse(bare, confidential(Some(false)), true)
+                .unwrap()
+                .code_challenge
+                .is_none()
+        );
+        for (c, require) in [
+            (confidential(None), true),
+            (confidential(Some(true)), false),
+        ] {
+            let r = redirected(parse(bare, c, require));
+            assert_eq!(r.error.code, ErrorCode::InvalidRequest);
+        }
+        // Public clients and plain OAuth requests always need PKCE.
+        let mut public = client(&["https://app.example/cb"]);
+        public.scope = Scope::parse("openid read").unwrap();
+        public.policy.openid.require_pkce = Some(false);
+        let r = redirected(parse(bare, public, false));
+        assert_eq!(r.error.code, ErrorCode::InvalidRequest);
+        let oauth = "client_id=app&response_type=code&scope=read&state=s";
+        let r = redirected(parse(oauth, confidential(Some(false)), false));
+        assert_eq!(r.error.code, ErrorCode::InvalidRequest);
     }
 }

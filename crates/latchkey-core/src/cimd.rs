@@ -5,7 +5,7 @@ use serde_json::Value;
 use crate::OAuthError;
 use crate::client::{Client, ClientAuth, ClientPolicy};
 use crate::registration::{ClientMetadata, RegistrationRules};
-use crate::types::{AuthMethod, ClientId, Scope, Timestamp};
+use crate::types::{AuthMethod, ClientId, Timestamp};
 
 /// Whether a client_id is a metadata document URL: https, with a path, and no fragment.
 pub fn is_document_url(client_id: &ClientId) -> bool {
@@ -28,11 +28,12 @@ pub fn host_of(client_id: &ClientId) -> Option<String> {
 /// The document must name itself (`client_id` equal to its URL, byte for byte), so nobody can publish
 /// metadata for someone else's client_id; it must not carry a secret (anyone can read it), and its
 /// redirect URIs are the only ones the client gets. Like a self-registered client it may have only
-/// the published `scopes` (H1), and never `client_credentials`.
+/// the published scopes and the grant types `rules` allow (H1), and never `client_credentials`:
+/// what it lists beyond them is dropped (RFC 7591 §3.2.1), not granted.
 pub fn client_from_document(
     client_id: &ClientId,
     document: &Value,
-    scopes: &Scope,
+    rules: &RegistrationRules,
     now: Timestamp,
 ) -> Result<Client, OAuthError> {
     let bad = |m: &str| OAuthError::invalid_client_metadata(m.to_owned());
@@ -51,8 +52,8 @@ pub fn client_from_document(
     }
     let bytes = serde_json::to_vec(&document).map_err(|_| bad("the document is not JSON"))?;
     let rules = RegistrationRules {
-        scopes: scopes.clone(),
         client_credentials_resources: None,
+        ..rules.clone()
     };
     let r = ClientMetadata::from_json(&bytes)?.validate(&rules)?;
     if !matches!(r.method, AuthMethod::None | AuthMethod::PrivateKeyJwt) {
@@ -88,6 +89,7 @@ pub fn client_from_document(
 mod tests {
     use super::*;
     use crate::ErrorCode;
+    use crate::types::{GrantType, Scope};
     use serde_json::json;
 
     fn id() -> ClientId {
@@ -103,25 +105,41 @@ mod tests {
         doc
     }
 
+    fn rules(scopes: &str) -> RegistrationRules {
+        RegistrationRules {
+            scopes: Scope::parse(scopes).unwrap(),
+            ..RegistrationRules::default()
+        }
+    }
+
     fn build(doc: Value) -> Result<Client, OAuthError> {
-        client_from_document(&id(), &doc, &Scope::parse("read").unwrap(), Timestamp(0))
+        client_from_document(&id(), &doc, &rules("read"), Timestamp(0))
     }
 
     #[test]
     fn h1_document_clients_get_only_published_scopes_and_no_machine_grant() {
-        let hidden = document(json!({"scope": "read internal"}));
-        let machine = document(json!({
+        // Asked for, not granted: the unpublished scope and the machine grant are dropped.
+        let hidden = build(document(json!({"scope": "read internal"}))).unwrap();
+        assert_eq!(hidden.scope.to_string(), "read");
+        let machine = build(document(json!({
             "grant_types": ["authorization_code", "client_credentials"],
             "token_endpoint_auth_method": "private_key_jwt",
             "jwks_uri": "https://app.example/jwks",
+        })))
+        .unwrap();
+        assert_eq!(machine.grant_types, [GrantType::AuthorizationCode].into());
+        // Nothing usable left: refused.
+        let only_machine = document(json!({
+            "grant_types": ["client_credentials"],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks_uri": "https://app.example/jwks",
         }));
-        for doc in [hidden, machine] {
-            let err = build(doc.clone()).unwrap_err();
-            assert_eq!(err.code, ErrorCode::InvalidClientMetadata, "{doc}");
-        }
+        assert_eq!(
+            build(only_machine).unwrap_err().code,
+            ErrorCode::InvalidClientMetadata
+        );
         let none =
-            client_from_document(&id(), &document(json!({})), &Scope::default(), Timestamp(0))
-                .unwrap();
+            client_from_document(&id(), &document(json!({})), &rules(""), Timestamp(0)).unwrap();
         assert!(none.scope.is_empty(), "no published scopes: no scope");
     }
 

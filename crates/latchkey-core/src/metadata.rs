@@ -98,6 +98,7 @@ pub const GENERATED_MEMBERS: &[&str] = &[
     "response_types_supported",
     "response_modes_supported",
     "grant_types_supported",
+    "acr_values_supported",
     "subject_types_supported",
     "id_token_signing_alg_values_supported",
     "userinfo_signing_alg_values_supported",
@@ -178,6 +179,11 @@ impl OpenIdFeatures {
         doc.insert(
             "end_session_endpoint".into(),
             json!(self.end_session_endpoint),
+        );
+        // Core §2, Discovery §3: the one authentication context honoured, a password sign-in.
+        doc.insert(
+            "acr_values_supported".into(),
+            json!([crate::oidc::ACR_PASSWORD]),
         );
         doc.insert("subject_types_supported".into(), json!(self.subject_types));
         doc.insert("id_token_signing_alg_values_supported".into(), json!(algs));

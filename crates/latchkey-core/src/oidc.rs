@@ -17,3 +17,8 @@ pub const OPENID_SCOPE: &str = "openid";
 
 /// `amr` of every ID token: the person typed a password on the login page (RFC 8176 §2).
 pub const AMR_PASSWORD: &str = "pwd";
+
+/// The `acr` (Core §2) of a sign-in with a password, the one authentication context Latchkey
+/// honours: returned in the ID token when a client asks for `acr`, and published in
+/// `acr_values_supported`.
+pub const ACR_PASSWORD: &str = "urn:latchkey:acr:password";

@@ -12,6 +12,11 @@ use crate::types::{AuthMethod, GrantType, RedirectUri, ResourceUri, Scope};
 /// What a client that registers itself (RFC 7591) or describes itself in a metadata document may
 /// have. Nobody vouches for such a client, so it gets only what the operator publishes.
 ///
+/// RFC 7591 §3.2.1 lets the server "reject or replace" requested values: a grant type or scope
+/// outside these rules is dropped and the client is kept with the rest, as widely used clients list
+/// grants a given server need not offer (Claude's document names the JWT bearer grant). Only when
+/// nothing usable remains is the registration refused.
+///
 /// # Security
 /// Open registration lets anyone on the internet create a client. A scope hidden from
 /// `scopes_supported` or a machine grant (`client_credentials`, no user involved) would hand that
@@ -24,6 +29,9 @@ pub struct RegistrationRules {
     /// `Some` when the operator lets such clients use `client_credentials`: the resources their
     /// machine tokens may name (with no `resource`, a token goes to the default audience).
     pub client_credentials_resources: Option<Vec<ResourceUri>>,
+    /// The grant types the server's policy enables (`grant_types_supported`); `None` puts no bound
+    /// beyond what self-registration allows.
+    pub grant_types: Option<BTreeSet<GrantType>>,
 }
 
 /// The metadata members Latchkey reads (RFC 7591 §2). Unknown members are ignored and never stored.
@@ -40,6 +48,44 @@ pub struct ClientMetadata {
     scope: Option<String>,
     jwks: Option<Value>,
     jwks_uri: Option<String>,
+}
+
+/// What a registration asked for and did not get (RFC 7591 §3.2.1 "reject or replace"): the values
+/// as sent, so the registrant can see why its client has less than it listed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Dropped {
+    /// `grant_types` the server does not grant to such a client.
+    pub grant_types: Vec<String>,
+    /// `response_types` the server does not implement.
+    pub response_types: Vec<String>,
+    /// `scope` values the server does not publish.
+    pub scope: Vec<String>,
+}
+
+impl Dropped {
+    /// Whether everything asked for was kept.
+    pub fn is_empty(&self) -> bool {
+        self.grant_types.is_empty() && self.response_types.is_empty() && self.scope.is_empty()
+    }
+
+    /// The `dropped_metadata` member of a registration response: per member, the values not
+    /// registered; `None` when nothing was dropped.
+    pub fn describe(&self) -> Option<Value> {
+        if self.is_empty() {
+            return None;
+        }
+        let mut out = serde_json::Map::new();
+        if !self.grant_types.is_empty() {
+            out.insert("grant_types".into(), json!(self.grant_types));
+        }
+        if !self.response_types.is_empty() {
+            out.insert("response_types".into(), json!(self.response_types));
+        }
+        if !self.scope.is_empty() {
+            out.insert("scope".into(), json!(self.scope.join(" ")));
+        }
+        Some(Value::Object(out))
+    }
 }
 
 /// Validated registration metadata.
@@ -59,6 +105,8 @@ pub struct Registration {
     pub jwks: Vec<Value>,
     /// `jwks_uri`, for `private_key_jwt` clients that publish their keys.
     pub jwks_uri: Option<String>,
+    /// What was asked for and not registered.
+    pub dropped: Dropped,
 }
 
 /// Grant types a client may register itself for. Token exchange is a trust decision for the operator.
@@ -104,16 +152,18 @@ impl ClientMetadata {
             })?,
         };
         let (jwks, jwks_uri) = self.keys(method)?;
-        let grant_types = self.grant_types(method, rules)?;
+        let mut dropped = Dropped::default();
+        let grant_types = self.grant_types(method, rules, &mut dropped)?;
         let redirect_uris = self.redirect_uris(&grant_types)?;
         Ok(Registration {
-            scope: self.registered_scope(rules)?,
+            scope: self.registered_scope(rules, &mut dropped)?,
             name: self.client_name()?,
             method,
             grant_types,
             redirect_uris,
             jwks,
             jwks_uri,
+            dropped,
         })
     }
 
@@ -136,15 +186,28 @@ impl ClientMetadata {
     }
 
     /// `scope` (RFC 7591 §2): within what the server publishes; all of that when omitted.
-    fn registered_scope(&self, rules: &RegistrationRules) -> Result<Scope, OAuthError> {
+    ///
+    /// # Security
+    /// H1: a value the server does not publish is dropped, never registered, so it can never be
+    /// granted; the rest is kept (RFC 7591 §3.2.1).
+    fn registered_scope(
+        &self,
+        rules: &RegistrationRules,
+        dropped: &mut Dropped,
+    ) -> Result<Scope, OAuthError> {
         let Some(text) = &self.scope else {
             return Ok(rules.scopes.clone());
         };
         let scope = Scope::parse(text).map_err(|_| bad("scope is malformed"))?;
-        if !scope.is_subset(&rules.scopes) {
-            return Err(bad("scope names a scope this server does not offer"));
-        }
-        Ok(scope)
+        dropped.scope = scope
+            .difference(&rules.scopes)
+            .map(|t| t.as_str().to_owned())
+            .collect();
+        Ok(scope
+            .iter()
+            .filter(|t| rules.scopes.contains(t.as_str()))
+            .cloned()
+            .collect())
     }
 
     /// `client_name`, trimmed; a blank one is none.
@@ -157,6 +220,13 @@ impl ClientMetadata {
         if name.is_some_and(|n| n.chars().count() > 200) {
             return Err(bad("client_name is longer than 200 characters"));
         }
+        // N-L7: the name is shown on the consent page and printed by the CLI and the audit trail; a
+        // newline or an escape sequence there could forge lines in an operator's terminal.
+        if name.is_some_and(|n| !crate::types::is_display_safe(n)) {
+            return Err(bad(
+                "client_name contains a control or bidirectional formatting character",
+            ));
+        }
         Ok(name.map(str::to_owned))
     }
 
@@ -167,6 +237,9 @@ impl ClientMetadata {
             return Ok((Vec::new(), None));
         }
         if let Some(uri) = &self.jwks_uri {
+            if !crate::types::is_display_safe(uri) {
+                return Err(bad("jwks_uri contains a control character"));
+            }
             let url = url::Url::parse(uri).map_err(|_| bad("jwks_uri is not a URL"))?;
             if url.scheme() != "https" || url.fragment().is_some() {
                 return Err(bad("jwks_uri must be an https URL without fragment"));
@@ -188,44 +261,65 @@ impl ClientMetadata {
 
     /// `grant_types` (RFC 7591 §2; `authorization_code` when omitted), and their agreement with
     /// `response_types` (§2.1) and with the authentication method.
+    ///
+    /// A grant type this server does not let such a client have (one it does not implement, token
+    /// exchange, `client_credentials` without the operator's opt-in or for a public client, one the
+    /// policy turns off) is dropped, and so is a response type other than `code`. The registration
+    /// fails only when no grant type is left, or when what is left does not agree.
     fn grant_types(
         &self,
         method: AuthMethod,
         rules: &RegistrationRules,
+        dropped: &mut Dropped,
     ) -> Result<BTreeSet<GrantType>, OAuthError> {
+        let grantable = |g: &GrantType| {
+            REGISTRABLE.contains(g)
+                && rules.grant_types.as_ref().is_none_or(|on| on.contains(g))
+                && (*g != GrantType::ClientCredentials
+                    || (rules.client_credentials_resources.is_some() && method != AuthMethod::None))
+        };
         let grant_types: BTreeSet<GrantType> = match &self.grant_types {
             None => [GrantType::AuthorizationCode].into(),
-            Some(list) => list
-                .iter()
-                .map(|g| {
-                    g.parse::<GrantType>()
-                        .ok()
-                        .filter(|g| REGISTRABLE.contains(g))
-                        .filter(|g| {
-                            *g != GrantType::ClientCredentials
-                                || rules.client_credentials_resources.is_some()
-                        })
-                        .ok_or_else(|| {
-                            OAuthError::invalid_client_metadata(format!(
-                                "grant type `{g}` cannot be registered here"
-                            ))
-                        })
-                })
-                .collect::<Result<_, _>>()?,
+            Some(list) => {
+                let mut kept = BTreeSet::new();
+                for g in list {
+                    match g.parse::<GrantType>().ok().filter(grantable) {
+                        Some(g) => {
+                            kept.insert(g);
+                        }
+                        None if !dropped.grant_types.contains(g) => {
+                            dropped.grant_types.push(g.clone())
+                        }
+                        None => {}
+                    }
+                }
+                kept
+            }
         };
         if grant_types.is_empty() {
-            return Err(bad("grant_types is empty"));
+            return Err(match dropped.grant_types.as_slice() {
+                [] => bad("grant_types is empty"),
+                listed => OAuthError::invalid_client_metadata(format!(
+                    "none of the grant types can be registered here: {}",
+                    listed.join(" ")
+                )),
+            });
         }
         let code = grant_types.contains(&GrantType::AuthorizationCode);
         // RFC 7591 §2.1: response_types and grant_types must agree.
         let response_types: BTreeSet<String> = match &self.response_types {
-            Some(listed) => listed.iter().cloned().collect(),
+            Some(listed) => {
+                let (known, unknown): (Vec<_>, Vec<_>) =
+                    listed.iter().cloned().partition(|r| r == "code");
+                if known.is_empty() && !unknown.is_empty() {
+                    return Err(bad("only the `code` response type is supported"));
+                }
+                dropped.response_types = unknown;
+                known.into_iter().collect()
+            }
             None if code => ["code".to_owned()].into(),
             None => BTreeSet::new(),
         };
-        if response_types.iter().any(|r| r != "code") {
-            return Err(bad("only the `code` response type is supported"));
-        }
         if response_types.contains("code") != code {
             return Err(bad(
                 "response_type `code` and grant type authorization_code go together",
@@ -233,11 +327,6 @@ impl ClientMetadata {
         }
         if grant_types.contains(&GrantType::RefreshToken) && !code {
             return Err(bad("refresh_token is only issued with authorization_code"));
-        }
-        if method == AuthMethod::None && grant_types.contains(&GrantType::ClientCredentials) {
-            return Err(bad(
-                "client_credentials needs a confidential client; `none` cannot use it",
-            ));
         }
         Ok(grant_types)
     }
@@ -255,7 +344,7 @@ pub fn describe(client: &Client, registration_client_uri: &str) -> Value {
     } else {
         vec![]
     };
-    json!({
+    let mut described = json!({
         "client_id": client.client_id,
         "client_id_issued_at": client.created_at,
         "client_name": client.name,
@@ -265,7 +354,16 @@ pub fn describe(client: &Client, registration_client_uri: &str) -> Value {
         "response_types": response_types,
         "scope": client.scope.to_string(),
         "registration_client_uri": registration_client_uri,
-    })
+    });
+    // RFC 7591 §3.2.1 and OpenID Dynamic Registration §3.2: every registered member comes back, the
+    // client's keys (or where it publishes them) included.
+    if let crate::client::ClientAuth::PrivateKeyJwt { jwks, jwks_uri } = &client.auth {
+        match jwks_uri {
+            Some(uri) => described["jwks_uri"] = json!(uri),
+            None => described["jwks"] = json!({ "keys": jwks }),
+        }
+    }
+    described
 }
 
 #[cfg(test)]
@@ -277,6 +375,7 @@ mod tests {
         RegistrationRules {
             scopes: Scope::parse(scopes).unwrap(),
             client_credentials_resources: machines.then(Vec::new),
+            grant_types: None,
         }
     }
 
@@ -293,19 +392,23 @@ mod tests {
             )
             .unwrap()
         };
-        // Only what `scopes_supported` lists: `internal` is configured but not published.
-        let err = body("read internal")
+        // Only what `scopes_supported` lists: `internal` is configured but not published, so it is
+        // dropped (RFC 7591 §3.2.1) and the response says so.
+        let kept = body("read internal")
             .validate(&rules("read write", false))
-            .unwrap_err();
-        assert_eq!(err.code, ErrorCode::InvalidClientMetadata);
-        // No scopes published: nothing may be asked for, and an omitted scope is no scope.
-        let err = body("admin").validate(&rules("", false)).unwrap_err();
-        assert_eq!(err.code, ErrorCode::InvalidClientMetadata);
+            .unwrap();
+        assert_eq!(kept.scope.to_string(), "read");
+        assert_eq!(kept.dropped.scope, ["internal"]);
+        assert_eq!(kept.dropped.describe().unwrap()["scope"], "internal");
+        // No scopes published: whatever is asked for is dropped, and an omitted scope is no scope.
+        let admin = body("admin").validate(&rules("", false)).unwrap();
+        assert!(admin.scope.is_empty());
         let none = ClientMetadata::from_json(br#"{"redirect_uris":["https://a.example/cb"]}"#)
             .unwrap()
             .validate(&rules("", false))
             .unwrap();
         assert!(none.scope.is_empty());
+        assert!(none.dropped.describe().is_none());
     }
 
     #[test]
@@ -316,6 +419,140 @@ mod tests {
         assert_eq!(err.code, ErrorCode::InvalidClientMetadata);
         assert!(err.description().contains("client_credentials"));
         assert!(machine().validate(&rules("read", true)).is_ok());
+        // Listed beside a grant the client may have, it is dropped, not granted.
+        let mixed = ClientMetadata::from_json(
+            br#"{"redirect_uris":["https://a.example/cb"],"grant_types":["authorization_code","client_credentials"]}"#,
+        )
+        .unwrap()
+        .validate(&rules("read", false))
+        .unwrap();
+        assert_eq!(mixed.grant_types, [GrantType::AuthorizationCode].into());
+        assert_eq!(mixed.dropped.grant_types, ["client_credentials"]);
+    }
+
+    #[test]
+    fn grant_types_the_server_will_not_grant_are_dropped_not_refused() {
+        // Claude's published document (RFC 7591 §3.2.1 "reject or replace").
+        let claude = r#"{"redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"none",
+            "grant_types":["authorization_code","refresh_token","urn:ietf:params:oauth:grant-type:jwt-bearer"],
+            "response_types":["code"]}"#;
+        let r = validate(claude).unwrap();
+        assert_eq!(
+            r.grant_types,
+            [GrantType::AuthorizationCode, GrantType::RefreshToken].into()
+        );
+        assert_eq!(
+            r.dropped.grant_types,
+            ["urn:ietf:params:oauth:grant-type:jwt-bearer"]
+        );
+        // Every grant the policy does not allow, not only that one: token exchange, an unknown
+        // grant, client_credentials for a public client, and a grant the server turned off.
+        let policy = RegistrationRules {
+            grant_types: Some([GrantType::AuthorizationCode].into()),
+            ..rules("read", true)
+        };
+        let r = ClientMetadata::from_json(
+            br#"{"redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"none",
+                "grant_types":["authorization_code","refresh_token","client_credentials","password",
+                "urn:ietf:params:oauth:grant-type:token-exchange","urn:ietf:params:oauth:grant-type:device_code"],
+                "response_types":["code","token"]}"#,
+        )
+        .unwrap()
+        .validate(&policy)
+        .unwrap();
+        assert_eq!(r.grant_types, [GrantType::AuthorizationCode].into());
+        assert_eq!(r.dropped.grant_types.len(), 5, "{:?}", r.dropped);
+        assert_eq!(r.dropped.response_types, ["token"]);
+        let described = r.dropped.describe().unwrap();
+        assert_eq!(described["response_types"][0], "token");
+        // Nothing usable left stays an error.
+        for body in [
+            r#"{"grant_types":["urn:ietf:params:oauth:grant-type:jwt-bearer"]}"#,
+            r#"{"redirect_uris":["https://a/cb"],"response_types":["token","id_token"]}"#,
+            r#"{"redirect_uris":["https://a/cb"],"token_endpoint_auth_method":"tls_client_auth"}"#,
+        ] {
+            assert_eq!(
+                validate(body).unwrap_err().code,
+                ErrorCode::InvalidClientMetadata,
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn n_l7_control_characters_are_refused_in_registered_strings() {
+        for body in [
+            r#"{"redirect_uris":["https://a.example/cb"],"client_name":"Acme\u001b[1A\u001b[2K"}"#,
+            r#"{"redirect_uris":["https://a.example/cb"],"client_name":"Acme\n2026-12-07 key.revoked"}"#,
+            r#"{"redirect_uris":["https://a.example/cb"],"client_name":"Acme\u202egnp.exe"}"#,
+            r#"{"grant_types":["client_credentials"],"token_endpoint_auth_method":"private_key_jwt","jwks_uri":"https://a.example/j\nwks"}"#,
+        ] {
+            assert_eq!(
+                validate(body).unwrap_err().code,
+                ErrorCode::InvalidClientMetadata,
+                "{body}"
+            );
+        }
+        for body in [
+            r#"{"redirect_uris":["https://a.example/c\nb"]}"#,
+            r#"{"redirect_uris":["https://a.example/c\tb"]}"#,
+            r#"{"redirect_uris":["com.example.app:/cb\u001b"]}"#,
+        ] {
+            assert_eq!(
+                validate(body).unwrap_err().code,
+                ErrorCode::InvalidRedirectUri,
+                "{body}"
+            );
+        }
+        assert_eq!(
+            validate(
+                r#"{"redirect_uris":["https://a.example/cb"],"client_name":"Caf\u00e9 \u2615"}"#
+            )
+            .unwrap()
+            .name
+            .as_deref(),
+            Some("Caf\u{e9} \u{2615}")
+        );
+    }
+
+    #[test]
+    fn registration_responses_echo_the_keys() {
+        use crate::client::{ClientAuth, ClientPolicy};
+        let client = |auth| Client {
+            client_id: crate::types::ClientId::parse("c").unwrap(),
+            name: "c".into(),
+            auth,
+            grant_types: [GrantType::ClientCredentials].into(),
+            scope: Scope::default(),
+            redirect_uris: Vec::new(),
+            created_at: crate::types::Timestamp(0),
+            policy: ClientPolicy::default(),
+        };
+        let key =
+            json!({"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"});
+        let inline = describe(
+            &client(ClientAuth::PrivateKeyJwt {
+                jwks: vec![key.clone()],
+                jwks_uri: None,
+            }),
+            "https://as/r/c",
+        );
+        assert_eq!(inline["jwks"]["keys"][0], key);
+        assert!(inline.get("jwks_uri").is_none());
+        let published = describe(
+            &client(ClientAuth::PrivateKeyJwt {
+                jwks: Vec::new(),
+                jwks_uri: Some("https://c.example/jwks".into()),
+            }),
+            "https://as/r/c",
+        );
+        assert_eq!(published["jwks_uri"], "https://c.example/jwks");
+        assert!(published.get("jwks").is_none());
+        assert!(
+            describe(&client(ClientAuth::Public), "x")
+                .get("jwks")
+                .is_none()
+        );
     }
 
     #[test]
@@ -403,10 +640,6 @@ mod tests {
             ),
             (
                 r#"{"grant_types":["client_credentials"],"token_endpoint_auth_method":"none"}"#,
-                ErrorCode::InvalidClientMetadata,
-            ),
-            (
-                r#"{"redirect_uris":["https://a/cb"],"scope":"admin"}"#,
                 ErrorCode::InvalidClientMetadata,
             ),
             (r#"{}"#, ErrorCode::InvalidRedirectUri),

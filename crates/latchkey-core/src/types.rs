@@ -475,10 +475,27 @@ wire_text!(ResourceUri, OAuthError, |value| Self::parse(&value));
 #[serde(try_from = "String", into = "String")]
 pub struct RedirectUri(String);
 
+/// Whether `text` can be shown to a person as it is: no control characters (newlines, ESC and the
+/// rest of C0 and C1) and no bidirectional formatting characters, which can make a line read as
+/// something it is not (N-L7).
+pub fn is_display_safe(text: &str) -> bool {
+    !text.chars().any(|c| {
+        c.is_control()
+            || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    })
+}
+
 impl RedirectUri {
     /// Validates a redirect URI for registration.
     pub fn parse(value: impl Into<String>) -> Result<Self, String> {
         let value = value.into();
+        // N-L7: the URL parser drops tabs and newlines silently, but the string is stored and shown
+        // as sent, so a control character would reach the consent page, logs and terminals.
+        if !is_display_safe(&value) {
+            return Err(
+                "a redirect URI contains a control or bidirectional formatting character".into(),
+            );
+        }
         let url =
             Url::parse(&value).map_err(|e| format!("`{value}` is not an absolute URI ({e})"))?;
         if url.fragment().is_some() || value.contains('#') {

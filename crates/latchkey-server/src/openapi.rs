@@ -791,6 +791,11 @@ fn components(settings: &Settings) -> Value {
             "policy_uri": uri,
             "tos_uri": uri,
             "contacts": { "type": "array", "items": { "type": "string" } },
+            "application_type": { "enum": ["web", "native"] },
+            "require_pkce": {
+                "type": "boolean",
+                "description": "Latchkey: false lets this confidential client's OpenID requests omit both PKCE and nonce",
+            },
         });
         for (name, schema) in members.as_object().into_iter().flatten() {
             metadata_members[name] = schema.clone();
@@ -808,6 +813,16 @@ fn components(settings: &Settings) -> Value {
     info["registration_access_token"] =
         string("RFC 7592: manages this registration; at registration only");
     info["registration_client_uri"] = json!({ "type": "string", "format": "uri" });
+    info["dropped_metadata"] = json!({
+        "type": "object",
+        "description": "RFC 7591 §3.2.1: requested values not registered (grant_types, response_types, scope)",
+        "properties": {
+            "grant_types": { "type": "array", "items": { "type": "string" } },
+            "response_types": { "type": "array", "items": { "type": "string" } },
+            "scope": { "type": "string" },
+        },
+        "additionalProperties": false,
+    });
     schemas.insert(
         "ClientInformation".into(),
         object(

@@ -104,6 +104,11 @@ pub struct OpenIdSettings {
     pub signing_algs: Vec<latchkey_core::keys::KeyAlg>,
     /// Whether clients may register `subject_type=pairwise`.
     pub pairwise: bool,
+    /// Whether clients may have `subject_type=public`; when not, pairwise is the default.
+    pub public: bool,
+    /// `require_pkce_for_confidential_clients`: whether a confidential client's OpenID request needs
+    /// PKCE or a nonce unless its registration says otherwise (public clients always need PKCE).
+    pub require_pkce_for_confidential_clients: bool,
     /// Whether RP-initiated logout also revokes what the logging-out client was granted in the
     /// session (its refresh and access tokens).
     pub logout_revokes_grants: bool,
@@ -173,8 +178,8 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// What a self-registered or metadata-document client may have: the published scopes, and
-    /// `client_credentials` only where the operator opted in.
+    /// What a self-registered or metadata-document client may have: the published scopes, the
+    /// enabled grant types, and `client_credentials` only where the operator opted in.
     pub fn registration_rules(&self) -> latchkey_core::registration::RegistrationRules {
         latchkey_core::registration::RegistrationRules {
             scopes: self
@@ -187,6 +192,7 @@ impl Settings {
                 .registration
                 .as_ref()
                 .and_then(|r| r.client_credentials_resources.clone()),
+            grant_types: Some(self.features.grant_types.iter().copied().collect()),
         }
     }
 }

@@ -42,7 +42,7 @@ pub const SCOPE_CLAIMS: [(&str, &[&str]); 4] = [
 pub const CLAIM_SCOPES: [&str; 4] = ["profile", "email", "address", "phone"];
 
 /// Claims in ID tokens that are not about the user, for `claims_supported`.
-const PROTOCOL_CLAIMS: [&str; 10] = [
+const PROTOCOL_CLAIMS: [&str; 11] = [
     "sub",
     "iss",
     "aud",
@@ -52,6 +52,7 @@ const PROTOCOL_CLAIMS: [&str; 10] = [
     "nonce",
     "at_hash",
     "amr",
+    "acr",
     "sid",
 ];
 
@@ -62,6 +63,9 @@ pub fn claims_supported() -> Vec<&'static str> {
         .chain(SCOPE_CLAIMS.iter().flat_map(|(_, c)| c.iter().copied()))
         .collect()
 }
+
+/// The authentication context class claim (Core §2).
+const ACR: &str = "acr";
 
 fn is_user_claim(name: &str) -> bool {
     SCOPE_CLAIMS.iter().any(|(_, c)| c.contains(&name))
@@ -75,9 +79,12 @@ pub struct ClaimRequest {
     /// claim the user has, essential or not; an essential one is marked on the consent page.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub essential: bool,
-    /// A specific value asked for (meaningful for `sub`, §5.5.1).
+    /// A specific value asked for (meaningful for `sub` and `acr`, §5.5.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<Value>,
+    /// Acceptable values, most preferred first (meaningful for `acr`, §5.5.1.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<Value>>,
 }
 
 /// The `claims` request parameter (Core §5.5), as stored with the grant.
@@ -123,10 +130,15 @@ impl ClaimsRequest {
                             Some(_) => return Err(bad("essential must be true or false")),
                         },
                         value: o.get("value").cloned(),
+                        values: match o.get("values") {
+                            None | Some(Value::Null) => None,
+                            Some(Value::Array(v)) => Some(v.clone()),
+                            Some(_) => return Err(bad("values must be an array")),
+                        },
                     },
                     _ => return Err(bad("each claim is null or an object")),
                 };
-                if name == "sub" || is_user_claim(name) {
+                if name == "sub" || name == ACR || is_user_claim(name) {
                     target.insert(name.clone(), request);
                 }
             }
@@ -141,6 +153,47 @@ impl ClaimsRequest {
             .or_else(|| self.userinfo.get("sub"))
             .and_then(|r| r.value.as_ref())
             .and_then(Value::as_str)
+    }
+
+    /// `acr_values` (Core §3.1.2.1): the `acr` claim requested as a voluntary claim with these
+    /// values, unless the `claims` parameter already asks for it.
+    pub fn request_acr_values(&mut self, acr_values: &str) {
+        let values: Vec<Value> = acr_values
+            .split(' ')
+            .filter(|v| !v.is_empty())
+            .map(|v| Value::String(v.to_owned()))
+            .collect();
+        if !values.is_empty() {
+            self.id_token.entry(ACR.to_owned()).or_insert(ClaimRequest {
+                values: Some(values),
+                ..ClaimRequest::default()
+            });
+        }
+    }
+
+    /// The `acr` the ID token carries: the password context whenever `acr` is asked for. An
+    /// essential request whose `value` or `values` it does not match fails (Core §5.5.1.1: the
+    /// outcome "MUST" be treated as a failed authentication), since that is the only context here.
+    pub fn acr(&self) -> Result<Option<&'static str>, OAuthError> {
+        let Some(asked) = self.id_token.get(ACR).or_else(|| self.userinfo.get(ACR)) else {
+            return Ok(None);
+        };
+        let acceptable: Vec<&Value> = asked
+            .value
+            .iter()
+            .chain(asked.values.iter().flatten())
+            .collect();
+        let met = acceptable.is_empty()
+            || acceptable
+                .iter()
+                .any(|v| v.as_str() == Some(crate::oidc::ACR_PASSWORD));
+        if asked.essential && !met {
+            return Err(OAuthError::access_denied(format!(
+                "the essential acr cannot be met: this server authenticates with {} only",
+                crate::oidc::ACR_PASSWORD
+            )));
+        }
+        Ok(Some(crate::oidc::ACR_PASSWORD))
     }
 
     /// True when nothing is requested.

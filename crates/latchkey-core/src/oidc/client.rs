@@ -7,7 +7,39 @@ use serde_json::{Map, Value, json};
 use crate::OAuthError;
 use crate::keys::KeyAlg;
 use crate::oidc::subject::{self, SubjectType};
-use crate::types::RedirectUri;
+use crate::types::{ClientId, RedirectUri, is_display_safe};
+
+/// `application_type` (Dynamic Client Registration 1.0 §2): `web` unless the client says `native`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplicationType {
+    /// A client running on a web server (the default).
+    #[default]
+    Web,
+    /// An app on the person's device.
+    Native,
+}
+
+impl ApplicationType {
+    /// The wire value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Web => "web",
+            Self::Native => "native",
+        }
+    }
+}
+
+/// What the server offers OpenID clients at registration.
+#[derive(Clone, Copy, Debug)]
+pub struct OpenIdRules<'a> {
+    /// The ID token and UserInfo signing algorithms it publishes.
+    pub algs: &'a [KeyAlg],
+    /// Whether `subject_types_supported` lists `public`.
+    pub public_subjects: bool,
+    /// Whether it lists `pairwise`.
+    pub pairwise_subjects: bool,
+}
 
 /// A client's OpenID metadata, with the defaults of Registration §2 for what it did not register.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +79,13 @@ pub struct OpenIdClient {
     /// `contacts`: e-mail addresses of people responsible for the client.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub contacts: Vec<String>,
+    /// `application_type`.
+    #[serde(default)]
+    pub application_type: ApplicationType,
+    /// `require_pkce` (a Latchkey member): whether this client's OpenID requests need PKCE or a
+    /// `nonce` when it is confidential; `None` follows `[openid] require_pkce_for_confidential_clients`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_pkce: Option<bool>,
 }
 
 impl Default for OpenIdClient {
@@ -64,6 +103,8 @@ impl Default for OpenIdClient {
             policy_uri: None,
             tos_uri: None,
             contacts: Vec::new(),
+            application_type: ApplicationType::Web,
+            require_pkce: None,
         }
     }
 }
@@ -83,6 +124,8 @@ pub struct OpenIdMetadata {
     policy_uri: Option<String>,
     tos_uri: Option<String>,
     contacts: Option<Vec<String>>,
+    application_type: Option<String>,
+    require_pkce: Option<bool>,
 }
 
 /// Longest `default_max_age` accepted: a year.
@@ -98,17 +141,35 @@ impl OpenIdMetadata {
         })
     }
 
-    /// Validates the members against what the server offers (`algs`: the ID token and UserInfo
-    /// signing algorithms it publishes) and the client's redirect URIs.
+    /// Validates the members against what the server offers and the client's redirect URIs.
+    /// Without `subject_type` a client gets `public`, or `pairwise` where that is all the server
+    /// publishes.
     ///
     /// A `sector_identifier_uri` is only checked for form here: the caller fetches it and checks it
     /// with `subject::check_sector_document`.
     pub fn validate(
         self,
-        algs: &[KeyAlg],
+        rules: &OpenIdRules<'_>,
+        client_id: &ClientId,
         redirect_uris: &[RedirectUri],
     ) -> Result<OpenIdClient, OAuthError> {
+        let algs = rules.algs;
         let bad = |m: String| OAuthError::invalid_client_metadata(m);
+        // N-L7: these are shown on the consent page and printed by the CLI.
+        for (member, value) in [
+            ("sector_identifier_uri", &self.sector_identifier_uri),
+            ("client_uri", &self.client_uri),
+            ("logo_uri", &self.logo_uri),
+            ("policy_uri", &self.policy_uri),
+            ("tos_uri", &self.tos_uri),
+        ] {
+            if value.as_deref().is_some_and(|v| !is_display_safe(v)) {
+                return Err(bad(format!("{member} contains a control character")));
+            }
+        }
+        if self.contacts.iter().flatten().any(|c| !is_display_safe(c)) {
+            return Err(bad("contacts contains a control character".into()));
+        }
         let alg = |member: &str, value: &str| {
             // `none` is never offered: an unsigned ID token proves nothing (Core §2).
             value
@@ -127,15 +188,32 @@ impl OpenIdMetadata {
             .map(|a| alg("userinfo_signed_response_alg", a))
             .transpose()?;
         let sector_identifier_uri = self.sector_identifier_uri.clone();
-        let subject_type = match self.subject_type.as_deref() {
-            None | Some("public") => SubjectType::Public,
-            Some("pairwise") => SubjectType::Pairwise {
+        let requested = match self.subject_type.as_deref() {
+            Some(t) => t,
+            None if rules.public_subjects => "public",
+            None => "pairwise",
+        };
+        let subject_type = match requested {
+            "public" if rules.public_subjects => SubjectType::Public,
+            "pairwise" if rules.pairwise_subjects => SubjectType::Pairwise {
                 sector: match &sector_identifier_uri {
                     Some(uri) => subject::sector_of_uri(uri).map_err(bad)?,
-                    None => subject::sector_of_redirect_uris(redirect_uris).map_err(bad)?,
+                    None => {
+                        subject::sector_of_redirect_uris(redirect_uris, client_id).map_err(bad)?
+                    }
                 },
             },
-            Some(other) => return Err(bad(format!("subject_type `{other}` is not supported"))),
+            "public" | "pairwise" => {
+                return Err(bad(format!(
+                    "subject_type {requested} is not offered by this server"
+                )));
+            }
+            other => return Err(bad(format!("subject_type `{other}` is not supported"))),
+        };
+        let application_type = match self.application_type.as_deref() {
+            None | Some("web") => ApplicationType::Web,
+            Some("native") => ApplicationType::Native,
+            Some(_) => return Err(bad("application_type must be web or native".into())),
         };
         if let Some(uri) = &sector_identifier_uri {
             subject::sector_of_uri(uri).map_err(bad)?;
@@ -188,6 +266,8 @@ impl OpenIdMetadata {
             policy_uri: link("policy_uri", self.policy_uri)?,
             tos_uri: link("tos_uri", self.tos_uri)?,
             contacts,
+            application_type,
+            require_pkce: self.require_pkce,
         })
     }
 }
@@ -204,6 +284,14 @@ impl OpenIdClient {
             out.insert("userinfo_signed_response_alg".into(), json!(alg.as_str()));
         }
         out.insert("subject_type".into(), json!(self.subject_type.as_str()));
+        // Registration §3.2: registered values and defaults alike come back.
+        out.insert(
+            "application_type".into(),
+            json!(self.application_type.as_str()),
+        );
+        if let Some(require) = self.require_pkce {
+            out.insert("require_pkce".into(), json!(require));
+        }
         if let Some(age) = self.default_max_age {
             out.insert("default_max_age".into(), json!(age));
         }
@@ -239,9 +327,78 @@ mod tests {
 
     const ALGS: [KeyAlg; 2] = [KeyAlg::RS256, KeyAlg::ES256];
 
+    const RULES: OpenIdRules<'static> = OpenIdRules {
+        algs: &ALGS,
+        public_subjects: true,
+        pairwise_subjects: true,
+    };
+
     fn validate(body: &str) -> Result<OpenIdClient, OAuthError> {
         let uris = [RedirectUri::parse("https://app.example/cb").unwrap()];
-        OpenIdMetadata::from_json(body.as_bytes())?.validate(&ALGS, &uris)
+        let id = ClientId::parse("c1").unwrap();
+        OpenIdMetadata::from_json(body.as_bytes())?.validate(&RULES, &id, &uris)
+    }
+
+    #[test]
+    fn pairwise_only_servers_default_to_pairwise_and_refuse_public() {
+        let only_pairwise = OpenIdRules {
+            public_subjects: false,
+            ..RULES
+        };
+        let uris = [RedirectUri::parse("https://app.example/cb").unwrap()];
+        let id = ClientId::parse("c1").unwrap();
+        let with = |body: &str, rules: &OpenIdRules<'_>| {
+            OpenIdMetadata::from_json(body.as_bytes())
+                .unwrap()
+                .validate(rules, &id, &uris)
+        };
+        assert_eq!(
+            with("{}", &only_pairwise).unwrap().subject_type,
+            SubjectType::Pairwise {
+                sector: "app.example".into()
+            }
+        );
+        let err = with(r#"{"subject_type":"public"}"#, &only_pairwise).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidClientMetadata);
+        let only_public = OpenIdRules {
+            pairwise_subjects: false,
+            ..RULES
+        };
+        assert!(with(r#"{"subject_type":"pairwise"}"#, &only_public).is_err());
+        assert_eq!(
+            with("{}", &only_public).unwrap().subject_type,
+            SubjectType::Public
+        );
+    }
+
+    #[test]
+    fn n_l7_control_characters_are_refused_in_links_and_contacts() {
+        for body in [
+            r#"{"client_uri":"https://app.example/\u001b[2K"}"#,
+            r#"{"logo_uri":"https://app.example/\nlogo.png"}"#,
+            r#"{"contacts":["ops@app.example\r\nx"]}"#,
+            r#"{"post_logout_redirect_uris":["https://app.example/b\nye"]}"#,
+        ] {
+            assert_eq!(
+                validate(body).unwrap_err().code,
+                ErrorCode::InvalidClientMetadata,
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn application_type_and_require_pkce_are_read_and_echoed() {
+        let described = validate("{}").unwrap().describe();
+        assert_eq!(described["application_type"], "web");
+        assert!(described.get("require_pkce").is_none());
+        let native = validate(r#"{"application_type":"native","require_pkce":false}"#).unwrap();
+        assert_eq!(native.application_type, ApplicationType::Native);
+        assert_eq!(native.require_pkce, Some(false));
+        let described = native.describe();
+        assert_eq!(described["application_type"], "native");
+        assert_eq!(described["require_pkce"], false);
+        assert!(validate(r#"{"application_type":"desktop"}"#).is_err());
     }
 
     #[test]

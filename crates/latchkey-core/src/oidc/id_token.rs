@@ -33,6 +33,9 @@ pub struct IdTokenClaims {
     pub at_hash: Option<String>,
     /// How the user authenticated (RFC 8176).
     pub amr: Vec<String>,
+    /// The authentication context class, when the client asked for it (Core §2, §3.1.2.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
     /// The session, for RP-initiated logout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
@@ -60,6 +63,8 @@ pub struct IdTokenInput<'a> {
     pub access_token: Option<(&'a str, KeyAlg)>,
     /// The released user claims.
     pub claims: Map<String, Value>,
+    /// `acr`, when asked for.
+    pub acr: Option<&'static str>,
 }
 
 impl IdTokenClaims {
@@ -77,6 +82,7 @@ impl IdTokenClaims {
                 .access_token
                 .map(|(token, alg)| token_hash(alg, token)),
             amr: vec![crate::oidc::AMR_PASSWORD.to_owned()],
+            acr: input.acr.map(str::to_owned),
             sid: input.sid,
             claims: input.claims,
         }
@@ -142,6 +148,7 @@ mod tests {
             sid: None,
             access_token: None,
             claims: Map::new(),
+            acr: None,
         }
     }
 
@@ -188,7 +195,7 @@ mod tests {
             value.get("azp").is_none(),
             "one audience, the client itself"
         );
-        assert!(value.get("acr").is_none(), "no acr is claimed");
+        assert!(value.get("acr").is_none(), "acr only when asked for");
         let (key, _) = SigningKey::generate(KeyAlg::ES256).unwrap();
         let signed = jwt::sign_typed(&token, &key, jwt::JWT_TYP).unwrap();
         let (header, back): (jwt::Header, IdTokenClaims) =

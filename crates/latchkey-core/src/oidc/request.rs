@@ -25,8 +25,25 @@ pub struct OpenIdRequest {
     pub claims: ClaimsRequest,
     /// `claims_locales`. Claims are stored in one language, so this changes nothing.
     pub claims_locales: Option<String>,
-    /// `acr_values`. No `acr` is claimed (none is advertised), so this changes nothing.
+    /// `acr_values`, also folded into `claims` as a voluntary `acr` request (Core §3.1.2.1).
     pub acr_values: Option<String>,
+}
+
+/// `request` and `request_uri` (Core §6) are refused with `request_not_supported` and
+/// `request_uri_not_supported` (§6.1, §6.2), as the metadata says (`request_parameter_supported` and
+/// `request_uri_parameter_supported` are false).
+pub fn refuse_request_objects(params: &Params) -> Result<(), OAuthError> {
+    if params.get("request").is_some() {
+        return Err(OAuthError::request_not_supported(
+            "request objects are not supported; send the parameters in the query",
+        ));
+    }
+    if params.get("request_uri").is_some() {
+        return Err(OAuthError::request_uri_not_supported(
+            "request_uri is not supported; send the parameters in the query",
+        ));
+    }
+    Ok(())
 }
 
 impl OpenIdRequest {
@@ -35,16 +52,7 @@ impl OpenIdRequest {
     /// `request` and `request_uri` (Core §6) are refused with `request_not_supported` and
     /// `request_uri_not_supported`, as the metadata says; `display` must be one of Core's values.
     pub fn parse(params: &Params, client: &OpenIdClient) -> Result<OpenIdRequest, OAuthError> {
-        if params.get("request").is_some() {
-            return Err(OAuthError::request_not_supported(
-                "request objects are not supported; send the parameters in the query",
-            ));
-        }
-        if params.get("request_uri").is_some() {
-            return Err(OAuthError::request_uri_not_supported(
-                "request_uri is not supported; send the parameters in the query",
-            ));
-        }
+        refuse_request_objects(params)?;
         if let Some(display) = params.get("display")
             && !matches!(display, "page" | "popup" | "touch" | "wap")
         {
@@ -64,10 +72,15 @@ impl OpenIdRequest {
             })?),
             None => client.default_max_age,
         };
-        let claims = match params.get("claims") {
+        let mut claims = match params.get("claims") {
             Some(text) => ClaimsRequest::parse(text)?,
             None => ClaimsRequest::default(),
         };
+        if let Some(values) = params.get("acr_values") {
+            claims.request_acr_values(values);
+        }
+        // N-L8: an essential acr no sign-in here can meet fails the request now (Core §5.5.1.1).
+        claims.acr()?;
         Ok(OpenIdRequest {
             nonce,
             max_age,
@@ -146,5 +159,49 @@ mod tests {
         assert!(zero.needs_fresh_login(Timestamp(1000), Timestamp(1000)));
         let none = parse("").unwrap();
         assert!(!none.needs_fresh_login(Timestamp(0), Timestamp(1_000_000)));
+    }
+
+    #[test]
+    fn n_l8_an_essential_acr_that_cannot_be_met_fails_the_request() {
+        let with = |query: &str| {
+            OpenIdRequest::parse(
+                &Params::parse_urlencoded(query.as_bytes()).unwrap(),
+                &OpenIdClient::default(),
+            )
+        };
+        let claims = |spec: &str| {
+            format!(
+                "claims={}",
+                url::form_urlencoded::byte_serialize(
+                    format!(r#"{{"id_token":{{"acr":{spec}}}}}"#).as_bytes()
+                )
+                .collect::<String>()
+            )
+        };
+        let mfa = with(&claims(
+            r#"{"essential":true,"values":["urn:example:mfa"]}"#,
+        ))
+        .unwrap_err();
+        assert_eq!(mfa.code, crate::ErrorCode::AccessDenied);
+        let one = with(&claims(r#"{"essential":true,"value":"urn:example:mfa"}"#)).unwrap_err();
+        assert_eq!(one.code, crate::ErrorCode::AccessDenied);
+        // What can be met, or what is only voluntary, gets the password context.
+        for query in [
+            claims(
+                r#"{"essential":true,"values":["urn:example:mfa","urn:latchkey:acr:password"]}"#,
+            ),
+            claims(r#"{"values":["urn:example:mfa"]}"#),
+            claims("null"),
+            "acr_values=urn%3Aexample%3Amfa+urn%3Alatchkey%3Aacr%3Apassword".to_owned(),
+            "acr_values=urn%3Aexample%3Amfa".to_owned(),
+        ] {
+            let r = with(&query).unwrap();
+            assert_eq!(
+                r.claims.acr().unwrap(),
+                Some(crate::oidc::ACR_PASSWORD),
+                "{query}"
+            );
+        }
+        assert_eq!(with("nonce=n").unwrap().claims.acr().unwrap(), None);
     }
 }

@@ -70,14 +70,23 @@ impl std::fmt::Debug for PairwiseKey {
     }
 }
 
-/// The sector of a client without `sector_identifier_uri` (Core §8.1): the one host its redirect URIs
-/// share. A URI without a host (a native app's private-use scheme) counts by its scheme.
-pub fn sector_of_redirect_uris(uris: &[RedirectUri]) -> Result<String, String> {
+/// The sector of a client without `sector_identifier_uri` (Core §8.1): the one https host its
+/// redirect URIs share.
+///
+/// # Security
+/// N-L6: a loopback (`http://127.0.0.1:…`) or private-use-scheme redirect URI names nobody, since
+/// any native app on any machine may register the same one. A sector taken from it would give
+/// unrelated clients the same pairwise `sub`, so such a client's sector is its own `client_id`.
+pub fn sector_of_redirect_uris(
+    uris: &[RedirectUri],
+    client_id: &crate::types::ClientId,
+) -> Result<String, String> {
     let mut hosts = uris.iter().map(|u| {
         let url = url::Url::parse(u.as_str()).map_err(|_| "a redirect URI is not a URL")?;
-        Ok::<_, &str>(match url.host_str() {
-            Some(host) => host.to_ascii_lowercase(),
-            None => format!("{}:", url.scheme()),
+        Ok::<_, &str>(match (url.scheme(), url.host_str()) {
+            ("https", Some(host)) => host.to_ascii_lowercase(),
+            // A space never occurs in a host name, so this cannot collide with a web sector.
+            _ => format!("client {client_id}"),
         })
     });
     let first = hosts
@@ -157,25 +166,60 @@ mod tests {
 
     #[test]
     fn the_sector_is_the_one_redirect_host_or_the_sector_uri_host() {
+        let id = crate::types::ClientId::parse("c1").unwrap();
         assert_eq!(
-            sector_of_redirect_uris(&uris(&["https://App.example/cb", "https://app.example/b"]))
-                .unwrap(),
+            sector_of_redirect_uris(
+                &uris(&["https://App.example/cb", "https://app.example/b"]),
+                &id
+            )
+            .unwrap(),
             "app.example"
         );
-        assert_eq!(
-            sector_of_redirect_uris(&uris(&["com.example.app:/cb"])).unwrap(),
-            "com.example.app:"
-        );
         assert!(
-            sector_of_redirect_uris(&uris(&["https://a.example/cb", "https://b.example/cb"]))
-                .is_err()
+            sector_of_redirect_uris(
+                &uris(&["https://a.example/cb", "https://b.example/cb"]),
+                &id
+            )
+            .is_err()
         );
-        assert!(sector_of_redirect_uris(&[]).is_err());
+        assert!(sector_of_redirect_uris(&[], &id).is_err());
         assert_eq!(
             sector_of_uri("https://sector.example/uris.json").unwrap(),
             "sector.example"
         );
         assert!(sector_of_uri("http://sector.example/uris.json").is_err());
+    }
+
+    #[test]
+    fn n_l6_native_clients_get_a_sector_of_their_own() {
+        let (notes, tracker) = (
+            crate::types::ClientId::parse("notes").unwrap(),
+            crate::types::ClientId::parse("tracker").unwrap(),
+        );
+        for (a, b) in [
+            ("http://127.0.0.1:1111/cb", "http://127.0.0.1:2222/cb"),
+            ("http://localhost/cb", "http://localhost/cb"),
+            ("com.example.app:/cb", "com.example.app:/cb"),
+            (
+                "cursor://anysphere.cursor-mcp/oauth/callback",
+                "cursor://anysphere.cursor-mcp/oauth/callback",
+            ),
+        ] {
+            let sector_a = sector_of_redirect_uris(&uris(&[a]), &notes).unwrap();
+            let sector_b = sector_of_redirect_uris(&uris(&[b]), &tracker).unwrap();
+            assert_ne!(sector_a, sector_b, "{a} / {b}");
+            let key = PairwiseKey::new([3; 32]);
+            let sub = |sector: String| key.subject("u1", &SubjectType::Pairwise { sector });
+            assert_ne!(sub(sector_a), sub(sector_b));
+        }
+        // One client's native URIs together are still one sector.
+        assert!(
+            sector_of_redirect_uris(
+                &uris(&["http://127.0.0.1/cb", "http://localhost/cb", "app.x:/cb"]),
+                &notes
+            )
+            .is_ok()
+        );
     }
 
     #[test]

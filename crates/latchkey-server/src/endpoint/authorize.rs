@@ -9,7 +9,9 @@ use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use latchkey_core::OAuthError;
-use latchkey_core::authorize::{AuthorizationRequest, AuthorizeError, requested_client_id};
+use latchkey_core::authorize::{
+    AuthorizationRequest, AuthorizeError, OpenIdDefaults, requested_client_id,
+};
 use latchkey_core::grant::authorization_code::issue_code;
 use latchkey_core::params::Params;
 use latchkey_store::{GrantStore, SessionStore};
@@ -255,9 +257,11 @@ pub(crate) async fn load_request(
         }
     };
     let issuer = app.settings().features.issuer.as_str();
-    let openid = app.settings().openid.is_some();
+    let openid = app.settings().openid.as_ref().map(|o| OpenIdDefaults {
+        require_pkce_for_confidential_clients: o.require_pkce_for_confidential_clients,
+    });
     let mut request =
-        AuthorizationRequest::parse_with(params, client, openid).map_err(|e| match e {
+        AuthorizationRequest::parse_openid(params, client, openid).map_err(|e| match e {
             AuthorizeError::Page(e) => Stop::Page(e),
             AuthorizeError::Redirect(r) => Stop::Redirect(r.location(issuer)),
         })?;

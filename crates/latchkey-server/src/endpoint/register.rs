@@ -7,8 +7,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use latchkey_core::OAuthError;
 use latchkey_core::client::{Client, ClientAuth, ClientPolicy, DynamicRegistration};
-use latchkey_core::oidc::client::{OpenIdClient, OpenIdMetadata};
-use latchkey_core::oidc::subject::{SubjectType, check_sector_document};
+use latchkey_core::oidc::client::{OpenIdClient, OpenIdMetadata, OpenIdRules};
+use latchkey_core::oidc::subject::check_sector_document;
 use latchkey_core::registration::{self, ClientMetadata, Registration};
 use latchkey_core::secret::{ClientSecret, SecretHash};
 use latchkey_core::types::{AuthMethod, ClientId};
@@ -117,9 +117,10 @@ async fn register_client(
         scope,
         jwks,
         jwks_uri,
+        dropped,
     } = json_body(headers, body)?.validate(&app.settings().registration_rules())?;
-    let openid = openid_metadata(app, body, &redirect_uris)?;
     let client_id = ClientId::generate();
+    let openid = openid_metadata(app, body, &client_id, &redirect_uris)?;
     let secret = method.uses_secret().then(ClientSecret::generate);
     let registration_token = ClientSecret::generate();
     let client = Client {
@@ -155,6 +156,11 @@ async fn register_client(
         .client_registered(&client, &address.ip().to_string())
         .await;
     let mut body = describe(app, &client);
+    // RFC 7591 §3.2.1: the response holds the values registered; what was asked for and dropped is
+    // named too, so a registrant sees why its client has less than it listed.
+    if let Some(dropped) = dropped.describe() {
+        body["dropped_metadata"] = dropped;
+    }
     body["registration_access_token"] = registration_token.expose().into();
     if let Some(secret) = &secret {
         body["client_secret"] = secret.expose().into();
@@ -210,19 +216,18 @@ fn describe(app: &AppState, client: &Client) -> serde_json::Value {
 fn openid_metadata(
     app: &AppState,
     body: &[u8],
+    client_id: &ClientId,
     redirect_uris: &[latchkey_core::types::RedirectUri],
 ) -> Result<OpenIdClient, ApiError> {
     let Some(settings) = &app.settings().openid else {
         return Ok(OpenIdClient::default());
     };
-    let openid =
-        OpenIdMetadata::from_json(body)?.validate(&settings.signing_algs, redirect_uris)?;
-    if openid.subject_type != SubjectType::Public && !settings.pairwise {
-        return Err(OAuthError::invalid_client_metadata(
-            "subject_type pairwise is not offered by this server",
-        )
-        .into());
-    }
+    let rules = OpenIdRules {
+        algs: &settings.signing_algs,
+        public_subjects: settings.public,
+        pairwise_subjects: settings.pairwise,
+    };
+    let openid = OpenIdMetadata::from_json(body)?.validate(&rules, client_id, redirect_uris)?;
     Ok(openid)
 }
 
@@ -286,7 +291,7 @@ pub(crate) async fn update(
     // With OpenID Connect off the body's OpenID members mean nothing here, and the client's stored
     // ones are kept for when it is turned on again, not reset to the defaults.
     let openid = match app.settings().openid {
-        Some(_) => openid_metadata(&app, &body, &r.redirect_uris)?,
+        Some(_) => openid_metadata(&app, &body, &client.client_id, &r.redirect_uris)?,
         None => client.policy.openid.clone(),
     };
     let auth = match &client.auth {
@@ -316,7 +321,11 @@ pub(crate) async fn update(
     app.audit()
         .client_managed(AuditEvent::ClientUpdated, &updated.client_id)
         .await;
-    Ok(no_store(StatusCode::OK, describe(&app, &updated)))
+    let mut body = describe(&app, &updated);
+    if let Some(dropped) = r.dropped.describe() {
+        body["dropped_metadata"] = dropped;
+    }
+    Ok(no_store(StatusCode::OK, body))
 }
 
 pub(crate) async fn delete(

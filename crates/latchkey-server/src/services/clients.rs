@@ -183,7 +183,7 @@ impl Clients {
         let client = latchkey_core::cimd::client_from_document(
             id,
             &fetched.json,
-            &self.rules.registration.scopes,
+            &self.rules.registration,
             self.clock.now(),
         )
         .and_then(|client| self.rules.features.check_client(&client).map(|()| client))

@@ -115,6 +115,8 @@ impl OpenId {
                 sid: grant.sid.clone(),
                 access_token: Some((access_token, alg)),
                 claims: user_claims,
+                // Checked when the request was made (N-L8), so only "asked for or not" is left.
+                acr: grant.claims.as_ref().and_then(|c| c.acr().ok().flatten()),
             },
             self.id_token_ttl,
             now,

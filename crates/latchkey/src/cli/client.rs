@@ -10,6 +10,7 @@ use latchkey_store::{ClientStore, Store};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::cli::table::printable;
 use crate::cli::{audit, open_store};
 use crate::config::Config;
 use latchkey_store::AuditEvent;
@@ -95,8 +96,9 @@ pub struct CreateArgs {
 /// sends, so that they are checked as registration checks them.
 #[derive(Debug, clap::Args, Serialize)]
 pub struct OpenIdArgs {
-    /// OpenID Connect: `public` (default) or `pairwise` subject identifiers (the sector is the one
-    /// host of the redirect URIs).
+    /// OpenID Connect: `public` or `pairwise` subject identifiers (the sector is the one https host
+    /// of the redirect URIs, or the client itself for loopback and private-use-scheme ones). The
+    /// default is `public`, or `pairwise` where openid.subject_types lists only that.
     #[arg(long, value_name = "TYPE")]
     pub subject_type: Option<String>,
     /// OpenID Connect: the algorithm of this client's ID tokens (RS256 default, PS256, ES256, EdDSA).
@@ -125,6 +127,11 @@ pub struct OpenIdArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub require_auth_time: bool,
+    /// OpenID Connect: `false` lets this confidential client's requests omit both PKCE and nonce
+    /// (Core §3.1.2.1); `true` requires one of them whatever openid.require_pkce_for_confidential_clients
+    /// says. Public clients always need PKCE.
+    #[arg(long, value_name = "BOOL")]
+    pub require_pkce: Option<bool>,
 }
 
 pub async fn run(command: ClientCommand, config: &Config) -> Result<()> {
@@ -176,10 +183,10 @@ async fn dispatch(command: ClientCommand, config: &Config, store: &Store) -> Res
                     let grants: Vec<_> = c.grant_types.iter().map(|g| g.as_str()).collect();
                     println!(
                         "{:<24} {:<20} {:<30} {}",
-                        c.client_id,
+                        printable(c.client_id.as_str()),
                         c.auth.method(),
                         grants.join(","),
-                        c.name
+                        printable(&c.name)
                     );
                 }
             }
@@ -247,6 +254,9 @@ fn build_client(config: &Config, args: CreateArgs) -> Result<(Client, Option<Cli
     if name.trim().is_empty() {
         bail!("--name: must not be empty");
     }
+    if !latchkey_core::types::is_display_safe(&name) {
+        bail!("--name: must not contain control or bidirectional formatting characters");
+    }
     let method: AuthMethod = auth_method
         .parse()
         .map_err(|e| anyhow!("--auth-method: {e}"))?;
@@ -279,7 +289,8 @@ fn build_client(config: &Config, args: CreateArgs) -> Result<(Client, Option<Cli
         created_at: latchkey_server::clock::Clock::system().now(),
         policy,
     };
-    client.policy.openid = openid_client(config, &openid, &client.redirect_uris)?;
+    client.policy.openid =
+        openid_client(config, &openid, &client.client_id, &client.redirect_uris)?;
     config.settings.features.check_client(&client).map_err(|e| {
         anyhow!(
             "{}; see policy.grant_types and policy.token_endpoint_auth_methods in the configuration",
@@ -366,7 +377,7 @@ fn new_client_id(config: &Config, given: Option<String>) -> Result<ClientId> {
 }
 
 /// Each OpenID member `client create` sets, and its flag.
-const OPENID_FLAGS: [(&str, &str); 9] = [
+const OPENID_FLAGS: [(&str, &str); 10] = [
     ("subject_type", "--subject-type"),
     (
         "id_token_signed_response_alg",
@@ -379,12 +390,14 @@ const OPENID_FLAGS: [(&str, &str); 9] = [
     ("tos_uri", "--tos-uri"),
     ("default_max_age", "--default-max-age"),
     ("require_auth_time", "--require-auth-time"),
+    ("require_pkce", "--require-pkce"),
 ];
 
 /// The OpenID members given as flags, checked as registration checks them.
 fn openid_client(
     config: &Config,
     flags: &OpenIdArgs,
+    client_id: &ClientId,
     redirect_uris: &[latchkey_core::types::RedirectUri],
 ) -> Result<latchkey_core::oidc::client::OpenIdClient> {
     let flag_of = |member: &str| {
@@ -406,8 +419,15 @@ fn openid_client(
         return Ok(Default::default());
     };
     let body = serde_json::to_vec(flags).expect("flags serialise");
+    // As registration: a subject type the server does not offer is refused, and a server that
+    // offers only pairwise subjects makes them the default.
+    let rules = latchkey_core::oidc::client::OpenIdRules {
+        algs: &openid.signing_algs,
+        public_subjects: openid.public,
+        pairwise_subjects: openid.pairwise,
+    };
     let client = latchkey_core::oidc::client::OpenIdMetadata::from_json(&body)
-        .and_then(|m| m.validate(&openid.signing_algs, redirect_uris))
+        .and_then(|m| m.validate(&rules, client_id, redirect_uris))
         .map_err(|e| {
             let flag = OPENID_FLAGS
                 .iter()
@@ -417,11 +437,6 @@ fn openid_client(
                 .unwrap_or_default();
             anyhow!("{flag}{}", e.description())
         })?;
-    // As registration: a subject type the server does not offer is refused.
-    if client.subject_type != latchkey_core::oidc::subject::SubjectType::Public && !openid.pairwise
-    {
-        bail!("--subject-type: pairwise is not offered by this server (openid.subject_types)");
-    }
     Ok(client)
 }
 
@@ -545,7 +560,7 @@ fn print_plain(value: &Value) {
                     .join(" "),
                 other => other.to_string(),
             };
-            println!("{key:<27} {text}");
+            println!("{key:<27} {}", printable(&text));
         }
     }
 }

@@ -1,6 +1,29 @@
 //! What the list commands print: a JSON array with `--json`, otherwise a table with a header, one
 //! line per row and a sentence when there is nothing to list.
+use std::borrow::Cow;
+
 use serde_json::Value;
+
+/// `text` as a terminal may show it: control characters (newlines and escape sequences among them)
+/// and bidirectional formatting characters are written as `\u{…}`.
+///
+/// # Security
+/// N-L7: the store holds text written by anonymous registrants (a client name, a redirect URI). Printed
+/// raw, an escape sequence could erase lines and a newline could add forged ones to what an operator
+/// reads.
+pub(crate) fn printable(text: &str) -> Cow<'_, str> {
+    if latchkey_core::types::is_display_safe(text) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match latchkey_core::types::is_display_safe(c.encode_utf8(&mut [0; 4])) {
+            true => out.push(c),
+            false => out.push_str(&c.escape_unicode().to_string()),
+        }
+    }
+    Cow::Owned(out)
+}
 
 /// How a list command prints its rows as text.
 pub(crate) struct Table<'a> {
@@ -47,7 +70,7 @@ impl Table<'_> {
         cells
             .into_iter()
             .zip(self.columns)
-            .map(|(cell, (_, width))| format!("{cell:<width$}"))
+            .map(|(cell, (_, width))| format!("{:<width$}", printable(&cell)))
             .collect::<Vec<_>>()
             .join(" ")
     }
@@ -56,6 +79,22 @@ impl Table<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn n_l7_control_characters_are_escaped_in_cells() {
+        let table = Table {
+            empty: "none",
+            columns: &[("NAME", 0)],
+        };
+        let forged = "Acme\u{1b}[1A\u{1b}[2K\n2026-12-07T22:59:59.000Z  key.revoked\u{202e}";
+        let line = table.line([forged.to_owned()]);
+        assert!(!line.contains('\u{1b}') && !line.contains('\n') && !line.contains('\u{202e}'));
+        assert_eq!(
+            line,
+            "Acme\\u{1b}[1A\\u{1b}[2K\\u{a}2026-12-07T22:59:59.000Z  key.revoked\\u{202e}"
+        );
+        assert_eq!(printable("Café"), "Café");
+    }
 
     #[test]
     fn cells_are_padded_to_their_column_but_the_last() {

@@ -87,6 +87,10 @@ pub(crate) fn openid(
             id_token_ttl,
             signing_algs,
             pairwise: subject_types.iter().any(|t| t == "pairwise"),
+            public: subject_types.iter().any(|t| t == "public"),
+            require_pkce_for_confidential_clients: raw
+                .require_pkce_for_confidential_clients
+                .unwrap_or(true),
             logout_revokes_grants: raw.logout_revokes_grants.unwrap_or(false),
         },
     }))

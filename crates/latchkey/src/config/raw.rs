@@ -71,6 +71,7 @@ pub(crate) struct RawOpenId {
     pub(crate) signing_algs: Option<Vec<String>>,
     pub(crate) subject_types: Option<Vec<String>>,
     pub(crate) logout_revokes_grants: Option<bool>,
+    pub(crate) require_pkce_for_confidential_clients: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -510,7 +510,6 @@ fn scopes_are_published_in_the_file_order() {
 fn extra_members_may_state_facts_but_never_claim_features() {
     for name in [
         "backchannel_logout_supported",
-        "acr_values_supported",
         "check_session_iframe",
         "require_pushed_authorization_requests",
     ] {
@@ -530,6 +529,7 @@ fn extra_members_may_state_facts_but_never_claim_features() {
     // The OpenID members Latchkey publishes itself (when OpenID is on) are its own.
     for name in [
         "userinfo_endpoint",
+        "acr_values_supported",
         "subject_types_supported",
         "id_token_signing_alg_values_supported",
     ] {

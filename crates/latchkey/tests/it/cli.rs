@@ -1022,6 +1022,52 @@ fn client_create_sets_and_show_prints_the_openid_members() {
 }
 
 #[test]
+fn client_create_require_pkce_is_stored_shown_and_checked() {
+    let db = TestDatabase::sqlite();
+    let dir = Path::new(db.url().trim_start_matches("sqlite://"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let config = dir.join("openid.toml");
+    std::fs::write(&config, "[openid]\nenabled = true\n").unwrap();
+    let config = config.to_str().unwrap();
+    let create = |value: &str| {
+        latchkey(
+            &db,
+            &[
+                "client",
+                "create",
+                "--name",
+                "legacy rp",
+                "--auth-method",
+                "client_secret_basic",
+                "--grant-type",
+                "authorization_code",
+                "--redirect-uri",
+                "https://rp.example/cb",
+                "--require-pkce",
+                value,
+                "--json",
+                "--config",
+                config,
+            ],
+        )
+    };
+    let created = json_of(&create("false"));
+    assert_eq!(created["require_pkce"], false, "{created}");
+    let id = created["client_id"].as_str().unwrap();
+    let shown = json_of(&latchkey(
+        &db,
+        &["client", "show", id, "--json", "--config", config],
+    ));
+    assert_eq!(shown["require_pkce"], false, "{shown}");
+    // Like --default-max-age, the value is typed: clap refuses anything but true or false.
+    let refused = create("maybe");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--require-pkce"));
+}
+
+#[test]
 fn metadata_prints_the_published_document_and_check_names_each_difference() {
     let db = TestDatabase::sqlite();
     let dir = Path::new(db.url().trim_start_matches("sqlite://"))

@@ -2,6 +2,7 @@
 //! and the real binary for what a person types.
 #![allow(clippy::unwrap_used)]
 
+mod ai_clients;
 mod assertions;
 mod audit;
 mod authorize;
@@ -9,6 +10,7 @@ mod browser;
 mod chromium;
 mod cli;
 mod command;
+mod conformance;
 mod discover;
 mod discovery;
 mod documents;

@@ -73,6 +73,7 @@ const WHATALO: Profile = Profile {
     additions: &[
         "userinfo_endpoint",
         "response_modes_supported",
+        "acr_values_supported",
         "id_token_signing_alg_values_supported",
         "userinfo_signing_alg_values_supported",
         "display_values_supported",

@@ -164,26 +164,53 @@ server_test!(
                 None,
             )
             .await;
+        // RFC 7591 §3.2.1: `internal` is configured but not in scopes_supported, so it is dropped,
+        // and the response says so; the client is kept with the rest.
+        assert_eq!(response.status(), 201);
+        let registered: Value = response.json().await.unwrap();
+        assert_eq!(registered["scope"], "read");
+        assert_eq!(registered["dropped_metadata"], json!({"scope": "internal"}));
+        let auth = basic(
+            registered["client_id"].as_str().unwrap(),
+            registered["client_secret"].as_str().unwrap(),
+        );
+        let response = server
+            .token_request(
+                &[("grant_type", "client_credentials"), ("scope", "internal")],
+                Some(auth.clone()),
+            )
+            .await;
         assert_eq!(
             error_of(response).await,
-            (400, "invalid_client_metadata".into()),
-            "`internal` is configured but not in scopes_supported"
+            (400, "invalid_scope".into()),
+            "nothing unpublished is ever granted"
         );
+        let body: Value = server
+            .token_request(&[("grant_type", "client_credentials")], Some(auth))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(body["scope"], "read");
         server.stop().await;
         // With no scopes configured at all, a self-registered client gets none.
         let bare = TestServer::builder()
             .toml("[registration]\npolicy = \"open\"")
             .start(&db)
             .await;
-        let response = bare
+        let registered: Value = bare
             .register(
                 json!({"redirect_uris": ["https://a.example/cb"], "scope": "admin billing:write"}),
                 None,
             )
-            .await;
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(registered["scope"], "");
         assert_eq!(
-            error_of(response).await,
-            (400, "invalid_client_metadata".into())
+            registered["dropped_metadata"]["scope"],
+            "admin billing:write"
         );
         let registered: Value = bare
             .register(json!({"redirect_uris": ["https://a.example/cb"]}), None)
@@ -192,7 +219,177 @@ server_test!(
             .await
             .unwrap();
         assert_eq!(registered["scope"], "");
+        assert!(registered.get("dropped_metadata").is_none());
         bare.stop().await;
+    }
+);
+
+server_test!(
+    claude_s_grant_types_are_kept_without_the_jwt_bearer_grant_and_the_response_says_so,
+    |db: TestDatabase| async move {
+        let server = TestServer::builder().toml(OPEN).start(&db).await;
+        let response = server
+            .register(
+                json!({
+                    "client_name": "Claude",
+                    "redirect_uris": ["https://claude.example/api/mcp/auth_callback"],
+                    "grant_types": ["authorization_code", "refresh_token",
+                        "urn:ietf:params:oauth:grant-type:jwt-bearer"],
+                    "response_types": ["code"],
+                    "token_endpoint_auth_method": "none",
+                    "scope": "read write internal"
+                }),
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        let registered: Value = response.json().await.unwrap();
+        assert_eq!(
+            registered["grant_types"],
+            json!(["authorization_code", "refresh_token"])
+        );
+        assert_eq!(
+            registered["dropped_metadata"],
+            json!({"grant_types": ["urn:ietf:params:oauth:grant-type:jwt-bearer"], "scope": "internal"})
+        );
+        assert_eq!(registered["scope"], "read write");
+        // RFC 7592 read, and the operator's view, show what was kept.
+        let read: Value = server
+            .http
+            .get(registered["registration_client_uri"].as_str().unwrap())
+            .header(
+                "authorization",
+                format!(
+                    "Bearer {}",
+                    registered["registration_access_token"].as_str().unwrap()
+                ),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(read["grant_types"], registered["grant_types"]);
+        let shown = crate::command::json_of(&crate::command::latchkey(
+            &db,
+            &[
+                "client",
+                "show",
+                registered["client_id"].as_str().unwrap(),
+                "--json",
+            ],
+        ));
+        assert_eq!(shown["grant_types"], registered["grant_types"]);
+        server.stop().await;
+    }
+);
+
+server_test!(
+    n_l7_control_characters_are_refused_at_registration_and_escaped_by_the_cli,
+    |db: TestDatabase| async move {
+        let server = TestServer::builder().toml(OPEN).start(&db).await;
+        let forged =
+            "Acme\u{1b}[1A\u{1b}[2K\n2026-12-07T22:59:59.000Z  key.revoked  success  operator";
+        for body in [
+            json!({"redirect_uris": ["https://a.example/cb"], "client_name": forged}),
+            json!({"redirect_uris": ["https://a.example/c\nb"]}),
+        ] {
+            let (status, error) = error_of(server.register(body.clone(), None).await).await;
+            assert_eq!(status, 400, "{body}");
+            assert!(error.starts_with("invalid_"), "{body}: {error}");
+        }
+        // A row written before the check (or by any other path) is still printed escaped.
+        let client = crate::harness::insert_client(
+            &server.store,
+            latchkey_core::types::AuthMethod::None,
+            &[latchkey_core::types::GrantType::AuthorizationCode],
+            "read",
+            &["https://a.example/cb"],
+            Default::default(),
+        )
+        .await;
+        let mut row = server
+            .store
+            .find_client(&latchkey_core::types::ClientId::parse(&client.id).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        row.name = forged.to_owned();
+        server.store.update_client_metadata(&row).await.unwrap();
+        for args in [
+            vec!["client", "list"],
+            vec!["client", "show", client.id.as_str()],
+        ] {
+            let out = crate::command::stdout_of(&crate::command::latchkey(&db, &args));
+            assert!(!out.contains('\u{1b}'), "{args:?}: {out}");
+            assert!(out.contains("Acme\\u{1b}[1A"), "{args:?}: {out}");
+            assert!(!out.lines().any(|l| l.starts_with("2026-12-07")), "{out}");
+        }
+        server.stop().await;
+    }
+);
+
+server_test!(
+    registration_responses_echo_the_keys_and_the_default_application_type,
+    |db: TestDatabase| async move {
+        let server = TestServer::builder()
+            .toml(&format!("{OPEN}\n[openid]\nenabled = true"))
+            .start(&db)
+            .await;
+        let (key, _) =
+            latchkey_core::keys::SigningKey::generate(latchkey_core::keys::KeyAlg::ES256).unwrap();
+        let jwks = json!({"keys": [key.public_jwk()]});
+        let registered: Value = server
+            .register(
+                json!({
+                    "redirect_uris": ["https://a.example/cb"],
+                    "token_endpoint_auth_method": "private_key_jwt",
+                    "jwks": jwks,
+                }),
+                None,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let read: Value = server
+            .http
+            .get(registered["registration_client_uri"].as_str().unwrap())
+            .header(
+                "authorization",
+                format!(
+                    "Bearer {}",
+                    registered["registration_access_token"].as_str().unwrap()
+                ),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for described in [&registered, &read] {
+            assert_eq!(described["jwks"], jwks, "{described}");
+            assert_eq!(described["application_type"], "web", "{described}");
+        }
+        let uri: Value = server
+            .register(
+                json!({
+                    "redirect_uris": ["http://127.0.0.1/cb"],
+                    "token_endpoint_auth_method": "private_key_jwt",
+                    "jwks_uri": "https://keys.example/jwks.json",
+                    "application_type": "native",
+                }),
+                None,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(uri["jwks_uri"], "https://keys.example/jwks.json");
+        assert_eq!(uri["application_type"], "native");
+        server.stop().await;
     }
 );
 
@@ -331,7 +528,7 @@ server_test!(
                 "invalid_client_metadata",
             ),
             (
-                json!({"redirect_uris": ["https://a.example/cb"], "scope": "admin"}),
+                json!({"redirect_uris": ["https://a.example/cb"], "grant_types": ["urn:ietf:params:oauth:grant-type:jwt-bearer"]}),
                 "invalid_client_metadata",
             ),
         ] {
