@@ -112,7 +112,12 @@ async fn answer(
         .await
         .map_err(internal)?
         .ok_or(Refusal::InvalidToken)?;
-    let names = claims::released(&access.scope, grant.claims.as_ref(), Destination::UserInfo);
+    let names = claims::released(
+        &access.scope,
+        grant.claims.as_ref(),
+        Destination::UserInfo,
+        &client.scope,
+    );
     let mut body = serde_json::Map::new();
     body.insert(
         "sub".into(),

@@ -8,7 +8,7 @@ use latchkey_core::params::Params;
 use latchkey_core::user::User;
 use serde_json::Value;
 
-use super::visit::Visit;
+use super::visit::{SignedIn, Visit};
 use super::{Chrome, authorization_path, chrome, form_target, hidden_fields, html, language_links};
 use crate::state::AppState;
 
@@ -88,11 +88,39 @@ pub(crate) fn binds(
     app: &AppState,
     visit: &Visit,
     request: &AuthorizationRequest,
+    signed_in: &SignedIn,
     binding: &str,
 ) -> bool {
-    let shown = shown(request);
+    let shown = bound(request, signed_in);
     let parts: Vec<&str> = shown.iter().map(String::as_str).collect();
     app.csrf().verify_consent(&visit.browser, &parts, binding)
+}
+
+/// What the binding covers: what the page shows, and the authentication it was shown under (N-M5):
+/// `prompt`, `max_age` and `nonce` of the request, and the session's `sid` and `auth_time`. A page
+/// shown for one request (say `prompt=consent`) then cannot approve another (the relying party's
+/// `prompt=login` step-up), nor one shown before the person signed in again.
+fn bound(request: &AuthorizationRequest, signed_in: &SignedIn) -> Vec<String> {
+    let prompt = request.prompt;
+    let prompt = format!(
+        "{}{}{}",
+        if prompt.none { "n" } else { "" },
+        if prompt.login { "l" } else { "" },
+        if prompt.consent { "c" } else { "" }
+    );
+    let openid = request.openid.as_ref();
+    let mut parts = shown(request).to_vec();
+    parts.extend([
+        prompt,
+        openid
+            .and_then(|o| o.max_age)
+            .map(|m| m.to_string())
+            .unwrap_or_default(),
+        openid.and_then(|o| o.nonce.clone()).unwrap_or_default(),
+        signed_in.sid.clone().unwrap_or_default(),
+        signed_in.auth_time.0.to_string(),
+    ]);
+    parts
 }
 
 /// The consent page for `request`, shown to `user`.
@@ -101,8 +129,9 @@ pub(crate) fn consent_page(
     visit: &Visit,
     request: &AuthorizationRequest,
     params: &Params,
-    user: &User,
+    signed_in: &SignedIn,
 ) -> Response {
+    let user = &signed_in.user;
     let descriptions = &app.settings().ui.scope_descriptions;
     let scopes = request
         .scope
@@ -159,7 +188,7 @@ pub(crate) fn consent_page(
         fields: hidden_fields(params),
         csrf: visit.csrf_token(app),
         binding: {
-            let shown = shown(request);
+            let shown = bound(request, signed_in);
             let parts: Vec<&str> = shown.iter().map(String::as_str).collect();
             app.csrf().consent(&visit.browser, &parts)
         },
@@ -181,11 +210,13 @@ fn claim_lines(
     asked: &ClaimsRequest,
     user: &User,
 ) -> Vec<ClaimLine> {
-    let mut names = claims::released(&request.scope, Some(asked), Destination::UserInfo);
+    let allowed = &request.client.scope;
+    let mut names = claims::released(&request.scope, Some(asked), Destination::UserInfo, allowed);
     names.extend(claims::released(
         &request.scope,
         Some(asked),
         Destination::IdToken,
+        allowed,
     ));
     let values = claims::select(user, &names);
     // A person reads "maria@example.com (verified)" more easily than two lines; `updated_at` is
