@@ -128,7 +128,7 @@ async fn register_client(
         jwks,
         jwks_uri,
     } = json_body(headers, body)?.validate(&app.settings().registration_rules())?;
-    let openid = openid_metadata(app, body, &redirect_uris).await?;
+    let openid = openid_metadata(app, address, body, &redirect_uris).await?;
     let client_id = ClientId::generate();
     let secret = method.uses_secret().then(ClientSecret::generate);
     let registration_token = ClientSecret::generate();
@@ -216,11 +216,13 @@ fn describe(app: &AppState, client: &Client) -> serde_json::Value {
 /// server offers; the defaults when OpenID is off, where they are unknown members and ignored.
 ///
 /// # Security
-/// A `sector_identifier_uri` is fetched through the one outbound fetcher (https only, public addresses
-/// only, size and time limits), and must list every redirect URI (Core §8.1), so a client cannot claim
-/// another sector's pairwise subjects.
+/// A `sector_identifier_uri` is fetched through the client cache's fetch path (https only, public
+/// addresses only, size and time limits; per-address and per-host limits, single flight, negative
+/// cache and a generic error, N-L1), and must list every redirect URI (Core §8.1), so a client cannot
+/// claim another sector's pairwise subjects.
 async fn openid_metadata(
     app: &AppState,
+    address: &ClientAddress,
     body: &[u8],
     redirect_uris: &[latchkey_core::types::RedirectUri],
 ) -> Result<OpenIdClient, ApiError> {
@@ -236,14 +238,24 @@ async fn openid_metadata(
         .into());
     }
     if let Some(uri) = &openid.sector_identifier_uri {
-        let fetched = crate::services::fetch::fetch_json(uri, &app.settings().fetch)
-            .await
-            .map_err(|e| {
-                OAuthError::invalid_client_metadata(format!(
-                    "sector_identifier_uri could not be fetched: {e}"
+        use crate::services::clients::LookupError;
+        let document = match app.clients().sector_document(uri, address).await {
+            Ok(document) => document,
+            Err(LookupError::Store(e)) => return Err(e.into()),
+            Err(LookupError::Limited) => {
+                return Err(OAuthError::temporarily_unavailable(
+                    "too many outbound fetches; try again in a minute",
+                )
+                .into());
+            }
+            Err(LookupError::Document(why)) => {
+                return Err(OAuthError::invalid_client_metadata(format!(
+                    "sector_identifier_uri: {why}"
                 ))
-            })?;
-        check_sector_document(&fetched.json, redirect_uris)
+                .into());
+            }
+        };
+        check_sector_document(&document, redirect_uris)
             .map_err(OAuthError::invalid_client_metadata)?;
     }
     // The keys of the chosen algorithms exist before the first ID token needs them.
@@ -258,6 +270,7 @@ async fn openid_metadata(
 pub(crate) async fn update(
     State(app): State<AppState>,
     Path(id): Path<String>,
+    address: ClientAddress,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -279,7 +292,7 @@ pub(crate) async fn update(
     // With OpenID Connect off the body's OpenID members mean nothing here, and the client's stored
     // ones are kept for when it is turned on again, not reset to the defaults.
     let openid = match app.settings().openid {
-        Some(_) => openid_metadata(&app, &body, &r.redirect_uris).await?,
+        Some(_) => openid_metadata(&app, &address, &body, &r.redirect_uris).await?,
         None => client.policy.openid.clone(),
     };
     let auth = match &client.auth {

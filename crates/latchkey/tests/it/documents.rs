@@ -477,6 +477,40 @@ server_test!(
     }
 );
 
+server_test!(
+    n_l5_one_address_cannot_spend_a_document_hosts_fetch_budget,
+    |db: TestDatabase| async move {
+        let https = site(None).await;
+        let client_id = format!("{}/client.json", https.origin);
+        let server = TestServer::builder()
+            .toml("[http]\ntrusted_proxies = [\"127.0.0.1\"]")
+            .toml(&config(&https, true))
+            .toml("rate_limit = 4")
+            .start(&db)
+            .await;
+        let (_, challenge) = pkce();
+        let from = |address: &str| {
+            let mut browser = Browser::new();
+            browser.forwarded_for = Some(address.to_owned());
+            browser
+        };
+        // One address names made-up documents on the host until its own budget is spent…
+        for n in 0..6 {
+            let made_up = format!("{}/made-up-{n}.json", https.origin);
+            let page = from("203.0.113.1")
+                .get(&authorize_url(&server, &made_up, CALLBACK, &challenge))
+                .await;
+            assert_eq!(page.status, if n < 4 { 400 } else { 503 }, "{n}");
+        }
+        // …and the host's real client still loads for everyone else.
+        let page = from("198.51.100.7")
+            .get(&authorize_url(&server, &client_id, CALLBACK, &challenge))
+            .await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        server.stop().await;
+    }
+);
+
 /// `n` GETs of `url` at once; their statuses.
 async fn futures_join(url: &str, n: usize) -> Vec<u16> {
     let tasks: Vec<_> = (0..n)

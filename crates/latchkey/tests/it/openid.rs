@@ -1858,3 +1858,44 @@ server_test!(
         server.stop().await;
     }
 );
+
+server_test!(
+    n_l1_a_sector_document_is_fetched_through_the_limited_path_and_fails_generically,
+    |db: TestDatabase| async move {
+        let server = provider(
+            &db,
+            "[registration]\npolicy = \"open\"\nrate_limit = 50\n[fetch]\nrate_limit = 2",
+        )
+        .await;
+        let register = |sector: &str| {
+            server
+                .http
+                .post(format!("{}/register", server.issuer))
+                .json(&serde_json::json!({
+                    "redirect_uris": [REDIRECT],
+                    "subject_type": "pairwise",
+                    "sector_identifier_uri": sector,
+                }))
+                .send()
+        };
+        // The registrant learns that the fetch failed, not what the name resolves to.
+        for _ in 0..2 {
+            let response = register("https://localhost/s.json").await.unwrap();
+            assert_eq!(response.status(), 400);
+            let error: Value = response.json().await.unwrap();
+            assert_eq!(
+                error["error_description"],
+                "sector_identifier_uri: the document could not be fetched",
+                "{error}"
+            );
+        }
+        // The failure above was remembered (one fetch); the address's budget of two then runs out.
+        let second = register("https://127.0.0.1:9/a.json").await.unwrap();
+        assert_eq!(second.status(), 400);
+        let third = register("https://127.0.0.1:9/b.json").await.unwrap();
+        assert_eq!(third.status(), 503);
+        let error: Value = third.json().await.unwrap();
+        assert_eq!(error["error"], "temporarily_unavailable");
+        server.stop().await;
+    }
+);
