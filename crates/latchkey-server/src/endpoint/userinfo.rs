@@ -108,7 +108,7 @@ async fn answer(
         .ok_or(Refusal::InvalidToken)?;
     let client = app
         .clients()
-        .client(&access.client_id)
+        .token_client(&access.client_id)
         .await
         .map_err(internal)?
         .ok_or(Refusal::InvalidToken)?;

@@ -168,11 +168,18 @@ pub(crate) fn consent_page(
         (t.client_terms, &registered.tos_uri),
     ]
     .into_iter()
-    .filter_map(|(label, href)| href.clone().map(|href| ClientLink { label, href }))
+    .filter_map(|(label, href)| {
+        href.clone()
+            .filter(|h| vouched(request, h))
+            .map(|href| ClientLink { label, href })
+    })
     .collect();
     let page = ConsentPage {
         claims,
-        client_logo: registered.logo_uri.clone(),
+        client_logo: registered
+            .logo_uri
+            .clone()
+            .filter(|logo| vouched(request, logo)),
         client_links,
         c: chrome(app, visit.locale, language_links(app, visit, params)),
         action: format!("{}/consent", authorization_path(app)),
@@ -200,6 +207,31 @@ pub(crate) fn consent_page(
         target.as_deref(),
         &visit.cookies,
     )
+}
+
+/// Whether the page may show a logo or link the client registered.
+///
+/// # Security
+/// N-I1, RFC 7591 §5: a client that registered itself (or publishes its own document) could show any
+/// brand's logo and links next to any name. Its logo and links are shown only on a host it controls
+/// by registration: the host of one of its redirect URIs, or of its client_id document.
+fn vouched(request: &AuthorizationRequest, uri: &str) -> bool {
+    let client = &request.client;
+    if client.operator_created() {
+        return true;
+    }
+    let Some(host) = url::Url::parse(uri)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+    else {
+        return false;
+    };
+    client
+        .redirect_uris
+        .iter()
+        .filter_map(|r| url::Url::parse(r.as_str()).ok())
+        .any(|r| r.host_str() == Some(host.as_str()))
+        || latchkey_core::cimd::host_of(&client.client_id).as_deref() == Some(host.as_str())
 }
 
 /// The claims the client will receive (at UserInfo and in the ID token) that the user has, labelled in

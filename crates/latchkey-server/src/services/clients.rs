@@ -147,6 +147,31 @@ impl Clients {
         Ok(Some(client))
     }
 
+    /// The client a token this server issued names: a client registered here or, while documents
+    /// are enabled, a document client's stored row (N-I2: UserInfo answers document clients too).
+    /// Nothing is fetched: the token shows the document was accepted when it was issued, and the
+    /// row holds what it said then.
+    pub(crate) async fn token_client(
+        &self,
+        id: &ClientId,
+    ) -> Result<Option<Arc<Client>>, StoreError> {
+        if let Some(client) = self.client(id).await? {
+            return Ok(Some(client));
+        }
+        if self.rules.documents.is_none() || !latchkey_core::cimd::is_document_url(id) {
+            return Ok(None);
+        }
+        if let Some(Ok(client)) = self.documents.get(id) {
+            return Ok(Some(client));
+        }
+        Ok(self
+            .store
+            .find_client(id)
+            .await?
+            .filter(|c| c.policy.metadata_document)
+            .map(Arc::new))
+    }
+
     /// A client by id, whether registered here or, for an https client_id with documents enabled,
     /// described by its Client ID Metadata Document (fetched, checked and cached). `address` is who
     /// asked, for the fetch limits.

@@ -211,6 +211,65 @@ server_test!(
 );
 
 server_test!(
+    n_i2_userinfo_answers_a_document_clients_token,
+    |db: TestDatabase| async move {
+        let https = site(None).await;
+        let client_id = format!("{}/client.json", https.origin);
+        let server = TestServer::builder()
+            .toml(&config(&https, true))
+            .toml("[openid]\nenabled = true")
+            .start(&db)
+            .await;
+        let user_id = server.create_user("erin", "erin's passphrase").await;
+        let (verifier, challenge) = pkce();
+        let mut browser = Browser::new();
+        let login = browser
+            .get(&server.authorize_url(&[
+                ("response_type", "code"),
+                ("client_id", &client_id),
+                ("redirect_uri", CALLBACK),
+                ("scope", "openid"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ]))
+            .await;
+        assert_eq!(login.status, 200, "{}", login.body);
+        let consent = browser
+            .sign_in(&server, &login, "erin", "erin's passphrase")
+            .await;
+        let done = browser.decide(&server, &consent, "approve").await;
+        let code = done.redirect_params()["code"].clone();
+        let tokens: Value = server
+            .token_request(
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", CALLBACK),
+                    ("code_verifier", &verifier),
+                    ("client_id", &client_id),
+                ],
+                None,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let access = tokens["access_token"].as_str().unwrap();
+        let info = server
+            .http
+            .get(server.url("/userinfo"))
+            .bearer_auth(access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(info.status(), 200);
+        let info: Value = info.json().await.unwrap();
+        assert_eq!(info["sub"], user_id);
+        server.stop().await;
+    }
+);
+
+server_test!(
     a_document_that_names_another_client_id_is_refused,
     |db: TestDatabase| async move {
         let https = site(Some("https://someone-else.example/client.json")).await;

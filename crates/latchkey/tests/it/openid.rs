@@ -1899,3 +1899,45 @@ server_test!(
         server.stop().await;
     }
 );
+
+server_test!(
+    n_i1_a_self_registered_clients_logo_and_links_show_only_on_its_own_hosts,
+    |db: TestDatabase| async move {
+        let server = provider(&db, "[registration]\npolicy = \"open\"").await;
+        maria(&server).await;
+        let registered: Value = server
+            .http
+            .post(server.url("/register"))
+            .json(&serde_json::json!({
+                "client_name": "Your Bank",
+                "redirect_uris": [REDIRECT],
+                "token_endpoint_auth_method": "none",
+                "logo_uri": "https://bank.example/logo.png",
+                "tos_uri": "https://bank.example/terms",
+                "policy_uri": "https://rp.example/privacy",
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let (_, challenge) = crate::browser::pkce();
+        let mut browser = Browser::new();
+        let login = browser
+            .get(&server.authorize_url(&[
+                ("response_type", "code"),
+                ("client_id", registered["client_id"].as_str().unwrap()),
+                ("redirect_uri", REDIRECT),
+                ("scope", "openid"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ]))
+            .await;
+        let consent = browser.sign_in(&server, &login, "maria", PASSWORD).await;
+        assert!(consent.body.contains("/consent\""), "{}", consent.body);
+        assert!(!consent.body.contains("bank.example"), "{}", consent.body);
+        assert!(consent.body.contains("href=\"https://rp.example/privacy\""));
+        server.stop().await;
+    }
+);
