@@ -182,6 +182,13 @@ impl AuthorizationRequest {
             crate::oidc::request::refuse_request_objects(params).map_err(redirect)?;
         }
         let openid = openid && scope.contains(crate::oidc::OPENID_SCOPE);
+        // N-I3: OpenID Connect Core §3.1.2.1 makes `redirect_uri` REQUIRED in an authentication
+        // request, where OAuth 2.1 lets a client with one registered URI leave it out.
+        if openid && !redirect_uri_sent {
+            return Err(redirect(OAuthError::invalid_request(
+                "redirect_uri is required in an OpenID Connect authentication request",
+            )));
+        }
         // OAuth 2.1 §7.5.1: a confidential client may bind the code to its transaction with the
         // OpenID Connect `nonce` instead of PKCE (the ID token echoes it); every other request needs
         // PKCE. The token endpoint then refuses a `code_verifier` (RFC 9700 §2.1.1 downgrade).
@@ -502,11 +509,31 @@ mod tests {
     fn parse_openid(query: &str) -> Result<AuthorizationRequest, AuthorizeError> {
         let mut c = client(&["https://app.example/cb"]);
         c.scope = Scope::parse("openid profile read").unwrap();
+        let query = format!("{query}&redirect_uri=https%3A%2F%2Fapp.example%2Fcb");
         AuthorizationRequest::parse_with(
             &Params::parse_urlencoded(query.as_bytes()).unwrap(),
             Some(c),
             true,
         )
+    }
+
+    #[test]
+    fn n_i3_an_openid_request_without_redirect_uri_is_refused() {
+        let mut c = client(&["https://app.example/cb"]);
+        c.scope = Scope::parse("openid read").unwrap();
+        let parse = |query: &str, openid: bool| {
+            AuthorizationRequest::parse_with(
+                &Params::parse_urlencoded(query.as_bytes()).unwrap(),
+                Some(c.clone()),
+                openid,
+            )
+        };
+        let r = redirected(parse(&good("&scope=openid&nonce=n"), true));
+        assert_eq!(r.error.code, ErrorCode::InvalidRequest);
+        assert!(r.error.description().contains("redirect_uri"));
+        // OAuth 2.1 still lets a plain request with one registered URI leave it out.
+        assert!(parse(&good("&scope=read"), true).is_ok());
+        assert!(parse(&good("&scope=openid"), false).is_ok());
     }
 
     #[test]
@@ -570,7 +597,8 @@ mod tests {
                 openid,
             )
         };
-        let no_pkce = "client_id=app&response_type=code&scope=openid&state=s";
+        let no_pkce = "client_id=app&response_type=code&scope=openid&state=s\
+                       &redirect_uri=https%3A%2F%2Fapp.example%2Fcb";
         let req = parse_with(
             &format!("{no_pkce}&nonce=n"),
             confidential(&["https://app.example/cb"]),

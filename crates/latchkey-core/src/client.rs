@@ -111,6 +111,17 @@ impl ClientAuth {
 }
 
 impl Client {
+    /// Whether the operator created this client (command line or configuration), as opposed to one
+    /// that registered itself (RFC 7591) or is described by its own metadata document.
+    ///
+    /// # Security
+    /// RFC 9700 §4.11.2: the server "SHOULD only automatically redirect the user agent if it trusts
+    /// the redirect URI". Anyone can register a redirect URI for the other kinds, so their URIs are
+    /// not followed automatically before the person has signed in (N-M3).
+    pub fn operator_created(&self) -> bool {
+        self.policy.registration.is_none() && !self.policy.metadata_document
+    }
+
     /// True for a public client (RFC 6749 §2.1).
     pub fn is_public(&self) -> bool {
         matches!(self.auth, ClientAuth::Public)

@@ -138,8 +138,8 @@ async fn limit_keyed(
     request.extensions_mut().insert(address);
     if !by_client {
         if address.is_trusted_proxy() {
-            // Unattributable: the proxy's own address is everyone's behind it; limiting it would
-            // refuse them all.
+            // The proxy's own request (no client hop at all): its address is everyone's behind
+            // it; limiting it would refuse them all. A hop a client garbled is not this (N-M2).
             return next.run(request).await;
         }
         let limiter = app.rate_limits().group(group).expect("checked above");

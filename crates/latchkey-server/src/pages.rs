@@ -1,5 +1,6 @@
 //! Login, consent and error pages: server-rendered HTML that works without JavaScript, in English and
 //! Spanish, with anti-framing headers, a restrictive CSP, and CSRF tokens on every form.
+pub(crate) mod bounce;
 pub(crate) mod consent;
 pub(crate) mod i18n;
 pub(crate) mod login;
@@ -62,6 +63,9 @@ pub(crate) enum Stop {
     Forged,
     /// Back to the client, with a success or an error (RFC 6749 §4.1.2).
     Redirect(String),
+    /// An error for a client the operator did not create (N-M3): followed once someone is signed in
+    /// on this browser, and until then shown on a page that names where it leads.
+    Leave(String),
     /// The server failed; the cause is logged, never shown.
     Internal(String),
     /// The database cannot serve right now: 503, try again; the cause is logged, never shown.
@@ -88,6 +92,7 @@ impl Stop {
             },
             Stop::Forged => StatusCode::FORBIDDEN,
             Stop::Redirect(_) => StatusCode::SEE_OTHER,
+            Stop::Leave(_) => StatusCode::OK,
             Stop::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Stop::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -96,6 +101,17 @@ impl Stop {
     /// The response: a redirect, or an error page in the visitor's language (English before the
     /// visit could be read).
     pub(crate) fn respond(self, app: &AppState, visit: Option<&Visit>) -> Response {
+        let stop = match self {
+            Stop::Leave(location) => match visit {
+                Some(v) if v.authenticated() => Stop::Redirect(location),
+                _ => return leave_page(app, visit, &location),
+            },
+            stop => stop,
+        };
+        stop.answer(app, visit)
+    }
+
+    fn answer(self, app: &AppState, visit: Option<&Visit>) -> Response {
         let status = self.status();
         let (locale, cookies) = match visit {
             Some(v) => (v.locale, v.cookies.as_slice()),
@@ -103,7 +119,9 @@ impl Stop {
         };
         let t = locale.text();
         let (lead, code, description, cause) = match self {
-            Stop::Redirect(location) => return redirect(&location, cookies),
+            Stop::Redirect(location) | Stop::Leave(location) => {
+                return redirect(&location, cookies);
+            }
             Stop::Page(e) => (t.error_lead, e.code.as_str(), e.into_description(), None),
             Stop::Forged => (
                 t.expired_form,
@@ -140,6 +158,41 @@ impl Stop {
         }
         response
     }
+}
+
+#[derive(Template)]
+#[template(path = "leave.html")]
+pub(crate) struct LeavePage {
+    pub(crate) c: Chrome,
+    pub(crate) host: String,
+    pub(crate) location: String,
+}
+
+/// The host a person is about to be sent to, as they should read it: the host of a web address, or
+/// the scheme of a native app's private-use URI.
+pub(crate) fn host_of(location: &str) -> String {
+    url::Url::parse(location)
+        .ok()
+        .map(|u| match u.host_str() {
+            Some(host) => host.to_owned(),
+            None => format!("{}:", u.scheme()),
+        })
+        .unwrap_or_default()
+}
+
+/// The interstitial before a redirect RFC 9700 §4.11.2 does not let the server follow on its own:
+/// the person sees the host and decides. A link, not a form, so no CSP `form-action` is involved.
+pub(crate) fn leave_page(app: &AppState, visit: Option<&Visit>, location: &str) -> Response {
+    let (locale, cookies) = match visit {
+        Some(v) => (v.locale, v.cookies.as_slice()),
+        None => (Locale::En, &[][..]),
+    };
+    let page = LeavePage {
+        c: chrome(app, locale, Vec::new()),
+        host: host_of(location),
+        location: location.to_owned(),
+    };
+    html(StatusCode::OK, page.render(), None, cookies)
 }
 
 /// The path of the authorization endpoint, which the login and consent forms post below.

@@ -211,11 +211,20 @@ pub enum Destination {
     IdToken,
 }
 
-/// The names of the user claims released to `destination` for `scope` and `request`.
+/// The names of the user claims released to `destination` for `scope` and `request`, for a client
+/// that may ask for `allowed` (its registered scope).
+///
+/// # Security
+/// N-M4: a claim named in `claims` is released only when the scope that covers it (Core §5.4) is one
+/// the client may request. Otherwise the parameter would hand out what the operator kept from the
+/// client by leaving the scope out of its registration (or, for self-registered clients, by not
+/// publishing it). Core §5.5 lets the server decide what it returns, so such a claim, essential or
+/// not, is simply left out.
 pub fn released(
     scope: &Scope,
     request: Option<&ClaimsRequest>,
     destination: Destination,
+    allowed: &Scope,
 ) -> BTreeSet<&'static str> {
     let mut names = BTreeSet::new();
     if destination == Destination::UserInfo {
@@ -230,8 +239,10 @@ pub fn released(
             Destination::UserInfo => &request.userinfo,
             Destination::IdToken => &request.id_token,
         };
-        for (_, claims) in SCOPE_CLAIMS {
-            names.extend(claims.iter().copied().filter(|c| asked.contains_key(*c)));
+        for (s, claims) in SCOPE_CLAIMS {
+            if allowed.contains(s) {
+                names.extend(claims.iter().copied().filter(|c| asked.contains_key(*c)));
+            }
         }
     }
     names
@@ -239,11 +250,11 @@ pub fn released(
 
 /// Whether `request` asks for user claims the scopes alone would not release: remembered consent is
 /// for scopes, so such a request needs the consent page again.
-pub fn beyond_scopes(scope: &Scope, request: &ClaimsRequest) -> bool {
-    let by_scope = released(scope, None, Destination::UserInfo);
+pub fn beyond_scopes(scope: &Scope, request: &ClaimsRequest, allowed: &Scope) -> bool {
+    let by_scope = released(scope, None, Destination::UserInfo, allowed);
     [Destination::UserInfo, Destination::IdToken]
         .into_iter()
-        .flat_map(|d| released(scope, Some(request), d))
+        .flat_map(|d| released(scope, Some(request), d, allowed))
         .any(|name| !by_scope.contains(name))
 }
 
@@ -332,10 +343,10 @@ pub(crate) mod tests {
     #[test]
     fn scopes_release_their_claims_to_userinfo_only() {
         let scope = Scope::parse("openid profile email").unwrap();
-        let names = released(&scope, None, Destination::UserInfo);
+        let names = released(&scope, None, Destination::UserInfo, &scope);
         assert!(names.contains("name") && names.contains("email_verified"));
         assert!(!names.contains("address") && !names.contains("phone_number"));
-        assert!(released(&scope, None, Destination::IdToken).is_empty());
+        assert!(released(&scope, None, Destination::IdToken, &scope).is_empty());
         let claims = select(&maria(), &names);
         assert_eq!(claims["name"], "María García");
         assert_eq!(claims["email_verified"], true);
@@ -363,12 +374,13 @@ pub(crate) mod tests {
         assert!(!request.id_token.contains_key("x-unknown"));
         assert_eq!(request.required_sub(), Some("abc"));
         let scope = Scope::parse("openid").unwrap();
+        let allowed = Scope::parse("openid email address").unwrap();
         assert_eq!(
-            released(&scope, Some(&request), Destination::IdToken),
+            released(&scope, Some(&request), Destination::IdToken, &allowed),
             ["email"].into()
         );
         assert_eq!(
-            released(&scope, Some(&request), Destination::UserInfo),
+            released(&scope, Some(&request), Destination::UserInfo, &allowed),
             ["address"].into()
         );
         for bad in [
@@ -384,18 +396,51 @@ pub(crate) mod tests {
 
     #[test]
     fn claims_beyond_the_scopes_are_told_apart() {
+        let all = Scope::parse("openid profile email address phone").unwrap();
         let email = ClaimsRequest::parse(r#"{"id_token":{"email":null}}"#).unwrap();
         assert!(!beyond_scopes(
             &Scope::parse("openid email").unwrap(),
-            &email
+            &email,
+            &all
         ));
-        assert!(beyond_scopes(&Scope::parse("openid").unwrap(), &email));
+        assert!(beyond_scopes(
+            &Scope::parse("openid").unwrap(),
+            &email,
+            &all
+        ));
         assert!(!beyond_scopes(
             &Scope::parse("openid").unwrap(),
-            &ClaimsRequest::default()
+            &ClaimsRequest::default(),
+            &all
         ));
         let sub_only = ClaimsRequest::parse(r#"{"id_token":{"sub":{"value":"x"}}}"#).unwrap();
-        assert!(!beyond_scopes(&Scope::parse("openid").unwrap(), &sub_only));
+        assert!(!beyond_scopes(
+            &Scope::parse("openid").unwrap(),
+            &sub_only,
+            &all
+        ));
+    }
+
+    #[test]
+    fn n_m4_the_claims_parameter_releases_only_claims_of_scopes_the_client_may_request() {
+        let request = ClaimsRequest::parse(
+            r#"{"id_token":{"phone_number":{"essential":true},"email":null},
+                "userinfo":{"address":null,"phone_number":null,"email":null}}"#,
+        )
+        .unwrap();
+        let granted = Scope::parse("openid").unwrap();
+        let allowed = Scope::parse("openid email").unwrap();
+        assert_eq!(
+            released(&granted, Some(&request), Destination::IdToken, &allowed),
+            ["email"].into()
+        );
+        assert_eq!(
+            released(&granted, Some(&request), Destination::UserInfo, &allowed),
+            ["email"].into()
+        );
+        // Nothing outside the client's scope counts as asked beyond the scopes either.
+        let phone = ClaimsRequest::parse(r#"{"userinfo":{"phone_number":null}}"#).unwrap();
+        assert!(!beyond_scopes(&granted, &phone, &allowed));
     }
 
     #[test]

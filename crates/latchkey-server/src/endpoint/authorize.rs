@@ -16,6 +16,7 @@ use latchkey_core::grant::authorization_code::issue_code;
 use latchkey_core::params::Params;
 use latchkey_store::{GrantStore, SessionStore};
 
+use crate::pages::bounce;
 use crate::pages::consent::consent_page;
 use crate::pages::login::login_page;
 use crate::pages::visit::{SignedIn, Visit};
@@ -38,18 +39,27 @@ pub(crate) async fn authorize(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    request(app, address, headers, query.unwrap_or_default().as_bytes()).await
+    request(
+        app,
+        address,
+        headers,
+        query.unwrap_or_default().as_bytes(),
+        false,
+    )
+    .await
 }
 
 /// `POST authorization_endpoint` with the request form-encoded in the body: OpenID Connect Core
-/// §3.1.2.1 requires the authorization endpoint to take POST as well as GET.
+/// §3.1.2.1 requires the authorization endpoint to take POST as well as GET. A relying party's POST
+/// is cross-site and comes without the session cookie, so it is bounced once through a page of this
+/// origin first (N-M1, `pages::bounce`).
 pub(crate) async fn authorize_post(
     State(app): State<AppState>,
     address: ClientAddress,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    request(app, address, headers, &body).await
+    request(app, address, headers, &body, true).await
 }
 
 async fn request(
@@ -57,6 +67,7 @@ async fn request(
     address: ClientAddress,
     headers: HeaderMap,
     encoded: &[u8],
+    post: bool,
 ) -> Response {
     // Partly: whether an undecodable parameter is shown or sent back depends on the client.
     let params = Params::parse_urlencoded_partly(encoded);
@@ -68,8 +79,24 @@ async fn request(
         Ok(visit) => visit,
         Err(e) => return Stop::from(e).respond(&app, None),
     };
+    let bounce = match (&params, post) {
+        (Ok(params), true) => bounce::needed(&app, &visit, params),
+        _ => bounce::Bounce::No,
+    };
     let result = match params {
-        Ok(params) => show(&app, &visit, &params).await,
+        Ok(params) if bounce != bounce::Bounce::No => {
+            // Checked first, so an error shows at once; the page may then lead to the client.
+            load_request(&app, &visit, &params).await.map(|request| {
+                let action = pages::authorization_path(&app);
+                let target = Some(request.redirect_uri.as_str());
+                bounce::bounce_page(&app, &visit, action, &params, target, bounce)
+            })
+        }
+        Ok(params) => {
+            // The bounce marker is no parameter of the request (a forged one bounces no further).
+            let params = params.without(&[bounce::FIELD]);
+            show(&app, &visit, &params).await
+        }
         Err(e) => Err(Stop::Page(e)),
     };
     finish(&app, &visit, result)
@@ -131,13 +158,27 @@ fn is_expected_user(
                 let error = OAuthError::invalid_request(
                     "id_token_hint is not an ID token this server issued to this client",
                 );
-                Stop::Redirect(request.error(error).location(issuer))
+                back(request, error, issuer)
             })?;
         if claims.sub != sub {
             return Ok(false);
         }
     }
     Ok(required_sub.is_none_or(|s| s == sub))
+}
+
+/// An error for `request`, sent back to its client.
+///
+/// # Security
+/// RFC 9700 §4.11.2: an error redirect before the person has authenticated makes the server an open
+/// redirector for whoever can register a redirect URI. For a client the operator did not create, the
+/// error is therefore held on a page naming the target host until someone is signed in (N-M3).
+pub(crate) fn back(request: &AuthorizationRequest, error: OAuthError, issuer: &str) -> Stop {
+    let location = request.error(error).location(issuer);
+    match request.client.operator_created() {
+        true => Stop::Redirect(location),
+        false => Stop::Leave(location),
+    }
 }
 
 /// The response of a step: what it produced, or where it stopped.
@@ -161,17 +202,16 @@ pub(crate) async fn next_step(
     let Some(signed_in) = signed_in else {
         if request.prompt.none {
             let error = OAuthError::login_required("the user is not signed in");
-            return Err(Stop::Redirect(request.error(error).location(issuer)));
+            return Err(back(request, error, issuer));
         }
         return Ok(login_page(app, visit, request, params, None, ""));
     };
     // prompt=consent asks whatever is remembered, so there is nothing to look up. Nor does a
     // `claims` request for claims beyond what the scopes release: remembered consent covers scopes,
     // and those claims were never shown to the person.
-    let beyond_scopes = request
-        .openid
-        .as_ref()
-        .is_some_and(|o| latchkey_core::oidc::claims::beyond_scopes(&request.scope, &o.claims));
+    let beyond_scopes = request.openid.as_ref().is_some_and(|o| {
+        latchkey_core::oidc::claims::beyond_scopes(&request.scope, &o.claims, &request.client.scope)
+    });
     let remembered = match request.prompt.consent || beyond_scopes {
         true => None,
         false => {
@@ -189,9 +229,9 @@ pub(crate) async fn next_step(
     }
     if request.prompt.none {
         let error = OAuthError::consent_required("the user has not approved this request");
-        return Err(Stop::Redirect(request.error(error).location(issuer)));
+        return Err(back(request, error, issuer));
     }
-    Ok(consent_page(app, visit, request, params, &signed_in.user))
+    Ok(consent_page(app, visit, request, params, &signed_in))
 }
 
 /// The authorization code, sent back to the client.
@@ -260,17 +300,19 @@ pub(crate) async fn load_request(
     let openid = app.settings().openid.as_ref().map(|o| OpenIdDefaults {
         require_pkce_for_confidential_clients: o.require_pkce_for_confidential_clients,
     });
+    let trusted = client.as_ref().is_none_or(|c| c.operator_created());
     let mut request =
         AuthorizationRequest::parse_openid(params, client, openid).map_err(|e| match e {
             AuthorizeError::Page(e) => Stop::Page(e),
-            AuthorizeError::Redirect(r) => Stop::Redirect(r.location(issuer)),
+            AuthorizeError::Redirect(r) if trusted => Stop::Redirect(r.location(issuer)),
+            AuthorizeError::Redirect(r) => Stop::Leave(r.location(issuer)),
         })?;
     // A client registered with an authentication method the policy has since turned off would have a
     // person sign in and consent for a code it can never redeem: it is refused here, before anyone is
     // asked anything (its redirect URI is registered, so the error goes back to it).
     if let Err(off) = app.settings().features.check_client(&request.client) {
         let error = OAuthError::unauthorized_client(off.description().to_owned());
-        return Err(Stop::Redirect(request.error(error).location(issuer)));
+        return Err(back(&request, error, issuer));
     }
     // RFC 8707: the resource must be configured and allowed to the client; the scope is fitted to it.
     if request.resource.is_some() {
@@ -283,7 +325,7 @@ pub(crate) async fn load_request(
             params.get("scope").is_some(),
             &app.settings().policy,
         )
-        .map_err(|e| Stop::Redirect(request.error(e).location(issuer)))?;
+        .map_err(|e| back(&request, e, issuer))?;
         request.scope = target.scope;
         // A resource whose scopes leave `openid` out makes this a plain OAuth request: no ID token,
         // and the nonce can no longer stand in for PKCE (OAuth 2.1 §7.5.1 allows that only for
@@ -294,7 +336,7 @@ pub(crate) async fn load_request(
                 let error = OAuthError::invalid_request(
                     "code_challenge is required: the resource's scopes leave openid out",
                 );
-                return Err(Stop::Redirect(request.error(error).location(issuer)));
+                return Err(back(&request, error, issuer));
             }
         }
     }

@@ -49,9 +49,23 @@ async fn decide(app: &AppState, visit: &Visit, form: &Params) -> Result<Response
         )),
         Some("approve") => {
             let binding = form.get("consent_binding").unwrap_or("");
-            if !binds(app, visit, &request, binding) {
+            let bound = binds(app, visit, &request, &signed_in, binding);
+            // N-M5: the GET path's rules hold here too (Core §3.1.2.1). The binding covers
+            // `prompt`, `max_age`, `nonce` and the session's `sid` and `auth_time`, and the page is
+            // only shown once they are met (after a fresh sign-in for `prompt=login`), so a bound
+            // approval met them. Any other approval of a request that demands a fresh sign-in (a
+            // page taken from another request) signs in again instead of showing the page.
+            let must_sign_in = request.prompt.login
+                || request
+                    .openid
+                    .as_ref()
+                    .is_some_and(|o| o.needs_fresh_login(signed_in.auth_time, app.clock().now()));
+            if !bound && must_sign_in {
+                return Ok(login_page(app, visit, &request, &params, None, ""));
+            }
+            if !bound {
                 // Not what the person saw (M1): ask again, showing what the request means now.
-                return Ok(consent_page(app, visit, &request, &params, user));
+                return Ok(consent_page(app, visit, &request, &params, &signed_in));
             }
             let client_id = &request.client.client_id;
             let resource = request.resource.as_ref();

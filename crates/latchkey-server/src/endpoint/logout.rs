@@ -17,7 +17,8 @@ use latchkey_core::params::Params;
 use latchkey_core::types::ClientId;
 use latchkey_store::{GrantStore, SessionStore};
 
-use crate::pages::logout::logout_page;
+use crate::pages::bounce;
+use crate::pages::logout::{Outcome, logout_done, logout_page};
 use crate::pages::visit::Visit;
 use crate::pages::{self, Stop};
 use crate::services::client_address::ClientAddress;
@@ -64,7 +65,15 @@ pub(crate) async fn logout(
         }
     };
     let confirmed = confirming && params.get("csrf_token").is_some();
-    match end_session(&app, &visit, &params, confirmed).await {
+    // N-M1: a relying party's POST is cross-site and arrives without the session cookie; bounce it
+    // through a page of this origin so the session is seen. The bounced POST is then read like the
+    // relying party's own request.
+    let bounce = match confirming && !confirmed {
+        true => bounce::needed(&app, &visit, &params),
+        false => bounce::Bounce::No,
+    };
+    let params = params.without(&[bounce::FIELD]);
+    match end_session(&app, &visit, &params, confirmed, bounce).await {
         Ok(response) => response,
         Err(stop) => stop.respond(&app, Some(&visit)),
     }
@@ -94,6 +103,7 @@ async fn end_session(
     visit: &Visit,
     params: &Params,
     confirmed: bool,
+    bounce: bounce::Bounce,
 ) -> Result<Response, Stop> {
     let request = EndSessionRequest::parse(params);
     let hint: Option<HintClaims> = match &request.id_token_hint {
@@ -119,6 +129,21 @@ async fn end_session(
         None => None,
     };
     let back = request.redirect(client.as_deref()).map_err(Stop::Page)?;
+    if bounce != bounce::Bounce::No {
+        // Checked first, so a bad request shows its error at once.
+        let action = logout_action(app);
+        let target = back.as_deref();
+        return Ok(bounce::bounce_page(
+            app, visit, action, params, target, bounce,
+        ));
+    }
+    // N-M3: RFC 9700 §4.11.2. Anyone can register a `post_logout_redirect_uri` for a client the
+    // operator did not create, so the user agent goes there on its own only when the request proves
+    // it comes from that client (a verified `id_token_hint` issued to it); otherwise the person
+    // sees where the link leads and follows it themselves.
+    let follow = client
+        .as_ref()
+        .is_none_or(|c| c.operator_created() || hint.is_some());
     let session = visit.session.as_ref();
     // The hint speaks for this session when it was issued in it, or (an ID token without `sid`) to
     // this session's user.
@@ -148,7 +173,7 @@ async fn end_session(
         }
         if confirmed && params.get("decision") != Some("logout") {
             // "Stay signed in": nothing ends, and the relying party is not told otherwise.
-            return Ok(logout_page_stayed(app, visit, back));
+            return Ok(logout_page_stayed(app, visit, back, follow));
         }
         app.store().delete_session(hash).await?;
         // Optionally the logging-out client's grants of this session end too, so its refresh
@@ -175,10 +200,17 @@ async fn end_session(
                 .set_cookie(&app.cookies().session, "", Some(0)),
         );
     }
+    // N-M1: without a session nothing ended, so neither the page nor the relying party is told it
+    // did: the person reads that nobody was signed in, with the way back as a link.
+    let ended = session.is_some();
     match back {
-        Some(location) => Ok(pages::redirect(&location, &cookies)),
-        None => {
-            let mut page = logout_page(app, visit, true, None, Vec::new(), None);
+        Some(location) if ended && follow => Ok(pages::redirect(&location, &cookies)),
+        back => {
+            let outcome = match ended {
+                true => Outcome::SignedOut,
+                false => Outcome::NotSignedIn,
+            };
+            let mut page = logout_done(app, visit, outcome, back.as_deref());
             for cookie in cookies.iter().skip(visit.cookies.len()) {
                 page.headers_mut()
                     .append(axum::http::header::SET_COOKIE, cookie.clone());
@@ -188,10 +220,27 @@ async fn end_session(
     }
 }
 
-/// The person chose to stay signed in: back to the relying party if it named where, or the page.
-fn logout_page_stayed(app: &AppState, visit: &Visit, back: Option<String>) -> Response {
+/// Where the logout forms post: the end-session endpoint's path.
+fn logout_action(app: &AppState) -> String {
+    app.settings()
+        .features
+        .openid
+        .as_ref()
+        .map(|o| crate::settings::path_of(&o.end_session_endpoint))
+        .unwrap_or_default()
+}
+
+/// The person chose to stay signed in: back to the relying party if it named where (by a link when
+/// it may not be followed on its own), or the page.
+fn logout_page_stayed(
+    app: &AppState,
+    visit: &Visit,
+    back: Option<String>,
+    follow: bool,
+) -> Response {
     match back {
-        Some(location) => pages::redirect(&location, &visit.cookies),
+        Some(location) if follow => pages::redirect(&location, &visit.cookies),
+        Some(location) => pages::leave_page(app, Some(visit), &location),
         None => logout_page(app, visit, false, None, Vec::new(), None),
     }
 }

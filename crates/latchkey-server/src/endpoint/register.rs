@@ -150,7 +150,7 @@ async fn register_client(
     // The server's policy (grant types, auth methods) bounds what a client may register. Checked
     // before anything is fetched or created for the client.
     app.settings().features.check_client(&client)?;
-    prepare_openid(app, &client.policy.openid, &client.redirect_uris).await?;
+    prepare_openid(app, address, &client.policy.openid, &client.redirect_uris).await?;
     app.store().insert_client(&client).await?;
     app.audit()
         .client_registered(&client, &address.ip().to_string())
@@ -236,11 +236,13 @@ fn openid_metadata(
 /// a cheaper reason costs no outbound request and creates no key.
 ///
 /// # Security
-/// A `sector_identifier_uri` is fetched through the one outbound fetcher (https only, public addresses
-/// only, size and time limits), and must list every redirect URI (Core §8.1), so a client cannot claim
-/// another sector's pairwise subjects.
+/// A `sector_identifier_uri` is fetched through the client cache's fetch path (https only, public
+/// addresses only, size and time limits; per-address and per-host limits, single flight, negative
+/// cache and a generic error, N-L1), and must list every redirect URI (Core §8.1), so a client cannot
+/// claim another sector's pairwise subjects.
 async fn prepare_openid(
     app: &AppState,
+    address: &ClientAddress,
     openid: &OpenIdClient,
     redirect_uris: &[latchkey_core::types::RedirectUri],
 ) -> Result<(), ApiError> {
@@ -248,14 +250,24 @@ async fn prepare_openid(
         return Ok(());
     }
     if let Some(uri) = &openid.sector_identifier_uri {
-        let fetched = crate::services::fetch::fetch_json(uri, &app.settings().fetch)
-            .await
-            .map_err(|e| {
-                OAuthError::invalid_client_metadata(format!(
-                    "sector_identifier_uri could not be fetched: {e}"
+        use crate::services::clients::LookupError;
+        let document = match app.clients().sector_document(uri, address).await {
+            Ok(document) => document,
+            Err(LookupError::Store(e)) => return Err(e.into()),
+            Err(LookupError::Limited) => {
+                return Err(OAuthError::temporarily_unavailable(
+                    "too many outbound fetches; try again in a minute",
+                )
+                .into());
+            }
+            Err(LookupError::Document(why)) => {
+                return Err(OAuthError::invalid_client_metadata(format!(
+                    "sector_identifier_uri: {why}"
                 ))
-            })?;
-        check_sector_document(&fetched.json, redirect_uris)
+                .into());
+            }
+        };
+        check_sector_document(&document, redirect_uris)
             .map_err(OAuthError::invalid_client_metadata)?;
     }
     // The keys of the chosen algorithms exist before the first ID token needs them.
@@ -270,6 +282,7 @@ async fn prepare_openid(
 pub(crate) async fn update(
     State(app): State<AppState>,
     Path(id): Path<String>,
+    address: ClientAddress,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -315,7 +328,13 @@ pub(crate) async fn update(
         ..client
     };
     app.settings().features.check_client(&updated)?;
-    prepare_openid(&app, &updated.policy.openid, &updated.redirect_uris).await?;
+    prepare_openid(
+        &app,
+        &address,
+        &updated.policy.openid,
+        &updated.redirect_uris,
+    )
+    .await?;
     app.store().update_client_metadata(&updated).await?;
     app.clients().invalidate();
     app.audit()

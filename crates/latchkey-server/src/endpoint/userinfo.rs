@@ -59,10 +59,15 @@ pub(crate) async fn userinfo(
         .ok_or_else(invalid_token)?;
     let client = app
         .clients()
-        .client(&access.client_id)
+        .token_client(&access.client_id)
         .await?
         .ok_or_else(invalid_token)?;
-    let names = claims::released(&access.scope, grant.claims.as_ref(), Destination::UserInfo);
+    let names = claims::released(
+        &access.scope,
+        grant.claims.as_ref(),
+        Destination::UserInfo,
+        &client.scope,
+    );
     let mut body = serde_json::Map::new();
     body.insert(
         "sub".into(),

@@ -8,7 +8,7 @@ use latchkey_core::params::Params;
 use latchkey_core::user::User;
 use serde_json::Value;
 
-use super::visit::Visit;
+use super::visit::{SignedIn, Visit};
 use super::{Chrome, authorization_path, chrome, form_target, hidden_fields, html, language_links};
 use crate::state::AppState;
 
@@ -88,11 +88,39 @@ pub(crate) fn binds(
     app: &AppState,
     visit: &Visit,
     request: &AuthorizationRequest,
+    signed_in: &SignedIn,
     binding: &str,
 ) -> bool {
-    let shown = shown(request);
+    let shown = bound(request, signed_in);
     let parts: Vec<&str> = shown.iter().map(String::as_str).collect();
     app.csrf().verify_consent(&visit.browser, &parts, binding)
+}
+
+/// What the binding covers: what the page shows, and the authentication it was shown under (N-M5):
+/// `prompt`, `max_age` and `nonce` of the request, and the session's `sid` and `auth_time`. A page
+/// shown for one request (say `prompt=consent`) then cannot approve another (the relying party's
+/// `prompt=login` step-up), nor one shown before the person signed in again.
+fn bound(request: &AuthorizationRequest, signed_in: &SignedIn) -> Vec<String> {
+    let prompt = request.prompt;
+    let prompt = format!(
+        "{}{}{}",
+        if prompt.none { "n" } else { "" },
+        if prompt.login { "l" } else { "" },
+        if prompt.consent { "c" } else { "" }
+    );
+    let openid = request.openid.as_ref();
+    let mut parts = shown(request).to_vec();
+    parts.extend([
+        prompt,
+        openid
+            .and_then(|o| o.max_age)
+            .map(|m| m.to_string())
+            .unwrap_or_default(),
+        openid.and_then(|o| o.nonce.clone()).unwrap_or_default(),
+        signed_in.sid.clone().unwrap_or_default(),
+        signed_in.auth_time.0.to_string(),
+    ]);
+    parts
 }
 
 /// The consent page for `request`, shown to `user`.
@@ -101,8 +129,9 @@ pub(crate) fn consent_page(
     visit: &Visit,
     request: &AuthorizationRequest,
     params: &Params,
-    user: &User,
+    signed_in: &SignedIn,
 ) -> Response {
+    let user = &signed_in.user;
     let descriptions = &app.settings().ui.scope_descriptions;
     let scopes = request
         .scope
@@ -139,11 +168,18 @@ pub(crate) fn consent_page(
         (t.client_terms, &registered.tos_uri),
     ]
     .into_iter()
-    .filter_map(|(label, href)| href.clone().map(|href| ClientLink { label, href }))
+    .filter_map(|(label, href)| {
+        href.clone()
+            .filter(|h| vouched(request, h))
+            .map(|href| ClientLink { label, href })
+    })
     .collect();
     let page = ConsentPage {
         claims,
-        client_logo: registered.logo_uri.clone(),
+        client_logo: registered
+            .logo_uri
+            .clone()
+            .filter(|logo| vouched(request, logo)),
         client_links,
         c: chrome(app, visit.locale, language_links(app, visit, params)),
         action: format!("{}/consent", authorization_path(app)),
@@ -159,7 +195,7 @@ pub(crate) fn consent_page(
         fields: hidden_fields(params),
         csrf: visit.csrf_token(app),
         binding: {
-            let shown = shown(request);
+            let shown = bound(request, signed_in);
             let parts: Vec<&str> = shown.iter().map(String::as_str).collect();
             app.csrf().consent(&visit.browser, &parts)
         },
@@ -173,6 +209,31 @@ pub(crate) fn consent_page(
     )
 }
 
+/// Whether the page may show a logo or link the client registered.
+///
+/// # Security
+/// N-I1, RFC 7591 §5: a client that registered itself (or publishes its own document) could show any
+/// brand's logo and links next to any name. Its logo and links are shown only on a host it controls
+/// by registration: the host of one of its redirect URIs, or of its client_id document.
+fn vouched(request: &AuthorizationRequest, uri: &str) -> bool {
+    let client = &request.client;
+    if client.operator_created() {
+        return true;
+    }
+    let Some(host) = url::Url::parse(uri)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+    else {
+        return false;
+    };
+    client
+        .redirect_uris
+        .iter()
+        .filter_map(|r| url::Url::parse(r.as_str()).ok())
+        .any(|r| r.host_str() == Some(host.as_str()))
+        || latchkey_core::cimd::host_of(&client.client_id).as_deref() == Some(host.as_str())
+}
+
 /// The claims the client will receive (at UserInfo and in the ID token) that the user has, labelled in
 /// the page's language; the values are the user's own, so they see exactly what is shared.
 fn claim_lines(
@@ -181,11 +242,13 @@ fn claim_lines(
     asked: &ClaimsRequest,
     user: &User,
 ) -> Vec<ClaimLine> {
-    let mut names = claims::released(&request.scope, Some(asked), Destination::UserInfo);
+    let allowed = &request.client.scope;
+    let mut names = claims::released(&request.scope, Some(asked), Destination::UserInfo, allowed);
     names.extend(claims::released(
         &request.scope,
         Some(asked),
         Destination::IdToken,
+        allowed,
     ));
     let values = claims::select(user, &names);
     // A person reads "maria@example.com (verified)" more easily than two lines; `updated_at` is

@@ -19,6 +19,41 @@ pub(crate) struct LogoutPage {
     pub(crate) username: Option<String>,
     pub(crate) fields: Vec<(String, String)>,
     pub(crate) csrf: String,
+    /// Done, but nobody was signed in: nothing ended (N-M1).
+    pub(crate) none: bool,
+    /// The way back to the relying party as a link: its host and the URI.
+    pub(crate) back: Option<(String, String)>,
+}
+
+/// How a logout ended, for the page that says so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The session ended.
+    SignedOut,
+    /// There was no session on this browser.
+    NotSignedIn,
+}
+
+/// The page after a logout request: what happened, and (when given) a link back to the relying
+/// party, for a logout that did not end a session or whose target may not be followed on its own.
+pub(crate) fn logout_done(
+    app: &AppState,
+    visit: &Visit,
+    outcome: Outcome,
+    back: Option<&str>,
+) -> Response {
+    let page = LogoutPage {
+        c: chrome(app, visit.locale, Vec::new()),
+        done: true,
+        action: String::new(),
+        client_name: None,
+        username: None,
+        fields: Vec::new(),
+        csrf: String::new(),
+        none: outcome == Outcome::NotSignedIn,
+        back: back.map(|b| (super::host_of(b), b.to_owned())),
+    };
+    html(StatusCode::OK, page.render(), None, &visit.cookies)
 }
 
 /// The confirmation page (`done == false`) or the signed-out page. `back` is where its form's answer
@@ -52,6 +87,8 @@ pub(crate) fn logout_page(
         username,
         fields,
         csrf: visit.csrf_token(app),
+        none: false,
+        back: None,
     };
     let target = back.and_then(super::form_target);
     html(

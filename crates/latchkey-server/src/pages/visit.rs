@@ -38,6 +38,10 @@ pub(crate) struct Visit {
     /// The session cookie the forms are bound to (L5): as presented, valid or not, or the one this
     /// visit just issued. Its hash, so the cookie itself is never an input anywhere else.
     pub(crate) session_binding: Option<String>,
+    /// A session was started on this very visit (the login form).
+    started: bool,
+    /// The browser cookie came with the request rather than being created on this visit.
+    browser_presented: bool,
 }
 
 impl Visit {
@@ -52,9 +56,10 @@ impl Visit {
             .and_then(|v| v.to_str().ok());
         let mut cookies = Vec::new();
         let names = app.cookies();
-        let browser = match crate::services::csrf::cookie(headers, &names.browser)
-            .filter(|b| b.len() == 43)
-        {
+        let presented_browser =
+            crate::services::csrf::cookie(headers, &names.browser).filter(|b| b.len() == 43);
+        let browser_presented = presented_browser.is_some();
+        let browser = match presented_browser {
             Some(browser) => browser,
             None => {
                 let browser = random_base64url(32);
@@ -78,6 +83,8 @@ impl Visit {
             session,
             address,
             session_binding: presented.as_ref().map(binding),
+            started: false,
+            browser_presented,
         })
     }
 
@@ -93,6 +100,18 @@ impl Visit {
         self.cookies
             .push(app.cookies().set_cookie(&names.session, secret, Some(ttl)));
         self.session_binding = Some(binding(&SecretHash::of(secret.as_bytes())));
+        self.started = true;
+    }
+
+    /// Whether someone is signed in on this browser, or has just signed in on this visit: RFC 9700
+    /// §4.11.2 lets errors go back to a client only once the person has authenticated.
+    pub(crate) fn authenticated(&self) -> bool {
+        self.session.is_some() || self.started
+    }
+
+    /// Whether the browser sent its browser cookie (it was not created on this visit).
+    pub(crate) fn browser_presented(&self) -> bool {
+        self.browser_presented
     }
 
     /// Reads a page form and checks its CSRF token; a failure is answered with an error page.

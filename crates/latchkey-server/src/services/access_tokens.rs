@@ -182,3 +182,172 @@ impl VerifiedTokens {
         self.map.insert(token.into(), (generation, claims));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use latchkey_core::keys::{KeyAlg, MasterKey};
+    use latchkey_core::types::{ClientId, Scope};
+    use latchkey_store::testing::TestDatabase;
+
+    use super::*;
+    use crate::services::clock::Clock;
+    use crate::services::keyring;
+    use crate::services::metrics::Metrics;
+    use crate::settings::KeySettings;
+
+    const ISSUER: &str = "https://id.example";
+    const MASTER: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+    const WINDOW: u64 = 3600;
+
+    struct Fixture {
+        _db: TestDatabase,
+        store: Store,
+        clock: Clock,
+        keyring: Arc<Keyring>,
+        tokens: Arc<AccessTokens>,
+    }
+
+    async fn fixture() -> Fixture {
+        let db = TestDatabase::sqlite();
+        let store = Store::connect(db.url()).await.unwrap();
+        let clock = Clock::system();
+        let settings = KeySettings {
+            alg: KeyAlg::ES256,
+            refresh_interval: Duration::from_secs(60),
+            publish_window: WINDOW,
+        };
+        let master = MasterKey::parse(MASTER).unwrap();
+        let (keyring, _) = Keyring::start(store.clone(), clock.clone(), master, &settings, false)
+            .await
+            .unwrap();
+        let keyring = Arc::new(keyring);
+        let tokens = Arc::new(AccessTokens::new(
+            store.clone(),
+            keyring.clone(),
+            Arc::new(Revocations::new(store.clone(), 0)),
+            ISSUER.into(),
+            Metrics::new().cache("verified_jwts"),
+        ));
+        Fixture {
+            _db: db,
+            store,
+            clock,
+            keyring,
+            tokens,
+        }
+    }
+
+    /// A JWT access token signed with the keyring's current key, and that key's id.
+    fn signed(f: &Fixture, jti: &str) -> (String, String) {
+        let now = f.clock.now();
+        let claims = AccessTokenClaims {
+            iss: ISSUER.into(),
+            sub: "user".into(),
+            aud: ISSUER.into(),
+            client_id: ClientId::parse("app").unwrap(),
+            scope: Scope::default(),
+            iat: now,
+            exp: now.plus(600),
+            jti: jti.into(),
+            auth_time: None,
+            act: None,
+        };
+        let keys = f.keyring.keys();
+        (
+            jwt::sign(&claims, &keys.active).unwrap(),
+            keys.active.kid().to_owned(),
+        )
+    }
+
+    async fn revoke(f: &Fixture, kid: &str) {
+        let master = MasterKey::parse(MASTER).unwrap();
+        assert!(
+            keyring::revoke(&f.store, &master, kid, f.clock.now(), WINDOW)
+                .await
+                .unwrap()
+        );
+        f.keyring.reload().await.unwrap();
+    }
+
+    /// N-L4, the interleaving the review describes, step by step: a request reads the generation
+    /// and the key set, the key is revoked and the reload runs (clearing nothing a later insert
+    /// could not refill), then the request's verification with the old set finishes and is cached.
+    /// The cached entry must not be trusted.
+    #[tokio::test]
+    async fn n_l4_a_verification_that_finishes_after_a_key_revocation_is_not_trusted() {
+        let f = fixture().await;
+        let (token, kid) = signed(&f, "jti-1");
+        let now = f.clock.now();
+        assert!(
+            f.tokens
+                .active_access_token(&token, now)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        let generation = f.keyring.generation();
+        let keys = f.keyring.keys();
+        revoke(&f, &kid).await;
+        let (_, late) = jwt::verify::<AccessTokenClaims>(&token, &keys.published).unwrap();
+        f.tokens.verified.insert(&token, generation, Arc::new(late));
+        assert!(
+            f.tokens
+                .active_access_token(&token, now)
+                .await
+                .unwrap()
+                .is_none(),
+            "a verification under the old key set outlived the revocation"
+        );
+    }
+
+    /// N-L4 through the real path: requests verifying the token without pause on two threads while
+    /// the key is revoked and reloaded; once the reload returned, no request accepts the token.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn n_l4_verifications_racing_a_reload_never_keep_a_revoked_key_trusted() {
+        let f = fixture().await;
+        for round in 0..10 {
+            let (token, kid) = signed(&f, &format!("jti-{round}"));
+            let now = f.clock.now();
+            let stop = Arc::new(AtomicBool::new(false));
+            let racers: Vec<_> = (0..4)
+                .map(|_| {
+                    let (tokens, token, stop) = (f.tokens.clone(), token.clone(), stop.clone());
+                    tokio::spawn(async move {
+                        while !stop.load(Ordering::SeqCst) {
+                            tokens.active_access_token(&token, now).await.unwrap();
+                            tokio::task::yield_now().await;
+                        }
+                    })
+                })
+                .collect();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            revoke(&f, &kid).await;
+            // Requests that began before the reload may still finish; none after it may succeed.
+            for _ in 0..50 {
+                assert!(
+                    f.tokens
+                        .active_access_token(&token, now)
+                        .await
+                        .unwrap()
+                        .is_none(),
+                    "round {round}"
+                );
+                tokio::task::yield_now().await;
+            }
+            stop.store(true, Ordering::SeqCst);
+            for racer in racers {
+                racer.await.unwrap();
+            }
+            assert!(
+                f.tokens
+                    .active_access_token(&token, now)
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+        }
+    }
+}

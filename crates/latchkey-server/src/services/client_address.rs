@@ -95,8 +95,18 @@ impl TrustedProxies {
                         trusted_proxy: false,
                     };
                 }
-                // `unknown`, an obfuscated identifier or garbage: nothing to its left can be believed.
-                None => break,
+                // `unknown`, an obfuscated identifier or garbage where a trusted proxy's hop should
+                // be: nothing to its left can be believed. N-M2: this is no longer "the proxy's own
+                // request, shared by everyone": it is counted against the proxy's address with the
+                // normal limits, in a bucket no real client address shares. Each element is parsed
+                // on its own, so a client's garbage only hides the hops left of the one the proxy
+                // appended, never that hop.
+                None => {
+                    return ClientAddress {
+                        ip: last_trusted,
+                        trusted_proxy: false,
+                    };
+                }
             }
         }
         ClientAddress {
@@ -127,8 +137,9 @@ impl ClientAddress {
         self.ip
     }
 
-    /// Whether the request could not be attributed past a trusted proxy: the address is the proxy's,
-    /// shared by everyone behind it, so nothing may lock it out as a whole.
+    /// Whether the request is the trusted proxy's own: no hop past the trusted proxies at all, so the
+    /// address is the proxy's, shared by everyone behind it, and nothing may lock it out as a whole.
+    /// A hop that cannot be read is not this (N-M2): it counts against the proxy with normal limits.
     pub fn is_trusted_proxy(&self) -> bool {
         self.trusted_proxy
     }
@@ -157,57 +168,43 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The elements of every line of a header, left to right, each read on its own: split on the raw
+/// bytes, so an element that is not text (obs-text, which HTTP/1.1 parsers accept) is one unknown
+/// element (`None`), never the whole line with the elements a proxy appended after it.
+///
+/// # Security
+/// N-M2: splitting on every `,` (and `;` within a `Forwarded` element), quoted or not, means a
+/// client's unbalanced `"` cannot swallow the element a proxy appended. No address, port or
+/// bracketed IPv6 node contains either character, so a well-formed hop always reads the same.
+fn elements<'a>(headers: &'a HeaderMap, name: &str) -> impl Iterator<Item = Option<&'a str>> {
+    headers
+        .get_all(name)
+        .iter()
+        .flat_map(|value| value.as_bytes().split(|b| *b == b','))
+        .map(|element| std::str::from_utf8(element).ok().filter(|e| e.is_ascii()))
+}
+
 /// Every hop of every `X-Forwarded-For` header, left to right; `None` for one that is not an address.
 fn x_forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
-    headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .flat_map(|value| match value.to_str() {
-            Ok(text) => text.split(',').map(parse_node).collect::<Vec<_>>(),
-            Err(_) => vec![None],
-        })
+    elements(headers, "x-forwarded-for")
+        .map(|element| element.and_then(parse_node))
         .collect()
 }
 
 /// The `for=` of every element of every `Forwarded` header (RFC 7239 §4), left to right.
 fn forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
-    let mut hops = Vec::new();
-    for value in headers.get_all("forwarded") {
-        let Ok(text) = value.to_str() else {
-            hops.push(None);
-            continue;
-        };
-        for element in split_unquoted(text, ',') {
-            let node = split_unquoted(element, ';').into_iter().find_map(|pair| {
+    elements(headers, "forwarded")
+        .map(|element| {
+            let node = element?.split(';').find_map(|pair| {
                 let (name, value) = pair.split_once('=')?;
                 name.trim()
                     .eq_ignore_ascii_case("for")
                     .then(|| value.trim().trim_matches('"'))
             });
             // An element without `for=` says nothing about the client; treat it as unknown.
-            hops.push(node.and_then(parse_node));
-        }
-    }
-    hops
-}
-
-/// Splits on `sep` outside double quotes (a quoted IPv6 node contains `:` but never `,` or `;`, yet a
-/// quoted-string may).
-fn split_unquoted(text: &str, sep: char) -> Vec<&str> {
-    let mut parts = Vec::new();
-    let (mut start, mut quoted) = (0, false);
-    for (i, c) in text.char_indices() {
-        match c {
-            '"' => quoted = !quoted,
-            c if c == sep && !quoted => {
-                parts.push(&text[start..i]);
-                start = i + c.len_utf8();
-            }
-            _ => {}
-        }
-    }
-    parts.push(&text[start..]);
-    parts
+            node.and_then(parse_node)
+        })
+        .collect()
 }
 
 /// `192.0.2.1`, `192.0.2.1:443`, `2001:db8::1`, `[2001:db8::1]` or `[2001:db8::1]:443`.
@@ -287,9 +284,9 @@ mod tests {
         let address = trusted.client_address(ip("10.0.0.1"), &HeaderMap::new());
         assert_eq!(address.ip(), ip("10.0.0.1"));
         assert!(address.is_trusted_proxy());
-        let h = headers("x-forwarded-for", &["unknown, 10.0.0.2"]);
+        let h = headers("x-forwarded-for", &["10.0.0.3, 10.0.0.2"]);
         let address = trusted.client_address(ip("10.0.0.1"), &h);
-        assert_eq!(address.ip(), ip("10.0.0.2"));
+        assert_eq!(address.ip(), ip("10.0.0.3"));
         assert!(address.is_trusted_proxy());
     }
 
@@ -341,6 +338,37 @@ mod tests {
         assert_eq!(mapped.limit_key(), ip("192.0.2.1"));
         let trusted = proxies(&["127.0.0.1"], ForwardedHeader::XForwardedFor);
         assert!(trusted.contains(ip("::ffff:127.0.0.1")));
+    }
+
+    #[test]
+    fn n_m2_garbage_in_a_forwarded_header_never_hides_the_hop_a_proxy_appended() {
+        let xff = proxies(&["127.0.0.1"], ForwardedHeader::XForwardedFor);
+        let mut h = HeaderMap::new();
+        h.append(
+            "x-forwarded-for",
+            HeaderValue::from_bytes(b"\x80, 203.0.113.9").unwrap(),
+        );
+        let address = xff.client_address(ip("127.0.0.1"), &h);
+        assert_eq!(address.ip(), ip("203.0.113.9"));
+        assert!(!address.is_trusted_proxy());
+        let fwd = proxies(&["127.0.0.1"], ForwardedHeader::Forwarded);
+        for line in [
+            "for=\"x, for=203.0.113.9",
+            "for=\"[2001:db8::1;x, for=203.0.113.9",
+        ] {
+            let address = fwd.client_address(ip("127.0.0.1"), &headers("forwarded", &[line]));
+            assert_eq!(address.ip(), ip("203.0.113.9"), "{line}");
+            assert!(!address.is_trusted_proxy(), "{line}");
+        }
+        // A hop that cannot be read where the proxy's own should be: the proxy's address, limited
+        // as any client is (not exempt as the proxy's own requests are).
+        let garbage = headers("x-forwarded-for", &["203.0.113.9, unknown"]);
+        let address = xff.client_address(ip("127.0.0.1"), &garbage);
+        assert_eq!(address.ip(), ip("127.0.0.1"));
+        assert!(!address.is_trusted_proxy());
+        let mut h = HeaderMap::new();
+        h.append("x-forwarded-for", HeaderValue::from_bytes(b"\x80").unwrap());
+        assert!(!xff.client_address(ip("127.0.0.1"), &h).is_trusted_proxy());
     }
 
     #[test]

@@ -31,6 +31,14 @@ const CAPACITY: usize = 10_000;
 /// for every request that names it.
 const NEGATIVE_TTL: Duration = Duration::from_secs(60);
 
+/// How many times the per-address fetch budget one document host gets (N-L5): one address can
+/// spend at most this fraction of a host's budget, so it cannot starve the host's real clients.
+const HOST_BUDGET_FACTOR: u32 = 10;
+
+/// The longest a fetched `sector_identifier_uri` document is reused: a registrant who just edited it
+/// should not wait long, but a burst of registrations naming it costs one fetch.
+const SECTOR_TTL: Duration = Duration::from_secs(60);
+
 /// What the caller is told when a fetch fails: nothing about what the network answered (L1).
 pub(crate) const NOT_FETCHED: &str = "the document could not be fetched";
 
@@ -74,6 +82,8 @@ pub struct Clients {
     clients: Invalidated<ClientId, Arc<Client>>,
     documents: Expiring<ClientId, Arc<Client>>,
     key_sets: Expiring<String, Vec<serde_json::Value>>,
+    /// `sector_identifier_uri` documents (OpenID pairwise subjects), by URL.
+    sectors: Expiring<String, serde_json::Value>,
     /// When each key set was last fetched again because an assertion named an unknown key (I4).
     key_refetches: Cache<String, i64>,
     /// The database's change counter as last seen.
@@ -102,6 +112,7 @@ impl Clients {
             document_lookups: metrics.cache("documents"),
             documents: Expiring::new(CAPACITY, clock.clone()),
             key_sets: Expiring::new(CAPACITY, clock.clone()),
+            sectors: Expiring::new(CAPACITY, clock.clone()),
             clients: Invalidated::new(CAPACITY),
             key_refetches: Cache::new(CAPACITY),
             version: AtomicI64::new(version),
@@ -134,6 +145,31 @@ impl Clients {
         let client = Arc::new(client);
         self.clients.insert(epoch, id.clone(), client.clone());
         Ok(Some(client))
+    }
+
+    /// The client a token this server issued names: a client registered here or, while documents
+    /// are enabled, a document client's stored row (N-I2: UserInfo answers document clients too).
+    /// Nothing is fetched: the token shows the document was accepted when it was issued, and the
+    /// row holds what it said then.
+    pub(crate) async fn token_client(
+        &self,
+        id: &ClientId,
+    ) -> Result<Option<Arc<Client>>, StoreError> {
+        if let Some(client) = self.client(id).await? {
+            return Ok(Some(client));
+        }
+        if self.rules.documents.is_none() || !latchkey_core::cimd::is_document_url(id) {
+            return Ok(None);
+        }
+        if let Some(Ok(client)) = self.documents.get(id) {
+            return Ok(Some(client));
+        }
+        Ok(self
+            .store
+            .find_client(id)
+            .await?
+            .filter(|c| c.policy.metadata_document)
+            .map(Arc::new))
     }
 
     /// A client by id, whether registered here or, for an https client_id with documents enabled,
@@ -224,6 +260,29 @@ impl Clients {
         found.map_err(LookupError::Document)
     }
 
+    /// The JSON document at a `sector_identifier_uri` (OpenID Connect Core §8.1), fetched for a
+    /// registration from `address`.
+    ///
+    /// # Security
+    /// N-L1: through the same path as documents and key sets: per-address and per-host limits,
+    /// one fetch at a time per URL, failures remembered for a minute, and the fetcher's reason
+    /// logged, never told to the (possibly anonymous) registrant.
+    pub(crate) async fn sector_document(
+        &self,
+        uri: &str,
+        address: &ClientAddress,
+    ) -> Result<serde_json::Value, LookupError> {
+        let found = self
+            .sectors
+            .get_or_load(&uri.to_owned(), millis(NEGATIVE_TTL), || async {
+                let fetched = self.fetch(uri, address).await?;
+                let ttl = fetched.max_age.unwrap_or(SECTOR_TTL).min(SECTOR_TTL);
+                Ok((fetched.json, millis(ttl)))
+            })
+            .await?;
+        found.map_err(LookupError::Document)
+    }
+
     /// Whether the key set at `uri` may be fetched again now, outside its cache time: at most once a
     /// minute per URL, so assertions with made-up key ids cannot turn into a fetch each (I4).
     pub(crate) fn may_refetch_keys(&self, uri: &str) -> bool {
@@ -283,17 +342,26 @@ impl Clients {
         })
     }
 
-    /// Counts one fetch for the asking address and for the target host in this minute's windows (in
-    /// the database, so the limits hold across instances) and says whether both stay within
-    /// `fetch.rate_limit`.
+    /// Counts one fetch for the asking address and then for the target host in this minute's windows
+    /// (in the database, so the limits hold across instances) and says whether both stay within
+    /// their budgets: `fetch.rate_limit` per address, and that many times [`HOST_BUDGET_FACTOR`]
+    /// per host.
+    ///
+    /// # Security
+    /// N-L5: the address is checked first, and a request over its own budget never counts against
+    /// the host; with the host's budget ten times an address's, one address that names made-up
+    /// URLs on a popular host cannot keep that host's real clients from being (re)loaded.
     async fn allow_fetch(&self, address: &ClientAddress, host: &str) -> Result<bool, StoreError> {
         use latchkey_core::throttle::ThrottleKey;
         let window = self.clock.now().minute_start();
         let limit = self.rules.fetch.rate_limit;
         let by_address = ThrottleKey::event("fetch-address", &address.limit_key().to_string());
+        if self.store.count_event(&by_address, window).await? > limit {
+            return Ok(false);
+        }
         let by_host = ThrottleKey::event("fetch-host", host);
-        Ok(self.store.count_event(&by_address, window).await? <= limit
-            && self.store.count_event(&by_host, window).await? <= limit)
+        Ok(self.store.count_event(&by_host, window).await?
+            <= limit.saturating_mul(HOST_BUDGET_FACTOR))
     }
 
     /// Forgets every client registered here (documents keep their own cache time).

@@ -146,6 +146,21 @@ impl CsrfKey {
         )
     }
 
+    /// The marker of a same-site bounce (N-M1), bound to the browser only: the cross-site POST it
+    /// answers carried no session cookie, and the bounced POST will. Three framed parts, so it never
+    /// equals a CSRF token (two parts).
+    pub(crate) fn bounce(&self, browser: &str) -> String {
+        URL_SAFE_NO_PAD.encode(aws_lc_rs::hmac::sign(
+            &self.csrf,
+            &framed(&["bounce", browser, ""]),
+        ))
+    }
+
+    /// Whether `marker` is this browser's bounce marker (constant-time).
+    pub(crate) fn verify_bounce(&self, browser: &str, marker: &str) -> bool {
+        verify_tag(&self.csrf, &framed(&["bounce", browser, ""]), marker)
+    }
+
     /// The consent binding: a MAC over what the consent page showed (`shown`: client, its name,
     /// redirect URI, scope, resource) for this browser, so the decision posted back approves exactly
     /// that and nothing the client's metadata became in between.

@@ -96,7 +96,12 @@ impl OpenId {
         now: Timestamp,
     ) -> Result<String, ApiError> {
         let alg = client.policy.openid.id_token_signed_response_alg;
-        let names = claims::released(&grant.scope, grant.claims.as_ref(), Destination::IdToken);
+        let names = claims::released(
+            &grant.scope,
+            grant.claims.as_ref(),
+            Destination::IdToken,
+            &client.scope,
+        );
         // The user is read only when the ID token carries their claims.
         let user_claims = match names.is_empty() {
             true => serde_json::Map::new(),

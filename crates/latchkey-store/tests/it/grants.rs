@@ -292,7 +292,7 @@ store_test!(
         client.scope = latchkey_core::types::Scope::parse("openid email").unwrap();
         store.insert_client(&client).await.unwrap();
         let params = Params::parse_urlencoded(
-            b"client_id=rp&response_type=code&scope=openid+email&nonce=n-0S6&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&claims=%7B%22id_token%22%3A%7B%22email%22%3A%7B%22essential%22%3Atrue%7D%7D%7D",
+            b"client_id=rp&response_type=code&scope=openid+email&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb&nonce=n-0S6&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&claims=%7B%22id_token%22%3A%7B%22email%22%3A%7B%22essential%22%3Atrue%7D%7D%7D",
         )
         .unwrap();
         let request = AuthorizationRequest::parse_with(&params, Some(client), true).unwrap();

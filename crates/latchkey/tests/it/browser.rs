@@ -18,6 +18,8 @@ pub(crate) struct Browser {
     pub(crate) accept_language: Option<String>,
     /// `X-Forwarded-For`, as a trusted proxy in front would send it.
     pub(crate) forwarded_for: Option<String>,
+    /// `Forwarded` (RFC 7239), as a trusted proxy configured for it would send it.
+    pub(crate) forwarded: Option<String>,
 }
 
 /// A response, read whole.
@@ -88,6 +90,7 @@ impl Browser {
             cookies: BTreeMap::new(),
             accept_language: None,
             forwarded_for: None,
+            forwarded: None,
         }
     }
 
@@ -110,6 +113,9 @@ impl Browser {
         }
         if let Some(address) = &self.forwarded_for {
             request = request.header("x-forwarded-for", address);
+        }
+        if let Some(element) = &self.forwarded {
+            request = request.header("forwarded", element);
         }
         let response = request.send().await?;
         for value in response.headers().get_all(SET_COOKIE) {

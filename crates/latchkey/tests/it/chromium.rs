@@ -568,3 +568,152 @@ async fn a_person_signs_in_with_openid_sees_the_claims_shared_and_signs_out_in_c
     driver.quit().await;
     server.stop().await;
 }
+
+/// What the relying party's `/logout` page posts, and where.
+type LogoutForm = Arc<Mutex<(String, Vec<(String, String)>)>>;
+
+/// A relying party on another site (`localhost`, while the server is on `127.0.0.1`): its
+/// `/logout` page posts the form in `form` by itself, as RP-Initiated Logout §2 allows; every other
+/// path is a plain page. Records the request lines.
+async fn cross_site_rp(form: LogoutForm) -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://localhost:{}", listener.local_addr().unwrap().port());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let (record, form) = (record.clone(), form.clone());
+            tokio::spawn(async move {
+                let mut buffer = vec![0u8; 8192];
+                let n = stream.read(&mut buffer).await.unwrap_or(0);
+                let request = String::from_utf8_lossy(&buffer[..n]).into_owned();
+                let line = request.lines().next().unwrap_or_default().to_owned();
+                let body = match line.starts_with("GET /logout ") {
+                    true => {
+                        let (action, fields) = form.lock().unwrap().clone();
+                        let inputs: String = fields
+                            .iter()
+                            .map(|(k, v)| {
+                                format!("<input type=\"hidden\" name=\"{k}\" value=\"{v}\">")
+                            })
+                            .collect();
+                        format!(
+                            "<!doctype html><title>RP</title><form method=\"post\" action=\"{action}\">\
+                             {inputs}</form><script>document.forms[0].submit()</script>"
+                        )
+                    }
+                    false => "<!doctype html><title>Back at the RP</title><p>Bye.</p>".to_owned(),
+                };
+                record.lock().unwrap().push(line);
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                stream.write_all(response.as_bytes()).await.ok();
+            });
+        }
+    });
+    (origin, seen)
+}
+
+/// N-M1 in a real browser: the relying party (another site) posts the logout, which without the
+/// bounce arrived without the `SameSite=Lax` session cookie, was answered as done, and left the
+/// session alive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n_m1_a_relying_partys_cross_site_logout_post_ends_the_session_in_chromium() {
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let db = TestDatabase::sqlite();
+    let server = TestServer::builder()
+        .toml("[openid]\nenabled = true")
+        .start(&db)
+        .await;
+    server.create_user("maria", "s3cret passphrase").await;
+    let (callback, _) = callback_server().await;
+    let form: LogoutForm = Arc::new(Mutex::new((String::new(), Vec::new())));
+    let (rp, rp_seen) = cross_site_rp(form.clone()).await;
+    let client = server
+        .create_app_with(
+            AuthMethod::None,
+            &[GrantType::AuthorizationCode],
+            "openid",
+            &[&callback],
+            latchkey_core::client::ClientPolicy {
+                openid: latchkey_core::oidc::client::OpenIdClient {
+                    post_logout_redirect_uris: vec![
+                        latchkey_core::types::RedirectUri::parse(format!("{rp}/bye")).unwrap(),
+                    ],
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .await;
+    let (verifier, challenge) = pkce();
+    let authorize = |extra: &[(&str, &str)]| {
+        let mut params = vec![
+            ("response_type", "code"),
+            ("client_id", client.id.as_str()),
+            ("redirect_uri", callback.as_str()),
+            ("scope", "openid"),
+            ("state", "s"),
+            ("nonce", "n"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ];
+        params.extend_from_slice(extra);
+        server.authorize_url(&params)
+    };
+    driver.open(&authorize(&[])).await;
+    driver.type_into("#username", "maria").await;
+    driver.type_into("#password", "s3cret passphrase").await;
+    driver.click("button[type=submit]").await;
+    driver.find("button[value=approve]").await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    driver.click("button[value=approve]").await;
+    let landed = driver.wait_for_url(&callback).await;
+    let tokens: Value = server
+        .token_request(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &query_of(&landed)["code"]),
+                ("redirect_uri", &callback),
+                ("code_verifier", &verifier),
+                ("client_id", &client.id),
+            ],
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    *form.lock().unwrap() = (
+        format!("{}/authorize/logout", server.issuer),
+        vec![
+            (
+                "id_token_hint".into(),
+                tokens["id_token"].as_str().unwrap().into(),
+            ),
+            ("post_logout_redirect_uri".into(), format!("{rp}/bye")),
+            ("state".into(), "lo1".into()),
+        ],
+    );
+    // The relying party's page posts the logout cross-site; the browser ends at its /bye…
+    driver.open(&format!("{rp}/logout")).await;
+    let bye = driver.wait_for_url(&format!("{rp}/bye")).await;
+    assert!(bye.ends_with("/bye?state=lo1"), "{bye}");
+    assert!(
+        rp_seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.starts_with("GET /logout "))
+    );
+    // …and the session really ended: prompt=none now answers login_required.
+    driver.open(&authorize(&[("prompt", "none")])).await;
+    let after = driver.wait_for_url(&callback).await;
+    assert_eq!(query_of(&after)["error"], "login_required", "{after}");
+    driver.quit().await;
+    server.stop().await;
+}

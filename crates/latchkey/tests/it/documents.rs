@@ -211,6 +211,65 @@ server_test!(
 );
 
 server_test!(
+    n_i2_userinfo_answers_a_document_clients_token,
+    |db: TestDatabase| async move {
+        let https = site(None).await;
+        let client_id = format!("{}/client.json", https.origin);
+        let server = TestServer::builder()
+            .toml(&config(&https, true))
+            .toml("[openid]\nenabled = true")
+            .start(&db)
+            .await;
+        let user_id = server.create_user("erin", "erin's passphrase").await;
+        let (verifier, challenge) = pkce();
+        let mut browser = Browser::new();
+        let login = browser
+            .get(&server.authorize_url(&[
+                ("response_type", "code"),
+                ("client_id", &client_id),
+                ("redirect_uri", CALLBACK),
+                ("scope", "openid"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ]))
+            .await;
+        assert_eq!(login.status, 200, "{}", login.body);
+        let consent = browser
+            .sign_in(&server, &login, "erin", "erin's passphrase")
+            .await;
+        let done = browser.decide(&server, &consent, "approve").await;
+        let code = done.redirect_params()["code"].clone();
+        let tokens: Value = server
+            .token_request(
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", CALLBACK),
+                    ("code_verifier", &verifier),
+                    ("client_id", &client_id),
+                ],
+                None,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let access = tokens["access_token"].as_str().unwrap();
+        let info = server
+            .http
+            .get(server.url("/userinfo"))
+            .bearer_auth(access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(info.status(), 200);
+        let info: Value = info.json().await.unwrap();
+        assert_eq!(info["sub"], user_id);
+        server.stop().await;
+    }
+);
+
+server_test!(
     a_document_that_names_another_client_id_is_refused,
     |db: TestDatabase| async move {
         let https = site(Some("https://someone-else.example/client.json")).await;
@@ -473,6 +532,40 @@ server_test!(
         assert_eq!(page.status, 503, "{}", page.body);
         assert!(page.body.contains("temporarily_unavailable"));
         assert_eq!(fetched("/client.json"), 0);
+        server.stop().await;
+    }
+);
+
+server_test!(
+    n_l5_one_address_cannot_spend_a_document_hosts_fetch_budget,
+    |db: TestDatabase| async move {
+        let https = site(None).await;
+        let client_id = format!("{}/client.json", https.origin);
+        let server = TestServer::builder()
+            .toml("[http]\ntrusted_proxies = [\"127.0.0.1\"]")
+            .toml(&config(&https, true))
+            .toml("rate_limit = 4")
+            .start(&db)
+            .await;
+        let (_, challenge) = pkce();
+        let from = |address: &str| {
+            let mut browser = Browser::new();
+            browser.forwarded_for = Some(address.to_owned());
+            browser
+        };
+        // One address names made-up documents on the host until its own budget is spent…
+        for n in 0..6 {
+            let made_up = format!("{}/made-up-{n}.json", https.origin);
+            let page = from("203.0.113.1")
+                .get(&authorize_url(&server, &made_up, CALLBACK, &challenge))
+                .await;
+            assert_eq!(page.status, if n < 4 { 400 } else { 503 }, "{n}");
+        }
+        // …and the host's real client still loads for everyone else.
+        let page = from("198.51.100.7")
+            .get(&authorize_url(&server, &client_id, CALLBACK, &challenge))
+            .await;
+        assert_eq!(page.status, 200, "{}", page.body);
         server.stop().await;
     }
 );

@@ -511,6 +511,7 @@ server_test!(
             ("response_type", "code"),
             ("client_id", app.id.as_str()),
             ("scope", "openid profile"),
+            ("redirect_uri", "https://app.example/cb"),
             ("nonce", "n-0S6_WzA2Mj"),
             ("code_challenge", challenge.as_str()),
             ("code_challenge_method", "S256"),
@@ -536,6 +537,7 @@ server_test!(
                 ("code", &code),
                 ("code_verifier", &verifier),
                 ("client_id", &app.id),
+                ("redirect_uri", "https://app.example/cb"),
             ],
             None,
         )

@@ -1382,9 +1382,13 @@ server_test!(
         let url = url::Url::parse(&started.url).unwrap();
         let fields: Vec<(String, String)> = url.query_pairs().into_owned().collect();
         let mut browser = Browser::new();
-        let login = browser
+        // Cross-site, so it comes back once from this origin to see the session (N-M1).
+        let bounce = browser
             .post(&format!("{}/authorize", server.issuer), &fields)
             .await;
+        assert_eq!(bounce.status, 200, "{}", bounce.body);
+        let (action, fields) = bounce.form("/authorize");
+        let login = browser.post(&server.url(&action), &fields).await;
         assert_eq!(login.status, 200, "{}", login.body);
         let next = browser.sign_in(&server, &login, "maria", PASSWORD).await;
         let page = approve_if_asked(&server, &mut browser, next).await;
@@ -1679,6 +1683,362 @@ server_test!(
             "guessing tokens is limited like any request"
         );
         assert!(third.headers().contains_key("retry-after"));
+        server.stop().await;
+    }
+);
+
+/// A cross-site POST as a browser sends it: the `SameSite=Lax` cookies stay home, while the
+/// cookies the response sets are kept (next to the ones that were not sent).
+async fn cross_site_post(browser: &mut Browser, url: &str, fields: &[(String, String)]) -> Page {
+    let kept = std::mem::take(&mut browser.cookies);
+    let page = browser.post(url, fields).await;
+    for (name, value) in kept {
+        browser.cookies.entry(name).or_insert(value);
+    }
+    page
+}
+
+/// The parameters of a URL's query, as form fields.
+fn query_fields(url: &str) -> Vec<(String, String)> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+server_test!(
+    n_m1_a_logout_posted_by_the_relying_party_reaches_the_session,
+    |db: TestDatabase| async move {
+        use latchkey_core::oidc::client::OpenIdClient;
+        use latchkey_core::types::RedirectUri;
+        let server = provider(&db, "").await;
+        maria(&server).await;
+        let client = rp_client_with(
+            &server,
+            REDIRECT,
+            OpenIdClient {
+                post_logout_redirect_uris: vec![
+                    RedirectUri::parse("https://rp.example/bye").unwrap(),
+                ],
+                ..OpenIdClient::default()
+            },
+        )
+        .await;
+        let rp = discover(&server, &client).await;
+        let mut browser = Browser::new();
+        let (tokens, _) = sign_in_flow(&server, &rp, &mut browser, "maria", &[], &[]).await;
+        let hint = tokens.id_token().unwrap().to_string();
+        let fields: Vec<(String, String)> = [
+            ("id_token_hint", hint.as_str()),
+            ("post_logout_redirect_uri", "https://rp.example/bye"),
+            ("state", "lo1"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        let endpoint = format!("{}/authorize/logout", server.issuer);
+        // The relying party's POST comes without the session: nothing is claimed, the page posts
+        // the same request again from this origin, by script or by its button.
+        let bounce = cross_site_post(&mut browser, &endpoint, &fields).await;
+        assert_eq!(bounce.status, 200, "{}", bounce.body);
+        assert!(!bounce.headers.contains_key("location"));
+        let csp = bounce.headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("script-src 'sha256-"), "{csp}");
+        assert!(
+            csp.contains("form-action 'self' https://rp.example"),
+            "{csp}"
+        );
+        assert!(bounce.body.contains("<button type=\"submit\""));
+        let (action, again) = bounce.form("/authorize/logout");
+        let done = browser.post(&server.url(&action), &again).await;
+        assert_eq!(done.status, 303, "{}", done.body);
+        assert_eq!(done.location(), "https://rp.example/bye?state=lo1");
+        let started = start(&rp, &[], &[("prompt", "none")]);
+        let after = browser.get(&started.url).await;
+        assert_eq!(after.redirect_params()["error"], "login_required");
+        // A logout that finds no session says so and does not send the relying party "done".
+        let mut stranger = Browser::new();
+        let nobody = stranger
+            .get(&format!(
+                "{endpoint}?{}",
+                crate::harness::form_encode(
+                    &fields
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect::<Vec<_>>(),
+                )
+            ))
+            .await;
+        assert_eq!(nobody.status, 200, "{}", nobody.body);
+        assert!(
+            nobody.body.contains("You were not signed in"),
+            "{}",
+            nobody.body
+        );
+        assert!(nobody.body.contains("https://rp.example/bye?state=lo1"));
+        // A forged bounce marker is not trusted and never submits itself.
+        let mut forged = fields.clone();
+        forged.push(("latchkey_bounce".into(), "forged".into()));
+        let manual = cross_site_post(&mut stranger, &endpoint, &forged).await;
+        assert_eq!(manual.status, 200);
+        assert!(!manual.body.contains("<script>"), "{}", manual.body);
+        server.stop().await;
+    }
+);
+
+server_test!(
+    n_m1_an_authorization_request_posted_by_the_relying_party_sees_the_session,
+    |db: TestDatabase| async move {
+        let server = provider(&db, "").await;
+        let client = rp_client(&server).await;
+        maria(&server).await;
+        let rp = discover(&server, &client).await;
+        let mut browser = Browser::new();
+        sign_in_flow(&server, &rp, &mut browser, "maria", &[], &[]).await;
+        let started = start(&rp, &[], &[("prompt", "none")]);
+        let endpoint = format!("{}/authorize", server.issuer);
+        let bounce = cross_site_post(&mut browser, &endpoint, &query_fields(&started.url)).await;
+        assert_eq!(bounce.status, 200, "{}", bounce.body);
+        let (action, again) = bounce.form("/authorize");
+        let answer = browser.post(&server.url(&action), &again).await;
+        code_of(&answer, &started, &server);
+        server.stop().await;
+    }
+);
+
+server_test!(
+    n_m3_no_automatic_redirect_to_a_self_registered_client_before_sign_in,
+    |db: TestDatabase| async move {
+        let server = TestServer::builder()
+            .toml("[openid]\nenabled = true\n[registration]\npolicy = \"open\"")
+            .start(&db)
+            .await;
+        let registered: Value = server
+            .http
+            .post(server.url("/register"))
+            .header("content-type", "application/json")
+            .body(
+                serde_json::json!({
+                    "redirect_uris": ["https://evil.example/phish"],
+                    "token_endpoint_auth_method": "none",
+                    "post_logout_redirect_uris": ["https://evil.example/after-logout"],
+                })
+                .to_string(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = registered["client_id"].as_str().unwrap();
+        let mut browser = Browser::new();
+        let error = browser
+            .get(&server.authorize_url(&[
+                ("client_id", id),
+                ("response_type", "token"),
+                ("state", "x"),
+            ]))
+            .await;
+        assert_eq!(error.status, 200, "{}", error.body);
+        assert!(!error.headers.contains_key("location"));
+        assert!(error.body.contains("evil.example"), "names the host");
+        assert!(error.body.contains("error=unsupported_response_type"));
+        let logout = browser
+            .get(&format!(
+                "{}/authorize/logout?client_id={id}&post_logout_redirect_uri={}",
+                server.issuer, "https%3A%2F%2Fevil.example%2Fafter-logout"
+            ))
+            .await;
+        assert_eq!(logout.status, 200, "{}", logout.body);
+        assert!(!logout.headers.contains_key("location"));
+        // An operator's client is trusted as before.
+        let operator = server
+            .create_app(
+                AuthMethod::None,
+                &[GrantType::AuthorizationCode],
+                "openid",
+                &["https://rp.example/cb"],
+            )
+            .await;
+        let trusted = browser
+            .get(&server.authorize_url(&[("client_id", &operator.id), ("response_type", "token")]))
+            .await;
+        assert_eq!(trusted.status, 303);
+        assert!(
+            trusted
+                .location()
+                .starts_with("https://rp.example/cb?error=")
+        );
+        server.stop().await;
+    }
+);
+
+server_test!(
+    n_m4_the_claims_parameter_stays_within_the_clients_scopes,
+    |db: TestDatabase| async move {
+        let server = provider(&db, "").await;
+        let client = server
+            .create_app(
+                AuthMethod::ClientSecretBasic,
+                &[GrantType::AuthorizationCode],
+                "openid email",
+                &[REDIRECT],
+            )
+            .await;
+        maria(&server).await;
+        let rp = discover(&server, &client).await;
+        let mut browser = Browser::new();
+        let claims = r#"{"userinfo":{"phone_number":null,"address":null,"email":null},
+                         "id_token":{"phone_number":{"essential":true},"email":null}}"#;
+        let (tokens, id) = sign_in_flow(
+            &server,
+            &rp,
+            &mut browser,
+            "maria",
+            &[],
+            &[("claims", claims)],
+        )
+        .await;
+        assert!(
+            id.phone_number().is_none(),
+            "phone is outside the client's scope"
+        );
+        assert_eq!(id.email().unwrap().as_str(), "maria@example.com");
+        let info: CoreUserInfoClaims = rp
+            .user_info(tokens.access_token().clone(), Some(id.subject().clone()))
+            .unwrap()
+            .request_async(&http)
+            .await
+            .unwrap();
+        assert!(info.phone_number().is_none());
+        assert!(info.address().is_none());
+        assert_eq!(info.email().unwrap().as_str(), "maria@example.com");
+        server.stop().await;
+    }
+);
+
+server_test!(
+    n_m5_the_consent_post_rechecks_prompt_login_and_max_age,
+    |db: TestDatabase| async move {
+        let server = provider(&db, "").await;
+        let client = rp_client(&server).await;
+        maria(&server).await;
+        let rp = discover(&server, &client).await;
+        let mut browser = Browser::new();
+        sign_in_flow(&server, &rp, &mut browser, "maria", &[], &[]).await;
+        // The relying party asks for a step-up: the login page is shown.
+        let step_up = start(&rp, &[], &[("prompt", "login"), ("max_age", "1")]);
+        let login = browser.get(&step_up.url).await;
+        assert!(login.body.contains("/login\""), "{}", login.body);
+        // The same client, redirect URI and scope with prompt=consent gives a consent page…
+        let other = start(&rp, &[], &[("prompt", "consent")]);
+        let consent = browser.get(&other.url).await;
+        let (action, fields) = consent.form("/consent");
+        let mut forged = query_fields(&step_up.url);
+        for (name, value) in fields {
+            if name == "csrf_token" || name == "consent_binding" {
+                forged.push((name, value));
+            }
+        }
+        forged.push(("decision".into(), "approve".into()));
+        // …whose form does not approve the step-up: it signs in again.
+        let answer = browser.post(&server.url(&action), &forged).await;
+        assert_eq!(
+            answer.status,
+            200,
+            "no code: {:?}",
+            answer.headers.get("location")
+        );
+        assert!(answer.body.contains("/login\""), "{}", answer.body);
+        // Signing in again completes the step-up.
+        let next = browser.sign_in(&server, &answer, "maria", PASSWORD).await;
+        let done = approve_if_asked(&server, &mut browser, next).await;
+        code_of(&done, &step_up, &server);
+        server.stop().await;
+    }
+);
+
+server_test!(
+    n_l1_a_sector_document_is_fetched_through_the_limited_path_and_fails_generically,
+    |db: TestDatabase| async move {
+        let server = provider(
+            &db,
+            "[registration]\npolicy = \"open\"\nrate_limit = 50\n[fetch]\nrate_limit = 2",
+        )
+        .await;
+        let register = |sector: &str| {
+            server
+                .http
+                .post(format!("{}/register", server.issuer))
+                .json(&serde_json::json!({
+                    "redirect_uris": [REDIRECT],
+                    "subject_type": "pairwise",
+                    "sector_identifier_uri": sector,
+                }))
+                .send()
+        };
+        // The registrant learns that the fetch failed, not what the name resolves to.
+        for _ in 0..2 {
+            let response = register("https://localhost/s.json").await.unwrap();
+            assert_eq!(response.status(), 400);
+            let error: Value = response.json().await.unwrap();
+            assert_eq!(
+                error["error_description"],
+                "sector_identifier_uri: the document could not be fetched",
+                "{error}"
+            );
+        }
+        // The failure above was remembered (one fetch); the address's budget of two then runs out.
+        let second = register("https://127.0.0.1:9/a.json").await.unwrap();
+        assert_eq!(second.status(), 400);
+        let third = register("https://127.0.0.1:9/b.json").await.unwrap();
+        assert_eq!(third.status(), 503);
+        let error: Value = third.json().await.unwrap();
+        assert_eq!(error["error"], "temporarily_unavailable");
+        server.stop().await;
+    }
+);
+
+server_test!(
+    n_i1_a_self_registered_clients_logo_and_links_show_only_on_its_own_hosts,
+    |db: TestDatabase| async move {
+        let server = provider(&db, "[registration]\npolicy = \"open\"").await;
+        maria(&server).await;
+        let registered: Value = server
+            .http
+            .post(server.url("/register"))
+            .json(&serde_json::json!({
+                "client_name": "Your Bank",
+                "redirect_uris": [REDIRECT],
+                "token_endpoint_auth_method": "none",
+                "logo_uri": "https://bank.example/logo.png",
+                "tos_uri": "https://bank.example/terms",
+                "policy_uri": "https://rp.example/privacy",
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let (_, challenge) = crate::browser::pkce();
+        let mut browser = Browser::new();
+        let login = browser
+            .get(&server.authorize_url(&[
+                ("response_type", "code"),
+                ("client_id", registered["client_id"].as_str().unwrap()),
+                ("redirect_uri", REDIRECT),
+                ("scope", "openid"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ]))
+            .await;
+        let consent = browser.sign_in(&server, &login, "maria", PASSWORD).await;
+        assert!(consent.body.contains("/consent\""), "{}", consent.body);
+        assert!(!consent.body.contains("bank.example"), "{}", consent.body);
+        assert!(consent.body.contains("href=\"https://rp.example/privacy\""));
         server.stop().await;
     }
 );

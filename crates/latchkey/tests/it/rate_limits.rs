@@ -212,3 +212,74 @@ server_test!(
         server.stop().await;
     }
 );
+
+server_test!(
+    n_m2_garbage_in_a_forwarded_header_does_not_escape_the_per_address_limits,
+    |db: TestDatabase| async move {
+        let server = TestServer::builder()
+            .toml(
+                "[http]\ntrusted_proxies = [\"127.0.0.1\"]\n\
+                 [rate_limits.discovery]\nlimit = 1\nwindow = \"1m\"",
+            )
+            .start(&db)
+            .await;
+        // A byte outside visible ASCII (obs-text, which HTTP/1.1 accepts) before the address the
+        // proxy appended to the client's own header line.
+        let garbled = || {
+            server
+                .http
+                .get(server.url("/jwks"))
+                .header(
+                    "x-forwarded-for",
+                    reqwest::header::HeaderValue::from_bytes(b"\x80, 203.0.113.9").unwrap(),
+                )
+                .send()
+        };
+        assert_eq!(garbled().await.unwrap().status(), 200);
+        assert_eq!(garbled().await.unwrap().status(), 429);
+        server.stop().await;
+    }
+);
+
+server_test!(
+    n_m2_an_unbalanced_quote_in_forwarded_does_not_escape_the_login_lock,
+    |db: TestDatabase| async move {
+        let server = TestServer::builder()
+            .toml(
+                "[http]\ntrusted_proxies = [\"127.0.0.1\"]\nforwarded_header = \"forwarded\"\n\
+                 [login]\naddress_delay_after = 3\naddress_lock_after = 3\n",
+            )
+            .start(&db)
+            .await;
+        let app = server
+            .create_app(
+                AuthMethod::None,
+                &[GrantType::AuthorizationCode],
+                "",
+                &["https://app.example/cb"],
+            )
+            .await;
+        let (_, challenge) = crate::browser::pkce();
+        let authorize = server.authorize_url(&[
+            ("response_type", "code"),
+            ("client_id", &app.id),
+            ("redirect_uri", "https://app.example/cb"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ]);
+        let mut statuses = Vec::new();
+        for username in ["a", "b", "c", "d"] {
+            let mut browser = crate::browser::Browser::new();
+            browser.forwarded = Some("for=\"x, for=203.0.113.9".into());
+            let login = browser.get(&authorize).await;
+            statuses.push(
+                browser
+                    .sign_in(&server, &login, username, "wrong")
+                    .await
+                    .status,
+            );
+        }
+        assert_eq!(statuses, [401, 401, 401, 429], "the address is locked");
+        server.stop().await;
+    }
+);
