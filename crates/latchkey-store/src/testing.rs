@@ -110,3 +110,16 @@ fn unique_suffix() -> String {
     let bytes: [u8; 8] = latchkey_core::secret::random_bytes();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// SQLite's `synchronous` setting on the writer connection (1 NORMAL, 2 FULL); `None` on PostgreSQL.
+pub async fn sqlite_synchronous(store: &crate::Store) -> Option<i64> {
+    match store {
+        crate::Store::Sqlite(s) => Some(
+            sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(s.write_pool())
+                .await
+                .expect("PRAGMA synchronous answers"),
+        ),
+        crate::Store::Postgres(_) => None,
+    }
+}
