@@ -3,11 +3,12 @@
 //! share one transaction and one commit, and each request is answered only after the commit that
 //! holds its write.
 //!
-//! One task per store takes every write queued while the previous commit ran (no timer: a write that
+//! On SQLite one task takes every write queued while the previous commit ran (no timer: a write that
 //! arrives alone is committed at once, as a single statement when it is one) and runs them in order
-//! in one transaction on the writer connection. On SQLite that is one WAL append per batch instead of
-//! one per request (and with `synchronous = FULL`, one fsync); on PostgreSQL one commit, and so one
-//! WAL flush, per batch.
+//! in one transaction on the writer connection: one WAL append per batch instead of one per request
+//! (and with `synchronous = FULL`, one fsync). PostgreSQL commits each write on its own for now
+//! (`Committer::direct`, see `postgres.rs` for why); the writes are the same `Write`s, so batching
+//! there is a change of this module only.
 //!
 //! # Security
 //! The single-use writes keep their meaning: a spend is the same conditional `UPDATE … WHERE used_at
@@ -102,11 +103,21 @@ struct Job {
     done: oneshot::Sender<Result<u64>>,
 }
 
-/// The queue into a store's committing task.
-#[derive(Clone)]
-pub(crate) struct Committer {
-    queue: mpsc::Sender<Job>,
+/// The queue into a store's committing task, or (`Committer::direct`) none.
+pub(crate) struct Committer<DB: Database> {
+    queue: Option<mpsc::Sender<Job>>,
+    pool: Pool<DB>,
     counts: Arc<Counts>,
+}
+
+impl<DB: Database> Clone for Committer<DB> {
+    fn clone(&self) -> Self {
+        Committer {
+            queue: self.queue.clone(),
+            pool: self.pool.clone(),
+            counts: self.counts.clone(),
+        }
+    }
 }
 
 /// How many commits group commit made and how many writes they held, since the store was opened.
@@ -132,19 +143,32 @@ impl Counts {
     }
 }
 
-impl std::fmt::Debug for Committer {
+impl<DB: Database> std::fmt::Debug for Committer<DB> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Committer").finish_non_exhaustive()
     }
 }
 
-impl Committer {
+impl<DB: Backend> Committer<DB> {
     /// Starts the committing task on `pool` (the writer's). It ends when every `Committer` is gone.
-    pub(crate) fn start<DB: Backend>(pool: Pool<DB>) -> Committer {
+    pub(crate) fn start(pool: Pool<DB>) -> Committer<DB> {
         let (queue, jobs) = mpsc::channel(QUEUE);
         let counts = Arc::new(Counts::default());
-        tokio::spawn(run::<DB>(pool, jobs, counts.clone()));
-        Committer { queue, counts }
+        tokio::spawn(run::<DB>(pool.clone(), jobs, counts.clone()));
+        Committer {
+            queue: Some(queue),
+            pool,
+            counts,
+        }
+    }
+
+    /// No queue: each write commits on its own, in its caller's task, on any pooled connection.
+    pub(crate) fn direct(pool: Pool<DB>) -> Committer<DB> {
+        Committer {
+            queue: None,
+            pool,
+            counts: Arc::new(Counts::default()),
+        }
     }
 
     /// The commits made so far.
@@ -157,8 +181,11 @@ impl Committer {
 
     /// Queues `write` and waits until the commit that holds it ended; its outcome.
     pub(crate) async fn write(&self, write: Write) -> Result<u64> {
+        let Some(queue) = &self.queue else {
+            return alone::<DB>(&self.pool, &write, &self.counts).await;
+        };
         let (done, outcome) = oneshot::channel();
-        self.queue
+        queue
             .send(Job { write, done })
             .await
             .map_err(|_| StoreError::Unavailable(sqlx::Error::WorkerCrashed))?;

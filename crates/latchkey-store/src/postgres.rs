@@ -15,8 +15,12 @@ pub struct PgStore {
     pool: PgPool,
     /// The same pool: PostgreSQL handles concurrent writers itself.
     write: PgPool,
-    /// Group commit of the request paths' writes: one transaction per batch on one connection.
-    commit: Committer,
+    /// The request paths' writes, each committed on its own (`Committer::direct`): one batching
+    /// task serialised every write onto one connection, one round trip per statement, and measured
+    /// slower than PostgreSQL's own grouping of concurrent commits over the pool (client_credentials
+    /// with opaque tokens 4.8k → 3.4k/s, rotations 1.1k → 0.6k/s). Batching here needs multi-row
+    /// statements or pipelining first.
+    commit: Committer<Postgres>,
 }
 
 impl PgStore {
@@ -33,7 +37,7 @@ impl PgStore {
             .connect_with(connect)
             .await?;
         Ok(PgStore {
-            commit: Committer::start::<Postgres>(pool.clone()),
+            commit: Committer::direct(pool.clone()),
             write: pool.clone(),
             pool,
         })
@@ -43,7 +47,7 @@ impl PgStore {
         &self.pool
     }
 
-    pub(crate) fn committer(&self) -> &Committer {
+    pub(crate) fn committer(&self) -> &Committer<Postgres> {
         &self.commit
     }
 }

@@ -21,7 +21,7 @@ pub struct SqliteStore {
     /// them out of SQLite's busy handler, which sleeps in steps of milliseconds.
     write: SqlitePool,
     /// Group commit of the request paths' writes, on `write`.
-    commit: Committer,
+    commit: Committer<Sqlite>,
 }
 
 impl SqliteStore {
@@ -59,7 +59,7 @@ impl SqliteStore {
             .await?;
         Ok(SqliteStore {
             pool,
-            commit: Committer::start::<Sqlite>(write.clone()),
+            commit: Committer::start(write.clone()),
             write,
         })
     }
@@ -75,7 +75,7 @@ impl SqliteStore {
         (&self.pool, &self.write)
     }
 
-    pub(crate) fn committer(&self) -> &Committer {
+    pub(crate) fn committer(&self) -> &Committer<Sqlite> {
         &self.commit
     }
 

@@ -353,10 +353,13 @@ store_test!(
         }
         let after = store.group_commits();
         assert_eq!(after.writes - before.writes, 64);
-        assert!(
-            after.commits - before.commits < 64,
-            "64 concurrent writes took fewer commits: {before:?} → {after:?}"
-        );
+        // PostgreSQL commits each write on its own (see `PgStore`'s `commit`).
+        if store.backend() == "sqlite" {
+            assert!(
+                after.commits - before.commits < 64,
+                "64 concurrent writes took fewer commits: {before:?} → {after:?}"
+            );
+        }
     }
 );
 
