@@ -1,7 +1,8 @@
 //! How the role implementations run a statement: reads on the readers' pool, writes on the writer,
 //! rows converted by the caller. Written once for both backends' pool types.
 
-/// Implements the statement helpers for a backend struct with `pool` (readers) and `write` fields.
+/// Implements the statement helpers for a backend struct with `pool` (readers), `write` and `commit`
+/// (`commit.rs`) fields.
 /// A macro, like the role implementations: one body for two pool types, without sqlx's generic
 /// executor bounds.
 macro_rules! impl_exec {
@@ -12,7 +13,7 @@ macro_rules! impl_exec {
         type Row = <$db as sqlx::Database>::Row;
 
         impl $store {
-            /// Runs a write; returns how many rows it changed.
+            /// Runs a write outside group commit (`commit.rs`); returns how many rows it changed.
             pub(crate) async fn execute(&self, query: Query<'_>) -> Result<u64> {
                 Ok(query.execute(&self.write).await?.rows_affected())
             }
@@ -20,15 +21,16 @@ macro_rules! impl_exec {
             /// Spends a code or refresh token: `statement` is a conditional `UPDATE … SET used_at =
             /// $2 WHERE <hash> = $1 AND used_at IS NULL`. `true` when this call marked it used: of
             /// two concurrent calls the database lets exactly one change the row, never a read
-            /// followed by a write.
+            /// followed by a write. Group-committed: the outcome is reported after its commit.
             pub(crate) async fn spend(
                 &self,
                 statement: &'static str,
                 hash: &latchkey_core::secret::SecretHash,
                 now: latchkey_core::types::Timestamp,
             ) -> Result<bool> {
-                let query = sqlx::query(statement).bind(hash.as_bytes()).bind(now.0);
-                Ok(self.execute(query).await? == 1)
+                use crate::commit::{Arg, Write};
+                let args = vec![Arg::Bytes(hash.as_bytes().to_vec()), Arg::Int(now.0)];
+                Ok(self.commit.write(Write::Statement(statement, args)).await? == 1)
             }
 
             /// Runs each of `statements` in `tx` with `owner` as `$1`.

@@ -3,14 +3,10 @@
 //! spent by one conditional `UPDATE … WHERE used_at IS NULL` (`spend` in `exec.rs`), so of two
 //! concurrent redemptions the database lets exactly one through and the other meets the reuse rule.
 //!
-//! The two writes that differ by backend, `insert_code` and `TokenStore::record_issued`, are
-//! `FlowWrites`, written side by side in `sqlite.rs` and `postgres.rs`.
-use latchkey_core::grant::authorization_code::AuthorizationCodeRecord;
-use latchkey_core::grant::{Grant, GrantId};
-use latchkey_core::token::RefreshTokenRecord;
-use latchkey_core::types::Timestamp;
-
-use crate::StoreError;
+//! The two writes that differ by backend, `insert_code` and `TokenStore::record_issued`, are written
+//! side by side in `sqlite.rs` and `postgres.rs` (`commit::Backend::apply`); both, and the spends,
+//! are group-committed (`commit.rs`).
+use latchkey_core::grant::Grant;
 
 pub(crate) const SELECT_TOKEN_GRANT: &str = "SELECT g.grant_id, g.client_id, g.user_id, g.scope, \
     g.resource, g.auth_time, g.created_at, g.expires_at, g.revoked_at, g.sid, g.claims \
@@ -63,33 +59,6 @@ pub(crate) const SELECT_REFRESH: &str = concat!(
     grant_columns!(),
     " FROM refresh_tokens c JOIN grants g ON g.grant_id = c.grant_id WHERE c.token_hash = $1"
 );
-
-/// The two writes of the authorization code flow that each backend says its own way, side by side in
-/// `sqlite.rs` and `postgres.rs`. sqlx runs every SQLite statement on a thread of its own, so there
-/// each write is one statement into a view of migration 0019 whose trigger does the rest; on
-/// PostgreSQL a transaction's statements are one connection's round trips already.
-pub(crate) trait FlowWrites {
-    /// `TokenStore::record_issued`: the access token's record and the refresh token issued with
-    /// it, both or neither, and only while the grant is live: `false`, with nothing stored, when it
-    /// is revoked. No revocation may interleave so that the new token escapes the deny-list (L3).
-    async fn record_issued_while_live(&self, issued: Issued<'_>) -> Result<bool, StoreError>;
-
-    /// `GrantStore::insert_code`: a new grant and its authorization code, both or neither.
-    async fn insert_grant_code(
-        &self,
-        grant: &Grant,
-        code: &AuthorizationCodeRecord,
-    ) -> Result<(), StoreError>;
-}
-
-/// What `TokenStore::record_issued` stores: an access token issued from a grant, and the refresh
-/// token issued with it, if any.
-pub(crate) struct Issued<'a> {
-    pub(crate) jti: &'a str,
-    pub(crate) grant_id: &'a GrantId,
-    pub(crate) expires_at: Timestamp,
-    pub(crate) refresh: Option<&'a RefreshTokenRecord>,
-}
 
 /// A grant's `claims` as stored.
 pub(crate) fn claims_json(grant: &Grant) -> Option<String> {
@@ -147,7 +116,7 @@ macro_rules! bind_refresh {
 
 pub(crate) use {bind_code, bind_grant, bind_refresh};
 
-/// Implements `GrantStore` for a backend struct (see `exec.rs`) that implements `FlowWrites`.
+/// Implements `GrantStore` for a backend struct (see `exec.rs`).
 macro_rules! impl_grant_traits {
     ($store:ty, $db:ty) => {
         use sqlx::Row as _;
@@ -159,9 +128,10 @@ macro_rules! impl_grant_traits {
         use latchkey_core::token::RefreshTokenRecord;
         use latchkey_core::types::{ClientId, ResourceUri, Scope, Timestamp};
 
+        use crate::commit::Write;
         use crate::deny_list::REVOKE_GRANT_TOKENS;
         use crate::error::Result;
-        use crate::grants::{self as q, FlowWrites};
+        use crate::grants as q;
         use crate::{GrantStore, Presented, StoreError};
 
         type Row = <$db as sqlx::Database>::Row;
@@ -249,7 +219,9 @@ macro_rules! impl_grant_traits {
                 grant: &Grant,
                 code: &AuthorizationCodeRecord,
             ) -> Result<()> {
-                self.insert_grant_code(grant, code).await
+                let write = Write::GrantCode(Box::new((grant.clone(), code.clone())));
+                self.commit.write(write).await?;
+                Ok(())
             }
 
             async fn find_code(

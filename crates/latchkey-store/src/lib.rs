@@ -3,12 +3,14 @@
 //!
 //! The roles are traits (`roles.rs`); each backend implements them from statements written once
 //! (`clients.rs`, `keys.rs`, `health.rs`, `users.rs`, `grants.rs`, `tokens.rs`, `throttle.rs`,
-//! `audit.rs`), except the two single-use writes of the authorization code flow, which each backend
-//! says its own way (`sqlite.rs`, `postgres.rs`). `Store` picks the backend at run time
-//! (`dispatch.rs`); `schema.rs` embeds and checks the migrations.
+//! `audit.rs`). The writes on the request paths go through group commit (`commit.rs`), and the two
+//! that record a grant's code and its issued tokens each backend says its own way (`sqlite.rs`,
+//! `postgres.rs`). `Store` picks the backend at run time (`dispatch.rs`); `schema.rs` embeds and
+//! checks the migrations.
 
 mod audit;
 mod clients;
+mod commit;
 mod copy;
 mod deny_list;
 mod dispatch;
@@ -30,9 +32,10 @@ mod tokens;
 mod users;
 
 pub use audit::{AuditEvent, AuditQuery, AuditRecord, Outcome};
+pub use commit::GroupCommits;
 pub use copy::CopyReport;
 pub use error::StoreError;
-pub use pool::{ConnectOptions, PoolStatus};
+pub use pool::{ConnectOptions, PoolStatus, Synchronous};
 pub use postgres::PgStore;
 pub use roles::{
     AuditStore, ClientStore, GrantStore, HealthStore, KeyStore, Presented, RefreshTokenState,
@@ -80,6 +83,14 @@ impl Store {
         match self {
             Store::Sqlite(_) => "sqlite",
             Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// How many commits the request paths' writes took, and how many writes they held.
+    pub fn group_commits(&self) -> GroupCommits {
+        match self {
+            Store::Sqlite(s) => s.committer().counts(),
+            Store::Postgres(p) => p.committer().counts(),
         }
     }
 

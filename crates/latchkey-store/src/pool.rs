@@ -18,6 +18,33 @@ pub struct ConnectOptions {
     pub statement_timeout: Duration,
     /// Longest a request waits for a connection; after that the database counts as unavailable.
     pub acquire_timeout: Duration,
+    /// SQLite's `synchronous` setting: what an answered write survives (PostgreSQL ignores it).
+    pub sqlite_synchronous: Synchronous,
+}
+
+/// SQLite's `synchronous` pragma in WAL mode (`database.sqlite_synchronous`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Synchronous {
+    /// A commit reaches the operating system before it is answered and the disk at the next checkpoint:
+    /// it survives the process crashing, but power loss or an operating-system crash may take the last
+    /// commits back (never corrupting the file).
+    #[default]
+    Normal,
+    /// Every commit is on the disk (fsync of the write-ahead log) before it is answered: it also
+    /// survives power loss. Group commit pays that fsync once per batch, not once per request.
+    Full,
+}
+
+impl std::str::FromStr for Synchronous {
+    type Err = ();
+
+    fn from_str(value: &str) -> Result<Self, ()> {
+        match value {
+            "normal" => Ok(Synchronous::Normal),
+            "full" => Ok(Synchronous::Full),
+            _ => Err(()),
+        }
+    }
 }
 
 impl Default for ConnectOptions {
@@ -26,6 +53,7 @@ impl Default for ConnectOptions {
             max_connections: 16,
             statement_timeout: Duration::from_secs(5),
             acquire_timeout: Duration::from_secs(2),
+            sqlite_synchronous: Synchronous::Normal,
         }
     }
 }

@@ -1,15 +1,12 @@
-//! The PostgreSQL backend, for several instances serving one issuer. The writes of the
-//! authorization code flow are its own (`FlowWrites`, beside `sqlite.rs`'s); the rest is shared.
+//! The PostgreSQL backend, for several instances serving one issuer. How it applies the
+//! group-committed writes is its own (`Backend`, beside `sqlite.rs`'s); the rest is shared.
 use std::str::FromStr;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::Postgres;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
-use latchkey_core::grant::Grant;
-use latchkey_core::grant::authorization_code::AuthorizationCodeRecord;
-
-use crate::grants::{
-    FlowWrites, INSERT_REFRESH, Issued, bind_code, bind_grant, bind_refresh, claims_json,
-};
+use crate::commit::{Backend, Committer, Write, bind_args};
+use crate::grants::{INSERT_REFRESH, bind_code, bind_grant, bind_refresh, claims_json};
 use crate::{ConnectOptions, StoreError};
 
 /// Storage in a PostgreSQL database.
@@ -18,6 +15,12 @@ pub struct PgStore {
     pool: PgPool,
     /// The same pool: PostgreSQL handles concurrent writers itself.
     write: PgPool,
+    /// The request paths' writes, each committed on its own (`Committer::direct`): one batching
+    /// task serialised every write onto one connection, one round trip per statement, and measured
+    /// slower than PostgreSQL's own grouping of concurrent commits over the pool (client_credentials
+    /// with opaque tokens 4.8k → 3.4k/s, rotations 1.1k → 0.6k/s). Batching here needs multi-row
+    /// statements or pipelining first.
+    commit: Committer<Postgres>,
 }
 
 impl PgStore {
@@ -34,6 +37,7 @@ impl PgStore {
             .connect_with(connect)
             .await?;
         Ok(PgStore {
+            commit: Committer::direct(pool.clone()),
             write: pool.clone(),
             pool,
         })
@@ -41,6 +45,10 @@ impl PgStore {
 
     pub(crate) fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    pub(crate) fn committer(&self) -> &Committer<Postgres> {
+        &self.commit
     }
 }
 
@@ -59,54 +67,64 @@ const HOLD_GRANT: &str =
 const RECORD_ISSUED: &str =
     "INSERT INTO issued_tokens (jti, grant_id, expires_at) VALUES ($1, $2, $3)";
 
-/// Each write is a transaction: its statements are round trips on one connection already, so the
-/// views `sqlite.rs` writes through would save nothing here.
-impl FlowWrites for PgStore {
+/// A grant's code and an issued token's records are several statements, so alone they run in a
+/// transaction of their own; in a batch they share the batch's.
+impl Backend for Postgres {
+    const BEGIN: &'static str = "BEGIN";
+
     /// # Security
-    /// L3 is `HOLD_GRANT`, the transaction's first statement: it matches no row once the grant is
+    /// L3 is `HOLD_GRANT`, the first statement of `Issued`: it matches no row once the grant is
     /// revoked, and holds the grant's row lock until the commit, so a revocation waits for the token
     /// to be recorded and then deny-lists it. SQLite has no such statement; there the trigger
     /// `issued_refresh_insert` (migrations/sqlite/0019_flow_writes.sql) guards it instead.
-    async fn record_issued_while_live(&self, issued: Issued<'_>) -> Result<bool, StoreError> {
-        let mut tx = self.write.begin().await?;
-        let held = sqlx::query(HOLD_GRANT)
-            .bind(issued.grant_id.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-        if held.is_none() {
-            tx.rollback().await?;
-            return Ok(false);
+    async fn apply(conn: &mut PgConnection, write: &Write) -> Result<u64, StoreError> {
+        match write {
+            Write::Statement(statement, args) => Ok(bind_args!(*statement, args)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()),
+            Write::Issued {
+                jti,
+                grant_id,
+                expires_at,
+                refresh,
+            } => {
+                let held = sqlx::query(HOLD_GRANT)
+                    .bind(grant_id.as_str())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                if held.is_none() {
+                    return Ok(0);
+                }
+                sqlx::query(RECORD_ISSUED)
+                    .bind(jti.as_str())
+                    .bind(grant_id.as_str())
+                    .bind(expires_at.0)
+                    .execute(&mut *conn)
+                    .await?;
+                if let Some(token) = refresh {
+                    bind_refresh!(sqlx::query(INSERT_REFRESH), token)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Ok(1)
+            }
+            Write::GrantCode(pair) => {
+                let (grant, code) = &**pair;
+                bind_grant!(sqlx::query(INSERT_GRANT), grant, claims_json(grant))
+                    .execute(&mut *conn)
+                    .await?;
+                bind_code!(sqlx::query(INSERT_CODE), code)
+                    .bind(code.grant_id.as_str())
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(1)
+            }
         }
-        sqlx::query(RECORD_ISSUED)
-            .bind(issued.jti)
-            .bind(issued.grant_id.as_str())
-            .bind(issued.expires_at.0)
-            .execute(&mut *tx)
-            .await?;
-        if let Some(token) = issued.refresh {
-            bind_refresh!(sqlx::query(INSERT_REFRESH), token)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(true)
     }
 
-    async fn insert_grant_code(
-        &self,
-        grant: &Grant,
-        code: &AuthorizationCodeRecord,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.write.begin().await?;
-        bind_grant!(sqlx::query(INSERT_GRANT), grant, claims_json(grant))
-            .execute(&mut *tx)
-            .await?;
-        bind_code!(sqlx::query(INSERT_CODE), code)
-            .bind(code.grant_id.as_str())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+    fn single_statement(write: &Write) -> bool {
+        matches!(write, Write::Statement(..))
     }
 }
 

@@ -452,7 +452,7 @@ pub struct Versions {
 /// Implements every role for a backend struct with `pool` (readers) and `write` fields: one module
 /// per role file, each expanding that file's macro, with the statement helpers of `exec.rs`;
 /// `$begin` starts a counter transaction (`throttle.rs`). The backend implements
-/// `grants::FlowWrites` itself.
+/// `commit::Backend` itself.
 macro_rules! impl_roles {
     ($store:ident, $db:ty, $begin:expr) => {
         crate::roles::impl_roles!(@each $store, $db;

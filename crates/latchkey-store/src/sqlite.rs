@@ -1,16 +1,16 @@
-//! The embedded SQLite backend: one file, WAL mode, migrations run at connect. The writes of the
-//! authorization code flow are its own (`FlowWrites`, beside `postgres.rs`'s); the rest is shared.
+//! The embedded SQLite backend: one file, WAL mode, migrations run at connect. How it applies the
+//! group-committed writes is its own (`Backend`, beside `postgres.rs`'s); the rest is shared.
 use std::str::FromStr;
 
+use sqlx::Sqlite;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
 
-use latchkey_core::grant::Grant;
-use latchkey_core::grant::authorization_code::AuthorizationCodeRecord;
-
-use crate::grants::{FlowWrites, Issued, bind_code, bind_grant, claims_json};
-use crate::{ConnectOptions, StoreError};
+use crate::commit::{Backend, Committer, Write, bind_args};
+use crate::grants::{bind_code, bind_grant, claims_json};
+use crate::{ConnectOptions, StoreError, Synchronous};
 
 /// Storage in an SQLite file.
 #[derive(Clone, Debug)]
@@ -20,6 +20,8 @@ pub struct SqliteStore {
     /// The one connection that writes. SQLite admits one writer at a time; queueing writers here keeps
     /// them out of SQLite's busy handler, which sleeps in steps of milliseconds.
     write: SqlitePool,
+    /// Group commit of the request paths' writes, on `write`.
+    commit: Committer<Sqlite>,
 }
 
 impl SqliteStore {
@@ -34,9 +36,13 @@ impl SqliteStore {
         let connect = SqliteConnectOptions::from_str(&url)?
             .create_if_missing(true)
             // WAL lets readers (token requests) proceed while a writer (the CLI, a rotation) commits;
-            // NORMAL is durable across application crashes in WAL mode and avoids an fsync per commit.
+            // NORMAL is durable across application crashes in WAL mode and avoids an fsync per commit;
+            // FULL also survives power loss, at one fsync per (group) commit.
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(match options.sqlite_synchronous {
+                Synchronous::Normal => SqliteSynchronous::Normal,
+                Synchronous::Full => SqliteSynchronous::Full,
+            })
             // SQLite has no statement timeout; the nearest thing is how long a write waits for another
             // process (the CLI) to release the file.
             .busy_timeout(options.statement_timeout)
@@ -51,7 +57,11 @@ impl SqliteStore {
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)
             .await?;
-        Ok(SqliteStore { pool, write })
+        Ok(SqliteStore {
+            pool,
+            commit: Committer::start(write.clone()),
+            write,
+        })
     }
 
     /// Closes both pools.
@@ -63,6 +73,10 @@ impl SqliteStore {
     /// The readers' pool and the writer's.
     pub(crate) fn pools(&self) -> (&SqlitePool, &SqlitePool) {
         (&self.pool, &self.write)
+    }
+
+    pub(crate) fn committer(&self) -> &Committer<Sqlite> {
+        &self.commit
     }
 
     pub(crate) fn write_pool(&self) -> &SqlitePool {
@@ -85,44 +99,60 @@ const RECORD_ISSUED_REFRESH: &str = "INSERT INTO issued_refresh \
 const GRANT_NOT_LIVE: &str = "latchkey: grant not live";
 
 /// Each write is one statement, so one round trip to the connection's thread instead of four
-/// (`BEGIN`, two statements, `COMMIT`); a statement and the triggers it fires are atomic.
-/// `postgres.rs` writes the same in a transaction.
-impl FlowWrites for SqliteStore {
+/// (`BEGIN`, two statements, `COMMIT`) when it runs alone; a statement and the triggers it fires are
+/// atomic. `postgres.rs` writes the same in several statements.
+impl Backend for Sqlite {
+    /// `IMMEDIATE` takes the write lock at once: a deferred transaction that read first could meet
+    /// another process's commit and fail with `SQLITE_BUSY` instead of waiting.
+    const BEGIN: &'static str = "BEGIN IMMEDIATE";
+
     /// # Security
     /// L3 is the `issued_refresh_insert` trigger (migrations/sqlite/0019_flow_writes.sql): it aborts
     /// unless the grant is unrevoked, and no revocation runs during the statement (one writer, and a
-    /// statement is atomic). PostgreSQL has no such trigger; there `HOLD_GRANT` guards it instead.
-    async fn record_issued_while_live(&self, issued: Issued<'_>) -> Result<bool, StoreError> {
-        let recorded = sqlx::query(RECORD_ISSUED_REFRESH)
-            .bind(issued.jti)
-            .bind(issued.grant_id.as_str())
-            .bind(issued.expires_at.0)
-            .bind(issued.refresh.map(|t| t.hash.as_bytes()))
-            .bind(issued.refresh.map(|t| t.grant_id.as_str()))
-            .bind(issued.refresh.map(|t| t.client_id.as_str()))
-            .bind(issued.refresh.map(|t| t.created_at.0))
-            .bind(issued.refresh.map(|t| t.expires_at.0))
-            .execute(&self.write)
-            .await;
-        match recorded {
-            Ok(_) => Ok(true),
-            Err(sqlx::Error::Database(e)) if e.message() == GRANT_NOT_LIVE => Ok(false),
-            Err(e) => Err(e.into()),
+    /// statement is atomic). Its abort undoes that statement only, not the batch around it.
+    /// PostgreSQL has no such trigger; there `HOLD_GRANT` guards it instead.
+    async fn apply(conn: &mut SqliteConnection, write: &Write) -> Result<u64, StoreError> {
+        match write {
+            Write::Statement(statement, args) => Ok(bind_args!(*statement, args)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()),
+            Write::Issued {
+                jti,
+                grant_id,
+                expires_at,
+                refresh,
+            } => {
+                let recorded = sqlx::query(RECORD_ISSUED_REFRESH)
+                    .bind(jti.as_str())
+                    .bind(grant_id.as_str())
+                    .bind(expires_at.0)
+                    .bind(refresh.as_ref().map(|t| t.hash.as_bytes()))
+                    .bind(refresh.as_ref().map(|t| t.grant_id.as_str()))
+                    .bind(refresh.as_ref().map(|t| t.client_id.as_str()))
+                    .bind(refresh.as_ref().map(|t| t.created_at.0))
+                    .bind(refresh.as_ref().map(|t| t.expires_at.0))
+                    .execute(&mut *conn)
+                    .await;
+                match recorded {
+                    Ok(_) => Ok(1),
+                    Err(sqlx::Error::Database(e)) if e.message() == GRANT_NOT_LIVE => Ok(0),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Write::GrantCode(pair) => {
+                let (grant, code) = &**pair;
+                let query = sqlx::query(INSERT_GRANT_CODE);
+                bind_code!(bind_grant!(query, grant, claims_json(grant)), code)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(1)
+            }
         }
     }
 
-    async fn insert_grant_code(
-        &self,
-        grant: &Grant,
-        code: &AuthorizationCodeRecord,
-    ) -> Result<(), StoreError> {
-        let query = sqlx::query(INSERT_GRANT_CODE);
-        self.execute(bind_code!(
-            bind_grant!(query, grant, claims_json(grant)),
-            code
-        ))
-        .await?;
-        Ok(())
+    fn single_statement(_: &Write) -> bool {
+        true
     }
 }
 

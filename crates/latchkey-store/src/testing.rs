@@ -349,3 +349,16 @@ fn run(user: Option<&str>, program: &Path, args: &[&str]) -> Result<std::process
         .output()
         .map_err(|e| format!("cannot run {}: {e}", program.display()))
 }
+
+/// SQLite's `synchronous` setting on the writer connection (1 NORMAL, 2 FULL); `None` on PostgreSQL.
+pub async fn sqlite_synchronous(store: &crate::Store) -> Option<i64> {
+    match store {
+        crate::Store::Sqlite(s) => Some(
+            sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(s.write_pool())
+                .await
+                .expect("PRAGMA synchronous answers"),
+        ),
+        crate::Store::Postgres(_) => None,
+    }
+}

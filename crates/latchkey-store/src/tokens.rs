@@ -39,8 +39,8 @@ pub(crate) const SELECT_RESOURCES: &str =
     "SELECT uri, scopes, token_format, access_token_ttl FROM resources ORDER BY uri";
 pub(crate) const DELETE_RESOURCE: &str = "DELETE FROM resources WHERE uri = $1";
 
-/// Implements `TokenStore` and `ResourceStore` for a backend struct (see `exec.rs`) that implements
-/// `FlowWrites`.
+/// Implements `TokenStore` and `ResourceStore` for a backend struct (see `exec.rs`); the writes on
+/// the request paths are group-committed (`commit.rs`).
 macro_rules! impl_token_traits {
     ($store:ty, $db:ty) => {
         use sqlx::Row as _;
@@ -52,9 +52,10 @@ macro_rules! impl_token_traits {
         use latchkey_core::token::{AccessTokenClaims, RefreshTokenRecord};
         use latchkey_core::types::{ResourceUri, Scope, Timestamp};
 
+        use crate::commit::{Arg, Write};
         use crate::error::Result;
         use crate::error::conflict_if_unique;
-        use crate::grants::{FlowWrites, Issued, SELECT_REFRESH};
+        use crate::grants::SELECT_REFRESH;
         use crate::tokens as q;
         use crate::{RefreshTokenState, ResourceStore, StoreError, TokenStore};
 
@@ -66,13 +67,13 @@ macro_rules! impl_token_traits {
                 expires_at: Timestamp,
                 refresh: Option<&RefreshTokenRecord>,
             ) -> Result<bool> {
-                let issued = Issued {
-                    jti,
-                    grant_id,
+                let issued = Write::Issued {
+                    jti: jti.to_owned(),
+                    grant_id: grant_id.clone(),
                     expires_at,
-                    refresh,
+                    refresh: refresh.cloned(),
                 };
-                self.record_issued_while_live(issued).await
+                Ok(self.commit.write(issued).await? == 1)
             }
 
             async fn insert_opaque(
@@ -82,14 +83,17 @@ macro_rules! impl_token_traits {
             ) -> Result<()> {
                 let json = serde_json::to_string(claims)
                     .map_err(|e| StoreError::Corrupt(format!("claims: {e}")))?;
-                let query = sqlx::query(q::INSERT_OPAQUE)
-                    .bind(hash.as_bytes())
-                    .bind(&claims.jti)
-                    .bind(json)
-                    .bind(claims.exp.0)
-                    .bind(claims.client_id.as_str())
-                    .bind(&claims.sub);
-                self.execute(query).await?;
+                let args = vec![
+                    Arg::Bytes(hash.as_bytes().to_vec()),
+                    Arg::Text(claims.jti.clone()),
+                    Arg::Text(json),
+                    Arg::Int(claims.exp.0),
+                    Arg::Text(claims.client_id.as_str().to_owned()),
+                    Arg::Text(claims.sub.clone()),
+                ];
+                self.commit
+                    .write(Write::Statement(q::INSERT_OPAQUE, args))
+                    .await?;
                 Ok(())
             }
 
@@ -104,7 +108,9 @@ macro_rules! impl_token_traits {
             }
 
             async fn revoke_jti(&self, jti: &str, expires_at: Timestamp) -> Result<()> {
-                self.execute(sqlx::query(q::REVOKE_JTI).bind(jti).bind(expires_at.0))
+                let args = vec![Arg::Text(jti.to_owned()), Arg::Int(expires_at.0)];
+                self.commit
+                    .write(Write::Statement(q::REVOKE_JTI, args))
                     .await?;
                 Ok(())
             }

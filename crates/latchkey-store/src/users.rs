@@ -55,6 +55,7 @@ macro_rules! impl_user_traits {
         use latchkey_core::types::{ClientId, ResourceUri, Scope, Timestamp};
         use latchkey_core::user::{User, Username};
 
+        use crate::commit::{Arg, Write};
         use crate::deny_list::{DENY_USER_TOKENS, REVOKE_USER_GRANTS};
         use crate::error::Result;
         use crate::error::conflict_if_unique;
@@ -195,13 +196,16 @@ macro_rules! impl_user_traits {
 
         impl SessionStore for $store {
             async fn insert_session(&self, hash: &SecretHash, session: &Session) -> Result<()> {
-                let query = sqlx::query(q::INSERT_SESSION)
-                    .bind(hash.as_bytes())
-                    .bind(&session.user_id)
-                    .bind(session.auth_time.0)
-                    .bind(session.expires_at.0)
-                    .bind(&session.sid);
-                self.execute(query).await?;
+                let args = vec![
+                    Arg::Bytes(hash.as_bytes().to_vec()),
+                    Arg::Text(session.user_id.clone()),
+                    Arg::Int(session.auth_time.0),
+                    Arg::Int(session.expires_at.0),
+                    Arg::OptText(session.sid.clone()),
+                ];
+                self.commit
+                    .write(Write::Statement(q::INSERT_SESSION, args))
+                    .await?;
                 Ok(())
             }
 
@@ -285,10 +289,16 @@ macro_rules! impl_user_traits {
                 scope: &Scope,
                 now: Timestamp,
             ) -> Result<()> {
-                let query = consent(q::UPSERT_CONSENT, user_id, client_id, resource)
-                    .bind(scope.to_string())
-                    .bind(now.0);
-                self.execute(query).await?;
+                let args = vec![
+                    Arg::Text(user_id.to_owned()),
+                    Arg::Text(client_id.as_str().to_owned()),
+                    Arg::Text(resource.map(|r| r.as_str()).unwrap_or("").to_owned()),
+                    Arg::Text(scope.to_string()),
+                    Arg::Int(now.0),
+                ];
+                self.commit
+                    .write(Write::Statement(q::UPSERT_CONSENT, args))
+                    .await?;
                 Ok(())
             }
         }

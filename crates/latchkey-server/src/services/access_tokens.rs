@@ -17,6 +17,8 @@ use crate::error::ApiError;
 
 /// Tokens are a few hundred bytes: this bounds the verified-token cache to about 10 MiB.
 const MAX_VERIFIED: usize = 16_384;
+/// Opaque tokens' claims remembered, at most (a few hundred bytes each).
+const MAX_OPAQUE: usize = 8_192;
 
 /// Access tokens: issuing and recognising them.
 pub struct AccessTokens {
@@ -25,6 +27,10 @@ pub struct AccessTokens {
     revocations: Arc<Revocations>,
     issuer: String,
     verified: VerifiedTokens,
+    /// The stored claims of opaque tokens found, by the token's SHA-256. A stored token's claims never
+    /// change; what does (expiry, revocation, a deleted client's tokens deny-listed) is checked on
+    /// every call, so an entry never needs invalidating and introspection reads no row.
+    opaque: Cache<[u8; 32], Arc<AccessTokenClaims>>,
 }
 
 impl std::fmt::Debug for AccessTokens {
@@ -50,6 +56,7 @@ impl AccessTokens {
                 map: Cache::new(MAX_VERIFIED),
                 lookups,
             },
+            opaque: Cache::new(MAX_OPAQUE),
         }
     }
 
@@ -92,13 +99,18 @@ impl AccessTokens {
                 }
             }
         } else {
-            match self
-                .store
-                .find_opaque(&SecretHash::of(token.as_bytes()))
-                .await?
-            {
-                Some(claims) => Arc::new(claims),
-                None => return Ok(None),
+            let hash = SecretHash::of(token.as_bytes());
+            let key: [u8; 32] = hash.as_bytes().try_into().expect("a SHA-256 is 32 bytes");
+            match self.opaque.get(&key) {
+                Some(claims) => claims,
+                None => match self.store.find_opaque(&hash).await? {
+                    Some(claims) => {
+                        let claims = Arc::new(claims);
+                        self.opaque.insert(key, claims.clone());
+                        claims
+                    }
+                    None => return Ok(None),
+                },
             }
         };
         // Expiry and revocation are checked on every call, cached signature or not: a token revoked

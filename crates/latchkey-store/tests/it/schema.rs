@@ -143,3 +143,23 @@ async fn postgres_statements_are_cancelled_after_the_statement_timeout() {
     other.close().await.ok();
     store.close().await;
 }
+
+#[tokio::test]
+async fn issue_24_the_sqlite_synchronous_setting_reaches_the_connections() {
+    use latchkey_store::Synchronous;
+    use latchkey_store::testing::sqlite_synchronous;
+    for (setting, pragma) in [(Synchronous::Normal, 1), (Synchronous::Full, 2)] {
+        let db = TestDatabase::sqlite();
+        let options = ConnectOptions {
+            sqlite_synchronous: setting,
+            ..ConnectOptions::default()
+        };
+        let store = Store::open(db.url(), &options).await.unwrap();
+        assert_eq!(
+            sqlite_synchronous(&store).await,
+            Some(pragma),
+            "{setting:?}"
+        );
+        store.close().await;
+    }
+}

@@ -1,5 +1,7 @@
 //! `TokenStore` and `ResourceStore` behaviour: the deny-list, opaque tokens, the revocation cascade
 //! from a grant to its access tokens, resources, and pruning.
+use std::future::Future;
+
 use latchkey_core::client::TokenFormat;
 use latchkey_core::resource::Resource;
 use latchkey_core::secret::SecretHash;
@@ -312,5 +314,88 @@ store_test!(
             store.find_grant_of_token("l8-jti").await.unwrap().is_none(),
             "the grant is gone, and its records with it"
         );
+    }
+);
+
+/// Runs `writes` concurrently, each as its own task (as concurrent requests would).
+async fn concurrently<T: Send + 'static>(
+    writes: impl IntoIterator<Item = impl Future<Output = T> + Send + 'static>,
+) -> Vec<T> {
+    let tasks: Vec<_> = writes.into_iter().map(tokio::spawn).collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap());
+    }
+    outcomes
+}
+
+store_test!(
+    issue_24_concurrent_writes_share_commits,
+    |store: Store| async move {
+        let before = store.group_commits();
+        let writes = (0..64).map(|i| {
+            let store = store.clone();
+            async move {
+                let hash = SecretHash::of(format!("shared-{i}").as_bytes());
+                store.insert_opaque(&hash, &claims(&format!("s{i}"))).await
+            }
+        });
+        for outcome in concurrently(writes).await {
+            outcome.unwrap();
+        }
+        for i in 0..64 {
+            let hash = SecretHash::of(format!("shared-{i}").as_bytes());
+            assert_eq!(
+                store.find_opaque(&hash).await.unwrap(),
+                Some(claims(&format!("s{i}"))),
+                "every answered write is there"
+            );
+        }
+        let after = store.group_commits();
+        assert_eq!(after.writes - before.writes, 64);
+        // PostgreSQL commits each write on its own (see `PgStore`'s `commit`).
+        if store.backend() == "sqlite" {
+            assert!(
+                after.commits - before.commits < 64,
+                "64 concurrent writes took fewer commits: {before:?} → {after:?}"
+            );
+        }
+    }
+);
+
+store_test!(
+    issue_24_a_write_that_fails_in_a_batch_fails_alone,
+    |store: Store| async move {
+        let taken = SecretHash::of(b"taken");
+        store.insert_opaque(&taken, &claims("t")).await.unwrap();
+        let writes = (0..32).map(|i| {
+            let store = store.clone();
+            async move {
+                // The 17th reuses a stored hash: its insert is refused, and only it fails.
+                let hash = match i {
+                    16 => SecretHash::of(b"taken"),
+                    _ => SecretHash::of(format!("batched-{i}").as_bytes()),
+                };
+                store.insert_opaque(&hash, &claims(&format!("b{i}"))).await
+            }
+        });
+        let outcomes = concurrently(writes).await;
+        for (i, outcome) in outcomes.iter().enumerate() {
+            match i {
+                16 => assert!(
+                    matches!(outcome, Err(StoreError::Database(_))),
+                    "{outcome:?}"
+                ),
+                _ => assert!(outcome.is_ok(), "write {i}: {outcome:?}"),
+            }
+        }
+        for i in (0..32).filter(|&i| i != 16) {
+            let hash = SecretHash::of(format!("batched-{i}").as_bytes());
+            assert!(
+                store.find_opaque(&hash).await.unwrap().is_some(),
+                "write {i}"
+            );
+        }
+        assert_eq!(store.find_opaque(&taken).await.unwrap(), Some(claims("t")));
     }
 );

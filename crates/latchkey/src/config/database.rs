@@ -24,6 +24,15 @@ pub(crate) fn database(raw: &RawDatabase, file: &str) -> Result<ConnectOptions, 
             &raw.acquire_timeout,
             defaults.acquire_timeout,
         )?,
+        sqlite_synchronous: match raw.sqlite_synchronous.as_deref() {
+            None => defaults.sqlite_synchronous,
+            Some(value) => value.parse().map_err(|()| {
+                s.error(
+                    "sqlite_synchronous",
+                    format!("expected \"normal\" or \"full\", got `{value}`"),
+                )
+            })?,
+        },
     };
     if !(1..=1000).contains(&options.max_connections) {
         return Err(s.error("max_connections", "must be between 1 and 1000"));

@@ -119,6 +119,7 @@ pub(crate) struct RawDatabase {
     pub(crate) max_connections: Option<u32>,
     pub(crate) statement_timeout: Option<String>,
     pub(crate) acquire_timeout: Option<String>,
+    pub(crate) sqlite_synchronous: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -692,12 +692,17 @@ fn database_pool_settings_have_defaults_and_ranges() {
     let config = resolve("", &[], Flags::default()).unwrap();
     assert_eq!(config.database, latchkey_store::ConnectOptions::default());
     let config = resolve(
-        "[database]\nmax_connections = 4\nstatement_timeout = \"2s\"\nacquire_timeout = \"250ms\"",
+        "[database]\nmax_connections = 4\nstatement_timeout = \"2s\"\nacquire_timeout = \"250ms\"\n\
+        sqlite_synchronous = \"full\"",
         &[],
         Flags::default(),
     )
     .unwrap();
     assert_eq!(config.database.max_connections, 4);
+    assert_eq!(
+        config.database.sqlite_synchronous,
+        latchkey_store::Synchronous::Full
+    );
     assert_eq!(
         config.database.statement_timeout,
         std::time::Duration::from_secs(2)
@@ -714,6 +719,10 @@ fn database_pool_settings_have_defaults_and_ranges() {
         (
             "statement_timeout = \"10ms\"",
             "latchkey.toml: database.statement_timeout: must be between 100ms and 1h",
+        ),
+        (
+            "sqlite_synchronous = \"off\"",
+            "latchkey.toml: database.sqlite_synchronous: expected \"normal\" or \"full\", got `off`",
         ),
         (
             "acquire_timeout = \"soon\"",

@@ -1,7 +1,8 @@
 //! Issue 15: faults. An instance killed with SIGKILL under load loses nothing it answered; a PostgreSQL
 //! server stopped under load turns database work into fast 503s while cached paths keep answering, and
 //! everything recovers without a restart; an SQLite file that cannot be written gives a clear error and
-//! no corruption.
+//! no corruption. Issue 24: a kill while group commits are in flight keeps every answered write and
+//! leaves no write in part.
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -652,4 +653,193 @@ async fn issue_15_an_sqlite_file_that_cannot_be_written_gives_503_and_no_corrupt
     );
     pool.close().await;
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// An opaque resource, beside the fleet's JWT default.
+const OPAQUE_TOML: &str = "[resources.\"https://opaque.example/\"]\nformat = \"opaque\"";
+
+/// What a load was answered with: the writes that must be in the database.
+#[derive(Default)]
+struct Answered {
+    opaque: Vec<String>,
+    refresh: Vec<String>,
+    codes: Vec<String>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_24_a_kill_during_group_commits_keeps_every_answered_write_and_no_half_of_another() {
+    use latchkey_core::secret::SecretHash;
+    use latchkey_store::{GrantStore, TokenStore};
+
+    use crate::instances::code;
+
+    let db = TestDatabase::sqlite();
+    let mut fleet = Fleet::start(db.url(), 1, OPAQUE_TOML).await;
+    let app = App::setup(&fleet).await;
+    let mut browser = Browser::new();
+    let (first, verifier) = sign_in(&fleet, &mut browser, 0, 0, &app.public.id).await;
+    let mut chains = Vec::new();
+    for i in 0..8 {
+        let (code, verifier) = match i {
+            0 => (first.clone(), verifier.clone()),
+            _ => code(&fleet, &mut browser, 0, &app.public.id).await.unwrap(),
+        };
+        let (status, body) = redeem(&fleet, 0, &app.public.id, &code, &verifier)
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{body}");
+        chains.push(body["refresh_token"].as_str().unwrap().to_owned());
+    }
+
+    // Concurrent writers, so that the server's commits hold several requests each: refresh token
+    // rotations (a spend, then an access token's record with its refresh token), opaque access
+    // tokens, and codes (a grant with its code).
+    let answered = Arc::new(Mutex::new(Answered::default()));
+    let origin = fleet.at(0).origin.clone();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut tasks = Vec::new();
+    for mut current in chains {
+        let (answered, http, origin) = (answered.clone(), http.clone(), origin.clone());
+        let client_id = app.public.id.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let form = form_encode(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &current),
+                    ("client_id", &client_id),
+                ]);
+                let sent = http
+                    .post(format!("{origin}/token"))
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(form)
+                    .send()
+                    .await;
+                let Ok(response) = sent else { break };
+                let (status, body) = json(response).await;
+                if body.is_null() {
+                    // The answer was cut by the kill: not answered.
+                    break;
+                }
+                assert_eq!(status, 200, "{body}");
+                current = body["refresh_token"].as_str().unwrap().to_owned();
+                answered.lock().unwrap().refresh.push(current.clone());
+            }
+        }));
+    }
+    for _ in 0..8 {
+        let (answered, http, origin) = (answered.clone(), http.clone(), origin.clone());
+        let auth = basic(&app.machine.id, &app.machine.secret);
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let form = form_encode(&[
+                    ("grant_type", "client_credentials"),
+                    ("resource", "https://opaque.example/"),
+                ]);
+                let sent = http
+                    .post(format!("{origin}/token"))
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .header("authorization", &auth)
+                    .body(form)
+                    .send()
+                    .await;
+                let Ok(response) = sent else { break };
+                let (status, body) = json(response).await;
+                if body.is_null() {
+                    // The answer was cut by the kill: not answered.
+                    break;
+                }
+                assert_eq!(status, 200, "{body}");
+                let token = body["access_token"].as_str().unwrap().to_owned();
+                answered.lock().unwrap().opaque.push(token);
+            }
+        }));
+    }
+    {
+        let (answered, origin) = (answered.clone(), origin.clone());
+        let client_id = app.public.id.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let (path, _) = authorize_path(&client_id);
+                let Ok(page) = browser.try_get(&format!("{origin}{path}")).await else {
+                    break;
+                };
+                assert_eq!(page.status, 303, "{}", page.body);
+                let code = page.redirect_params()["code"].clone();
+                answered.lock().unwrap().codes.push(code);
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    fleet.kill(0);
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let answered = std::mem::take(&mut *answered.lock().unwrap());
+    eprintln!(
+        "answered before the kill: {} rotations, {} opaque tokens, {} codes",
+        answered.refresh.len(),
+        answered.opaque.len(),
+        answered.codes.len()
+    );
+    assert!(
+        !answered.refresh.is_empty() && !answered.opaque.is_empty() && !answered.codes.is_empty()
+    );
+
+    // Every answered write is there.
+    let hash = |token: &String| SecretHash::of(token.as_bytes());
+    for token in &answered.opaque {
+        let found = fleet.store.find_opaque(&hash(token)).await.unwrap();
+        assert!(found.is_some(), "an answered opaque token lost");
+    }
+    for token in &answered.refresh {
+        let found = fleet.store.find_refresh_token(&hash(token)).await.unwrap();
+        assert!(found.is_some(), "an answered rotation lost");
+    }
+    for code in &answered.codes {
+        let found = fleet.store.find_code(&hash(code)).await.unwrap();
+        assert!(found.is_some(), "an answered code lost");
+    }
+    // Nothing is there in part, answered or not: each grant has its code, and each access token
+    // recorded from a grant came with its refresh token (every grant here issues both at once).
+    let pool = sqlx::SqlitePool::connect(db.url()).await.unwrap();
+    let (without_code,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM grants g WHERE NOT EXISTS \
+        (SELECT 1 FROM authorization_codes c WHERE c.grant_id = g.grant_id)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(without_code, 0, "a grant without its code");
+    let (unpaired,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM grants g WHERE \
+        (SELECT count(*) FROM issued_tokens i WHERE i.grant_id = g.grant_id) != \
+        (SELECT count(*) FROM refresh_tokens r WHERE r.grant_id = g.grant_id)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        unpaired, 0,
+        "an access token's record without its refresh token"
+    );
+    let (check,): (String,) = sqlx::query_as("PRAGMA integrity_check")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(check, "ok");
+    pool.close().await;
+
+    // And the restarted server honours what it answered.
+    fleet.restart(0).await;
+    for token in answered.opaque.iter().rev().take(20) {
+        assert!(
+            active(&fleet, 0, &app, token).await,
+            "answered, then forgotten"
+        );
+    }
+    fleet.stop().await;
 }

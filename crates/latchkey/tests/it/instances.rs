@@ -339,6 +339,58 @@ async fn issue_15_what_one_instance_does_the_other_honours() {
     fleet.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_24_opaque_introspection_is_served_from_memory_until_a_revocation_anywhere() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let toml = "[resources.\"https://opaque.example/\"]\nformat = \"opaque\"";
+    let fleet = Fleet::start(db.url(), 2, toml).await;
+    let app = App::setup(&fleet).await;
+    let auth = basic(&app.machine.id, &app.machine.secret);
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("resource", "https://opaque.example/"),
+    ];
+    let (status, issued) = json(
+        fleet
+            .post_form(0, "/token", &form, Some(&auth))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{issued}");
+    let token = issued["access_token"].as_str().unwrap().to_owned();
+    assert!(!token.contains('.'), "opaque");
+    for i in 0..2 {
+        assert!(active(&fleet, i, &app, &token).await);
+    }
+    // The stored row goes behind the instances' backs (nothing in the server deletes a live one):
+    // both still answer from memory, so introspecting a known opaque token reads no row.
+    let pool = sqlx::PgPool::connect(db.url()).await.unwrap();
+    sqlx::query("DELETE FROM opaque_tokens")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    for i in 0..2 {
+        assert!(active(&fleet, i, &app, &token).await, "instance {i}");
+    }
+    // A revocation at B reaches A within `cache.refresh_interval` (50 ms here).
+    assert_eq!(revoke(&fleet, 1, &app.machine, &token).await.unwrap(), 200);
+    assert!(!active(&fleet, 1, &app, &token).await);
+    within(
+        "a revocation at B reaching A",
+        Duration::from_secs(2),
+        || {
+            let (fleet, app, token) = (&fleet, &app, token.clone());
+            async move { !active(fleet, 0, app, &token).await }
+        },
+    )
+    .await;
+    fleet.stop().await;
+}
+
 async fn code_at_b(fleet: &Fleet, browser: &mut Browser, app: &App) -> bool {
     code(fleet, browser, 1, &app.public.id).await.is_ok()
 }
