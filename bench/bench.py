@@ -246,6 +246,8 @@ class OidcProvider(Server):
         self.port = free_port()
         self.origin = f"http://127.0.0.1:{self.port}"
         self.client_id, self.client_secret = "bench", secrets.token_urlsafe(32)
+        # server.mjs's public app, for the refresh scenario.
+        self.app_id = "bench-app"
 
     def urls(self):
         o = self.origin
@@ -322,6 +324,36 @@ def flow(driver, server, mode, duration, workers):
     return r
 
 
+WRITE_SCENARIO = "client_credentials, opaque"
+# The durability setting of Latchkey's SQLite store, which the write ceiling uses too.
+SQLITE_SYNCHRONOUS = "normal"
+
+
+def write_ceiling_name(batch):
+    return f"write ceiling (sqlite, {batch} rows a commit)"
+
+
+def write_ceiling(binary, latchkey, workroot, duration, batch):
+    """Rows per second one writer stores into a fresh Latchkey database, `batch` per commit."""
+    database = os.path.join(workroot, f"write-ceiling-{secrets.token_hex(4)}.db")
+    subprocess.run([latchkey, "migrate", "--database", f"sqlite://{database}"], check=True,
+                   capture_output=True)
+    process = subprocess.Popen([binary, database, str(duration), str(batch), SQLITE_SYNCHRONOUS],
+                               stdout=subprocess.PIPE, text=True)
+    out = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"bench: the write ceiling failed ({process.returncode})")
+    line = next(l for l in out.splitlines() if l.startswith("WRK_JSON "))
+    r = json.loads(line[len("WRK_JSON "):])
+    r["rps"] = r["requests"] / (r["duration_us"] / 1e6)
+    r["errors"] = 0
+    # Its own peak; the latencies are of a whole batch.
+    r["rss_kib"] = r["peak_rss_kib"] = usage.ru_maxrss
+    return r
+
+
 def post_lua(form, basic):
     body = urllib.parse.urlencode(form)
     return "\n".join([
@@ -357,6 +389,9 @@ def scenarios(server):
         out["authorization code flow with openid, signed in (flows/s)"] = ("flow", "openid")
         out["password login, Argon2id (logins/s)"] = ("flow", "logins")
         out["refresh_token with rotation"] = ("flow", "refresh")
+    if isinstance(server, OidcProvider):
+        # Its public app's refresh tokens rotate on every use, as Latchkey's do.
+        out["refresh_token with rotation"] = ("flow", "peer-refresh")
     # Revoking one token over and over would measure "already revoked"; an unknown token makes both
     # servers authenticate the client, look the token up and answer 200.
     out["revocation (unknown token)"] = (u["revoke"], post_lua({"token": secrets.token_urlsafe(32)}, basic))
@@ -379,6 +414,11 @@ def main():
     parser.add_argument("--binary", required=True)
     parser.add_argument("--ceiling", help="the static_ceiling binary (package latchkey-bench)")
     parser.add_argument("--flow-driver", help="the flow_bench binary (package latchkey-bench; authorization code scenarios)")
+    parser.add_argument("--write-ceiling",
+                        help="the write_ceiling binary (package latchkey-bench): the opaque token scenario's "
+                             "physical limit on SQLite")
+    parser.add_argument("--write-batch", type=int, default=64,
+                        help="rows per transaction of the write ceiling")
     parser.add_argument("--flow-workers", type=int, default=16)
     parser.add_argument("--smoke", action="store_true", help="1 s per scenario, no warm-up")
     parser.add_argument("--duration", type=int, default=10, help="seconds per scenario")
@@ -455,6 +495,10 @@ def main():
                 rss, peak = rss_kib(server.process.pid)
                 rows.append({"scenario": scenario, "server": server.name, **r, "rss_kib": rss,
                              "peak_rss_kib": peak})
+            if scenario == WRITE_SCENARIO and args.write_ceiling and "sqlite" in backends:
+                rows.append({"scenario": scenario, "server": write_ceiling_name(args.write_batch),
+                             **write_ceiling(args.write_ceiling, args.binary, workroot, duration,
+                                             args.write_batch)})
     finally:
         for server in servers:
             server.close()
@@ -469,7 +513,8 @@ def main():
               f"idle RSS {server.idle_rss_kib / 1024:.1f} MiB")
     print()
     peer_rps = {r["scenario"]: r["rps"] for r in rows if r["server"] == OidcProvider.name}
-    ceiling_rps = {r["scenario"]: r["rps"] for r in rows if r["server"] == Ceiling.name}
+    ceiling_rps = {r["scenario"]: r["rps"] for r in rows
+                   if r["server"] in (Ceiling.name, write_ceiling_name(args.write_batch))}
     print("| scenario | server | req/s | vs peer | vs ceiling | p50 ms | p99 ms | errors | RSS MiB (peak) |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:

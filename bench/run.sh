@@ -17,4 +17,5 @@ flags=(--locked)
 cargo build "${flags[@]}" -p latchkey -p latchkey-bench
 exec python3 bench/bench.py --binary "$CARGO_TARGET_DIR/$profile/latchkey" \
   --ceiling "$CARGO_TARGET_DIR/$profile/static_ceiling" \
-  --flow-driver "$CARGO_TARGET_DIR/$profile/flow_bench" "$@"
+  --flow-driver "$CARGO_TARGET_DIR/$profile/flow_bench" \
+  --write-ceiling "$CARGO_TARGET_DIR/$profile/write_ceiling" "$@"

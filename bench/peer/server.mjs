@@ -1,6 +1,7 @@
 // node-oidc-provider configured like Latchkey's benchmark server: client_credentials with ES256 JWT
-// access tokens for one resource and opaque ones for another, introspection and revocation, the
-// in-memory adapter. Usage: node server.mjs PORT CLIENT_ID CLIENT_SECRET
+// access tokens for one resource and opaque ones for another, introspection and revocation, refresh
+// tokens rotated on every use for a public app, the in-memory adapter.
+// Usage: node server.mjs PORT CLIENT_ID CLIENT_SECRET
 import { generateKeyPairSync } from 'node:crypto';
 import Provider from 'oidc-provider';
 
@@ -25,8 +26,19 @@ const provider = new Provider(issuer, {
     token_endpoint_auth_method: 'client_secret_basic',
     id_token_signed_response_alg: 'ES256',
     scope: 'api:read',
+  }, {
+    // The refresh scenario's public app, as Latchkey's: no client authentication, the refresh token
+    // rotated on every use.
+    client_id: 'bench-app',
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    redirect_uris: ['http://127.0.0.1:9/callback'],
+    token_endpoint_auth_method: 'none',
+    id_token_signed_response_alg: 'ES256',
+    scope: 'api:read offline_access',
   }],
-  scopes: ['api:read'],
+  scopes: ['api:read', 'offline_access'],
+  rotateRefreshToken: true,
   features: {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
@@ -43,6 +55,30 @@ const provider = new Provider(issuer, {
       },
     },
   },
+});
+// Each refresh worker's first refresh token, minted the way a code exchange with `offline_access`
+// would store it (its dev login pages are not a product, so the benchmark does not drive them): a grant
+// for api:read on the JWT resource, and a refresh token of that grant. Only the benchmark calls this.
+provider.use(async (ctx, next) => {
+  if (ctx.method !== 'POST' || ctx.path !== '/bench/refresh-token') {
+    await next();
+    return;
+  }
+  const resource = 'https://api.example/';
+  const grant = new provider.Grant({ accountId: 'bench-user', clientId: 'bench-app' });
+  grant.addOIDCScope('offline_access');
+  grant.addResourceScope(resource, 'api:read');
+  const grantId = await grant.save();
+  const client = await provider.Client.find('bench-app');
+  const refreshToken = new provider.RefreshToken({
+    accountId: 'bench-user',
+    client,
+    grantId,
+    gty: 'authorization_code',
+    resource,
+    scope: 'api:read offline_access',
+  });
+  ctx.body = { refresh_token: await refreshToken.save() };
 });
 // Quiet: no per-request logging, as Latchkey runs with access logs off in the benchmark.
 provider.listen(Number(port), '127.0.0.1', () => {

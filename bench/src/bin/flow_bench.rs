@@ -7,6 +7,9 @@
 //!            ID token (one signature more), which must be there
 //!   logins:  GET authorize (prompt=login) -> POST login (an Argon2id check) -> redirect, per login
 //!   refresh: POST token with grant_type=refresh_token, rotating, per request
+//!   peer-refresh: the same against node-oidc-provider (bench/peer), whose first refresh token per
+//!            worker comes from its benchmark-only POST /bench/refresh-token (USERNAME and PASSWORD
+//!            are not used)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -264,7 +267,15 @@ async fn main() {
     let mut ready = Vec::new();
     for _ in 0..workers {
         let mut b = Browser::new();
-        let tokens = sign_in(&config, &mut b).await;
+        let tokens = if config.mode == "peer-refresh" {
+            let (status, _, body) = b
+                .post(&format!("{}/bench/refresh-token", config.issuer), &[])
+                .await;
+            assert_eq!(status, 200, "{body}");
+            serde_json::from_str(&body).unwrap()
+        } else {
+            sign_in(&config, &mut b).await
+        };
         ready.push((b, tokens["refresh_token"].as_str().unwrap_or("").to_owned()));
     }
     let started = Instant::now();

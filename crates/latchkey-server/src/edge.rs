@@ -1,10 +1,11 @@
-//! The outermost layer around every route (`edge`: error shapes, the access log, the headers every
-//! response carries, the request metrics) and the rate-limit middleware of each limited group.
-use std::collections::HashSet;
+//! The outermost layer around every route (`edge`): error shapes, the access log, the headers every
+//! response carries, the request metrics, and what the route table says about each route: its
+//! rate-limit group and its CORS policy, applied here once instead of by a layer on each route.
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -13,32 +14,59 @@ use crate::http_error;
 use crate::services::rate_limit::{Group, LimitKey, LimitSlot};
 use crate::state::AppState;
 
+/// What the edge does for one route besides logging it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct RouteEdge {
+    /// The rate-limit group its requests spend.
+    pub(crate) limit: Option<Group>,
+    /// Whether a client-keyed group's limit is decided by address before the handler (its requests
+    /// authenticate no client).
+    pub(crate) by_address: bool,
+    /// Who may read it from another origin.
+    pub(crate) cors: Option<Cors>,
+}
+
+/// A route of the table: its template (the metrics' label) and what the edge does for it.
+#[derive(Debug)]
+struct Route {
+    template: String,
+    edge: RouteEdge,
+}
+
 /// Which route template a request path matches, the way the router matched it: segment by segment,
 /// `{name}` standing for any one non-empty segment. The edge middleware runs outside the router, where
 /// axum's `MatchedPath` is not yet known.
 #[derive(Debug, Default)]
-pub(crate) struct RouteLabels {
-    exact: HashSet<String>,
-    templated: Vec<String>,
+pub(crate) struct RouteTable {
+    exact: HashMap<String, Route>,
+    templated: Vec<Route>,
 }
 
-impl RouteLabels {
-    pub(crate) fn add(&mut self, template: &str) {
+impl RouteTable {
+    pub(crate) fn add(&mut self, template: &str, edge: RouteEdge) {
+        let route = Route {
+            template: template.to_owned(),
+            edge,
+        };
         if template.contains('{') {
-            self.templated.push(template.to_owned());
+            self.templated.push(route);
         } else {
-            self.exact.insert(template.to_owned());
+            self.exact.insert(template.to_owned(), route);
         }
     }
 
-    fn label(&self, path: &str) -> Option<&str> {
+    fn route(&self, path: &str) -> Option<&Route> {
         if let Some(exact) = self.exact.get(path) {
             return Some(exact);
         }
         self.templated
             .iter()
-            .find(|template| template_matches(template, path))
-            .map(String::as_str)
+            .find(|route| template_matches(&route.template, path))
+    }
+
+    #[cfg(test)]
+    fn label(&self, path: &str) -> Option<&str> {
+        self.route(path).map(|route| route.template.as_str())
     }
 }
 
@@ -58,14 +86,82 @@ fn template_matches(template: &str, path: &str) -> bool {
     }
 }
 
+/// The CORS policy of a route. The headers are what tower-http's `CorsLayer` sent for the same
+/// configuration (any origin, a fixed method list, a day's `max-age`, `Vary` on the preflight request
+/// headers), built once: the layer made them for every response, and wrapped each route in a copy of
+/// itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Cors {
+    /// The public discovery documents (metadata, JWKS, the OpenAPI document): any origin may `GET` them
+    /// with any request headers it asks for (a browser app may send `Authorization` or an API key to
+    /// every call), and read the caching and rate-limit headers. They carry nothing secret and set no
+    /// cookies.
+    Discovery,
+    /// UserInfo (OpenID Connect Core §5.3): a browser app calls it with its access token as a Bearer
+    /// header; no cookie is involved, so any origin may.
+    UserInfo,
+}
+
+static VARY: HeaderValue = HeaderValue::from_static(
+    "origin, access-control-request-method, access-control-request-headers",
+);
+static ANY_ORIGIN: HeaderValue = HeaderValue::from_static("*");
+static MAX_AGE: HeaderValue = HeaderValue::from_static("86400");
+
+impl Cors {
+    /// The answer to a preflight (`OPTIONS`) request, which never reaches the route.
+    fn preflight(self, request: &HeaderMap) -> Response {
+        let mut response = Response::new(axum::body::Body::empty());
+        let headers = response.headers_mut();
+        self.common(headers);
+        let (methods, allowed) = match self {
+            Cors::Discovery => (
+                HeaderValue::from_static("GET"),
+                request.get(header::ACCESS_CONTROL_REQUEST_HEADERS).cloned(),
+            ),
+            Cors::UserInfo => (
+                HeaderValue::from_static("GET,POST"),
+                Some(HeaderValue::from_static("authorization,content-type")),
+            ),
+        };
+        headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, methods);
+        if let Some(allowed) = allowed {
+            headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, allowed);
+        }
+        headers.insert(header::ACCESS_CONTROL_MAX_AGE, MAX_AGE.clone());
+        response
+    }
+
+    /// The headers of every other response of the route, whatever its status (a browser must be able to
+    /// read a 429 and its `Retry-After`).
+    fn apply(self, headers: &mut HeaderMap) {
+        self.common(headers);
+        let exposed = match self {
+            Cors::Discovery => HeaderValue::from_static(
+                "etag,cache-control,retry-after,x-ratelimit-limit,x-ratelimit-remaining,\
+                 x-ratelimit-reset",
+            ),
+            Cors::UserInfo => HeaderValue::from_static("www-authenticate"),
+        };
+        headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, exposed);
+    }
+
+    fn common(self, headers: &mut HeaderMap) {
+        // Appended: the route may vary on something of its own.
+        headers.append(header::VARY, VARY.clone());
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY_ORIGIN.clone());
+    }
+}
+
 /// The one middleware around every route: the error shapes, one log line, the headers every response
-/// carries, and (when on) the request metrics. One middleware rather than one per concern: axum's
-/// `from_fn` boxes the future and clones the whole inner stack on every request, per layer.
+/// carries, the route's CORS and rate limit, and (when on) the request metrics. One middleware rather
+/// than one per concern, or a layer per route: axum's `from_fn` boxes the future and clones the whole
+/// inner stack on every request, per layer.
 ///
 /// # Security
 /// Only method and path are logged: query strings and bodies can carry codes, tokens and secrets.
 pub(crate) async fn edge(
-    State((app, labels)): State<(AppState, Arc<RouteLabels>)>,
+    State((app, table)): State<(AppState, Arc<RouteTable>)>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -73,7 +169,22 @@ pub(crate) async fn edge(
     let method = request.method().clone();
     // A cheap clone (shared bytes), where the path as a String would be an allocation per request.
     let uri = request.uri().clone();
-    let response = next.run(request).await;
+    let route = table.route(uri.path());
+    let edge = route.map(|r| r.edge).unwrap_or_default();
+    let response = match edge.cors {
+        // CORS outside the limit: a preflight spends no budget, and a 429 is readable.
+        Some(cors) if method == Method::OPTIONS => cors.preflight(request.headers()),
+        cors => {
+            let mut response = match edge.limit {
+                Some(group) => limit(&app, group, edge.by_address, request, next).await,
+                None => next.run(request).await,
+            };
+            if let Some(cors) = cors {
+                cors.apply(response.headers_mut());
+            }
+            response
+        }
+    };
     let mut response = http_error::shape_errors(
         app.settings().http.error_shape,
         || app.is_protocol_path(uri.path()),
@@ -82,18 +193,22 @@ pub(crate) async fn edge(
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
-    let path = uri.path();
+    // As `&str`, not `%` (Display through `Debug`): the log's formatter copies strings as they are.
+    let (method, path) = (method.as_str(), uri.path());
     match response.extensions().get::<InternalCause>() {
         Some(InternalCause(cause)) => {
-            tracing::error!(%method, %path, status, elapsed_ms, %cause, "request failed")
+            tracing::error!(method, path, status, elapsed_ms, %cause, "request failed")
         }
         None => {
-            tracing::info!(target: "latchkey::access", %method, %path, status, elapsed_ms, "request")
+            tracing::info!(target: "latchkey::access", method, path, status, elapsed_ms, "request")
         }
     }
     if app.settings().metrics.enabled {
-        app.metrics()
-            .request(labels.label(path), response.status(), elapsed);
+        app.metrics().request(
+            route.map(|r| r.template.as_str()),
+            response.status(),
+            elapsed,
+        );
     }
     response.headers_mut().insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -102,47 +217,31 @@ pub(crate) async fn edge(
     response
 }
 
-/// The middleware of one limited group. Address-keyed groups decide before the handler runs; the
-/// client-keyed ones leave a `LimitSlot` for the client-authentication extractor, and count a request
-/// that never reached it (a 405, a 413) against its address afterwards.
-pub(crate) async fn limit(
-    State((app, group)): State<(AppState, Group)>,
-    request: Request,
-    next: Next,
-) -> Response {
-    limit_keyed(app, group, group.keyed_by_client(), request, next).await
-}
-
-/// The middleware of a route in a client-keyed group whose requests authenticate no client (UserInfo
-/// in the token group): decided by address before the handler runs, as an address-keyed group is.
-pub(crate) async fn limit_by_address(
-    State((app, group)): State<(AppState, Group)>,
-    request: Request,
-    next: Next,
-) -> Response {
-    limit_keyed(app, group, false, request, next).await
-}
-
-async fn limit_keyed(
-    app: AppState,
+/// The rate limit of one group. Address-keyed groups decide before the handler runs; the client-keyed
+/// ones leave a `LimitSlot` for the client-authentication extractor, and count a request that never
+/// reached it (a 405, a 413) against its address afterwards.
+///
+/// `by_address`: a route of a client-keyed group whose requests authenticate no client (UserInfo in the
+/// token group, N-L3) is decided by address before the handler runs, as an address-keyed group is.
+async fn limit(
+    app: &AppState,
     group: Group,
-    by_client: bool,
+    by_address: bool,
     mut request: Request,
     next: Next,
 ) -> Response {
-    if app.rate_limits().group(group).is_none() {
+    let Some(limiter) = app.rate_limits().group(group) else {
         return next.run(request).await;
-    }
-    let address = crate::extract::client_address::of_request(&app, &request);
+    };
+    let address = crate::extract::client_address::of_request(app, &request);
     // Read through the trusted proxies once: the handler's extractors take it from here.
     request.extensions_mut().insert(address);
-    if !by_client {
+    if !group.keyed_by_client() || by_address {
         if address.is_trusted_proxy() {
             // The proxy's own request (no client hop at all): its address is everyone's behind
             // it; limiting it would refuse them all. A hop a client garbled is not this (N-M2).
             return next.run(request).await;
         }
-        let limiter = app.rate_limits().group(group).expect("checked above");
         let decision = limiter.check(&LimitKey::Address(address.limit_key()));
         if !decision.allowed {
             return app.rate_limits().refuse(decision);
@@ -165,13 +264,86 @@ async fn limit_keyed(
 
 #[cfg(test)]
 mod tests {
-    use super::RouteLabels;
+    use std::convert::Infallible;
+    use std::time::Duration;
+
+    use axum::body::Body;
+    use axum::http::{HeaderMap, HeaderName, Method, header};
+    use axum::response::Response;
+    use tower::{Layer, ServiceExt};
+    use tower_http::cors::{AllowHeaders, Any, CorsLayer};
+
+    use super::{Cors, Request, RouteEdge, RouteTable};
+
+    /// The response headers tower-http's `CorsLayer` sets around a handler that sets none.
+    async fn layer_headers(layer: &CorsLayer, request: Request) -> HeaderMap {
+        let handler = tower::service_fn(|_: Request| async {
+            Ok::<_, Infallible>(Response::new(Body::empty()))
+        });
+        let response = layer.layer(handler).oneshot(request).await.unwrap();
+        response.headers().clone()
+    }
+
+    fn request(method: Method) -> Request {
+        axum::http::Request::builder()
+            .method(method)
+            .uri("/jwks")
+            .header(header::ORIGIN, "https://app.example")
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "GET")
+            .header(
+                header::ACCESS_CONTROL_REQUEST_HEADERS,
+                "authorization, x-api-key",
+            )
+            .body(Body::empty())
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn cors_headers_are_those_tower_http_sent_for_the_same_policies() {
+        // The layers the routes carried before the edge took CORS over.
+        let discovery = CorsLayer::new()
+            .allow_origin(Any)
+            .allow_methods([Method::GET])
+            .allow_headers(AllowHeaders::mirror_request())
+            .expose_headers([
+                header::ETAG,
+                header::CACHE_CONTROL,
+                header::RETRY_AFTER,
+                HeaderName::from_static("x-ratelimit-limit"),
+                HeaderName::from_static("x-ratelimit-remaining"),
+                HeaderName::from_static("x-ratelimit-reset"),
+            ])
+            .max_age(Duration::from_secs(86_400));
+        let userinfo = CorsLayer::new()
+            .allow_origin(Any)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .expose_headers([header::WWW_AUTHENTICATE])
+            .max_age(Duration::from_secs(86_400));
+        for (cors, layer) in [(Cors::Discovery, discovery), (Cors::UserInfo, userinfo)] {
+            let preflight = request(Method::OPTIONS);
+            let ours = cors.preflight(preflight.headers());
+            assert_eq!(ours.status(), 200);
+            assert_eq!(
+                ours.headers(),
+                &layer_headers(&layer, preflight).await,
+                "{cors:?}"
+            );
+            let mut ours = HeaderMap::new();
+            cors.apply(&mut ours);
+            assert_eq!(
+                ours,
+                layer_headers(&layer, request(Method::GET)).await,
+                "{cors:?}"
+            );
+        }
+    }
 
     #[test]
     fn a_path_is_labelled_with_the_template_the_router_would_match() {
-        let mut labels = RouteLabels::default();
+        let mut labels = RouteTable::default();
         for template in ["/token", "/register", "/register/{id}", "/a/{x}/b"] {
-            labels.add(template);
+            labels.add(template, RouteEdge::default());
         }
         assert_eq!(labels.label("/token"), Some("/token"));
         assert_eq!(labels.label("/register"), Some("/register"));

@@ -1,22 +1,20 @@
 //! Every route the server answers, derived from `Features` so the metadata and the routes agree, and
-//! the layers around them: access log, error shapes, timeout, body limit, and CORS on the discovery
-//! documents.
+//! the layers around them: the edge middleware (access log, error shapes, rate limits and CORS, from
+//! the route table), timeout and body limit.
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderName, Method, StatusCode, header};
+use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use tower::{Service, ServiceBuilder};
-use tower_http::cors::{AllowHeaders, Any, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::edge::{self, RouteLabels};
+use crate::edge::{self, Cors, RouteEdge, RouteTable};
 use crate::endpoint::{
     authorize, consent, health, introspect, jwks, login, logout, metadata, register, revoke, token,
     userinfo,
@@ -34,7 +32,7 @@ pub(crate) fn router(
 + Sync
 + 'static {
     let table = routes(&state);
-    let labels = Arc::new(table.labels);
+    let edges = Arc::new(table.table);
     let routes: Router = table
         .router
         .fallback(http_error::not_found)
@@ -47,7 +45,7 @@ pub(crate) fn router(
     let (request_timeout, body_limit) = (http.request_timeout, http.body_limit);
     ServiceBuilder::new()
         .layer(DefaultBodyLimit::disable())
-        .layer(middleware::from_fn_with_state((state, labels), edge::edge))
+        .layer(middleware::from_fn_with_state((state, edges), edge::edge))
         .map_response(IntoResponse::into_response)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -62,7 +60,7 @@ pub(crate) fn router(
 fn routes(state: &AppState) -> Routes {
     let settings = state.settings();
     let features = &settings.features;
-    let mut routes = Routes::new(state);
+    let mut routes = Routes::new();
     for path in features.well_known_paths() {
         routes = routes.discovery(&path, get(metadata::metadata));
     }
@@ -110,7 +108,17 @@ fn routes(state: &AppState) -> Routes {
         let userinfo = get(userinfo::userinfo).post(userinfo::userinfo);
         let logout = get(logout::logout).post(logout::logout);
         routes = routes
-            .userinfo(&path_of(&openid.userinfo_endpoint), userinfo)
+            // N-L3: in the token group, keyed by address (it authenticates no client; a bearer
+            // string costs a lookup or a signature check), with its CORS outside the limit.
+            .with_edge(
+                &path_of(&openid.userinfo_endpoint),
+                RouteEdge {
+                    limit: Some(Group::Token),
+                    by_address: true,
+                    cors: Some(Cors::UserInfo),
+                },
+                userinfo,
+            )
             .limited(
                 &path_of(&openid.end_session_endpoint),
                 Group::Authorization,
@@ -118,7 +126,12 @@ fn routes(state: &AppState) -> Routes {
             );
     }
     if let Some(path) = &settings.openapi_path {
-        routes = routes.route(path, get(openapi).layer(discovery_cors()));
+        let edge = RouteEdge {
+            limit: None,
+            by_address: false,
+            cors: Some(Cors::Discovery),
+        };
+        routes = routes.with_edge(path, edge, get(openapi));
     }
     if settings.metrics.public {
         routes = routes.route("/metrics", get(crate::endpoint::metrics::scrape));
@@ -134,54 +147,55 @@ fn routes(state: &AppState) -> Routes {
         .route("/health/ready", get(health::ready))
 }
 
-/// The router being built, and the template of each route, for the metrics' route label.
+/// The router being built, and the table the edge middleware reads: each route's template (the
+/// metrics' label), rate-limit group and CORS policy.
 struct Routes {
-    state: AppState,
     router: Router<AppState>,
-    labels: RouteLabels,
-    cors: CorsLayer,
+    table: RouteTable,
 }
 
 impl Routes {
-    fn new(state: &AppState) -> Self {
+    fn new() -> Self {
         Routes {
-            state: state.clone(),
             router: Router::new(),
-            labels: RouteLabels::default(),
-            cors: discovery_cors(),
+            table: RouteTable::default(),
         }
     }
 
-    fn route(mut self, path: &str, method_router: MethodRouter<AppState>) -> Self {
-        self.labels.add(path);
+    fn route(self, path: &str, method_router: MethodRouter<AppState>) -> Self {
+        self.with_edge(path, RouteEdge::default(), method_router)
+    }
+
+    fn with_edge(
+        mut self,
+        path: &str,
+        edge: RouteEdge,
+        method_router: MethodRouter<AppState>,
+    ) -> Self {
+        self.table.add(path, edge);
         self.router = self.router.route(path, method_router);
         self
     }
 
     /// A route whose requests share `group`'s rate limit.
     fn limited(self, path: &str, group: Group, method_router: MethodRouter<AppState>) -> Self {
-        let limit = middleware::from_fn_with_state((self.state.clone(), group), edge::limit);
-        self.route(path, method_router.layer(limit))
+        let edge = RouteEdge {
+            limit: Some(group),
+            by_address: false,
+            cors: None,
+        };
+        self.with_edge(path, edge, method_router)
     }
 
-    /// UserInfo (N-L3): in the token group, keyed by address (it authenticates no client; a bearer
-    /// string costs a lookup or a signature check), with its CORS outside the limit.
-    fn userinfo(self, path: &str, method_router: MethodRouter<AppState>) -> Self {
-        let limit = middleware::from_fn_with_state(
-            (self.state.clone(), Group::Token),
-            edge::limit_by_address,
-        );
-        let layers = ServiceBuilder::new().layer(userinfo_cors()).layer(limit);
-        self.route(path, method_router.layer(layers))
-    }
-
-    /// A public discovery document: the discovery limit, with CORS outside it so a browser can read a
-    /// 429.
+    /// A public discovery document: the discovery limit, and CORS so any origin may read it (and its
+    /// 429).
     fn discovery(self, path: &str, method_router: MethodRouter<AppState>) -> Self {
-        let limit =
-            middleware::from_fn_with_state((self.state.clone(), Group::Discovery), edge::limit);
-        let layers = ServiceBuilder::new().layer(self.cors.clone()).layer(limit);
-        self.route(path, method_router.layer(layers))
+        let edge = RouteEdge {
+            limit: Some(Group::Discovery),
+            by_address: false,
+            cors: Some(Cors::Discovery),
+        };
+        self.with_edge(path, edge, method_router)
     }
 }
 
@@ -192,34 +206,4 @@ async fn openapi(
 ) -> Response {
     app.openapi()
         .respond(&headers, app.settings().http.discovery_max_age)
-}
-
-/// CORS for the public discovery documents (metadata and JWKS): any origin may `GET` them with any
-/// request headers it asks for (a browser app may send `Authorization` or an API key to every call),
-/// and read the caching and rate-limit headers. They carry nothing secret and set no cookies.
-fn discovery_cors() -> CorsLayer {
-    CorsLayer::new()
-        .allow_origin(Any)
-        .allow_methods([Method::GET])
-        .allow_headers(AllowHeaders::mirror_request())
-        .expose_headers([
-            header::ETAG,
-            header::CACHE_CONTROL,
-            header::RETRY_AFTER,
-            HeaderName::from_static("x-ratelimit-limit"),
-            HeaderName::from_static("x-ratelimit-remaining"),
-            HeaderName::from_static("x-ratelimit-reset"),
-        ])
-        .max_age(Duration::from_secs(86_400))
-}
-
-/// CORS for UserInfo (OpenID Connect Core §5.3): a browser app calls it with its access token as a
-/// Bearer header; no cookie is involved, so any origin may.
-fn userinfo_cors() -> CorsLayer {
-    CorsLayer::new()
-        .allow_origin(Any)
-        .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
-        .expose_headers([header::WWW_AUTHENTICATE])
-        .max_age(Duration::from_secs(86_400))
 }

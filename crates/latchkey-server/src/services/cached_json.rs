@@ -31,23 +31,29 @@ impl CachedJson {
     }
 }
 
+/// Room for the headers a discovery response ends with: its own three, and what the edge adds (CORS,
+/// the rate limit's three, `nosniff`), so none of them makes the map grow and rehash.
+const RESPONSE_HEADERS: usize = 16;
+
 impl CachedJson {
     /// A public, cacheable response: `304` when the client's `If-None-Match` already names this version.
+    /// Built from the prepared values directly rather than through `IntoResponse` tuples, which set a
+    /// `Content-Type` only to replace it and grow the header map insert by insert.
     pub fn respond(
         &self,
         request: &axum::http::HeaderMap,
         max_age: u64,
     ) -> axum::response::Response {
-        use axum::http::{StatusCode, header};
-        use axum::response::IntoResponse;
+        use axum::body::Body;
+        use axum::http::{HeaderMap, StatusCode, header};
+        use axum::response::Response;
 
-        let fresh = request
-            .get(header::IF_NONE_MATCH)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|tags| {
+        let fresh = request.get(header::IF_NONE_MATCH).is_some_and(|tags| {
+            tags.to_str().is_ok_and(|tags| {
                 tags.split(',')
                     .any(|t| t.trim() == self.etag || t.trim() == "*")
-            });
+            })
+        });
         let cache_control = self
             .cache_control
             .get_or_init(|| {
@@ -55,19 +61,22 @@ impl CachedJson {
                     .expect("digits are valid")
             })
             .clone();
-        // Cross-origin reads are the router's CORS layer's business.
-        let headers = [
-            (header::ETAG, self.etag.clone()),
-            (header::CACHE_CONTROL, cache_control),
-        ];
-        if fresh {
-            (StatusCode::NOT_MODIFIED, headers).into_response()
+        // Cross-origin reads are the edge's business (the route table's CORS policy).
+        let mut headers = HeaderMap::with_capacity(RESPONSE_HEADERS);
+        headers.insert(header::ETAG, self.etag.clone());
+        headers.insert(header::CACHE_CONTROL, cache_control);
+        let mut response = if fresh {
+            let mut response = Response::new(Body::empty());
+            *response.status_mut() = StatusCode::NOT_MODIFIED;
+            response
         } else {
-            let content_type = (
+            headers.insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             );
-            (headers, [content_type], self.bytes.clone()).into_response()
-        }
+            Response::new(Body::from(self.bytes.clone()))
+        };
+        *response.headers_mut() = headers;
+        response
     }
 }
