@@ -485,7 +485,7 @@ fn group_of(operation_id: &str) -> Option<Group> {
     Some(match operation_id {
         "getJwks" => Group::Discovery,
         id if id.starts_with("getAuthorizationServerMetadata") => Group::Discovery,
-        "token" => Group::Token,
+        "token" | "userinfo" | "userinfoPost" => Group::Token,
         "introspect" | "revoke" => Group::IntrospectionRevocation,
         "authorize" | "authorizePost" | "endSession" | "endSessionPost" => Group::Authorization,
         "register" | "readRegistration" | "updateRegistration" | "deleteRegistration" => {
