@@ -141,6 +141,37 @@ impl OpenIdMetadata {
         })
     }
 
+    /// The subject type asked for (Core §8), or the server's default: public where it offers public
+    /// subjects, else pairwise, with the sector of the `sector_identifier_uri` or the redirect URIs.
+    fn subject_type(
+        &self,
+        rules: &OpenIdRules<'_>,
+        client_id: &ClientId,
+        redirect_uris: &[RedirectUri],
+    ) -> Result<SubjectType, OAuthError> {
+        let bad = |m: String| OAuthError::invalid_client_metadata(m);
+        let requested = match self.subject_type.as_deref() {
+            Some(t) => t,
+            None if rules.public_subjects => "public",
+            None => "pairwise",
+        };
+        match requested {
+            "public" if rules.public_subjects => Ok(SubjectType::Public),
+            "pairwise" if rules.pairwise_subjects => Ok(SubjectType::Pairwise {
+                sector: match &self.sector_identifier_uri {
+                    Some(uri) => subject::sector_of_uri(uri).map_err(bad)?,
+                    None => {
+                        subject::sector_of_redirect_uris(redirect_uris, client_id).map_err(bad)?
+                    }
+                },
+            }),
+            "public" | "pairwise" => Err(bad(format!(
+                "subject_type {requested} is not offered by this server"
+            ))),
+            other => Err(bad(format!("subject_type `{other}` is not supported"))),
+        }
+    }
+
     /// Validates the members against what the server offers and the client's redirect URIs.
     /// Without `subject_type` a client gets `public`, or `pairwise` where that is all the server
     /// publishes.
@@ -188,28 +219,7 @@ impl OpenIdMetadata {
             .map(|a| alg("userinfo_signed_response_alg", a))
             .transpose()?;
         let sector_identifier_uri = self.sector_identifier_uri.clone();
-        let requested = match self.subject_type.as_deref() {
-            Some(t) => t,
-            None if rules.public_subjects => "public",
-            None => "pairwise",
-        };
-        let subject_type = match requested {
-            "public" if rules.public_subjects => SubjectType::Public,
-            "pairwise" if rules.pairwise_subjects => SubjectType::Pairwise {
-                sector: match &sector_identifier_uri {
-                    Some(uri) => subject::sector_of_uri(uri).map_err(bad)?,
-                    None => {
-                        subject::sector_of_redirect_uris(redirect_uris, client_id).map_err(bad)?
-                    }
-                },
-            },
-            "public" | "pairwise" => {
-                return Err(bad(format!(
-                    "subject_type {requested} is not offered by this server"
-                )));
-            }
-            other => return Err(bad(format!("subject_type `{other}` is not supported"))),
-        };
+        let subject_type = self.subject_type(rules, client_id, redirect_uris)?;
         let application_type = match self.application_type.as_deref() {
             None | Some("web") => ApplicationType::Web,
             Some("native") => ApplicationType::Native,

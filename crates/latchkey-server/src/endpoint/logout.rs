@@ -98,6 +98,23 @@ async fn visit(
     }
 }
 
+/// The client a logout names (by `client_id` or through its `id_token_hint`), which must be registered.
+async fn logging_out_client(
+    app: &AppState,
+    client_id: Option<&str>,
+) -> Result<Option<std::sync::Arc<latchkey_core::client::Client>>, Stop> {
+    let Some(id) = client_id else {
+        return Ok(None);
+    };
+    let id = ClientId::parse(id).map_err(Stop::Page)?;
+    let client = app.clients().client(&id).await?.ok_or_else(|| {
+        Stop::Page(OAuthError::invalid_request(
+            "the client_id is not registered here",
+        ))
+    })?;
+    Ok(Some(client))
+}
+
 async fn end_session(
     app: &AppState,
     visit: &Visit,
@@ -117,17 +134,7 @@ async fn end_session(
     let client_id = request
         .client_id(hint.as_ref().and_then(HintClaims::client_id))
         .map_err(Stop::Page)?;
-    let client = match client_id {
-        Some(id) => {
-            let id = ClientId::parse(id).map_err(Stop::Page)?;
-            Some(app.clients().client(&id).await?.ok_or_else(|| {
-                Stop::Page(OAuthError::invalid_request(
-                    "the client_id is not registered here",
-                ))
-            })?)
-        }
-        None => None,
-    };
+    let client = logging_out_client(app, client_id).await?;
     let back = request.redirect(client.as_deref()).map_err(Stop::Page)?;
     if bounce != bounce::Bounce::No {
         // Checked first, so a bad request shows its error at once.
