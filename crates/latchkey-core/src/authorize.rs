@@ -676,7 +676,8 @@ mod tests {
                 }),
             )
         };
-        let bare = "client_id=app&response_type=code&scope=openid&state=s";
+        let bare = "client_id=app&response_type=code&scope=openid&state=s\
+                    &redirect_uri=https%3A%2F%2Fapp.example%2Fcb";
         // The server's setting, and the client's own, which wins.
         assert!(
             parse(bare, confidential(None), false)
