@@ -2,8 +2,9 @@
 //! by chromedriver. A user created by the CLI signs in, approves, and the code arrives at a local
 //! callback; then remembered consent and denial. Screenshots of the login and consent pages, in
 //! English and Spanish, are saved under `artifacts/screenshots/` at the repository root; so are the
-//! OpenID consent page listing the claims shared (`consent-claims-en`, `consent-claims-es`) and the
-//! logout confirmation (`logout-en`).
+//! OpenID consent page listing the claims shared (`consent-claims-en`, `consent-claims-es`), the
+//! logout confirmation (`logout-en`), the page before leaving for a client nobody vouches for
+//! (`leave-en`, `leave-es`) and the logout that found nobody signed in (`logout-none-en`).
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -714,6 +715,68 @@ async fn n_m1_a_relying_partys_cross_site_logout_post_ends_the_session_in_chromi
     driver.open(&authorize(&[("prompt", "none")])).await;
     let after = driver.wait_for_url(&callback).await;
     assert_eq!(query_of(&after)["error"], "login_required", "{after}");
+    driver.quit().await;
+    server.stop().await;
+}
+
+/// The pages issue 21 added, as a person sees them: the interstitial before leaving for a client the
+/// operator did not create (N-M3), in English and Spanish, and the logout that found nobody signed in
+/// (N-M1). Saved as `leave-en`, `leave-es` and `logout-none-en`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_is_asked_before_leaving_for_a_self_registered_client_in_chromium() {
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let db = TestDatabase::sqlite();
+    let server = TestServer::builder()
+        .toml(
+            "[ui]\noperator_name = \"Acme Commerce\"\n\
+             [openid]\nenabled = true\n[registration]\npolicy = \"open\"",
+        )
+        .start(&db)
+        .await;
+    let registered: Value = server
+        .http
+        .post(server.url("/register"))
+        .json(&json!({
+            "client_name": "Unvetted Assistant",
+            "redirect_uris": ["https://assistant.example/callback"],
+            "token_endpoint_auth_method": "none",
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = registered["client_id"].as_str().unwrap();
+    for (lang, heading) in [
+        ("en", "Leave this server?"),
+        ("es", "¿Salir de este servidor?"),
+    ] {
+        // An error for a client nobody vouches for, before anyone signed in: a page, not a redirect.
+        driver
+            .open(&server.authorize_url(&[
+                ("client_id", id),
+                ("response_type", "token"),
+                ("state", "x"),
+                ("ui_locales", lang),
+            ]))
+            .await;
+        assert_eq!(driver.text("h1").await, heading);
+        assert!(
+            driver.url().await.starts_with(&server.origin),
+            "not redirected"
+        );
+        let link = driver.text("a.button").await;
+        assert!(link.contains("assistant.example"), "names the host: {link}");
+        driver.screenshot(&format!("leave-{lang}")).await;
+    }
+    driver
+        .open(&format!("{}/authorize/logout", server.issuer))
+        .await;
+    assert_eq!(driver.text("h1").await, "You were not signed in");
+    driver.screenshot("logout-none-en").await;
     driver.quit().await;
     server.stop().await;
 }
