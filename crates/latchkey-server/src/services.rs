@@ -28,9 +28,11 @@ mod layering {
     use std::path::{Path, PathBuf};
 
     /// What a file below the state must never name: the state itself and every web-layer module.
+    // Spelled in two halves so that this file, which names them, does not itself look like an import of
+    // the state to a plain text search.
     const ABOVE: [&str; 10] = [
-        "crate::state",
-        "AppState",
+        concat!("crate::", "state"),
+        concat!("App", "State"),
         "crate::router",
         "crate::edge",
         "crate::listener",
@@ -86,7 +88,7 @@ mod layering {
 
     #[test]
     fn the_check_sees_an_import_of_the_state() {
-        let sample = "use crate::state::AppState;\nfn f(app: &AppState) {}";
+        let sample = format!("use {}::{};", ABOVE[0], ABOVE[1]);
         assert!(ABOVE.iter().any(|name| sample.contains(name)));
     }
 }
